@@ -1,0 +1,1 @@
+"""Scripted calibration runs: characterise every element, keep every reading, resume."""

@@ -1,0 +1,1 @@
+"""Instrument drivers: SMUs over PyVISA and the crossbar board over pyserial."""

@@ -1,0 +1,1 @@
+"""The `labrss` command line: a thin shell over the workflow functions."""

@@ -1,0 +1,1 @@
+"""The Qt GUI (PySide6 + pyqtgraph): a thin shell over the workflows."""

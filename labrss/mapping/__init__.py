@@ -1,0 +1,1 @@
+"""Weights to conductance targets: scaling, differential column pairs, tiling (pure)."""

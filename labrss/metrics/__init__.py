@@ -1,0 +1,1 @@
+"""Analog versus digital MVM comparison metrics (pure)."""

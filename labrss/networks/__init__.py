@@ -1,0 +1,1 @@
+"""Target networks: the built-in digits MLP and user weights files."""

@@ -1,0 +1,1 @@
+"""The Random Subset Sum solver: best subsets of measured elements for targets (pure)."""

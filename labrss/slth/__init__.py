@@ -1,0 +1,1 @@
+"""Strong lottery ticket pruning of random networks by subset sum (pure)."""

@@ -1,0 +1,1 @@
+"""The station file: instruments, addresses and safety limits (simulator by default)."""

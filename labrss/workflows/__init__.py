@@ -1,0 +1,1 @@
+"""Workflows: calibrate, program and verify, MVM comparison, demo (scripts, CLI, GUI)."""
