@@ -1,0 +1,493 @@
+"""The station file: which instruments, at which addresses, within which safety limits.
+
+A station is a small TOML file (see docs/station.md). Every key has a default, and an
+address of ``"sim"`` (the default) means "the embedded simulator's instrument": with no
+station file at all, labrss runs entirely on the simulator through the very same code path
+as on hardware, because hardware and simulator differ only by addresses.
+
+Validation is strict: an unknown section or key, a value of the wrong type, or a value
+outside its range raises `StationError`, whose message names the file, the key and the bad
+value. Loading is O(size of the file).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+SIM_ADDRESS: Final = "sim"
+"""Address meaning "the embedded simulator's instrument"."""
+
+SMU_DRIVERS: Final = ("keithley2450", "keysight_b2900")
+BOARD_DRIVERS: Final = ("crossbar",)
+SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
+_DEFAULT_SIM_MODEL: Final = {"keithley2450": "2450", "keysight_b2900": "B2902A"}
+
+NPLC_MIN: Final = 0.01
+"""Smallest NPLC accepted: the Keithley 2450's lower bound (the B2900 goes lower)."""
+NPLC_MAX: Final = 10.0
+"""Largest NPLC accepted: the Keithley 2450's upper bound (the B2900 goes higher)."""
+MAX_SOURCE_VOLTAGE_CEILING_V: Final = 210.0
+"""Both supported SMUs source at most 210 V; a larger limit is certainly a typo."""
+MAX_COMPLIANCE_CEILING_A: Final = 1.05
+"""The Keithley 2450's largest current limit (A); the B2900's DC limit is larger."""
+
+
+class StationError(ValueError):
+    """A station file that cannot be used; the message names the file, key and value."""
+
+    def __init__(
+        self, source: str, key: str | None, value: object, reason: str, *, has_value: bool = True
+    ) -> None:
+        self.source = source
+        self.key = key
+        self.value = value
+        where = f"{source}: " if key is None else f"{source}: {key}"
+        if key is not None and has_value:
+            where += f" = {value!r}"
+        if key is not None:
+            where += ": "
+        super().__init__(where + reason)
+
+
+@dataclass(frozen=True)
+class SMUSettings:
+    """The source-measure unit.
+
+    Attributes:
+        driver: ``"keithley2450"`` or ``"keysight_b2900"``.
+        address: any VISA resource string, or ``"sim"`` for the embedded simulator's SMU.
+        channel: SMU channel (1 or 2; 2 only on a two-channel Keysight B2902A).
+        timeout_s: VISA I/O timeout (s).
+    """
+
+    driver: str = "keithley2450"
+    address: str = SIM_ADDRESS
+    channel: int = 1
+    timeout_s: float = 5.0
+
+    @property
+    def simulated(self) -> bool:
+        """Whether this instrument is the embedded simulator's."""
+        return self.address == SIM_ADDRESS
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    """The crossbar board.
+
+    Attributes:
+        driver: ``"crossbar"`` (the labrss board protocol).
+        address: any pyserial port or URL (``COM3``, ``/dev/ttyACM0``,
+            ``socket://host:port``), or ``"sim"`` for the embedded simulator's board.
+        timeout_s: serial read timeout per reply line (s).
+        retries: how many times a transient serial error is retried per command.
+    """
+
+    driver: str = "crossbar"
+    address: str = SIM_ADDRESS
+    timeout_s: float = 2.0
+    retries: int = 3
+
+    @property
+    def simulated(self) -> bool:
+        """Whether this instrument is the embedded simulator's."""
+        return self.address == SIM_ADDRESS
+
+
+@dataclass(frozen=True)
+class StationLimits:
+    """Safety limits, enforced before anything is switched or sourced.
+
+    Attributes:
+        max_source_voltage_V: largest SMU source voltage magnitude (V).
+        compliance_current_A: SMU current compliance (A), set before the output goes on;
+            also the driver's hard current limit.
+        max_power_per_element_W: largest power any one element may dissipate (W); the
+            default 0.0625 W suits 1/16 W resistors.
+        max_dac_voltage_V: largest row DAC voltage magnitude (V).
+        min_element_resistance_ohm: smallest element resistance on the board (ohm), used
+            for the worst-case power check; ``None`` means: take it from the board's
+            ``BOARD:INFO?`` if it reports one, else assume a conservative value (see
+            `labrss.lab.safety`).
+    """
+
+    max_source_voltage_V: float = 1.0
+    compliance_current_A: float = 0.01
+    max_power_per_element_W: float = 0.0625
+    max_dac_voltage_V: float = 0.5
+    min_element_resistance_ohm: float | None = None
+
+
+@dataclass(frozen=True)
+class MeasurementDefaults:
+    """Defaults for reads (each can be overridden per call).
+
+    Attributes:
+        read_voltage_V: SMU source voltage for resistance reads (V), non-zero.
+        nplc: integration time in power-line cycles (0.01..10).
+        current_range_A: fixed SMU current range (A), or ``None`` for autorange.
+        four_wire: whether cell reads use 4-wire (remote) sense by default.
+        line_frequency_Hz: mains frequency (50 or 60 Hz); converts NPLC to seconds of
+            instrument time.
+    """
+
+    read_voltage_V: float = 0.1
+    nplc: float = 1.0
+    current_range_A: float | None = None
+    four_wire: bool = False
+    line_frequency_Hz: float = 50.0
+
+    @property
+    def aperture_s(self) -> float:
+        """Integration time of one reading at the default NPLC (s)."""
+        return self.nplc / self.line_frequency_Hz
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where the SQLite store lives (``None``: the application's default location)."""
+
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """The embedded simulator, used for every instrument whose address is ``"sim"``.
+
+    Attributes:
+        board: a board preset name (``small``, ``default``, ``large``) or a board TOML path.
+        seed: the simulated board's seed (same seed, same board).
+        smu_model: the emulated SMU (``2450``, ``B2901A``, ``B2902A``); defaults to the one
+            matching ``[smu] driver``.
+        realtime_factor: 0 = as fast as possible; f > 0 paces instrument time at f x real time.
+    """
+
+    board: str = "default"
+    seed: int = 0
+    smu_model: str = "2450"
+    realtime_factor: float = 0.0
+
+
+@dataclass(frozen=True)
+class Station:
+    """A validated station: instruments, limits, measurement defaults, store, simulator.
+
+    ``source`` is the file it was read from (``None`` for the built-in default station).
+    """
+
+    smu: SMUSettings = field(default_factory=SMUSettings)
+    board: BoardSettings = field(default_factory=BoardSettings)
+    limits: StationLimits = field(default_factory=StationLimits)
+    measurement: MeasurementDefaults = field(default_factory=MeasurementDefaults)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    source: Path | None = None
+
+    @property
+    def uses_simulator(self) -> bool:
+        """Whether any instrument is the embedded simulator's (so it must be started)."""
+        return self.smu.simulated or self.board.simulated
+
+    @property
+    def name(self) -> str:
+        """How to refer to this station in messages: its file, or "the default station"."""
+        return str(self.source) if self.source is not None else "the default station"
+
+
+def default_station() -> Station:
+    """The station used when no file is given: every instrument on the embedded simulator."""
+    return Station()
+
+
+def load_station(path: str | Path) -> Station:
+    """Read and validate a station TOML file.
+
+    Relative paths inside the file (``[store] path``, a ``[simulator] board`` TOML file)
+    are resolved against the file's directory; ``~`` is expanded.
+
+    Raises:
+        StationError: the file is missing, is not valid TOML, or holds a bad key or value
+            (the message names the file, the key and the value).
+    """
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StationError(str(file), None, None, "station file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StationError(str(file), None, None, f"cannot read station file: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StationError(str(file), None, None, f"not valid TOML: {exc}") from exc
+    return parse_station(data, source=file)
+
+
+def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> Station:
+    """Validate an already-parsed station mapping (the TOML document as a dict).
+
+    ``source`` names the origin in error messages and anchors relative paths (its parent
+    directory); ``None`` means an in-memory station, with paths relative to the current
+    directory.
+    """
+    src_path = Path(source) if source is not None else None
+    name = str(src_path) if src_path is not None else "<station>"
+    base_dir = src_path.parent if src_path is not None else Path.cwd()
+
+    sections = ("smu", "board", "limits", "measurement", "store", "simulator")
+    for key, value in data.items():
+        if key not in sections:
+            raise StationError(
+                name, key, value, f"unknown section; expected one of {', '.join(sections)}"
+            )
+        if not isinstance(value, Mapping):
+            raise StationError(name, key, value, "must be a table ([section])")
+
+    smu_t = _Table(name, "smu", data.get("smu", {}))
+    smu = SMUSettings(
+        driver=smu_t.choice("driver", SMU_DRIVERS, SMUSettings.driver),
+        address=smu_t.text("address", SMUSettings.address),
+        channel=smu_t.integer("channel", SMUSettings.channel, low=1, high=2),
+        timeout_s=smu_t.number("timeout_s", SMUSettings.timeout_s, low=0.0, low_open=True),
+    )
+    if smu.channel != 1 and smu.driver != "keysight_b2900":
+        raise StationError(
+            name,
+            "[smu] channel",
+            smu.channel,
+            f"only a keysight_b2900 has channel 2, not {smu.driver}",
+        )
+    smu_t.finish()
+
+    board_t = _Table(name, "board", data.get("board", {}))
+    board = BoardSettings(
+        driver=board_t.choice("driver", BOARD_DRIVERS, BoardSettings.driver),
+        address=board_t.text("address", BoardSettings.address),
+        timeout_s=board_t.number("timeout_s", BoardSettings.timeout_s, low=0.0, low_open=True),
+        retries=board_t.integer("retries", BoardSettings.retries, low=0, high=100),
+    )
+    board_t.finish()
+
+    lim_t = _Table(name, "limits", data.get("limits", {}))
+    limits = StationLimits(
+        max_source_voltage_V=lim_t.number(
+            "max_source_voltage_V",
+            StationLimits.max_source_voltage_V,
+            low=0.0,
+            low_open=True,
+            high=MAX_SOURCE_VOLTAGE_CEILING_V,
+        ),
+        compliance_current_A=lim_t.number(
+            "compliance_current_A",
+            StationLimits.compliance_current_A,
+            low=0.0,
+            low_open=True,
+            high=MAX_COMPLIANCE_CEILING_A,
+        ),
+        max_power_per_element_W=lim_t.number(
+            "max_power_per_element_W", StationLimits.max_power_per_element_W, low=0.0, low_open=True
+        ),
+        max_dac_voltage_V=lim_t.number(
+            "max_dac_voltage_V", StationLimits.max_dac_voltage_V, low=0.0, low_open=True
+        ),
+        min_element_resistance_ohm=lim_t.optional_number(
+            "min_element_resistance_ohm", low=0.0, low_open=True
+        ),
+    )
+    lim_t.finish()
+
+    meas_t = _Table(name, "measurement", data.get("measurement", {}))
+    read_v = meas_t.number(
+        "read_voltage_V",
+        MeasurementDefaults.read_voltage_V,
+        low=-MAX_SOURCE_VOLTAGE_CEILING_V,
+        high=MAX_SOURCE_VOLTAGE_CEILING_V,
+    )
+    if read_v == 0.0:
+        raise StationError(
+            name, "[measurement] read_voltage_V", read_v, "must be non-zero (R = V / I)"
+        )
+    if abs(read_v) > limits.max_source_voltage_V:
+        raise StationError(
+            name,
+            "[measurement] read_voltage_V",
+            read_v,
+            f"exceeds [limits] max_source_voltage_V = {limits.max_source_voltage_V!r}",
+        )
+    measurement = MeasurementDefaults(
+        read_voltage_V=read_v,
+        nplc=meas_t.number("nplc", MeasurementDefaults.nplc, low=NPLC_MIN, high=NPLC_MAX),
+        current_range_A=meas_t.optional_number(
+            "current_range_A", low=0.0, low_open=True, high=MAX_COMPLIANCE_CEILING_A
+        ),
+        four_wire=meas_t.boolean("four_wire", MeasurementDefaults.four_wire),
+        line_frequency_Hz=float(
+            meas_t.choice_number(
+                "line_frequency_Hz", (50.0, 60.0), MeasurementDefaults.line_frequency_Hz
+            )
+        ),
+    )
+    meas_t.finish()
+
+    store_t = _Table(name, "store", data.get("store", {}))
+    store_path = store_t.optional_text("path")
+    store = StoreSettings(path=_resolve(store_path, base_dir) if store_path is not None else None)
+    store_t.finish()
+
+    sim_t = _Table(name, "simulator", data.get("simulator", {}))
+    sim_board = sim_t.text("board", SimulatorSettings.board)
+    if sim_board.endswith(".toml"):
+        sim_board = str(_resolve(sim_board, base_dir))
+    simulator = SimulatorSettings(
+        board=sim_board,
+        seed=sim_t.integer("seed", SimulatorSettings.seed, low=0, high=2**63 - 1),
+        smu_model=sim_t.choice("smu_model", SIM_SMU_MODELS, _DEFAULT_SIM_MODEL[smu.driver]),
+        realtime_factor=sim_t.number("realtime_factor", SimulatorSettings.realtime_factor, low=0.0),
+    )
+    sim_t.finish()
+
+    return Station(
+        smu=smu,
+        board=board,
+        limits=limits,
+        measurement=measurement,
+        store=store,
+        simulator=simulator,
+        source=src_path,
+    )
+
+
+def _resolve(path: str, base_dir: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (base_dir / p)
+
+
+_MISSING: Final = object()
+
+
+class _Table:
+    """Typed, validating access to one ``[section]``; remembers which keys were read."""
+
+    def __init__(self, source: str, section: str, table: Mapping[str, Any]) -> None:
+        self.source = source
+        self.section = section
+        self.table = table
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"[{self.section}] {key}"
+
+    def _error(self, key: str, value: object, reason: str) -> StationError:
+        return StationError(self.source, self._key(key), value, reason)
+
+    def _get(self, key: str) -> object:
+        self.seen.add(key)
+        return self.table.get(key, _MISSING)
+
+    def finish(self) -> None:
+        """Refuse keys nobody asked for (typos must not be silently ignored)."""
+        for key, value in self.table.items():
+            if key not in self.seen:
+                known = ", ".join(sorted(self.seen))
+                raise self._error(key, value, f"unknown key; expected one of {known}")
+
+    def text(self, key: str, default: str) -> str:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self._error(key, value, "must be a non-empty string")
+        return value.strip()
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._get(key)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self._error(key, value, "must be a non-empty string")
+        return value.strip()
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise self._error(key, value, f"must be one of {', '.join(choices)}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise self._error(key, value, "must be true or false")
+        return value
+
+    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._error(key, value, "must be an integer")
+        if not low <= value <= high:
+            raise self._error(key, value, f"must be in {low}..{high}")
+        return value
+
+    def _check_number(
+        self,
+        key: str,
+        value: object,
+        *,
+        low: float | None,
+        high: float | None,
+        low_open: bool,
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._error(key, value, "must be a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise self._error(key, value, "must be a finite number")
+        if low is not None and (number <= low if low_open else number < low):
+            raise self._error(key, value, f"must be {'>' if low_open else '>='} {low!r}")
+        if high is not None and number > high:
+            raise self._error(key, value, f"must be <= {high!r}")
+        return number
+
+    def number(
+        self,
+        key: str,
+        default: float,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+    ) -> float:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        return self._check_number(key, value, low=low, high=high, low_open=low_open)
+
+    def optional_number(
+        self,
+        key: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+    ) -> float | None:
+        value = self._get(key)
+        if value is _MISSING:
+            return None
+        return self._check_number(key, value, low=low, high=high, low_open=low_open)
+
+    def choice_number(self, key: str, choices: tuple[float, ...], default: float) -> float:
+        value = self._get(key)
+        if value is _MISSING:
+            return default
+        number = self._check_number(key, value, low=None, high=None, low_open=False)
+        if number not in choices:
+            raise self._error(key, value, f"must be one of {', '.join(f'{c:g}' for c in choices)}")
+        return number
