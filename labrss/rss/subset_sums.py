@@ -16,60 +16,112 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["MAX_SUBSET_SUMS_N", "sorted_subset_sums"]
+__all__ = [
+    "MAX_SUBSET_SUMS_N",
+    "build_sorted_sums",
+    "build_sorted_sums_with_cost",
+    "sorted_subset_sums",
+]
 
 #: Largest n accepted: 2**30 sums take 16 GiB (float64 sum + uint64 mask each).
 MAX_SUBSET_SUMS_N = 30
 
 
 @njit(cache=True)
-def _merge_subset_sums(
+def build_sorted_sums(  # noqa: PLR0917 (numba kernel: positional arrays)
     values: np.ndarray,
-    sums_out: np.ndarray,
-    masks_out: np.ndarray,
-    sums_tmp: np.ndarray,
-    masks_tmp: np.ndarray,
-) -> None:
-    """Fill ``sums_out``/``masks_out`` (length 2**n) with the sorted subset sums.
+    bits: np.ndarray,
+    buf_a: np.ndarray,
+    mask_a: np.ndarray,
+    buf_b: np.ndarray,
+    mask_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted subset sums of ``values`` (k,), returned as views into the buffers.
 
-    Ties are broken by taking the element of ``L`` (without ``a_i``) first, so among
-    equal sums the one using fewer high-index elements comes first; the order is a
-    deterministic function of ``values``.
+    ``bits`` (k,) holds the uint64 bit that marks element ``j`` in a mask, so that a
+    half of a larger set can use its global bit positions. The four buffers need
+    ``2**k + 1`` entries each (ping-pong: each merge reads one pair and writes the
+    other; a sentinel ``+inf`` ends the runs, so the loop has no bounds tests).
+    Returns ``(sums, masks)`` of length ``2**k``.
+
+    Each sum is accumulated in increasing element order. Among equal sums the one
+    without ``values[j]`` comes first at each step: the order is a deterministic
+    function of the inputs.
     """
-    n = values.shape[0]
-    sums_out[0] = 0.0
-    masks_out[0] = 0
+    k = values.shape[0]
+    src, msrc, dst, mdst = buf_a, mask_a, buf_b, mask_b
+    src[0] = 0.0
+    msrc[0] = 0
     size = 1
-    for i in range(n):
-        a = values[i]
-        bit = np.uint64(1) << np.uint64(i)
-        sums_tmp[:size] = sums_out[:size]
-        masks_tmp[:size] = masks_out[:size]
-        p = 0  # index into L
-        q = 0  # index into L + a
-        k = 0
-        while p < size and q < size:
-            s_with = sums_tmp[q] + a
-            if sums_tmp[p] <= s_with:
-                sums_out[k] = sums_tmp[p]
-                masks_out[k] = masks_tmp[p]
+    for j in range(k):
+        a = values[j]
+        bit = bits[j]
+        src[size] = np.inf
+        p = 0  # next entry of L
+        q = 0  # next entry of L + a
+        for out in range(2 * size):
+            sp = src[p]
+            sq = src[q] + a
+            if sp <= sq:
+                dst[out] = sp
+                mdst[out] = msrc[p]
                 p += 1
             else:
-                sums_out[k] = s_with
-                masks_out[k] = masks_tmp[q] | bit
+                dst[out] = sq
+                mdst[out] = msrc[q] | bit
                 q += 1
-            k += 1
-        while p < size:
-            sums_out[k] = sums_tmp[p]
-            masks_out[k] = masks_tmp[p]
-            p += 1
-            k += 1
-        while q < size:
-            sums_out[k] = sums_tmp[q] + a
-            masks_out[k] = masks_tmp[q] | bit
-            q += 1
-            k += 1
         size *= 2
+        src, msrc, dst, mdst = dst, mdst, src, msrc
+    return src[:size], msrc[:size]
+
+
+@njit(cache=True)
+def build_sorted_sums_with_cost(  # noqa: PLR0917 (numba kernel: positional arrays)
+    values: np.ndarray,
+    bits: np.ndarray,
+    costs: np.ndarray,
+    buf_a: np.ndarray,
+    mask_a: np.ndarray,
+    cost_a: np.ndarray,
+    buf_b: np.ndarray,
+    mask_b: np.ndarray,
+    cost_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As `build_sorted_sums`, also carrying an additive per-element cost.
+
+    ``costs`` (k,) is the cost of each element; the returned third array holds, next
+    to each sum, the total cost of its subset (the secondary objective).
+    """
+    k = values.shape[0]
+    src, msrc, csrc = buf_a, mask_a, cost_a
+    dst, mdst, cdst = buf_b, mask_b, cost_b
+    src[0] = 0.0
+    msrc[0] = 0
+    csrc[0] = 0.0
+    size = 1
+    for j in range(k):
+        a = values[j]
+        bit = bits[j]
+        c = costs[j]
+        src[size] = np.inf
+        p = 0
+        q = 0
+        for out in range(2 * size):
+            sp = src[p]
+            sq = src[q] + a
+            if sp <= sq:
+                dst[out] = sp
+                mdst[out] = msrc[p]
+                cdst[out] = csrc[p]
+                p += 1
+            else:
+                dst[out] = sq
+                mdst[out] = msrc[q] | bit
+                cdst[out] = csrc[q] + c
+                q += 1
+        size *= 2
+        src, msrc, csrc, dst, mdst, cdst = dst, mdst, cdst, src, msrc, csrc
+    return src[:size], msrc[:size], csrc[:size]
 
 
 def sorted_subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,10 +168,14 @@ def sorted_subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         i = int(bad[0])
         msg = f"sorted_subset_sums: values[{i}] = {arr[i]} is not finite"
         raise ValueError(msg)
-    total = 1 << n
-    sums = np.empty(total, dtype=np.float64)
-    masks = np.empty(total, dtype=np.uint64)
-    sums_tmp = np.empty(max(total // 2, 1), dtype=np.float64)
-    masks_tmp = np.empty(max(total // 2, 1), dtype=np.uint64)
-    _merge_subset_sums(np.ascontiguousarray(arr), sums, masks, sums_tmp, masks_tmp)
+    size = (1 << n) + 1
+    bits = np.left_shift(np.uint64(1), np.arange(n, dtype=np.uint64))
+    sums, masks = build_sorted_sums(
+        np.ascontiguousarray(arr),
+        bits,
+        np.empty(size, dtype=np.float64),
+        np.empty(size, dtype=np.uint64),
+        np.empty(size, dtype=np.float64),
+        np.empty(size, dtype=np.uint64),
+    )
     return sums, masks
