@@ -1,0 +1,480 @@
+"""The simulated crossbar board's configuration: geometry and every physical parameter.
+
+A `BoardConfig` is a frozen tree of small dataclasses, one per part of the board (elements,
+switches, wiring, DACs, ADCs, environment, faults). Every field carries its unit in its name
+or docstring. Presets live in ``simulator/presets/*.toml`` (``small`` 8x8x8, ``default``
+16x16x8, ``large`` 64x64x16); a user TOML file has the same sections, may start from a
+preset with a top-level ``base = "<preset>"`` and overrides only the keys it names. Sources
+for the default values are in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+PRESETS = ("small", "default", "large")
+"""Preset names accepted by `load_board_config`."""
+
+NominalScheme = Literal["equal", "ladder", "spread", "log_uniform", "list"]
+ToleranceDistribution = Literal["gaussian", "uniform", "binned"]
+
+
+class BoardConfigError(ValueError):
+    """A board configuration is invalid; the message names the file (if any) and the key."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Board size: ``rows`` x ``cols`` cells, each a bank of ``branches`` switched elements."""
+
+    rows: int
+    cols: int
+    branches: int
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "branches"):
+            value = getattr(self, name)
+            if not 1 <= value <= 1024:
+                raise BoardConfigError(f"geometry.{name} = {value} not in 1..1024")
+        if self.branches > 64:
+            raise BoardConfigError(f"geometry.branches = {self.branches} not in 1..64")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(rows, cols, branches), the shape of per-branch arrays."""
+        return (self.rows, self.cols, self.branches)
+
+
+@dataclass(frozen=True)
+class ElementConfig:
+    """The imprecise resistors, one per branch.
+
+    Nominal value per branch index ``k`` (``nominal_scheme``):
+      * ``equal``: every branch ``nominal_ohm``;
+      * ``ladder``: ``nominal_ohm * ladder_ratio**k`` (a sub-binary ladder for ratio < 2);
+      * ``spread``: log-spaced from ``nominal_ohm`` to ``nominal_max_ohm`` over the K branches;
+      * ``log_uniform``: every element drawn log-uniformly in [nominal_ohm, nominal_max_ohm];
+      * ``list``: ``nominal_list_ohm`` (exactly K values).
+    True value ``R = nominal * (1 + eps)``, eps from ``distribution``: ``gaussian`` (sigma =
+    tolerance/3, truncated at +-tolerance), ``uniform`` (+-tolerance), ``binned`` (uniform on
+    ``binned_hole <= |eps| <= tolerance``: the tight parts were sold as a better grade).
+    """
+
+    nominal_scheme: NominalScheme = "ladder"
+    nominal_ohm: float = 10e3
+    ladder_ratio: float = 1.8
+    nominal_max_ohm: float = 1e6
+    nominal_list_ohm: tuple[float, ...] = ()
+    tolerance: float = 0.05
+    distribution: ToleranceDistribution = "gaussian"
+    binned_hole: float = 0.01
+    tcr_ppm_per_K: float = 100.0
+    """Mean temperature coefficient of resistance (ppm/K)."""
+    tcr_sigma_ppm_per_K: float = 10.0
+    """Element-to-element spread of the TCR (ppm/K, gaussian)."""
+    aging_ppm_per_decade: float = 20.0
+    """Mean drift: R grows by this many ppm per decade of (1 + t/aging_tau_s)."""
+    aging_sigma_ppm_per_decade: float = 5.0
+    aging_tau_s: float = 3600.0
+    shorted_ohm: float = 0.05
+    """Resistance of a shorted element (a solder bridge), ohm."""
+
+    def __post_init__(self) -> None:
+        _positive("element.nominal_ohm", self.nominal_ohm)
+        _positive("element.nominal_max_ohm", self.nominal_max_ohm)
+        _positive("element.ladder_ratio", self.ladder_ratio)
+        _positive("element.aging_tau_s", self.aging_tau_s)
+        _positive("element.shorted_ohm", self.shorted_ohm)
+        if not 0.0 <= self.tolerance < 1.0:
+            raise BoardConfigError(f"element.tolerance = {self.tolerance} not in [0, 1)")
+        if self.distribution == "binned" and not 0.0 <= self.binned_hole < self.tolerance:
+            raise BoardConfigError(
+                f"element.binned_hole = {self.binned_hole} must be in [0, tolerance = "
+                f"{self.tolerance})"
+            )
+        if self.nominal_scheme in ("spread", "log_uniform") and not (
+            self.nominal_max_ohm >= self.nominal_ohm
+        ):
+            raise BoardConfigError(
+                f"element.nominal_max_ohm = {self.nominal_max_ohm} is below element.nominal_ohm"
+                f" = {self.nominal_ohm}"
+            )
+        for value in self.nominal_list_ohm:
+            _positive("element.nominal_list_ohm", value)
+        for name in ("tcr_sigma_ppm_per_K", "aging_sigma_ppm_per_decade"):
+            if getattr(self, name) < 0:
+                raise BoardConfigError(f"element.{name} = {getattr(self, name)} is negative")
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """The branch switches (ADG1414-like analog switches by default)."""
+
+    r_on_ohm: float = 9.5
+    """Typical on-resistance at reference temperature (ohm)."""
+    r_on_sigma_ohm: float = 0.4
+    """Switch-to-switch spread of the on-resistance (ohm, gaussian, clipped at 10 % of typ)."""
+    r_on_tempco_ppm_per_K: float = 4000.0
+    """Temperature coefficient of the on-resistance (ppm/K)."""
+    r_off_min_ohm: float = 1e10
+    r_off_max_ohm: float = 1e11
+    """Off-state leakage as a resistance, log-uniform in [r_off_min_ohm, r_off_max_ohm]."""
+    leakage_doubling_K: float = 10.0
+    """Off leakage doubles every this many kelvin (junction leakage rule of thumb)."""
+
+    def __post_init__(self) -> None:
+        _positive("switch.r_on_ohm", self.r_on_ohm)
+        _positive("switch.r_off_min_ohm", self.r_off_min_ohm)
+        _positive("switch.leakage_doubling_K", self.leakage_doubling_K)
+        if self.r_on_sigma_ohm < 0:
+            raise BoardConfigError(f"switch.r_on_sigma_ohm = {self.r_on_sigma_ohm} is negative")
+        if not self.r_off_max_ohm >= self.r_off_min_ohm:
+            raise BoardConfigError(
+                f"switch.r_off_max_ohm = {self.r_off_max_ohm} is below switch.r_off_min_ohm"
+                f" = {self.r_off_min_ohm}"
+            )
+
+
+@dataclass(frozen=True)
+class WiringConfig:
+    """Line and lead resistances. Zero is allowed (ideal wire) and is solved exactly."""
+
+    wire_segment_ohm: float = 0.005
+    """Copper between adjacent cells on a row or column line, and from the line's edge
+    connector to its first cell (ohm)."""
+    routing_switch_ohm: float = 0.1
+    """Routing-matrix switch between a line's edge and its destination (ohm; reed relay)."""
+    routing_switch_sigma_ohm: float = 0.02
+    """Spread of the routing switch resistance (ohm, gaussian, clipped at 0)."""
+    lead_ohm: float = 0.05
+    """Each SMU lead (force HI, force LO, GUARD) with its connector (ohm)."""
+    float_conductance_S: float = 1e-12
+    """Conductance to ground added to nodes of parts with no path to any source (S)."""
+
+    def __post_init__(self) -> None:
+        for name in ("wire_segment_ohm", "routing_switch_ohm", "routing_switch_sigma_ohm"):
+            _non_negative(f"wiring.{name}", getattr(self, name))
+        _non_negative("wiring.lead_ohm", self.lead_ohm)
+        _positive("wiring.float_conductance_S", self.float_conductance_S)
+
+
+@dataclass(frozen=True)
+class DacConfig:
+    """One bipolar DAC per row: code ``n`` in [-2**(bits-1), 2**(bits-1) - 1] gives
+    ``n * range_V / 2**(bits-1)`` volts (0 V is exact; +range_V is clamped to the top code);
+    the true output is ``gain * that + offset``."""
+
+    bits: int = 16
+    range_V: float = 1.0
+    gain_error_sigma: float = 1e-3
+    """Relative gain error, drawn per DAC (gaussian)."""
+    offset_sigma_V: float = 0.5e-3
+    settle_time_s: float = 1e-4
+    """Virtual time a DAC write takes (s)."""
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.bits <= 32:
+            raise BoardConfigError(f"dac.bits = {self.bits} not in 2..32")
+        _positive("dac.range_V", self.range_V)
+        _non_negative("dac.gain_error_sigma", self.gain_error_sigma)
+        _non_negative("dac.offset_sigma_V", self.offset_sigma_V)
+        _non_negative("dac.settle_time_s", self.settle_time_s)
+
+    @property
+    def lsb_V(self) -> float:
+        """Voltage step of one DAC code (V)."""
+        return float(self.range_V / 2 ** (self.bits - 1))
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    """One transimpedance amplifier + ADC per column, holding its column at virtual ground.
+
+    Full scale current ``range_A = full_scale_V / tia_gain_V_per_A``; ``bits`` signed codes
+    over +-range_A. The reported current is ``gain * I + offset_A + noise``, quantised.
+    """
+
+    bits: int = 16
+    tia_gain_V_per_A: float = 500.0
+    full_scale_V: float = 2.5
+    gain_error_sigma: float = 1e-3
+    offset_sigma_A: float = 20e-9
+    noise_A: float = 50e-9
+    """Input-referred rms noise per conversion (A)."""
+    tia_offset_sigma_V: float = 50e-6
+    """Spread of the TIA input offset voltage: the virtual ground sits at V_os, not 0 (V)."""
+    conversion_time_s: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.bits <= 32:
+            raise BoardConfigError(f"adc.bits = {self.bits} not in 2..32")
+        _positive("adc.tia_gain_V_per_A", self.tia_gain_V_per_A)
+        _positive("adc.full_scale_V", self.full_scale_V)
+        for name in (
+            "gain_error_sigma",
+            "offset_sigma_A",
+            "noise_A",
+            "tia_offset_sigma_V",
+            "conversion_time_s",
+        ):
+            _non_negative(f"adc.{name}", getattr(self, name))
+
+    @property
+    def range_A(self) -> float:
+        """Full-scale current (A), +-."""
+        return self.full_scale_V / self.tia_gain_V_per_A
+
+    @property
+    def lsb_A(self) -> float:
+        """Current step of one ADC code (A)."""
+        return float(self.range_A / 2 ** (self.bits - 1))
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Board temperature over the virtual clock and how often element values follow it.
+
+    T(t) = ambient_C + daily_amplitude_K * sin(2 pi t / daily_period_s + phase) + w(t), with
+    w a seeded Ornstein-Uhlenbeck walk (stationary std ``walk_sigma_K``, correlation time
+    ``walk_time_constant_s``) sampled every ``walk_step_s`` and linearly interpolated.
+    """
+
+    ambient_C: float = 25.0
+    reference_C: float = 25.0
+    """Temperature at which the nominal/tolerance values hold (T0, degC)."""
+    daily_amplitude_K: float = 0.5
+    daily_period_s: float = 86400.0
+    walk_sigma_K: float = 0.3
+    walk_time_constant_s: float = 4 * 3600.0
+    walk_step_s: float = 60.0
+    sensor_offset_sigma_K: float = 0.2
+    """Calibration error of the board's temperature sensor (K, gaussian, drawn per board)."""
+    update_step_s: float = 1.0
+    """Element values are re-evaluated when the virtual clock has moved by at least this
+    much since the last evaluation (s); between updates the factorisation is reused."""
+
+    def __post_init__(self) -> None:
+        for name in ("daily_amplitude_K", "walk_sigma_K", "sensor_offset_sigma_K"):
+            _non_negative(f"environment.{name}", getattr(self, name))
+        for name in ("daily_period_s", "walk_time_constant_s", "walk_step_s"):
+            _positive(f"environment.{name}", getattr(self, name))
+        _non_negative("environment.update_step_s", self.update_step_s)
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Faulty parts. For each kind, ``*_count`` branches are drawn without replacement from
+    the seed, plus each branch independently with probability ``*_rate``."""
+
+    open_resistor_count: int = 0
+    open_resistor_rate: float = 0.0
+    shorted_resistor_count: int = 0
+    shorted_resistor_rate: float = 0.0
+    stuck_open_count: int = 0
+    stuck_open_rate: float = 0.0
+    stuck_closed_count: int = 0
+    stuck_closed_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_count") and value < 0:
+                raise BoardConfigError(f"faults.{f.name} = {value} is negative")
+            if f.name.endswith("_rate") and not 0.0 <= value <= 1.0:
+                raise BoardConfigError(f"faults.{f.name} = {value} not in [0, 1]")
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """Everything that defines a simulated board (apart from its seed)."""
+
+    geometry: Geometry
+    element: ElementConfig = field(default_factory=ElementConfig)
+    switch: SwitchConfig = field(default_factory=SwitchConfig)
+    wiring: WiringConfig = field(default_factory=WiringConfig)
+    dac: DacConfig = field(default_factory=DacConfig)
+    adc: AdcConfig = field(default_factory=AdcConfig)
+    environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    name: str = "custom"
+    """Preset name or file stem, for logs and BOARD:INFO?."""
+    bbm_delay_s: float = 1e-3
+    """Break-before-make pause between opening and closing switches or routes (s)."""
+
+    def __post_init__(self) -> None:
+        _non_negative("bbm_delay_s", self.bbm_delay_s)
+        k = self.geometry.branches
+        if self.element.nominal_scheme == "list" and len(self.element.nominal_list_ohm) != k:
+            raise BoardConfigError(
+                f"element.nominal_list_ohm has {len(self.element.nominal_list_ohm)} values; "
+                f"the board has {k} branches per cell"
+            )
+        n = self.geometry.rows * self.geometry.cols * k
+        for f in dataclasses.fields(self.faults):
+            if f.name.endswith("_count") and getattr(self.faults, f.name) > n:
+                raise BoardConfigError(
+                    f"faults.{f.name} = {getattr(self.faults, f.name)} exceeds the {n} branches"
+                )
+
+    def replace(self, **sections: Any) -> BoardConfig:
+        """A copy with whole sections or section keys replaced.
+
+        ``cfg.replace(wiring={"wire_segment_ohm": 0.0}, name="ideal")``: a dict updates only
+        the named keys of that section; a dataclass replaces the section.
+        """
+        updates: dict[str, Any] = {}
+        for key, value in sections.items():
+            current = getattr(self, key)
+            if isinstance(value, dict) and dataclasses.is_dataclass(current):
+                updates[key] = dataclasses.replace(current, **value)  # type: ignore[type-var]
+            else:
+                updates[key] = value
+        return dataclasses.replace(self, **updates)
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise BoardConfigError(f"{name} = {value} must be a finite number > 0")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise BoardConfigError(f"{name} = {value} must be a finite number >= 0")
+
+
+# ---------------------------------------------------------------------- TOML loading
+_SECTIONS: dict[str, type] = {
+    "geometry": Geometry,
+    "element": ElementConfig,
+    "switch": SwitchConfig,
+    "wiring": WiringConfig,
+    "dac": DacConfig,
+    "adc": AdcConfig,
+    "environment": EnvironmentConfig,
+    "faults": FaultConfig,
+}
+_TOP_KEYS = ("name", "bbm_delay_s", "base")
+
+
+def load_board_config(preset_or_path: str | Path) -> BoardConfig:
+    """Load a preset (``"small"``, ``"default"``, ``"large"``) or a TOML file.
+
+    Raises `BoardConfigError` naming the file and the key for unknown keys, wrong types and
+    out-of-range values, and FileNotFoundError naming the path for a missing file.
+    """
+    text = str(preset_or_path)
+    if text in PRESETS:
+        data = _preset_data(text)
+        return _config_from_data(data, source=f"preset {text!r}", default_name=text)
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"board config {text!r} is neither a preset {PRESETS} nor an existing file"
+        )
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardConfigError(f"{path}: invalid TOML: {exc}") from exc
+    base = data.pop("base", None)
+    if base is not None:
+        if base not in PRESETS:
+            raise BoardConfigError(f"{path}: base = {base!r} is not a preset {PRESETS}")
+        data = _merge(_preset_data(base), data)
+    return _config_from_data(data, source=str(path), default_name=path.stem)
+
+
+def _preset_data(name: str) -> dict[str, Any]:
+    ref = resources.files("simulator").joinpath("presets", f"{name}.toml")
+    return tomllib.loads(ref.read_text(encoding="utf-8"))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _config_from_data(data: dict[str, Any], *, source: str, default_name: str) -> BoardConfig:
+    for key in data:
+        if key not in _SECTIONS and key not in _TOP_KEYS:
+            raise BoardConfigError(
+                f"{source}: unknown key {key!r} (sections: {', '.join(_SECTIONS)}; "
+                f"top-level keys: {', '.join(_TOP_KEYS)})"
+            )
+    if "geometry" not in data:
+        raise BoardConfigError(f"{source}: missing section [geometry] (rows, cols, branches)")
+    kwargs: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        if section not in data:
+            continue
+        table = data[section]
+        if not isinstance(table, dict):
+            raise BoardConfigError(f"{source}: {section!r} must be a table [{section}]")
+        kwargs[section] = _build(cls, table, section, source)
+    kwargs["name"] = _check_type(data.get("name", default_name), str, "name", source)
+    if "bbm_delay_s" in data:
+        kwargs["bbm_delay_s"] = _check_type(data["bbm_delay_s"], float, "bbm_delay_s", source)
+    try:
+        return BoardConfig(**kwargs)
+    except BoardConfigError as exc:
+        raise BoardConfigError(f"{source}: {exc}") from None
+
+
+def _build(cls: type, table: dict[str, Any], section: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in names:
+            raise BoardConfigError(
+                f"{source}: unknown key {section}.{key} (known: {', '.join(sorted(names))})"
+            )
+        values[key] = _check_type(value, hints[key], f"{section}.{key}", source)
+    try:
+        return cls(**values)
+    except BoardConfigError as exc:
+        raise BoardConfigError(f"{source}: {exc}") from None
+    except TypeError as exc:  # a required key is missing
+        raise BoardConfigError(f"{source}: section [{section}]: {exc}") from None
+
+
+def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Check one TOML value against a field's type hint; ints are accepted for floats."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            raise BoardConfigError(f"{source}: {key} = {value!r} is not one of {allowed}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise BoardConfigError(f"{source}: {key} = {value!r} must be an array of numbers")
+        return tuple(_check_type(v, float, key, source) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type {hint}")  # pragma: no cover
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BoardConfigError(f"{source}: {key} = {value!r} must be a number")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BoardConfigError(f"{source}: {key} = {value!r} must be an integer")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise BoardConfigError(f"{source}: {key} = {value!r} must be a string")
+        return value
+    raise TypeError(f"unsupported config type {hint}")  # pragma: no cover
