@@ -1,0 +1,223 @@
+"""The store's versioned SQLite schema and its migrations.
+
+The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
+as a labrss store so that another program's database is refused instead of modified.
+`MIGRATIONS` is applied in order, each in its own transaction, from the file's version up to
+`SCHEMA_VERSION`. Migrations are append-only: a released migration is never edited; a schema
+change is a new entry (and a test that migrates a database of the previous version).
+
+History:
+
+1. boards, runs, readings (the raw data, with UNIQUE (run, key) for resumable runs).
+2. analysis tables: per-element estimates, per-cell estimates (series path, leakage,
+   residual statistics), faults, and the generic results table (NPY arrays / JSON values).
+3. liveness of running runs: pid, host and heartbeat time, so that a run left "running" by
+   a killed process is detected and marked interrupted (see `Store.mark_interrupted_runs`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+#: ``PRAGMA application_id`` of a labrss store (ASCII "LRSS").
+APPLICATION_ID = 0x4C525353
+
+
+class StoreSchemaError(RuntimeError):
+    """The database file is not a labrss store, or was written by a newer labrss."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        # Statement by statement (executescript would COMMIT the enclosing transaction).
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+_V1 = """
+CREATE TABLE boards (
+    id            INTEGER PRIMARY KEY,
+    identity      TEXT    NOT NULL,
+    serial        TEXT    NOT NULL,
+    rows          INTEGER NOT NULL CHECK (rows > 0),
+    cols          INTEGER NOT NULL CHECK (cols > 0),
+    branches      INTEGER NOT NULL CHECK (branches > 0 AND branches <= 64),
+    element_kind  TEXT    NOT NULL CHECK (element_kind IN ('resistor', 'memristor')),
+    simulated     INTEGER NOT NULL CHECK (simulated IN (0, 1)),
+    sim_seed      INTEGER,
+    sim_preset    TEXT,
+    info_json     TEXT    NOT NULL DEFAULT '{}',
+    registered_at REAL    NOT NULL
+) STRICT;
+
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    kind              TEXT    NOT NULL,
+    board_id          INTEGER NOT NULL REFERENCES boards(id),
+    status            TEXT    NOT NULL
+                      CHECK (status IN ('running', 'completed', 'interrupted', 'failed')),
+    settings_json     TEXT    NOT NULL DEFAULT '{}',
+    identities_json   TEXT    NOT NULL DEFAULT '{}',
+    software_version  TEXT    NOT NULL,
+    started_at        REAL    NOT NULL,
+    ended_at          REAL,
+    wall_time_s       REAL,
+    instrument_time_s REAL,
+    parent_run_id     INTEGER REFERENCES runs(id),
+    note              TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX runs_board ON runs(board_id, started_at);
+
+CREATE TABLE readings (
+    id                INTEGER PRIMARY KEY,
+    run_id            INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq               INTEGER NOT NULL,
+    key               TEXT    NOT NULL,
+    r                 INTEGER NOT NULL,
+    c                 INTEGER NOT NULL,
+    mask              INTEGER NOT NULL,
+    quantity          TEXT    NOT NULL,
+    value             REAL,
+    unit              TEXT    NOT NULL,
+    voltage_V         REAL,
+    current_A         REAL,
+    current_range_A   REAL,
+    nplc              REAL,
+    four_wire         INTEGER NOT NULL DEFAULT 0 CHECK (four_wire IN (0, 1)),
+    limit_tripped     INTEGER NOT NULL DEFAULT 0 CHECK (limit_tripped IN (0, 1)),
+    instrument_time_s REAL,
+    wall_time         REAL    NOT NULL,
+    UNIQUE (run_id, key),
+    UNIQUE (run_id, seq)
+) STRICT;
+"""
+
+_V2 = """
+CREATE TABLE estimates (
+    run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    r             INTEGER NOT NULL,
+    c             INTEGER NOT NULL,
+    k             INTEGER NOT NULL,
+    conductance_S REAL,
+    std_S         REAL,
+    PRIMARY KEY (run_id, r, c, k)
+) STRICT;
+
+CREATE TABLE cell_estimates (
+    run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    r              INTEGER NOT NULL,
+    c              INTEGER NOT NULL,
+    series_ohm     REAL,
+    series_std_ohm REAL,
+    leakage_S      REAL,
+    leakage_std_S  REAL,
+    chi2           REAL,
+    dof            INTEGER,
+    holdout_chi2   REAL,
+    holdout_dof    INTEGER,
+    n_readings     INTEGER NOT NULL,
+    PRIMARY KEY (run_id, r, c)
+) STRICT;
+
+CREATE TABLE faults (
+    run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    r             INTEGER NOT NULL,
+    c             INTEGER NOT NULL,
+    k             INTEGER NOT NULL,
+    kind          TEXT    NOT NULL
+                  CHECK (kind IN ('open', 'short', 'stuck_open', 'stuck_closed')),
+    evidence_json TEXT    NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, r, c, k)
+) STRICT;
+
+CREATE TABLE results (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    encoding   TEXT    NOT NULL CHECK (encoding IN ('npy', 'json')),
+    data       BLOB    NOT NULL,
+    shape      TEXT,
+    dtype      TEXT,
+    created_at REAL    NOT NULL,
+    PRIMARY KEY (run_id, name)
+) STRICT;
+"""
+
+_V3 = """
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN host TEXT;
+ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+CREATE INDEX runs_status ON runs(status)
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "boards, runs and raw readings", _script(_V1)),
+    Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
+    Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
+)
+
+#: The version a database has after `migrate`.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """``PRAGMA user_version`` of the open database."""
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, path: Path, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database at ``path`` (open as ``conn``) up to schema version ``target``.
+
+    Each migration runs in one transaction together with its ``user_version`` bump, so a
+    crash mid-migration leaves the previous version intact. Returns the version reached.
+    Raises `StoreSchemaError` for a database of another application, or one written by a
+    newer labrss (version above `SCHEMA_VERSION`).
+    """
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    version = schema_version(conn)
+    if app_id not in (0, APPLICATION_ID):
+        raise StoreSchemaError(
+            f"{path}: not a labrss store (application_id {app_id:#x}, expected {APPLICATION_ID:#x})"
+        )
+    if version == 0:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        if int(tables.fetchone()[0]) > 0:
+            raise StoreSchemaError(
+                f"{path}: an SQLite database with tables but no labrss schema version; "
+                "refusing to modify it"
+            )
+    if version > SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"{path}: schema version {version} is newer than this labrss supports "
+            f"({SCHEMA_VERSION}); upgrade labrss"
+        )
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-read inside the write lock: another process may have migrated meanwhile.
+                if schema_version(conn) < migration.version:
+                    migration.apply(conn)
+                    conn.execute(f"PRAGMA user_version = {migration.version:d}")
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = schema_version(conn)
+    return version

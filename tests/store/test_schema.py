@@ -1,0 +1,96 @@
+"""Schema versions and migrations: an older database is migrated with its data intact."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from labrss.store import SCHEMA_VERSION, Store, StoreSchemaError
+from labrss.store.schema import APPLICATION_ID, MIGRATIONS, migrate, schema_version
+
+
+def _v1_database(path: Path) -> None:
+    """A database as labrss schema version 1 wrote it, with a run left running."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, path, target=1) == 1
+    conn.execute(
+        "INSERT INTO boards (identity, serial, rows, cols, branches, element_kind, simulated, "
+        "registered_at) VALUES ('ID', 'OLD-1', 2, 2, 4, 'resistor', 0, 0)"
+    )
+    two_days_ago = time.time() - 2 * 86400.0
+    conn.execute(
+        "INSERT INTO runs (kind, board_id, status, software_version, started_at) "
+        "VALUES ('calibration', 1, 'running', '0.0.1', ?)",
+        (two_days_ago,),
+    )
+    conn.executemany(
+        "INSERT INTO readings (run_id, seq, key, r, c, mask, quantity, value, unit, wall_time) "
+        "VALUES (1, ?, ?, 0, 0, ?, 'conductance', ?, 'S', ?)",
+        [(i, f"k{i}", 1 << i, 1e-3 * (i + 1), two_days_ago + i) for i in range(4)],
+    )
+    conn.close()
+
+
+def test_migrations_are_numbered_in_order() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_version_1_database_is_migrated_with_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _v1_database(path)
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.integrity_check() == "ok"
+        info = store.run(1)
+        # Version 1 had no liveness columns: the old run is judged by its age (no heartbeat
+        # for two days) and marked interrupted, ending at its last reading.
+        assert info.status == "interrupted" and info.pid is None
+        assert info.ended_at == pytest.approx(info.started_at + 3)
+        assert store.readings(1)["value"].tolist() == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3])
+        # The new tables work on the migrated file.
+        resumed = store.start_run("calibration", 1, parent_run_id=1)
+        assert store.completed_keys(resumed) == {"k0", "k1", "k2", "k3"}
+        store.put_value(resumed, "note", "migrated")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    conn.close()
+
+
+def test_reopening_a_current_database_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "lab.db"
+    with Store(path) as store:
+        store.register_board("ID", "S", 1, 1, 1)
+    with Store(path) as store:
+        assert [b.serial for b in store.boards()] == ["S"]
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_newer_foreign_and_unversioned_databases_are_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    with Store(newer):
+        pass
+    conn = sqlite3.connect(newer)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="newer than this labrss supports"):
+        Store(newer)
+
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("PRAGMA application_id = 1234")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="not a labrss store"):
+        Store(foreign)
+
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="no labrss schema version"):
+        Store(other)
+    conn = sqlite3.connect(other)
+    assert schema_version(conn) == 0  # untouched
+    conn.close()
