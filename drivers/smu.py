@@ -1,0 +1,451 @@
+"""The source-measure unit interface that the rest of labrss codes against.
+
+:class:`SourceMeter` is what ``Lab`` and the calibration code use: source a voltage with a
+current compliance, measure current and sensed voltage (2- or 4-wire), single or buffered
+readings, output as a context manager, :meth:`SourceMeter.shutdown` to a safe state. One
+class per model implements it (:mod:`drivers.keithley2450`, :mod:`drivers.keysight_b2900`);
+:func:`open_smu` opens one by driver name and VISA resource string.
+
+Safety lives here: every level and compliance request is checked against the
+:class:`SafetyLimits` given at open time, and a request beyond them raises
+:class:`~drivers.errors.InstrumentLimitError` before anything is sent; the compliance is set
+before the source level; the output refuses to turn on before a compliance is set.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+from drivers.adapters import Adapter
+from drivers.errors import InstrumentError, InstrumentLimitError
+from drivers.instrument import SCPIInstrument
+
+__all__ = [
+    "OVERFLOW_THRESHOLD",
+    "SMU_DRIVERS",
+    "SCPISourceMeter",
+    "SMUReading",
+    "SafetyLimits",
+    "SourceMeter",
+    "open_smu",
+    "overflow_to_nan",
+]
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+OVERFLOW_THRESHOLD = 9.9e37
+"""SCPI instruments report an overflowed reading as 9.9E37 and "not a number" as 9.91E37."""
+
+
+def overflow_to_nan(value: float, *, instrument: str, what: str) -> float:
+    """Return NaN (with a warning naming ``instrument``) for the SCPI overflow values."""
+    if math.isnan(value) or abs(value) >= OVERFLOW_THRESHOLD:
+        warnings.warn(
+            f"{instrument}: {what} overflowed (reading {value:g}); returned as NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return math.nan
+    return value
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Bench limits the SMU drivers never exceed.
+
+    Attributes:
+        max_voltage_V: largest |source voltage| that may be programmed (V).
+        max_current_A: largest current compliance that may be programmed (A).
+    """
+
+    max_voltage_V: float
+    max_current_A: float
+
+    def __post_init__(self) -> None:
+        for name in ("max_voltage_V", "max_current_A"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"SafetyLimits.{name} must be a finite number > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SMUReading:
+    """One reading: source voltage, measure current (and the voltage sensed).
+
+    Attributes:
+        voltage_V: sensed voltage (V); the source read-back, 4-wire when ``four_wire``;
+            NaN on overflow.
+        current_A: measured current (A), positive into the HI terminal; NaN on overflow.
+        limit_tripped: the current compliance was reached during this reading.
+        current_range_A: current measure range in use (A), after autorange.
+        nplc: integration time in power-line cycles.
+        four_wire: remote (4-wire) sense was on.
+        timestamp_s: the instrument's time stamp (s, relative to its own origin).
+        instrument: ``"<model> <serial>"``.
+    """
+
+    voltage_V: float
+    current_A: float
+    limit_tripped: bool
+    current_range_A: float
+    nplc: float
+    four_wire: bool
+    timestamp_s: float
+    instrument: str
+
+    @property
+    def resistance_ohm(self) -> float:
+        """V / I (ohm); +-inf at exactly 0 A, NaN if either reading is NaN."""
+        if self.current_A == 0.0:
+            return math.copysign(math.inf, self.voltage_V) if self.voltage_V else math.inf
+        return self.voltage_V / self.current_A
+
+    @property
+    def conductance_S(self) -> float:
+        """I / V (S); +-inf at exactly 0 V."""
+        if self.voltage_V == 0.0:
+            return math.copysign(math.inf, self.current_A) if self.current_A else math.nan
+        return self.current_A / self.voltage_V
+
+
+class SourceMeter(abc.ABC):
+    """A source-measure unit sourcing voltage and measuring current.
+
+    Attributes:
+        identity: the full ``*IDN?`` reply.
+        model: e.g. ``"2450"`` or ``"B2902A"``.
+        serial: the instrument's serial number.
+        limits: the safety limits every request is checked against.
+        output_enabled: whether the driver turned the output on (and not off since).
+    """
+
+    identity: str
+    model: str
+    serial: str
+    limits: SafetyLimits
+    output_enabled: bool
+
+    @property
+    def label(self) -> str:
+        """``"<model> <serial>"``: how readings name the instrument."""
+        return f"{self.model} {self.serial}"
+
+    @property
+    @abc.abstractmethod
+    def instrument_name(self) -> str:
+        """How errors name the instrument (model, serial and address)."""
+
+    # ------------------------------------------------------------------ safety checks
+    def check_voltage_limit(self, level_V: float, command: str) -> None:
+        """Raise InstrumentLimitError if |level_V| exceeds the limit (nothing is sent)."""
+        if not math.isfinite(level_V) or abs(level_V) > self.limits.max_voltage_V:
+            raise InstrumentLimitError(
+                f"source voltage {level_V!r} V is beyond the safety limit "
+                f"+-{self.limits.max_voltage_V:g} V; nothing was sent",
+                instrument=self.instrument_name,
+                command=command,
+            )
+
+    def check_current_limit(self, compliance_A: float, command: str) -> None:
+        """Raise InstrumentLimitError unless 0 < compliance_A <= the limit (nothing sent)."""
+        if not math.isfinite(compliance_A) or not 0 < compliance_A <= self.limits.max_current_A:
+            raise InstrumentLimitError(
+                f"current compliance {compliance_A!r} A is not in (0, "
+                f"{self.limits.max_current_A:g}] A (the safety limit); nothing was sent",
+                instrument=self.instrument_name,
+                command=command,
+            )
+
+    # ------------------------------------------------------------------ the interface
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Reset the instrument to its defaults (output off) and clear the error queue."""
+
+    @abc.abstractmethod
+    def configure_voltage_source(
+        self, level_V: float, compliance_A: float, *, source_range_V: float | None = None
+    ) -> None:
+        """Source voltage ``level_V`` (V) with current compliance ``compliance_A`` (A).
+
+        Both are checked against the limits before anything is sent; the compliance is
+        programmed before the level. ``source_range_V`` None selects source autorange.
+        """
+
+    @abc.abstractmethod
+    def set_voltage(self, level_V: float) -> None:
+        """Change the source level (V), checked against the limits."""
+
+    @abc.abstractmethod
+    def configure_measurement(
+        self, *, nplc: float, current_range_A: float | None = None, four_wire: bool = False
+    ) -> None:
+        """Measure current with ``nplc`` power-line cycles; range None = autorange."""
+
+    @abc.abstractmethod
+    def enable_output(self) -> None:
+        """Turn the output on (refused before a compliance is set)."""
+
+    @abc.abstractmethod
+    def disable_output(self) -> None:
+        """Turn the output off."""
+
+    @contextlib.contextmanager
+    def output_on(self) -> Iterator[None]:
+        """Output on for the ``with`` block, off at exit whatever happens."""
+        self.enable_output()
+        try:
+            yield
+        finally:
+            self.disable_output()
+
+    @abc.abstractmethod
+    def measure(self) -> SMUReading:
+        """One reading (needs the output on)."""
+
+    @abc.abstractmethod
+    def measure_many(self, n: int) -> list[SMUReading]:
+        """``n`` readings from one trigger, buffered in the instrument."""
+
+    @abc.abstractmethod
+    def check_errors(self, command: str | None = None) -> None:
+        """Raise InstrumentCommandError if the error queue is not empty."""
+
+    @abc.abstractmethod
+    def shutdown(self) -> None:
+        """Source 0 V and output off; never raises (a dead link is logged)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection (does not change the output)."""
+
+    def __enter__(self) -> SourceMeter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Shut down (safe state) and close on every exit path."""
+        try:
+            self.shutdown()
+        finally:
+            self.close()
+
+
+class SCPISourceMeter(SCPIInstrument, SourceMeter):
+    """Behaviour shared by the SCPI SMU drivers: state, safety sequencing, shutdown.
+
+    A model class supplies the command lists (:meth:`voltage_source_commands`,
+    :meth:`measurement_commands`, validated before anything is sent), the output commands
+    and the reading methods. This class sends them in a safe order and checks the error
+    queue after every configuration.
+    """
+
+    output_on_command = ":OUTP ON"
+    output_off_command = ":OUTP OFF"
+    zero_voltage_command = ":SOUR:VOLT 0"
+
+    def __init__(self, adapter: Adapter, limits: SafetyLimits, name: str) -> None:
+        if not isinstance(limits, SafetyLimits):
+            raise TypeError(f"limits must be SafetyLimits, got {type(limits).__name__}")
+        SCPIInstrument.__init__(self, adapter, name)
+        self.limits = limits
+        self.identity = ""
+        self.model = ""
+        self.serial = ""
+        self.output_enabled = False
+        self.compliance_A: float | None = None
+        """Programmed current compliance (A); None until configure_voltage_source."""
+        self.level_V: float | None = None
+        """Programmed source level (V); None until configure_voltage_source."""
+        self.nplc: float | None = None
+        """Programmed NPLC; None until configure_measurement."""
+        self.four_wire_sense = False
+        self.fixed_current_range_A: float | None = None
+        """Fixed current measure range (A), None for autorange."""
+
+    @property
+    def instrument_name(self) -> str:
+        """How errors name the instrument."""
+        return self.name
+
+    # ------------------------------------------------------------------ model hooks
+    @abc.abstractmethod
+    def voltage_source_commands(
+        self, level_V: float, compliance_A: float, source_range_V: float | None
+    ) -> list[str]:
+        """The validated commands for configure_voltage_source, compliance before level."""
+
+    @abc.abstractmethod
+    def measurement_commands(
+        self, nplc: float, current_range_A: float | None, four_wire: bool
+    ) -> list[str]:
+        """The validated commands for configure_measurement."""
+
+    @abc.abstractmethod
+    def level_command(self, level_V: float) -> str:
+        """The validated command that sets the source level."""
+
+    # ------------------------------------------------------------------ configuration
+    def _send_checked(self, commands: list[str]) -> None:
+        for command in commands:
+            self.write(command)
+        self.check_errors("; ".join(commands))
+
+    def reset(self) -> None:
+        """``*RST`` (output off, defaults) then ``*CLS``; forget the configuration."""
+        self.write("*RST")
+        self.write("*CLS")
+        self.output_enabled = False
+        self.compliance_A = self.level_V = self.nplc = self.fixed_current_range_A = None
+        self.four_wire_sense = False
+        self.check_errors("*RST")
+
+    def configure_voltage_source(
+        self, level_V: float, compliance_A: float, *, source_range_V: float | None = None
+    ) -> None:
+        """See :meth:`SourceMeter.configure_voltage_source`."""
+        self.check_current_limit(compliance_A, "configure_voltage_source")
+        self.check_voltage_limit(level_V, "configure_voltage_source")
+        if source_range_V is not None and abs(level_V) > source_range_V:
+            raise ValueError(
+                f"{self.name}: source level {level_V!r} V does not fit the source range "
+                f"{source_range_V!r} V; nothing sent"
+            )
+        commands = self.voltage_source_commands(level_V, compliance_A, source_range_V)
+        self._send_checked(commands)
+        self.compliance_A = compliance_A
+        self.level_V = level_V
+
+    def set_voltage(self, level_V: float) -> None:
+        """See :meth:`SourceMeter.set_voltage`; needs configure_voltage_source first."""
+        self.check_voltage_limit(level_V, "set_voltage")
+        if self.compliance_A is None:
+            raise InstrumentError(
+                "configure_voltage_source (with a compliance) before set_voltage",
+                instrument=self.name,
+                command="set_voltage",
+            )
+        self._send_checked([self.level_command(level_V)])
+        self.level_V = level_V
+
+    def configure_measurement(
+        self, *, nplc: float, current_range_A: float | None = None, four_wire: bool = False
+    ) -> None:
+        """See :meth:`SourceMeter.configure_measurement`."""
+        commands = self.measurement_commands(nplc, current_range_A, four_wire)
+        self._send_checked(commands)
+        self.nplc = nplc
+        self.fixed_current_range_A = current_range_A
+        self.four_wire_sense = four_wire
+
+    def enable_output(self) -> None:
+        """Output on; refused (nothing sent) while no compliance has been programmed."""
+        if self.compliance_A is None:
+            raise InstrumentError(
+                "refusing to turn the output on before a current compliance is set "
+                "(call configure_voltage_source first)",
+                instrument=self.name,
+                command=self.format_command(self.output_on_command),
+            )
+        self._send_checked([self.format_command(self.output_on_command)])
+        self.output_enabled = True
+
+    def disable_output(self) -> None:
+        """Output off."""
+        self.output_enabled = False
+        self.write(self.format_command(self.output_off_command))
+
+    def require_measurable(self, command: str) -> float:
+        """Check a reading can be taken (output on, measurement configured); return NPLC."""
+        if not self.output_enabled:
+            raise InstrumentError(
+                "the output is off; turn it on (enable_output / output_on) before measuring",
+                instrument=self.name,
+                command=command,
+            )
+        if self.nplc is None:
+            raise InstrumentError(
+                "configure_measurement before measuring", instrument=self.name, command=command
+            )
+        return self.nplc
+
+    def shutdown(self) -> None:
+        """Source 0 V, then output off; each step best effort, failures are logged."""
+        for template in (self.zero_voltage_command, self.output_off_command):
+            command = self.format_command(template)
+            try:
+                self.write(command)
+            except Exception as exc:  # a dead link must not stop the rest of the shutdown
+                log.warning("%s: shutdown step %r failed: %s", self.name, command, exc)
+        self.output_enabled = False
+        if self.level_V is not None:
+            self.level_V = 0.0
+
+    def close(self) -> None:
+        """Close the VISA session (the output is left as it is: call shutdown first)."""
+        self.adapter.close()
+
+
+SMU_DRIVERS = ("keithley2450", "keysight_b2900")
+"""Driver names accepted by :func:`open_smu` (and in the station file)."""
+
+
+def open_smu(
+    driver: str,
+    resource: str,
+    limits: SafetyLimits,
+    *,
+    timeout_s: float = 5.0,
+    channel: int = 1,
+    visa_library: str = "@py",
+) -> SourceMeter:
+    """Open the SMU at VISA ``resource`` with the named driver and check its identity.
+
+    Args:
+        driver: ``"keithley2450"`` or ``"keysight_b2900"``.
+        resource: any VISA resource string (``TCPIP0::host::5025::SOCKET``, ``USB0::...``).
+        limits: the safety limits every request is checked against.
+        timeout_s: per-reply timeout (s).
+        channel: SMU channel (B2900 only; 1 or 2 on a B2902A).
+        visa_library: pyvisa backend, ``"@py"`` by default.
+
+    Raises:
+        ValueError: unknown driver name, or a channel the driver does not have.
+        InstrumentIdentityError: ``*IDN?`` names another model (the message gives the
+            address and what answered).
+        InstrumentError: the resource cannot be opened.
+    """
+    from drivers.adapters import VISAAdapter
+
+    if driver not in SMU_DRIVERS:
+        raise ValueError(f"unknown SMU driver {driver!r}; expected one of {', '.join(SMU_DRIVERS)}")
+    if driver == "keithley2450" and channel != 1:
+        raise ValueError(f"the Keithley 2450 has one channel; channel {channel!r} requested")
+    adapter = VISAAdapter(
+        resource,
+        timeout_s=timeout_s,
+        visa_library=visa_library,
+        instrument=f"{driver} at {resource}",
+    )
+    try:
+        if driver == "keithley2450":
+            from drivers.keithley2450 import Keithley2450
+
+            return Keithley2450(adapter, limits)
+        from drivers.keysight_b2900 import KeysightB2900
+
+        return KeysightB2900(adapter, limits, channel=channel)
+    except BaseException:
+        adapter.close()
+        raise
