@@ -1,0 +1,518 @@
+"""The seeded physical model of the crossbar board: state, converters and nodal solves.
+
+`BoardModel` holds what the board's microcontroller commands (switch masks, routing, DAC
+codes) and the hidden physics (`board_instance.BoardInstance`: true element values,
+switches, wiring, converter errors, faults; `ambient.AmbientTemperature`). Every electrical
+question is answered by a nodal solve of the whole network (`crossbar_network`, `nodal`):
+
+* `smu_port`: the linear equivalent of what is routed to the SMU (`PortModel`), from one
+  factorisation and two right-hand sides (per volt of force, and the board's own sources).
+* `adc_read`: the column currents into the TIAs with the DAC outputs applied, then each
+  ADC's gain, offset, noise and quantisation.
+
+Caching: the factorisation is kept until the switch state, the routing or the element
+values change. Element values follow the temperature and aging and are re-evaluated only
+when the virtual clock has moved by at least ``environment.update_step_s`` since the last
+evaluation, so repeated reads of an unchanged configuration reuse the factorisation.
+
+Virtual time: a switch or routing change costs ``bbm_delay_s``, a DAC write
+``dac.settle_time_s``, an ADC conversion ``adc.conversion_time_s``; SMU time is the SMU
+emulator's business. Thread-safe (one re-entrant lock around every public method).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.ambient import AmbientTemperature
+from simulator.board_config import BoardConfig, Geometry
+from simulator.board_instance import (
+    BoardInstance,
+    ElementValues,
+    draw_board_instance,
+    element_values,
+    environment_rng,
+    noise_rng,
+)
+from simulator.clock import VirtualClock
+from simulator.crossbar_network import (
+    CrossbarNodes,
+    RoutingTopology,
+    build_crossbar_netlist,
+    source_potentials,
+)
+from simulator.nodal import NodalSolution, NodalSolver
+from simulator.port_model import OPEN_CIRCUIT, PortModel
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+TEMPERATURE_RESOLUTION_C = 0.01
+"""Resolution of the board's temperature sensor (degC)."""
+
+
+class BoardStateError(RuntimeError):
+    """The board is not in a state that allows the request (e.g. ADC read, not routed)."""
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The routing matrix state (docs/board-protocol.md, "Routing").
+
+    ``open``: nothing connected; ``cell``: SMU to cell (row, col), 2- or 4-wire;
+    ``mvm_adc``: rows to DACs, columns to TIA+ADCs; ``mvm_smu``: rows to DACs, column
+    ``col`` to the SMU force HI, the other columns to their TIAs.
+    """
+
+    mode: Literal["open", "cell", "mvm_adc", "mvm_smu"]
+    row: int | None = None
+    col: int | None = None
+    four_wire: bool = False
+
+    def describe(self) -> str:
+        """Human-readable routing, e.g. ``cell (2,3) 4W``."""
+        if self.mode == "cell":
+            return f"cell ({self.row},{self.col}) {'4W' if self.four_wire else '2W'}"
+        if self.mode == "mvm_smu":
+            return f"MVM, column {self.col} to the SMU"
+        return {"open": "routing open", "mvm_adc": "MVM, columns to the ADCs"}[self.mode]
+
+
+OPEN_ROUTING = Routing("open")
+
+
+class BoardModel:
+    """A simulated crossbar board: seeded hidden physics behind the board's commands.
+
+    Args:
+        config: the board's configuration (`load_board_config`).
+        seed: the board instance (>= 0); same config and seed, same board, bit for bit.
+        clock: the virtual clock shared with the SMU emulator (a new one if None).
+    """
+
+    def __init__(self, config: BoardConfig, seed: int, clock: VirtualClock | None = None) -> None:
+        if seed < 0:
+            raise ValueError(f"the board seed must be >= 0, got {seed}")
+        self.config = config
+        self.seed = seed
+        self.clock = clock if clock is not None else VirtualClock()
+        self.geometry: Geometry = config.geometry
+        self.serial = f"SIM-{seed}"
+        self._lock = threading.RLock()
+        self._inst: BoardInstance = draw_board_instance(config, seed)
+        self._ambient = AmbientTemperature(config.environment, environment_rng(seed))
+        self._noise = noise_rng(seed)
+        self._nodes = CrossbarNodes(self.geometry.rows, self.geometry.cols)
+        self._switches = np.zeros(self.geometry.shape, dtype=bool)
+        self._routing = OPEN_ROUTING
+        self._dac_codes = np.zeros(self.geometry.rows, dtype=np.int64)
+        self._values: ElementValues | None = None
+        self._solver: NodalSolver | None = None
+        self._solution: NodalSolution | None = None
+        self.n_factorisations = 0
+        """How many times the nodal matrix was factorised (for tests and benchmarks)."""
+
+    # ------------------------------------------------------------------ validation
+    def _check_row(self, r: int) -> None:
+        if not 0 <= r < self.geometry.rows:
+            raise ValueError(f"row {r} not in 0..{self.geometry.rows - 1}")
+
+    def _check_col(self, c: int) -> None:
+        if not 0 <= c < self.geometry.cols:
+            raise ValueError(f"column {c} not in 0..{self.geometry.cols - 1}")
+
+    def _check_mask(self, mask: int) -> None:
+        k = self.geometry.branches
+        if not 0 <= mask < (1 << k):
+            raise ValueError(f"mask {mask:#x} has bits beyond branch {k - 1} (K = {k})")
+
+    def _mask_bits(self, mask: int) -> BoolArray:
+        return ((mask >> np.arange(self.geometry.branches)) & 1).astype(bool)
+
+    # ------------------------------------------------------------------ switches
+    @property
+    def switches(self) -> BoolArray:
+        """Commanded switch states (R, C, K), True = closed (a copy)."""
+        with self._lock:
+            return self._switches.copy()
+
+    def cell_mask(self, r: int, c: int) -> int:
+        """Commanded mask of cell (r, c): bit k = branch k closed."""
+        with self._lock:
+            self._check_row(r)
+            self._check_col(c)
+            bits = self._switches[r, c]
+            return int(np.sum(bits.astype(np.int64) << np.arange(bits.size)))
+
+    def _apply_switches(self, new: BoolArray) -> None:
+        if np.array_equal(new, self._switches):
+            return
+        # Break-before-make: open what must open, wait, close what must close.
+        self._switches = new
+        self._invalidate()
+        self.clock.advance(self.config.bbm_delay_s)
+
+    def set_branch(self, r: int, c: int, k: int, closed: bool) -> None:
+        """Command one branch switch."""
+        with self._lock:
+            self._check_row(r)
+            self._check_col(c)
+            if not 0 <= k < self.geometry.branches:
+                raise ValueError(f"branch {k} not in 0..{self.geometry.branches - 1}")
+            new = self._switches.copy()
+            new[r, c, k] = bool(closed)
+            self._apply_switches(new)
+
+    def set_cell_mask(self, r: int, c: int, mask: int) -> None:
+        """Command cell (r, c)'s whole bank: bit k of ``mask`` closes branch k."""
+        with self._lock:
+            self._check_row(r)
+            self._check_col(c)
+            self._check_mask(mask)
+            new = self._switches.copy()
+            new[r, c] = self._mask_bits(mask)
+            self._apply_switches(new)
+
+    def set_row_masks(self, r: int, masks: Sequence[int]) -> None:
+        """Command every cell of row r (exactly C masks)."""
+        with self._lock:
+            self._check_row(r)
+            if len(masks) != self.geometry.cols:
+                raise ValueError(
+                    f"row {r}: {len(masks)} masks given, the board has {self.geometry.cols} columns"
+                )
+            for m in masks:
+                self._check_mask(m)
+            new = self._switches.copy()
+            for c, m in enumerate(masks):
+                new[r, c] = self._mask_bits(m)
+            self._apply_switches(new)
+
+    def set_switches(self, closed: npt.ArrayLike) -> None:
+        """Command every switch at once from an (R, C, K) boolean array."""
+        with self._lock:
+            arr = np.asarray(closed, dtype=bool)
+            if arr.shape != self.geometry.shape:
+                raise ValueError(f"switch array shape {arr.shape} != {self.geometry.shape}")
+            self._apply_switches(arr.copy())
+
+    def open_all_switches(self) -> None:
+        """Open every branch switch."""
+        with self._lock:
+            self._apply_switches(np.zeros(self.geometry.shape, dtype=bool))
+
+    def effective_switches(self) -> BoolArray:
+        """The switches' true states (stuck faults override commands); truth, tests only."""
+        with self._lock:
+            inst = self._inst
+            return (self._switches | inst.stuck_closed) & ~inst.stuck_open
+
+    # ------------------------------------------------------------------ routing
+    @property
+    def routing(self) -> Routing:
+        """Current routing."""
+        with self._lock:
+            return self._routing
+
+    def set_routing(self, routing: Routing) -> None:
+        """Route (break-before-make: everything disconnected, ``bbm_delay_s``, connect)."""
+        with self._lock:
+            mode = routing.mode
+            if mode == "cell":
+                if routing.row is None or routing.col is None:
+                    raise ValueError("cell routing needs a row and a column")
+                self._check_row(routing.row)
+                self._check_col(routing.col)
+            elif mode == "mvm_smu":
+                if routing.col is None or routing.row is not None:
+                    raise ValueError("MVM SMU routing needs a column and no row")
+                self._check_col(routing.col)
+            elif mode in ("open", "mvm_adc"):
+                if routing.row is not None or routing.col is not None:
+                    raise ValueError(f"{mode} routing takes no row or column")
+            else:
+                raise ValueError(f"unknown routing mode {mode!r}")
+            if routing.four_wire and mode != "cell":
+                raise ValueError("4-wire sensing exists only in cell routing")
+            self._routing = routing
+            self._invalidate()
+            self.clock.advance(self.config.bbm_delay_s)
+
+    # ------------------------------------------------------------------ DACs
+    def set_dac(self, row: int, volts_V: float) -> float:
+        """Set row ``row``'s DAC; returns the voltage of the code set (V, quantised).
+
+        Raises ValueError beyond +-dac.range_V or for a non-finite value.
+        """
+        with self._lock:
+            self._check_row(row)
+            code = self._dac_code(volts_V)
+            self._dac_codes[row] = code
+            self._solution = None
+            self.clock.advance(self.config.dac.settle_time_s)
+            return float(code * self.config.dac.lsb_V)
+
+    def set_dac_all(self, volts_V: Sequence[float]) -> FloatArray:
+        """Set every row's DAC (exactly R values); returns the quantised voltages (V)."""
+        with self._lock:
+            if len(volts_V) != self.geometry.rows:
+                raise ValueError(
+                    f"{len(volts_V)} DAC voltages given, the board has {self.geometry.rows} rows"
+                )
+            codes = np.array([self._dac_code(v) for v in volts_V], dtype=np.int64)
+            self._dac_codes = codes
+            self._solution = None
+            self.clock.advance(self.config.dac.settle_time_s)
+            return np.asarray(codes * self.config.dac.lsb_V, dtype=np.float64)
+
+    def _dac_code(self, volts_V: float) -> int:
+        dac = self.config.dac
+        v = float(volts_V)
+        if not (np.isfinite(v) and abs(v) <= dac.range_V):
+            raise ValueError(f"DAC voltage {v} V beyond +-{dac.range_V} V")
+        top = 2 ** (dac.bits - 1)
+        return int(np.clip(np.rint(v / dac.lsb_V), -top, top - 1))
+
+    def zero_dacs(self) -> None:
+        """Every DAC at 0 V."""
+        with self._lock:
+            self._dac_codes = np.zeros(self.geometry.rows, dtype=np.int64)
+            self._solution = None
+            self.clock.advance(self.config.dac.settle_time_s)
+
+    @property
+    def dac_voltages_V(self) -> FloatArray:
+        """The DAC settings (V): the voltage of each row's code."""
+        with self._lock:
+            return np.asarray(self._dac_codes * self.config.dac.lsb_V, dtype=np.float64)
+
+    # ------------------------------------------------------------------ safe state
+    def safe(self) -> None:
+        """Every switch open, routing open, every DAC at 0 V."""
+        with self._lock:
+            self.open_all_switches()
+            if self._routing != OPEN_ROUTING:
+                self.set_routing(OPEN_ROUTING)
+            if np.any(self._dac_codes):
+                self.zero_dacs()
+
+    def is_safe(self) -> bool:
+        """Whether the commanded state is the safe state."""
+        with self._lock:
+            return bool(
+                not self._switches.any()
+                and self._routing == OPEN_ROUTING
+                and not self._dac_codes.any()
+            )
+
+    # ------------------------------------------------------------------ physics
+    def _invalidate(self) -> None:
+        self._solver = None
+        self._solution = None
+
+    def _current_values(self) -> ElementValues:
+        """Element values, re-evaluated when the clock moved by >= update_step_s."""
+        now = self.clock.now_s
+        vals = self._values
+        if vals is None or now - vals.time_s >= self.config.environment.update_step_s:
+            t_c = self._ambient.at(now)
+            self._values = element_values(self._inst, self.config, now, t_c)
+            self._invalidate()
+        assert self._values is not None
+        return self._values
+
+    def _cell_conductance(self, vals: ElementValues) -> FloatArray:
+        closed = (self._switches | self._inst.stuck_closed) & ~self._inst.stuck_open
+        return np.asarray(vals.branch_conductance_S(closed).sum(axis=2), dtype=np.float64)
+
+    def _topology(self) -> RoutingTopology:
+        r = self._routing
+        return RoutingTopology(r.mode, r.row, r.col)
+
+    def _get_solver(self) -> NodalSolver:
+        vals = self._current_values()
+        if self._solver is None:
+            wiring = self.config.wiring
+            netlist = build_crossbar_netlist(
+                self._cell_conductance(vals),
+                self._topology(),
+                wire_segment_ohm=wiring.wire_segment_ohm,
+                route_row_ohm=self._inst.route_row_ohm,
+                route_col_ohm=self._inst.route_col_ohm,
+                lead_ohm=wiring.lead_ohm,
+            )
+            self._solver = NodalSolver(netlist, wiring.float_conductance_S)
+            self.n_factorisations += 1
+        return self._solver
+
+    def _dac_outputs_V(self) -> FloatArray:
+        """True DAC output voltages (V): gain and offset errors on the code voltage."""
+        return (
+            self._inst.dac_gain * (self._dac_codes * self.config.dac.lsb_V)
+            + self._inst.dac_offset_V
+        )
+
+    def _solve(self) -> tuple[NodalSolver, NodalSolution]:
+        solver = self._get_solver()
+        if self._solution is None or self._solution.solver is not solver:
+            excitation = source_potentials(
+                self._nodes, self._dac_outputs_V(), self._inst.tia_offset_V
+            )
+            self._solution = solver.solve(excitation)
+        return solver, self._solution
+
+    def smu_port(self) -> PortModel:
+        """The linear model of what is routed to the SMU port (OPEN_CIRCUIT if nothing).
+
+        ``g_S`` and ``i0_A`` come from one factorisation and two excitations (1 V of force
+        with the board's sources at 0; the board's sources with 0 V force). In 4-wire cell
+        routing the sense pair is row r and column c at the board side of the routing
+        switches. In ``mvm_smu`` routing the column current flows INTO HI, so i0_A = -I_col.
+        """
+        with self._lock:
+            routing = self._routing
+            if routing.mode not in ("cell", "mvm_smu"):
+                return OPEN_CIRCUIT
+            solver, sol = self._solve()
+            currents = solver.source_currents_A(sol)  # (n_fixed, 2): index 0 is HI
+            g_s, i0 = float(currents[0, 0]), float(currents[0, 1])
+            if routing.four_wire:
+                assert routing.row is not None and routing.col is not None
+                v_sense = sol.potential_V(int(self._nodes.row_edge(routing.row))) - sol.potential_V(
+                    int(self._nodes.col_edge(routing.col))
+                )
+                return PortModel(
+                    g_S=g_s,
+                    i0_A=i0,
+                    sense_gain=float(v_sense[0]),
+                    sense_offset_V=float(v_sense[1]),
+                    four_wire=True,
+                    description=routing.describe(),
+                )
+            return PortModel(g_S=g_s, i0_A=i0, description=routing.describe())
+
+    def true_column_currents_A(self) -> FloatArray:
+        """Column currents into the TIAs (A) with the SMU (if routed) at 0 V; NaN for a
+        column not on a TIA. Hidden truth (no converter errors): tests and studies only."""
+        with self._lock:
+            if self._routing.mode not in ("mvm_adc", "mvm_smu"):
+                raise BoardStateError(
+                    f"columns are not routed to the ADCs ({self._routing.describe()}); "
+                    "route MVM ADC or MVM SMU first"
+                )
+            solver, sol = self._solve()
+            currents = solver.source_currents_A(sol)[:, 1]
+            n_front = 3 + self.geometry.rows
+            out = -currents[n_front:]  # current INTO each TIA = -(current the TIA pushes)
+            if self._routing.mode == "mvm_smu":
+                out = out.copy()
+                out[self._routing.col] = np.nan
+            return np.asarray(out, dtype=np.float64)
+
+    def adc_read(self) -> FloatArray:
+        """One simultaneous conversion of every column (A), as the ADCs report them.
+
+        Reported = quantise(gain * I + offset + noise); +-inf beyond +-range_A; NaN for the
+        column routed to the SMU. Raises BoardStateError unless routed MVM ADC / MVM SMU.
+        """
+        with self._lock:
+            true_a = self.true_column_currents_A()
+            adc = self.config.adc
+            inst = self._inst
+            noise = adc.noise_A * self._noise.standard_normal(true_a.size)
+            measured = inst.adc_gain * true_a + inst.adc_offset_A + noise
+            self.clock.advance(adc.conversion_time_s)
+            codes = np.rint(measured / adc.lsb_A)
+            top = 2 ** (adc.bits - 1)
+            reported = np.clip(codes, -top, top - 1) * adc.lsb_A
+            reported = np.where(measured > adc.range_A, np.inf, reported)
+            reported = np.where(measured < -adc.range_A, -np.inf, reported)
+            return np.where(np.isnan(true_a), np.nan, reported)
+
+    def true_cell_conductance_S(self) -> FloatArray:
+        """Each cell's own bank conductance (R, C) in S, effective switch states, now.
+        Hidden truth: tests and studies only."""
+        with self._lock:
+            return self._cell_conductance(self._current_values())
+
+    def true_temperature_C(self) -> float:
+        """The board's true temperature now (degC); hidden truth."""
+        with self._lock:
+            return self._ambient.at(self.clock.now_s)
+
+    def temperature_C(self) -> float:
+        """What the board's temperature sensor reads (degC, 0.01 degC steps)."""
+        with self._lock:
+            t = self._ambient.at(self.clock.now_s) + self._inst.sensor_offset_K
+            return round(round(t / TEMPERATURE_RESOLUTION_C) * TEMPERATURE_RESOLUTION_C, 2)
+
+    # ------------------------------------------------------------------ reporting
+    def info(self) -> dict[str, str | int | float]:
+        """The BOARD:INFO? keys (docs/board-protocol.md)."""
+        cfg = self.config
+        return {
+            "rows": self.geometry.rows,
+            "cols": self.geometry.cols,
+            "branches": self.geometry.branches,
+            "element": "resistor",
+            "dac_bits": cfg.dac.bits,
+            "dac_range_V": cfg.dac.range_V,
+            "adc_bits": cfg.adc.bits,
+            "adc_range_A": cfg.adc.range_A,
+            "bbm_delay_s": cfg.bbm_delay_s,
+            "temperature_resolution_C": TEMPERATURE_RESOLUTION_C,
+            "serial": self.serial,
+            "preset": cfg.name,
+        }
+
+    def truth(self) -> dict[str, Any]:
+        """Hidden true values now (arrays in ohm, S, V, A; see docs/simulator.md).
+
+        Never reachable through an instrument interface: for tests and calibration studies.
+        """
+        with self._lock:
+            vals = self._current_values()
+            inst = self._inst
+            cfg = self.config
+            closed = self.effective_switches()
+            return {
+                "format": "labrss-board-truth",
+                "version": 1,
+                "seed": self.seed,
+                "serial": self.serial,
+                "preset": cfg.name,
+                "geometry": [self.geometry.rows, self.geometry.cols, self.geometry.branches],
+                "time_s": vals.time_s,
+                "temperature_C": vals.temperature_C,
+                "reference_temperature_C": cfg.environment.reference_C,
+                "nominal_ohm": inst.nominal_ohm.copy(),
+                "resistance_ref_ohm": inst.resistance_ref_ohm.copy(),
+                "resistance_ohm": vals.resistance_ohm.copy(),
+                "tcr_ppm_per_K": inst.tcr_ppm_per_K.copy(),
+                "aging_ppm_per_decade": inst.aging_ppm_per_decade.copy(),
+                "r_on_ohm": vals.r_on_ohm.copy(),
+                "r_off_ohm": vals.r_off_ohm.copy(),
+                "branch_on_conductance_S": vals.branch_conductance_S(
+                    np.ones(self.geometry.shape, dtype=bool)
+                ),
+                "switches_commanded": self._switches.copy(),
+                "switches_effective": closed,
+                "cell_conductance_S": self._cell_conductance(vals),
+                "wire_segment_ohm": cfg.wiring.wire_segment_ohm,
+                "lead_ohm": cfg.wiring.lead_ohm,
+                "route_row_ohm": inst.route_row_ohm.copy(),
+                "route_col_ohm": inst.route_col_ohm.copy(),
+                "dac_gain": inst.dac_gain.copy(),
+                "dac_offset_V": inst.dac_offset_V.copy(),
+                "adc_gain": inst.adc_gain.copy(),
+                "adc_offset_A": inst.adc_offset_A.copy(),
+                "tia_offset_V": inst.tia_offset_V.copy(),
+                "sensor_offset_K": inst.sensor_offset_K,
+                "faults": inst.fault_list(),
+            }

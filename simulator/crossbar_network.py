@@ -1,0 +1,209 @@
+"""The crossbar board as a resistor netlist: node numbering and routing topology.
+
+Nodes (R rows, C columns):
+
+* ``row(r, c)``: row line ``r`` at cell column ``c``; ``col(r, c)``: column line ``c`` at
+  cell row ``r``. Cell ``(r, c)``'s bank (its branches in parallel) joins the two.
+* Wire segments (``wiring.wire_segment_ohm``) join ``row(r, c)``-``row(r, c+1)`` and
+  ``col(r, c)``-``col(r+1, c)``. A row enters the board at its left end (edge node
+  ``row_edge(r)``, one segment before ``row(r, 0)``), a column leaves at its bottom end
+  (``col_edge(c)``, one segment after ``col(R-1, c)``).
+* The routing matrix joins an edge node to a destination through that line's routing
+  switch (``route_row_ohm[r]`` / ``route_col_ohm[c]``): the SMU's HI, LO or GUARD
+  connector, the row's DAC or the column's TIA.
+* Each SMU connector reaches its terminal through one lead (``wiring.lead_ohm``), shared
+  by every line routed to it: the guard current of a fully programmed board flows through
+  the GUARD and LO leads.
+* Fixed potentials (ideal sources): the SMU HI terminal and GUARD terminal (both at the
+  force voltage), the LO terminal (0 V, the board ground), each DAC output and each TIA
+  input (its virtual ground, at the TIA's offset voltage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.nodal import Netlist
+
+FloatArray = npt.NDArray[np.float64]
+RoutingMode = Literal["open", "cell", "mvm_adc", "mvm_smu"]
+
+
+@dataclass(frozen=True)
+class CrossbarNodes:
+    """Node numbering of an R x C crossbar netlist."""
+
+    rows: int
+    cols: int
+
+    def row(self, r: int | np.ndarray, c: int | np.ndarray) -> np.ndarray:
+        """Node of row line r at cell column c."""
+        return np.asarray(np.asarray(r) * self.cols + np.asarray(c))
+
+    def col(self, r: int | np.ndarray, c: int | np.ndarray) -> np.ndarray:
+        """Node of column line c at cell row r."""
+        return np.asarray(self.rows * self.cols + np.asarray(r) * self.cols + np.asarray(c))
+
+    def row_edge(self, r: int | np.ndarray) -> np.ndarray:
+        return 2 * self.rows * self.cols + np.asarray(r)
+
+    def col_edge(self, c: int | np.ndarray) -> np.ndarray:
+        return 2 * self.rows * self.cols + self.rows + np.asarray(c)
+
+    @property
+    def _base(self) -> int:
+        return 2 * self.rows * self.cols + self.rows + self.cols
+
+    @property
+    def hi_conn(self) -> int:
+        return self._base
+
+    @property
+    def lo_conn(self) -> int:
+        return self._base + 1
+
+    @property
+    def guard_conn(self) -> int:
+        return self._base + 2
+
+    @property
+    def hi_term(self) -> int:
+        """SMU force HI terminal (fixed at V_force)."""
+        return self._base + 3
+
+    @property
+    def lo_term(self) -> int:
+        """SMU force LO terminal = board ground (fixed at 0 V)."""
+        return self._base + 4
+
+    @property
+    def guard_term(self) -> int:
+        """SMU GUARD terminal (fixed at V_force)."""
+        return self._base + 5
+
+    def dac(self, r: int | np.ndarray) -> np.ndarray:
+        return self._base + 6 + np.asarray(r)
+
+    def tia(self, c: int | np.ndarray) -> np.ndarray:
+        return self._base + 6 + self.rows + np.asarray(c)
+
+    @property
+    def n_nodes(self) -> int:
+        return self._base + 6 + self.rows + self.cols
+
+    @property
+    def fixed_nodes(self) -> np.ndarray:
+        """Source nodes in the order of `source_potentials`: HI, LO, GUARD, DACs, TIAs."""
+        return np.concatenate(
+            [
+                [self.hi_term, self.lo_term, self.guard_term],
+                self.dac(np.arange(self.rows)),
+                self.tia(np.arange(self.cols)),
+            ]
+        ).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RoutingTopology:
+    """Where every line's edge is connected (the routing matrix state)."""
+
+    mode: RoutingMode
+    row: int | None = None
+    col: int | None = None
+
+
+def build_crossbar_netlist(
+    cell_conductance_S: FloatArray,
+    routing: RoutingTopology,
+    *,
+    wire_segment_ohm: float,
+    route_row_ohm: FloatArray,
+    route_col_ohm: FloatArray,
+    lead_ohm: float,
+) -> Netlist:
+    """The netlist of the board with cell conductances ``G[r, c]`` (S) and ``routing``."""
+    rows, cols = cell_conductance_S.shape
+    nodes = CrossbarNodes(rows, cols)
+    rr, cc = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    a: list[np.ndarray] = []
+    b: list[np.ndarray] = []
+    res: list[np.ndarray] = []
+
+    def add(na: npt.ArrayLike, nb: npt.ArrayLike, r_ohm: npt.ArrayLike) -> None:
+        na_arr, nb_arr, r_arr = np.broadcast_arrays(
+            np.asarray(na, dtype=np.int64),
+            np.asarray(nb, dtype=np.int64),
+            np.asarray(r_ohm, dtype=np.float64),
+        )
+        a.append(na_arr.ravel())
+        b.append(nb_arr.ravel())
+        res.append(r_arr.ravel())
+
+    # Wires: along rows, along columns, and from each edge to the line's first cell.
+    add(nodes.row(rr[:, :-1], cc[:, :-1]), nodes.row(rr[:, 1:], cc[:, 1:]), wire_segment_ohm)
+    add(nodes.col(rr[:-1], cc[:-1]), nodes.col(rr[1:], cc[1:]), wire_segment_ohm)
+    add(nodes.row_edge(np.arange(rows)), nodes.row(np.arange(rows), 0), wire_segment_ohm)
+    add(nodes.col_edge(np.arange(cols)), nodes.col(rows - 1, np.arange(cols)), wire_segment_ohm)
+    # Leads from the SMU connectors to the terminals.
+    add(
+        [nodes.hi_conn, nodes.lo_conn, nodes.guard_conn],
+        [nodes.hi_term, nodes.lo_term, nodes.guard_term],
+        lead_ohm,
+    )
+    # Routing.
+    all_rows, all_cols = np.arange(rows), np.arange(cols)
+    mode = routing.mode
+    if mode == "cell":
+        assert routing.row is not None and routing.col is not None
+        r0, c0 = routing.row, routing.col
+        other_rows = all_rows[all_rows != r0]
+        other_cols = all_cols[all_cols != c0]
+        add(nodes.row_edge(r0), nodes.hi_conn, route_row_ohm[r0])
+        add(nodes.col_edge(c0), nodes.lo_conn, route_col_ohm[c0])
+        add(nodes.row_edge(other_rows), nodes.lo_conn, route_row_ohm[other_rows])
+        add(nodes.col_edge(other_cols), nodes.guard_conn, route_col_ohm[other_cols])
+    elif mode in ("mvm_adc", "mvm_smu"):
+        add(nodes.row_edge(all_rows), nodes.dac(all_rows), route_row_ohm)
+        tia_cols = all_cols
+        if mode == "mvm_smu":
+            assert routing.col is not None
+            c0 = routing.col
+            add(nodes.col_edge(c0), nodes.hi_conn, route_col_ohm[c0])
+            tia_cols = all_cols[all_cols != c0]
+        add(nodes.col_edge(tia_cols), nodes.tia(tia_cols), route_col_ohm[tia_cols])
+    elif mode != "open":
+        raise ValueError(f"unknown routing mode {mode!r}")
+
+    # Conductances of the cells.
+    g = cell_conductance_S.ravel()
+    keep = g > 0
+    wire_net = Netlist.from_resistors(
+        nodes.n_nodes, np.concatenate(a), np.concatenate(b), np.concatenate(res), nodes.fixed_nodes
+    )
+    return Netlist(
+        n_nodes=nodes.n_nodes,
+        node_a=np.concatenate([wire_net.node_a, nodes.row(rr, cc).ravel()[keep]]),
+        node_b=np.concatenate([wire_net.node_b, nodes.col(rr, cc).ravel()[keep]]),
+        conductance_S=np.concatenate([wire_net.conductance_S, g[keep]]),
+        short_a=wire_net.short_a,
+        short_b=wire_net.short_b,
+        fixed_nodes=wire_net.fixed_nodes,
+    )
+
+
+def source_potentials(
+    nodes: CrossbarNodes, dac_out_V: FloatArray, tia_offset_V: FloatArray
+) -> FloatArray:
+    """Source potentials as two excitations: column 0 per volt of SMU force (HI and GUARD at
+    1 V), column 1 the board's own sources (DAC outputs, TIA offsets) with the SMU at 0 V.
+
+    The potential of any node at force voltage V is ``x[:, 0] * V + x[:, 1]`` (superposition).
+    """
+    per_volt = np.zeros(nodes.fixed_nodes.size)
+    per_volt[[0, 2]] = 1.0  # HI and GUARD follow V_force; LO is ground
+    own = np.concatenate([[0.0, 0.0, 0.0], dac_out_V, tia_offset_V])
+    return np.stack([per_volt, own], axis=1)
