@@ -1,0 +1,1089 @@
+"""A Keithley 2450 SourceMeter in its native SCPI command set (``*LANG SCPI``).
+
+Faithful to the 2450 Reference Manual (2450-901-01) for what a resistance / current bench
+uses: source voltage or current with limits and the limit-tripped query, measure current,
+voltage or resistance (2- and 4-wire, offset-compensated ohms), NPLC, ranges and autorange,
+output on/off, ``:READ?``, ``:MEASure:<function>?``, ``:FETCh?``, reading buffers
+(``:TRACe:...``), a simple trigger loop and linear sweeps (``:INIT``), the error queue and
+the IEEE 488.2 common commands. See docs/smu-emulators.md for the command list, the
+physics and the deviations from the real instrument.
+
+The instrument never sees the board's true element values: at each reading it calls
+``port()`` for the linear model of whatever is routed to it (`PortModel`) and applies the
+instrument physics of `simulator.smu_physics` on top. Every reading draws new noise.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator.clock import VirtualClock
+from simulator.port_model import PortModel
+from simulator.scpi import (
+    ESR_PON,
+    Bool,
+    Call,
+    Choice,
+    Num,
+    ScpiDevice,
+    ScpiError,
+    Special,
+    Str,
+)
+from simulator.smu_physics import (
+    K2450_MEASURE_CURRENT,
+    K2450_MEASURE_VOLTAGE,
+    K2450_SOURCE_CURRENT,
+    K2450_SOURCE_VOLTAGE,
+    NAN_READING,
+    OVERFLOW_READING,
+    RANGE_CHANGE_S,
+    MeterRanges,
+    OperatingPoint,
+    SourceRanges,
+    measurement_time_s,
+    operating_point,
+)
+
+FIRMWARE = "1.7.12b"
+EPOCH = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
+"""Wall-clock date of virtual time 0 (timestamps in buffers are deterministic)."""
+RESISTANCE_RANGES_OHM = (20.0, 200.0, 2e3, 20e3, 200e3, 2e6, 20e6, 200e6)
+"""The 2450 ohms ranges; a fixed range reports overflow beyond 105 % of it."""
+DEFAULT_BUFFER_CAPACITY = 100_000
+AUTO_SOURCE_DELAY_S = 1e-3
+"""Auto source delay (s): the 2450's auto delay is range dependent, about 1 ms (modelled flat)."""
+MAX_BUFFER_ELEMENTS = 14
+
+_SENSE_NAMES = {
+    "CURRENT": "CURR",
+    "CURR": "CURR",
+    "CURRENT:DC": "CURR",
+    "CURR:DC": "CURR",
+    "VOLTAGE": "VOLT",
+    "VOLT": "VOLT",
+    "VOLTAGE:DC": "VOLT",
+    "VOLT:DC": "VOLT",
+    "RESISTANCE": "RES",
+    "RES": "RES",
+}
+_SENSE_REPLY = {"CURR": '"CURR:DC"', "VOLT": '"VOLT:DC"', "RES": '"RES"'}
+_UNIT = {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}
+_ELEMENTS = (
+    "DATE|FORMatted|FRACtional|READing|RELative|SEConds|SOURce|SOURFORMatted|"
+    "SOURSTATus|SOURUNIT|STATus|TIME|TSTamp|UNIT"
+)
+
+# Buffer status bits (reference manual, "Buffer status bits for sense measurements").
+STAT_QUESTIONABLE = 0x0001
+STAT_TERMINAL_FRONT = 0x0008
+STAT_START_GROUP = 0x0100
+# Source status bits ("SOURSTATus").
+SOURSTAT_READBACK = 0x02
+SOURSTAT_LIMITED = 0x08
+SOURSTAT_FOUR_WIRE = 0x10
+SOURSTAT_OUTPUT_ON = 0x20
+
+
+@dataclass
+class _SenseSettings:
+    """Per-function measure settings (the 2450 keeps them per function)."""
+
+    range_index: int
+    auto: bool = True
+    nplc: float = 1.0
+    remote_sense: bool = False
+    autozero: bool = True
+    ocom: bool = False
+    last_range: int = 0
+
+
+@dataclass
+class _SourceSettings:
+    """Per-function source settings."""
+
+    level: float = 0.0
+    range_index: int = 0
+    auto: bool = True
+    limit: float = 0.0
+    delay_s: float = 0.0
+    delay_auto: bool = True
+    readback: bool = True
+    off_mode: str = "NORMAL"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One buffer entry (one reading)."""
+
+    reading: float
+    function: str
+    status: int
+    source: float
+    source_function: str
+    source_status: int
+    time_s: float
+
+
+@dataclass
+class _Buffer:
+    name: str
+    capacity: int
+    continuous: bool = True
+    style: str = "STANDARD"
+    entries: deque[_Entry] = field(default_factory=deque)
+
+    def add(self, entry: _Entry) -> None:
+        if len(self.entries) >= self.capacity:
+            if not self.continuous:
+                return  # fill-once buffer: full, further readings are not stored
+            self.entries.popleft()
+        self.entries.append(entry)
+
+
+@dataclass
+class _Sweep:
+    function: str
+    points: list[float]
+    delay_s: float
+    count: int
+    buffer: str
+
+
+class Keithley2450Emulator(ScpiDevice):
+    """Keithley 2450 native-SCPI emulator; `handle_line` is the whole host interface.
+
+    Args:
+        port: called at every reading; returns the linear model of what is routed to the
+            SMU (the board may change between readings).
+        clock: the bench's virtual clock; every reading advances it by its duration.
+        seed: fixes this instrument's calibration errors and its noise sequence.
+        serial: the serial number in ``*IDN?``.
+        line_frequency_Hz: mains frequency (50 or 60 Hz); 1 PLC = 1 / line_frequency_Hz s.
+    """
+
+    MAX_LINE_BYTES = 4096
+
+    def __init__(
+        self,
+        port: Callable[[], PortModel],
+        clock: VirtualClock,
+        seed: int,
+        *,
+        serial: str = "04512345",
+        line_frequency_Hz: float = 50.0,
+    ) -> None:
+        if line_frequency_Hz not in (50.0, 60.0):
+            raise ValueError(
+                f"Keithley 2450: line frequency must be 50 or 60 Hz, got {line_frequency_Hz}"
+            )
+        super().__init__("Keithley 2450")
+        self._port = port
+        self.clock = clock
+        self.serial = serial
+        self.line_frequency_Hz = float(line_frequency_Hz)
+        calibration_rng = np.random.default_rng([seed, 2450, 0])
+        self._rng = np.random.default_rng([seed, 2450, 1])
+        self.meter_i = MeterRanges(K2450_MEASURE_CURRENT, calibration_rng, unit="A")
+        self.meter_v = MeterRanges(K2450_MEASURE_VOLTAGE, calibration_rng, unit="V")
+        self.source_v = SourceRanges(K2450_SOURCE_VOLTAGE, calibration_rng, unit="V")
+        self.source_i = SourceRanges(K2450_SOURCE_CURRENT, calibration_rng, unit="A")
+        self.language = "SCPI"
+        self.pending_language = "SCPI"
+        self._register()
+        self._power_on_state()
+
+    # ------------------------------------------------------------------ state
+    def _power_on_state(self) -> None:
+        self.reset()
+        self.clear_status()
+        self.esr |= ESR_PON
+
+    def reset(self) -> None:
+        """``*RST``: the 2450's reset defaults (source V 0 V, ILIM 105 uA, measure I, autorange)."""
+        self.output_on = False
+        self.terminals = "FRONT"
+        self.source_function = "VOLT"
+        self.source = {
+            "VOLT": _SourceSettings(
+                level=0.0, range_index=self.source_v.index_for(0.2), limit=105e-6
+            ),
+            "CURR": _SourceSettings(
+                level=0.0, range_index=self.source_i.index_for(1e-6), limit=21.0
+            ),
+        }
+        self.sense_function = "CURR"
+        self.sense = {
+            "CURR": _SenseSettings(range_index=self.meter_i.index_for(1e-4)),
+            "VOLT": _SenseSettings(range_index=self.meter_v.index_for(20.0)),
+            "RES": _SenseSettings(range_index=RESISTANCE_RANGES_OHM.index(200e3)),
+        }
+        self.count = 1
+        self.buffers: dict[str, _Buffer] = {
+            "DEFBUFFER1": _Buffer("defbuffer1", DEFAULT_BUFFER_CAPACITY),
+            "DEFBUFFER2": _Buffer("defbuffer2", DEFAULT_BUFFER_CAPACITY),
+        }
+        self.trigger_model: tuple[str, int, float, str] | None = None
+        self.sweep: _Sweep | None = None
+        self.display_text = ["", ""]
+
+    def power_cycle(self) -> None:
+        """Power off and on: a pending ``*LANG`` takes effect; settings and buffers reset."""
+        self.language = self.pending_language
+        self._power_on_state()
+
+    def on_connect(self) -> None:
+        """A host connected (LAN): instrument state is kept, as on the real instrument."""
+
+    def on_disconnect(self) -> None:
+        """The host went away: state (including the output) is kept, as on the 2450."""
+
+    def identity(self) -> str:
+        """``*IDN?``: KEITHLEY INSTRUMENTS,MODEL 2450,<serial>,<firmware>."""
+        return f"KEITHLEY INSTRUMENTS,MODEL 2450,{self.serial},{FIRMWARE}"
+
+    def check_header_allowed(self, tokens: list[str], is_common: bool) -> None:
+        """In SCPI2400 or TSP mode only the common commands answer (see the docs)."""
+        if self.language == "SCPI" or is_common:
+            return
+        if self.language == "TSP":
+            raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")
+        raise ScpiError(
+            -113,
+            f"{':'.join(tokens)}: instrument is in SCPI2400 mode "
+            "(*LANG SCPI and a power cycle restore the native set)",
+        )
+
+    # ------------------------------------------------------------------ registration
+    def _register(self) -> None:
+        add = self.add
+        add(
+            ":*LANG",
+            set=self._set_lang,
+            query=lambda c: self.language,
+            params=[Choice("SCPI|SCPI2400|TSP", name="*LANG language")],
+        )
+        add(
+            ":ROUTe:TERMinals",
+            set=self._set_terminals,
+            query=lambda c: self.terminals[:4],
+            params=[Choice("FRONt|REAR", name="terminals")],
+        )
+        add(
+            "[:SOURce[1]]:FUNCtion[:MODE]",
+            set=self._set_source_function,
+            query=lambda c: self.source_function,
+            params=[Choice("VOLTage|CURRent", name="source function")],
+        )
+        for fn, limit_name, limit_lo, limit_hi, limit_def, lvl_max, unit, lim_unit in (
+            ("VOLT", "ILIMit", 1e-9, 1.05, 105e-6, 210.0, "V", "A"),
+            ("CURR", "VLIMit", 0.02, 210.0, 21.0, 1.05, "A", "V"),
+        ):
+            long = "VOLTage" if fn == "VOLT" else "CURRent"
+            base = f"[:SOURce[1]]:{long}"
+            add(
+                f"{base}[:LEVel][:IMMediate][:AMPLitude]",
+                set=self._setter_level(fn),
+                query=self._query_attr("source", fn, "level"),
+                params=[Num(-lvl_max, lvl_max, 0.0, unit, f"{fn} source level")],
+            )
+            add(
+                f"{base}:RANGe",
+                set=self._setter_source_range(fn),
+                query=self._query_source_range(fn),
+                params=[Num(-lvl_max, lvl_max, lvl_max, unit, f"{fn} source range")],
+            )
+            add(
+                f"{base}:RANGe:AUTO",
+                set=self._setter_attr("source", fn, "auto"),
+                query=self._query_attr("source", fn, "auto"),
+                params=[Bool()],
+            )
+            add(
+                f"{base}:{limit_name}[:LEVel]",
+                set=self._setter_limit(fn),
+                query=self._query_attr("source", fn, "limit"),
+                params=[Num(limit_lo, limit_hi, limit_def, lim_unit, f"{fn} source limit")],
+            )
+            add(
+                f"{base}:{limit_name}[:LEVel]:TRIPped",
+                query=self._query_tripped(fn),
+            )
+            add(
+                f"{base}:DELay",
+                set=self._setter_delay(fn),
+                query=self._query_attr("source", fn, "delay_s"),
+                params=[Num(0.0, 1e4, 0.0, "S", "source delay")],
+            )
+            add(
+                f"{base}:DELay:AUTO",
+                set=self._setter_attr("source", fn, "delay_auto"),
+                query=self._query_attr("source", fn, "delay_auto"),
+                params=[Bool()],
+            )
+            add(
+                f"{base}:READ:BACK",
+                set=self._setter_attr("source", fn, "readback"),
+                query=self._query_attr("source", fn, "readback"),
+                params=[Bool()],
+            )
+            add(
+                f"[:SOURce[1]]:SWEep:{long}:LINear",
+                set=self._setter_sweep(fn),
+                params=[
+                    Num(-lvl_max, lvl_max, name="start", unit=unit),
+                    Num(-lvl_max, lvl_max, name="stop", unit=unit),
+                    Num(2, 1e6, name="points", integer=True),
+                    Num(0, 1e4, name="delay", unit="S", optional=True),
+                    Num(1, 268435455, name="count", integer=True, optional=True),
+                    Choice("AUTO|BEST|FIXed", name="range type", optional=True),
+                    Bool(name="fail abort", optional=True),
+                    Bool(name="dual", optional=True),
+                    Str(name="buffer name", optional=True),
+                ],
+            )
+            add(
+                f":OUTPut[1]:{long}:SMODe",
+                set=self._setter_smode(fn),
+                query=self._query_smode(fn),
+                params=[Choice("NORMal|HIMPedance|ZERO|GUARd", name="output-off state")],
+            )
+        add(
+            ":OUTPut[1]:SMODe",
+            set=self._setter_smode(None),
+            params=[Choice("NORMal|HIMPedance|ZERO|GUARd", name="output-off state")],
+        )
+        add(
+            ":OUTPut[1][:STATe]",
+            set=self._set_output,
+            query=lambda c: "1" if self.output_on else "0",
+            params=[Bool(name="output")],
+        )
+
+        add(
+            "[:SENSe[1]]:FUNCtion[:ON]",
+            set=self._set_sense_function,
+            query=lambda c: _SENSE_REPLY[self.sense_function],
+            params=[Str(name="measure function")],
+        )
+        for fn, long, lo, hi in (
+            ("CURR", "CURRent[:DC]", 1e-8, 1.05),
+            ("VOLT", "VOLTage[:DC]", 0.02, 210.0),
+            ("RES", "RESistance", 20.0, 200e6),
+        ):
+            base = f"[:SENSe[1]]:{long}"
+            unit = {"CURR": "A", "VOLT": "V", "RES": "OHM"}[fn]
+            add(
+                f"{base}:RANGe[:UPPer]",
+                set=self._setter_sense_range(fn),
+                query=self._query_sense_range(fn),
+                params=[Num(lo, hi, hi, unit, f"{fn} measure range", updown=True)],
+            )
+            add(
+                f"{base}:RANGe:AUTO",
+                set=self._setter_attr("sense", fn, "auto"),
+                query=self._query_attr("sense", fn, "auto"),
+                params=[Bool()],
+            )
+            add(
+                f"{base}:NPLCycles",
+                set=self._setter_attr("sense", fn, "nplc"),
+                query=self._query_attr("sense", fn, "nplc"),
+                params=[Num(0.01, 10.0, 1.0, "", "NPLC")],
+            )
+            add(
+                f"{base}:RSENse",
+                set=self._setter_attr("sense", fn, "remote_sense"),
+                query=self._query_attr("sense", fn, "remote_sense"),
+                params=[Bool(name="remote sense")],
+            )
+            add(
+                f"{base}:AZERo[:STATe]",
+                set=self._setter_attr("sense", fn, "autozero"),
+                query=self._query_attr("sense", fn, "autozero"),
+                params=[Bool(name="autozero")],
+            )
+        add(
+            "[:SENSe[1]]:RESistance:OCOMpensated",
+            set=self._setter_attr("sense", "RES", "ocom"),
+            query=self._query_attr("sense", "RES", "ocom"),
+            params=[Bool(name="offset compensation")],
+        )
+        add("[:SENSe[1]]:AZERo:ONCE", set=self._azero_once)
+        add(
+            "[:SENSe[1]]:COUNt",
+            set=self._set_count,
+            query=lambda c: str(self.count),
+            params=[Num(1, 300000, 1, "", "count", integer=True)],
+        )
+
+        buffer_arg = Str(name="buffer name", optional=True)
+        elements = Choice(_ELEMENTS, name="buffer element")
+        add(
+            ":READ",
+            query=self._read,
+            query_params=[buffer_arg],
+            variadic=elements,
+            max_variadic=MAX_BUFFER_ELEMENTS,
+        )
+        add(
+            ":MEASure",
+            query=self._read,
+            query_params=[buffer_arg],
+            variadic=elements,
+            max_variadic=MAX_BUFFER_ELEMENTS,
+        )
+        for fn, long in (("CURR", "CURRent[:DC]"), ("VOLT", "VOLTage[:DC]"), ("RES", "RESistance")):
+            add(
+                f":MEASure:{long}",
+                query=self._measure_function(fn),
+                query_params=[buffer_arg],
+                variadic=elements,
+                max_variadic=MAX_BUFFER_ELEMENTS,
+            )
+        add(
+            ":FETCh",
+            query=self._fetch,
+            query_params=[buffer_arg],
+            variadic=elements,
+            max_variadic=MAX_BUFFER_ELEMENTS,
+        )
+        add(":INITiate[:IMMediate]", set=self._initiate)
+        add(":ABORt", set=lambda c: None)
+        add(
+            ":TRIGger:LOAD",
+            set=self._trigger_load,
+            params=[
+                Str(name="trigger model"),
+                Num(1, 268435455, name="count", integer=True, optional=True),
+                Num(0, 1e4, name="delay", unit="S", optional=True),
+                Str(name="buffer name", optional=True),
+            ],
+        )
+
+        add(
+            ":TRACe:MAKE",
+            set=self._trace_make,
+            params=[
+                Str(name="buffer name"),
+                Num(1, 11_000_000, name="size", integer=True),
+                Choice("COMPact|STANdard|FULL|WRITable|FULLWRITable", name="style", optional=True),
+            ],
+        )
+        add(
+            ":TRACe:CLEar",
+            set=lambda c: self._buffer(c.args, 0).entries.clear(),
+            params=[buffer_arg],
+        )
+        add(":TRACe:DELete", set=self._trace_delete, params=[Str(name="buffer name")])
+        add(
+            ":TRACe:ACTual",
+            query=lambda c: str(len(self._buffer(c.args, 0).entries)),
+            query_params=[buffer_arg],
+        )
+        add(
+            ":TRACe:ACTual:STARt",
+            query=lambda c: "1" if self._buffer(c.args, 0).entries else "0",
+            query_params=[buffer_arg],
+        )
+        add(
+            ":TRACe:ACTual:END",
+            query=lambda c: str(len(self._buffer(c.args, 0).entries)),
+            query_params=[buffer_arg],
+        )
+        add(
+            ":TRACe:POINts",
+            set=self._trace_points,
+            query=lambda c: str(self._buffer(c.args, 0).capacity),
+            params=[Num(1, 11_000_000, name="size", integer=True), buffer_arg],
+            query_params=[buffer_arg],
+        )
+        add(
+            ":TRACe:FILL:MODE",
+            set=self._trace_fill,
+            query=lambda c: "CONT" if self._buffer(c.args, 0).continuous else "ONCE",
+            params=[Choice("CONTinuous|ONCE", name="fill mode"), buffer_arg],
+            query_params=[buffer_arg],
+        )
+        add(
+            ":TRACe:DATA",
+            query=self._trace_data,
+            query_params=[
+                Num(1, 11_000_000, name="start index", integer=True),
+                Num(1, 11_000_000, name="end index", integer=True),
+                buffer_arg,
+            ],
+            variadic=elements,
+            max_variadic=MAX_BUFFER_ELEMENTS,
+        )
+        add(":TRACe:TRIGger", set=self._trace_trigger, params=[buffer_arg])
+        for stat in ("AVERage", "STDDev", "MINimum", "MAXimum"):
+            add(
+                f":TRACe:STATistics:{stat}",
+                query=self._trace_stat(stat.upper()),
+                query_params=[buffer_arg],
+            )
+
+        add(":STATus:CLEar", set=lambda c: self._clear_events())
+        add(":STATus:PRESet", set=lambda c: None)
+        add(":SYSTem:CLEar", set=lambda c: self.errors.clear())
+        add(":SYSTem:LFRequency", query=lambda c: f"{self.line_frequency_Hz:g}")
+        add(
+            ":SYSTem:BEEPer[:IMMediate]",
+            set=lambda c: None,
+            params=[
+                Num(20, 8000, name="frequency", unit="HZ"),
+                Num(0.001, 100, name="duration", unit="S"),
+            ],
+        )
+        add(
+            ":DISPlay:LIGHt:STATe",
+            set=lambda c: None,
+            params=[Choice("ON100|ON75|ON50|ON25|OFF|BLACkout", name="brightness")],
+        )
+        add(
+            ":DISPlay:SCReen",
+            set=lambda c: None,
+            params=[
+                Choice(
+                    "HOME|HOME_LARge_reading|READing_table|GRAPh|HISTogram|FPanel|SOURce|SWIPE_USER|"
+                    "SWIPE_GRAPh|SWIPE_SETTings|SWIPE_SECondary|SWIPE_STATistics|PROCessing",
+                    name="screen",
+                )
+            ],
+        )
+        add(":DISPlay:USER#2:TEXT[:DATA]", set=self._display_text, params=[Str(name="text")])
+        add(":DISPlay:CLEar", set=self._display_clear)
+        add(
+            ":FORMat[:DATA]",
+            set=self._set_format,
+            query=lambda c: "ASC",
+            params=[Choice("ASCii|REAL|SREAL", name="data format")],
+        )
+
+    # ------------------------------------------------------------------ generic setters
+    def _query_attr(self, table: str, key: str, attr: str) -> Callable[[Call], str]:
+        """Query handler for a setting: booleans as 1/0, numbers in NR3."""
+
+        def query(call: Call) -> str:
+            value = getattr(getattr(self, table)[key], attr)
+            if isinstance(value, bool):
+                return "1" if value else "0"
+            return _nr3(float(value))
+
+        return query
+
+    def _query_tripped(self, fn: str) -> Callable[[Call], str]:
+        return lambda call: "1" if self._tripped(fn) else "0"
+
+    def _query_source_range(self, fn: str) -> Callable[[Call], str]:
+        return lambda call: _nr3(self._source_ranges(fn).full_scales[self.source[fn].range_index])
+
+    def _query_sense_range(self, fn: str) -> Callable[[Call], str]:
+        return lambda call: _nr3(self._sense_full_scales(fn)[self.sense[fn].range_index])
+
+    def _query_smode(self, fn: str) -> Callable[[Call], str]:
+        return lambda call: self.source[fn].off_mode[:4]
+
+    def _setter_attr(self, table: str, key: str, attr: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            setattr(getattr(self, table)[key], attr, call.args[0])
+
+        return setter
+
+    def _clear_events(self) -> None:
+        self.esr = 0
+
+    # ------------------------------------------------------------------ handlers
+    def _set_lang(self, call: Call) -> None:
+        self.pending_language = {"SCPI": "SCPI", "SCPI2400": "SCPI2400", "TSP": "TSP"}[call.args[0]]
+
+    def _set_terminals(self, call: Call) -> None:
+        if call.args[0] != self.terminals and self.output_on:
+            # The 2450 turns the output off when the terminals are switched.
+            self.output_on = False
+        self.terminals = call.args[0]
+
+    def _set_source_function(self, call: Call) -> None:
+        fn = "VOLT" if call.args[0] == "VOLTAGE" else "CURR"
+        if fn != self.source_function:
+            self.output_on = False  # changing the source function turns the output off
+        self.source_function = fn
+
+    def _source_ranges(self, fn: str) -> SourceRanges:
+        return self.source_v if fn == "VOLT" else self.source_i
+
+    def _setter_level(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            level = float(call.args[0])
+            settings = self.source[fn]
+            ranges = self._source_ranges(fn)
+            if settings.auto:
+                settings.range_index = ranges.index_for(level)
+            else:
+                full = ranges.full_scales[settings.range_index]
+                if abs(level) > ranges.specs[settings.range_index].max_reading * (1 + 1e-9):
+                    raise ScpiError(
+                        -221,
+                        f"{call.header}: {level:g} exceeds the fixed "
+                        f"{full:g} {ranges.unit} source range",
+                    )
+            settings.level = level
+
+        return setter
+
+    def _setter_source_range(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            settings = self.source[fn]
+            ranges = self._source_ranges(fn)
+            settings.range_index = ranges.index_for(float(call.args[0]))
+            settings.auto = False
+            max_level = ranges.specs[settings.range_index].max_reading
+            if abs(settings.level) > max_level:
+                settings.level = math.copysign(max_level, settings.level)
+
+        return setter
+
+    def _setter_limit(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            self.source[fn].limit = float(call.args[0])
+
+        return setter
+
+    def _setter_delay(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            self.source[fn].delay_s = float(call.args[0])
+            self.source[fn].delay_auto = False
+
+        return setter
+
+    def _setter_smode(self, fn: str | None) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            for key in [fn] if fn else ["VOLT", "CURR"]:
+                self.source[key].off_mode = call.args[0]
+
+        return setter
+
+    def _setter_sweep(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            args = call.args
+            start, stop, points = float(args[0]), float(args[1]), int(args[2])
+            delay = float(args[3]) if len(args) > 3 else 0.0
+            count = int(args[4]) if len(args) > 4 else 1
+            dual = bool(args[7]) if len(args) > 7 else False
+            name = args[8] if len(args) > 8 else "defbuffer1"
+            self._buffer([name], 0)
+            levels = list(np.linspace(start, stop, points))
+            if dual:
+                levels += levels[::-1]
+            self.source_function = fn
+            self.sweep = _Sweep(fn, [float(x) for x in levels], delay, count, name)
+            self.trigger_model = None
+
+        return setter
+
+    def _set_output(self, call: Call) -> None:
+        self.output_on = bool(call.args[0])
+
+    def _set_sense_function(self, call: Call) -> None:
+        text = str(call.args[0]).strip().upper()
+        fn = _SENSE_NAMES.get(text)
+        if fn is None:
+            raise ScpiError(
+                -224,
+                f"{call.header}: measure function {call.raw_args[0]} is not "
+                '"CURR", "VOLT" or "RES"',
+            )
+        self.sense_function = fn
+
+    def _sense_full_scales(self, fn: str) -> tuple[float, ...]:
+        if fn == "CURR":
+            return self.meter_i.full_scales
+        if fn == "VOLT":
+            return self.meter_v.full_scales
+        return RESISTANCE_RANGES_OHM
+
+    def _setter_sense_range(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            settings = self.sense[fn]
+            scales = self._sense_full_scales(fn)
+            value = call.args[0]
+            if isinstance(value, Special):
+                step = 1 if value == "UP" else -1
+                settings.range_index = min(max(settings.range_index + step, 0), len(scales) - 1)
+            else:
+                settings.range_index = next(
+                    (i for i, s in enumerate(scales) if abs(value) <= s * (1 + 1e-9)),
+                    len(scales) - 1,
+                )
+            settings.auto = False
+
+        return setter
+
+    def _azero_once(self, call: Call) -> None:
+        settings = self.sense[self.sense_function]
+        self.clock.advance(measurement_time_s(settings.nplc, self.line_frequency_Hz, autozero=True))
+
+    def _set_count(self, call: Call) -> None:
+        self.count = int(call.args[0])
+
+    def _display_text(self, call: Call) -> None:
+        line = call.suffix()
+        self.display_text[line - 1] = str(call.args[0])[: 20 if line == 1 else 32]
+
+    def _display_clear(self, call: Call) -> None:
+        self.display_text = ["", ""]
+
+    def _set_format(self, call: Call) -> None:
+        if call.args[0] != "ASCII":
+            raise ScpiError(
+                -224, f"{call.header}: only ASCii is emulated (binary {call.args[0]} is not)"
+            )
+
+    # ------------------------------------------------------------------ buffers
+    def _buffer(self, args: list[Any], index: int) -> _Buffer:
+        name = args[index] if len(args) > index and args[index] is not None else "defbuffer1"
+        buffer = self.buffers.get(str(name).upper())
+        if buffer is None:
+            raise ScpiError(-224, f"reading buffer {name!r} does not exist")
+        return buffer
+
+    def _trace_make(self, call: Call) -> None:
+        name = str(call.args[0])
+        if not name or not all(ch.isalnum() or ch == "_" for ch in name) or name[0].isdigit():
+            raise ScpiError(-224, f"{call.header}: bad buffer name {name!r}")
+        if name.upper() in self.buffers:
+            raise ScpiError(-221, f"{call.header}: buffer {name!r} already exists")
+        style = call.args[2] if len(call.args) > 2 else "STANDARD"
+        if style not in ("STANDARD", "COMPACT", "FULL"):
+            raise ScpiError(-224, f"{call.header}: writable buffers are not emulated")
+        self.buffers[name.upper()] = _Buffer(name, int(call.args[1]), style=style)
+
+    def _trace_delete(self, call: Call) -> None:
+        buffer = self._buffer(call.args, 0)
+        if buffer.name.upper() in ("DEFBUFFER1", "DEFBUFFER2"):
+            raise ScpiError(-224, f"{call.header}: the default buffers cannot be deleted")
+        del self.buffers[buffer.name.upper()]
+
+    def _trace_points(self, call: Call) -> None:
+        buffer = self._buffer(call.args, 1)
+        buffer.capacity = int(call.args[0])
+        buffer.entries.clear()  # resizing clears the buffer, as on the 2450
+
+    def _trace_fill(self, call: Call) -> None:
+        self._buffer(call.args, 1).continuous = call.args[0] == "CONTINUOUS"
+
+    def _trace_data(self, call: Call) -> str:
+        start, end = int(call.args[0]), int(call.args[1])
+        buffer = self._buffer(call.args, 2)
+        n = len(buffer.entries)
+        if start > end or end > n:
+            raise ScpiError(
+                -222,
+                f"{call.header}: indices {start}..{end} outside the {n} readings of {buffer.name}",
+            )
+        elements = call.args[3:] or ["READING"]
+        entries = list(buffer.entries)[start - 1 : end]
+        first = buffer.entries[0].time_s if buffer.entries else 0.0
+        return ",".join(self._format_entry(e, elements, first) for e in entries)
+
+    def _trace_trigger(self, call: Call) -> None:
+        buffer = self._buffer(call.args, 0)
+        for _ in range(self.count):
+            self._store(buffer, self._measure_entry(self.sense_function))
+
+    def _trace_stat(self, statistic: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            buffer = self._buffer(call.args, 0)
+            values = np.array([e.reading for e in buffer.entries if abs(e.reading) < 9e37])
+            if values.size == 0:
+                return _nr3(NAN_READING)
+            if statistic == "AVERAGE":
+                return _nr3(float(values.mean()))
+            if statistic == "STDDEV":
+                # The 2450 reports the sample standard deviation.
+                return _nr3(float(values.std(ddof=1)) if values.size > 1 else 0.0)
+            if statistic == "MINIMUM":
+                return _nr3(float(values.min()))
+            return _nr3(float(values.max()))
+
+        return query
+
+    def _store(self, buffer: _Buffer, entry: _Entry) -> None:
+        buffer.add(entry)
+
+    def _format_entry(self, entry: _Entry, elements: list[Any], first_s: float) -> str:
+        out: list[str] = []
+        stamp = EPOCH + _dt.timedelta(seconds=entry.time_s)
+        for element in elements:
+            if element == "READING":
+                out.append(_nr3(entry.reading))
+            elif element == "SOURCE":
+                out.append(_nr3(entry.source))
+            elif element == "RELATIVE":
+                out.append(_nr3(entry.time_s - first_s))
+            elif element == "UNIT":
+                out.append(_UNIT[entry.function])
+            elif element == "SOURUNIT":
+                out.append(_UNIT[entry.source_function])
+            elif element == "STATUS":
+                out.append(_nr3(float(entry.status)))
+            elif element == "SOURSTATUS":
+                out.append(_nr3(float(entry.source_status)))
+            elif element == "DATE":
+                out.append(stamp.strftime("%m/%d/%Y"))
+            elif element == "TIME":
+                out.append(stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond:06d}")
+            elif element == "TSTAMP":
+                out.append(stamp.strftime("%m/%d/%Y %H:%M:%S.") + f"{stamp.microsecond:06d}000")
+            elif element == "SECONDS":
+                out.append(str(int(stamp.timestamp())))
+            elif element == "FRACTIONAL":
+                out.append(_nr3(entry.time_s - math.floor(entry.time_s)))
+            elif element == "FORMATTED":
+                out.append(_formatted(entry.reading, _UNIT[entry.function]))
+            elif element == "SOURFORMATTED":
+                out.append(_formatted(entry.source, _UNIT[entry.source_function]))
+        return ",".join(out)
+
+    # ------------------------------------------------------------------ measuring
+    def _read(self, call: Call) -> str:
+        buffer = self._buffer(call.args, 0)
+        entry: _Entry | None = None
+        for _ in range(self.count):
+            entry = self._measure_entry(self.sense_function)
+            self._store(buffer, entry)
+        assert entry is not None
+        first = buffer.entries[0].time_s if buffer.entries else entry.time_s
+        return self._format_entry(entry, call.args[1:] or ["READING"], first)
+
+    def _measure_function(self, fn: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            self._buffer(call.args, 0)
+            self.sense_function = fn
+            return self._read(call)
+
+        return query
+
+    def _fetch(self, call: Call) -> str:
+        buffer = self._buffer(call.args, 0)
+        if not buffer.entries:
+            raise ScpiError(
+                -230, f"{call.header}: no reading in {buffer.name}", "Data corrupt or stale"
+            )
+        first = buffer.entries[0].time_s
+        return self._format_entry(buffer.entries[-1], call.args[1:] or ["READING"], first)
+
+    def _trigger_load(self, call: Call) -> None:
+        model = str(call.args[0]).upper()
+        if model == "EMPTY":
+            self.trigger_model = None
+            self.sweep = None
+            return
+        if model != "SIMPLELOOP":
+            raise ScpiError(
+                -224,
+                f"{call.header}: trigger model {call.args[0]!r} not emulated "
+                '(use "SimpleLoop" or "Empty")',
+            )
+        count = int(call.args[1]) if len(call.args) > 1 else 1
+        delay = float(call.args[2]) if len(call.args) > 2 else 0.0
+        name = str(call.args[3]) if len(call.args) > 3 else "defbuffer1"
+        self._buffer([name], 0)
+        self.trigger_model = ("SIMPLELOOP", count, delay, name)
+        self.sweep = None
+
+    def _initiate(self, call: Call) -> None:
+        if self.sweep is not None:
+            sweep = self.sweep
+            buffer = self._buffer([sweep.buffer], 0)
+            self.output_on = True
+            settings = self.source[sweep.function]
+            saved = settings.level
+            for _ in range(sweep.count):
+                for level in sweep.points:
+                    settings.level = level
+                    if settings.auto:
+                        settings.range_index = self._source_ranges(sweep.function).index_for(level)
+                    self.clock.advance(sweep.delay_s)
+                    self._store(buffer, self._measure_entry(self.sense_function))
+            settings.level = saved
+            return
+        if self.trigger_model is not None:
+            _, count, delay, name = self.trigger_model
+            buffer = self._buffer([name], 0)
+        else:
+            count, delay, buffer = self.count, 0.0, self._buffer([], 0)
+        for _ in range(count):
+            self.clock.advance(delay)
+            self._store(buffer, self._measure_entry(self.sense_function))
+
+    def _actual_source_level(self, fn: str) -> float:
+        settings = self.source[fn]
+        return self._source_ranges(fn).actual(settings.level, settings.range_index)
+
+    def _remote_sense(self) -> bool:
+        return self.sense[self.sense_function].remote_sense
+
+    def _op_point(self, port: PortModel, level: float | None = None) -> OperatingPoint:
+        fn = self.source_function
+        settings = self.source[fn]
+        actual = self._actual_source_level(fn) if level is None else level
+        return operating_point(port, fn, actual, settings.limit, remote_sense=self._remote_sense())
+
+    def _tripped(self, fn: str) -> bool:
+        if not self.output_on or fn != self.source_function:
+            return False
+        return self._op_point(self._port()).tripped
+
+    def _measure_entry(self, fn: str) -> _Entry:
+        """One source-measure cycle: source delay, aperture(s), reading; clock advanced."""
+        if not self.output_on:
+            raise ScpiError(
+                -221,
+                f"{fn} measurement requested with the output off; turn it on with :OUTP ON",
+                "Settings conflict",
+            )
+        port = self._port()
+        sense = self.sense[fn]
+        src = self.source[self.source_function]
+        delay = AUTO_SOURCE_DELAY_S if src.delay_auto else src.delay_s
+        conversions = 2 if (fn == "RES" and sense.ocom) else 1
+        op = self._op_point(port)
+        steps = 0
+        if fn == "RES" and sense.ocom:
+            # Offset compensation: a second reading with the source at zero; the thermal
+            # EMFs and other sources' currents cancel in the difference.
+            op0 = self._op_point(port, level=0.0)
+            v1 = self._read_quantity(self.meter_v, op.v_sense_V, sense, "VOLT")
+            i1 = self._read_quantity(self.meter_i, op.i_A, sense, "CURR")
+            v0 = self._read_quantity(self.meter_v, op0.v_sense_V, sense, "VOLT")
+            i0 = self._read_quantity(self.meter_i, op0.i_A, sense, "CURR")
+            if i1[1] or v1[1] or i1[0] == i0[0]:
+                value, overflow = OVERFLOW_READING, True
+            else:
+                value = (v1[0] - v0[0]) / (i1[0] - i0[0])
+                value, overflow = self._ohms_overflow(value, sense)
+        else:
+            value, overflow, steps = self._convert(fn, op, sense)
+        elapsed = delay + measurement_time_s(
+            sense.nplc, self.line_frequency_Hz, autozero=sense.autozero, conversions=conversions
+        )
+        elapsed += steps * (
+            RANGE_CHANGE_S + measurement_time_s(sense.nplc, self.line_frequency_Hz, autozero=False)
+        )
+        now = self.clock.advance(elapsed)
+        status = STAT_TERMINAL_FRONT if self.terminals == "FRONT" else 0
+        if overflow:
+            status |= STAT_QUESTIONABLE
+        source_status = SOURSTAT_OUTPUT_ON
+        if op.tripped:
+            source_status |= SOURSTAT_LIMITED
+        if sense.remote_sense:
+            source_status |= SOURSTAT_FOUR_WIRE
+        if src.readback:
+            source_status |= SOURSTAT_READBACK
+            if self.source_function == "VOLT":
+                source_value = self.meter_v.read(
+                    op.v_sense_V, 0, sense.nplc, self._rng, auto=True, previous=0
+                ).value
+            else:
+                source_value = self.meter_i.read(
+                    op.i_A, 0, sense.nplc, self._rng, auto=True, previous=0
+                ).value
+        else:
+            source_value = src.level
+        return _Entry(value, fn, status, source_value, self.source_function, source_status, now)
+
+    def _read_quantity(
+        self, meter: MeterRanges, true_value: float, sense: _SenseSettings, kind: str
+    ) -> tuple[float, bool, int]:
+        """Read V or I for the ohms function: its own autoranged meter range."""
+        reading = meter.read(true_value, 0, sense.nplc, self._rng, auto=True, previous=0)
+        return reading.value, reading.overflow, reading.range_steps
+
+    def _ohms_overflow(self, value: float, sense: _SenseSettings) -> tuple[float, bool]:
+        limit = (
+            RESISTANCE_RANGES_OHM[-1] if sense.auto else RESISTANCE_RANGES_OHM[sense.range_index]
+        )
+        if abs(value) > 1.05 * limit:
+            return math.copysign(OVERFLOW_READING, value), True
+        return value, False
+
+    def _convert(
+        self, fn: str, op: OperatingPoint, sense: _SenseSettings
+    ) -> tuple[float, bool, int]:
+        """The reading of function ``fn`` at operating point ``op`` (value, overflow, steps)."""
+        if fn == "CURR":
+            reading = self.meter_i.read(
+                op.i_A,
+                sense.range_index,
+                sense.nplc,
+                self._rng,
+                auto=sense.auto,
+                previous=sense.last_range,
+            )
+            sense.last_range = reading.range_index
+            if sense.auto:
+                sense.range_index = reading.range_index
+            return reading.value, reading.overflow, reading.range_steps
+        if fn == "VOLT":
+            reading = self.meter_v.read(
+                op.v_sense_V,
+                sense.range_index,
+                sense.nplc,
+                self._rng,
+                auto=sense.auto,
+                previous=sense.last_range,
+            )
+            sense.last_range = reading.range_index
+            if sense.auto:
+                sense.range_index = reading.range_index
+            return reading.value, reading.overflow, reading.range_steps
+        v = self.meter_v.read(op.v_sense_V, 0, sense.nplc, self._rng, auto=True, previous=0)
+        i = self.meter_i.read(op.i_A, 0, sense.nplc, self._rng, auto=True, previous=0)
+        if v.overflow or i.overflow or i.value == 0.0:
+            return OVERFLOW_READING, True, 0
+        value, overflow = self._ohms_overflow(v.value / i.value, sense)
+        if sense.auto and not overflow:
+            sense.range_index = next(
+                (k for k, s in enumerate(RESISTANCE_RANGES_OHM) if abs(value) <= s),
+                len(RESISTANCE_RANGES_OHM) - 1,
+            )
+        return value, overflow, 0
+
+
+def _nr3(value: float) -> str:
+    """The 2450's ASCII number format (``-1.375422E-11``)."""
+    return f"{value:.6E}"
+
+
+_PREFIXES = (
+    (1e-12, "p"),
+    (1e-9, "n"),
+    (1e-6, "u"),
+    (1e-3, "m"),
+    (1.0, ""),
+    (1e3, "k"),
+    (1e6, "M"),
+    (1e9, "G"),
+)
+
+
+def _formatted(value: float, unit: str) -> str:
+    """A front-panel style value (``+100.0012 uA``)."""
+    if abs(value) >= OVERFLOW_READING:
+        return "Overflow"
+    base = {"Amp DC": "A", "Volt DC": "V", "Ohm": "Ohm"}[unit]
+    scale, prefix = 1.0, ""
+    for s, p in _PREFIXES:
+        if abs(value) >= s:
+            scale, prefix = s, p
+    return f"{value / scale:+.4f} {prefix}{base}"
