@@ -300,8 +300,7 @@ def test_close_on_a_dead_link_does_not_raise() -> None:
 
 
 def test_context_manager_goes_safe() -> None:
-    _, port = open_board([])
-    port = ProtocolSerial(INIT + [("SAFE", "OK"), ("SAFE?", "1")])
+    port = ProtocolSerial([*INIT, ("SAFE", "OK"), ("SAFE?", "1")])
     with CrossbarBoard(port) as board:  # type: ignore[arg-type]
         assert board.geometry.rows == 4
     port.assert_done()

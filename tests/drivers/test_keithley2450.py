@@ -160,9 +160,11 @@ def test_property_getters(attribute: str, command: str, reply: str, value: Any) 
 
 
 def test_unreadable_getter_reply_names_the_command() -> None:
-    with expected_protocol(make, [*INIT, (":SOUR:VOLT:ILIM:TRIP?", "maybe")]) as smu:
-        with pytest.raises(InstrumentError, match=r"ILIM:TRIP\?"):
-            _ = smu.current_limit_tripped
+    with (
+        expected_protocol(make, [*INIT, (":SOUR:VOLT:ILIM:TRIP?", "maybe")]) as smu,
+        pytest.raises(InstrumentError, match=r"ILIM:TRIP\?"),
+    ):
+        _ = smu.current_limit_tripped
 
 
 @pytest.mark.parametrize(
@@ -180,9 +182,8 @@ def test_unreadable_getter_reply_names_the_command() -> None:
     ],
 )
 def test_strict_validators_refuse_and_send_nothing(attribute: str, value: Any) -> None:
-    with expected_protocol(make, INIT) as smu:
-        with pytest.raises(ValueError, match=attribute):
-            setattr(smu, attribute, value)
+    with expected_protocol(make, INIT) as smu, pytest.raises(ValueError, match=attribute):
+        setattr(smu, attribute, value)
 
 
 def test_configure_voltage_source_sets_compliance_before_level() -> None:
@@ -248,9 +249,11 @@ def test_set_voltage_traffic() -> None:
 
 
 def test_set_voltage_before_compliance_is_refused() -> None:
-    with expected_protocol(make, INIT) as smu:
-        with pytest.raises(InstrumentError, match="configure_voltage_source"):
-            smu.set_voltage(0.1)
+    with (
+        expected_protocol(make, INIT) as smu,
+        pytest.raises(InstrumentError, match="configure_voltage_source"),
+    ):
+        smu.set_voltage(0.1)
 
 
 def test_error_queue_after_configuration_raises_with_all_errors() -> None:
@@ -263,9 +266,11 @@ def test_error_queue_after_configuration_raises_with_all_errors() -> None:
         (":SYST:ERR?", '-113,"Undefined header;1;2023/01/01 12:00:00.0"'),
         NO_ERROR,
     ]
-    with expected_protocol(make, INIT + pairs) as smu:
-        with pytest.raises(InstrumentCommandError) as info:
-            smu.configure_measurement(nplc=2, current_range_A=1e-3, four_wire=True)
+    with (
+        expected_protocol(make, INIT + pairs) as smu,
+        pytest.raises(InstrumentCommandError) as info,
+    ):
+        smu.configure_measurement(nplc=2, current_range_A=1e-3, four_wire=True)
     error = info.value
     assert error.code == -222
     assert [code for code, _ in error.errors] == [-222, -113]

@@ -148,9 +148,11 @@ def test_limits_refused_before_anything_is_sent() -> None:
 
 def test_error_queue_after_configuration() -> None:
     pairs = [*init(1), *source_setup(1)[:-1], (":SYST:ERR?", '-221,"Settings conflict"'), NO_ERROR]
-    with expected_protocol(maker(1), pairs) as smu:
-        with pytest.raises(InstrumentCommandError, match="Settings conflict") as info:
-            smu.configure_voltage_source(0.2, 1e-3)
+    with (
+        expected_protocol(maker(1), pairs) as smu,
+        pytest.raises(InstrumentCommandError, match="Settings conflict") as info,
+    ):
+        smu.configure_voltage_source(0.2, 1e-3)
     assert info.value.code == -221
 
 
