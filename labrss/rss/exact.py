@@ -35,11 +35,18 @@ from numba import njit
 from labrss.rss.subset_sums import build_sorted_sums, build_sorted_sums_with_cost
 
 __all__ = [
+    "bits_to_bool",
     "enumerate_nearest",
     "enumerate_window_min_cost",
     "mitm_nearest",
     "mitm_window_min_cost",
 ]
+
+
+def bits_to_bool(masks: np.ndarray, n: int) -> np.ndarray:
+    """uint64 masks ``(...)`` -> bool ``(..., n)`` (element ``i`` <-> bit ``i``)."""
+    shifts = np.arange(n, dtype=np.uint64)
+    return ((masks[..., None] >> shifts) & np.uint64(1)).astype(bool)
 
 
 @njit(cache=True)

@@ -22,15 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from labrss.rss.exact import mitm_nearest, mitm_window_min_cost
+from labrss.rss.exact import bits_to_bool, mitm_nearest, mitm_window_min_cost
 
 __all__ = ["heuristic_nearest", "heuristic_window_min_cost"]
-
-
-def _bits_to_bool(masks: np.ndarray, n: int) -> np.ndarray:
-    """uint64 masks ``(...)`` -> bool ``(..., n)``."""
-    shifts = np.arange(n, dtype=np.uint64)
-    return ((masks[..., None] >> shifts) & np.uint64(1)).astype(bool)
 
 
 def _free_sets(values: np.ndarray, free_n: int, restart: int, seed: int) -> np.ndarray:
@@ -78,7 +72,7 @@ def _greedy_fixed(
 def _scatter_free(free_mask_bits: np.ndarray, free_idx: np.ndarray, n: int) -> np.ndarray:
     """Free-set uint64 masks ``(C, m)`` -> bool ``(C, m, n)`` over all elements."""
     n_cells, m = free_mask_bits.shape
-    free_bool = _bits_to_bool(free_mask_bits, free_idx.shape[1])
+    free_bool = bits_to_bool(free_mask_bits, free_idx.shape[1])
     out = np.zeros((n_cells, m, n), dtype=bool)
     rows = np.arange(n_cells)[:, None, None]
     cols = np.arange(m)[None, :, None]

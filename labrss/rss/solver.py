@@ -1,0 +1,688 @@
+"""`solve`: the best subset of measured elements for every cell and target.
+
+Front end of the RSS solver: validates and broadcasts the inputs, turns the circuit
+(leakage, series resistance, resistance or conductance target, parallel bank or series
+chain) into a plain subset-sum problem ``min_S |x(S) - x*|`` with
+
+    x(S) = base + sum_{i in S} a_i,
+
+dispatches it to an exact kernel (`labrss.rss.exact`) or the heuristic
+(`labrss.rss.heuristic`), maps the answer back to the target's unit and applies the
+secondary objective. The derivations are in ``docs/rss.md``.
+
+Exactness in the target's unit: the map ``v(x)`` from the subset sum to the realised
+value is monotone (increasing or decreasing), so the subset that minimises
+``|v(x(S)) - T|`` is either the largest sum ``<= x*`` or the smallest sum ``> x*``
+(with ``x* = v^-1(T)``). The kernels return both; both are evaluated in the target's
+unit and the nearer wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from labrss.rss.exact import (
+    bits_to_bool,
+    enumerate_nearest,
+    enumerate_window_min_cost,
+    mitm_nearest,
+    mitm_window_min_cost,
+)
+from labrss.rss.heuristic import heuristic_nearest, heuristic_window_min_cost
+from labrss.rss.result import RSSResult
+from labrss.rss.subset_sums import MAX_SUBSET_SUMS_N
+
+__all__ = ["MAX_MITM_N", "solve"]
+
+Topology = Literal["parallel", "series"]
+TargetKind = Literal["conductance", "resistance"]
+Secondary = Literal["variance", "switches"]
+Method = Literal["auto", "enumerate", "mitm", "heuristic"]
+
+#: Largest number of elements in use for meet-in-the-middle: two tables of 2**24 sums
+#: take 1 GiB with their buffers.
+MAX_MITM_N = 48
+#: Heuristic: size of the exactly solved free set, and number of restarts.
+HEURISTIC_FREE_N = 32
+HEURISTIC_RESTARTS = 8
+#: Slack of the near-optimal window, in units of the sum magnitude's ulp, so that
+#: rounding of the window ends never drops the optimum itself.
+_WINDOW_ULPS = 8.0
+_EPS = float(np.finfo(np.float64).eps)
+
+_TOPOLOGIES = ("parallel", "series")
+_KINDS = ("conductance", "resistance")
+_SECONDARIES = (None, "variance", "switches")
+_METHODS = ("auto", "enumerate", "mitm", "heuristic")
+
+
+# --------------------------------------------------------------------------- transforms
+@dataclass(frozen=True)
+class Transform:
+    """Map between the subset-sum variable ``x`` and the realised value ``v``.
+
+    ``x`` is the summed quantity including ``base`` (parallel: the bank conductance in S;
+    series: the chain resistance in ohm); ``r`` is the series resistance (ohm) of each
+    cell, shape ``(C, 1)``. Out-of-domain values map to ``+inf`` (a resistance target
+    at or below ``r`` needs an infinite bank conductance: the largest sum is nearest).
+    """
+
+    topology: Topology
+    kind: TargetKind
+
+    @property
+    def increasing(self) -> bool:
+        """Whether ``v`` grows with ``x``."""
+        return (self.topology == "parallel") == (self.kind == "conductance")
+
+    def forward(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Realised value from the subset-sum variable."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.topology == "parallel" and self.kind == "conductance":
+                # G_cell = 1 / (r + 1/x) = x / (1 + r x); exactly x when r = 0
+                return np.asarray(x / (1.0 + r * x))
+            if self.topology == "parallel":
+                return np.where(x > 0, r + 1.0 / x, np.inf)
+            if self.kind == "resistance":
+                return np.asarray(r + x)
+            return np.where(r + x > 0, 1.0 / (r + x), np.inf)
+
+    def inverse(self, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Subset-sum variable that would realise ``v`` exactly (``+inf`` if none)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.topology == "parallel" and self.kind == "conductance":
+                # G* = 1 / (1/G_t - r) = G_t / (1 - r G_t)
+                den = 1.0 - r * v
+                return np.where(den > 0, v / den, np.inf)
+            if self.topology == "parallel":
+                # G* = 1 / (R* - r)
+                return np.where(v > r, 1.0 / (v - r), np.inf)
+            if self.kind == "resistance":
+                return np.asarray(v - r)
+            return np.where(v > 0, 1.0 / v - r, np.inf)
+
+    def slope(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """``dv/dx``, for propagating uncertainties."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.topology == "parallel" and self.kind == "conductance":
+                return np.asarray(1.0 / (1.0 + r * x) ** 2)
+            if self.topology == "parallel":
+                return np.asarray(-1.0 / x**2)
+            if self.kind == "resistance":
+                return np.ones_like(x)
+            return np.asarray(-1.0 / (r + x) ** 2)
+
+
+# --------------------------------------------------------------------------- validation
+def as_float_array(name: str, data: object) -> np.ndarray:
+    """``data`` as a float64 array, or a ValueError naming ``name``."""
+    try:
+        return np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name}: cannot be read as an array of numbers ({exc})"
+        raise ValueError(msg) from exc
+
+
+def _where(index: tuple[int, ...], per_element: bool) -> str:
+    if per_element:
+        return f"cell {index[:-1]}, element {index[-1]}"
+    return f"cell {index}"
+
+
+def check_values(
+    name: str, arr: np.ndarray, unit: str, *, per_element: bool, allow_negative: bool
+) -> None:
+    """Raise ValueError at the first NaN, inf or (unless allowed) negative entry."""
+    bad = ~np.isfinite(arr)
+    if not allow_negative:
+        bad |= arr < 0
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        what = "finite" if allow_negative else "finite and >= 0"
+        msg = f"{name}[{_where(index, per_element)}] = {arr[index]!r} {unit}: values must be {what}"
+        raise ValueError(msg)
+
+
+def broadcast_option(name: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Broadcast an option to ``shape`` with a message that gives both shapes."""
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        msg = f"{name} has shape {arr.shape}, which does not broadcast to {shape}"
+        raise ValueError(msg) from None
+
+
+def split_targets(
+    targets: np.ndarray, elements_shape: tuple[int, ...], name: str = "elements"
+) -> tuple[tuple[int, ...], bool, int]:
+    """Cell shape of the targets, whether they carry an ``m`` axis, and ``m``.
+
+    Targets of shape ``(...)`` give one target per cell; ``(..., m)`` (as many
+    dimensions as the elements) gives ``m`` per cell.
+    """
+    nd = len(elements_shape)
+    if targets.ndim == nd:
+        return targets.shape[:-1], True, targets.shape[-1]
+    if targets.ndim < nd:
+        return targets.shape, False, 1
+    msg = (
+        f"targets shape {targets.shape} has more dimensions than {name} shape "
+        f"{elements_shape} allows: give targets as (...) for one target per cell or "
+        f"(..., m) for m targets per cell, where {name} is (..., n)"
+    )
+    raise ValueError(msg)
+
+
+def cell_shape_of(
+    targets_shape: tuple[int, ...],
+    target_cells: tuple[int, ...],
+    has_m: bool,
+    elements: list[tuple[str, tuple[int, ...]]],
+) -> tuple[int, ...]:
+    """Broadcast cell shape of the elements and the targets, or an explained error."""
+    shapes = [s[:-1] for _, s in elements] + [target_cells]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        given = ", ".join(f"{name} {shape}" for name, shape in elements)
+        nd = len(elements[0][1])
+        hint = (
+            f"for m targets shared by every cell use shape {(1,) * (nd - 1) + ('m',)}"
+            if not has_m
+            else "the leading (cell) dimensions must broadcast"
+        )
+        msg = (
+            f"targets shape {targets_shape} does not broadcast against the cells of "
+            f"{given} (last axis = n elements): {hint}"
+        )
+        raise ValueError(msg) from None
+
+
+# --------------------------------------------------------------------------- the core
+@dataclass(frozen=True)
+class Problem:
+    """A flattened batch: ``x(S) = base + sum_{i in S} a_i`` for ``C`` cells.
+
+    ``a``, ``var``, ``active`` (C, n); ``base`` (C,); ``targets`` (C, m) in the target's
+    unit; ``r`` (C, 1) series resistance in ohm; ``var`` the variance of each ``a_i``
+    (None without uncertainties); ``active`` False for elements never to be used.
+    """
+
+    a: np.ndarray
+    base: np.ndarray
+    var: np.ndarray | None
+    active: np.ndarray
+    targets: np.ndarray
+    r: np.ndarray
+    transform: Transform
+
+
+@dataclass(frozen=True)
+class CoreResult:
+    """Flattened solution: masks (C, m, n) and (C, m) arrays, (C,) interval ends."""
+
+    mask: np.ndarray
+    value: np.ndarray
+    error: np.ndarray
+    exact: np.ndarray
+    reachable: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    sigma: np.ndarray | None
+    method: str
+
+
+def _choose_method(method: Method, n_used: int, m: int, max_exact_n: int) -> str:
+    if method == "enumerate":
+        if n_used > MAX_SUBSET_SUMS_N:
+            msg = (
+                f"method='enumerate': {n_used} elements in use need a table of 2**{n_used} "
+                f"sums; at most {MAX_SUBSET_SUMS_N} (use 'mitm' or 'auto')"
+            )
+            raise ValueError(msg)
+        return "enumerate"
+    if method == "mitm":
+        if n_used > MAX_MITM_N:
+            msg = (
+                f"method='mitm': {n_used} elements in use exceed the meet-in-the-middle "
+                f"limit of {MAX_MITM_N} (use 'heuristic' or 'auto')"
+            )
+            raise ValueError(msg)
+        return "mitm"
+    if method == "heuristic":
+        return "heuristic"
+    if n_used > max_exact_n:
+        return "heuristic"
+    # One table of 2**n sums answers each target in O(n); MITM pays ~2**(n/2+1) per
+    # target but only 2**(n/2+1) to build: enumeration wins for many targets per cell.
+    if n_used <= 26 and m >= 4 * 2 ** (n_used / 2):
+        return "enumerate"
+    return "mitm"
+
+
+def _canonical_x(prob: Problem, mask: np.ndarray) -> np.ndarray:
+    """``base + sum a_i`` over each mask (C, m, n), summed in one fixed order."""
+    return np.asarray(prob.base[:, None] + np.where(mask, prob.a[:, None, :], 0.0).sum(-1))
+
+
+def _compact(prob: Problem) -> tuple[np.ndarray, np.ndarray, int]:
+    """Move each cell's usable elements (active, non-zero) first.
+
+    Returns ``order`` (C, n) (a permutation per cell), ``used`` (C, n_used) bool in the
+    permuted order, and ``n_used`` (the largest count over cells).
+    """
+    usable = prob.active & (prob.a != 0.0)
+    order = np.argsort(~usable, axis=1, kind="stable")
+    n_used = int(usable.sum(1).max()) if usable.size else 0
+    used = np.take_along_axis(usable, order, axis=1)[:, :n_used]
+    return order, used, n_used
+
+
+def _uncompact(mask_c: np.ndarray, order: np.ndarray, used: np.ndarray, n: int) -> np.ndarray:
+    """Masks (C, m, n_used) in compact order -> (C, m, n) in element order."""
+    n_cells, m, n_used = mask_c.shape
+    out = np.zeros((n_cells, m, n), dtype=bool)
+    rows = np.arange(n_cells)[:, None, None]
+    cols = np.arange(m)[None, :, None]
+    out[rows, cols, order[:, None, :n_used]] = mask_c & used[:, None, :]
+    return out
+
+
+def solve_problem(
+    prob: Problem,
+    *,
+    secondary: Secondary | None,
+    near_optimal_tol: np.ndarray | None,
+    method: Method,
+    max_exact_n: int,
+) -> CoreResult:
+    """Solve a flattened problem (see `Problem`): optimum, then secondary objective."""
+    n_cells, n = prob.a.shape
+    m = prob.targets.shape[1]
+    tr = prob.transform
+    x_target = tr.inverse(prob.targets, prob.r)  # (C, m), may be +inf
+    order, used, n_used = _compact(prob)
+    a_c = np.ascontiguousarray(
+        np.where(used, np.take_along_axis(prob.a, order, axis=1)[:, :n_used], 0.0)
+    )
+    kernel_targets = np.ascontiguousarray(x_target - prob.base[:, None])
+    chosen = _choose_method(method, n_used, m, max_exact_n)
+
+    if chosen == "heuristic":
+        _, fm, _, cm = heuristic_nearest(
+            a_c, kernel_targets, free_n=HEURISTIC_FREE_N, restarts=HEURISTIC_RESTARTS
+        )
+        floor_mask, ceil_mask = fm, cm
+    else:
+        kernel = enumerate_nearest if chosen == "enumerate" else mitm_nearest
+        f_sum, f_bits, c_sum, c_bits = kernel(a_c, kernel_targets)
+        floor_mask = bits_to_bool(f_bits, n_used)
+        ceil_mask = bits_to_bool(c_bits, n_used)
+        # a missing side is flagged by an infinite sum; its mask is unused
+        floor_ok = np.isfinite(f_sum)
+        ceil_ok = np.isfinite(c_sum)
+    if chosen == "heuristic":
+        floor_ok = np.ones((n_cells, m), dtype=bool)
+        ceil_ok = np.ones((n_cells, m), dtype=bool)
+    floor_mask = _uncompact(floor_mask, order, used, n)
+    ceil_mask = _uncompact(ceil_mask, order, used, n)
+
+    x_floor = _canonical_x(prob, floor_mask)
+    x_ceil = _canonical_x(prob, ceil_mask)
+    with np.errstate(invalid="ignore"):
+        err_floor = np.where(floor_ok, np.abs(tr.forward(x_floor, prob.r) - prob.targets), np.inf)
+        err_ceil = np.where(ceil_ok, np.abs(tr.forward(x_ceil, prob.r) - prob.targets), np.inf)
+    take_ceil = err_ceil < err_floor
+    mask = np.where(take_ceil[..., None], ceil_mask, floor_mask)
+    x = np.where(take_ceil, x_ceil, x_floor)
+    value = tr.forward(x, prob.r)
+
+    sigma = None
+    if prob.var is not None:
+        sigma = _sigma(prob, mask, x)
+
+    if secondary is not None:
+        mask = _apply_secondary(
+            prob,
+            mask,
+            value,
+            sigma,
+            x_target,
+            secondary=secondary,
+            tol=near_optimal_tol,
+            chosen=chosen,
+            order=order,
+            used=used,
+            n_used=n_used,
+        )
+        x = _canonical_x(prob, mask)
+        value = tr.forward(x, prob.r)
+        if prob.var is not None:
+            sigma = _sigma(prob, mask, x)
+
+    usable = prob.active & (prob.a != 0.0)
+    a_used = np.where(usable, prob.a, 0.0)
+    x_lo = prob.base + np.minimum(a_used, 0.0).sum(1)
+    x_hi = prob.base + np.maximum(a_used, 0.0).sum(1)
+    v1 = tr.forward(x_lo[:, None], prob.r)[:, 0]
+    v2 = tr.forward(x_hi[:, None], prob.r)[:, 0]
+    lo = np.minimum(v1, v2)
+    hi = np.maximum(v1, v2)
+    reachable = (prob.targets >= lo[:, None]) & (prob.targets <= hi[:, None])
+    with np.errstate(invalid="ignore"):
+        error = value - prob.targets
+    exact = np.full((n_cells, m), chosen != "heuristic")
+    return CoreResult(mask, value, error, exact, reachable, lo, hi, sigma, chosen)
+
+
+def _sigma(prob: Problem, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Predicted std of the realised value: sqrt(sum closed var_i), times |dv/dx|."""
+    assert prob.var is not None
+    sigma_x = np.sqrt(np.where(mask, prob.var[:, None, :], 0.0).sum(-1))
+    return np.asarray(np.abs(prob.transform.slope(x, prob.r)) * sigma_x)
+
+
+def _apply_secondary(
+    prob: Problem,
+    mask: np.ndarray,
+    value: np.ndarray,
+    sigma: np.ndarray | None,
+    x_target: np.ndarray,
+    *,
+    secondary: Secondary,
+    tol: np.ndarray | None,
+    chosen: str,
+    order: np.ndarray,
+    used: np.ndarray,
+    n_used: int,
+) -> np.ndarray:
+    """Cheapest subset (variance or switch count) within the near-optimal window.
+
+    Window: ``|v(S) - T| <= e* + tol`` with ``e*`` the optimum's error and ``tol``
+    given, or by default the optimum's predicted sigma (uncertainties given) or ``e*``.
+    The window is mapped to ``x`` through the monotone inverse transform and widened
+    by a few ulps so that rounding never drops the optimum. The optimum is kept unless
+    a strictly cheaper subset exists in the window.
+    """
+    n = prob.a.shape[1]
+    tr = prob.transform
+    with np.errstate(invalid="ignore"):
+        e_opt = np.abs(value - prob.targets)
+    if tol is None:
+        tol = sigma if sigma is not None else e_opt
+    width = e_opt + tol
+    v_lo = prob.targets - width
+    v_hi = prob.targets + width
+    if tr.increasing:
+        x_lo, x_hi = tr.inverse(v_lo, prob.r), tr.inverse(v_hi, prob.r)
+    else:
+        x_lo, x_hi = tr.inverse(v_hi, prob.r), tr.inverse(v_lo, prob.r)
+    scale = (np.abs(prob.base) + np.abs(prob.a).sum(1))[:, None]
+    with np.errstate(invalid="ignore"):
+        slack = _WINDOW_ULPS * _EPS * (scale + np.abs(np.where(np.isfinite(x_lo), x_lo, 0.0)))
+        x_lo = x_lo - slack
+        x_hi = x_hi + slack
+    if secondary == "variance":
+        assert prob.var is not None
+        cost = prob.var
+    else:
+        cost = np.ones_like(prob.a)
+    cost_c = np.ascontiguousarray(
+        np.where(used, np.take_along_axis(cost, order, axis=1)[:, :n_used], 0.0)
+    )
+    a_c = np.ascontiguousarray(
+        np.where(used, np.take_along_axis(prob.a, order, axis=1)[:, :n_used], 0.0)
+    )
+    lo_k = np.ascontiguousarray(x_lo - prob.base[:, None])
+    hi_k = np.ascontiguousarray(x_hi - prob.base[:, None])
+    if chosen == "heuristic":
+        cand_c, found = heuristic_window_min_cost(
+            a_c,
+            cost_c,
+            np.ascontiguousarray(x_target - prob.base[:, None]),
+            lo_k,
+            hi_k,
+            free_n=HEURISTIC_FREE_N,
+            restarts=HEURISTIC_RESTARTS,
+        )
+    else:
+        kernel = enumerate_window_min_cost if chosen == "enumerate" else mitm_window_min_cost
+        bits, found = kernel(a_c, cost_c, lo_k, hi_k)
+        cand_c = bits_to_bool(bits, n_used)
+    cand = _uncompact(cand_c, order, used, n)
+    cost_new = np.where(cand, cost[:, None, :], 0.0).sum(-1)
+    cost_old = np.where(mask, cost[:, None, :], 0.0).sum(-1)
+    better = found & (cost_new < cost_old)
+    return np.where(better[..., None], cand, mask)
+
+
+# --------------------------------------------------------------------------- front end
+def _element_terms(
+    topology: Topology,
+    elements: np.ndarray,
+    *,
+    leakage: np.ndarray | None,
+    sigma: np.ndarray | None,
+    exclude: np.ndarray,
+    name: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per-element terms ``a`` (C, n), ``base`` (C,), variance of ``a`` (C, n)."""
+    if topology == "parallel":
+        h = np.zeros_like(elements) if leakage is None else leakage
+        over = (h > elements) & ~exclude
+        if over.any():
+            c, i = (int(v) for v in np.argwhere(over)[0])
+            msg = (
+                f"leakage_S[cell {c}, element {i}] = {h[c, i]!r} S exceeds the closed-branch "
+                f"conductance {name}[cell {c}, element {i}] = {elements[c, i]!r} S: an open "
+                "switch cannot conduct more than a closed branch (swapped arrays?)"
+            )
+            raise ValueError(msg)
+        # G(S) = sum h + sum_{i in S} (g_i - h_i)   (docs/rss.md, parallel bank)
+        a = np.where(exclude, 0.0, elements - h)
+        base = h.sum(1)
+        var = None if sigma is None else sigma**2
+        return a, base, var
+    # series chain: an element in the path is R_i in parallel with its open bypass
+    # switch (off-conductance h_i): R_eff = R_i / (1 + R_i h_i)
+    if leakage is None:
+        a = np.where(exclude, 0.0, elements)
+        var = None if sigma is None else sigma**2
+    else:
+        den = 1.0 + elements * leakage
+        a = np.where(exclude, 0.0, elements / den)
+        var = None if sigma is None else (sigma / den**2) ** 2
+    return a, np.zeros(elements.shape[0]), var
+
+
+def _validate_choices(
+    target_kind: str, topology: str, secondary: str | None, method: str, max_exact_n: int
+) -> None:
+    if target_kind not in _KINDS:
+        msg = f"target_kind = {target_kind!r}: expected one of {_KINDS}"
+        raise ValueError(msg)
+    if topology not in _TOPOLOGIES:
+        msg = f"topology = {topology!r}: expected one of {_TOPOLOGIES}"
+        raise ValueError(msg)
+    if secondary not in _SECONDARIES:
+        msg = f"secondary = {secondary!r}: expected one of {_SECONDARIES}"
+        raise ValueError(msg)
+    if method not in _METHODS:
+        msg = f"method = {method!r}: expected one of {_METHODS}"
+        raise ValueError(msg)
+    if not 0 <= max_exact_n <= MAX_MITM_N:
+        msg = f"max_exact_n = {max_exact_n}: must be in 0..{MAX_MITM_N}"
+        raise ValueError(msg)
+
+
+def prepare_tol(
+    near_optimal_tol: object, cell_shape: tuple[int, ...], has_m: bool, m: int
+) -> np.ndarray | None:
+    """The near-optimal tolerance as a (C, m) array (target's unit), or None."""
+    if near_optimal_tol is None:
+        return None
+    tol = as_float_array("near_optimal_tol", near_optimal_tol)
+    out_shape = (*cell_shape, m) if has_m else cell_shape
+    tol = broadcast_option("near_optimal_tol", tol, out_shape)
+    check_values("near_optimal_tol", tol, "", per_element=False, allow_negative=False)
+    return np.ascontiguousarray(tol).reshape(-1, m)
+
+
+def reshape_out(arr: np.ndarray, cell_shape: tuple[int, ...], has_m: bool) -> np.ndarray:
+    """(C, m, ...) -> cell shape (+ (m,)) + trailing dims."""
+    trailing = arr.shape[2:]
+    if has_m:
+        return arr.reshape((*cell_shape, arr.shape[1], *trailing))
+    return arr.reshape((*cell_shape, *trailing))
+
+
+def solve(
+    elements: object,
+    targets: object,
+    *,
+    leakage_S: object = None,
+    series_resistance_ohm: object = None,
+    exclude: object = None,
+    sigma_S: object = None,
+    target_kind: TargetKind = "conductance",
+    topology: Topology = "parallel",
+    secondary: Secondary | None = None,
+    near_optimal_tol: object = None,
+    method: Method = "auto",
+    max_exact_n: int = 44,
+) -> RSSResult:
+    """Best subset of each cell's elements for each target.
+
+    Parameters
+    ----------
+    elements : array_like, shape (..., n)
+        One row per cell. Parallel topology: branch conductances (S) with the switch
+        closed. Series topology: element resistances (ohm). Finite and >= 0.
+    targets : array_like, shape (...) or (..., m)
+        One target per cell, or ``m`` per cell (as many dimensions as ``elements``), in
+        S (``target_kind="conductance"``) or ohm (``"resistance"``); broadcast against
+        the cells.
+    leakage_S : array_like, broadcast to (..., n), optional
+        Off-conductance (S) of each open switch. Parallel: the open branch still
+        conducts ``h_i`` (``G = sum h + sum_{i in S} (g_i - h_i)``); series: the open
+        bypass switch shunts its element (``R_eff = R / (1 + R h)``).
+    series_resistance_ohm : array_like, broadcast to (...), optional
+        Common series resistance of each cell (wiring, routing, meter). A resistance
+        target ``R*`` needs ``G* = 1/(R* - r_s)``; a conductance target ``G_t`` of the
+        whole cell needs ``G* = 1/(1/G_t - r_s)``.
+    exclude : bool array_like, broadcast to (..., n), optional
+        Elements never to use (faulty parts). In a parallel bank their leakage still
+        counts.
+    sigma_S : array_like, broadcast to (..., n), optional
+        Standard uncertainty of each element, in the elements' unit (S, or ohm for the
+        series topology). Gives ``sigma`` in the result and enables
+        ``secondary="variance"``.
+    target_kind : {"conductance", "resistance"}
+    topology : {"parallel", "series"}
+        Parallel bank (conductances add) or series chain with bypass switches
+        (resistances add).
+    secondary : {None, "variance", "switches"}
+        Among subsets within ``near_optimal_tol`` of the optimum's error, take the one
+        with the lowest predicted variance ``sum_{i in S} sigma_i**2``, or the fewest
+        elements in use. The optimum is kept unless a strictly better one exists.
+    near_optimal_tol : array_like, optional
+        Extra error allowed, target's unit, broadcast to the result shape: the window
+        is ``|error| <= |optimum error| + tol``. Default: the optimum's predicted sigma
+        when ``sigma_S`` is given, else the optimum's error (``|error| <= 2 e*``).
+    method : {"auto", "enumerate", "mitm", "heuristic"}
+        ``auto``: exact (enumeration for many targets per cell, meet-in-the-middle
+        otherwise) when at most ``max_exact_n`` elements are in use, else the heuristic.
+    max_exact_n : int
+        Exact limit for ``method="auto"`` (at most 48).
+
+    Returns
+    -------
+    RSSResult
+
+    Complexity (per cell, ``n`` elements in use, ``m`` targets): enumeration
+    ``O(2**n)`` time and memory + ``O(m n)``; meet-in-the-middle ``O(2**(n/2))`` memory
+    and ``O(m 2**(n/2))`` time; heuristic ``8 x`` MITM of 32 elements.
+
+    Raises
+    ------
+    ValueError
+        NaN, inf or negative inputs (naming cell and element), shapes that do not
+        broadcast (giving both), unknown options, or an explicit method beyond its size.
+    """
+    _validate_choices(target_kind, topology, secondary, method, max_exact_n)
+    unit = "S" if topology == "parallel" else "ohm"
+    el = as_float_array("elements", elements)
+    if el.ndim < 1:
+        msg = f"elements must have shape (..., n), got a scalar {el!r}"
+        raise ValueError(msg)
+    check_values("elements", el, unit, per_element=True, allow_negative=False)
+    tg = as_float_array("targets", targets)
+    check_values(
+        "targets",
+        tg,
+        "S" if target_kind == "conductance" else "ohm",
+        per_element=False,
+        allow_negative=True,
+    )
+    n = el.shape[-1]
+    target_cells, has_m, m = split_targets(tg, el.shape)
+    cell_shape = cell_shape_of(tg.shape, target_cells, has_m, [("elements", el.shape)])
+    full = (*cell_shape, n)
+    n_cells = int(np.prod(cell_shape, dtype=np.int64))
+
+    def per_element(name: str, data: object, unit_: str) -> np.ndarray | None:
+        if data is None:
+            return None
+        arr = as_float_array(name, data)
+        check_values(name, arr, unit_, per_element=arr.ndim >= 1, allow_negative=False)
+        return np.ascontiguousarray(broadcast_option(name, arr, full)).reshape(n_cells, n)
+
+    leak = per_element("leakage_S", leakage_S, "S")
+    sig = per_element("sigma_S", sigma_S, unit)
+    if exclude is None:
+        excl = np.zeros((n_cells, n), dtype=bool)
+    else:
+        ex = np.asarray(exclude)
+        if ex.dtype != np.bool_:
+            msg = f"exclude must be a boolean array, got dtype {ex.dtype}"
+            raise ValueError(msg)
+        excl = np.ascontiguousarray(broadcast_option("exclude", ex, full)).reshape(n_cells, n)
+    if series_resistance_ohm is None:
+        r = np.zeros((n_cells, 1))
+    else:
+        rs = as_float_array("series_resistance_ohm", series_resistance_ohm)
+        check_values("series_resistance_ohm", rs, "ohm", per_element=False, allow_negative=False)
+        r = np.ascontiguousarray(broadcast_option("series_resistance_ohm", rs, cell_shape)).reshape(
+            n_cells, 1
+        )
+    if secondary == "variance" and sig is None:
+        msg = "secondary='variance' needs the element uncertainties sigma_S"
+        raise ValueError(msg)
+
+    el_flat = np.ascontiguousarray(np.broadcast_to(el, full)).reshape(n_cells, n)
+    tg_shape = (*cell_shape, m) if has_m else cell_shape
+    tg_flat = np.ascontiguousarray(np.broadcast_to(tg, tg_shape)).reshape(n_cells, m)
+    a, base, var = _element_terms(
+        topology, el_flat, leakage=leak, sigma=sig, exclude=excl, name="elements"
+    )
+    prob = Problem(a, base, var, ~excl, tg_flat, r, Transform(topology, target_kind))
+    tol = prepare_tol(near_optimal_tol, cell_shape, has_m, m)
+    core = solve_problem(
+        prob, secondary=secondary, near_optimal_tol=tol, method=method, max_exact_n=max_exact_n
+    )
+    return RSSResult(
+        mask=reshape_out(core.mask, cell_shape, has_m),
+        value=reshape_out(core.value, cell_shape, has_m),
+        error=reshape_out(core.error, cell_shape, has_m),
+        exact=reshape_out(core.exact, cell_shape, has_m),
+        reachable=reshape_out(core.reachable, cell_shape, has_m),
+        reachable_lo=reshape_out(np.repeat(core.lo[:, None], m, 1), cell_shape, has_m),
+        reachable_hi=reshape_out(np.repeat(core.hi[:, None], m, 1), cell_shape, has_m),
+        sigma=None if core.sigma is None else reshape_out(core.sigma, cell_shape, has_m),
+        n_closed=reshape_out(core.mask.sum(-1), cell_shape, has_m),
+        target=reshape_out(tg_flat, cell_shape, has_m),
+        method=core.method,
+    )
