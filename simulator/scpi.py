@@ -743,7 +743,7 @@ class ScpiDevice:
         self.add(":*OPC", set=self._set_opc, query=lambda c: "1")
         self.add(":*WAI", set=lambda c: None)
         self.add(":*TST", query=lambda c: "0")
-        self.add(":SYSTem:ERRor[:NEXT]", query=lambda c: format_error(*self.errors.pop()))
+        self.add(":SYSTem:ERRor[:NEXT]", query=lambda c: self.error_reply(*self.errors.pop()))
         self.add(":SYSTem:ERRor:COUNt", query=lambda c: str(len(self.errors)))
         self.add(":SYSTem:ERRor:ALL", query=self._all_errors)
 
@@ -765,7 +765,7 @@ class ScpiDevice:
         replies = []
         while True:
             code, message = self.errors.pop()
-            replies.append(format_error(code, message))
+            replies.append(self.error_reply(code, message))
             if code == 0:
                 break
         if len(replies) > 1:
@@ -773,6 +773,10 @@ class ScpiDevice:
         return ",".join(replies)
 
     # ------------------------------------------------------------------ subclass hooks
+    def error_reply(self, code: int, message: str) -> str:
+        """One error queue entry as ``:SYST:ERR?`` returns it (vendors differ in the sign)."""
+        return format_error(code, message)
+
     def identity(self) -> str:
         """The ``*IDN?`` reply."""
         raise NotImplementedError
