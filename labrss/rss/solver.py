@@ -268,27 +268,47 @@ def _canonical_x(prob: Problem, mask: np.ndarray) -> np.ndarray:
     return np.asarray(prob.base[:, None] + np.where(mask, prob.a[:, None, :], 0.0).sum(-1))
 
 
-def _compact(prob: Problem) -> tuple[np.ndarray, np.ndarray, int]:
-    """Move each cell's usable elements (active, non-zero) first.
+@dataclass(frozen=True)
+class Compaction:
+    """Each cell's usable elements (active, non-zero ``a``) moved first.
 
-    Returns ``order`` (C, n) (a permutation per cell), ``used`` (C, n_used) bool in the
-    permuted order, and ``n_used`` (the largest count over cells).
+    Unusable elements can never improve a sum (zero) or must not be used (excluded),
+    so the kernels only see ``n_used`` (the largest usable count over cells) columns.
+    ``order`` is the permutation per cell (None when every element is usable),
+    ``used`` (C, n_used) marks the real entries of the compact rows.
     """
-    usable = prob.active & (prob.a != 0.0)
-    order = np.argsort(~usable, axis=1, kind="stable")
-    n_used = int(usable.sum(1).max()) if usable.size else 0
-    used = np.take_along_axis(usable, order, axis=1)[:, :n_used]
-    return order, used, n_used
 
+    order: np.ndarray | None
+    used: np.ndarray
+    n_used: int
 
-def _uncompact(mask_c: np.ndarray, order: np.ndarray, used: np.ndarray, n: int) -> np.ndarray:
-    """Masks (C, m, n_used) in compact order -> (C, m, n) in element order."""
-    n_cells, m, n_used = mask_c.shape
-    out = np.zeros((n_cells, m, n), dtype=bool)
-    rows = np.arange(n_cells)[:, None, None]
-    cols = np.arange(m)[None, :, None]
-    out[rows, cols, order[:, None, :n_used]] = mask_c & used[:, None, :]
-    return out
+    @classmethod
+    def of(cls, prob: Problem) -> Compaction:
+        usable = prob.active & (prob.a != 0.0)
+        if usable.all():
+            return cls(None, usable, usable.shape[1])
+        order = np.argsort(~usable, axis=1, kind="stable")
+        n_used = int(usable.sum(1).max()) if usable.size else 0
+        used = np.take_along_axis(usable, order, axis=1)[:, :n_used]
+        return cls(order, used, n_used)
+
+    def take(self, arr: np.ndarray) -> np.ndarray:
+        """Per-element array (C, n) -> compact (C, n_used), zero where unused."""
+        if self.order is None:
+            return np.ascontiguousarray(arr, dtype=np.float64)
+        picked = np.take_along_axis(arr, self.order, axis=1)[:, : self.n_used]
+        return np.ascontiguousarray(np.where(self.used, picked, 0.0))
+
+    def put(self, mask_c: np.ndarray, n: int) -> np.ndarray:
+        """Compact masks (C, m, n_used) -> (C, m, n) in element order."""
+        if self.order is None:
+            return mask_c
+        n_cells, m, n_used = mask_c.shape
+        out = np.zeros((n_cells, m, n), dtype=bool)
+        rows = np.arange(n_cells)[:, None, None]
+        cols = np.arange(m)[None, :, None]
+        out[rows, cols, self.order[:, None, :n_used]] = mask_c & self.used[:, None, :]
+        return out
 
 
 def solve_problem(
@@ -304,10 +324,9 @@ def solve_problem(
     m = prob.targets.shape[1]
     tr = prob.transform
     x_target = tr.inverse(prob.targets, prob.r)  # (C, m), may be +inf
-    order, used, n_used = _compact(prob)
-    a_c = np.ascontiguousarray(
-        np.where(used, np.take_along_axis(prob.a, order, axis=1)[:, :n_used], 0.0)
-    )
+    comp = Compaction.of(prob)
+    n_used = comp.n_used
+    a_c = comp.take(prob.a)
     kernel_targets = np.ascontiguousarray(x_target - prob.base[:, None])
     chosen = _choose_method(method, n_used, m, max_exact_n)
 
@@ -327,8 +346,8 @@ def solve_problem(
     if chosen == "heuristic":
         floor_ok = np.ones((n_cells, m), dtype=bool)
         ceil_ok = np.ones((n_cells, m), dtype=bool)
-    floor_mask = _uncompact(floor_mask, order, used, n)
-    ceil_mask = _uncompact(ceil_mask, order, used, n)
+    floor_mask = comp.put(floor_mask, n)
+    ceil_mask = comp.put(ceil_mask, n)
 
     x_floor = _canonical_x(prob, floor_mask)
     x_ceil = _canonical_x(prob, ceil_mask)
@@ -354,9 +373,7 @@ def solve_problem(
             secondary=secondary,
             tol=near_optimal_tol,
             chosen=chosen,
-            order=order,
-            used=used,
-            n_used=n_used,
+            comp=comp,
         )
         x = _canonical_x(prob, mask)
         value = tr.forward(x, prob.r)
@@ -395,9 +412,7 @@ def _apply_secondary(
     secondary: Secondary,
     tol: np.ndarray | None,
     chosen: str,
-    order: np.ndarray,
-    used: np.ndarray,
-    n_used: int,
+    comp: Compaction,
 ) -> np.ndarray:
     """Cheapest subset (variance or switch count) within the near-optimal window.
 
@@ -430,12 +445,8 @@ def _apply_secondary(
         cost = prob.var
     else:
         cost = np.ones_like(prob.a)
-    cost_c = np.ascontiguousarray(
-        np.where(used, np.take_along_axis(cost, order, axis=1)[:, :n_used], 0.0)
-    )
-    a_c = np.ascontiguousarray(
-        np.where(used, np.take_along_axis(prob.a, order, axis=1)[:, :n_used], 0.0)
-    )
+    cost_c = comp.take(cost)
+    a_c = comp.take(prob.a)
     lo_k = np.ascontiguousarray(x_lo - prob.base[:, None])
     hi_k = np.ascontiguousarray(x_hi - prob.base[:, None])
     if chosen == "heuristic":
@@ -451,8 +462,8 @@ def _apply_secondary(
     else:
         kernel = enumerate_window_min_cost if chosen == "enumerate" else mitm_window_min_cost
         bits, found = kernel(a_c, cost_c, lo_k, hi_k)
-        cand_c = bits_to_bool(bits, n_used)
-    cand = _uncompact(cand_c, order, used, n)
+        cand_c = bits_to_bool(bits, comp.n_used)
+    cand = comp.put(cand_c, n)
     cost_new = np.where(cand, cost[:, None, :], 0.0).sum(-1)
     cost_old = np.where(mask, cost[:, None, :], 0.0).sum(-1)
     better = found & (cost_new < cost_old)
@@ -470,8 +481,11 @@ def _element_terms(
     name: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Per-element terms ``a`` (C, n), ``base`` (C,), variance of ``a`` (C, n)."""
+    if topology == "parallel" and leakage is None:
+        a = np.where(exclude, 0.0, elements) if exclude.any() else elements
+        return a, np.zeros(elements.shape[0]), None if sigma is None else sigma**2
     if topology == "parallel":
-        h = np.zeros_like(elements) if leakage is None else leakage
+        h = np.asarray(leakage)
         over = (h > elements) & ~exclude
         if over.any():
             c, i = (int(v) for v in np.argwhere(over)[0])
