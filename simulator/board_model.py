@@ -47,7 +47,7 @@ from simulator.crossbar_network import (
     build_crossbar_netlist,
     source_potentials,
 )
-from simulator.nodal import NodalSolution, NodalSolver
+from simulator.nodal import Netlist, NodalSolution, NodalSolver
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -366,6 +366,21 @@ class BoardModel:
             )
             self._solution = solver.solve(excitation)
         return solver, self._solution
+
+    def network(self) -> tuple[Netlist, FloatArray]:
+        """The netlist being solved now and its source potentials (n_fixed, 2): column 0 per
+        volt of SMU force, column 1 the board's own sources. For independent checks (tests)."""
+        with self._lock:
+            solver = self._get_solver()
+            excitation = source_potentials(
+                self._nodes, self._dac_outputs_V(), self._inst.tia_offset_V
+            )
+            return solver.netlist, excitation
+
+    @property
+    def nodes(self) -> CrossbarNodes:
+        """The netlist's node numbering."""
+        return self._nodes
 
     def smu_port(self) -> PortModel:
         """The linear model of what is routed to the SMU port (OPEN_CIRCUIT if nothing).
