@@ -258,14 +258,15 @@ class BoardModel:
             self.clock.advance(self.config.dac.settle_time_s)
             return float(code * self.config.dac.lsb_V)
 
-    def set_dac_all(self, volts_V: Sequence[float]) -> FloatArray:
+    def set_dac_all(self, volts_V: npt.ArrayLike) -> FloatArray:
         """Set every row's DAC (exactly R values); returns the quantised voltages (V)."""
         with self._lock:
-            if len(volts_V) != self.geometry.rows:
+            volts = np.asarray(volts_V, dtype=np.float64).ravel()
+            if volts.size != self.geometry.rows:
                 raise ValueError(
-                    f"{len(volts_V)} DAC voltages given, the board has {self.geometry.rows} rows"
+                    f"{volts.size} DAC voltages given, the board has {self.geometry.rows} rows"
                 )
-            codes = np.array([self._dac_code(v) for v in volts_V], dtype=np.int64)
+            codes = np.array([self._dac_code(float(v)) for v in volts], dtype=np.int64)
             self._dac_codes = codes
             self._solution = None
             self.clock.advance(self.config.dac.settle_time_s)
