@@ -324,8 +324,8 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
             )
         commands = self.voltage_source_commands(level_V, compliance_A, source_range_V)
         self._send_checked(commands)
-        self.compliance_A = compliance_A
-        self.level_V = level_V
+        self.compliance_A = float(compliance_A)
+        self.level_V = float(level_V)
 
     def set_voltage(self, level_V: float) -> None:
         """See :meth:`SourceMeter.set_voltage`; needs configure_voltage_source first."""
@@ -345,7 +345,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         """See :meth:`SourceMeter.configure_measurement`."""
         commands = self.measurement_commands(nplc, current_range_A, four_wire)
         self._send_checked(commands)
-        self.nplc = nplc
+        self.nplc = float(nplc)
         self.fixed_current_range_A = current_range_A
         self.four_wire_sense = four_wire
 
