@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentLimitError
@@ -226,7 +227,7 @@ class SourceMeter(abc.ABC):
     def close(self) -> None:
         """Close the connection (does not change the output)."""
 
-    def __enter__(self) -> SourceMeter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -63,7 +63,7 @@ def test_init_traffic_geometry_and_info() -> None:
 def test_wrong_device_on_the_port(idn: str) -> None:
     port = ProtocolSerial([("*IDN?", idn)], port="/dev/ttyACM0")
     with pytest.raises(BoardIdentityError) as info:
-        CrossbarBoard(port)  # type: ignore[arg-type]
+        CrossbarBoard(port)
     assert isinstance(info.value, InstrumentIdentityError)
     assert "/dev/ttyACM0" in str(info.value)
     assert repr(idn) in str(info.value)
@@ -73,13 +73,13 @@ def test_wrong_device_on_the_port(idn: str) -> None:
 def test_geometry_disagreeing_with_identity_is_an_error() -> None:
     port = ProtocolSerial([*INIT[:2], ("BOARD:GEOM?", "4,4,6")])
     with pytest.raises(BoardError, match="BOARD:GEOM"):
-        CrossbarBoard(port)  # type: ignore[arg-type]
+        CrossbarBoard(port)
 
 
 def test_info_missing_a_required_key_is_an_error() -> None:
     port = ProtocolSerial([*INIT[:3], ("BOARD:INFO?", "rows=4;cols=3;branches=6")])
     with pytest.raises(BoardError, match="dac_bits"):
-        CrossbarBoard(port)  # type: ignore[arg-type]
+        CrossbarBoard(port)
 
 
 def test_set_branch_with_read_back() -> None:
@@ -301,7 +301,7 @@ def test_close_on_a_dead_link_does_not_raise() -> None:
 
 def test_context_manager_goes_safe() -> None:
     port = ProtocolSerial([*INIT, ("SAFE", "OK"), ("SAFE?", "1")])
-    with CrossbarBoard(port) as board:  # type: ignore[arg-type]
+    with CrossbarBoard(port) as board:
         assert board.geometry.rows == 4
     port.assert_done()
 

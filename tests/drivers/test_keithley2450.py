@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drivers.adapters import ProtocolAdapter
+from drivers.adapters import ProtocolAdapter, Reply
 from drivers.errors import (
     InstrumentCommandError,
     InstrumentError,
@@ -21,16 +21,17 @@ from drivers.smu import SafetyLimits
 from drivers.testing import TIMEOUT, expected_protocol
 
 IDN = "KEITHLEY INSTRUMENTS,MODEL 2450,04512345,1.7.12b"
-INIT: list[tuple[str | None, str | None]] = [
+Pairs = list[tuple[str | None, Reply]]
+INIT: Pairs = [
     ("*IDN?", IDN),
     ("*LANG?", "SCPI"),
     ("*CLS", None),
     (":OUTP?", "0"),
 ]
-NO_ERROR = (":SYST:ERR?", '0,"No error;0;0 0"')
+NO_ERROR: tuple[str | None, str | None] = (":SYST:ERR?", '0,"No error;0;0 0"')
 LIMITS = SafetyLimits(max_voltage_V=1.0, max_current_A=0.01)
 MEASURE = ':READ? "defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
-SOURCE_SETUP = [
+SOURCE_SETUP: Pairs = [
     (":SOUR:FUNC VOLT", None),
     (":SOUR:VOLT:ILIM 0.001", None),
     (":SOUR:VOLT:RANG:AUTO ON", None),
@@ -38,14 +39,14 @@ SOURCE_SETUP = [
     (":SOUR:VOLT 0.1", None),
     NO_ERROR,
 ]
-MEASURE_SETUP = [
+MEASURE_SETUP: Pairs = [
     (':SENS:FUNC "CURR"', None),
     (":SENS:CURR:RANG:AUTO ON", None),
     (":SENS:CURR:NPLC 1", None),
     (":SENS:CURR:RSEN OFF", None),
     NO_ERROR,
 ]
-READY = INIT + SOURCE_SETUP + MEASURE_SETUP + [(":OUTP ON", None), NO_ERROR]
+READY: Pairs = INIT + SOURCE_SETUP + MEASURE_SETUP + [(":OUTP ON", None), NO_ERROR]
 
 
 def make(adapter: ProtocolAdapter) -> Keithley2450:
@@ -194,7 +195,7 @@ def test_configure_voltage_source_sets_compliance_before_level() -> None:
 
 
 def test_configure_voltage_source_with_fixed_range() -> None:
-    pairs = [
+    pairs: Pairs = [
         (":SOUR:FUNC VOLT", None),
         (":SOUR:VOLT:ILIM 0.005", None),
         (":SOUR:VOLT:RANG 2", None),
@@ -257,7 +258,7 @@ def test_set_voltage_before_compliance_is_refused() -> None:
 
 
 def test_error_queue_after_configuration_raises_with_all_errors() -> None:
-    pairs = [
+    pairs: Pairs = [
         (':SENS:FUNC "CURR"', None),
         (":SENS:CURR:RANG 0.001", None),
         (":SENS:CURR:NPLC 2", None),
@@ -362,7 +363,7 @@ def test_malformed_reading_reply_raises(reply: str) -> None:
 def test_measure_many_buffered_traffic() -> None:
     fetch = ':TRAC:DATA? 1,3,"defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
     reply = "1.0E-04,0.1,0.00,1.1E-04,0.1,0.02,1.2E-04,0.1,0.04;0;1.0E-04"
-    pairs = [
+    pairs: Pairs = [
         *READY,
         (":SENS:COUN 3", None),
         (':TRAC:CLE "defbuffer1"', None),
@@ -380,7 +381,7 @@ def test_measure_many_buffered_traffic() -> None:
 
 def test_measure_many_restores_count_when_the_fetch_fails() -> None:
     fetch = ':TRAC:DATA? 1,2,"defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
-    pairs = [
+    pairs: Pairs = [
         *READY,
         (":SENS:COUN 2", None),
         (':TRAC:CLE "defbuffer1"', None),
