@@ -38,6 +38,7 @@ from simulator.scpi import (
     Str,
 )
 from simulator.smu_physics import (
+    AUTO_OHMS_VOLTAGE_LIMIT_V,
     K2450_MEASURE_CURRENT,
     K2450_MEASURE_VOLTAGE,
     K2450_SOURCE_CURRENT,
@@ -46,8 +47,10 @@ from simulator.smu_physics import (
     OVERFLOW_READING,
     RANGE_CHANGE_S,
     MeterRanges,
+    MeterReading,
     OperatingPoint,
     SourceRanges,
+    auto_ohms_point,
     measurement_time_s,
     operating_point,
 )
@@ -956,20 +959,43 @@ class Keithley2450Emulator(ScpiDevice):
         src = self.source[self.source_function]
         delay = AUTO_SOURCE_DELAY_S if src.delay_auto else src.delay_s
         conversions = 2 if (fn == "RES" and sense.ocom) else 1
-        op = self._op_point(port)
+        source_function = self.source_function
+        programmed = src.level
+        if fn == "RES" and src.level == 0.0:
+            # Auto ohms: with no source level programmed, the 2450 forces the test current
+            # of the ohms range (autorange picks the range) and computes V/I.
+            op, r_index, programmed = auto_ohms_point(
+                port,
+                RESISTANCE_RANGES_OHM,
+                self.source_i,
+                fixed_index=None if sense.auto else sense.range_index,
+                remote_sense=sense.remote_sense,
+            )
+            sense.range_index = r_index
+            source_function = "CURR"
+        else:
+            op = self._op_point(port)
         steps = 0
         if fn == "RES" and sense.ocom:
             # Offset compensation: a second reading with the source at zero; the thermal
             # EMFs and other sources' currents cancel in the difference.
-            op0 = self._op_point(port, level=0.0)
-            v1 = self._read_quantity(self.meter_v, op.v_sense_V, sense, "VOLT")
-            i1 = self._read_quantity(self.meter_i, op.i_A, sense, "CURR")
-            v0 = self._read_quantity(self.meter_v, op0.v_sense_V, sense, "VOLT")
-            i0 = self._read_quantity(self.meter_i, op0.i_A, sense, "CURR")
-            if i1[1] or v1[1] or i1[0] == i0[0]:
+            op0 = operating_point(
+                port,
+                source_function,
+                0.0,
+                self.source[source_function].limit
+                if source_function == self.source_function
+                else AUTO_OHMS_VOLTAGE_LIMIT_V,
+                remote_sense=sense.remote_sense,
+            )
+            v1 = self._read_quantity(self.meter_v, op.v_sense_V)
+            i1 = self._read_quantity(self.meter_i, op.i_A)
+            v0 = self._read_quantity(self.meter_v, op0.v_sense_V)
+            i0 = self._read_quantity(self.meter_i, op0.i_A)
+            if i1.overflow or v1.overflow or i1.value == i0.value:
                 value, overflow = OVERFLOW_READING, True
             else:
-                value = (v1[0] - v0[0]) / (i1[0] - i0[0])
+                value = (v1.value - v0.value) / (i1.value - i0.value)
                 value, overflow = self._ohms_overflow(value, sense)
         else:
             value, overflow, steps = self._convert(fn, op, sense)
@@ -990,24 +1016,19 @@ class Keithley2450Emulator(ScpiDevice):
             source_status |= SOURSTAT_FOUR_WIRE
         if src.readback:
             source_status |= SOURSTAT_READBACK
-            if self.source_function == "VOLT":
-                source_value = self.meter_v.read(
-                    op.v_sense_V, 0, sense.nplc, self._rng, auto=True, previous=0
-                ).value
-            else:
-                source_value = self.meter_i.read(
-                    op.i_A, 0, sense.nplc, self._rng, auto=True, previous=0
-                ).value
+            source_value = (
+                self._read_quantity(self.meter_v, op.v_sense_V).value
+                if source_function == "VOLT"
+                else self._read_quantity(self.meter_i, op.i_A).value
+            )
         else:
-            source_value = src.level
-        return _Entry(value, fn, status, source_value, self.source_function, source_status, now)
+            source_value = programmed
+        return _Entry(value, fn, status, source_value, source_function, source_status, now)
 
-    def _read_quantity(
-        self, meter: MeterRanges, true_value: float, sense: _SenseSettings, kind: str
-    ) -> tuple[float, bool, int]:
-        """Read V or I for the ohms function: its own autoranged meter range."""
-        reading = meter.read(true_value, 0, sense.nplc, self._rng, auto=True, previous=0)
-        return reading.value, reading.overflow, reading.range_steps
+    def _read_quantity(self, meter: MeterRanges, true_value: float) -> MeterReading:
+        """Read V or I on its own autoranged range (ohms function, source readback)."""
+        sense = self.sense[self.sense_function]
+        return meter.read(true_value, 0, sense.nplc, self._rng, auto=True, previous=0)
 
     def _ohms_overflow(self, value: float, sense: _SenseSettings) -> tuple[float, bool]:
         limit = (

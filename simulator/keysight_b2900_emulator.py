@@ -49,6 +49,7 @@ from simulator.smu_physics import (
     MeterRanges,
     OperatingPoint,
     SourceRanges,
+    auto_ohms_point,
     measurement_time_s,
     operating_point,
 )
@@ -57,21 +58,12 @@ FIRMWARE = "3.4.2011.5100"
 MODELS = {"B2901A": 1, "B2902A": 2}
 """Supported models and their channel counts."""
 RESISTANCE_RANGES_OHM = (2.0, 20.0, 200.0, 2e3, 20e3, 200e3, 2e6, 20e6, 200e6)
-AUTO_OHMS_MAX_CURRENT_A = 0.1
-AUTO_OHMS_FULL_SCALE_V = 2.0
-"""Auto-ohms test current: 2 V / range, at most 100 mA (20 kohm -> 100 uA, 2 Mohm -> 1 uA,
-as in the B2900 reference's resistance measurement range table)."""
 AUTO_SOURCE_DELAY_S = 1e-3
 ELEMENT_ORDER = ("VOLT", "CURR", "RES", "TIME", "STAT", "SOUR")
 """Data elements in the fixed order the B2900 returns them."""
 STATUS_COMPLIANCE = 1 << 3
 STATUS_OVERFLOW = 1 << 4
 STATUS_REMOTE_SENSE = 1 << 6
-
-
-def auto_ohms_test_current_A(range_ohm: float) -> float:
-    """Test current (A) the auto-ohms mode forces on ohms range ``range_ohm``."""
-    return min(AUTO_OHMS_MAX_CURRENT_A, AUTO_OHMS_FULL_SCALE_V / range_ohm)
 
 
 @dataclass
@@ -735,27 +727,14 @@ class KeysightB2900Emulator(ScpiDevice):
         return result
 
     def _auto_ohms(self, ch: _Channel, port: PortModel) -> tuple[OperatingPoint, int, float]:
-        """Auto-ohms: force the test current of the ohms range (autorange: smallest that fits)."""
-        candidates = (
-            range(len(RESISTANCE_RANGES_OHM)) if ch.sense_auto["RES"] else [ch.sense_range["RES"]]
+        """Auto-ohms mode: the test current of the ohms range (autorange: smallest that fits)."""
+        return auto_ohms_point(
+            port,
+            RESISTANCE_RANGES_OHM,
+            ch.source_i,
+            fixed_index=None if ch.sense_auto["RES"] else ch.sense_range["RES"],
+            remote_sense=ch.remote_sense,
         )
-        op: OperatingPoint | None = None
-        current = 0.0
-        index = 0
-        for index in candidates:
-            current = auto_ohms_test_current_A(RESISTANCE_RANGES_OHM[index])
-            limit = ch.protection["VOLT"]
-            op = operating_point(
-                port,
-                "CURR",
-                ch.source_i.actual(current, ch.source_i.index_for(current)),
-                max(limit, AUTO_OHMS_FULL_SCALE_V * 1.05),
-                remote_sense=ch.remote_sense,
-            )
-            if abs(op.v_sense_V) <= AUTO_OHMS_FULL_SCALE_V * 1.05 and not op.tripped:
-                break
-        assert op is not None
-        return op, index, current
 
     def _resistance(
         self, ch: _Channel, port: PortModel, v: float, i: float, overflow: bool

@@ -252,6 +252,52 @@ def operating_point(
     raise ValueError(f"source function must be 'VOLT' or 'CURR', got {source!r}")
 
 
+AUTO_OHMS_TEST_CURRENT_A: dict[float, float] = {
+    2.0: 100e-3,
+    20.0: 100e-3,
+    200.0: 10e-3,
+    2e3: 1e-3,
+    20e3: 100e-6,
+    200e3: 10e-6,
+    2e6: 1e-6,
+    20e6: 1e-6,
+    200e6: 100e-9,
+}
+"""Auto-ohms test current (A) per ohms range (ohm): the Keithley 2400-family table, which
+the B2900 reference's resistance range table matches (20 kohm -> 100 uA, 2 Mohm -> 1 uA)."""
+AUTO_OHMS_VOLTAGE_LIMIT_V = 21.0
+"""Voltage limit during auto ohms (V): full scale of the 20 Mohm range at 1 uA, 1.05x."""
+
+
+def auto_ohms_point(
+    port: PortModel,
+    ranges_ohm: Sequence[float],
+    source_i: SourceRanges,
+    *,
+    fixed_index: int | None = None,
+    remote_sense: bool = False,
+) -> tuple[OperatingPoint, int, float]:
+    """Auto ohms: force the range's test current; autorange picks the smallest range that fits.
+
+    A range fits when the source is not in compliance and V/I is within 105 % of it. Returns
+    (operating point, ohms range index, programmed test current in A). O(number of ranges).
+    """
+    candidates = list(range(len(ranges_ohm))) if fixed_index is None else [fixed_index]
+    op: OperatingPoint | None = None
+    current = 0.0
+    index = candidates[0]
+    for index in candidates:
+        current = AUTO_OHMS_TEST_CURRENT_A[ranges_ohm[index]]
+        actual = source_i.actual(current, source_i.index_for(current))
+        op = operating_point(
+            port, "CURR", actual, AUTO_OHMS_VOLTAGE_LIMIT_V, remote_sense=remote_sense
+        )
+        if not op.tripped and abs(op.v_sense_V) <= OVERRANGE * ranges_ohm[index] * current:
+            break
+    assert op is not None
+    return op, index, current
+
+
 @dataclass(frozen=True)
 class MeterReading:
     """One reading of one quantity.
