@@ -188,6 +188,8 @@ class BoardProtocol:
         return f'ERR {err.code},"{message}"'
 
     def _execute(self, text: str) -> str:
+        if ";" in text:
+            raise ProtocolError(-102, "one command per line: ';' chaining is not supported")
         parts = text.split(None, 1)
         header = parts[0]
         param_text = parts[1].strip() if len(parts) > 1 else ""
