@@ -8,7 +8,8 @@ On connect: ``*IDN?`` (the model must be one of :data:`CHANNELS`), ``*CLS``, and
 state of the channel (``:OUTP<c>?``). A reading is one line: ``:MEAS? (@c)`` with the
 elements voltage, current, time (``:FORM:ELEM:SENS VOLT,CURR,TIME``, set when the
 measurement is configured) compounded with ``:SENS<c>:CURR:PROT:TRIP?`` and
-``:SENS<c>:CURR:RANG?``.
+``:SENS<c>:CURR:RANG?``. Buffered readings: ``:TRIG<c>:COUN n``, ``:INIT (@c)``, ``*OPC?``,
+``:FETC:ARR? (@c)``.
 """
 
 from __future__ import annotations
@@ -265,15 +266,24 @@ class KeysightB2900(SCPISourceMeter):
         return self._fetch(command, 1)[0]
 
     def measure_many(self, n: int) -> list[SMUReading]:
-        """``n`` readings from one trigger (trigger count ``n``, then back to 1).
+        """``n`` readings from one trigger: trigger count ``n``, ``:INIT``, wait, fetch.
 
-        The compliance flag of each reading is the channel's state after the burst.
+        ``*OPC?`` waits for the acquisition to finish; ``:FETC:ARR?`` returns the buffered
+        elements. The trigger count is restored to 1 afterwards (also on error). The
+        compliance flag of each reading is the channel's state after the burst.
         """
         count = type(self).trigger_count.encode(self, n)
-        command = self._measure_command()
-        self.require_measurable(command)
-        self.write(f":TRIG{self.channel}:COUN {count}")
+        ch = self.channel
+        fetch = f":FETC:ARR? (@{ch});:SENS{ch}:CURR:PROT:TRIP?;:SENS{ch}:CURR:RANG?"
+        self.require_measurable(fetch)
+        self.write(f":TRIG{ch}:COUN {count}")
         try:
-            return self._fetch(command, n)
+            self.write(f":INIT (@{ch})")
+            done = self.ask("*OPC?").strip()
+            if done != "1":
+                raise InstrumentError(
+                    f"unexpected *OPC? reply {done!r}", instrument=self.name, command="*OPC?"
+                )
+            return self._fetch(fetch, n)
         finally:
-            self.write(f":TRIG{self.channel}:COUN 1")
+            self.write(f":TRIG{ch}:COUN 1")

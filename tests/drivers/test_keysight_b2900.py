@@ -182,14 +182,40 @@ def test_nan_value_becomes_nan_with_warning() -> None:
 
 
 def test_measure_many_traffic() -> None:
-    command = ":MEAS? (@2);:SENS2:CURR:PROT:TRIP?;:SENS2:CURR:RANG?"
+    fetch = ":FETC:ARR? (@2);:SENS2:CURR:PROT:TRIP?;:SENS2:CURR:RANG?"
     reply = "0.2,1E-05,0.0,0.2,1.1E-05,0.01;1;1E-04"
-    pairs = [*ready_pairs(2), (":TRIG2:COUN 2", None), (command, reply), (":TRIG2:COUN 1", None)]
+    pairs = [
+        *ready_pairs(2),
+        (":TRIG2:COUN 2", None),
+        (":INIT (@2)", None),
+        ("*OPC?", "1"),
+        (fetch, reply),
+        (":TRIG2:COUN 1", None),
+    ]
     with expected_protocol(maker(2), pairs) as smu:
         ready(smu)
         readings = smu.measure_many(2)
     assert [r.current_A for r in readings] == pytest.approx([1e-5, 1.1e-5])
+    assert [r.timestamp_s for r in readings] == pytest.approx([0.0, 0.01])
     assert all(r.limit_tripped for r in readings)
+
+
+def test_measure_many_wrong_count_of_elements() -> None:
+    fetch = ":FETC:ARR? (@1);:SENS1:CURR:PROT:TRIP?;:SENS1:CURR:RANG?"
+    pairs = [
+        *ready_pairs(1),
+        (":TRIG1:COUN 2", None),
+        (":INIT (@1)", None),
+        ("*OPC?", "1"),
+        (fetch, "0.2,1E-05,0.0;0;1E-04"),
+        (":TRIG1:COUN 1", None),
+    ]
+    with (
+        expected_protocol(maker(1), pairs) as smu,
+        pytest.raises(InstrumentError, match="expected 6"),
+    ):
+        ready(smu)
+        smu.measure_many(2)
 
 
 def test_shutdown_traffic_is_channel_aware() -> None:
