@@ -388,7 +388,9 @@ def load_board_config(preset_or_path: str | Path) -> BoardConfig:
     if base is not None:
         if base not in PRESETS:
             raise BoardConfigError(f"{path}: base = {base!r} is not a preset {PRESETS}")
-        data = _merge(_preset_data(base), data)
+        base_data = _preset_data(base)
+        base_data.pop("name", None)  # the file's own name (its stem) unless it sets one
+        data = _merge(base_data, data)
     return _config_from_data(data, source=str(path), default_name=path.stem)
 
 

@@ -1,0 +1,88 @@
+"""Board configuration: presets, TOML files and the errors for bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.board_config import (
+    BoardConfig,
+    BoardConfigError,
+    Geometry,
+    load_board_config,
+)
+
+
+@pytest.mark.parametrize(
+    ("preset", "shape"),
+    [("small", (8, 8, 8)), ("default", (16, 16, 8)), ("large", (64, 64, 16))],
+)
+def test_presets_load_with_their_geometry(preset: str, shape: tuple[int, int, int]) -> None:
+    cfg = load_board_config(preset)
+    assert cfg.geometry.shape == shape
+    assert cfg.name == preset
+    assert cfg.switch.r_on_ohm == 9.5  # ADG1414 typical
+    assert cfg.adc.range_A == pytest.approx(cfg.adc.full_scale_V / cfg.adc.tia_gain_V_per_A)
+
+
+def test_default_dac_lsb_and_adc_range() -> None:
+    cfg = load_board_config("default")
+    assert cfg.dac.lsb_V == pytest.approx(1.0 / 2**15)
+    assert cfg.adc.range_A == pytest.approx(5e-3)
+    assert cfg.adc.lsb_A == pytest.approx(5e-3 / 2**15)
+
+
+def test_toml_file_based_on_a_preset(tmp_path: Path) -> None:
+    path = tmp_path / "myboard.toml"
+    path.write_text(
+        'base = "small"\n[geometry]\nrows = 4\n[element]\nnominal_scheme = "list"\n'
+        "nominal_list_ohm = [1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000]\n"
+        "[wiring]\nwire_segment_ohm = 0\n"
+    )
+    cfg = load_board_config(str(path))
+    assert cfg.geometry == Geometry(4, 8, 8)
+    assert cfg.name == "myboard"
+    assert cfg.element.nominal_list_ohm[-1] == 128000.0
+    assert cfg.wiring.wire_segment_ohm == 0.0
+    assert cfg.element.tolerance == load_board_config("small").element.tolerance
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[geometry]\nrows = 4\ncols = 4\nbranches = 4\nbogus = 1\n", "geometry.bogus"),
+        ("[geometry]\nrows = 4\ncols = 4\nbranches = 4\n[wires]\n", "unknown key 'wires'"),
+        ("[geometry]\nrows = 4\ncols = 4\n", "branches"),
+        ("[geometry]\nrows = 4.5\ncols = 4\nbranches = 4\n", "geometry.rows"),
+        ("[geometry]\nrows = 0\ncols = 4\nbranches = 4\n", "geometry.rows"),
+        ('base = "small"\n[element]\ntolerance = "5%"\n', "element.tolerance"),
+        ('base = "small"\n[element]\ndistribution = "cauchy"\n', "element.distribution"),
+        ('base = "small"\n[element]\nnominal_scheme = "list"\n', "nominal_list_ohm"),
+        ('base = "small"\n[wiring]\nlead_ohm = -1\n', "wiring.lead_ohm"),
+        ('base = "small"\n[faults]\nstuck_open_rate = 2\n', "faults.stuck_open_rate"),
+        ('base = "huge"\n', "base"),
+        ("[geometry\n", "invalid TOML"),
+    ],
+)
+def test_bad_toml_names_file_and_key(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(BoardConfigError, match=match) as exc:
+        load_board_config(path)
+    assert "bad.toml" in str(exc.value)
+
+
+def test_missing_file_and_unknown_preset() -> None:
+    with pytest.raises(FileNotFoundError, match="nosuch"):
+        load_board_config("nosuch")
+
+
+def test_replace_updates_single_keys() -> None:
+    cfg = load_board_config("small")
+    new = cfg.replace(wiring={"lead_ohm": 0.0}, name="x")
+    assert new.wiring.lead_ohm == 0.0
+    assert new.wiring.routing_switch_ohm == cfg.wiring.routing_switch_ohm
+    assert new.name == "x"
+    with pytest.raises(BoardConfigError, match="nominal_list_ohm"):
+        BoardConfig(Geometry(2, 2, 3), element=cfg.element.__class__(nominal_scheme="list"))
