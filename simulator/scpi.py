@@ -121,12 +121,11 @@ class ErrorQueue:
         self._entries: deque[tuple[int, str]] = deque()
 
     def push(self, code: int, message: str) -> None:
-        """Queue one error (code, full message text)."""
-        if len(self._entries) < self.capacity - 1:
+        """Queue one error (code, full message text); full: the newest becomes -350."""
+        if len(self._entries) < self.capacity:
             self._entries.append((code, message))
-        elif len(self._entries) == self.capacity - 1:
-            self._entries.append((-350, ERROR_MESSAGES[-350]))
-        # else: full with the overflow marker already last; the error is lost.
+        elif self._entries[-1][0] != -350:
+            self._entries[-1] = (-350, ERROR_MESSAGES[-350])
 
     def pop(self) -> tuple[int, str]:
         """Oldest error, removed; ``(0, "No error")`` when empty."""
