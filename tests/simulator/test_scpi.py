@@ -107,7 +107,7 @@ def meter() -> _Meter:
 
 
 def _errors(device: ScpiDevice) -> list[int]:
-    codes = []
+    codes: list[int] = []
     while True:
         reply = device.handle_line(":SYST:ERR?")
         assert reply is not None
