@@ -378,6 +378,17 @@ class BoardModel:
             )
             return solver.netlist, excitation
 
+    def solver_stats(self) -> dict[str, int]:
+        """Size of the current nodal system: free nodes, nonzeros of the LU factors, and
+        how many factorisations the model has done (for benchmarks and tests)."""
+        with self._lock:
+            solver = self._get_solver()
+            return {
+                "free_nodes": solver.n_free,
+                "lu_nnz": solver.nnz_factor,
+                "factorisations": self.n_factorisations,
+            }
+
     @property
     def nodes(self) -> CrossbarNodes:
         """The netlist's node numbering."""
