@@ -158,8 +158,8 @@ def solve_signed(
         if over.any():
             c, i = (int(v) for v in np.argwhere(over)[0])
             msg = (
-                f"leakage_S ({side})[cell {c}, element {i}] = {h[c, i]!r} S exceeds the "
-                f"closed-branch conductance {g[c, i]!r} S of {side}_elements"
+                f"leakage_S ({side})[cell {c}, element {i}] = {float(h[c, i])!r} S exceeds "
+                f"the closed-branch conductance {float(g[c, i])!r} S of {side}_elements"
             )
             raise ValueError(msg)
         a_parts.append(sign * np.where(ex, 0.0, g - h))

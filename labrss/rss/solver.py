@@ -142,7 +142,8 @@ def check_values(
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         what = "finite" if allow_negative else "finite and >= 0"
-        msg = f"{name}[{_where(index, per_element)}] = {arr[index]!r} {unit}: values must be {what}"
+        where = _where(index, per_element)
+        msg = f"{name}[{where}] = {float(arr[index])!r} {unit}: values must be {what}"
         raise ValueError(msg)
 
 
@@ -399,7 +400,10 @@ def _sigma(prob: Problem, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Predicted std of the realised value: sqrt(sum closed var_i), times |dv/dx|."""
     assert prob.var is not None
     sigma_x = np.sqrt(np.where(mask, prob.var[:, None, :], 0.0).sum(-1))
-    return np.asarray(np.abs(prob.transform.slope(x, prob.r)) * sigma_x)
+    with np.errstate(invalid="ignore"):
+        sigma_v = np.abs(prob.transform.slope(x, prob.r)) * sigma_x
+    # no uncertain element in use: the value is as certain as the model (even if inf)
+    return np.where(sigma_x == 0.0, 0.0, sigma_v)
 
 
 def _apply_secondary(
@@ -490,8 +494,9 @@ def _element_terms(
         if over.any():
             c, i = (int(v) for v in np.argwhere(over)[0])
             msg = (
-                f"leakage_S[cell {c}, element {i}] = {h[c, i]!r} S exceeds the closed-branch "
-                f"conductance {name}[cell {c}, element {i}] = {elements[c, i]!r} S: an open "
+                f"leakage_S[cell {c}, element {i}] = {float(h[c, i])!r} S exceeds the "
+                f"closed-branch conductance {name}[cell {c}, element {i}] = "
+                f"{float(elements[c, i])!r} S: an open "
                 "switch cannot conduct more than a closed branch (swapped arrays?)"
             )
             raise ValueError(msg)
