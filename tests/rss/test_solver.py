@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labrss.rss import solve
+from labrss.rss import RSSResult, solve
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -42,7 +43,7 @@ class Brute:
         n = self.masks.shape[1]
         slope = abs(float(self.slope(self.x[best : best + 1], rs, kind, topo)[0]))
         dx = 4 * (n + 2) * EPS * self.scale_x
-        return slope * dx + 8 * EPS * (abs(target) + abs(float(self.value[best])))
+        return float(slope * dx + 8 * EPS * (abs(target) + abs(float(self.value[best]))))
 
 
 def brute(
@@ -139,7 +140,7 @@ def cases(draw: st.DrawFn) -> dict:
     }
 
 
-def run(case: dict, method: str, **extra: object) -> object:
+def run(case: dict, method: Any, **extra: Any) -> RSSResult:
     return solve(
         case["el"],
         case["target"],
@@ -226,6 +227,7 @@ def test_sigma_is_propagated_through_the_transforms(case: dict) -> None:
         return
     expected = _finite_diff_sigma(case, res.mask, sigma)
     # central differences with a 1e-6 relative step: truncation ~1e-12, rounding ~1e-9
+    assert res.sigma is not None
     assert float(res.sigma) == pytest.approx(expected, rel=1e-5, abs=1e-300)
 
 
@@ -240,15 +242,18 @@ def test_secondary_variance_is_minimal_within_tolerance(
     opt = run(case, method, sigma_S=sigma)
     tol = None if tol_scale is None else tol_scale * abs(float(opt.error)) + tol_scale * 1e-6 * t
     res = run(case, method, sigma_S=sigma, secondary="variance", near_optimal_tol=tol)
+    assert opt.sigma is not None
     window_tol = float(opt.sigma) if tol is None else tol
-    _check_secondary(b, case, t, res, opt, window_tol, cost=sigma_cost(case, sigma))
+    _check_secondary(
+        b, case, t, res=res, opt=opt, window_tol=window_tol, cost=sigma_cost(case, sigma)
+    )
 
 
 def sigma_cost(case: dict, sigma: np.ndarray) -> np.ndarray:
     """Variance of each element's contribution to the sum (series with leakage: scaled)."""
     if case["topo"] == "series" and case["leak"] is not None:
-        return (sigma / (1 + case["el"] * case["leak"]) ** 2) ** 2
-    return sigma**2
+        return np.asarray((sigma / (1 + case["el"] * case["leak"]) ** 2) ** 2)
+    return np.asarray(sigma**2)
 
 
 @given(cases(), st.sampled_from(["enumerate", "mitm"]), st.sampled_from([None, 0.0, 1.0]))
@@ -261,11 +266,20 @@ def test_secondary_switches_is_minimal_within_tolerance(
     tol = None if tol_rel is None else tol_rel * abs(t) * 0.01
     res = run(case, method, secondary="switches", near_optimal_tol=tol)
     window_tol = abs(float(opt.error)) if tol is None else tol
-    _check_secondary(b, case, t, res, opt, window_tol, cost=np.ones(case["el"].size))
+    _check_secondary(
+        b, case, t, res=res, opt=opt, window_tol=window_tol, cost=np.ones(case["el"].size)
+    )
 
 
 def _check_secondary(
-    b: Brute, case: dict, t: float, res: object, opt: object, window_tol: float, cost: np.ndarray
+    b: Brute,
+    case: dict,
+    t: float,
+    *,
+    res: RSSResult,
+    opt: RSSResult,
+    window_tol: float,
+    cost: np.ndarray,
 ) -> None:
     """Chosen subset: inside |err| <= e* + tol, and no subset inside is cheaper."""
     e_opt = np.min(np.abs(b.value - t))
@@ -273,14 +287,14 @@ def _check_secondary(
         return
     slack = b.tol(t, case["rs"], case["kind"], case["topo"])
     err = np.abs(b.value - t)
-    chosen_cost = float(cost[res.mask].sum())  # type: ignore[attr-defined]
-    assert abs(float(res.error)) <= e_opt + window_tol + 2 * slack  # type: ignore[attr-defined]
+    chosen_cost = float(cost[res.mask].sum())
+    assert abs(float(res.error)) <= e_opt + window_tol + 2 * slack
     inside = err <= e_opt + window_tol - 2 * slack
     inside |= err <= e_opt  # the optimum itself is always inside
     costs = b.masks.astype(float) @ cost
     assert chosen_cost <= costs[inside].min() + 1e-9 * costs.max() + 1e-300
     # never worse in the criterion than the plain optimum
-    assert chosen_cost <= float(cost[opt.mask].sum()) + 1e-9 * costs.max() + 1e-300  # type: ignore[attr-defined]
+    assert chosen_cost <= float(cost[opt.mask].sum()) + 1e-9 * costs.max() + 1e-300
 
 
 # ----------------------------------------------------------------------- larger n
