@@ -268,9 +268,11 @@ def fit_weighing(
                 if not worse.any():
                     break
                 t = np.where(worse, t / 2, t)
-            theta = np.where(converged[:, None], theta, trial)
-            current = np.where(converged, current, new)
-            converged |= size < 1e-8
+            accept = ~converged & ~worse
+            theta = np.where(accept[:, None], trial, theta)
+            current = np.where(accept, new, current)
+            # Converged: the step is below 1e-6 standard errors, or no step improves chi2.
+            converged |= (size < 1e-6) | worse
             if converged.all():
                 break
         r_s = theta[:, -1]

@@ -111,7 +111,7 @@ def test_one_by_one_cycles_and_validates() -> None:
     assert one_by_one(3, with_empty=False, with_full=True).masks.tolist() == [1, 2, 4, 7]
     with pytest.raises(ValueError, match="needs >= 4 readings"):
         one_by_one(3, 3)
-    with pytest.raises(ValueError, match="integer 1..64"):
+    with pytest.raises(ValueError, match=r"integer 1\.\.64"):
         one_by_one(65)
 
 
