@@ -253,8 +253,16 @@ class Keithley2450Emulator(ScpiDevice):
         return f"KEITHLEY INSTRUMENTS,MODEL 2450,{self.serial},{FIRMWARE}"
 
     def check_header_allowed(self, tokens: list[str], is_common: bool) -> None:
-        """In SCPI2400 or TSP mode only the common commands answer (see the docs)."""
+        """In SCPI2400 or TSP mode only the common commands and ``:SYST:ERR?`` answer."""
         if self.language == "SCPI" or is_common:
+            return
+        names = [t.upper().rstrip("0123456789") for t in tokens]
+        if names[:2] in (
+            ["SYST", "ERR"],
+            ["SYSTEM", "ERROR"],
+            ["SYST", "ERROR"],
+            ["SYSTEM", "ERR"],
+        ):
             return
         if self.language == "TSP":
             raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")

@@ -365,10 +365,11 @@ class MeterRanges:
         )
 
     def autorange(self, true_value: float, previous: int, lower_limit: int = 0) -> int:
-        """The range autorange settles on: smallest range >= ``lower_limit`` holding the value."""
+        """The range autorange settles on: the smallest (>= ``lower_limit``) whose 105 % holds it."""
         magnitude = abs(true_value)
         for i in range(lower_limit, len(self.specs)):
-            if magnitude <= self.specs[i].full_scale:
+            # Up-ranging happens beyond the 105 % overrange, as on the 2450 and B2900.
+            if magnitude <= self.specs[i].max_reading:
                 return i
         return len(self.specs) - 1
 
