@@ -365,7 +365,7 @@ class MeterRanges:
         )
 
     def autorange(self, true_value: float, previous: int, lower_limit: int = 0) -> int:
-        """The range autorange settles on: the smallest (>= ``lower_limit``) whose 105 % holds it."""
+        """The range autorange settles on: smallest (>= ``lower_limit``) whose 105 % holds it."""
         magnitude = abs(true_value)
         for i in range(lower_limit, len(self.specs)):
             # Up-ranging happens beyond the 105 % overrange, as on the 2450 and B2900.

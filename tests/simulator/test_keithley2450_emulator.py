@@ -30,9 +30,10 @@ from simulator.smu_physics import (
 )
 
 R_OHM = 1000.0
+RESISTOR = PortModel(g_S=1 / R_OHM)
 
 
-def _smu(port: PortModel = PortModel(g_S=1 / R_OHM), seed: int = 1) -> Keithley2450Emulator:
+def _smu(port: PortModel = RESISTOR, seed: int = 1) -> Keithley2450Emulator:
     return Keithley2450Emulator(lambda: port, VirtualClock(), seed)
 
 
