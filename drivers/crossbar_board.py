@@ -647,10 +647,16 @@ class CrossbarBoard:
                 log.warning("%s: could not make the board safe before closing: %s", self.name, exc)
             finally:
                 self._closed = True
+                # pyserial 3.5's socket:// close() skips socket.close() when shutdown()
+                # fails (the peer already hung up) and leaks the socket: close it here too.
+                raw_socket = getattr(self._port, "_socket", None)
                 try:
                     self._port.close()
                 except (serial.SerialException, OSError) as exc:
                     log.warning("%s: error closing the port: %s", self.name, exc)
+                finally:
+                    if raw_socket is not None:
+                        raw_socket.close()
 
     def __enter__(self) -> CrossbarBoard:
         return self
