@@ -31,6 +31,10 @@ class BoardConfigError(ValueError):
     """A board configuration is invalid; the message names the file (if any) and the key."""
 
 
+class BoardConfigNotFoundError(BoardConfigError, FileNotFoundError):
+    """Neither a preset nor an existing file (both a ValueError and a FileNotFoundError)."""
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Board size: ``rows`` x ``cols`` cells, each a bank of ``branches`` switched elements."""
@@ -367,8 +371,9 @@ _TOP_KEYS = ("name", "bbm_delay_s", "base")
 def load_board_config(preset_or_path: str | Path) -> BoardConfig:
     """Load a preset (``"small"``, ``"default"``, ``"large"``) or a TOML file.
 
-    Raises `BoardConfigError` naming the file and the key for unknown keys, wrong types and
-    out-of-range values, and FileNotFoundError naming the path for a missing file.
+    Raises `BoardConfigError` (a ValueError) naming the file and the key for unknown keys,
+    wrong types and out-of-range values, and `BoardConfigNotFoundError` (a BoardConfigError
+    and a FileNotFoundError) naming the argument when it is neither a preset nor a file.
     """
     text = str(preset_or_path)
     if text in PRESETS:
@@ -376,7 +381,7 @@ def load_board_config(preset_or_path: str | Path) -> BoardConfig:
         return _config_from_data(data, source=f"preset {text!r}", default_name=text)
     path = Path(text)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise BoardConfigNotFoundError(
             f"board config {text!r} is neither a preset {PRESETS} nor an existing file"
         )
     try:

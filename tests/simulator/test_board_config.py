@@ -76,6 +76,8 @@ def test_bad_toml_names_file_and_key(tmp_path: Path, text: str, match: str) -> N
 def test_missing_file_and_unknown_preset() -> None:
     with pytest.raises(FileNotFoundError, match="nosuch"):
         load_board_config("nosuch")
+    with pytest.raises(ValueError, match="neither a preset"):
+        load_board_config("nosuch.toml")
 
 
 def test_replace_updates_single_keys() -> None:
