@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.board_config import (
+    AdcConfig,
     BoardConfig,
     BoardConfigError,
+    DacConfig,
+    ElementConfig,
+    EnvironmentConfig,
+    FaultConfig,
     Geometry,
+    SwitchConfig,
+    WiringConfig,
     load_board_config,
 )
 
@@ -88,3 +98,62 @@ def test_replace_updates_single_keys() -> None:
     assert new.name == "x"
     with pytest.raises(BoardConfigError, match="nominal_list_ohm"):
         BoardConfig(Geometry(2, 2, 3), element=cfg.element.__class__(nominal_scheme="list"))
+
+
+TOML_VALUES = st.one_of(
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.text(alphabet="abcdefgh_", max_size=8),
+    st.lists(st.integers(1, 10**6), max_size=9),
+)
+KEYS = [
+    (section, f.name)
+    for section, cls in [
+        ("geometry", Geometry),
+        ("element", ElementConfig),
+        ("switch", SwitchConfig),
+        ("wiring", WiringConfig),
+        ("dac", DacConfig),
+        ("adc", AdcConfig),
+        ("environment", EnvironmentConfig),
+        ("faults", FaultConfig),
+    ]
+    for f in dataclasses.fields(cls)
+]
+
+
+def _toml_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value) if "e" in repr(value) or "." in repr(value) else f"{value}.0"
+    return str(value)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(KEYS), TOML_VALUES), max_size=4, unique_by=lambda t: t[0])
+)
+def test_any_override_loads_or_names_the_bad_key(
+    tmp_path_factory: pytest.TempPathFactory, overrides: list[tuple[tuple[str, str], object]]
+) -> None:
+    sections: dict[str, list[str]] = {}
+    for (section, key), value in overrides:
+        sections.setdefault(section, []).append(f"{key} = {_toml_literal(value)}")
+    text = 'base = "small"\n' + "".join(
+        f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()
+    )
+    path = tmp_path_factory.mktemp("cfg") / "fuzz.toml"
+    path.write_text(text)
+    try:
+        cfg = load_board_config(path)
+    except BoardConfigError as exc:  # the only failure allowed, and it is specific
+        message = str(exc)
+        assert "fuzz.toml" in message
+        assert any(f"{s}." in message or s in message for s in sections) or "branches" in message
+    else:
+        assert isinstance(cfg, BoardConfig)
