@@ -333,3 +333,56 @@ def test_bench_disconnecting_mid_run() -> None:
         smu.shutdown()  # never raises on a dead link
         board.close()  # goes safe best effort, never raises
     smu.close()
+
+
+# ---------------------------------------------------------------- Keysight B2902A bench
+# B2901A/B2902A datasheet (B2900A series, 1 PLC, 23 +- 5 degC): current accuracy (gain,
+# offset A) per range and voltage accuracy on the 2 V range.
+B2900_CURRENT_ACCURACY = {
+    1e-7: (6e-4, 100e-12),
+    1e-6: (2.5e-4, 500e-12),
+    1e-5: (2.5e-4, 1.5e-9),
+    1e-4: (2e-4, 25e-9),
+    1e-3: (2e-4, 200e-9),
+}
+B2900_VOLTAGE_ACCURACY_2V = (2e-4, 350e-6)
+
+
+@pytest.fixture(scope="module")
+def keysight_bench() -> Iterator[SimulatedBench]:
+    with SimulatedBench("small", seed=2, smu_model="B2902A") as simulated:
+        yield simulated
+
+
+@pytest.mark.parametrize("channel", [1, 2])
+def test_b2902a_channels_end_to_end(keysight_bench: SimulatedBench, channel: int) -> None:
+    """Channel 1 is wired to the board's SMU port, channel 2 to nothing (open circuit)."""
+    bench = keysight_bench
+    board = CrossbarBoard(bench.board_url)
+    smu = open_smu("keysight_b2900", bench.smu_resource, LIMITS, channel=channel)
+    try:
+        assert smu.model == "B2902A"
+        board.set_cell_mask(2, 3, 0b1)
+        board.route_cell(2, 3)
+        with bench.lock:
+            port = bench.model.smu_port()
+        smu.configure_voltage_source(1.0, 1e-3)
+        smu.configure_measurement(nplc=1.0)
+        with smu.output_on():
+            reading = smu.measure()
+            burst = smu.measure_many(3)
+        gain_i, offset_i = B2900_CURRENT_ACCURACY[reading.current_range_A]
+        if channel == 1:
+            gain_v, offset_v = B2900_VOLTAGE_ACCURACY_2V
+            relative = gain_i + offset_i / reading.current_A + gain_v + offset_v / reading.voltage_V
+            assert reading.conductance_S == pytest.approx(port.g_S, rel=NOISE_MARGIN * relative)
+        else:
+            assert abs(reading.current_A) <= NOISE_MARGIN * offset_i
+        assert len(burst) == 3
+        assert all(not r.limit_tripped for r in burst)
+        assert [r.timestamp_s for r in burst] == sorted(r.timestamp_s for r in burst)
+    finally:
+        smu.shutdown()
+        smu.close()
+        board.close()
+        bench.wait_until_idle()
