@@ -61,6 +61,14 @@ RESISTANCE_RANGES_OHM = (2.0, 20.0, 200.0, 2e3, 20e3, 200e3, 2e6, 20e6, 200e6)
 AUTO_SOURCE_DELAY_S = 1e-3
 ELEMENT_ORDER = ("VOLT", "CURR", "RES", "TIME", "STAT", "SOUR")
 """Data elements in the fixed order the B2900 returns them."""
+_ELEMENT_KEY = {
+    "VOLTAGE": "VOLT",
+    "CURRENT": "CURR",
+    "RESISTANCE": "RES",
+    "TIME": "TIME",
+    "STATUS": "STAT",
+    "SOURCE": "SOUR",
+}
 STATUS_COMPLIANCE = 1 << 3
 STATUS_OVERFLOW = 1 << 4
 STATUS_REMOTE_SENSE = 1 << 6
@@ -400,12 +408,12 @@ class KeysightB2900Emulator(ScpiDevice):
         for element in ("CURRent", "VOLTage", "RESistance", "TIME", "STATus", "SOURce"):
             add(
                 f":FETCh:ARRay:{element}",
-                query=self._fetch_array(element[:4].upper()),
+                query=self._fetch_array(_ELEMENT_KEY[element.upper()]),
                 query_params=[chans],
             )
             add(
                 f":FETCh[:SCALar]:{element}",
-                query=self._fetch_scalar(element[:4].upper()),
+                query=self._fetch_scalar(_ELEMENT_KEY[element.upper()]),
                 query_params=[chans],
             )
         add(":FETCh:ARRay", query=self._fetch_array(None), query_params=[chans])
@@ -613,7 +621,7 @@ class KeysightB2900Emulator(ScpiDevice):
         return setter
 
     def _set_elements(self, call: Call) -> None:
-        chosen = {str(a)[:4] for a in call.args}
+        chosen = {_ELEMENT_KEY[str(a)] for a in call.args}
         self.elements = [e for e in ELEMENT_ORDER if e in chosen]
 
     def _set_format(self, call: Call) -> None:

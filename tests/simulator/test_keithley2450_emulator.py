@@ -527,9 +527,14 @@ def test_harmless_display_and_beeper_commands_are_accepted() -> None:
     )
 
 
+_FUZZ_SMU = _smu()
+
+
 @given(st.text(max_size=120))
 def test_fuzz_never_raises_and_stays_usable(line: str) -> None:
-    smu = _smu()
+    # One instrument for all examples: state left by earlier garbage must not wedge it.
+    smu = _FUZZ_SMU
+    smu.handle_line("*CLS")
     smu.handle_line(":OUTP ON")
     reply = smu.handle_line(line)
     assert reply is None or isinstance(reply, str)
