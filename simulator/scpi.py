@@ -848,6 +848,8 @@ class ScpiDevice:
         except ScpiError as exc:
             self.push_error(exc.code, f"{exc.detail} in {line[:60]!r}")
             return None
+        if len(units) > 1 and not units[-1].strip():
+            units.pop()  # a trailing ';' before the terminator is accepted (IEEE 488.2 7.3)
         path: list[str] = []
         for unit in units:
             try:
@@ -880,6 +882,8 @@ class ScpiDevice:
             header = header[:-1]
         if "?" in header:
             raise ScpiError(-102, f"misplaced '?' in header {header + '?'!r}")
+        if header.startswith(":*"):
+            header = header[1:]  # ":*CLS" as some drivers send it (e.g. "*RST;:*CLS;")
         if header.startswith("*"):
             if not re.match(r"^\*[A-Za-z]+$", header):
                 raise ScpiError(-102, f"bad common command {header!r}")

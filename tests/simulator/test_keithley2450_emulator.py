@@ -508,6 +508,36 @@ def test_instrument_errors(line: str, code: int) -> None:
     assert smu.handle_line("*IDN?") is not None
 
 
+def test_third_party_driver_idioms() -> None:
+    """Lines as PyMeasure's and QCoDeS's 2450 drivers send them."""
+    smu = _smu()
+    replies = _run(
+        smu,
+        """
+        *RST;:stat:pres;:*CLS;
+        :ROUTe:TERMinals FRON
+        :SOUR:FUNC CURR
+        :SOUR:CURR:RANG:AUTO 1
+        :SOUR:CURR:VLIM 10
+        :SENS:FUNC "VOLT"
+        :SENS:VOLT:NPLC 1
+        :SENS:VOLT:RANG:AUTO 1
+        :SOUR:CURR:LEV 0.0001
+        :OUTP ON
+        :READ?
+        :SENSe:FUNCtion "CURR:DC"
+        :SENSe:FUNCtion?
+        :MEASure? 'defbuffer1'
+        :OUTPut?
+        :SYSTem:LFRequency?
+        """,
+    )
+    assert float(replies[0]) == pytest.approx(0.1, rel=2e-3)  # 100 uA into 1 kohm
+    assert replies[1] == '"CURR:DC"'
+    assert float(replies[2]) == pytest.approx(1e-4, rel=2e-3)
+    assert replies[3:] == ["1", "50"]
+
+
 def test_harmless_display_and_beeper_commands_are_accepted() -> None:
     smu = _smu()
     _run(

@@ -187,6 +187,14 @@ def test_path_rule_relative_header_after_semicolon(meter: _Meter) -> None:
     assert _errors(meter) == []
 
 
+def test_trailing_semicolon_and_colon_before_common_command(meter: _Meter) -> None:
+    # PyMeasure's 2450 reset sends "*RST;:stat:pres;:*CLS;" - accepted by the instrument.
+    assert meter.handle_line("*RST;:SOUR:VOLT 2;:*CLS;") is None
+    assert meter.resets == 1
+    assert meter.level[1] == 2.0
+    assert _errors(meter) == []
+
+
 def test_relative_header_that_does_not_exist_at_the_path(meter: _Meter) -> None:
     meter.handle_line(":SOUR:VOLT 1;NPLC 1")  # SOUR:NPLC does not exist
     assert _errors(meter) == [-113]
