@@ -275,7 +275,7 @@ def mitm_window_min_cost(
     levels = 1
     while (1 << levels) <= size_b:
         levels += 1
-    table = np.empty((levels, size_b), dtype=np.int64)
+    table = np.empty((levels, size_b), dtype=np.int32)
     bits_a = _bits(0, h)
     bits_b = _bits(h, n - h)
     for c in range(n_cells):
