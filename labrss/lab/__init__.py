@@ -1,1 +1,15 @@
 """`Lab`: the bench operations over the station's instruments, always leaving the bench safe."""
+
+from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
+from labrss.lab.lab import Lab
+from labrss.lab.readings import ColumnReading, Reading
+
+__all__ = [
+    "BenchNotSafeError",
+    "ColumnReading",
+    "Lab",
+    "LabError",
+    "LabInputError",
+    "Reading",
+    "SafetyLimitError",
+]

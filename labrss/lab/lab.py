@@ -1,0 +1,686 @@
+"""`Lab`: the bench operations over a station's instruments, always leaving the bench safe.
+
+    from labrss.lab import Lab
+    with Lab() as lab:                       # no station: the embedded simulator
+        r = lab.measure_branch(2, 3, 0)      # ohm, S, with the reading's metadata
+        print(r.resistance_ohm, r.conductance_S, r.limit_tripped)
+
+`Lab` opens the SMU over VISA (`drivers.smu.open_smu`) and the board over serial
+(`drivers.crossbar_board.CrossbarBoard`), both from the station's addresses; an address of
+``"sim"`` (the default) is replaced by the embedded simulator's (`simulator.bench.
+SimulatedBench`, started on loopback ports), so hardware and simulator share one code path.
+
+Safety:
+* Every request is checked against the station's limits (source voltage, DAC voltage,
+  worst-case power per element: see `labrss.lab.safety`) before anything is switched.
+* The SMU's compliance comes from the station and is set before the output goes on; the
+  output is on only while a reading is taken (and while columns are read at 0 V).
+* Break-before-make: the board opens before it closes within one command and on every
+  routing change; `Lab` also opens the previous cell it measured before it closes branches
+  in a new one.
+* Leaving the ``with`` block by any path (normal exit, exception, KeyboardInterrupt), and
+  any failure while opening, puts the bench in the safe state: SMU output at 0 V and off,
+  every switch open, every DAC at 0 V, routing open. Clean-up is best effort on each
+  instrument and never masks the exception that ended the block.
+
+A `Lab` is not thread-safe: use it from one thread (the GUI runs it in a worker thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.crossbar_board import BoardGeometry, CrossbarBoard
+from drivers.errors import InstrumentIdentityError
+from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
+from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError
+from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
+from labrss.lab.safety import check_row_voltages, check_source_voltage, min_element_resistance
+from labrss.station import Station, StationError, default_station
+from labrss.station.config import NPLC_MAX, NPLC_MIN
+
+if TYPE_CHECKING:
+    from simulator.bench import SimulatedBench
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+_Routing = tuple[str, int, int, bool]
+"""What `Lab` last routed: (kind, row, col, four_wire); kinds "cell", "mvm_adc", "mvm_smu"."""
+
+
+class Lab:
+    """The bench of one station, as a context manager (see the module docstring).
+
+    Args:
+        station: the station to open; ``None`` is `labrss.station.default_station()`:
+            everything on the embedded simulator.
+
+    Attributes (while open):
+        station: the station in use.
+        simulated: whether any instrument is the embedded simulator's.
+        simulator: the embedded `SimulatedBench` when one was started, else None (its
+            ``model`` holds the ground truth: for tests and studies only).
+        smu, board: the drivers, for what `Lab` does not offer; switching through them
+            behind `Lab`'s back invalidates its routing bookkeeping (call `safe()` after).
+        geometry: the board's (rows, cols, branches).
+        identities: ``{"smu": *IDN? reply, "board": *IDN? reply}``.
+        instrument_time_s: integration time accumulated over every SMU reading taken (s):
+            NPLC / line frequency per reading, instrument time as opposed to wall time.
+        readings_taken: how many SMU readings `Lab` has taken.
+    """
+
+    def __init__(self, station: Station | None = None) -> None:
+        self.station: Station = station if station is not None else default_station()
+        self.simulator: SimulatedBench | None = None
+        self._smu: SourceMeter | None = None
+        self._board: CrossbarBoard | None = None
+        self._r_min: tuple[float, str] = (math.nan, "")
+        self._smu_source: tuple[float, float] | None = None
+        self._smu_measure: tuple[float, float | None, bool] | None = None
+        self._routing: _Routing | None = None
+        self._measured_cell: tuple[int, int] | None = None
+        self._row_voltages_V: npt.NDArray[np.float64] = np.zeros(0)
+        self.instrument_time_s = 0.0
+        self.readings_taken = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Lab:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(exc)
+
+    def open(self) -> Lab:
+        """Open the station: simulator if needed, SMU, board, identity checks, safe state.
+
+        On any failure everything opened so far is made safe and closed, then the error
+        propagates (identity mismatches as `InstrumentIdentityError` naming the station
+        file, the address and what answered).
+        """
+        if self._board is not None:
+            return self
+        try:
+            self._open()
+        except BaseException as exc:
+            self.close(exc)
+            raise
+        return self
+
+    def _open(self) -> None:
+        st = self.station
+        smu_address, board_address = st.smu.address, st.board.address
+        if st.uses_simulator:
+            if st.smu.simulated != st.board.simulated:
+                log.warning(
+                    "%s: only one instrument is simulated; the simulated SMU measures the "
+                    "simulated board only",
+                    st.name,
+                )
+            self.simulator = self._start_simulator()
+            if st.smu.simulated:
+                smu_address = self.simulator.smu_resource
+            if st.board.simulated:
+                board_address = self.simulator.board_url
+
+        limits = SafetyLimits(
+            max_voltage_V=st.limits.max_source_voltage_V,
+            max_current_A=st.limits.compliance_current_A,
+        )
+        try:
+            self._smu = open_smu(
+                st.smu.driver,
+                smu_address,
+                limits,
+                timeout_s=st.smu.timeout_s,
+                channel=st.smu.channel,
+            )
+        except InstrumentIdentityError as exc:
+            raise InstrumentIdentityError(
+                f"{exc.detail}; {st.name} says [smu] driver = {st.smu.driver!r} at "
+                f"{smu_address!r}: fix the driver or the address",
+                instrument=exc.instrument,
+                command=exc.command,
+            ) from exc
+        try:
+            self._board = CrossbarBoard(
+                board_address,
+                timeout_s=st.board.timeout_s,
+                retries=st.board.retries,
+                max_dac_voltage_V=st.limits.max_dac_voltage_V,
+            )
+        except InstrumentIdentityError as exc:
+            raise type(exc)(
+                f"{exc.detail}; {st.name} says [board] address = {board_address!r} is a "
+                "labrss crossbar board: fix the address",
+                instrument=exc.instrument,
+                command=exc.command,
+            ) from exc
+        self._r_min = min_element_resistance(st.limits, self._board.info)
+        log.info(
+            "opened %s: SMU %s at %s, board %s at %s; R_min %.4g ohm from %s",
+            st.name,
+            self._smu.identity,
+            smu_address,
+            self._board.identity,
+            board_address,
+            *self._r_min,
+        )
+        self._require_safe()
+
+    def _start_simulator(self) -> SimulatedBench:
+        from simulator.bench import SimulatedBench
+
+        sim = self.station.simulator
+        try:
+            bench = SimulatedBench(
+                sim.board,
+                sim.seed,
+                smu_model=sim.smu_model,
+                realtime_factor=sim.realtime_factor,
+            )
+        except (ValueError, OSError) as exc:  # bad preset name or board file
+            raise StationError(
+                self.station.name, "[simulator] board", sim.board, f"cannot build the board: {exc}"
+            ) from exc
+        return bench.start()
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Make the bench safe, then close the instruments and stop the simulator.
+
+        ``exc`` is the exception ending the caller's block, if any: a failure to reach the
+        safe state is then only logged (never masking ``exc``); with no ``exc`` it raises
+        `BenchNotSafeError` (after closing everything). Idempotent.
+        """
+        try:
+            if self._smu is not None or self._board is not None:
+                self.safe()
+        except Exception as cleanup:
+            if exc is None:
+                raise
+            log.error("while handling %r, the bench could not be made safe: %s", exc, cleanup)
+        finally:
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Close the board, then the SMU, then stop the simulator (best effort on each)."""
+        closers: list[tuple[str, Callable[[], None]]] = []
+        if self._board is not None:
+            closers.append(("board", self._board.close))
+        if self._smu is not None:
+            closers.append(("SMU", self._smu.close))
+        if self.simulator is not None:
+            closers.append(("simulator", self.simulator.stop))
+        self._board = None
+        self._smu = None
+        for name, closer in closers:
+            try:
+                closer()
+            except Exception as exc:
+                log.error("closing the %s failed: %s", name, exc)
+        self.simulator = None
+        self._forget_state()
+
+    def safe(self) -> None:
+        """Put the bench in the safe state; best effort on each instrument.
+
+        SMU: `shutdown()` (0 V, output off). Board: ``SAFE`` (every switch open, routing
+        open, every DAC at 0 V); if that fails, each of the three separately.
+
+        Raises:
+            BenchNotSafeError: something could not be made safe (after trying everything).
+        """
+        failures: list[str] = []
+        first: BaseException | None = None
+        if self._smu is not None:
+            try:
+                self._smu.shutdown()
+            except Exception as exc:
+                failures.append(f"SMU shutdown: {exc}")
+                first = first or exc
+        if self._board is not None:
+            try:
+                self._board.safe()
+            except Exception as exc:
+                failures.append(f"board SAFE: {exc}")
+                first = first or exc
+                for step in (self._board.open_all, self._board.zero_dacs, self._board.route_open):
+                    try:
+                        step()
+                    except Exception as step_exc:
+                        failures.append(f"board {step.__name__}: {step_exc}")
+        self._forget_state()
+        if failures:
+            raise BenchNotSafeError(
+                "the bench could not be made safe; check by hand that the SMU output is off, "
+                "every switch is open and the DACs are at 0 V: " + "; ".join(failures)
+            ) from first
+
+    def _forget_state(self) -> None:
+        self._smu_source = None
+        self._smu_measure = None
+        self._routing = None
+        self._measured_cell = None
+        rows = self._board.geometry.rows if self._board is not None else 0
+        self._row_voltages_V = np.zeros(rows)
+
+    def _require_safe(self) -> None:
+        self.safe()
+        board = self._require_board()
+        if not board.is_safe():
+            raise BenchNotSafeError(f"{board.identity}: SAFE? answers 0 after SAFE")
+
+    # ------------------------------------------------------------------ properties
+    def _require_board(self) -> CrossbarBoard:
+        if self._board is None:
+            raise LabError("the Lab is not open: use `with Lab(station) as lab:`")
+        return self._board
+
+    def _require_smu(self) -> SourceMeter:
+        if self._smu is None:
+            raise LabError("the Lab is not open: use `with Lab(station) as lab:`")
+        return self._smu
+
+    @property
+    def smu(self) -> SourceMeter:
+        """The SMU driver (see the class docstring before using it directly)."""
+        return self._require_smu()
+
+    @property
+    def board(self) -> CrossbarBoard:
+        """The board driver (see the class docstring before using it directly)."""
+        return self._require_board()
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any instrument of the station is the embedded simulator's."""
+        return self.station.uses_simulator
+
+    @property
+    def geometry(self) -> BoardGeometry:
+        """The board's rows, cols and branches."""
+        return self._require_board().geometry
+
+    @property
+    def identities(self) -> dict[str, str]:
+        """The instruments' ``*IDN?`` replies: ``{"smu": ..., "board": ...}``."""
+        return {"smu": self._require_smu().identity, "board": self._require_board().identity}
+
+    @property
+    def min_element_resistance_ohm(self) -> float:
+        """The smallest element resistance (ohm) assumed by the power check."""
+        self._require_board()
+        return self._r_min[0]
+
+    # ------------------------------------------------------------------ validation
+    def _check_cell(self, r: int, c: int) -> None:
+        g = self.geometry
+        for name, value, size in (("row", r, g.rows), ("column", c, g.cols)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise LabInputError(f"{name} must be an integer, got {value!r}")
+            if not 0 <= value < size:
+                raise LabInputError(
+                    f"{name} {value} not on the board "
+                    f"({self.board.identity}: {name}s 0..{size - 1})"
+                )
+
+    def _check_mask(self, mask: int) -> None:
+        k = self.geometry.branches
+        if isinstance(mask, bool) or not isinstance(mask, int | np.integer):
+            raise LabInputError(f"mask must be an integer, got {mask!r}")
+        if not 0 <= mask < 1 << k:
+            raise LabInputError(f"mask {mask:#x} has bits beyond the board's {k} branches")
+
+    def _nplc(self, nplc: float | None) -> float:
+        value = self.station.measurement.nplc if nplc is None else float(nplc)
+        if not NPLC_MIN <= value <= NPLC_MAX:
+            raise LabInputError(f"NPLC {value!r} outside {NPLC_MIN}..{NPLC_MAX}")
+        return value
+
+    def _read_voltage(self, read_voltage_V: float | None) -> float:
+        value = (
+            self.station.measurement.read_voltage_V
+            if read_voltage_V is None
+            else float(read_voltage_V)
+        )
+        if value == 0.0:
+            raise LabInputError("read voltage must be non-zero (R = V / I)")
+        check_source_voltage(value, self.station.limits, self._r_min)
+        return value
+
+    # ------------------------------------------------------------------ SMU
+    def _configure_smu(
+        self, level_V: float, nplc: float, four_wire: bool, current_range_A: float | None
+    ) -> SourceMeter:
+        """Send only what changed: compliance and level, then the measurement settings."""
+        smu = self._require_smu()
+        source = (level_V, self.station.limits.compliance_current_A)
+        if self._smu_source is None or self._smu_source[1] != source[1]:
+            self._smu_source = None
+            smu.configure_voltage_source(level_V, source[1])
+            self._smu_source = source
+        elif self._smu_source != source:
+            self._smu_source = None
+            smu.set_voltage(level_V)
+            self._smu_source = source
+        measure = (nplc, current_range_A, four_wire)
+        if self._smu_measure != measure:
+            self._smu_measure = None
+            smu.configure_measurement(
+                nplc=nplc, current_range_A=current_range_A, four_wire=four_wire
+            )
+            self._smu_measure = measure
+        return smu
+
+    def _account(self, reading: SMUReading) -> None:
+        self.readings_taken += 1
+        self.instrument_time_s += reading.nplc / self.station.measurement.line_frequency_Hz
+
+    @contextmanager
+    def _output_on(self, smu: SourceMeter) -> Iterator[None]:
+        """SMU output on for the block; on any failure the whole bench goes safe."""
+        try:
+            with smu.output_on():
+                yield
+        except BaseException:
+            self._safe_after_failure()
+            raise
+
+    def _safe_after_failure(self) -> None:
+        try:
+            self.safe()
+        except Exception as exc:
+            log.error("after a failed operation the bench could not be made safe: %s", exc)
+
+    # ------------------------------------------------------------------ cell reads
+    def _route(self, routing: _Routing) -> None:
+        if self._routing == routing:
+            return
+        board = self._require_board()
+        self._routing = None
+        kind, r, c, four_wire = routing
+        if kind == "cell":
+            board.route_cell(r, c, four_wire=four_wire)
+        elif kind == "mvm_adc":
+            board.route_mvm_adc()
+        else:
+            board.route_mvm_smu(c)
+        self._routing = routing
+
+    def _read_cell(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        kind: ReadingKind,
+        *,
+        level_V: float,
+        nplc: float,
+        four_wire: bool,
+    ) -> Reading:
+        smu = self._configure_smu(
+            level_V, nplc, four_wire, self.station.measurement.current_range_A
+        )
+        self._route(("cell", r, c, four_wire))
+        with self._output_on(smu):
+            raw = smu.measure()
+        self._account(raw)
+        return Reading(
+            resistance_ohm=raw.resistance_ohm,
+            conductance_S=raw.conductance_S,
+            voltage_V=raw.voltage_V,
+            current_A=raw.current_A,
+            limit_tripped=raw.limit_tripped,
+            current_range_A=raw.current_range_A,
+            nplc=raw.nplc,
+            four_wire=raw.four_wire,
+            time_s=raw.timestamp_s,
+            instrument=raw.instrument,
+            cell=(int(r), int(c)),
+            mask=int(mask),
+            kind=kind,
+            source_voltage_V=level_V,
+        )
+
+    def measure_subset(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+        four_wire: bool | None = None,
+        _kind: ReadingKind = "subset",
+    ) -> Reading:
+        """Measure cell (r, c) with exactly the branches of ``mask`` closed.
+
+        The previous cell `Lab` measured is opened first (break-before-make between
+        cells), the mask is written and verified, the cell is routed (guarded, 2- or
+        4-wire), then the SMU sources ``read_voltage_V`` (V; default from the station) and
+        measures the current for ``nplc`` power-line cycles. The cell keeps ``mask``
+        afterwards. Every check (indices, mask, voltage and power limits) happens before
+        anything is switched.
+
+        Returns:
+            the `Reading` (R in ohm, G in S, with the SMU's metadata).
+        """
+        self._check_cell(r, c)
+        self._check_mask(mask)
+        level_V = self._read_voltage(read_voltage_V)
+        nplc_ = self._nplc(nplc)
+        wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
+        board = self._require_board()
+        cell = (int(r), int(c))
+        try:
+            if self._measured_cell is not None and self._measured_cell != cell:
+                previous = self._measured_cell
+                board.set_cell_mask(*previous, 0)
+                self._measured_cell = None
+            board.set_cell_mask(cell[0], cell[1], int(mask))
+            self._measured_cell = cell
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        return self._read_cell(
+            cell[0], cell[1], int(mask), _kind, level_V=level_V, nplc=nplc_, four_wire=wires4
+        )
+
+    def measure_branch(
+        self,
+        r: int,
+        c: int,
+        k: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+        four_wire: bool | None = None,
+    ) -> Reading:
+        """Measure branch k of cell (r, c) alone: `measure_subset` with mask ``1 << k``."""
+        branches = self.geometry.branches
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
+            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
+        return self.measure_subset(
+            r,
+            c,
+            1 << int(k),
+            nplc=nplc,
+            read_voltage_V=read_voltage_V,
+            four_wire=four_wire,
+            _kind="branch",
+        )
+
+    def measure_cell(
+        self,
+        r: int,
+        c: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+        four_wire: bool | None = None,
+    ) -> Reading:
+        """Measure cell (r, c) as currently programmed, without changing any switch.
+
+        The guarded cell routing makes the reading that cell's alone whatever the other
+        cells hold (up to wire resistance). The reading's ``mask`` is the cell's mask as
+        the board reports it.
+        """
+        self._check_cell(r, c)
+        level_V = self._read_voltage(read_voltage_V)
+        nplc_ = self._nplc(nplc)
+        wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
+        mask = self._require_board().cell_mask(int(r), int(c))
+        return self._read_cell(
+            int(r), int(c), mask, "cell", level_V=level_V, nplc=nplc_, four_wire=wires4
+        )
+
+    # ------------------------------------------------------------------ switches
+    def set_cell_mask(self, r: int, c: int, mask: int) -> None:
+        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        self._check_cell(r, c)
+        self._check_mask(mask)
+        self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
+        if self._measured_cell == (r, c):
+            self._measured_cell = None
+
+    def set_masks(self, masks: npt.ArrayLike) -> None:
+        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        g = self.geometry
+        array = np.asarray(masks)
+        if array.shape != (g.rows, g.cols, g.branches):
+            raise LabInputError(
+                f"masks must have shape (R, C, K) = {(g.rows, g.cols, g.branches)}, "
+                f"got {array.shape}"
+            )
+        if array.dtype != np.bool_:
+            if not np.isin(array, (0, 1)).all():
+                raise LabInputError("masks must be boolean (or 0/1)")
+            array = array.astype(bool)
+        self._require_board().set_masks(array, verify=True)
+        self._measured_cell = None
+
+    def masks(self) -> npt.NDArray[np.bool_]:
+        """Every switch as the board reports it: (R, C, K) bool."""
+        result: npt.NDArray[np.bool_] = self._require_board().masks()
+        return result
+
+    def open_all(self) -> None:
+        """Open every switch on the board."""
+        self._require_board().open_all()
+        self._measured_cell = None
+
+    # ------------------------------------------------------------------ MVM
+    def apply_rows(self, volts_V: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Set every row DAC (V); returns the quantised voltages the board set (V).
+
+        Checked against ``[limits] max_dac_voltage_V`` and the power per element before
+        any DAC is written. The DACs drive the rows only in MVM routing (`read_columns`).
+        """
+        rows = self.geometry.rows
+        volts = np.asarray(volts_V, dtype=np.float64)
+        if volts.shape != (rows,):
+            raise LabInputError(f"row voltages must have shape ({rows},), got {volts.shape}")
+        check_row_voltages(volts, self.station.limits, self._r_min)
+        try:
+            quantised = np.asarray(
+                self._require_board().set_dacs([float(v) for v in volts]), dtype=np.float64
+            )
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        self._row_voltages_V = quantised.copy()
+        return quantised
+
+    def read_columns(self, path: ColumnPath, *, nplc: float | None = None) -> ColumnReading:
+        """Read every column's current (A) with the rows driven by their DACs.
+
+        ``"adc"``: route ``MVM ADC`` and convert every column at once (NaN and
+        limit_tripped where a column overflows the ADC's full scale). ``"smu"``: the SMU
+        sources 0 V (virtual ground) and each column in turn is routed to it
+        (``ROUT:MVM SMU,c``, the other columns on their TIAs) and measured for ``nplc``
+        power-line cycles. The column current flows INTO the SMU's HI terminal while the
+        SMU reports current out of HI as positive, so the column current is the negated
+        reading.
+        """
+        board = self._require_board()
+        cols = self.geometry.cols
+        if path == "adc":
+            if nplc is not None:
+                raise LabInputError("nplc applies to the SMU path only, not to the ADCs")
+            try:
+                self._route(("mvm_adc", -1, -1, False))
+                currents = np.asarray(board.read_adcs(), dtype=np.float64)
+            except BaseException:
+                self._safe_after_failure()
+                raise
+            full_scale = _info_float(board.info, "adc_range_A")
+            return ColumnReading(
+                path="adc",
+                currents_A=currents,
+                limit_tripped=~np.isfinite(currents),
+                row_voltages_V=self._row_voltages_V.copy(),
+                current_range_A=np.full(cols, full_scale),
+                time_s=np.full(cols, math.nan),
+                nplc=None,
+                instrument=board.identity,
+            )
+        if path != "smu":
+            raise LabInputError(f"column read path must be 'smu' or 'adc', got {path!r}")
+        nplc_ = self._nplc(nplc)
+        smu = self._configure_smu(0.0, nplc_, False, self.station.measurement.current_range_A)
+        currents = np.empty(cols)
+        tripped = np.zeros(cols, dtype=bool)
+        ranges = np.empty(cols)
+        times = np.empty(cols)
+        with self._output_on(smu):
+            for c in range(cols):
+                self._route(("mvm_smu", -1, c, False))
+                raw = smu.measure()
+                self._account(raw)
+                currents[c] = -raw.current_A
+                tripped[c] = raw.limit_tripped
+                ranges[c] = raw.current_range_A
+                times[c] = raw.timestamp_s
+        return ColumnReading(
+            path="smu",
+            currents_A=currents,
+            limit_tripped=tripped,
+            row_voltages_V=self._row_voltages_V.copy(),
+            current_range_A=ranges,
+            time_s=times,
+            nplc=nplc_,
+            instrument=smu.identity,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The station and the instruments in use, for run metadata (JSON-ready)."""
+        g = self.geometry
+        return {
+            "station": self.station.name,
+            "simulated": self.simulated,
+            "identities": self.identities,
+            "geometry": {"rows": g.rows, "cols": g.cols, "branches": g.branches},
+            "min_element_resistance_ohm": self._r_min[0],
+            "min_element_resistance_from": self._r_min[1],
+        }
+
+
+def _info_float(info: dict[str, str], key: str) -> float:
+    try:
+        return float(info[key])
+    except (KeyError, ValueError):
+        return math.nan
