@@ -270,9 +270,11 @@ def fit_weighing(
                 t = np.where(worse, t / 2, t)
             accept = ~converged & ~worse
             theta = np.where(accept[:, None], trial, theta)
+            stalled = accept & (current - new <= 1e-10 * current)
             current = np.where(accept, new, current)
-            # Converged: the step is below 1e-6 standard errors, or no step improves chi2.
-            converged |= (size < 1e-6) | worse
+            # Converged: the step is below 1e-4 standard errors, or chi2 no longer decreases
+            # (the remaining step is rounding noise).
+            converged |= (size < 1e-4) | worse | stalled
             if converged.all():
                 break
         r_s = theta[:, -1]

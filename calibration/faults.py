@@ -163,13 +163,16 @@ def detect_shorts(
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Shorted branches from raw readings: (shorts (cells, n), unexplained (cells,)).
 
-    A reading of subset S is *huge* when it tripped the compliance limit, is NaN (overflow),
-    or exceeds the largest healthy reading ``leakage_max + (|S| + 1) high`` (one extra
-    element allows a stuck-closed switch; a series path only lowers readings) by more than
-    k sigma. Branch i
+    A reading is *huge* when it tripped the compliance limit, is NaN (overflow), or exceeds
+    by more than k sigma the largest conductance a healthy bank can show whatever its
+    switches do, ``leakage_max + n high`` (so any number of stuck-closed switches is
+    allowed; a series path only lowers readings). A short reads about 1/(r_s + r_on), so it
+    is seen while the series path r_s < 1/(leakage_max + n high) - r_on (about 110 ohm for
+    8 x 1 kohm branches with 10 ohm switches). Branch i
     is shorted when every reading that contains it is huge and it has at least one such
     reading. ``unexplained`` marks cells with huge readings that the shorted branches do not
-    cover (e.g. a short across the whole cell); they need a look by hand.
+    cover (e.g. a short across the whole cell, which saturates the empty subset too); no
+    branch of such a cell is reported as shorted, and the cell needs a look by hand.
     """
     X8 = _rows(X)
     y = np.asarray(y_S, dtype=float)
@@ -188,10 +191,9 @@ def detect_shorts(
         if sigma_S is None
         else np.broadcast_to(np.asarray(sigma_S, float), (cells, M))
     )
-    size = X8.sum(axis=1)
-    ceiling = band.leakage_max_S + (size + 1) * band.high_S
+    ceiling = band.leakage_max_S + X8.shape[1] * band.high_S
     # NaN (an overflow the driver turned into NaN) counts as huge.
-    huge = tripped | (np.nan_to_num(y, nan=np.inf) > ceiling[None, :] + k_sigma * sig)
+    huge = tripped | (np.nan_to_num(y, nan=np.inf) > ceiling + k_sigma * sig)
     has = X8.astype(bool)  # (M, n)
     used: NDArray[np.bool_] = X8.sum(axis=0) > 0
     # every row containing i is huge: no row with has[:, i] & ~huge
@@ -199,6 +201,8 @@ def detect_shorts(
     shorts = (not_huge_with_i == 0) & used[None, :]
     covered = np.einsum("ci,mi->cm", shorts.astype(np.int64), has.astype(np.int64)) > 0
     unexplained = (huge & ~covered).any(axis=1)
+    # Where the candidates do not explain every huge reading, none of them is specific.
+    shorts &= ~unexplained[:, None]
     return shorts, unexplained
 
 
@@ -253,7 +257,7 @@ def classify_faults(
         if shorts.shape != (cells, n):
             raise ValueError(f"readings describe {shorts.shape} branches, estimates {(cells, n)}")
         leaky |= unexplained
-        remeasure |= shorts.any(axis=1)
+        remeasure |= shorts.any(axis=1) | unexplained
         for cell, k in zip(*np.nonzero(shorts), strict=True):
             findings.append(
                 FaultFinding(
