@@ -331,7 +331,9 @@ def test_close_disconnects_clients_and_stops_listening(echo: EchoSession) -> Non
     port = srv.port
     c = Client(port)
     assert c.query("A?") == "echo:A?"
+    assert srv.listening
     srv.close()
+    assert not srv.listening
     assert c.at_eof()
     assert echo.disconnects == 1
     assert not srv.client_connected

@@ -1,0 +1,135 @@
+"""`labrss sim`: serve the simulated bench (SMU + crossbar board) until interrupted.
+
+Prints exactly two lines on stdout, then serves until SIGINT or SIGTERM (exit code 0):
+
+    smu: TCPIP0::127.0.0.1::P::SOCKET
+    board: socket://127.0.0.1:Q
+
+``--dump-truth FILE`` writes the board's ground truth (.json or .npz) and exits without
+serving. Errors (a port in use, a bad preset or board file) are one line on stderr and exit
+code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import tomllib
+from pathlib import Path
+from types import FrameType
+
+SMU_MODELS = ("2450", "B2901A", "B2902A")
+"""The `--smu-model` choices (the same as `simulator.bench.SMU_MODELS`, kept here so that
+`labrss --help` does not import the simulator)."""
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+# What a bad command line, a bad board file or a taken port can raise while the bench is
+# built and started. Anything else is a bug and keeps its traceback.
+_USER_ERRORS = (OSError, ValueError, KeyError, TypeError, tomllib.TOMLDecodeError)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `sim` sub-command."""
+    parser = subparsers.add_parser(
+        "sim",
+        help="serve the simulated bench (SMU and board) on loopback TCP ports",
+        description=(
+            "Serve a simulated Keithley 2450 (or Keysight B2900) and crossbar board on "
+            "127.0.0.1 until SIGINT/SIGTERM. Prints 'smu: <VISA resource>' and "
+            "'board: <pyserial URL>', one per line."
+        ),
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="board seed (>= 0)")
+    parser.add_argument(
+        "--board",
+        default="default",
+        metavar="PRESET|FILE",
+        help="board preset (small, default, large) or a TOML board file (default: default)",
+    )
+    parser.add_argument("--smu-port", type=_port, default=0, metavar="P", help="0: any free port")
+    parser.add_argument("--board-port", type=_port, default=0, metavar="Q", help="0: any free port")
+    parser.add_argument("--smu-model", choices=SMU_MODELS, default="2450")
+    parser.add_argument(
+        "--realtime",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="FACTOR",
+        help="pace the virtual clock: 1 = real time, 10 = ten times faster, 0 = no pacing",
+    )
+    parser.add_argument(
+        "--dump-truth",
+        type=Path,
+        metavar="FILE",
+        help="write the board's ground truth (.json or .npz) and exit without serving",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the bench, then dump the truth or serve until a signal; return the exit code."""
+    from simulator.bench import SimulatedBench
+    from simulator.truth import dump_truth
+
+    try:
+        bench = SimulatedBench(
+            args.board,
+            args.seed,
+            smu_model=args.smu_model,
+            smu_port=args.smu_port,
+            board_port=args.board_port,
+            realtime_factor=args.realtime,
+        )
+        if args.dump_truth is not None:
+            dump_truth(bench.model, args.dump_truth)
+            print(f"truth: {args.dump_truth}", flush=True)
+            return EXIT_OK
+        bench.start()
+    except _USER_ERRORS as exc:
+        return _fail(exc)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"smu: {bench.smu_resource}", flush=True)
+        print(f"board: {bench.board_url}", flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        bench.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
+
+
+def _fail(exc: BaseException) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"labrss sim: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} not in 0..65535")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
+    return value

@@ -1,0 +1,189 @@
+"""`SimulatedBench`: the whole simulated bench (board + SMU) on loopback TCP ports.
+
+One object builds everything a bench has: the virtual clock, the seeded board model, the
+SMU emulator wired to the board's SMU port, the board protocol, and the two line servers
+(`simulator.line_server`). Clients reach it exactly as they reach hardware: pyvisa-py opens
+``smu_resource`` (``TCPIP0::127.0.0.1::P::SOCKET``, read/write termination ``"\\n"``),
+pyserial opens ``board_url`` (``socket://127.0.0.1:Q``). ``labrss sim`` and the embedded
+default (no station file) both use it.
+
+    with SimulatedBench("small", seed=42) as bench:
+        rm = pyvisa.ResourceManager("@py")
+        smu = rm.open_resource(bench.smu_resource, read_termination="\\n",
+                               write_termination="\\n")
+        board = serial.serial_for_url(bench.board_url, timeout=2)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final
+
+from simulator.board_config import BoardConfig, load_board_config
+from simulator.board_emulator import BoardProtocol
+from simulator.board_model import BoardModel
+from simulator.clock import VirtualClock
+from simulator.keithley2450_emulator import Keithley2450Emulator
+from simulator.keysight_b2900_emulator import KeysightB2900Emulator
+from simulator.line_server import LineServer
+from simulator.port_model import OPEN_CIRCUIT, PortModel
+
+SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
+"""SMU models the bench can emulate: Keithley 2450 (native SCPI), Keysight B2901A/B2902A."""
+
+BOARD_BUSY_REPLY: Final = 'ERR -200,"Execution error; board busy: another host is connected"'
+"""The line a second host gets from the board before it is closed (docs/board-protocol.md)."""
+
+LOOPBACK: Final = "127.0.0.1"
+
+
+def board_internal_error_reply(line: str, exc: BaseException) -> str:
+    """The board's reply when its emulator raised on ``line`` (a simulator bug, logged).
+
+    A board answers every line, so the host gets a generic execution error instead of a
+    timeout; the exception type is named so the bug can be found in the log.
+    """
+    return (
+        f'ERR -200,"Execution error; internal error in the board emulator '
+        f'({type(exc).__name__}) on {line[:40]!r}"'
+    )
+
+
+class SimulatedBench:
+    """A simulated board and SMU served on loopback TCP ports; a context manager.
+
+    Args:
+        board: a preset name ("small", "default", "large"), a TOML file path, or a
+            `BoardConfig`.
+        seed: the board and every random stream of the bench derive from it (>= 0).
+        smu_model: "2450", "B2901A" or "B2902A". On a B2902A, channel 1 is wired to the
+            board's SMU port and channel 2 to nothing (an open circuit).
+        smu_port, board_port: TCP ports on 127.0.0.1; 0 picks a free one.
+        realtime_factor: pacing of the virtual clock (0: never sleeps; 1: real time).
+
+    Attributes:
+        model: the board model; ground truth for tests and studies only. While hosts are
+            connected, hold ``lock`` around any direct use of it.
+        clock: the virtual clock shared by the board and the SMU.
+        smu: the SMU emulator; board: the board protocol emulator.
+        lock: serialises every emulator call (SMU and board threads never race on the model).
+    """
+
+    def __init__(
+        self,
+        board: str | BoardConfig = "default",
+        seed: int = 0,
+        *,
+        smu_model: str = "2450",
+        smu_port: int = 0,
+        board_port: int = 0,
+        realtime_factor: float = 0.0,
+    ) -> None:
+        if smu_model not in SMU_MODELS:
+            raise ValueError(f"unknown SMU model {smu_model!r}; choose one of {SMU_MODELS}")
+        if seed < 0:
+            raise ValueError(f"the bench seed must be >= 0, got {seed}")
+        config = load_board_config(board) if isinstance(board, str) else board
+        self.seed = seed
+        self.smu_model = smu_model
+        self.clock = VirtualClock(realtime_factor=realtime_factor)
+        self.model = BoardModel(config, seed, self.clock)
+        self.lock = threading.Lock()
+        self.smu: Keithley2450Emulator | KeysightB2900Emulator
+        if smu_model == "2450":
+            self.smu = Keithley2450Emulator(
+                self.model.smu_port, self.clock, seed, serial=f"{seed % 10**8:08d}"
+            )
+        else:
+            ports: list[Callable[[], PortModel]] = [self.model.smu_port]
+            if smu_model == "B2902A":
+                ports.append(_open_circuit)
+            self.smu = KeysightB2900Emulator(
+                ports, self.clock, seed, model=smu_model, serial=f"MY{seed % 10**8:08d}"
+            )
+        self.board = BoardProtocol(self.model)
+        self._smu_server = LineServer(
+            lambda: self.smu, name="smu", port=smu_port, lock=self.lock, busy_reply=None
+        )
+        self._board_server = LineServer(
+            lambda: self.board,
+            name="board",
+            port=board_port,
+            lock=self.lock,
+            busy_reply=BOARD_BUSY_REPLY,
+            internal_error_reply=board_internal_error_reply,
+        )
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> SimulatedBench:
+        """Start both servers. Raises OSError naming the address when a port is taken."""
+        if self._started:
+            return self
+        self._smu_server.start()
+        try:
+            self._board_server.start()
+        except BaseException:
+            self._smu_server.close()
+            raise
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        """Close both servers (connected hosts are dropped; the board goes safe). Idempotent."""
+        self._board_server.close()
+        self._smu_server.close()
+        with self.lock:
+            self.model.safe()
+        self._started = False
+
+    def __enter__(self) -> SimulatedBench:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def smu_port(self) -> int:
+        """The SMU's TCP port (after `start`)."""
+        self._require_started()
+        return self._smu_server.port
+
+    @property
+    def board_port(self) -> int:
+        """The board's TCP port (after `start`)."""
+        self._require_started()
+        return self._board_server.port
+
+    @property
+    def smu_resource(self) -> str:
+        """The VISA resource string of the SMU, e.g. ``TCPIP0::127.0.0.1::5025::SOCKET``."""
+        return f"TCPIP0::{LOOPBACK}::{self.smu_port}::SOCKET"
+
+    @property
+    def board_url(self) -> str:
+        """The pyserial URL of the board, e.g. ``socket://127.0.0.1:5026``."""
+        return f"socket://{LOOPBACK}:{self.board_port}"
+
+    def wait_until_idle(self, timeout_s: float = 5.0) -> bool:
+        """Wait until no host is connected to either server (disconnects fully handled)."""
+        return self._smu_server.wait_until_idle(timeout_s) and self._board_server.wait_until_idle(
+            timeout_s
+        )
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("SimulatedBench not started: use start() or a with block")
+
+
+def _open_circuit() -> PortModel:
+    """The port of an SMU channel wired to nothing."""
+    return OPEN_CIRCUIT
