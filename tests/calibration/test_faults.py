@@ -7,7 +7,7 @@ import pytest
 
 from calibration.designs import one_by_one, s_matrix_design
 from calibration.estimation import fit_weighing
-from calibration.faults import NominalBand, classify_faults, detect_shorts
+from calibration.faults import FaultReport, NominalBand, classify_faults, detect_shorts
 
 N = 8
 R_OHM, TOL = 1000.0, 0.05  # E24-like 1 kohm +- 5 %
@@ -35,7 +35,7 @@ def _measure(X: np.ndarray, a: np.ndarray, c0: np.ndarray, rng: np.random.Genera
     return y
 
 
-def _pipeline(X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+def _pipeline(X: np.ndarray, y: np.ndarray) -> FaultReport:
     """What a calibration run does: shorts from readings, fit the rest, classify."""
     shorts, _ = detect_shorts(X, y, BAND, sigma_S=SIGMA)
     ok = ~shorts.any(axis=1)
@@ -94,13 +94,13 @@ def test_every_injected_fault_is_found_and_nothing_else() -> None:
     }
     assert set(found) == set(expected)  # every fault found, none invented
     assert {key: f.kind for key, f in found.items()} == expected
-    for (cell, _), f in found.items():
+    for (index, _), f in found.items():
         if f.kind == "open":
             assert f.evidence["indistinguishable_from"] == "stuck_open"
         if f.kind == "stuck_closed":
             assert f.evidence["stuck_closed_count"] == 1
             assert f.evidence["leakage_excess_S"] == pytest.approx(1 / (R_OHM + 10), rel=TOL + 0.01)
-        assert report.remeasure[cell] == (f.kind == "short")
+        assert report.remeasure[index] == (f.kind == "short")
     assert report.excluded.sum() == len(expected)
     assert not report.leaky.any()
 
