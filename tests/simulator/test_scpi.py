@@ -420,8 +420,59 @@ def test_fuzz_arbitrary_text_never_raises(line: str) -> None:
 @given(st.binary(max_size=300))
 def test_fuzz_bytes_as_latin1_never_raise(data: bytes) -> None:
     meter = _Meter()
-    meter.handle_line(data.decode("latin-1"))
+    line = data.decode("latin-1")
+    meter.handle_line(line)
+    if any(ord(ch) > 126 or (ord(ch) < 32 and ch not in "\t\r\n") for ch in line):
+        # Bytes that are not printable ASCII are always reported, never silently ignored.
+        assert len(meter.errors) > 0
     assert meter.handle_line("*IDN?;:SOUR:VOLT 1;:SOUR:VOLT?") == "ACME,METER,0,1.0;1"
+
+
+def _query_units(line: str) -> int | None:
+    """Number of query message units in ``line`` (None when it does not even split)."""
+    try:
+        units = split_units(line)
+    except ScpiError:
+        return None
+    return sum(1 for u in units if u.strip() and u.split(maxsplit=1)[0].endswith("?"))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "*IDN?",
+                ":SOUR:VOLT?",
+                "VOLT?",
+                ":SOUR2:VOLT 3",
+                ":NOPE?",
+                ":SOUR:VOLT 999",
+                ":MEAS:CURR? (@1,2)",
+                ":MEAS:CURR? (@5)",
+                ":OUTP?",
+                "ILIM?",
+                ":CONF",
+                '"x"',
+                "",
+                ":SENS:CURR:NPLC?",
+                "*ESR?",
+                ":SOUR:VOLT:ILIM 2",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ).map(";".join)
+)
+def test_fuzz_every_query_answers_or_queues_an_error(line: str) -> None:
+    """No silent drop: with no error queued, each query unit produced one reply part."""
+    meter = _Meter()
+    reply = meter.handle_line(line)
+    n_queries = _query_units(line)
+    parts = [] if reply is None else reply.split(";")
+    if len(meter.errors) == 0:
+        assert n_queries == len(parts)
+    else:
+        assert len(parts) <= (n_queries or 0)
 
 
 @given(st.lists(_SCPI_ALPHABET, max_size=30).map("".join))
