@@ -25,6 +25,10 @@ __all__ = [
 
 #: Largest n accepted: 2**30 sums take 16 GiB (float64 sum + uint64 mask each).
 MAX_SUBSET_SUMS_N = 30
+#: Merges of runs shorter than this use a branch (cheap while the data sit in L1);
+#: longer ones an index select without data-dependent branches, ~20 % faster there
+#: because the comparison outcome is a coin flip the branch predictor cannot learn.
+_BRANCHY_BELOW = 4096
 
 
 @njit(cache=True)
@@ -41,7 +45,8 @@ def build_sorted_sums(  # noqa: PLR0917 (numba kernel: positional arrays)
     ``bits`` (k,) holds the uint64 bit that marks element ``j`` in a mask, so that a
     half of a larger set can use its global bit positions. The four buffers need
     ``2**k + 1`` entries each (ping-pong: each merge reads one pair and writes the
-    other; a sentinel ``+inf`` ends the runs, so the loop has no bounds tests).
+    other; a sentinel ``+inf`` ends the runs, so the loop has no bounds tests; long
+    runs are merged without data-dependent branches).
     Returns ``(sums, masks)`` of length ``2**k``.
 
     Each sum is accumulated in increasing element order. Among equal sums the one
@@ -59,17 +64,27 @@ def build_sorted_sums(  # noqa: PLR0917 (numba kernel: positional arrays)
         src[size] = np.inf
         p = 0  # next entry of L
         q = 0  # next entry of L + a
-        for out in range(2 * size):
-            sp = src[p]
-            sq = src[q] + a
-            if sp <= sq:
-                dst[out] = sp
-                mdst[out] = msrc[p]
-                p += 1
-            else:
-                dst[out] = sq
-                mdst[out] = msrc[q] | bit
-                q += 1
+        if size < _BRANCHY_BELOW:
+            for out in range(2 * size):
+                sp = src[p]
+                sq = src[q] + a
+                if sp <= sq:
+                    dst[out] = sp
+                    mdst[out] = msrc[p]
+                    p += 1
+                else:
+                    dst[out] = sq
+                    mdst[out] = msrc[q] | bit
+                    q += 1
+        else:
+            for out in range(2 * size):
+                t = int(src[p] <= src[q] + a)  # 1: take from L
+                u = 1 - t
+                idx = q + (p - q) * t
+                dst[out] = src[idx] + a * u  # + 0.0 is exact
+                mdst[out] = msrc[idx] | (bit * np.uint64(u))
+                p += t
+                q += u
         size *= 2
         src, msrc, dst, mdst = dst, mdst, src, msrc
     return src[:size], msrc[:size]
@@ -106,19 +121,30 @@ def build_sorted_sums_with_cost(  # noqa: PLR0917 (numba kernel: positional arra
         src[size] = np.inf
         p = 0
         q = 0
-        for out in range(2 * size):
-            sp = src[p]
-            sq = src[q] + a
-            if sp <= sq:
-                dst[out] = sp
-                mdst[out] = msrc[p]
-                cdst[out] = csrc[p]
-                p += 1
-            else:
-                dst[out] = sq
-                mdst[out] = msrc[q] | bit
-                cdst[out] = csrc[q] + c
-                q += 1
+        if size < _BRANCHY_BELOW:
+            for out in range(2 * size):
+                sp = src[p]
+                sq = src[q] + a
+                if sp <= sq:
+                    dst[out] = sp
+                    mdst[out] = msrc[p]
+                    cdst[out] = csrc[p]
+                    p += 1
+                else:
+                    dst[out] = sq
+                    mdst[out] = msrc[q] | bit
+                    cdst[out] = csrc[q] + c
+                    q += 1
+        else:
+            for out in range(2 * size):
+                t = int(src[p] <= src[q] + a)
+                u = 1 - t
+                idx = q + (p - q) * t
+                dst[out] = src[idx] + a * u
+                mdst[out] = msrc[idx] | (bit * np.uint64(u))
+                cdst[out] = csrc[idx] + c * u
+                p += t
+                q += u
         size *= 2
         src, msrc, csrc, dst, mdst, cdst = dst, mdst, cdst, src, msrc, csrc
     return src[:size], msrc[:size], csrc[:size]
