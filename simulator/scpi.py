@@ -238,7 +238,7 @@ def _split_token(token: str) -> tuple[str, int | None]:
     """``SOUR2`` -> ("SOUR", 2); ``VOLT`` -> ("VOLT", None)."""
     match = re.match(r"^([A-Za-z_]+)(\d*)$", token)
     if not match:
-        raise ScpiError(-102, f"bad header mnemonic {token!r}")
+        raise ScpiError(-113, f"header mnemonic {token!r}")
     digits = match.group(2)
     return match.group(1).upper(), (int(digits) if digits else None)
 
@@ -391,8 +391,7 @@ class Bool(Param):
             value = parse_number(raw, what=self.name)
         except ScpiError as exc:
             raise ScpiError(
-                -104 if exc.code == -104 else exc.code,
-                f"{self.name}: expected ON, OFF, 1 or 0, got {raw.strip()!r}",
+                exc.code, f"{self.name}: expected ON, OFF, 1 or 0, got {raw.strip()!r}"
             ) from exc
         return round(value) != 0
 
@@ -570,7 +569,6 @@ class CommandTree:
             suffixes.append(suffix)
         candidates = self._forms.get(tuple(names))
         if candidates is None:
-            # A mnemonic that itself ends in digits (e.g. "USER1") when given in full.
             raise ScpiError(-113, f"header :{':'.join(tokens)}")
         last_error: ScpiError | None = None
         for form, command in candidates:
