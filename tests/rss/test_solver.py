@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labrss.rss import RSSResult, solve
+from labrss.rss.solver import Method
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -415,3 +416,33 @@ def test_explicit_method_beyond_its_limit() -> None:
         solve(el, 5e-3, method="enumerate")
     with pytest.raises(ValueError, match="method='mitm': 50 elements"):
         solve(np.full(50, 1e-3), 5e-3, method="mitm")
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["enumerate", "mitm"]))
+def test_batch_equals_cell_by_cell(seed: int, method: Method) -> None:
+    """Cells with different exclusions, leakage and series resistance in one call give
+    exactly the answers of one call per cell (the compaction is per cell)."""
+    rng = np.random.default_rng(seed)
+    el = rng.uniform(0.5e-3, 1.5e-3, (4, 9))
+    el[rng.random((4, 9)) < 0.2] = 0.0
+    excl = rng.random((4, 9)) < 0.3
+    leak = el * rng.uniform(0.0, 0.02, (4, 9))
+    rs = rng.uniform(0.0, 50.0, 4)
+    targets = rng.uniform(0.0, 6e-3, (4, 3))
+    sigma = el * 0.01
+    batch = solve(
+        el, targets, leakage_S=leak, exclude=excl, series_resistance_ohm=rs, sigma_S=sigma,
+        method=method, secondary="switches",
+    )  # fmt: skip
+    for c in range(4):
+        one = solve(
+            el[c], targets[c], leakage_S=leak[c], exclude=excl[c], series_resistance_ohm=rs[c],
+            sigma_S=sigma[c], method=method, secondary="switches",
+        )  # fmt: skip
+        np.testing.assert_array_equal(batch.mask[c], one.mask)
+        np.testing.assert_array_equal(batch.value[c], one.value)
+        assert batch.sigma is not None
+        assert one.sigma is not None
+        np.testing.assert_array_equal(batch.sigma[c], one.sigma)
+        np.testing.assert_array_equal(batch.reachable_hi[c], one.reachable_hi)
+        assert not (batch.mask[c] & excl[c]).any()
