@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.crossbar_board import BoardGeometry, CrossbarBoard
-from drivers.errors import InstrumentIdentityError
+from drivers.errors import InstrumentCommandError, InstrumentIdentityError
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
@@ -180,7 +180,7 @@ class Lab:
             board_address,
             *self._r_min,
         )
-        self._require_safe()
+        self.safe()
 
     def _start_simulator(self) -> SimulatedBench:
         from simulator.bench import SimulatedBench
@@ -238,8 +238,9 @@ class Lab:
     def safe(self) -> None:
         """Put the bench in the safe state; best effort on each instrument.
 
-        SMU: `shutdown()` (0 V, output off). Board: ``SAFE`` (every switch open, routing
-        open, every DAC at 0 V); if that fails, each of the three separately.
+        SMU: `shutdown()` (0 V, output off), confirmed by an error-queue query. Board:
+        ``SAFE`` (every switch open, routing open, every DAC at 0 V), confirmed by
+        ``SAFE?``; if that fails, each of the three separately.
 
         Raises:
             BenchNotSafeError: something could not be made safe (after trying everything).
@@ -249,12 +250,20 @@ class Lab:
         if self._smu is not None:
             try:
                 self._smu.shutdown()
+                # shutdown() only writes (SCPI set commands have no reply); the error-queue
+                # query is answered after every preceding command has run (instruments
+                # execute in order), so its reply confirms the output really is off.
+                self._smu.check_errors("shutdown")
+            except InstrumentCommandError as exc:
+                log.warning("SMU error queue at shutdown (the output is off): %s", exc)
             except Exception as exc:
                 failures.append(f"SMU shutdown: {exc}")
                 first = first or exc
         if self._board is not None:
             try:
                 self._board.safe()
+                if not self._board.is_safe():
+                    raise BenchNotSafeError(f"{self._board.identity}: SAFE? answers 0 after SAFE")
             except Exception as exc:
                 failures.append(f"board SAFE: {exc}")
                 first = first or exc
@@ -277,12 +286,6 @@ class Lab:
         self._measured_cell = None
         rows = self._board.geometry.rows if self._board is not None else 0
         self._row_voltages_V = np.zeros(rows)
-
-    def _require_safe(self) -> None:
-        self.safe()
-        board = self._require_board()
-        if not board.is_safe():
-            raise BenchNotSafeError(f"{board.identity}: SAFE? answers 0 after SAFE")
 
     # ------------------------------------------------------------------ properties
     def _require_board(self) -> CrossbarBoard:
@@ -392,10 +395,16 @@ class Lab:
 
     @contextmanager
     def _output_on(self, smu: SourceMeter) -> Iterator[None]:
-        """SMU output on for the block; on any failure the whole bench goes safe."""
+        """SMU output on for the block, off after it, confirmed before anything else happens.
+
+        ``:OUTP OFF`` has no reply, so the error-queue query that follows is the proof that
+        the instrument executed it (commands run in order) before `Lab` switches anything:
+        no hot switching. On any failure the whole bench goes safe.
+        """
         try:
             with smu.output_on():
                 yield
+            smu.check_errors("output off")
         except BaseException:
             self._safe_after_failure()
             raise
