@@ -106,6 +106,8 @@ class _SenseSettings:
     autozero: bool = True
     ocom: bool = False
     last_range: int = 0
+    low_limit: int = 0
+    high_limit: int = 0
 
 
 @dataclass
@@ -224,9 +226,18 @@ class Keithley2450Emulator(ScpiDevice):
         }
         self.sense_function = "CURR"
         self.sense = {
-            "CURR": _SenseSettings(range_index=self.meter_i.index_for(1e-4)),
-            "VOLT": _SenseSettings(range_index=self.meter_v.index_for(20.0)),
-            "RES": _SenseSettings(range_index=RESISTANCE_RANGES_OHM.index(200e3)),
+            "CURR": _SenseSettings(
+                range_index=self.meter_i.index_for(1e-4),
+                high_limit=len(self.meter_i.specs) - 1,
+            ),
+            "VOLT": _SenseSettings(
+                range_index=self.meter_v.index_for(20.0),
+                high_limit=len(self.meter_v.specs) - 1,
+            ),
+            "RES": _SenseSettings(
+                range_index=RESISTANCE_RANGES_OHM.index(200e3),
+                high_limit=len(RESISTANCE_RANGES_OHM) - 1,
+            ),
         }
         self.count = 1
         self.buffers: dict[str, _Buffer] = {
@@ -403,6 +414,13 @@ class Keithley2450Emulator(ScpiDevice):
                 query=self._query_attr("sense", fn, "auto"),
                 params=[Bool()],
             )
+            for limit_node, which in (("LLIMit", "low_limit"), ("ULIMit", "high_limit")):
+                add(
+                    f"{base}:RANGe:AUTO:{limit_node}",
+                    set=self._setter_autorange_limit(fn, which),
+                    query=self._query_autorange_limit(fn, which),
+                    params=[Num(lo, hi, lo if which == "low_limit" else hi, unit, "limit")],
+                )
             add(
                 f"{base}:NPLCycles",
                 set=self._setter_attr("sense", fn, "nplc"),
@@ -738,6 +756,29 @@ class Keithley2450Emulator(ScpiDevice):
 
         return setter
 
+    def _setter_autorange_limit(self, fn: str, which: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            settings = self.sense[fn]
+            scales = self._sense_full_scales(fn)
+            value = abs(float(call.args[0]))
+            index = next(
+                (i for i, s in enumerate(scales) if value <= s * (1 + 1e-9)), len(scales) - 1
+            )
+            low = index if which == "low_limit" else settings.low_limit
+            high = index if which == "high_limit" else settings.high_limit
+            if low > high:
+                raise ScpiError(
+                    -221,
+                    f"{call.header}: autorange low limit {scales[low]:g} above high limit "
+                    f"{scales[high]:g}",
+                )
+            setattr(settings, which, index)
+
+        return setter
+
+    def _query_autorange_limit(self, fn: str, which: str) -> Callable[[Call], str]:
+        return lambda call: _nr3(self._sense_full_scales(fn)[getattr(self.sense[fn], which)])
+
     def _azero_once(self, call: Call) -> None:
         settings = self.sense[self.sense_function]
         self.clock.advance(measurement_time_s(settings.nplc, self.line_frequency_Hz, autozero=True))
@@ -978,6 +1019,7 @@ class Keithley2450Emulator(ScpiDevice):
                 self.source_i,
                 fixed_index=None if sense.auto else sense.range_index,
                 remote_sense=sense.remote_sense,
+                limits=(sense.low_limit, sense.high_limit),
             )
             sense.range_index = r_index
             source_function = "CURR"
@@ -1039,9 +1081,7 @@ class Keithley2450Emulator(ScpiDevice):
         return meter.read(true_value, 0, sense.nplc, self._rng, auto=True, previous=0)
 
     def _ohms_overflow(self, value: float, sense: _SenseSettings) -> tuple[float, bool]:
-        limit = (
-            RESISTANCE_RANGES_OHM[-1] if sense.auto else RESISTANCE_RANGES_OHM[sense.range_index]
-        )
+        limit = RESISTANCE_RANGES_OHM[sense.high_limit if sense.auto else sense.range_index]
         if abs(value) > 1.05 * limit:
             return math.copysign(OVERFLOW_READING, value), True
         return value, False
@@ -1058,6 +1098,8 @@ class Keithley2450Emulator(ScpiDevice):
                 self._rng,
                 auto=sense.auto,
                 previous=sense.last_range,
+                lower_limit=sense.low_limit,
+                upper_limit=sense.high_limit,
             )
             sense.last_range = reading.range_index
             if sense.auto:
@@ -1071,6 +1113,8 @@ class Keithley2450Emulator(ScpiDevice):
                 self._rng,
                 auto=sense.auto,
                 previous=sense.last_range,
+                lower_limit=sense.low_limit,
+                upper_limit=sense.high_limit,
             )
             sense.last_range = reading.range_index
             if sense.auto:

@@ -276,13 +276,19 @@ def auto_ohms_point(
     *,
     fixed_index: int | None = None,
     remote_sense: bool = False,
+    limits: tuple[int, int] | None = None,
 ) -> tuple[OperatingPoint, int, float]:
     """Auto ohms: force the range's test current; autorange picks the smallest range that fits.
 
-    A range fits when the source is not in compliance and V/I is within 105 % of it. Returns
-    (operating point, ohms range index, programmed test current in A). O(number of ranges).
+    A range fits when the source is not in compliance and V/I is within 105 % of it;
+    ``limits`` (lowest, highest index) restricts autorange. Returns (operating point, ohms
+    range index, programmed test current in A). O(number of ranges).
     """
-    candidates = list(range(len(ranges_ohm))) if fixed_index is None else [fixed_index]
+    if fixed_index is not None:
+        candidates = [fixed_index]
+    else:
+        low, high = limits if limits is not None else (0, len(ranges_ohm) - 1)
+        candidates = list(range(low, high + 1))
     op: OperatingPoint | None = None
     current = 0.0
     index = candidates[0]
@@ -364,14 +370,21 @@ class MeterRanges:
             f"{self.specs[-1].full_scale:g} {self.unit}"
         )
 
-    def autorange(self, true_value: float, previous: int, lower_limit: int = 0) -> int:
-        """The range autorange settles on: smallest (>= ``lower_limit``) whose 105 % holds it."""
+    def autorange(
+        self, true_value: float, lower_limit: int = 0, upper_limit: int | None = None
+    ) -> int:
+        """The range autorange settles on: the smallest range whose 105 % holds the value.
+
+        Restricted to ``lower_limit..upper_limit`` (the instrument's autorange limits);
+        beyond the upper limit the reading overflows on that range.
+        """
+        top = len(self.specs) - 1 if upper_limit is None else upper_limit
         magnitude = abs(true_value)
-        for i in range(lower_limit, len(self.specs)):
+        for i in range(lower_limit, top + 1):
             # Up-ranging happens beyond the 105 % overrange, as on the 2450 and B2900.
             if magnitude <= self.specs[i].max_reading:
                 return i
-        return len(self.specs) - 1
+        return top
 
     def sigma(self, index: int, nplc: float) -> float:
         """RMS noise (A or V) on range ``index`` at ``nplc``."""
@@ -404,6 +417,7 @@ class MeterRanges:
         auto: bool = False,
         previous: int | None = None,
         lower_limit: int = 0,
+        upper_limit: int | None = None,
     ) -> MeterReading:
         """Take one reading of ``true_value`` (A or V) at ``nplc`` on range ``index``.
 
@@ -412,9 +426,7 @@ class MeterRanges:
         """
         steps = 0
         if auto:
-            chosen = self.autorange(
-                true_value, index if previous is None else previous, lower_limit
-            )
+            chosen = self.autorange(true_value, lower_limit, upper_limit)
             steps = abs(chosen - (index if previous is None else previous))
             index = chosen
         spec = self.specs[index]

@@ -285,6 +285,32 @@ def test_four_wire_resistance_excludes_leads_two_wire_includes_them() -> None:
     assert smu.handle_line(":SENS:RES:RANG?") == "2.000000E+01"
 
 
+def test_autorange_limits() -> None:
+    smu = _smu()
+    replies = _run(
+        smu,
+        """
+        :SOUR:VOLT 1
+        :SOUR:VOLT:ILIM 0.1
+        :SENS:CURR:RANG:AUTO ON
+        :SENS:CURR:RANG:AUTO:ULIM 100e-6
+        :SENS:CURR:RANG:AUTO:ULIM?
+        :OUTP ON
+        :READ?
+        :SENS:CURR:RANG:AUTO:ULIM 1
+        :SENS:CURR:RANG:AUTO:LLIM 100e-3
+        :READ?
+        :SENS:CURR:RANG?
+        """,
+    )
+    assert replies[0] == "1.000000E-04"
+    assert float(replies[1]) == OVERFLOW_READING  # 1 mA cannot fit below the 100 uA limit
+    assert float(replies[2]) == pytest.approx(1e-3, rel=2e-3)
+    assert replies[3] == "1.000000E-01"  # held at the 100 mA low limit
+    smu.handle_line(":SENS:CURR:RANG:AUTO:ULIM 1e-6")  # below the low limit
+    assert _errors(smu) == [-221]
+
+
 def test_manual_ohms_with_a_small_read_voltage() -> None:
     smu = _smu(PortModel(g_S=1 / 4700))
     replies = _run(

@@ -140,8 +140,10 @@ def test_range_selection() -> None:
     assert meter.full_scales[meter.index_for(5e-12)] == 10e-9
     with pytest.raises(ValueError, match="largest range"):
         meter.index_for(2.0)
-    assert meter.full_scales[meter.autorange(3e-5, previous=0)] == 100e-6
-    assert meter.full_scales[meter.autorange(3e-9, previous=5, lower_limit=2)] == 1e-6
+    assert meter.full_scales[meter.autorange(3e-5)] == 100e-6
+    assert meter.full_scales[meter.autorange(1.04e-3)] == 1e-3  # within the 105 % overrange
+    assert meter.full_scales[meter.autorange(3e-9, lower_limit=2)] == 1e-6
+    assert meter.full_scales[meter.autorange(0.5, upper_limit=5)] == 1e-3
 
 
 def test_readings_are_quantised_and_overflow_beyond_105_percent() -> None:
