@@ -54,6 +54,9 @@ def test_sigkilled_writer_loses_nothing_committed(tmp_path: Path) -> None:
     announced = 0
     while announced < 5 * BATCH:  # let it commit a few batches, then kill it mid-stream
         announced = int(proc.stdout.readline().split()[1])
+    with Store(db) as reader:  # a second process's view while the writer lives
+        assert reader.run(run_id).status == "running"
+        assert reader.run(run_id).n_readings >= announced
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)  # reaped: its pid is gone
     assert proc.returncode == -signal.SIGKILL

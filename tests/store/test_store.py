@@ -329,3 +329,53 @@ def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(StoreError, match="not a usable SQLite database"):
         Store(junk)
+
+
+_row = st.builds(
+    ReadingRow,
+    key=st.text(min_size=1, max_size=24),
+    r=st.integers(0, 3),
+    c=st.integers(0, 2),
+    mask=st.integers(0, 255),
+    value=st.floats(allow_nan=True, allow_infinity=False),
+    voltage_V=st.none() | st.floats(-1, 1),
+    limit_tripped=st.booleans(),
+)
+
+
+@given(batches=st.lists(st.lists(_row, max_size=6), max_size=5))
+def test_batches_round_trip_and_keys_stay_unique(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[ReadingRow]]
+) -> None:
+    with Store(tmp_path_factory.mktemp("p") / "lab.db") as store:
+        board = store.register_board("ID", "S", 4, 3, 8)
+        run = store.start_run("calibration", board)
+        kept: list[ReadingRow] = []
+        for batch in batches:
+            keys = [row.key for row in batch]
+            clash = len(set(keys)) < len(keys) or set(keys) & {row.key for row in kept}
+            if clash:
+                with pytest.raises(DuplicateReadingError):
+                    store.add_readings(run, batch)
+            else:
+                store.add_readings(run, batch)
+                kept.extend(batch)
+        got = store.readings(run)
+        assert got["key"].tolist() == [row.key for row in kept]
+        assert got["seq"].tolist() == list(range(len(kept)))
+        assert store.completed_keys(run) == {row.key for row in kept}
+        np.testing.assert_array_equal(got["value"], [row.value for row in kept])
+        assert got["mask"].tolist() == [row.mask for row in kept]
+        assert got["limit_tripped"].tolist() == [row.limit_tripped for row in kept]
+
+
+def test_default_location_is_created_under_xdg_data_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labrss.store import resolve_db_path
+
+    monkeypatch.delenv("LABRSS_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    with Store(resolve_db_path()) as store:
+        assert store.path == tmp_path / "xdg" / "labrss" / "lab.db"
+    assert (tmp_path / "xdg" / "labrss" / "lab.db").is_file()
