@@ -16,6 +16,7 @@ instrument physics of `simulator.smu_physics` on top. Every reading draws new no
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -842,7 +843,7 @@ class Keithley2450Emulator(ScpiDevice):
                 f"{call.header}: indices {start}..{end} outside the {n} readings of {buffer.name}",
             )
         elements = call.args[3:] or ["READING"]
-        entries = list(buffer.entries)[start - 1 : end]
+        entries = itertools.islice(buffer.entries, start - 1, end)
         first = buffer.entries[0].time_s if buffer.entries else 0.0
         return ",".join(self._format_entry(e, elements, first) for e in entries)
 
