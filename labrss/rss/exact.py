@@ -38,6 +38,8 @@ __all__ = [
     "bits_to_bool",
     "enumerate_nearest",
     "enumerate_window_min_cost",
+    "masked_sums",
+    "masked_sums_bits",
     "mitm_nearest",
     "mitm_window_min_cost",
 ]
@@ -47,6 +49,43 @@ def bits_to_bool(masks: np.ndarray, n: int) -> np.ndarray:
     """uint64 masks ``(...)`` -> bool ``(..., n)`` (element ``i`` <-> bit ``i``)."""
     shifts = np.arange(n, dtype=np.uint64)
     return ((masks[..., None] >> shifts) & np.uint64(1)).astype(bool)
+
+
+@njit(cache=True)
+def masked_sums_bits(values: np.ndarray, bits: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base[c] + sum of values[c, i]`` over the set bits of ``bits[c, k]``.
+
+    ``values`` (C, n), ``bits`` (C, m) uint64, ``base`` (C,). The terms are added one by
+    one in increasing index order (zeros add exactly nothing), the same order as
+    `masked_sums`: the canonical value of a subset, whichever kernel found it.
+    """
+    n_cells, n = values.shape
+    m = bits.shape[1]
+    out = np.empty((n_cells, m), dtype=np.float64)
+    for c in range(n_cells):
+        for k in range(m):
+            s = base[c]
+            b = bits[c, k]
+            for i in range(n):
+                if (b >> np.uint64(i)) & np.uint64(1):
+                    s += values[c, i]
+            out[c, k] = s
+    return out
+
+
+@njit(cache=True)
+def masked_sums(values: np.ndarray, mask: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """As `masked_sums_bits` for bool masks ``(C, m, n)``."""
+    n_cells, m, n = mask.shape
+    out = np.empty((n_cells, m), dtype=np.float64)
+    for c in range(n_cells):
+        for k in range(m):
+            s = base[c]
+            for i in range(n):
+                if mask[c, k, i]:
+                    s += values[c, i]
+            out[c, k] = s
+    return out
 
 
 @njit(cache=True)

@@ -28,6 +28,8 @@ from labrss.rss.exact import (
     bits_to_bool,
     enumerate_nearest,
     enumerate_window_min_cost,
+    masked_sums,
+    masked_sums_bits,
     mitm_nearest,
     mitm_window_min_cost,
 )
@@ -265,8 +267,8 @@ def _choose_method(method: Method, n_used: int, m: int, max_exact_n: int) -> str
 
 
 def _canonical_x(prob: Problem, mask: np.ndarray) -> np.ndarray:
-    """``base + sum a_i`` over each mask (C, m, n), summed in one fixed order."""
-    return np.asarray(prob.base[:, None] + np.where(mask, prob.a[:, None, :], 0.0).sum(-1))
+    """``base + sum a_i`` over each mask (C, m, n), added in index order."""
+    return np.asarray(masked_sums(np.ascontiguousarray(prob.a), mask, prob.base))
 
 
 @dataclass(frozen=True)
@@ -332,31 +334,30 @@ def solve_problem(
     chosen = _choose_method(method, n_used, m, max_exact_n)
 
     if chosen == "heuristic":
-        _, fm, _, cm = heuristic_nearest(
+        _, floor_c, _, ceil_c = heuristic_nearest(
             a_c, kernel_targets, free_n=HEURISTIC_FREE_N, restarts=HEURISTIC_RESTARTS
         )
-        floor_mask, ceil_mask = fm, cm
+        # every heuristic candidate is a real subset (the empty one at worst)
+        floor_ok = ceil_ok = np.ones((n_cells, m), dtype=bool)
+        x_floor = masked_sums(a_c, floor_c, prob.base)
+        x_ceil = masked_sums(a_c, ceil_c, prob.base)
     else:
         kernel = enumerate_nearest if chosen == "enumerate" else mitm_nearest
         f_sum, f_bits, c_sum, c_bits = kernel(a_c, kernel_targets)
-        floor_mask = bits_to_bool(f_bits, n_used)
-        ceil_mask = bits_to_bool(c_bits, n_used)
         # a missing side is flagged by an infinite sum; its mask is unused
         floor_ok = np.isfinite(f_sum)
         ceil_ok = np.isfinite(c_sum)
-    if chosen == "heuristic":
-        floor_ok = np.ones((n_cells, m), dtype=bool)
-        ceil_ok = np.ones((n_cells, m), dtype=bool)
-    floor_mask = comp.put(floor_mask, n)
-    ceil_mask = comp.put(ceil_mask, n)
-
-    x_floor = _canonical_x(prob, floor_mask)
-    x_ceil = _canonical_x(prob, ceil_mask)
+        x_floor = masked_sums_bits(a_c, f_bits, prob.base)
+        x_ceil = masked_sums_bits(a_c, c_bits, prob.base)
     with np.errstate(invalid="ignore"):
         err_floor = np.where(floor_ok, np.abs(tr.forward(x_floor, prob.r) - prob.targets), np.inf)
         err_ceil = np.where(ceil_ok, np.abs(tr.forward(x_ceil, prob.r) - prob.targets), np.inf)
     take_ceil = err_ceil < err_floor
-    mask = np.where(take_ceil[..., None], ceil_mask, floor_mask)
+    if chosen == "heuristic":
+        mask_c = np.where(take_ceil[..., None], ceil_c, floor_c)
+    else:
+        mask_c = bits_to_bool(np.where(take_ceil, c_bits, f_bits), n_used)
+    mask = comp.put(mask_c, n)
     x = np.where(take_ceil, x_ceil, x_floor)
     value = tr.forward(x, prob.r)
 
