@@ -50,6 +50,8 @@ MAX_MITM_N = 48
 #: Heuristic: size of the exactly solved free set, and number of restarts.
 HEURISTIC_FREE_N = 32
 HEURISTIC_RESTARTS = 8
+#: method="auto" enumerates only up to this many elements in use (memory).
+_AUTO_ENUMERATE_MAX_N = 24
 #: Slack of the near-optimal window, in units of the sum magnitude's ulp, so that
 #: rounding of the window ends never drops the optimum itself.
 _WINDOW_ULPS = 8.0
@@ -260,8 +262,9 @@ def _choose_method(method: Method, n_used: int, m: int, max_exact_n: int) -> str
     if n_used > max_exact_n:
         return "heuristic"
     # One table of 2**n sums answers each target in O(n); MITM pays ~2**(n/2+1) per
-    # target but only 2**(n/2+1) to build: enumeration wins for many targets per cell.
-    if n_used <= 26 and m >= 4 * 2 ** (n_used / 2):
+    # target but only 2**(n/2+1) to build: enumeration wins for many targets per cell
+    # (and stays within 2**24 * 32 bytes = 512 MiB of table).
+    if n_used <= _AUTO_ENUMERATE_MAX_N and m >= 4 * 2 ** (n_used / 2):
         return "enumerate"
     return "mitm"
 
