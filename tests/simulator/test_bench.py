@@ -3,6 +3,7 @@ pyserial exactly as the drivers reach hardware."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 import pyvisa
 import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyvisa.resources import MessageBasedResource
 
 from simulator.bench import BOARD_BUSY_REPLY, SimulatedBench
@@ -261,6 +264,86 @@ def test_smu_bad_input_is_queued_without_reply(bench: SimulatedBench) -> None:
     )
     codes = [int(line.split(b",")[0]) for line in lines]
     assert codes == [-101, -363, -113, -222, 0]
+
+
+FRAGMENTS = st.sampled_from(
+    [
+        b"*IDN?",
+        b"SW:CELL 0,1,3",
+        b"SW:CELL? 0,1",
+        b"ROUT:CELL 0,1",
+        b"SYST:ERR?",
+        b"SAFE?",
+        b"DAC:VOLT 0,0.1",
+        b"  ",
+        b"\t",
+        b",",
+        b":",
+        b"?",
+        b"\x00",
+        b"\xff",
+        b"\x1b[A",
+    ]
+)
+LINE_BODIES = st.lists(st.one_of(FRAGMENTS, st.binary(max_size=12)), max_size=5).map(
+    lambda parts: b"".join(parts).replace(b"\n", b"").replace(b"\r", b"")
+)
+
+
+def _read_until(sock: socket.socket, marker: bytes, max_lines: int) -> list[bytes]:
+    """Reply lines up to and including the first one starting with ``marker``."""
+    buf = b""
+    lines: list[bytes] = []
+    while not lines or not lines[-1].startswith(marker):
+        while b"\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, f"server closed the connection after {lines}"
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
+        lines.append(line)
+        assert len(lines) <= max_lines, lines
+    return lines
+
+
+def test_board_socket_fuzz_one_reply_per_line_and_never_wedges() -> None:
+    """Random lines in random packets: exactly one reply per non-blank line, in order,
+    whatever the bytes; the server keeps serving every new connection."""
+    with SimulatedBench("small", seed=4) as bench:
+
+        @settings(max_examples=60)
+        @given(
+            bodies=st.lists(st.tuples(LINE_BODIES, st.booleans()), min_size=1, max_size=8),
+            cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+        )
+        def check(bodies: list[tuple[bytes, bool]], cuts: list[int]) -> None:
+            stream = b"".join(body + (b"\r\n" if crlf else b"\n") for body, crlf in bodies)
+            stream += b"BOARD:GEOM?\n"  # the sentinel: no fragment can produce its reply
+            expected = sum(1 for body, _ in bodies if body.strip(b" \t"))
+            assert bench.wait_until_idle(IO_TIMEOUT_S)
+            with socket.create_connection(("127.0.0.1", bench.board_port), IO_TIMEOUT_S) as s:
+                bounds = sorted({0, len(stream), *(c % len(stream) for c in cuts)})
+                for a, b in itertools.pairwise(bounds):
+                    s.sendall(stream[a:b])
+                lines = _read_until(s, b"8,8,8", expected + 1)
+            assert len(lines) == expected + 1
+            assert all(line.startswith(b"ERR ") or b"ERR" not in line for line in lines)
+
+        check()
+
+
+def test_smu_socket_fuzz_never_wedges(bench: SimulatedBench) -> None:
+    """Random lines to the SMU: whatever they queue or answer, `*IDN?` still gets through."""
+
+    @settings(max_examples=40)
+    @given(bodies=st.lists(LINE_BODIES, min_size=1, max_size=8))
+    def check(bodies: list[bytes]) -> None:
+        stream = b"".join(body + b"\n" for body in bodies) + b"*CLS\n*IDN?\n"
+        assert bench.wait_until_idle(IO_TIMEOUT_S)
+        with socket.create_connection(("127.0.0.1", bench.smu_port), IO_TIMEOUT_S) as s:
+            s.sendall(stream)
+            _read_until(s, b"KEITHLEY INSTRUMENTS,MODEL 2450,", len(bodies) + 1)
+
+    check()
 
 
 def test_board_goes_safe_when_the_host_disconnects_mid_line(
