@@ -30,14 +30,24 @@ class AmbientTemperature:
 
     def _extend(self, n_points: int) -> None:
         """Generate the walk up to grid index ``n_points - 1`` (in blocks, in order)."""
-        while self._walk_K.size < n_points:
-            kicks = self._rng.standard_normal(_BLOCK) * self._kick_K
-            walk = np.empty(_BLOCK)
-            x = float(self._walk_K[-1])
-            for i in range(_BLOCK):  # sequential recursion; 4096 steps = 68 h at 60 s
-                x = x * self._decay + kicks[i]
-                walk[i] = x
-            self._walk_K = np.concatenate([self._walk_K, walk])
+        missing = n_points - self._walk_K.size
+        if missing <= 0:
+            return
+        n_blocks = -(-missing // _BLOCK)
+        # One draw call per block, whatever the batch: the walk depends on the seed only.
+        kicks = (
+            np.concatenate([self._rng.standard_normal(_BLOCK) for _ in range(n_blocks)])
+            * self._kick_K
+        )
+        # x[i] = decay * x[i-1] + kick[i], continuing from the last point. A plain loop
+        # (~0.1 us per step, 68 h of walk per 4096 steps) beats importing scipy.signal.
+        walk = kicks.tolist()
+        x = float(self._walk_K[-1])
+        decay = self._decay
+        for i, kick in enumerate(walk):
+            x = decay * x + kick
+            walk[i] = x
+        self._walk_K = np.concatenate([self._walk_K, np.asarray(walk)])
 
     def walk_K(self, t_s: float) -> float:
         """The random-walk part at time ``t_s`` (K)."""
