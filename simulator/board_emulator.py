@@ -41,7 +41,8 @@ _STANDARD_TEXT = {
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _HEX_RE = re.compile(r"(0[xX])?([0-9a-fA-F]+)\Z")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
-_ALLOWED_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\t"}
+_ALLOWED_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\t", "\r"}
+"""Printable ASCII, TAB and CR (a stray CR counts as white space); anything else is -101."""
 
 
 class ProtocolError(Exception):
@@ -143,13 +144,12 @@ class BoardProtocol:
     # ------------------------------------------------------------------ entry points
     def handle_line(self, line: str) -> str | None:
         """Execute one command line; return its reply line (no LF), or None if blank."""
+        n_bytes = len(line.encode("latin-1", errors="replace")) + 1  # with its LF
         if line.endswith("\r"):
             line = line[:-1]
         try:
-            if len(line.encode("latin-1", errors="replace")) + 1 > self.MAX_LINE_BYTES:
-                raise ProtocolError(
-                    -223, f"line of {len(line) + 1} bytes exceeds {self.MAX_LINE_BYTES}"
-                )
+            if n_bytes > self.MAX_LINE_BYTES:
+                raise ProtocolError(-223, f"line of {n_bytes} bytes exceeds {self.MAX_LINE_BYTES}")
             for pos, ch in enumerate(line):
                 if ch not in _ALLOWED_CHARS:
                     raise ProtocolError(

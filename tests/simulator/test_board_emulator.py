@@ -241,6 +241,8 @@ def test_line_length_limit() -> None:
     # 4095 characters + LF = 4096 bytes: accepted (here as a -113, it is a nonsense header).
     assert err_code(p.handle_line("A" * 4095)) == -113
     assert err_code(p.handle_line("A" * 4096)) == -223
+    assert err_code(p.handle_line("A" * 4095 + "\r")) == -223  # the CR counts
+    assert p.handle_line("SW:CELL 1,\r1,3") == "OK"  # a stray CR is white space
     assert err_code(p.line_too_long(10_000)) == -223
     assert p.handle_line("*OPC?") == "1"  # the connection stays usable
 
@@ -344,7 +346,7 @@ def test_fuzz_handle_line_never_raises_and_always_replies_once(lines: list[str])
         reply = p.handle_line(line)
         stripped = line[:-1] if line.endswith("\r") else line
         if reply is None:
-            assert stripped.strip() == "" and all(ch in " \t" for ch in stripped)
+            assert stripped.strip() == "" and all(ch in " \t\r" for ch in stripped)
             continue
         assert "\n" not in reply and "\r" not in reply
         assert all(0x20 <= ord(ch) < 0x7F for ch in reply)
