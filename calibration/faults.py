@@ -24,12 +24,15 @@ What can and cannot be told apart:
   meter's resolution next to the other branches). Both are reported as ``open`` with
   ``evidence["indistinguishable_from"] = "stuck_open"``; the solver excludes the branch either
   way.
-* A stuck-closed switch is told from an open branch by the raised c0: m element-sized steps
-  of excess leakage explain m stuck-closed switches among the z branches with a_i ~ 0. When
-  m == z all are ``stuck_closed``; when 0 < m < z the design cannot say which (every
-  subset sees them the same way): all z are reported ``open`` with
-  ``evidence["ambiguous_stuck_closed"] = m`` and the cell's c0 already carries their
-  conductance, so the solver stays right.
+* A stuck-closed switch is told from an open branch by the raised c0: the excess
+  leakage ``c0 - leakage_max`` must equal the conductance of the stuck branches. Among the
+  z branches with a_i ~ 0, every subset whose nominal band sums contain the excess (within
+  k sigma of c0) is a candidate. One candidate: its branches are ``stuck_closed``, the
+  others ``open``. With per-branch nominal values that differ by more than the tolerance
+  (the default board's ladder) the candidate is unique. With equal nominal values and
+  0 < m < z the design cannot say which (every subset sees them the same way): all z are
+  reported ``open`` with ``evidence["ambiguous_stuck_closed"] = m``; c0 already carries
+  their conductance, so the solver stays right.
 * A short makes every reading that contains it saturate, so the other branches' estimates
   in that cell are unreliable: such cells are listed in ``remeasure`` (measure again with the
   short's switch held open, on the n - 1 others).
@@ -63,27 +66,44 @@ FaultKindName = Literal["open", "short", "stuck_open", "stuck_closed"]
 
 @dataclass(frozen=True)
 class NominalBand:
-    """The healthy range of a branch and of a cell's leakage.
+    """The healthy range of each branch and of a cell's leakage.
 
-    ``low_S``/``high_S``: smallest and largest healthy a_i (S); ``leakage_max_S``: largest
-    healthy c0 of a cell (S).
+    ``low_S``/``high_S``: smallest and largest healthy a_i (S), one value for every branch
+    or one per branch (shape (n,), e.g. a ladder of nominal values); ``leakage_max_S``:
+    largest healthy c0 of a cell (S).
     """
 
-    low_S: float
-    high_S: float
+    low_S: NDArray[np.float64]
+    high_S: NDArray[np.float64]
     leakage_max_S: float
 
-    def __post_init__(self) -> None:
-        if not 0 < self.low_S < self.high_S or self.leakage_max_S < 0:
+    def __init__(self, low_S: ArrayLike, high_S: ArrayLike, leakage_max_S: float) -> None:
+        low = np.atleast_1d(np.asarray(low_S, dtype=float))
+        high = np.atleast_1d(np.asarray(high_S, dtype=float))
+        if (
+            low.ndim != 1
+            or low.shape != high.shape
+            or not (np.all(low > 0) and np.all(low < high))
+            or not leakage_max_S >= 0
+        ):
             raise ValueError(
-                f"nominal band needs 0 < low_S < high_S and leakage_max_S >= 0, got "
-                f"{self.low_S}, {self.high_S}, {self.leakage_max_S}"
+                f"nominal band needs 0 < low_S < high_S (same shape) and leakage_max_S >= 0, "
+                f"got {low_S!r}, {high_S!r}, {leakage_max_S!r}"
             )
+        object.__setattr__(self, "low_S", low)
+        object.__setattr__(self, "high_S", high)
+        object.__setattr__(self, "leakage_max_S", float(leakage_max_S))
+
+    def per_branch(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(low, high) as arrays of n values (`ValueError` if the band has another length)."""
+        if self.low_S.shape[0] not in (1, n):
+            raise ValueError(f"nominal band has {self.low_S.shape[0]} branches, the bank {n}")
+        return np.broadcast_to(self.low_S, (n,)), np.broadcast_to(self.high_S, (n,))
 
     @classmethod
     def from_elements(
         cls,
-        resistance_ohm: float,
+        resistance_ohm: ArrayLike,
         tolerance: float,
         branches: int,
         *,
@@ -91,22 +111,23 @@ class NominalBand:
         off_leakage_S: float = 0.0,
         margin: float = 0.0,
     ) -> NominalBand:
-        """Band for elements of nominal ``resistance_ohm`` +- ``tolerance`` (relative) in
-        series with a switch of on-resistance in ``switch_on_ohm`` (min, max; ohm) and
-        off-leakage up to ``off_leakage_S`` per branch; ``margin`` widens both edges
-        (relative; temperature coefficient and drift).
+        """Band for elements of nominal ``resistance_ohm`` (one value, or one per branch)
+        +- ``tolerance`` (relative) in series with a switch of on-resistance in
+        ``switch_on_ohm`` (min, max; ohm) and off-leakage up to ``off_leakage_S`` per branch;
+        ``margin`` widens both edges (relative; temperature coefficient and drift).
 
         low = 1/(R (1 + tol) + r_on,max) - leak, high = 1/(R (1 - tol) + r_on,min),
         leakage_max = branches x leak.
         """
-        if resistance_ohm <= 0 or not 0 <= tolerance < 1 or branches < 1:
+        R = np.broadcast_to(np.asarray(resistance_ohm, dtype=float), (branches,))
+        if branches < 1 or not np.all(R > 0) or not 0 <= tolerance < 1:
             raise ValueError(
-                f"bad nominal element: R={resistance_ohm} ohm, tolerance={tolerance}, "
+                f"bad nominal element: R={resistance_ohm!r} ohm, tolerance={tolerance}, "
                 f"branches={branches}"
             )
         lo_on, hi_on = switch_on_ohm
-        low = 1.0 / (resistance_ohm * (1 + tolerance) + hi_on) - off_leakage_S
-        high = 1.0 / (resistance_ohm * (1 - tolerance) + lo_on)
+        low = 1.0 / (R * (1 + tolerance) + hi_on) - off_leakage_S
+        high = 1.0 / (R * (1 - tolerance) + lo_on)
         return cls(low * (1 - margin), high * (1 + margin), branches * off_leakage_S * (1 + margin))
 
 
@@ -165,10 +186,10 @@ def detect_shorts(
 
     A reading is *huge* when it tripped the compliance limit, is NaN (overflow), or exceeds
     by more than k sigma the largest conductance a healthy bank can show whatever its
-    switches do, ``leakage_max + n high`` (so any number of stuck-closed switches is
+    switches do, ``leakage_max + sum_i high_i`` (so any number of stuck-closed switches is
     allowed; a series path only lowers readings). A short reads about 1/(r_s + r_on), so it
-    is seen while the series path r_s < 1/(leakage_max + n high) - r_on (about 110 ohm for
-    8 x 1 kohm branches with 10 ohm switches). Branch i
+    is seen while the series path r_s < 1/(leakage_max + sum_i high_i) - r_on (about 110 ohm
+    for 8 x 1 kohm branches with 10 ohm switches). Branch i
     is shorted when every reading that contains it is huge and it has at least one such
     reading. ``unexplained`` marks cells with huge readings that the shorted branches do not
     cover (e.g. a short across the whole cell, which saturates the empty subset too); no
@@ -191,7 +212,8 @@ def detect_shorts(
         if sigma_S is None
         else np.broadcast_to(np.asarray(sigma_S, float), (cells, M))
     )
-    ceiling = band.leakage_max_S + X8.shape[1] * band.high_S
+    _, high = band.per_branch(X8.shape[1])
+    ceiling = band.leakage_max_S + float(high.sum())
     # NaN (an overflow the driver turned into NaN) counts as huge.
     huge = tripped | (np.nan_to_num(y, nan=np.inf) > ceiling + k_sigma * sig)
     has = X8.astype(bool)  # (M, n)
@@ -268,11 +290,12 @@ def classify_faults(
                         "source": "readings",
                         "rows_with_branch_all_huge": True,
                         "a_S": float(a[cell, k]) if np.isfinite(a[cell, k]) else None,
-                        "band_high_S": band.high_S,
+                        "band_high_S": float(band.per_branch(n)[1][k]),
                     },
                 )
             )
-    high_short = ~unknown & (a > band.high_S + k_sigma * s) & ~shorts
+    lo_b, hi_b = band.per_branch(n)
+    high_short = ~unknown & (a > hi_b + k_sigma * s) & ~shorts
     # Estimates of cells with a short from the readings are unreliable: classify those no further.
     trusted = ~remeasure[:, None] & ~unknown
     for cell, k in zip(*np.nonzero(high_short & trusted), strict=True):
@@ -285,47 +308,54 @@ def classify_faults(
                     "source": "estimate",
                     "a_S": float(a[cell, k]),
                     "std_S": float(s[cell, k]),
-                    "band_high_S": band.high_S,
-                    "ratio_to_high": float(a[cell, k] / band.high_S),
+                    "band_high_S": float(hi_b[k]),
+                    "ratio_to_high": float(a[cell, k] / hi_b[k]),
                 },
             )
         )
         remeasure[cell] = True
     excluded |= shorts | (high_short & trusted)
 
-    absent = trusted & ~excluded & (a < band.low_S - k_sigma * s) & (a <= k_sigma * s)
-    low = trusted & ~excluded & ~absent & (a < band.low_S - k_sigma * s)
-    out_of_band = low | (trusted & ~excluded & (a > band.high_S + k_sigma * s))
-    typical = 0.5 * (band.low_S + band.high_S)
+    below = a < lo_b - k_sigma * s
+    absent = trusted & ~excluded & below & (a <= k_sigma * s)
+    out_of_band = trusted & ~excluded & ~absent & (below | (a > hi_b + k_sigma * s))
     excess = c0 - band.leakage_max_S
     raised = np.isfinite(c0) & (excess > k_sigma * s0)
     for cell in range(cells):
-        zeros = np.nonzero(absent[cell])[0]
-        m = 0
+        zeros = [int(k) for k in np.nonzero(absent[cell])[0]]
+        candidates: list[tuple[int, ...]] = []
         if raised[cell] and not remeasure[cell]:
-            m = int(np.rint(excess[cell] / typical))
-            lo = m * band.low_S - k_sigma * s0[cell] - band.leakage_max_S
-            hi = m * band.high_S + k_sigma * s0[cell]
-            if m < 1 or m > len(zeros) or not lo <= excess[cell] <= hi:
+            candidates = _stuck_closed_candidates(
+                zeros,
+                float(excess[cell]),
+                low_S=lo_b,
+                high_S=hi_b,
+                leakage_max_S=band.leakage_max_S,
+                slack_S=float(k_sigma * s0[cell]),
+            )
+            if not candidates:
                 leaky[cell] = True
-                m = 0
+        stuck = set(candidates[0]) if len(candidates) == 1 else set()
         for k in zeros:
             evidence: dict[str, Any] = {
                 "a_S": float(a[cell, k]),
                 "std_S": float(s[cell, k]),
-                "band_low_S": band.low_S,
+                "band_low_S": float(lo_b[k]),
                 "leakage_S": float(c0[cell]),
                 "leakage_excess_S": float(excess[cell]),
             }
-            if m == len(zeros) and m > 0:
-                kind: FaultKindName = "stuck_closed"
-                evidence["stuck_closed_count"] = m
+            kind: FaultKindName
+            if k in stuck:
+                kind = "stuck_closed"
+                evidence["stuck_closed_branches"] = sorted(stuck)
             else:
                 kind = "open"
                 evidence["indistinguishable_from"] = "stuck_open"
-                if m > 0:
-                    evidence["ambiguous_stuck_closed"] = m
-            findings.append(FaultFinding(cell, int(k), kind, evidence))
+                if len(candidates) > 1:
+                    sizes = sorted({len(c) for c in candidates})
+                    evidence["ambiguous_stuck_closed"] = sizes[0] if len(sizes) == 1 else sizes
+                    evidence["stuck_closed_candidates"] = [list(c) for c in candidates[:10]]
+            findings.append(FaultFinding(cell, k, kind, evidence))
             excluded[cell, k] = True
     findings.sort(key=lambda f: (f.cell, f.k))
     return FaultReport(
@@ -336,3 +366,27 @@ def classify_faults(
         remeasure=remeasure,
         leaky=leaky,
     )
+
+
+_MAX_ENUMERATED = 16  # zero branches beyond which stuck-closed subsets are not enumerated
+
+
+def _stuck_closed_candidates(
+    zeros: list[int],
+    excess_S: float,
+    *,
+    low_S: NDArray[np.float64],
+    high_S: NDArray[np.float64],
+    leakage_max_S: float,
+    slack_S: float,
+) -> list[tuple[int, ...]]:
+    """Non-empty subsets T of the zero branches whose conductance can make the excess:
+    ``sum_T low - leakage_max - slack <= excess <= sum_T high + slack``. O(2^z)."""
+    z = len(zeros)
+    if z == 0 or z > _MAX_ENUMERATED:
+        return []
+    bits = (np.arange(1, 1 << z)[:, None] >> np.arange(z)[None, :]) & 1
+    lo = bits @ low_S[zeros] - leakage_max_S - slack_S
+    hi = bits @ high_S[zeros] + slack_S
+    hits = np.nonzero((lo <= excess_S) & (excess_S <= hi))[0]
+    return [tuple(zeros[i] for i in np.nonzero(bits[h])[0]) for h in hits]

@@ -98,7 +98,7 @@ def test_every_injected_fault_is_found_and_nothing_else() -> None:
         if f.kind == "open":
             assert f.evidence["indistinguishable_from"] == "stuck_open"
         if f.kind == "stuck_closed":
-            assert f.evidence["stuck_closed_count"] == 1
+            assert f.evidence["stuck_closed_branches"] == [f.k]
             assert f.evidence["leakage_excess_S"] == pytest.approx(1 / (R_OHM + 10), rel=TOL + 0.01)
         assert report.remeasure[index] == (f.kind == "short")
     assert report.excluded.sum() == len(expected)
@@ -167,3 +167,49 @@ def test_band_and_input_validation() -> None:
         classify_faults(
             np.ones((1, 3)), np.ones((1, 3)), np.ones(1), np.ones(1), BAND, y_S=np.ones((1, 4))
         )
+
+
+def test_ladder_banks_per_branch_bands_identify_the_stuck_closed_branch() -> None:
+    # The default simulated board: a sub-binary ladder 10 kohm x 1.8^k, 5 %, ADG1414-like
+    # switches (9.5 +- 3 x 0.4 ohm), off-resistance >= 1e10 ohm; readings at about 1e-8 S.
+    nominal = 10e3 * 1.8 ** np.arange(N)
+    band = NominalBand.from_elements(
+        nominal, 0.05, N, switch_on_ohm=(8.3, 10.7), off_leakage_S=1e-10
+    )
+    assert band.low_S.shape == (N,) and (band.low_S[:-1] > band.high_S[1:]).all()  # disjoint
+    sigma = 1e-8
+    rng = np.random.default_rng(24)
+    X = s_matrix_design(N, with_full=True).X
+    cells = 2000
+    eps = np.clip(rng.normal(0, 0.05 / 3, (cells, N)), -0.05, 0.05)
+    g = 1.0 / (nominal * (1 + eps) + rng.uniform(8.3, 10.7, (cells, N)))
+    h = rng.uniform(1e-11, 1e-10, (cells, N))
+    a, c0 = g - h, h.sum(axis=1)
+    # Cell 0: branch 2 open and branch 5 stuck closed; cell 1: branch 7 (the smallest) open.
+    c0[0] += a[0, 5]
+    a[0, [2, 5]] = 0.0
+    c0[1] -= h[1, 7]
+    a[1, 7] = 0.0
+    A = np.hstack([np.ones((X.shape[0], 1)), X])
+    G = np.hstack([c0[:, None], a]) @ A.T
+    y = G / (1 + 0.4 * G) + sigma * rng.standard_normal(G.shape)
+    fit = fit_weighing(X, y, sigma_S=sigma, fit_series=True)
+    report = classify_faults(
+        fit.conductance_S,
+        fit.std_S,
+        fit.leakage_S,
+        fit.leakage_std_S,
+        band,
+        X=X,
+        y_S=y,
+        sigma_S=sigma,
+    )
+    assert [(f.cell, f.k, f.kind) for f in report.findings] == [
+        (0, 2, "open"),
+        (0, 5, "stuck_closed"),
+        (1, 7, "open"),
+    ]
+    assert "ambiguous_stuck_closed" not in report.findings[0].evidence
+    assert not report.out_of_band.any() and not report.leaky.any()
+    with pytest.raises(ValueError, match="nominal band has 8 branches, the bank 4"):
+        classify_faults(np.ones((1, 4)), np.ones((1, 4)), np.ones(1), np.ones(1), band)
