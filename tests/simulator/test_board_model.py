@@ -140,9 +140,10 @@ def test_guarded_read_of_a_fully_programmed_board_error_is_what_wires_explain() 
     g = model.true_cell_conductance_S()[r, c]
     err = port.g_S / port.sense_gain / g - 1.0
     estimate = _first_order_guard_error(model, r, c)
-    # The estimate neglects products of two drops (each d_c' ~ 1e-3 V/V) and the drops
-    # along the LO rows (their routing switch sees the row's current, ~ the same size):
-    # second-order terms are below 20 % of the first-order error here.
+    # The estimate neglects products of two drops (each d_c' ~ 1e-3 V/V), the drops along
+    # the LO rows (which lift them and so shrink the guard current) and the row wire: on the
+    # small and default presets these shift the error by 2-6 % of the first-order value
+    # (measured over several cells); 20 % leaves room for other seeds.
     assert estimate > 1e-3  # the effect is real on a fully programmed board...
     assert err == pytest.approx(estimate, rel=0.2)  # ...and it is the wiring's
 
