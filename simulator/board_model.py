@@ -240,8 +240,9 @@ class BoardModel:
                 raise ValueError(f"unknown routing mode {mode!r}")
             if routing.four_wire and mode != "cell":
                 raise ValueError("4-wire sensing exists only in cell routing")
-            self._routing = routing
-            self._invalidate()
+            if routing != self._routing:  # the same routing again: same network
+                self._routing = routing
+                self._invalidate()
             self.clock.advance(self.config.bbm_delay_s)
 
     # ------------------------------------------------------------------ DACs
