@@ -11,6 +11,7 @@ from calibration.designs import (
     holdout_subsets,
     one_by_one,
     random_balanced_design,
+    rows_to_masks,
     s_matrix_design,
     standard_error_factor,
 )
@@ -199,3 +200,39 @@ def test_any_full_rank_design_recovers_any_bank(n: int, seed: int, extra: int) -
     y = _readings(design.X, a, c0, 0.0)
     fit = fit_weighing(design.X, y, sigma_S=SIGMA)
     np.testing.assert_allclose(fit.conductance_S, a, rtol=1e-8, atol=1e-15)
+
+
+def test_model_matches_the_simulated_boards_nodal_solve() -> None:
+    # The simulator solves the whole resistor network (wires, routing switches, leakage of
+    # the other cells); its noise-free port conductance must follow this module's model
+    # (additive bank behind one series path) to better than the SMU's floor: the 2450's
+    # 0.02 % basic accuracy. Otherwise the fit would be limited by the model, not the meter.
+    from simulator.board_config import load_board_config
+    from simulator.board_model import BoardModel, Routing
+
+    model = BoardModel(load_board_config("small"), seed=5)
+    truth = model.truth()
+    K = model.geometry.branches
+    design = s_matrix_design(K, with_full=True)
+    hold = holdout_subsets(K, 8, np.random.default_rng(8), exclude=design.X)
+    cells = [(0, 0), (3, 5), (7, 7)]
+    y: list[list[float]] = []
+    y_hold: list[list[float]] = []
+    for r, c in cells:
+        model.open_all_switches()
+        model.set_routing(Routing("cell", r, c))
+        for masks, out in ((design.masks, y), (rows_to_masks(hold), y_hold)):
+            row = []
+            for mask in masks:
+                model.set_cell_mask(r, c, int(mask))
+                row.append(model.smu_port().g_S)
+            out.append(row)
+    fit = fit_weighing(design.X, np.array(y), sigma_S=2e-4 * np.array(y), fit_series=True)
+    R = np.array([truth["resistance_ohm"][r, c] for r, c in cells])
+    on = 1 / (R + np.array([truth["r_on_ohm"][r, c] for r, c in cells]))
+    off = 1 / (R + np.array([truth["r_off_ohm"][r, c] for r, c in cells]))
+    rel = np.abs(fit.conductance_S / (on - off) - 1)
+    assert np.median(rel) < 2e-5 and rel.max() < 2e-4
+    assert ((fit.series_ohm > 0) & (fit.series_ohm < 1.0)).all()  # routing + leads, ohm
+    check = holdout_check(fit, hold, np.array(y_hold), sigma_S=2e-4 * np.array(y_hold))
+    assert not check.flagged.any()
