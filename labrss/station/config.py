@@ -195,8 +195,11 @@ class Station:
 
     @property
     def name(self) -> str:
-        """How to refer to this station in messages: its file, or "the default station"."""
-        return str(self.source) if self.source is not None else "the default station"
+        """How messages name this station: its file, "the default station" (no file and
+        every default), or "<station>" (built in memory by `parse_station`)."""
+        if self.source is not None:
+            return str(self.source)
+        return "the default station" if self == Station() else "<station>"
 
 
 def default_station() -> Station:

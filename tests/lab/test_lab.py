@@ -30,6 +30,16 @@ CURRENT_ACCURACY = {  # range (A): (gain, offset A)
 }
 VOLTAGE_ACCURACY_200MV = (0.00012, 200e-6)
 """Measure voltage, 200 mV range: a 0.1 V read-back is measured on it."""
+# Keysight B2901A/B2902A (B2900A series data sheet, 1 year, 1 PLC), the same quantities.
+B2900_CURRENT_ACCURACY = {
+    100e-9: (0.00025, 100e-12),
+    1e-6: (0.00025, 500e-12),
+    10e-6: (0.00025, 1.5e-9),
+    100e-6: (0.0002, 25e-9),
+    1e-3: (0.0002, 200e-9),
+    10e-3: (0.0002, 2.5e-6),
+}
+B2900_VOLTAGE_ACCURACY_200MV = (0.00015, 225e-6)
 SOURCE_OFFSET_V = 200e-6
 """Source voltage offset on the 20 mV and 200 mV ranges: where a "0 V" source really is."""
 NOISE_FRACTION_OF_RANGE_1PLC = 5e-6
@@ -43,7 +53,7 @@ def noise_A(range_A: float, nplc: float) -> float:
     return NOISE_FRACTION_OF_RANGE_1PLC * range_A * nplc**-0.67
 
 
-def reading_tolerance(reading: Reading) -> float:
+def reading_tolerance(reading: Reading, *, keysight: bool = False) -> float:
     """Relative bound on R = V / I from the SMU: |dV/V| + |dI/I| at the ranges in use.
 
     Accuracy (gain + offset, the emulator draws a fixed error within it) plus the noise
@@ -51,8 +61,9 @@ def reading_tolerance(reading: Reading) -> float:
     """
     v = abs(reading.voltage_V)
     i = abs(reading.current_A)
-    i_gain, i_offset = CURRENT_ACCURACY[reading.current_range_A]
-    v_gain, v_offset = VOLTAGE_ACCURACY_200MV
+    currents = B2900_CURRENT_ACCURACY if keysight else CURRENT_ACCURACY
+    i_gain, i_offset = currents[reading.current_range_A]
+    v_gain, v_offset = B2900_VOLTAGE_ACCURACY_200MV if keysight else VOLTAGE_ACCURACY_200MV
     v_noise = NOISE_FRACTION_OF_RANGE_1PLC * 0.2 * reading.nplc**-0.67
     i_rel = i_gain + (i_offset + NOISE_SIGMAS * noise_A(reading.current_range_A, reading.nplc)) / i
     v_rel = v_gain + (v_offset + NOISE_SIGMAS * v_noise) / v
@@ -103,6 +114,20 @@ def test_branch_reading_matches_the_truth(
     tolerance = reading_tolerance(reading) * expected + path_bound
     assert abs(reading.resistance_ohm - expected) <= tolerance, (reading, expected, tolerance)
     assert reading.conductance_S == pytest.approx(1.0 / reading.resistance_ohm, rel=1e-12)
+
+
+def test_a_keysight_b2902a_reads_the_same_branch() -> None:
+    with SimulatedBench("small", seed=3, smu_model="B2902A") as keysight:
+        station = station_for(keysight, smu={"driver": "keysight_b2900", "channel": 1})
+        with Lab(station) as lab:
+            assert "B2902A" in lab.identities["smu"]
+            reading = lab.measure_branch(2, 3, 0, nplc=1.0)
+            truth = truth_now(keysight)
+    assert reading.instrument.startswith("B2902A ") and not reading.limit_tripped
+    path, path_bound = series_path_ohm(truth, 2, 3)
+    expected = 1.0 / float(np.asarray(truth["cell_conductance_S"])[2, 3]) + path
+    tolerance = reading_tolerance(reading, keysight=True) * expected + path_bound
+    assert abs(reading.resistance_ohm - expected) <= tolerance
 
 
 def test_a_subset_adds_as_conductances(bench: SimulatedBench) -> None:
@@ -404,7 +429,7 @@ def test_a_mismatching_embedded_smu_fails_and_stops_the_simulator() -> None:
         {"smu": {"driver": "keysight_b2900"}, "simulator": {"board": "small", "smu_model": "2450"}}
     )
     lab = Lab(station)
-    with pytest.raises(InstrumentIdentityError, match="the default station says"):
+    with pytest.raises(InstrumentIdentityError, match="<station> says"):
         lab.open()
     assert lab.simulator is None
 
