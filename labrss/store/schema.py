@@ -180,13 +180,12 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, path: Path, *, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database at ``path`` (open as ``conn``) up to schema version ``target``.
+def check_database(conn: sqlite3.Connection, path: Path) -> int:
+    """The file's schema version, after checking that it is (or can become) a labrss store.
 
-    Each migration runs in one transaction together with its ``user_version`` bump, so a
-    crash mid-migration leaves the previous version intact. Returns the version reached.
-    Raises `StoreSchemaError` for a database of another application, or one written by a
-    newer labrss (version above `SCHEMA_VERSION`).
+    Raises `StoreSchemaError` for a database of another application, an SQLite file with
+    tables but no labrss version, or a version above `SCHEMA_VERSION`. Reads only: call it
+    before changing anything (journal mode included).
     """
     app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
     version = schema_version(conn)
@@ -206,6 +205,18 @@ def migrate(conn: sqlite3.Connection, path: Path, *, target: int = SCHEMA_VERSIO
             f"{path}: schema version {version} is newer than this labrss supports "
             f"({SCHEMA_VERSION}); upgrade labrss"
         )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: Path, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database at ``path`` (open as ``conn``) up to schema version ``target``.
+
+    Each migration runs in one transaction together with its ``user_version`` bump, so a
+    crash mid-migration leaves the previous version intact. Returns the version reached.
+    Raises `StoreSchemaError` for a database of another application, or one written by a
+    newer labrss (version above `SCHEMA_VERSION`).
+    """
+    version = check_database(conn, path)
     for migration in MIGRATIONS:
         if version < migration.version <= target:
             conn.execute("BEGIN IMMEDIATE")

@@ -51,7 +51,7 @@ from labrss.store.records import (
     RunStatus,
     nan_to_none,
 )
-from labrss.store.schema import migrate, schema_version
+from labrss.store.schema import check_database, migrate, schema_version
 
 #: A run whose process cannot be checked (another host, no pid) is considered dead when its
 #: last heartbeat is older than this (s). Long operations should call `Store.heartbeat`.
@@ -153,6 +153,7 @@ class Store:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
         self._conn = conn
         try:
+            check_database(conn, self.path)  # refuse a foreign file before touching it
             conn.execute("PRAGMA foreign_keys = ON")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":

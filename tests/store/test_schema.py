@@ -92,5 +92,6 @@ def test_newer_foreign_and_unversioned_databases_are_refused(tmp_path: Path) -> 
     with pytest.raises(StoreSchemaError, match="no labrss schema version"):
         Store(other)
     conn = sqlite3.connect(other)
-    assert schema_version(conn) == 0  # untouched
+    assert schema_version(conn) == 0  # untouched, journal mode included
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     conn.close()
