@@ -175,8 +175,9 @@ def fit_weighing(
     Args:
         X: design (M, n), 0/1.
         y_S: readings (M,) for one cell or (cells, M); measured conductance I/V in S.
-        sigma_S: per-reading standard deviation (scalar, (M,), (cells,) or (cells, M));
-            None to estimate it from the residuals.
+        sigma_S: per-reading standard deviation (scalar, (M,), (cells, 1) or (cells, M);
+            a 1-D (cells,) array is read per cell when cells != M); None to estimate it
+            from the residuals.
         series_ohm: known r_s (scalar or (cells,)); the starting value with ``fit_series``.
         fit_series: estimate r_s by nonlinear least squares.
         pool_sigma: with ``sigma_S=None``, one sigma for all cells (else per cell).
