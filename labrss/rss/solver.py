@@ -385,12 +385,14 @@ def solve_problem(
         if prob.var is not None:
             sigma = _sigma(prob, mask, x)
 
+    # interval ends: all negative / all positive terms in use, summed canonically so
+    # that a target equal to an end's realised value counts as reachable
     usable = prob.active & (prob.a != 0.0)
-    a_used = np.where(usable, prob.a, 0.0)
-    x_lo = prob.base + np.minimum(a_used, 0.0).sum(1)
-    x_hi = prob.base + np.maximum(a_used, 0.0).sum(1)
-    v1 = tr.forward(x_lo[:, None], prob.r)[:, 0]
-    v2 = tr.forward(x_hi[:, None], prob.r)[:, 0]
+    a_full = np.ascontiguousarray(prob.a)
+    ends = np.stack([usable & (prob.a < 0), usable & (prob.a > 0)], axis=1)  # (C, 2, n)
+    x_ends = masked_sums(a_full, ends, prob.base)
+    v1 = tr.forward(x_ends[:, :1], prob.r)[:, 0]
+    v2 = tr.forward(x_ends[:, 1:], prob.r)[:, 0]
     lo = np.minimum(v1, v2)
     hi = np.maximum(v1, v2)
     reachable = (prob.targets >= lo[:, None]) & (prob.targets <= hi[:, None])
