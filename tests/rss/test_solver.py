@@ -446,3 +446,18 @@ def test_batch_equals_cell_by_cell(seed: int, method: Method) -> None:
         np.testing.assert_array_equal(batch.sigma[c], one.sigma)
         np.testing.assert_array_equal(batch.reachable_hi[c], one.reachable_hi)
         assert not (batch.mask[c] & excl[c]).any()
+
+
+@pytest.mark.parametrize("method", ["enumerate", "mitm"])
+def test_interval_ends_are_reachable_exactly(method: Method) -> None:
+    """The all-closed and all-open values are realised exactly and flagged reachable."""
+    el = np.array([0.1e-3, 0.2e-3, 0.3e-3, 0.7e-3, 1.1e-3])
+    top = 0.0
+    for g in el:
+        top += g  # the canonical order: index order
+    res = solve(el, [0.0, top, top * (1 + 1e-15), -1e-12], method=method)
+    assert res.error[0] == 0.0
+    assert res.error[1] == 0.0
+    assert res.reachable.tolist() == [True, True, False, False]
+    assert res.reachable_hi[1] == top
+    assert res.mask[1].all()
