@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.crossbar_board import BoardGeometry, CrossbarBoard
-from drivers.errors import InstrumentCommandError, InstrumentIdentityError
+from drivers.errors import BoardError, InstrumentCommandError, InstrumentIdentityError
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
@@ -267,7 +267,11 @@ class Lab:
             except Exception as exc:
                 failures.append(f"board SAFE: {exc}")
                 first = first or exc
-                for step in (self._board.open_all, self._board.zero_dacs, self._board.route_open):
+                if isinstance(exc, BoardError) and exc.code is None:
+                    steps = []  # the link is gone: the board goes safe on link loss by itself
+                else:
+                    steps = [self._board.open_all, self._board.zero_dacs, self._board.route_open]
+                for step in steps:
                     try:
                         step()
                     except Exception as step_exc:

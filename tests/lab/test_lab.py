@@ -440,3 +440,19 @@ def test_a_bad_simulator_board_names_the_station_key() -> None:
     station = parse_station({"simulator": {"board": "no-such-preset"}}, source="s.toml")
     with pytest.raises(StationError, match=r"s\.toml: \[simulator\] board = 'no-such-preset'"):
         Lab(station).open()
+
+
+def test_a_board_that_disconnects_mid_run_raises_and_the_smu_is_left_safe(
+    bench: SimulatedBench,
+) -> None:
+    from drivers.errors import BoardError
+
+    station = station_for(bench, board={"timeout_s": 0.5, "retries": 1})
+    with pytest.raises(BoardError) as exc, Lab(station) as lab:
+        lab.measure_branch(1, 1, 1)
+        bench._board_server.close()  # the board's link drops (it goes safe by itself)
+        lab.measure_branch(1, 1, 2)
+    assert exc.value.command is not None and exc.value.command.upper().startswith("SW:CELL")
+    assert "LABRSS" in exc.value.instrument or "socket://" in exc.value.instrument
+    state = bench_state(bench)
+    assert not state.smu_output_on and state.board_safe
