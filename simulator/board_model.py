@@ -497,7 +497,29 @@ class BoardModel:
             "temperature_resolution_C": TEMPERATURE_RESOLUTION_C,
             "serial": self.serial,
             "preset": cfg.name,
+            **self._bill_of_materials(),
         }
+
+    def _bill_of_materials(self) -> dict[str, str | int | float]:
+        """What the board's EEPROM knows from its bill of materials (not the true values).
+
+        ``nominal_ohm``: the nominal resistance of branch k for k = 0..K-1, separated by
+        ``/`` (per-branch schemes), or ``nominal_min_ohm``/``nominal_max_ohm`` when every
+        element is drawn in a range; ``tolerance`` (relative); ``switch_on_ohm`` (typical
+        datasheet on-resistance). Calibration uses them for fault bands and sanity checks.
+        """
+        el = self.config.element
+        bom: dict[str, str | int | float] = {
+            "tolerance": el.tolerance,
+            "switch_on_ohm": self.config.switch.r_on_ohm,
+        }
+        if el.nominal_scheme == "log_uniform":
+            bom["nominal_min_ohm"] = el.nominal_ohm
+            bom["nominal_max_ohm"] = el.nominal_max_ohm
+        else:
+            per_branch = self._inst.nominal_ohm[0, 0, :]
+            bom["nominal_ohm"] = "/".join(f"{v:.6g}" for v in per_branch)
+        return bom
 
     def truth(self) -> dict[str, Any]:
         """Hidden true values now (arrays in ohm, S, V, A; see docs/simulator.md).
