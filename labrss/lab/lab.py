@@ -478,20 +478,58 @@ class Lab:
         nplc: float | None = None,
         read_voltage_V: float | None = None,
         four_wire: bool | None = None,
-        _kind: ReadingKind = "subset",
     ) -> Reading:
         """Measure cell (r, c) with exactly the branches of ``mask`` closed.
 
         The previous cell `Lab` measured is opened first (break-before-make between
         cells), the mask is written and verified, the cell is routed (guarded, 2- or
         4-wire), then the SMU sources ``read_voltage_V`` (V; default from the station) and
-        measures the current for ``nplc`` power-line cycles. The cell keeps ``mask``
-        afterwards. Every check (indices, mask, voltage and power limits) happens before
-        anything is switched.
+        measures the current for ``nplc`` power-line cycles (default from the station).
+        The cell keeps ``mask`` afterwards. Every check (indices, mask, voltage and power
+        limits) happens before anything is switched.
 
         Returns:
             the `Reading` (R in ohm, G in S, with the SMU's metadata).
         """
+        return self._measure_mask(
+            r, c, mask, "subset", nplc=nplc, read_voltage_V=read_voltage_V, four_wire=four_wire
+        )
+
+    def measure_branch(
+        self,
+        r: int,
+        c: int,
+        k: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+        four_wire: bool | None = None,
+    ) -> Reading:
+        """Measure branch k of cell (r, c) alone: `measure_subset` with mask ``1 << k``."""
+        branches = self.geometry.branches
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
+            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
+        return self._measure_mask(
+            r,
+            c,
+            1 << int(k),
+            "branch",
+            nplc=nplc,
+            read_voltage_V=read_voltage_V,
+            four_wire=four_wire,
+        )
+
+    def _measure_mask(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        kind: ReadingKind,
+        *,
+        nplc: float | None,
+        read_voltage_V: float | None,
+        four_wire: bool | None,
+    ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
         level_V = self._read_voltage(read_voltage_V)
@@ -510,31 +548,7 @@ class Lab:
             self._safe_after_failure()
             raise
         return self._read_cell(
-            cell[0], cell[1], int(mask), _kind, level_V=level_V, nplc=nplc_, four_wire=wires4
-        )
-
-    def measure_branch(
-        self,
-        r: int,
-        c: int,
-        k: int,
-        *,
-        nplc: float | None = None,
-        read_voltage_V: float | None = None,
-        four_wire: bool | None = None,
-    ) -> Reading:
-        """Measure branch k of cell (r, c) alone: `measure_subset` with mask ``1 << k``."""
-        branches = self.geometry.branches
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
-            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
-        return self.measure_subset(
-            r,
-            c,
-            1 << int(k),
-            nplc=nplc,
-            read_voltage_V=read_voltage_V,
-            four_wire=four_wire,
-            _kind="branch",
+            cell[0], cell[1], int(mask), kind, level_V=level_V, nplc=nplc_, four_wire=wires4
         )
 
     def measure_cell(
