@@ -112,7 +112,7 @@ def enumerate_nearest(
     ceil_sum = np.empty((n_cells, m), dtype=np.float64)
     floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
     ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
-    size = (1 << n) + 1
+    size = (1 << n) + 2  # build_sorted_sums layout: sentinels at both ends
     buf_a = np.empty(size, dtype=np.float64)
     mask_a = np.empty(size, dtype=np.uint64)
     buf_b = np.empty(size, dtype=np.float64)
@@ -156,8 +156,8 @@ def mitm_nearest(
     ceil_sum = np.empty((n_cells, m), dtype=np.float64)
     floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
     ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
-    size_a = (1 << h) + 1
-    size_b = (1 << (n - h)) + 1
+    size_a = (1 << h) + 2  # build_sorted_sums layout: sentinels at both ends
+    size_b = (1 << (n - h)) + 2
     a1 = np.empty(size_a, dtype=np.float64)
     am1 = np.empty(size_a, dtype=np.uint64)
     a2 = np.empty(size_a, dtype=np.float64)
@@ -217,7 +217,7 @@ def enumerate_window_min_cost(
     m = lo.shape[1]
     out_mask = np.zeros((n_cells, m), dtype=np.uint64)
     found = np.zeros((n_cells, m), dtype=np.bool_)
-    size = (1 << n) + 1
+    size = (1 << n) + 2  # build_sorted_sums layout: sentinels at both ends
     buf_a = np.empty(size, dtype=np.float64)
     mask_a = np.empty(size, dtype=np.uint64)
     cost_a = np.empty(size, dtype=np.float64)
@@ -297,8 +297,8 @@ def mitm_window_min_cost(
     h = n // 2
     out_mask = np.zeros((n_cells, m), dtype=np.uint64)
     found = np.zeros((n_cells, m), dtype=np.bool_)
-    size_a = (1 << h) + 1
-    size_b = (1 << (n - h)) + 1
+    size_a = (1 << h) + 2  # build_sorted_sums layout: sentinels at both ends
+    size_b = (1 << (n - h)) + 2
     a1 = np.empty(size_a, dtype=np.float64)
     am1 = np.empty(size_a, dtype=np.uint64)
     ac1 = np.empty(size_a, dtype=np.float64)

@@ -137,3 +137,21 @@ def test_window_min_cost_matches_brute_force(kind: str, n: int, seed: int, cost:
                     tol = ulp_tol(values[c])
                     assert lo[c, k] - tol <= s <= hi[c, k] + tol
                     assert costs[c][chosen].sum() <= total_cost[inside].min() + 1e-12
+
+
+@given(kinds, st.integers(18, 20), seeds)
+def test_window_min_cost_mitm_agrees_with_enumeration(kind: str, n: int, seed: int) -> None:
+    """Large enough for the two-ended merges of the cost-carrying tables (runs >= 256)."""
+    values = instance(kind, n, 1, seed)
+    rng = np.random.default_rng(seed + 3)
+    costs = rng.uniform(0, 1, (1, n))
+    centre = rng.uniform(0.2, 0.8, (1, 3)) * values.sum(1, keepdims=True)
+    half = rng.uniform(0.0, 1e-3, (1, 3)) * (np.abs(values).sum(1, keepdims=True) + 1e-12)
+    lo, hi = centre - half, centre + half
+    e_bits, e_found = enumerate_window_min_cost(values, costs, lo, hi)
+    m_bits, m_found = mitm_window_min_cost(values, costs, lo, hi)
+    np.testing.assert_array_equal(e_found, m_found)
+    e_cost = (bits_to_bool(e_bits, n) * costs[:, None, :]).sum(-1)
+    m_cost = (bits_to_bool(m_bits, n) * costs[:, None, :]).sum(-1)
+    # sums of up to 20 costs in [0, 1]: rounding below 1e-13
+    np.testing.assert_allclose(m_cost[m_found], e_cost[e_found], rtol=0, atol=1e-12)
