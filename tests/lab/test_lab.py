@@ -456,3 +456,22 @@ def test_a_board_that_disconnects_mid_run_raises_and_the_smu_is_left_safe(
     assert "LABRSS" in exc.value.instrument or "socket://" in exc.value.instrument
     state = bench_state(bench)
     assert not state.smu_output_on and state.board_safe
+
+
+def test_a_bench_that_cannot_be_confirmed_safe_is_reported_on_a_normal_exit(
+    bench: SimulatedBench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drivers.errors import InstrumentTimeoutError
+    from labrss.lab import BenchNotSafeError
+
+    def silent(command: str | None = None) -> None:
+        raise InstrumentTimeoutError("no reply within 5 s", instrument="2450", command=":SYST:ERR?")
+
+    expected = r"check by hand.*SMU shutdown: 2450: no reply"
+    with pytest.raises(BenchNotSafeError, match=expected), Lab(station_for(bench)) as lab:
+        monkeypatch.setattr(lab.smu, "check_errors", silent)
+    assert bench.wait_until_idle()  # the instruments were closed all the same
+    # With an exception already on its way, that exception is the one that propagates.
+    with pytest.raises(ZeroDivisionError), Lab(station_for(bench)) as lab:
+        monkeypatch.setattr(lab.smu, "check_errors", silent)
+        _ = 1 / 0
