@@ -16,7 +16,7 @@ from drivers.errors import InstrumentError, InstrumentIdentityError
 from labrss.lab import Lab, LabError, LabInputError, Reading, SafetyLimitError
 from labrss.station import parse_station
 from simulator.bench import SimulatedBench
-from tests.lab.conftest import BenchState, bench_state, second_look, station_for
+from tests.lab.simulated_bench import BenchState, bench_state, second_look, station_for
 
 # Keithley 2450 accuracy (gain as a fraction of reading, offset), SPEC-2450.
 CURRENT_ACCURACY = {  # range (A): (gain, offset A)
