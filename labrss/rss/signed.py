@@ -13,6 +13,7 @@ both signs: the centred Random Subset Sum of the theory), solved by the same ker
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from labrss.rss.result import SignedRSSResult
 from labrss.rss.solver import (
@@ -32,8 +33,12 @@ from labrss.rss.solver import (
 
 __all__ = ["solve_signed"]
 
+#: A per-element option of a differential pair: one array for both columns, or a
+#: ``(positive, negative)`` tuple (None: not given for that column).
+ColumnOption = ArrayLike | tuple[ArrayLike | None, ArrayLike | None] | None
 
-def _side(option: object, index: int) -> object:
+
+def _side(option: ColumnOption, index: int) -> ArrayLike | None:
     """The option for one column: a 2-tuple gives (positive, negative), else shared."""
     if isinstance(option, tuple) and len(option) == 2:
         return option[index]
@@ -41,18 +46,18 @@ def _side(option: object, index: int) -> object:
 
 
 def solve_signed(
-    pos_elements: object,
-    neg_elements: object,
-    targets: object,
+    pos_elements: ArrayLike,
+    neg_elements: ArrayLike,
+    targets: ArrayLike,
     *,
-    leakage_S: object = None,
-    series_resistance_ohm: object = None,
-    exclude: object = None,
-    sigma_S: object = None,
+    leakage_S: ColumnOption = None,
+    series_resistance_ohm: ArrayLike | None = None,
+    exclude: ColumnOption = None,
+    sigma_S: ColumnOption = None,
     target_kind: str = "conductance",
     topology: str = "parallel",
     secondary: Secondary | None = None,
-    near_optimal_tol: object = None,
+    near_optimal_tol: ArrayLike | None = None,
     method: Method = "auto",
     max_exact_n: int = 44,
 ) -> SignedRSSResult:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from labrss.rss.exact import (
     bits_to_bool,
@@ -565,17 +566,17 @@ def reshape_out(arr: np.ndarray, cell_shape: tuple[int, ...], has_m: bool) -> np
 
 
 def solve(
-    elements: object,
-    targets: object,
+    elements: ArrayLike,
+    targets: ArrayLike,
     *,
-    leakage_S: object = None,
-    series_resistance_ohm: object = None,
-    exclude: object = None,
-    sigma_S: object = None,
+    leakage_S: ArrayLike | None = None,
+    series_resistance_ohm: ArrayLike | None = None,
+    exclude: ArrayLike | None = None,
+    sigma_S: ArrayLike | None = None,
     target_kind: TargetKind = "conductance",
     topology: Topology = "parallel",
     secondary: Secondary | None = None,
-    near_optimal_tol: object = None,
+    near_optimal_tol: ArrayLike | None = None,
     method: Method = "auto",
     max_exact_n: int = 44,
 ) -> RSSResult:
