@@ -639,9 +639,9 @@ class Lab:
         limit_tripped where a column overflows the ADC's full scale). ``"smu"``: the SMU
         sources 0 V (virtual ground) and each column in turn is routed to it
         (``ROUT:MVM SMU,c``, the other columns on their TIAs) and measured for ``nplc``
-        power-line cycles. The column current flows INTO the SMU's HI terminal while the
-        SMU reports current out of HI as positive, so the column current is the negated
-        reading.
+        power-line cycles, on the autorange (``[measurement] current_range_A`` is for cell
+        reads). The column current flows INTO the SMU's HI terminal while the SMU reports
+        current out of HI as positive, so the column current is the negated reading.
         """
         board = self._require_board()
         cols = self.geometry.cols
@@ -668,7 +668,8 @@ class Lab:
         if path != "smu":
             raise LabInputError(f"column read path must be 'smu' or 'adc', got {path!r}")
         nplc_ = self._nplc(nplc)
-        smu = self._configure_smu(0.0, nplc_, False, self.station.measurement.current_range_A)
+        # Autorange: column currents sum a whole column, far beyond one branch's range.
+        smu = self._configure_smu(0.0, nplc_, False, None)
         currents = np.empty(cols)
         tripped = np.zeros(cols, dtype=bool)
         ranges = np.empty(cols)
