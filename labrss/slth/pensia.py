@@ -1,0 +1,330 @@
+"""Strong lottery tickets by subset sum: the construction of Pensia et al. (2020).
+
+Each target layer ``y = x @ W + b`` (``W``: ``(d_in, d_out)``) is replaced by two random
+layers and a pruning mask; no weight is ever trained or changed, only removed.
+
+* First random layer: for every input ``j`` a group of ``n`` hidden units
+  ``h_jk = relu(a_jk x_j)``, ``a_jk ~ U[-1, 1]``. The bias is an extra input fixed at 1:
+  its ``n`` units are ``relu(a_bk)``, i.e. hidden units with random bias ``a_bk`` and no
+  input weight.
+* Second random layer: ``y_i = sum_{j,k} m_ijk b_ijk h_jk``, ``b_ijk ~ U[-1, 1]``, with the
+  mask ``m``.
+* ReLU sign split: ``x = relu(x) - relu(-x)``. A unit with ``a_jk > 0`` carries
+  ``a_jk relu(x_j)``, one with ``a_jk < 0`` carries ``|a_jk| relu(-x_j)``. So the subset
+  ``S+`` of positive-``a`` units is chosen so that ``sum_{k in S+} a_jk b_ijk ~ W_ij`` and
+  the subset ``S-`` of negative-``a`` units so that ``sum_{k in S-} |a_jk| b_ijk ~ -W_ij``.
+  Both are Random Subset Sum instances on products of two uniforms (values of both signs),
+  solved exactly by `labrss.rss.solve_signed` (positive and negative products as the two
+  "columns"). The bias input is constant and positive: only ``S+`` applies.
+
+The result is a random network of twice the depth with most weights masked: it is
+evaluated as a network in its own right (`SLTHResult.network`), never by substituting
+the target (the public code's ``approx_test_acc`` evaluated the original model).
+
+Scaling. Subset sums of ``n/2`` products of two U[-1, 1] cover a few units around 0
+densely, so each target layer is first normalised (ReLU is positively homogeneous):
+``W'_l = c_l W_l``, ``b'_l = k_l b_l`` with ``k_l = c_1 ... c_l`` and ``c_l`` chosen so
+that ``max(|W'_l|, |b'_l|) = w_max``. The pruned network then computes ``f(x) k_L``:
+same argmax, and ``output_scale = 1 / k_L`` converts back.
+
+Complexity: per layer ``2 (d_in + 1) d_out`` subset-sum instances of about ``n/2``
+elements each (meet in the middle, ``O(2**(n/4))`` per instance); the dense random
+layers take ``O(d_in**2 n + d_in n d_out)`` memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labrss.networks.model import Layer, Network
+from labrss.rss import solve_signed
+
+__all__ = ["SLTHLayerReport", "SLTHResult", "prune_to_target"]
+
+
+@dataclass(frozen=True)
+class SLTHLayerReport:
+    """Approximation report for one target layer (errors in the target's units).
+
+    Attributes
+    ----------
+    index, d_in, d_out : target layer and its shape.
+    n : hidden units per input in the random network.
+    products_per_weight_min, products_per_weight_mean : positive-``a`` units per input
+        (the RSS instance size for non-negative inputs), over the layer's inputs.
+    scale : ``c_l``, the layer's normalisation.
+    max_error_rel, rms_error_rel : ``max`` and RMS of ``|W_eff - W| / max|W|`` over both
+        ReLU sides (``S+`` for ``x_j > 0``, ``S-`` for ``x_j < 0``).
+    bias_max_error_rel : ``max |b_eff - b| / max|b|`` (0 for a zero bias).
+    eps_rel : the relative tolerance asked for (None: best subsets).
+    fraction_within_eps : share of weights (both sides) and biases within
+        ``eps_rel max|W'_l, b'_l|`` in the normalised units (None without ``eps_rel``).
+    n_unreachable : instances whose target lay outside the subset sums' range.
+    kept_weights, total_weights : random weights (``a``, ``b`` and the bias units'
+        ``a``) kept by the mask / drawn.
+    target_parameters : ``d_in d_out + d_out``.
+    overparam_total, overparam_kept : ``total_weights`` and ``kept_weights`` divided by
+        ``target_parameters``.
+    """
+
+    index: int
+    d_in: int
+    d_out: int
+    n: int
+    products_per_weight_min: int
+    products_per_weight_mean: float
+    scale: float
+    max_error_rel: float
+    rms_error_rel: float
+    bias_max_error_rel: float
+    eps_rel: float | None
+    fraction_within_eps: float | None
+    n_unreachable: int
+    kept_weights: int
+    total_weights: int
+    target_parameters: int
+    overparam_total: float
+    overparam_kept: float
+
+
+@dataclass(frozen=True)
+class SLTHResult:
+    """A pruned random network approximating a target network.
+
+    Attributes
+    ----------
+    network : the pruned random network (``2 L`` layers, masked random weights).
+    random_network : the same random network before pruning.
+    weight_masks : per random layer, the kept weights (bool, the layer's weight shape).
+    bias_masks : per random layer, the kept biases (bool, ``(d_out,)``).
+    effective : the target network as the pruned one realises it for non-negative
+        inputs, in the target's units (``W_eff`` from ``S+``, ``b_eff``).
+    output_scale : ``target(x) ~ network(x) * output_scale``.
+    layers : one `SLTHLayerReport` per target layer.
+    n, seed, w_max : the construction's parameters.
+    """
+
+    network: Network
+    random_network: Network
+    weight_masks: tuple[np.ndarray, ...]
+    bias_masks: tuple[np.ndarray, ...]
+    effective: Network
+    output_scale: float
+    layers: tuple[SLTHLayerReport, ...]
+    n: int
+    seed: int
+    w_max: float
+
+    @property
+    def kept_weights(self) -> int:
+        """Random weights kept, all layers."""
+        return sum(r.kept_weights for r in self.layers)
+
+    @property
+    def total_weights(self) -> int:
+        """Random weights drawn, all layers."""
+        return sum(r.total_weights for r in self.layers)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The two random layers of one target layer, with masks and realised values."""
+
+    first: Layer
+    second: Layer
+    first_mask_w: np.ndarray
+    first_mask_b: np.ndarray
+    second_mask: np.ndarray
+    w_pos: np.ndarray  # realised S+ sums (normalised units), (d_in, d_out)
+    w_neg: np.ndarray  # realised coefficient for x_j < 0 (= -S- sum), (d_in, d_out)
+    b_eff: np.ndarray  # realised bias (normalised units), (d_out,)
+    n_unreachable: int
+    kept: int
+    total: int
+    n_pos: np.ndarray  # positive-a units per input, (d_in,)
+
+
+def _block(
+    weights: np.ndarray,
+    bias: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    eps_abs: float | None,
+) -> _Block:
+    """Draw the random layers for one normalised target layer and choose the masks."""
+    d_in, d_out = weights.shape
+    rows = d_in + 1  # the bias is input d_in, fixed at 1
+    a = rng.uniform(-1.0, 1.0, size=(rows, n))
+    b = rng.uniform(-1.0, 1.0, size=(rows, d_out, n))
+    q = np.abs(a)[:, None, :] * b  # |a_jk| b_ijk, (rows, d_out, n)
+    side_pos = np.broadcast_to((a > 0)[:, None, :], q.shape)
+    side_neg = np.broadcast_to((a < 0)[:, None, :], q.shape).copy()
+    side_neg[d_in] = False  # relu(-1) = 0: the bias input has no negative side
+    avail = np.stack([side_pos, side_neg])  # (2, rows, d_out, n)
+    qq = np.broadcast_to(q, avail.shape)
+    target = np.concatenate([weights, bias[None, :]], axis=0)  # (rows, d_out)
+    targets = np.stack([target, -target])
+    targets[1, d_in] = 0.0
+    pos_el = np.where(qq > 0, qq, 0.0)
+    neg_el = np.where(qq < 0, -qq, 0.0)
+    exclude = (~avail | (qq <= 0), ~avail | (qq >= 0))
+    res = solve_signed(pos_el, neg_el, targets, exclude=exclude)
+    if eps_abs is not None:
+        # Among subsets within max(eps, optimum) of the target, keep the fewest products.
+        tol = np.maximum(eps_abs - np.abs(res.error), 0.0)
+        res = solve_signed(
+            pos_el, neg_el, targets, exclude=exclude, secondary="switches", near_optimal_tol=tol
+        )
+    chosen = (res.mask_pos | res.mask_neg) & avail  # (2, rows, d_out, n)
+    unit_mask = chosen.any(axis=0)  # (rows, d_out, n): each (j, k) is on one side only
+    value = np.asarray(res.value)
+
+    hidden = rows * n
+    first_w = np.zeros((d_in, hidden))
+    first_b = np.zeros(hidden)
+    idx = np.arange(d_in)
+    for k in range(n):
+        first_w[idx, idx * n + k] = a[:d_in, k]
+    first_b[d_in * n :] = a[d_in]
+    second_w = b.transpose(0, 2, 1).reshape(hidden, d_out)  # row j*n + k
+
+    used_units = unit_mask.any(axis=1).reshape(hidden)  # (rows*n,)
+    first_mask_w = np.zeros_like(first_w, dtype=bool)
+    first_mask_b = np.zeros(hidden, dtype=bool)
+    for k in range(n):
+        first_mask_w[idx, idx * n + k] = used_units[idx * n + k]
+    first_mask_b[d_in * n :] = used_units[d_in * n :]
+    second_mask = unit_mask.transpose(0, 2, 1).reshape(hidden, d_out)
+    reach = np.asarray(res.reachable)
+    return _Block(
+        first=Layer(first_w, first_b),
+        second=Layer(second_w, np.zeros(d_out)),
+        first_mask_w=first_mask_w,
+        first_mask_b=first_mask_b,
+        second_mask=second_mask,
+        w_pos=value[0, :d_in],
+        w_neg=-value[1, :d_in],
+        b_eff=value[0, d_in],
+        n_unreachable=int((~reach[0]).sum() + (~reach[1, :d_in]).sum()),
+        kept=int(used_units.sum() + second_mask.sum()),
+        total=int(rows * n + rows * n * d_out),
+        n_pos=(a[:d_in] > 0).sum(axis=1),
+    )
+
+
+def prune_to_target(
+    target: Network,
+    n: int = 40,
+    *,
+    seed: int = 0,
+    w_max: float = 0.25,
+    eps_rel: float | None = None,
+) -> SLTHResult:
+    """Prune a seeded random network (Pensia et al.) so that it approximates ``target``.
+
+    Parameters
+    ----------
+    target : the network to approximate (ReLU between layers, none after the last).
+    n : hidden units per input (about ``n/2`` products per weight and ReLU side). The
+        digits MLP needs ``n = 40`` to stay within 1 point of accuracy for every seed we
+        tried (docs/networks.md): with fewer, some input draws too few positive ``a``
+        and its whole row of weights is coarse.
+    seed : seeds every random weight.
+    w_max : largest normalised target magnitude per layer (see the module docstring);
+        0.25 sits in the dense middle of the products' subset sums (with ~20 products
+        of typical sum ~2.5 per sign); 0.5 left a few targets unreachable in our seeds.
+    eps_rel : optional tolerance relative to the layer's largest normalised target:
+        among the subsets within ``max(eps, optimum)`` of each target, the one with the
+        fewest products is kept (fewer kept weights, error bounded by ``eps``). None
+        keeps the best subsets.
+
+    Returns
+    -------
+    SLTHResult
+    """
+    if n < 1:
+        msg = f"prune_to_target: n = {n}: need at least one hidden unit per input"
+        raise ValueError(msg)
+    if not (np.isfinite(w_max) and w_max > 0):
+        msg = f"prune_to_target: w_max = {w_max!r}: must be finite and > 0"
+        raise ValueError(msg)
+    if eps_rel is not None and not (np.isfinite(eps_rel) and eps_rel >= 0):
+        msg = f"prune_to_target: eps_rel = {eps_rel!r}: must be finite and >= 0"
+        raise ValueError(msg)
+    rng = np.random.default_rng(seed)
+    k_prev = 1.0
+    random_layers: list[Layer] = []
+    pruned_layers: list[Layer] = []
+    w_masks: list[np.ndarray] = []
+    b_masks: list[np.ndarray] = []
+    effective: list[Layer] = []
+    reports: list[SLTHLayerReport] = []
+    for index, lay in enumerate(target.layers):
+        w, bias = lay.weights, lay.bias
+        w_abs = float(np.abs(w).max())
+        b_abs = float(np.abs(bias).max())
+        peak = max(w_abs, k_prev * b_abs)
+        c = w_max / peak if peak > 0 else 1.0
+        k = k_prev * c
+        eps_abs = None if eps_rel is None else eps_rel * w_max
+        blk = _block(c * w, k * bias, n, rng, eps_abs)
+        random_layers += [blk.first, blk.second]
+        pruned_layers += [
+            Layer(
+                np.where(blk.first_mask_w, blk.first.weights, 0.0),
+                np.where(blk.first_mask_b, blk.first.bias, 0.0),
+            ),
+            Layer(np.where(blk.second_mask, blk.second.weights, 0.0), blk.second.bias),
+        ]
+        w_masks += [blk.first_mask_w, blk.second_mask]
+        b_masks += [blk.first_mask_b, np.zeros(lay.d_out, dtype=bool)]
+        w_eff = blk.w_pos / c
+        b_eff = blk.b_eff / k
+        effective.append(Layer(w_eff, b_eff))
+        err = np.concatenate([(w_eff - w).ravel(), (blk.w_neg / c - w).ravel()])
+        denom = w_abs if w_abs > 0 else 1.0
+        rel = np.abs(err) / denom
+        bias_err = float(np.abs(b_eff - bias).max() / b_abs) if b_abs > 0 else 0.0
+        within: float | None = None
+        if eps_abs is not None:
+            scaled_err = np.concatenate([c * np.abs(err), k * np.abs(b_eff - bias)])
+            # 8 ulps of w_max: the window's own rounding slack (docs/rss.md section 3)
+            within = float(np.mean(scaled_err <= eps_abs + 8 * np.spacing(w_max)))
+        params = lay.weights.size + lay.bias.size
+        reports.append(
+            SLTHLayerReport(
+                index=index,
+                d_in=lay.d_in,
+                d_out=lay.d_out,
+                n=n,
+                products_per_weight_min=int(blk.n_pos.min()),
+                products_per_weight_mean=float(blk.n_pos.mean()),
+                scale=c,
+                max_error_rel=float(rel.max()),
+                rms_error_rel=float(np.sqrt(np.mean(rel**2))),
+                bias_max_error_rel=bias_err,
+                eps_rel=eps_rel,
+                fraction_within_eps=within,
+                n_unreachable=blk.n_unreachable,
+                kept_weights=blk.kept,
+                total_weights=blk.total,
+                target_parameters=params,
+                overparam_total=blk.total / params,
+                overparam_kept=blk.kept / params,
+            )
+        )
+        k_prev = k
+    return SLTHResult(
+        network=Network(pruned_layers, name=f"SLTH-pruned random network for {target.name}"),
+        random_network=Network(random_layers, name=f"random network (n = {n}, seed = {seed})"),
+        weight_masks=tuple(w_masks),
+        bias_masks=tuple(b_masks),
+        effective=Network(effective, name=f"SLTH effective {target.name}"),
+        output_scale=1.0 / k_prev,
+        layers=tuple(reports),
+        n=n,
+        seed=seed,
+        w_max=w_max,
+    )
