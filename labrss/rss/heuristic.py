@@ -5,10 +5,12 @@ elements of a cell into a *free* set of ``free_n`` elements and a *fixed* set:
 
 1. Free set: restart 0 takes the ``free_n`` elements of smallest magnitude (they give
    the finest resolution); later restarts take a seeded random choice.
-2. Fixed set, per target: greedy in order of decreasing magnitude, an element is
-   included when that brings the fixed sum closer to ``x - mid``, where ``mid`` is the
-   centre of the free set's reachable interval (the free sums are densest there), so
-   the residual falls where the free set can resolve it best.
+2. Fixed set, per target: greedy in order of decreasing magnitude, "stay central":
+   an element is taken when that keeps the residual ``x - fixed_sum`` nearer to (then
+   more central in) the interval that the undecided elements plus the free set can
+   still reach, so the residual ends inside the free set's range, near its centre
+   where the free sums are densest, and a large element is never taken when the
+   smaller ones could not undo the overshoot.
 3. Free set: exact meet-in-the-middle (`labrss.rss.exact`) on the residual.
 
 The best floor (largest sum ``<= x``) and ceiling (smallest sum ``> x``) over all
@@ -38,10 +40,23 @@ def _free_sets(values: np.ndarray, free_n: int, restart: int, seed: int) -> np.n
     return np.sort(order[:, :free_n], axis=1)
 
 
+def _interval_distance(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Distance from ``x`` to the interval ``[lo, hi]`` (0 inside)."""
+    return np.asarray(np.maximum(lo - x, 0.0) + np.maximum(x - hi, 0.0))
+
+
 def _greedy_fixed(
     values: np.ndarray, free_idx: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy choice of the fixed elements for every target.
+    """Greedy choice of the fixed elements for every target ("stay central").
+
+    Fixed elements are decided in order of decreasing magnitude. Before deciding
+    element ``j`` the residual ``r = x - fixed_sum`` must still be reachable by the
+    elements not yet decided plus the free set, whose sums span ``[lo_j, hi_j]``
+    (negative parts, positive parts). Taking ``a_j`` or not is chosen by: first the
+    smaller distance of the new residual to ``[lo_{j+1}, hi_{j+1}]``, then the smaller
+    distance to that interval's centre (keeping room both ways, so a large element
+    is never taken when the smaller ones could not undo the overshoot).
 
     Returns ``fixed_mask`` bool ``(C, m, n)``, ``fixed_sum`` ``(C, m)`` and the free
     values ``(C, free_n)``.
@@ -51,21 +66,38 @@ def _greedy_fixed(
     is_free = np.zeros((n_cells, n), dtype=bool)
     np.put_along_axis(is_free, free_idx, values=True, axis=1)
     free_vals = np.take_along_axis(values, free_idx, axis=1)
-    mid = 0.5 * (np.minimum(free_vals, 0.0).sum(1) + np.maximum(free_vals, 0.0).sum(1))
-    aim = targets - mid[:, None]
-    # fixed elements by decreasing magnitude; free ones sorted last and skipped
-    key = np.where(is_free, -1.0, np.abs(values))
-    order = np.argsort(-key, axis=1, kind="stable")
     n_fixed = n - free_idx.shape[1]
+    # fixed elements by decreasing magnitude; free ones sorted last
+    key = np.where(is_free, -1.0, np.abs(values))
+    order = np.argsort(-key, axis=1, kind="stable")[:, :n_fixed]
+    fixed_vals = np.take_along_axis(values, order, axis=1)  # (C, n_fixed)
+    # reach of everything after step j: suffix sums of negative / positive parts + free
+    neg = np.minimum(fixed_vals, 0.0)[:, ::-1].cumsum(1)[:, ::-1]
+    pos = np.maximum(fixed_vals, 0.0)[:, ::-1].cumsum(1)[:, ::-1]
+    zeros = np.zeros((n_cells, 1))
+    lo_after = (
+        np.concatenate([neg[:, 1:], zeros], axis=1) + np.minimum(free_vals, 0.0).sum(1)[:, None]
+    )
+    hi_after = (
+        np.concatenate([pos[:, 1:], zeros], axis=1) + np.maximum(free_vals, 0.0).sum(1)[:, None]
+    )
     fixed_mask = np.zeros((n_cells, m, n), dtype=bool)
-    fixed_sum = np.zeros((n_cells, m))
+    residual = np.array(targets, dtype=np.float64, copy=True)
     rows = np.arange(n_cells)
     for step in range(n_fixed):
-        j = order[:, step]
-        a = values[rows, j][:, None]
-        take = np.abs(fixed_sum + a - aim) < np.abs(fixed_sum - aim)
-        fixed_sum = np.where(take, fixed_sum + a, fixed_sum)
-        fixed_mask[rows, :, j] = take
+        a = fixed_vals[:, step, None]
+        lo = lo_after[:, step, None]
+        hi = hi_after[:, step, None]
+        centre = 0.5 * (lo + hi)
+        r_take = residual - a
+        d_take = _interval_distance(r_take, lo, hi)
+        d_skip = _interval_distance(residual, lo, hi)
+        take = (d_take < d_skip) | (
+            (d_take == d_skip) & (np.abs(r_take - centre) < np.abs(residual - centre))
+        )
+        residual = np.where(take, r_take, residual)
+        fixed_mask[rows, :, order[:, step]] = take
+    fixed_sum = (values[:, None, :] * fixed_mask).sum(-1)
     return fixed_mask, fixed_sum, free_vals
 
 
