@@ -402,6 +402,20 @@ def test_a_board_address_given_as_the_smu_is_refused(bench: SimulatedBench) -> N
     assert second_look(bench)[0] == "1"
 
 
+def test_an_smu_given_as_the_board_is_refused(
+    bench: SimulatedBench, state_at_disconnect: list[BenchState]
+) -> None:
+    with SimulatedBench("small", seed=8) as other:
+        smu_as_board = f"socket://127.0.0.1:{other.smu_port}"
+        station = station_for(bench, board={"address": smu_as_board, "retries": 0})
+        with pytest.raises(InstrumentIdentityError) as exc:
+            Lab(station).open()
+    message = str(exc.value)
+    assert "KEITHLEY" in message and smu_as_board in message and "[board] address" in message
+    # The SMU that had been opened was shut down before Lab let go of it.
+    assert len(state_at_disconnect) == 1 and not state_at_disconnect[0].smu_output_on
+
+
 def test_a_lab_that_is_not_open_says_so() -> None:
     lab = Lab()
     with pytest.raises(LabError, match="not open"):
