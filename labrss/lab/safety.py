@@ -9,10 +9,10 @@ smallest element resistance on the board (the switch on-resistance in series onl
 it, so ignoring it is conservative).
 
 R_min comes from, in order: the station's ``[limits] min_element_resistance_ohm``; the
-board's ``BOARD:INFO?`` (keys in `INFO_MIN_RESISTANCE_KEYS`, or a nominal value with a
-tolerance, `INFO_NOMINAL_KEYS` x (1 - tolerance)); else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`.
-A shorted element (a fault) is not covered by any of these: only the SMU compliance bounds
-the measured cell's current in that case.
+board's bill of materials in ``BOARD:INFO?`` (docs/board-protocol.md: the smallest of the
+``/``-separated ``nominal_ohm`` values, or ``nominal_min_ohm``, times ``1 - tolerance``);
+else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`. A shorted element (a fault) is not covered by
+any of these: only the SMU compliance bounds the measured cell's current in that case.
 """
 
 from __future__ import annotations
@@ -32,24 +32,8 @@ ASSUMED_MIN_ELEMENT_RESISTANCE_OHM: Final = 100.0
 1 kohm element labrss boards are designed around, which covers a +-10 % tolerance and a
 sub-binary ladder of nominal values down to about 110 ohm."""
 
-INFO_MIN_RESISTANCE_KEYS: Final = (
-    "element_min_ohm",
-    "min_element_ohm",
-    "element_min_resistance_ohm",
-    "min_element_resistance_ohm",
-)
-"""BOARD:INFO? keys read as the smallest element resistance (ohm), first found wins."""
-
-INFO_NOMINAL_KEYS: Final = (
-    "element_nominal_ohm",
-    "nominal_ohm",
-    "element_ohm",
-    "resistance_nominal_ohm",
-)
-"""BOARD:INFO? keys read as the (smallest) nominal element resistance (ohm)."""
-
-INFO_TOLERANCE_KEYS: Final = ("element_tolerance", "tolerance")
-"""BOARD:INFO? keys read as the relative element tolerance (0.01 = 1 %)."""
+NO_TOLERANCE_MARGIN: Final = 0.2
+"""Relative margin (20 %) applied to a nominal value when the board reports no tolerance."""
 
 
 def _positive_float(text: str) -> float | None:
@@ -66,20 +50,20 @@ def min_element_resistance(
     """The R_min (ohm) used for the power check, and where it came from (for messages)."""
     if limits.min_element_resistance_ohm is not None:
         return limits.min_element_resistance_ohm, "[limits] min_element_resistance_ohm"
-    for key in INFO_MIN_RESISTANCE_KEYS:
-        value = _positive_float(board_info.get(key, ""))
-        if value is not None:
-            return value, f"BOARD:INFO? {key}"
-    for key in INFO_NOMINAL_KEYS:
-        nominal = _positive_float(board_info.get(key, ""))
-        if nominal is None:
-            continue
-        for tol_key in INFO_TOLERANCE_KEYS:
-            tol = _positive_float(board_info.get(tol_key, ""))
-            if tol is not None and tol < 1:
-                return nominal * (1 - tol), f"BOARD:INFO? {key} x (1 - {tol_key})"
-        # No tolerance reported: allow for a generous 20 %.
-        return nominal * 0.8, f"BOARD:INFO? {key} x 0.8 (no tolerance reported)"
+    nominal: float | None = None
+    source = ""
+    if "nominal_ohm" in board_info:
+        values = [_positive_float(v) for v in board_info["nominal_ohm"].split("/")]
+        if values and all(v is not None for v in values):
+            nominal, source = min(v for v in values if v is not None), "nominal_ohm"
+    if nominal is None and "nominal_min_ohm" in board_info:
+        nominal, source = _positive_float(board_info["nominal_min_ohm"]), "nominal_min_ohm"
+    if nominal is not None:
+        tol = _positive_float(board_info.get("tolerance", ""))
+        if tol is not None and tol < 1:
+            return nominal * (1 - tol), f"BOARD:INFO? min {source} x (1 - tolerance)"
+        margin = 1 - NO_TOLERANCE_MARGIN
+        return nominal * margin, f"BOARD:INFO? min {source} x {margin} (no tolerance reported)"
     return ASSUMED_MIN_ELEMENT_RESISTANCE_OHM, "the conservative assumption (no board value)"
 
 

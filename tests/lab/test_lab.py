@@ -375,10 +375,16 @@ def test_limit_violations_are_refused_before_anything_is_switched(
         assert bench_state(bench).safe
 
 
-def test_r_min_falls_back_to_the_documented_assumption(bench: SimulatedBench) -> None:
+def test_r_min_comes_from_the_boards_bill_of_materials(bench: SimulatedBench) -> None:
+    # The board reports its per-branch nominal values and tolerance in BOARD:INFO?; the
+    # power check uses the smallest nominal less the tolerance, never a true value.
+    cfg = bench.model.config.element
+    nominal_min = float(bench.model.truth()["nominal_ohm"].min())
     with Lab(station_for(bench)) as lab:
-        assert lab.min_element_resistance_ohm == 100.0
-        assert "conservative assumption" in lab.describe()["min_element_resistance_from"]
+        assert lab.min_element_resistance_ohm == pytest.approx(
+            nominal_min * (1 - cfg.tolerance), rel=1e-5
+        )
+        assert "nominal_ohm" in lab.describe()["min_element_resistance_from"]
 
 
 def test_identity_mismatch_names_the_address_and_what_answered(

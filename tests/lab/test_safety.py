@@ -24,17 +24,19 @@ LIMITS = StationLimits()  # 1 V, 10 mA, 0.0625 W, 0.5 V DAC
 
 def test_r_min_prefers_the_station_then_the_board_then_the_assumption() -> None:
     with_station = StationLimits(min_element_resistance_ohm=470.0)
-    info = {"element_min_ohm": "820", "nominal_ohm": "1000", "tolerance": "0.05"}
+    info = {"nominal_ohm": "10000/18000/32400", "tolerance": "0.05"}
     assert min_element_resistance(with_station, info) == (
         470.0,
         "[limits] min_element_resistance_ohm",
     )
-    assert min_element_resistance(LIMITS, info) == (820.0, "BOARD:INFO? element_min_ohm")
-    r, origin = min_element_resistance(LIMITS, {"nominal_ohm": "1000", "tolerance": "0.05"})
-    assert r == pytest.approx(950.0) and "nominal_ohm" in origin
-    r, origin = min_element_resistance(LIMITS, {"element_nominal_ohm": "1000"})
+    # The smallest per-branch nominal, less its tolerance: 10 kohm x 0.95.
+    r, origin = min_element_resistance(LIMITS, info)
+    assert r == pytest.approx(9500.0) and "nominal_ohm" in origin
+    r, origin = min_element_resistance(LIMITS, {"nominal_min_ohm": "1000", "tolerance": "0.2"})
+    assert r == pytest.approx(800.0) and "nominal_min_ohm" in origin
+    r, origin = min_element_resistance(LIMITS, {"nominal_ohm": "1000"})
     assert r == pytest.approx(800.0) and "no tolerance" in origin
-    for junk in ({}, {"element_min_ohm": "abc"}, {"element_min_ohm": "-5"}):
+    for junk in ({}, {"nominal_ohm": "abc"}, {"nominal_ohm": "-5/100"}, {"nominal_min_ohm": "0"}):
         assert min_element_resistance(LIMITS, junk)[0] == ASSUMED_MIN_ELEMENT_RESISTANCE_OHM
 
 
@@ -56,10 +58,10 @@ def test_source_voltage_beyond_the_limit_names_value_and_limit() -> None:
 def test_power_beyond_the_limit_names_power_r_min_and_its_origin() -> None:
     # 0.9 V across 10 ohm: 81 mW > 62.5 mW.
     with pytest.raises(SafetyLimitError) as exc:
-        check_source_voltage(0.9, LIMITS, (10.0, "BOARD:INFO? element_min_ohm"))
+        check_source_voltage(0.9, LIMITS, (10.0, "BOARD:INFO? min nominal_ohm x (1 - tolerance)"))
     assert exc.value.limit_key == "[limits] max_power_per_element_W"
     assert exc.value.value == pytest.approx(0.081)
-    assert "0.081 W" in str(exc.value) and "BOARD:INFO? element_min_ohm" in str(exc.value)
+    assert "0.081 W" in str(exc.value) and "BOARD:INFO? min nominal_ohm" in str(exc.value)
 
 
 @given(v=st.floats(-3.0, 3.0), r=st.floats(1.0, 1e4))
