@@ -1,0 +1,371 @@
+"""The RSS explorer: pick a cell (calibrated, or a synthetic bank) and a target, see the
+best subset (`labrss.rss.solve`), the achieved value and error, and the bank's
+bits-vs-n precision curve (`labrss.gui.bank.bits_vs_n`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labrss.gui.bank import (
+    Bank,
+    PrecisionCurve,
+    TargetKind,
+    bank_from_calibration,
+    bits_vs_n,
+    reachable_conductance_S,
+    solve_bank,
+    synthetic_bank,
+)
+from labrss.gui.plot_export import PlotData, PlotPanel, style_plot
+from labrss.gui.result_stream import format_ohm, format_siemens
+from labrss.gui.session import Session
+from labrss.gui.tabs.base import LabTab, TabContext
+from labrss.rss import RSSResult
+from labrss.store import Calibration
+
+log = logging.getLogger(__name__)
+
+SLIDER_STEPS = 10_000
+
+
+def format_value(value: float, kind: TargetKind) -> str:
+    """A target-unit value as the explorer shows it."""
+    return format_siemens(value) if kind == "conductance" else format_ohm(value)
+
+
+class RSSExplorerTab(LabTab):
+    """Best subset for a target on one cell's bank, and the bank's precision curve."""
+
+    title = "RSS explorer"
+
+    def __init__(self, ctx: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.calibration: Calibration | None = None
+        self.bank: Bank | None = None
+        self.curve: PrecisionCurve | None = None
+        self.result: RSSResult | None = None
+        self.g_range_S = (0.0, 1.0)
+        self._updating = False
+
+        # --- bank source
+        self.use_cal = QRadioButton("calibrated cell")
+        self.use_syn = QRadioButton("synthetic bank")
+        self.use_syn.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.use_cal)
+        group.addButton(self.use_syn)
+        self.row = QSpinBox()
+        self.col = QSpinBox()
+        self.syn_k = QSpinBox()
+        self.syn_k.setRange(1, 20)
+        self.syn_k.setValue(8)
+        self.syn_seed = QSpinBox()
+        self.syn_seed.setRange(0, 2**31 - 1)
+        self.syn_r0 = QDoubleSpinBox()
+        self.syn_r0.setRange(1.0, 1e9)
+        self.syn_r0.setDecimals(0)
+        self.syn_r0.setValue(10e3)
+        self.syn_r0.setSuffix(" Ω")
+        self.syn_tol = QDoubleSpinBox()
+        self.syn_tol.setRange(0.0, 90.0)
+        self.syn_tol.setValue(20.0)
+        self.syn_tol.setSuffix(" %")
+        source_box = QGroupBox("Bank")
+        grid = QGridLayout(source_box)
+        grid.addWidget(self.use_cal, 0, 0)
+        grid.addWidget(QLabel("row"), 0, 1)
+        grid.addWidget(self.row, 0, 2)
+        grid.addWidget(QLabel("column"), 0, 3)
+        grid.addWidget(self.col, 0, 4)
+        grid.addWidget(self.use_syn, 1, 0)
+        grid.addWidget(QLabel("K"), 1, 1)
+        grid.addWidget(self.syn_k, 1, 2)
+        grid.addWidget(QLabel("seed"), 1, 3)
+        grid.addWidget(self.syn_seed, 1, 4)
+        grid.addWidget(QLabel("R0"), 2, 1)
+        grid.addWidget(self.syn_r0, 2, 2)
+        grid.addWidget(QLabel("± tolerance"), 2, 3)
+        grid.addWidget(self.syn_tol, 2, 4)
+        self.source_label = QLabel()
+        self.source_label.setWordWrap(True)
+        grid.addWidget(self.source_label, 3, 0, 1, 5)
+        for w in (self.row, self.col, self.syn_k, self.syn_seed):
+            w.valueChanged.connect(self.rebuild_bank)
+        for d in (self.syn_r0, self.syn_tol):
+            d.valueChanged.connect(self.rebuild_bank)
+        self.use_cal.toggled.connect(self.rebuild_bank)
+
+        # --- target
+        self.unit = QComboBox()
+        self.unit.addItem("conductance (µS)", "conductance")
+        self.unit.addItem("resistance (Ω)", "resistance")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(1, SLIDER_STEPS)
+        self.slider.setValue(SLIDER_STEPS // 3)
+        self.target = QDoubleSpinBox()
+        self.target.setRange(0.0, 1e12)
+        self.target.setKeyboardTracking(False)
+        target_box = QGroupBox("Target")
+        trow = QHBoxLayout(target_box)
+        trow.addWidget(self.unit)
+        trow.addWidget(self.slider, 1)
+        trow.addWidget(self.target)
+        self.unit.currentIndexChanged.connect(self._unit_changed)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.target.valueChanged.connect(self._target_edited)
+
+        # --- result
+        self.switches = QLabel()
+        self.switches.setTextFormat(Qt.TextFormat.RichText)
+        self.achieved = QLabel("–")
+        self.error = QLabel("–")
+        self.rel_error = QLabel("–")
+        self.sigma = QLabel("–")
+        self.reachable = QLabel("–")
+        self.method = QLabel("–")
+        for lab in (self.achieved, self.error, self.rel_error, self.sigma, self.reachable):
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        result_box = QGroupBox("Best subset (labrss.rss.solve)")
+        form = QFormLayout(result_box)
+        form.addRow("Switches (branch 0 first)", self.switches)
+        form.addRow("Achieved", self.achieved)
+        form.addRow("Error (achieved − target)", self.error)
+        form.addRow("Relative error", self.rel_error)
+        form.addRow("Predicted σ", self.sigma)
+        form.addRow("Reachable", self.reachable)
+        form.addRow("Method", self.method)
+
+        # --- bits vs n
+        self.bits_plot = pg.PlotWidget(background="w")
+        style_plot(
+            self.bits_plot.getPlotItem(),
+            left=("precision (bits)", ""),
+            bottom=("elements used n (first n branches)", ""),
+        )
+        self.bits_plot.addLegend(offset=(10, 5))
+        self.bits_panel = ctx.setup_plot(
+            PlotPanel("Precision against the number of elements", self.bits_plot, self._bits_data)
+        )
+
+        left = QVBoxLayout()
+        left.addWidget(source_box)
+        left.addWidget(target_box)
+        left.addWidget(result_box)
+        left.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addWidget(self.bits_panel, 3)
+        self.rebuild_bank()
+
+    # ------------------------------------------------------------------ bank
+    @property
+    def kind(self) -> TargetKind:
+        """The target's unit: conductance (S) or resistance (ohm)."""
+        return "resistance" if self.unit.currentData() == "resistance" else "conductance"
+
+    def rebuild_bank(self) -> None:
+        """Build the bank from the chosen source, then re-solve and redraw the curve."""
+        try:
+            if self.use_cal.isChecked() and self.calibration is not None:
+                self.bank = bank_from_calibration(
+                    self.calibration, self.row.value(), self.col.value()
+                )
+            else:
+                if self.use_cal.isChecked():
+                    self.use_syn.setChecked(True)  # no calibration: the synthetic bank
+                    return
+                self.bank = synthetic_bank(
+                    self.syn_k.value(),
+                    self.syn_seed.value(),
+                    self.syn_r0.value(),
+                    self.syn_tol.value() / 100.0,
+                )
+            self.g_range_S = reachable_conductance_S(self.bank)
+            self.curve = bits_vs_n(self.bank)
+        except ValueError as exc:
+            self.source_label.setText(f"<span style='color:#c62828'>{exc}</span>")
+            self.bank = None
+            return
+        b = self.bank
+        excl = int(b.exclude.sum())
+        self.source_label.setText(
+            f"{b.source}: {b.size} branches"
+            + (f", {excl} excluded (faulty or unknown)" if excl else "")
+            + (f", series path {format_ohm(b.series_ohm)}" if b.series_ohm else "")
+        )
+        self._draw_curve()
+        self._slider_moved(self.slider.value())
+
+    def _draw_curve(self) -> None:
+        plot = self.bits_plot.getPlotItem()
+        plot.clear()
+        plot.legend.clear()
+        c = self.curve
+        if c is None:
+            return
+        n = c.n.astype(float)
+        plot.plot(
+            n,
+            c.bits,
+            pen=pg.mkPen("#1565c0", width=2),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush="#1565c0",
+            name="this bank: worst case over the middle half",
+        )
+        plot.plot(
+            n,
+            n + 1.0,
+            pen=pg.mkPen("#757575", width=1.5, style=Qt.PenStyle.DashLine),
+            name="counting limit n + 1",
+        )
+        if c.noise_floor_bits is not None and np.isfinite(c.noise_floor_bits).any():
+            plot.plot(
+                n,
+                c.noise_floor_bits,
+                pen=pg.mkPen("#c62828", width=1.5, style=Qt.PenStyle.DotLine),
+                name="measurement noise floor",
+            )
+        plot.setXRange(0.5, float(n[-1]) + 0.5)
+
+    def _bits_data(self) -> PlotData | None:
+        c = self.curve
+        if c is None:
+            return None
+        floor = c.noise_floor_bits if c.noise_floor_bits is not None else np.full(c.n.shape, np.nan)
+        return PlotData.from_columns(
+            n=c.n,
+            bits=c.bits,
+            worst_error_S=c.worst_error_S,
+            reachable_width_S=c.width_S,
+            counting_limit_bits=c.n + 1.0,
+            noise_floor_bits=floor,
+        )
+
+    # ------------------------------------------------------------------ target
+    def _target_from_slider(self, pos: int) -> float:
+        lo, hi = self.g_range_S
+        g = lo + (hi - lo) * pos / SLIDER_STEPS
+        if self.kind == "conductance":
+            return g * 1e6
+        return 1.0 / g if g > 0 else math.inf
+
+    def _unit_changed(self) -> None:
+        if self.kind == "conductance":
+            self.target.setDecimals(4)
+            self.target.setSuffix(" µS")
+        else:
+            self.target.setDecimals(2)
+            self.target.setSuffix(" Ω")
+        self._slider_moved(self.slider.value())
+
+    def _slider_moved(self, pos: int) -> None:
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            self.target.setValue(self._target_from_slider(pos))
+        finally:
+            self._updating = False
+        self.solve()
+
+    def _target_edited(self, value: float) -> None:
+        if self._updating:
+            return
+        lo, hi = self.g_range_S
+        g = value * 1e-6 if self.kind == "conductance" else (1.0 / value if value > 0 else 0.0)
+        self._updating = True
+        try:
+            if hi > lo:
+                self.slider.setValue(round((g - lo) / (hi - lo) * SLIDER_STEPS))
+        finally:
+            self._updating = False
+        self.solve()
+
+    def target_value(self) -> float:
+        """The target in the solver's unit: S or ohm."""
+        v = self.target.value()
+        return v * 1e-6 if self.kind == "conductance" else v
+
+    def set_target(self, value: float, kind: TargetKind) -> None:
+        """Set the unit and the target (S or ohm) as a user would, and solve."""
+        self.unit.setCurrentIndex(self.unit.findData(kind))
+        self.target.setValue(value * 1e6 if kind == "conductance" else value)
+
+    def solve(self) -> RSSResult | None:
+        """Solve the bank for the current target and show the result."""
+        if self.bank is None:
+            return None
+        target = self.target_value()
+        if not math.isfinite(target) or target <= 0:
+            self.achieved.setText("–")
+            return None
+        res = solve_bank(self.bank, target, self.kind)
+        self.result = res
+        mask = np.asarray(res.mask, dtype=bool)
+        cells = []
+        for k, closed in enumerate(mask):
+            colour = "#2e7d32" if closed else ("#bdbdbd" if not self.bank.exclude[k] else "#c62828")
+            mark = "■" if closed else ("✕" if self.bank.exclude[k] else "□")
+            cells.append(f"<span style='color:{colour}; font-size:15pt'>{mark}</span>")
+        closed_list = ", ".join(str(k) for k in np.flatnonzero(mask)) or "none"
+        self.switches.setText(" ".join(cells) + f"&nbsp;&nbsp;closed: {closed_list}")
+        value, err = float(res.value), float(res.error)
+        self.achieved.setText(format_value(value, self.kind))
+        self.achieved.setToolTip(repr(value))
+        self.error.setText(f"{format_value(err, self.kind)}")
+        self.rel_error.setText(f"{1e6 * err / target:+.4g} ppm")
+        sigma = res.sigma
+        self.sigma.setText(
+            format_value(float(sigma), self.kind) if sigma is not None else "– (synthetic bank)"
+        )
+        lo, hi = float(res.reachable_lo), float(res.reachable_hi)
+        flag = "" if bool(res.reachable) else "  (target outside: nearest end)"
+        self.reachable.setText(
+            f"{format_value(lo, self.kind)} … {format_value(hi, self.kind)}{flag}"
+        )
+        self.method.setText(f"{res.method}, {'exact' if bool(res.exact) else 'heuristic'}")
+        return res
+
+    # ------------------------------------------------------------------ hooks
+    def on_connected(self, session: Session) -> None:
+        self.row.setRange(0, session.rows - 1)
+        self.col.setRange(0, session.cols - 1)
+        self.syn_k.setValue(min(session.branches, self.syn_k.maximum()))
+        self.refresh_calibration()
+
+    def refresh_calibration(self) -> None:
+        """Take the connected board's latest calibration from the store (if any)."""
+        self.calibration = self.ctx.store.latest_calibration()
+        self.use_cal.setEnabled(self.calibration is not None)
+        if self.calibration is not None:
+            self.use_cal.setChecked(True)
+        self.rebuild_bank()
+
+    def on_disconnected(self) -> None:
+        self.calibration = None
+        self.use_cal.setEnabled(False)
+        self.use_syn.setChecked(True)
+
+    def plots(self) -> list[PlotPanel]:
+        return [self.bits_panel]

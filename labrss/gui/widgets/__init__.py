@@ -1,0 +1,1 @@
+"""Reusable widgets of the GUI: status lights, the crossbar heat map, dialogs."""
