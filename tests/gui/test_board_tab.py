@@ -1,0 +1,133 @@
+"""Board tab: the calibration heat map from the store, hover, click, measure a cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from labrss.gui.main_window import MainWindow
+from labrss.lab import Reading
+from labrss.store import Store
+from tests.gui.conftest import board_tab, run_in_worker, store_calibration
+
+pytestmark = pytest.mark.gui
+
+
+def _click_cell(qtbot: QtBot, win: MainWindow, r: int, c: int) -> None:
+    heatmap = board_tab(win).heatmap
+    point = heatmap.mapFromScene(heatmap.cell_center_scene(r, c))
+    qtbot.mouseClick(heatmap.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
+def test_heat_map_shows_the_latest_calibration(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = board_tab(connected)
+    assert connected.store.board_id is not None and connected.store.path is not None
+    assert "No calibration" in tab.info.text()
+    cal = store_calibration(connected.store.path, connected.store.board_id, (8, 8, 8), seed=3)
+    qtbot.mouseClick(tab.reload_button, Qt.MouseButton.LeftButton)
+    assert f"run {cal.run_id}" in tab.info.text()
+
+    usable = np.ones((8, 8, 8), dtype=bool)
+    usable[cal.fault] = False
+    bank = np.where(usable, cal.conductance_S, 0.0).sum(axis=2)
+    expected_g = 1.0 / (cal.series_ohm + 1.0 / (bank + cal.leakage_S))
+    # the map is computed in float64 from the same numbers: agreement to rounding
+    np.testing.assert_allclose(tab.heatmap.values, expected_g, rtol=1e-12)
+    faults = np.zeros((8, 8), dtype=bool)
+    faults[1, 2] = True
+    np.testing.assert_array_equal(tab.maps["G"].faults, faults)
+    assert tab.heatmap.faults.data["x"].tolist() == [2.5]
+    assert tab.heatmap.faults.data["y"].tolist() == [1.5]
+
+    tab.quantity.setCurrentIndex(tab.quantity.findData("R"))
+    np.testing.assert_allclose(tab.heatmap.values, 1.0 / expected_g, rtol=1e-12)
+    tab.branch.setCurrentIndex(tab.branch.findData(5))
+    np.testing.assert_allclose(tab.heatmap.values, 1.0 / cal.conductance_S[..., 5], rtol=1e-12)
+    # the simulated board reports its bill of materials: deviation from nominal_ohm
+    assert tab.nominal_from == "board nominal_ohm"
+    assert connected.session is not None
+    nominal_ohm = float(connected.session.board_info["nominal_ohm"].split("/")[5])
+    tab.quantity.setCurrentIndex(tab.quantity.findData("deviation"))
+    np.testing.assert_allclose(
+        tab.heatmap.values, 100 * (cal.conductance_S[..., 5] * nominal_ohm - 1), rtol=1e-9
+    )
+
+    tab._on_hover(1, 2)  # branch 5 of cell (1, 2) is healthy
+    assert tab.hover.text().startswith("cell (1, 2): G = ")
+    assert not tab.hover.text().endswith("FAULT")
+    tab.branch.setCurrentIndex(tab.branch.findData(3))  # the open branch
+    tab._on_hover(1, 2)
+    assert tab.hover.text().endswith("FAULT")
+    assert np.isnan(tab.heatmap.values[1, 2])  # excluded: no value drawn
+
+
+def test_click_cell_shows_bank_and_switches(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = board_tab(connected)
+    assert connected.store.board_id is not None and connected.store.path is not None
+    cal = store_calibration(connected.store.path, connected.store.board_id, (8, 8, 8), seed=4)
+    tab.reload()
+    with qtbot.waitSignal(connected.stream.delivered, timeout=10_000):
+        _click_cell(qtbot, connected, 1, 2)
+    assert tab.selected == (1, 2)
+    assert tab.cell_box.title() == "Cell (1, 2)"
+    qtbot.waitUntil(lambda: tab.cell_mask is not None, timeout=10_000)
+    assert tab.cell_mask == 0  # after connecting every switch is open
+    assert [tab.table.item(k, 5).text() for k in range(8)] == ["open"] * 8
+    assert tab.table.item(3, 6).text() == "open"  # branch 3 is the injected open fault
+    g1 = cal.conductance_S[1, 2, 1]
+    assert tab.table.item(1, 1).text() == f"{g1 * 1e6:.5g} µS"
+
+
+def test_measure_cell_through_the_button(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = board_tab(connected)
+    # program cell (2, 5) with branches 0 and 2 closed, as a network would be
+    run_in_worker(qtbot, connected, lambda ctx: ctx.lab.set_cell_mask(2, 5, 0b101))
+    tab.select_cell(2, 5)
+    qtbot.waitUntil(lambda: tab.cell_mask == 0b101, timeout=10_000)
+    assert [tab.table.item(k, 5).text() for k in range(3)] == ["closed", "open", "closed"]
+
+    qtbot.mouseClick(tab.measure_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.last_reading is not None, timeout=10_000)
+    reading = tab.last_reading
+    assert isinstance(reading, Reading)
+    assert (reading.cell, reading.mask, reading.kind) == ((2, 5), 0b101, "cell")
+    # the small board's branches 0 and 2 are ~10 kohm and ~32 kohm: ~7.6 kohm in parallel;
+    # 5 % tolerance, switch and path resistance keep it within 6.5..9 kohm
+    assert 6.5e3 < reading.resistance_ohm < 9e3
+    assert "Last reading (cell, switches 0x5): R = " in tab.reading_label.text()
+    assert f"{reading.resistance_ohm / 1e3:.5g} kΩ" in tab.reading_label.text()
+
+    # the store kept it (run of kind gui_readings) and the history shows it
+    assert connected.store.path is not None
+    with Store(connected.store.path) as store:
+        runs = [run for run in store.runs() if run.kind == "gui_readings"]
+        assert len(runs) == 1
+        rows = store.readings(runs[0].id)
+    assert rows.shape == (1,)
+    assert (int(rows["r"][0]), int(rows["c"][0]), int(rows["mask"][0])) == (2, 5, 5)
+    assert rows["value"][0] == pytest.approx(reading.conductance_S, rel=1e-12)
+    assert tab.history["value"].tolist() == pytest.approx([reading.conductance_S])
+
+
+def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = board_tab(connected)
+    run_in_worker(qtbot, connected, lambda ctx: ctx.lab.set_cell_mask(0, 1, 0b1000_0001))
+    tab.select_cell(0, 1)
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=10_000)
+    readings: list[Reading] = []
+    connected.stream.subscribe(
+        lambda ev: readings.append(ev.data) if ev.kind == "reading" else None
+    )
+    qtbot.mouseClick(tab.branches_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(readings) == 8 and not connected.worker.busy, timeout=20_000)
+    assert [r.mask for r in readings] == [1 << k for k in range(8)]
+    r_ohm = np.array([r.resistance_ohm for r in readings])
+    # the small board is a ladder: each branch ~1.8 x the previous (5 % tolerance each)
+    ratios = r_ohm[1:] / r_ohm[:-1]
+    assert np.all((ratios > 1.8 * 0.9) & (ratios < 1.8 * 1.1))
+    mask = run_in_worker(qtbot, connected, lambda ctx: ctx.lab.board.cell_mask(0, 1))
+    assert mask == 0b1000_0001
+    assert tab.cell_mask == 0b1000_0001
+    assert tab.history.shape == (8,)
