@@ -24,8 +24,11 @@ the target (the public code's ``approx_test_acc`` evaluated the original model).
 Scaling. Subset sums of ``n/2`` products of two U[-1, 1] cover a few units around 0
 densely, so each target layer is first normalised (ReLU is positively homogeneous):
 ``W'_l = c_l W_l``, ``b'_l = k_l b_l`` with ``k_l = c_1 ... c_l`` and ``c_l`` chosen so
-that ``max(|W'_l|, |b'_l|) = w_max``. The pruned network then computes ``f(x) k_L``:
-same argmax, and ``output_scale = 1 / k_L`` converts back.
+that ``max(|W'_l|, |b'_l|) = w_max``, lowered if needed so that no target uses more
+than 90 % of its own instance's range (the sum of its same-sign products): every
+target is then reachable, including on an input that drew few units of one sign. The
+pruned network computes ``f(x) k_L``: same argmax, and ``output_scale = 1 / k_L``
+converts back.
 
 Complexity: per layer ``2 (d_in + 1) d_out`` subset-sum instances of about ``n/2``
 elements each (meet in the middle, ``O(2**(n/4))`` per instance); the dense random
@@ -42,6 +45,9 @@ from labrss.networks.model import Layer, Network
 from labrss.rss import solve_signed
 
 __all__ = ["SLTHLayerReport", "SLTHResult", "prune_to_target"]
+
+#: Largest share of an instance's own subset-sum range its target may use.
+_FILL = 0.9
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,8 @@ class _Block:
     kept: int
     total: int
     n_pos: np.ndarray  # positive-a units per input, (d_in,)
+    scale: float  # c, the layer's normalisation
+    eps_abs: float | None  # the tolerance in normalised units
 
 
 def _block(
@@ -151,9 +159,15 @@ def _block(
     bias: np.ndarray,
     n: int,
     rng: np.random.Generator,
-    eps_abs: float | None,
+    *,
+    w_max: float,
+    eps_rel: float | None,
 ) -> _Block:
-    """Draw the random layers for one normalised target layer and choose the masks."""
+    """Draw the random layers for one target layer, normalise it, choose the masks.
+
+    ``bias`` is already multiplied by the previous layers' scale ``k_{l-1}``; the layer's
+    own scale ``c`` multiplies both (see `prune_to_target`).
+    """
     d_in, d_out = weights.shape
     rows = d_in + 1  # the bias is input d_in, fixed at 1
     a = rng.uniform(-1.0, 1.0, size=(rows, n))
@@ -164,12 +178,22 @@ def _block(
     side_neg[d_in] = False  # relu(-1) = 0: the bias input has no negative side
     avail = np.stack([side_pos, side_neg])  # (2, rows, d_out, n)
     qq = np.broadcast_to(q, avail.shape)
-    target = np.concatenate([weights, bias[None, :]], axis=0)  # (rows, d_out)
-    targets = np.stack([target, -target])
-    targets[1, d_in] = 0.0
-    pos_el = np.where(qq > 0, qq, 0.0)
-    neg_el = np.where(qq < 0, -qq, 0.0)
-    exclude = (~avail | (qq <= 0), ~avail | (qq >= 0))
+    pos_el = np.where(avail & (qq > 0), qq, 0.0)
+    neg_el = np.where(avail & (qq < 0), -qq, 0.0)
+    exclude = (pos_el == 0, neg_el == 0)
+    u = np.concatenate([weights, bias[None, :]], axis=0)  # (rows, d_out), unscaled
+    us = np.stack([u, -u])
+    us[1, d_in] = 0.0
+    # c: largest |target| = w_max, but never beyond _FILL of an instance's own range
+    # (an input with few products of one sign would otherwise leave targets unreachable)
+    side_range = np.where(us > 0, pos_el.sum(-1), neg_el.sum(-1))
+    live = (us != 0) & (side_range > 0)
+    peak = float(np.abs(u).max())
+    c = w_max / peak if peak > 0 else 1.0
+    if live.any():
+        c = min(c, _FILL * float((side_range[live] / np.abs(us[live])).min()))
+    targets = c * us
+    eps_abs = None if eps_rel is None else eps_rel * c * peak
     res = solve_signed(pos_el, neg_el, targets, exclude=exclude)
     if eps_abs is not None:
         # Among subsets within max(eps, optimum) of the target, keep the fewest products.
@@ -211,6 +235,8 @@ def _block(
         kept=int(used_units.sum() + second_mask.sum()),
         total=int(rows * n + rows * n * d_out),
         n_pos=(a[:d_in] > 0).sum(axis=1),
+        scale=c,
+        eps_abs=eps_abs,
     )
 
 
@@ -233,8 +259,9 @@ def prune_to_target(
         and its whole row of weights is coarse.
     seed : seeds every random weight.
     w_max : largest normalised target magnitude per layer (see the module docstring);
-        0.25 sits in the dense middle of the products' subset sums (with ~20 products
-        of typical sum ~2.5 per sign); 0.5 left a few targets unreachable in our seeds.
+        0.25 sits in the dense middle of the products' subset sums (~20 products per
+        sign and ReLU side, ~10 of each sign with sums ~1.2): fewer coarse edge targets
+        than 0.5 in our seeds (docs/networks.md).
     eps_rel : optional tolerance relative to the layer's largest normalised target:
         among the subsets within ``max(eps, optimum)`` of each target, the one with the
         fewest products is kept (fewer kept weights, error bounded by ``eps``). None
@@ -265,11 +292,10 @@ def prune_to_target(
         w, bias = lay.weights, lay.bias
         w_abs = float(np.abs(w).max())
         b_abs = float(np.abs(bias).max())
-        peak = max(w_abs, k_prev * b_abs)
-        c = w_max / peak if peak > 0 else 1.0
+        blk = _block(w, k_prev * bias, n, rng, w_max=w_max, eps_rel=eps_rel)
+        c = blk.scale
         k = k_prev * c
-        eps_abs = None if eps_rel is None else eps_rel * w_max
-        blk = _block(c * w, k * bias, n, rng, eps_abs)
+        eps_abs = blk.eps_abs
         random_layers += [blk.first, blk.second]
         pruned_layers += [
             Layer(
