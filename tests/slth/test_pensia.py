@@ -105,20 +105,23 @@ def test_masks_only_remove_random_weights(digits_pruned: SLTHResult) -> None:
 
 
 def test_subsets_are_the_brute_force_optimum() -> None:
+    """Both ReLU sides of every weight: the kept products are the best subset of the
+    products of that side (all 2**m subsets enumerated)."""
     target = _random_target(3, (2, 3))
     n = 8
     res = prune_to_target(target, n=n, seed=5)
     c = res.layers[0].scale
     first, second = res.random_network.layers
+    kept = res.weight_masks[1]
     w = target.layers[0].weights
     for j in range(2):
         a = first.weights[j, j * n : (j + 1) * n]
         for i in range(3):
             b = second.weights[j * n : (j + 1) * n, i]
-            realised = res.effective.layers[0].weights[j, i]  # the S+ side (x_j > 0)
-            for sign in (1.0,):
+            for sign in (1.0, -1.0):  # a > 0 carries +W_ij, a < 0 carries -W_ij
                 units = np.flatnonzero(sign * a > 0)
                 prods = np.abs(a[units]) * b[units]
+                realised = float((prods * kept[j * n + units, i]).sum())
                 sums = np.array(
                     [
                         prods[list(s)].sum()
@@ -126,8 +129,13 @@ def test_subsets_are_the_brute_force_optimum() -> None:
                         for s in itertools.combinations(range(len(units)), r)
                     ]
                 )
-                best = np.abs(sums - sign * c * w[j, i]).min()
-                assert abs(c * realised - c * w[j, i]) == pytest.approx(best, abs=1e-12)
+                goal = sign * c * w[j, i]
+                best = np.abs(sums - goal).min()
+                assert abs(realised - goal) == pytest.approx(best, abs=1e-12)
+            eff = res.effective.layers[0].weights[j, i]
+            np.testing.assert_allclose(
+                c * eff, (np.abs(a) * b * kept[j * n : (j + 1) * n, i] * (a > 0)).sum(), atol=1e-15
+            )
 
 
 def test_negative_inputs_use_the_other_relu_side() -> None:
