@@ -18,6 +18,9 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
 from numpy.typing import ArrayLike, NDArray
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -68,22 +71,40 @@ def write_csv(path: str | Path, data: PlotData) -> Path:
 
 
 def export_image(view: pg.GraphicsView, path: str | Path) -> Path:
-    """Write the whole scene of ``view`` (plot, axes, colour bar) as PNG or SVG."""
+    """Write the whole scene of ``view`` (plot, axes, colour bar) as PNG or SVG.
+
+    PNG: pyqtgraph's ImageExporter at the view's size. SVG: the view rendered through
+    Qt's `QSvgGenerator` (vector paths and text): pyqtgraph 0.14's own SVG exporter fails
+    on the path syntax of current Qt 6 releases (pyqtgraph issue #3485).
+    """
     out = Path(path)
     suffix = out.suffix.lower()
-    scene = view.scene()
     if suffix == ".png":
-        exporter = pg_exporters.ImageExporter(scene)
-        width = max(int(view.width()), 2)
-        exporter.parameters()["width"] = width
+        exporter = pg_exporters.ImageExporter(view.scene())
+        exporter.parameters()["width"] = max(int(view.width()), 2)
+        exporter.export(str(out))
     elif suffix == ".svg":
-        exporter = pg_exporters.SVGExporter(scene)
+        _render_svg(view, out)
     else:
         raise ValueError(f"{out}: unknown image format {suffix!r}; use .png or .svg")
-    exporter.export(str(out))
     if not out.exists() or out.stat().st_size == 0:
         raise OSError(f"{out}: the {suffix[1:].upper()} export wrote nothing")
     return out
+
+
+def _render_svg(view: QWidget, out: Path) -> None:
+    size = view.size()
+    generator = QSvgGenerator()
+    generator.setFileName(str(out))
+    generator.setSize(size)
+    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setTitle(out.stem)
+    generator.setDescription("labrss plot")
+    painter = QPainter(generator)
+    try:
+        view.render(painter)
+    finally:
+        painter.end()
 
 
 class PlotPanel(QWidget):

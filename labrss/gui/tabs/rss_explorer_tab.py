@@ -71,6 +71,8 @@ class RSSExplorerTab(LabTab):
         self.use_cal = QRadioButton("calibrated cell")
         self.use_syn = QRadioButton("synthetic bank")
         self.use_syn.setChecked(True)
+        self.use_cal.setEnabled(False)
+        self.use_cal.setToolTip("needs a connected board with a calibration in the store")
         group = QButtonGroup(self)
         group.addButton(self.use_cal)
         group.addButton(self.use_syn)

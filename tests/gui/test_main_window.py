@@ -1,0 +1,167 @@
+"""Main window: the safe-state button, closing during work, the event loop never stalls,
+settings remembered, every plot exported."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from labrss.gui.main_window import MainWindow
+from labrss.gui.settings import GuiSettings
+from labrss.lab import Reading
+from tests.gui.conftest import (
+    board_tab,
+    connect_tab,
+    is_bench_safe,
+    rss_tab,
+    run_in_worker,
+    store_calibration,
+)
+
+pytestmark = pytest.mark.gui
+
+
+def test_safe_state_button(qtbot: QtBot, connected: MainWindow) -> None:
+    run_in_worker(qtbot, connected, lambda ctx: ctx.lab.set_cell_mask(3, 3, 0xFF))
+    assert run_in_worker(qtbot, connected, is_bench_safe) == (False, False)
+    safe_events = []
+    connected.stream.subscribe(lambda ev: safe_events.append(ev) if ev.kind == "safe" else None)
+    assert connected.safe_button.isEnabled()
+    qtbot.mouseClick(connected.safe_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(safe_events), timeout=10_000)
+    assert safe_events[-1].data == {"is_safe": True}  # the board's SAFE? answered 1
+    assert run_in_worker(qtbot, connected, is_bench_safe) == (True, True)
+
+
+def _start_branch_measurements(qtbot: QtBot, win: MainWindow, cells: int) -> list[Reading]:
+    """Queue 'Measure branches' on ``cells`` cells of row 0; return the live reading list."""
+    readings: list[Reading] = []
+    win.stream.subscribe(lambda ev: readings.append(ev.data) if ev.kind == "reading" else None)
+    tab = board_tab(win)
+    for c in range(cells):
+        tab.selected = (0, c)
+        tab.measure_branches()
+    return readings
+
+
+def test_close_during_work_asks_then_leaves_the_bench_safe(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    readings = _start_branch_measurements(qtbot, connected, cells=4)
+    qtbot.waitUntil(lambda: len(readings) >= 2, timeout=20_000)
+    lab = connected.worker.lab
+    assert lab is not None and lab.simulator is not None
+    model = lab.simulator.model
+    questions: list[str] = []
+
+    def answer(_parent: object, _title: str, text: str, *, yes: bool) -> bool:
+        questions.append(text)
+        return yes
+
+    # "No": the window stays open and the work goes on
+    connected.ask = lambda p, t, x: answer(p, t, x, yes=False)
+    assert not connected.close()
+    assert connected.isVisible() and connected.worker.busy
+    assert len(questions) == 1 and "running" in questions[0]
+
+    # "Yes": cancelled within one reading, bench safe, instruments closed, window gone
+    connected.ask = lambda p, t, x: answer(p, t, x, yes=True)
+    assert connected.close()
+    assert len(questions) == 2
+    assert not connected.worker.isRunning()
+    assert connected.worker.lab is None
+    assert len(readings) < 4 * 8  # it did not run to the end
+    assert model.is_safe()  # every switch open, routing open, DACs at 0 V
+
+
+def test_event_loop_never_stalls_during_instrument_work(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    """A 10 ms timer in the main thread; the largest gap between its ticks stays < 100 ms
+    while the worker takes 16 readings (each ~0.1 s of socket I/O with the simulator)."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    readings = _start_branch_measurements(qtbot, connected, cells=2)
+    timer.start()
+    qtbot.waitUntil(lambda: len(readings) == 16 and not connected.worker.busy, timeout=30_000)
+    timer.stop()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 50
+    assert gaps.max() < 0.100, f"largest event-loop gap {1e3 * gaps.max():.1f} ms"
+
+
+def test_settings_are_remembered(qtbot: QtBot, tmp_path: Path) -> None:
+    station = tmp_path / "lab.toml"
+    station.write_text('[simulator]\nboard = "small"\nseed = 3\n')
+    ini = tmp_path / "settings.ini"
+    first = MainWindow(GuiSettings(ini), tmp_path / "lab.db")
+    qtbot.addWidget(first)
+    first.show()
+    assert connect_tab(first).load_station_file(str(station))
+    first.tabs.setCurrentIndex(2)
+    first.resize(900, 650)  # the offscreen screen is 800 x 800: Qt may adjust the size
+    size = (first.width(), first.height())
+    assert size != (1047, 774)  # what a window without saved geometry gets here
+    board_tab(first).quantity.setCurrentIndex(board_tab(first).quantity.findData("R"))
+    assert first.close()
+
+    second = MainWindow(GuiSettings(ini), tmp_path / "lab.db")
+    qtbot.addWidget(second)
+    second.show()
+    assert second.tabs.tabText(second.tabs.currentIndex()) == "RSS explorer"
+    assert connect_tab(second).station_edit.text() == str(station)
+    assert connect_tab(second).sim_seed.value() == 3
+    assert (second.width(), second.height()) == size
+    assert board_tab(second).quantity.currentData() == "R"
+    assert second.close()
+
+
+def test_export_every_plot(qtbot: QtBot, connected: MainWindow, tmp_path: Path) -> None:
+    assert connected.store.board_id is not None and connected.store.path is not None
+    cal = store_calibration(connected.store.path, connected.store.board_id, (8, 8, 8), seed=1)
+    board_tab(connected).reload()
+    board_tab(connected).select_cell(0, 0)
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=10_000)
+    board_tab(connected).measure_cell()
+    qtbot.waitUntil(lambda: board_tab(connected).last_reading is not None, timeout=10_000)
+    rss_tab(connected).refresh_calibration()
+    QApplication.processEvents()
+
+    out = tmp_path / "export"
+    out.mkdir()
+    panels = [p for page in connected.tab_pages.values() for p in page.plots()]
+    assert len(panels) == 3
+    for i, panel in enumerate(panels):
+        written = panel.export(out / f"plot{i}")
+        assert [p.suffix for p in written] == [".png", ".svg", ".csv"]
+        for path in written:
+            assert path.stat().st_size > 0
+        assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in written[1].read_bytes()[:2000]
+
+    with (out / "plot0.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 64
+    assert list(rows[0]) == ["row", "column", "G_S", "R_ohm", "deviation_pct", "u_G_ppm", "fault"]
+    shown = board_tab(connected).maps["G"].values
+    assert float(rows[8 * 4 + 6]["G_S"]) == shown[4, 6]  # full precision round trip
+    assert rows[8 * 1 + 2]["fault"] == "1.0"
+    del cal
+    with (out / "plot1.csv").open() as fh:
+        history = list(csv.DictReader(fh))
+    assert len(history) == 1
+    assert float(history[0]["G_S"]) == pytest.approx(
+        board_tab(connected).last_reading.conductance_S, rel=1e-12  # type: ignore[union-attr]
+    )
+    with (out / "plot2.csv").open() as fh:
+        bits = list(csv.DictReader(fh))
+    assert [int(float(r["n"])) for r in bits] == list(range(1, 9))
