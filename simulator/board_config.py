@@ -3,7 +3,8 @@
 A `BoardConfig` is a frozen tree of small dataclasses, one per part of the board (elements,
 switches, wiring, DACs, ADCs, environment, faults). Every field carries its unit in its name
 or docstring. Presets live in ``simulator/presets/*.toml`` (``small`` 8x8x8, ``default``
-16x16x8, ``large`` 64x64x16); a user TOML file has the same sections, may start from a
+16x16x8, ``large`` 64x64x16, ``memristor`` 8x8x8 of memristors, ``mixed`` 8x8x8 with
+memristor columns 4-7); a user TOML file has the same sections, may start from a
 preset with a top-level ``base = "<preset>"`` and overrides only the keys it names. Sources
 for the default values are in docs/simulator.md.
 """
@@ -20,10 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-PRESETS = ("small", "default", "large")
+PRESETS = ("small", "default", "large", "memristor", "mixed")
 """Preset names accepted by `load_board_config`."""
 
 NominalScheme = Literal["equal", "ladder", "spread", "log_uniform", "list"]
+ElementKind = Literal["resistor", "memristor", "mixed"]
 ToleranceDistribution = Literal["gaussian", "uniform", "binned"]
 
 
@@ -59,7 +61,11 @@ class Geometry:
 
 @dataclass(frozen=True)
 class ElementConfig:
-    """The imprecise resistors, one per branch.
+    """The elements, one per branch: imprecise resistors, memristors, or both.
+
+    ``kind``: ``resistor`` (every branch a resistor), ``memristor`` (every branch a
+    memristor, parameters in `MemristorConfig`) or ``mixed`` (the cells of the columns in
+    ``memristor_columns`` are memristor cells, the others resistor cells).
 
     Nominal value per branch index ``k`` (``nominal_scheme``):
       * ``equal``: every branch ``nominal_ohm``;
@@ -72,6 +78,9 @@ class ElementConfig:
     ``binned_hole <= |eps| <= tolerance``: the tight parts were sold as a better grade).
     """
 
+    kind: ElementKind = "resistor"
+    memristor_columns: tuple[int, ...] = ()
+    """Columns whose cells are memristor cells on a ``mixed`` board (0-based)."""
     nominal_scheme: NominalScheme = "ladder"
     nominal_ohm: float = 10e3
     ladder_ratio: float = 1.8
@@ -116,6 +125,19 @@ class ElementConfig:
         for name in ("tcr_sigma_ppm_per_K", "aging_sigma_ppm_per_decade"):
             if getattr(self, name) < 0:
                 raise BoardConfigError(f"element.{name} = {getattr(self, name)} is negative")
+        if self.kind == "mixed":
+            if not self.memristor_columns:
+                raise BoardConfigError(
+                    "element.memristor_columns is empty: a mixed board names its memristor columns"
+                )
+            if len(set(self.memristor_columns)) != len(self.memristor_columns):
+                raise BoardConfigError(
+                    f"element.memristor_columns = {list(self.memristor_columns)} repeats a column"
+                )
+        elif self.memristor_columns:
+            raise BoardConfigError(
+                f"element.memristor_columns is only for kind = 'mixed' (kind = {self.kind!r})"
+            )
 
 
 @dataclass(frozen=True)
@@ -145,6 +167,157 @@ class SwitchConfig:
                 f"switch.r_off_max_ohm = {self.r_off_max_ohm} is below switch.r_off_min_ohm"
                 f" = {self.r_off_min_ohm}"
             )
+
+
+@dataclass(frozen=True)
+class MemristorConfig:
+    """The memristors (analog filamentary ReRAM, CMO/HfOx-like); model in simulator/memristor.py.
+
+    Conductance bounded to [g_min_S, g_max_S] per device; state x = (G - g_min)/(g_max -
+    g_min). A pulse of device voltage V and width w advances the NeuroSim exponential
+    law by dP = ((|V| - V_th) / (V_ref - V_th))**exponent * w / reference_width_s
+    reference pulses (none for |V| <= V_th): SET (V > 0) raises x, RESET (V < 0) lowers
+    it, each with its own levels, shape, threshold and exponent. Sources and reasons for
+    each default are in docs/simulator.md, "Memristors".
+    """
+
+    g_min_S: float = 8e-6
+    g_max_S: float = 90e-6
+    range_sigma: float = 0.05
+    """Device-to-device relative spread of g_min and g_max (gaussian, clipped at 3 sigma)."""
+    set_levels: float = 97.0
+    """Reference SET pulses that take a device from g_min to g_max."""
+    reset_levels: float = 100.0
+    """Reference RESET pulses that take a device from g_max to g_min."""
+    levels_sigma: float = 0.1
+    """Device-to-device relative spread of the levels (gaussian, clipped at 3 sigma)."""
+    set_shape: float = 0.5
+    """A / P_max of the SET exponential (small: strongly saturating; large: nearly linear)."""
+    reset_shape: float = 0.25
+    shape_sigma: float = 0.1
+    """Device-to-device relative spread of the shapes (gaussian, clipped at 3 sigma)."""
+    set_threshold_V: float = 0.8
+    reset_threshold_V: float = 0.6
+    """RESET threshold magnitude (V): a negative pulse with |V| <= this changes nothing."""
+    threshold_sigma_V: float = 0.05
+    """Device-to-device spread of both thresholds (V, gaussian, clipped at 3 sigma)."""
+    set_reference_V: float = 1.5
+    """SET amplitude (V) at which a reference-width pulse is one reference pulse."""
+    reset_reference_V: float = 1.2
+    set_exponent: float = 3.0
+    reset_exponent: float = 1.0
+    reference_width_s: float = 1e-4
+    c2c_sigma: float = 0.035
+    """Cycle-to-cycle noise per reference pulse as a fraction of the device's range; a pulse
+    worth dP reference pulses gets sigma = c2c_sigma * sqrt(dP) * (g_max - g_min)."""
+    read_noise_S_per_decade: float = 1.0e-7
+    """Read noise sigma = this * log10(G / 1 uS) (S), fresh on every read (white)."""
+    drift_S_per_ln: float = 0.089e-6
+    """Mean relaxation after programming: G drops by this * ln(1 + t / drift_t0_s) (S)."""
+    drift_sigma_S_per_ln: float = 0.042e-6
+    """Spread of the relaxation: sigma = this * ln(1 + t / drift_t0_s) (S)."""
+    drift_t0_s: float = 1.0
+    endurance_cycles: float = 1e6
+    """Median number of pulses a device survives (log-normal over devices)."""
+    endurance_sigma_decades: float = 0.3
+    endurance_stuck_on_fraction: float = 0.5
+    """Fraction of worn-out devices that stick at g_max (the others stick at g_min)."""
+    initial_state_min: float = 0.0
+    initial_state_max: float = 1.0
+    """The as-delivered state x is uniform in [initial_state_min, initial_state_max]."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "g_min_S",
+            "set_levels",
+            "reset_levels",
+            "set_shape",
+            "reset_shape",
+            "set_threshold_V",
+            "reset_threshold_V",
+            "set_exponent",
+            "reset_exponent",
+            "reference_width_s",
+            "drift_t0_s",
+        ):
+            _positive(f"memristor.{name}", getattr(self, name))
+        if not (math.isfinite(self.g_max_S) and self.g_max_S > self.g_min_S):
+            raise BoardConfigError(
+                f"memristor.g_max_S = {self.g_max_S} must exceed memristor.g_min_S = {self.g_min_S}"
+            )
+        if not 1.0 <= self.endurance_cycles <= 1e15:
+            raise BoardConfigError(
+                f"memristor.endurance_cycles = {self.endurance_cycles} not in [1, 1e15]"
+            )
+        for name in (
+            "range_sigma",
+            "levels_sigma",
+            "shape_sigma",
+            "threshold_sigma_V",
+            "c2c_sigma",
+            "read_noise_S_per_decade",
+            "drift_S_per_ln",
+            "drift_sigma_S_per_ln",
+            "endurance_sigma_decades",
+        ):
+            _non_negative(f"memristor.{name}", getattr(self, name))
+        for name in ("range_sigma", "levels_sigma", "shape_sigma"):
+            if getattr(self, name) >= 1.0 / 3.0:
+                raise BoardConfigError(
+                    f"memristor.{name} = {getattr(self, name)} must be below 1/3 (values are "
+                    "clipped at 3 sigma and must stay positive)"
+                )
+        if 3.0 * self.range_sigma * (self.g_min_S + self.g_max_S) >= self.g_max_S - self.g_min_S:
+            raise BoardConfigError(
+                f"memristor.range_sigma = {self.range_sigma} lets a device's g_min reach its g_max"
+            )
+        for pol in ("set", "reset"):
+            th = getattr(self, f"{pol}_threshold_V")
+            ref = getattr(self, f"{pol}_reference_V")
+            if not (math.isfinite(ref) and ref > th + 3.0 * self.threshold_sigma_V):
+                raise BoardConfigError(
+                    f"memristor.{pol}_reference_V = {ref} must exceed {pol}_threshold_V + 3 "
+                    f"threshold_sigma_V = {th + 3.0 * self.threshold_sigma_V:g}"
+                )
+            if th <= 3.0 * self.threshold_sigma_V:
+                raise BoardConfigError(
+                    f"memristor.{pol}_threshold_V = {th} must exceed 3 threshold_sigma_V"
+                )
+        for name in ("endurance_stuck_on_fraction", "initial_state_min", "initial_state_max"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise BoardConfigError(f"memristor.{name} = {value} not in [0, 1]")
+        if self.initial_state_max < self.initial_state_min:
+            raise BoardConfigError(
+                f"memristor.initial_state_max = {self.initial_state_max} is below "
+                f"initial_state_min = {self.initial_state_min}"
+            )
+
+
+@dataclass(frozen=True)
+class PulseConfig:
+    """The board's pulse circuit (the hardware limits reported by PULSe:LIMits?)."""
+
+    max_amplitude_V: float = 3.0
+    """Largest pulse amplitude magnitude (V), either polarity."""
+    min_width_s: float = 1e-7
+    max_width_s: float = 1e-2
+    max_count: int = 1000
+    """Most pulses in one PULSe command."""
+    gap_s: float = 1e-3
+    """Pause after every pulse (s): a burst of n pulses of width w takes n * (w + gap_s)."""
+
+    def __post_init__(self) -> None:
+        _positive("pulse.max_amplitude_V", self.max_amplitude_V)
+        _positive("pulse.min_width_s", self.min_width_s)
+        _non_negative("pulse.gap_s", self.gap_s)
+        if not (math.isfinite(self.max_width_s) and self.max_width_s >= self.min_width_s):
+            raise BoardConfigError(
+                f"pulse.max_width_s = {self.max_width_s} is below pulse.min_width_s = "
+                f"{self.min_width_s}"
+            )
+        if not 1 <= self.max_count <= 10**6:
+            raise BoardConfigError(f"pulse.max_count = {self.max_count} not in 1..1000000")
 
 
 @dataclass(frozen=True)
@@ -286,6 +459,12 @@ class FaultConfig:
     stuck_open_rate: float = 0.0
     stuck_closed_count: int = 0
     stuck_closed_rate: float = 0.0
+    memristor_stuck_on_count: int = 0
+    """Memristors stuck at their g_max (drawn among the memristor branches only)."""
+    memristor_stuck_on_rate: float = 0.0
+    memristor_stuck_off_count: int = 0
+    """Memristors stuck at their g_min (drawn among the memristor branches only)."""
+    memristor_stuck_off_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -308,6 +487,8 @@ class BoardConfig:
     adc: AdcConfig = field(default_factory=AdcConfig)
     environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    memristor: MemristorConfig = field(default_factory=MemristorConfig)
+    pulse: PulseConfig = field(default_factory=PulseConfig)
     name: str = "custom"
     """Preset name or file stem, for logs and BOARD:INFO?."""
     bbm_delay_s: float = 1e-3
@@ -327,6 +508,31 @@ class BoardConfig:
                 raise BoardConfigError(
                     f"faults.{f.name} = {getattr(self.faults, f.name)} exceeds the {n} branches"
                 )
+        for c in self.element.memristor_columns:
+            if not 0 <= c < self.geometry.cols:
+                raise BoardConfigError(
+                    f"element.memristor_columns holds column {c}, not in "
+                    f"0..{self.geometry.cols - 1}"
+                )
+        n_mem = sum(map(sum, self.memristor_cell_mask())) * k
+        for name in ("memristor_stuck_on_count", "memristor_stuck_off_count"):
+            if getattr(self.faults, name) > n_mem:
+                raise BoardConfigError(
+                    f"faults.{name} = {getattr(self.faults, name)} exceeds the {n_mem} "
+                    f"memristor branches (element.kind = {self.element.kind!r})"
+                )
+
+    def memristor_cell_mask(self) -> list[list[bool]]:
+        """(R, C) nested lists: True where the cell's branches are memristors."""
+        kind = self.element.kind
+        cols = set(self.element.memristor_columns)
+        return [
+            [
+                kind == "memristor" or (kind == "mixed" and c in cols)
+                for c in range(self.geometry.cols)
+            ]
+            for _ in range(self.geometry.rows)
+        ]
 
     def replace(self, **sections: Any) -> BoardConfig:
         """A copy with whole sections or section keys replaced.
@@ -364,6 +570,8 @@ _SECTIONS: dict[str, type] = {
     "adc": AdcConfig,
     "environment": EnvironmentConfig,
     "faults": FaultConfig,
+    "memristor": MemristorConfig,
+    "pulse": PulseConfig,
 }
 _TOP_KEYS = ("name", "bbm_delay_s", "base")
 
@@ -467,9 +675,11 @@ def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
             raise BoardConfigError(f"{source}: {key} = {value!r} is not one of {allowed}")
         return value
     if origin is tuple:
+        item = get_args(hint)[0]
         if not isinstance(value, list):
-            raise BoardConfigError(f"{source}: {key} = {value!r} must be an array of numbers")
-        return tuple(_check_type(v, float, key, source) for v in value)
+            what = "integers" if item is int else "numbers"
+            raise BoardConfigError(f"{source}: {key} = {value!r} must be an array of {what}")
+        return tuple(_check_type(v, item, key, source) for v in value)
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported config type {hint}")  # pragma: no cover
     if hint is float:

@@ -5,6 +5,13 @@ TCR and aging rates, the switches' on and off resistances, the routing switches,
 converters' gain and offset errors and the faults. `element_values` then evaluates the
 temperature- and time-dependent values at one instant. Each group of parts draws from its
 own child of ``SeedSequence(seed)`` so that adding a part never reshuffles the others.
+
+On boards with memristors (``element.kind`` memristor or mixed) the instance also holds the
+kind of every branch and the memristors' drawn parameters (`simulator.memristor`); their
+changing state lives in the board model. Memristor branches keep the resistor draws of the
+element stream (so the layout never reshuffles the resistors), but their nominal value is
+the mid-range resistance 2 / (g_min + g_max), their reference value 1/G as delivered, and
+their TCR and aging are 0 (the memristor's own drift replaces them).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.board_config import BoardConfig, ElementConfig, FaultConfig
+from simulator.memristor import MemristorDevices, draw_memristor_devices
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -26,6 +34,11 @@ FAULT_KINDS = ("open_resistor", "shorted_resistor", "stuck_open", "stuck_closed"
 # Child seed-sequence indices (stable: never renumber).
 _STREAM_ELEMENTS, _STREAM_SWITCHES, _STREAM_WIRING, _STREAM_CONVERTERS = 0, 1, 2, 3
 _STREAM_FAULTS, _STREAM_ENVIRONMENT, _STREAM_NOISE = 4, 5, 6
+_STREAM_MEMRISTORS, _STREAM_MEMRISTOR_FAULTS = 7, 8
+_STREAM_PULSE_NOISE, _STREAM_READ_NOISE = 9, 10
+
+MEMRISTOR_FAULT_KINDS = ("memristor_stuck_on", "memristor_stuck_off")
+"""Memristor fault kinds drawn with the board (wear-out happens later, in the model)."""
 
 
 def child_rng(seed: int, stream: int) -> np.random.Generator:
@@ -43,6 +56,16 @@ def environment_rng(seed: int) -> np.random.Generator:
 def noise_rng(seed: int) -> np.random.Generator:
     """Generator of the ADC read noise (advanced on every conversion)."""
     return child_rng(seed, _STREAM_NOISE)
+
+
+def pulse_noise_rng(seed: int) -> np.random.Generator:
+    """Generator of the memristors' cycle-to-cycle noise and drift draws (every pulse)."""
+    return child_rng(seed, _STREAM_PULSE_NOISE)
+
+
+def read_noise_rng(seed: int) -> np.random.Generator:
+    """Generator of the memristors' read noise (every SMU reading and ADC conversion)."""
+    return child_rng(seed, _STREAM_READ_NOISE)
 
 
 @dataclass(frozen=True)
@@ -68,12 +91,25 @@ class BoardInstance:
     shorted_resistor: BoolArray
     stuck_open: BoolArray
     stuck_closed: BoolArray
+    memristor: BoolArray
+    """(R, C, K): True where the branch's element is a memristor."""
+    memristor_devices: MemristorDevices | None
+    """The memristors' drawn parameters (board shape), None on a resistor-only board."""
+
+    @property
+    def has_memristors(self) -> bool:
+        """Whether any branch is a memristor."""
+        return self.memristor_devices is not None
 
     def fault_list(self) -> list[dict[str, int | str]]:
         """Every fault as ``{"kind", "row", "col", "branch"}``, by kind then position."""
         faults: list[dict[str, int | str]] = []
-        for kind in FAULT_KINDS:
-            for r, c, k in np.argwhere(getattr(self, kind)):
+        masks: list[tuple[str, BoolArray]] = [(kind, getattr(self, kind)) for kind in FAULT_KINDS]
+        if self.memristor_devices is not None:
+            masks.append(("memristor_stuck_on", self.memristor_devices.stuck_on))
+            masks.append(("memristor_stuck_off", self.memristor_devices.stuck_off))
+        for kind, mask in masks:
+            for r, c, k in np.argwhere(mask):
                 faults.append({"kind": kind, "row": int(r), "col": int(c), "branch": int(k)})
         return faults
 
@@ -178,9 +214,21 @@ def draw_board_instance(config: BoardConfig, seed: int) -> BoardInstance:
     sensor_offset = float(env.sensor_offset_sigma_K * rng.standard_normal())
 
     faults = _draw_faults(config.faults, shape, child_rng(seed, _STREAM_FAULTS))
+    resistance_ref = nominal * (1.0 + eps)
+    kind_cells = np.asarray(config.memristor_cell_mask(), dtype=bool)
+    is_mem = np.repeat(kind_cells[:, :, None], geo.branches, axis=2)
+    devices: MemristorDevices | None = None
+    if is_mem.any():
+        devices = _draw_memristors(config, is_mem, seed)
+        mc = config.memristor
+        g0 = devices.g_min_S + devices.initial_state * (devices.g_max_S - devices.g_min_S)
+        nominal = np.where(is_mem, 2.0 / (mc.g_min_S + mc.g_max_S), nominal)
+        resistance_ref = np.where(is_mem, 1.0 / g0, resistance_ref)
+        tcr = np.where(is_mem, 0.0, tcr)
+        aging = np.where(is_mem, 0.0, aging)
     return BoardInstance(
         nominal_ohm=nominal,
-        resistance_ref_ohm=nominal * (1.0 + eps),
+        resistance_ref_ohm=resistance_ref,
         tcr_ppm_per_K=tcr,
         aging_ppm_per_decade=aging,
         r_on_ref_ohm=r_on,
@@ -194,6 +242,31 @@ def draw_board_instance(config: BoardConfig, seed: int) -> BoardInstance:
         tia_offset_V=tia_offset,
         sensor_offset_K=sensor_offset,
         **faults,
+        memristor=is_mem,
+        memristor_devices=devices,
+    )
+
+
+def _draw_memristors(config: BoardConfig, is_mem: BoolArray, seed: int) -> MemristorDevices:
+    """The memristors' parameters (every branch of the board drawn, so the layout never
+    reshuffles them) and their stuck faults, drawn among the memristor branches only."""
+    shape = config.geometry.shape
+    positions = np.flatnonzero(is_mem)
+    rng = child_rng(seed, _STREAM_MEMRISTOR_FAULTS)
+    masks = []
+    for kind in MEMRISTOR_FAULT_KINDS:
+        count = getattr(config.faults, f"{kind}_count")
+        rate = getattr(config.faults, f"{kind}_rate")
+        sub = _fault_mask(count, rate, (positions.size, 1, 1), rng).ravel()
+        mask = np.zeros(int(np.prod(shape)), dtype=bool)
+        mask[positions[sub]] = True
+        masks.append(mask.reshape(shape))
+    return draw_memristor_devices(
+        config.memristor,
+        shape,
+        child_rng(seed, _STREAM_MEMRISTORS),
+        stuck_on=masks[0],
+        stuck_off=masks[1],
     )
 
 
@@ -214,13 +287,18 @@ class ElementValues:
 
 
 def element_values(
-    inst: BoardInstance, config: BoardConfig, time_s: float, temperature_C: float
+    inst: BoardInstance,
+    config: BoardConfig,
+    time_s: float,
+    temperature_C: float,
+    memristor_conductance_S: FloatArray | None = None,
 ) -> ElementValues:
     """Evaluate temperature (TCR) and aging (log time) at ``time_s``, ``temperature_C``.
 
-    R = R_ref * (1 + tcr*1e-6*dT) * (1 + aging*1e-6*log10(1 + t/tau)); shorted elements are
-    ``element.shorted_ohm`` and open ones +inf; r_on follows its tempco; the off leakage
-    doubles every ``leakage_doubling_K``.
+    R = R_ref * (1 + tcr*1e-6*dT) * (1 + aging*1e-6*log10(1 + t/tau)); memristor branches
+    are 1 / ``memristor_conductance_S`` (their state now, required on a board with
+    memristors); shorted elements are ``element.shorted_ohm`` and open ones +inf; r_on
+    follows its tempco; the off leakage doubles every ``leakage_doubling_K``.
     """
     dT = temperature_C - config.environment.reference_C
     el, sw = config.element, config.switch
@@ -230,6 +308,10 @@ def element_values(
         * (1.0 + inst.tcr_ppm_per_K * 1e-6 * dT)
         * (1.0 + inst.aging_ppm_per_decade * 1e-6 * age)
     )
+    if inst.has_memristors:
+        if memristor_conductance_S is None:
+            raise ValueError("a board with memristors needs their conductances (S)")
+        r = np.where(inst.memristor, 1.0 / memristor_conductance_S, r)
     r = np.where(inst.shorted_resistor, el.shorted_ohm, r)
     r = np.where(inst.open_resistor, np.inf, r)
     r_on = inst.r_on_ref_ohm * (1.0 + sw.r_on_tempco_ppm_per_K * 1e-6 * dT)

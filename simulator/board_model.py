@@ -18,6 +18,17 @@ evaluation, so repeated reads of an unchanged configuration reuse the factorisat
 Virtual time: a switch or routing change costs ``bbm_delay_s``, a DAC write
 ``dac.settle_time_s``, an ADC conversion ``adc.conversion_time_s``; SMU time is the SMU
 emulator's business. Thread-safe (one re-entrant lock around every public method).
+
+Memristors (boards with ``element.kind`` memristor or mixed): their state lives in a
+`simulator.memristor.MemristorArray`; `pulse` programs one branch through the board's pulse
+circuit (docs/board-protocol.md, "Pulses"). Their conductance (drift included) enters the
+element values like a resistor's (linear I-V at read voltages), re-evaluated with the other
+values and at once after every pulse. Read noise is fresh on every SMU reading (every
+`smu_port` call) and every ADC conversion, added to first order: the closed memristor
+branches' conductances get independent draws dG, the SMU port conductance of a routed cell
+gains the cell's sum of dG and each column current sum_r dG[r, c] V_r. The first-order error
+is dG times the wires' relative effect (< 1e-3), far below dG itself, and the factorisation is
+kept.
 """
 
 from __future__ import annotations
@@ -39,6 +50,8 @@ from simulator.board_instance import (
     element_values,
     environment_rng,
     noise_rng,
+    pulse_noise_rng,
+    read_noise_rng,
 )
 from simulator.clock import VirtualClock
 from simulator.crossbar_network import (
@@ -47,6 +60,7 @@ from simulator.crossbar_network import (
     build_crossbar_netlist,
     source_potentials,
 )
+from simulator.memristor import MemristorArray
 from simulator.nodal import Netlist, NodalSolution, NodalSolver
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 
@@ -117,6 +131,14 @@ class BoardModel:
         self._solution: NodalSolution | None = None
         self.n_factorisations = 0
         """How many times the nodal matrix was factorised (for tests and benchmarks)."""
+        self._mem: MemristorArray | None = None
+        if self._inst.memristor_devices is not None:
+            self._mem = MemristorArray(
+                self._inst.memristor_devices, config.memristor, pulse_noise_rng(seed)
+            )
+        self._read_noise = read_noise_rng(seed)
+        self._mem_g_S: FloatArray | None = None
+        self._pulse_counts = np.zeros(self.geometry.shape, dtype=np.int64)
 
     # ------------------------------------------------------------------ validation
     def _check_row(self, r: int) -> None:
@@ -324,7 +346,9 @@ class BoardModel:
         vals = self._values
         if vals is None or now - vals.time_s >= self.config.environment.update_step_s:
             t_c = self._ambient.at(now)
-            self._values = element_values(self._inst, self.config, now, t_c)
+            if self._mem is not None:
+                self._mem_g_S = self._mem.conductance_S(now)
+            self._values = element_values(self._inst, self.config, now, t_c, self._mem_g_S)
             self._invalidate()
         assert self._values is not None
         return self._values
@@ -410,6 +434,14 @@ class BoardModel:
             solver, sol = self._solve()
             currents = solver.source_currents_A(sol)  # (n_fixed, 2): index 0 is HI
             g_s, i0 = float(currents[0, 0]), float(currents[0, 1])
+            if self._mem is not None:
+                d_g = self._read_noise_cells_S()
+                if routing.mode == "cell":
+                    g_s += float(d_g[routing.row, routing.col])
+                else:  # the column held by the SMU: I_HI = sum_r G (V - V_r)
+                    column = d_g[:, routing.col]
+                    g_s += float(column.sum())
+                    i0 -= float(column @ self._dac_outputs_V())
             if routing.four_wire:
                 assert routing.row is not None and routing.col is not None
                 v_sense = sol.potential_V(int(self._nodes.row_edge(routing.row))) - sol.potential_V(
@@ -451,6 +483,8 @@ class BoardModel:
         """
         with self._lock:
             true_a = self.true_column_currents_A()
+            if self._mem is not None:
+                true_a = true_a + self._read_noise_cells_S().T @ self._dac_outputs_V()
             adc = self.config.adc
             inst = self._inst
             noise = adc.noise_A * self._noise.standard_normal(true_a.size)
@@ -480,6 +514,127 @@ class BoardModel:
             t = self._ambient.at(self.clock.now_s) + self._inst.sensor_offset_K
             return round(round(t / TEMPERATURE_RESOLUTION_C) * TEMPERATURE_RESOLUTION_C, 2)
 
+    # ------------------------------------------------------------------ memristors
+    @property
+    def has_memristors(self) -> bool:
+        """Whether any branch of the board is a memristor."""
+        return self._mem is not None
+
+    def cell_kind(self, r: int, c: int) -> str:
+        """``"memristor"`` or ``"resistor"``: the kind of cell (r, c)'s elements."""
+        with self._lock:
+            self._check_row(r)
+            self._check_col(c)
+            return "memristor" if self._inst.memristor[r, c, 0] else "resistor"
+
+    def _check_branch(self, k: int) -> None:
+        if not 0 <= k < self.geometry.branches:
+            raise ValueError(f"branch {k} not in 0..{self.geometry.branches - 1}")
+
+    def _check_memristor(self, r: int, c: int, k: int) -> None:
+        self._check_row(r)
+        self._check_col(c)
+        self._check_branch(k)
+        if not self._inst.memristor[r, c, k]:
+            raise BoardStateError(f"branch ({r},{c},{k}) is a resistor")
+
+    def pulse_count(self, r: int, c: int, k: int) -> int:
+        """Pulses the board has applied to branch (r, c, k) since power-up (it counts the
+        pulses it drives, whether or not a stuck switch kept them from the device).
+        Raises BoardStateError on a resistor branch."""
+        with self._lock:
+            self._check_memristor(r, c, k)
+            return int(self._pulse_counts[r, c, k])
+
+    def pulse(
+        self, r: int, c: int, k: int, *, amplitude_V: float, width_s: float, count: int = 1
+    ) -> None:
+        """Apply ``count`` pulses of ``amplitude_V`` (+ SET, - RESET) and ``width_s`` to
+        memristor branch (r, c, k) through the pulse circuit (docs/board-protocol.md, "Pulses").
+
+        Sequence: every branch switch opens and the routing disconnects (break-before-make,
+        ``bbm_delay_s``); branch k of cell (r, c) closes and the pulse driver connects to row
+        r with column c at board ground, every other line floating; the pulses follow, each
+        ``width_s`` then ``pulse.gap_s``; the driver disconnects and the previous switch
+        states and routing are restored (break-before-make, ``bbm_delay_s``). The clock moves
+        by ``2 bbm_delay_s + count (width_s + gap_s)``. Every effectively closed branch of the
+        cell (branch k unless stuck open, plus any stuck-closed ones) takes the pulse, its
+        device seeing ``V R_dev / (R_dev + r_on)``; other cells are isolated (their lines
+        float, or their switches are open) and undisturbed. DAC settings are kept.
+
+        Raises ValueError beyond the board's limits (`pulse_limits`) and BoardStateError on
+        a resistor branch.
+        """
+        with self._lock:
+            self._check_row(r)
+            self._check_col(c)
+            self._check_branch(k)
+            lim = self.config.pulse
+            amp, width = float(amplitude_V), float(width_s)
+            if not (np.isfinite(amp) and abs(amp) <= lim.max_amplitude_V):
+                raise ValueError(f"pulse amplitude {amp} V beyond +-{lim.max_amplitude_V:g} V")
+            if not (np.isfinite(width) and lim.min_width_s <= width <= lim.max_width_s):
+                raise ValueError(
+                    f"pulse width {width} s not in {lim.min_width_s:g}..{lim.max_width_s:g} s"
+                )
+            if not 1 <= count <= lim.max_count:
+                raise ValueError(f"pulse count {count} not in 1..{lim.max_count}")
+            self._check_memristor(r, c, k)
+            assert self._mem is not None
+            bbm = self.config.bbm_delay_s
+            self.clock.advance(bbm)  # isolate: switches open, routing disconnected
+            start = self.clock.now_s
+            vals = self._current_values()
+            inst = self._inst
+            closed = np.zeros(self.geometry.branches, dtype=bool)
+            closed[k] = True
+            closed = (closed | inst.stuck_closed[r, c]) & ~inst.stuck_open[r, c]
+            closed &= inst.memristor[r, c]
+            ks = np.flatnonzero(closed)
+            period = width + lim.gap_s
+            if ks.size:
+                r_dev = 1.0 / self._mem.conductance_S(start)[r, c, ks]
+                v_dev = amp * r_dev / (r_dev + vals.r_on_ohm[r, c, ks])
+                idx = (np.full(ks.size, r), np.full(ks.size, c), ks)
+                self._mem.apply_pulses(
+                    idx,
+                    v_dev,
+                    width_s=width,
+                    count=count,
+                    start_s=start,
+                    end_s=start + count * period - lim.gap_s,
+                )
+            self.clock.advance(count * period)
+            self._pulse_counts[r, c, k] += count
+            self.clock.advance(bbm)  # restore switches and routing
+            self._values = None
+            self._invalidate()
+
+    def _read_noise_cells_S(self) -> FloatArray:
+        """One read-noise draw per effectively closed memristor branch, summed per cell (R, C)."""
+        assert self._mem is not None
+        self._current_values()
+        assert self._mem_g_S is not None
+        live = self.effective_switches() & self._inst.memristor
+        sigma = self._mem.read_noise_sigma_S(self._mem_g_S[live])
+        d_g = np.zeros(self.geometry.shape)
+        d_g[live] = sigma * self._read_noise.standard_normal(sigma.size)
+        return np.asarray(d_g.sum(axis=2), dtype=np.float64)
+
+    def true_memristor_conductance_S(self) -> FloatArray:
+        """Every memristor's true conductance now (R, C, K), S; 0 on resistor branches.
+        Hidden truth: tests and studies only."""
+        with self._lock:
+            if self._mem is None:
+                return np.zeros(self.geometry.shape)
+            g = self._mem.conductance_S(self.clock.now_s)
+            return np.asarray(np.where(self._inst.memristor, g, 0.0), dtype=np.float64)
+
+    @property
+    def memristors(self) -> MemristorArray | None:
+        """The memristors' state (hidden truth; tests and studies only), None if none."""
+        return self._mem
+
     # ------------------------------------------------------------------ reporting
     def info(self) -> dict[str, str | int | float]:
         """The BOARD:INFO? keys (docs/board-protocol.md)."""
@@ -488,7 +643,7 @@ class BoardModel:
             "rows": self.geometry.rows,
             "cols": self.geometry.cols,
             "branches": self.geometry.branches,
-            "element": "resistor",
+            "element": cfg.element.kind,
             "dac_bits": cfg.dac.bits,
             "dac_range_V": cfg.dac.range_V,
             "adc_bits": cfg.adc.bits,
@@ -507,17 +662,32 @@ class BoardModel:
         ``/`` (per-branch schemes), or ``nominal_min_ohm``/``nominal_max_ohm`` when every
         element is drawn in a range; ``tolerance`` (relative); ``switch_on_ohm`` (typical
         datasheet on-resistance). Calibration uses them for fault bands and sanity checks.
+        Boards with memristors add the device range ``g_min_S``/``g_max_S`` and the pulse
+        circuit's limits; mixed boards ``memristor_columns``; memristor-only boards have no
+        resistor keys.
         """
         el = self.config.element
-        bom: dict[str, str | int | float] = {
-            "tolerance": el.tolerance,
-            "switch_on_ohm": self.config.switch.r_on_ohm,
-        }
+        bom: dict[str, str | int | float] = {"switch_on_ohm": self.config.switch.r_on_ohm}
+        if el.kind != "resistor":
+            mem, lim = self.config.memristor, self.config.pulse
+            bom["g_min_S"] = mem.g_min_S
+            bom["g_max_S"] = mem.g_max_S
+            bom["pulse_max_amplitude_V"] = lim.max_amplitude_V
+            bom["pulse_min_width_s"] = lim.min_width_s
+            bom["pulse_max_width_s"] = lim.max_width_s
+            bom["pulse_max_count"] = lim.max_count
+            bom["pulse_gap_s"] = lim.gap_s
+        if el.kind == "mixed":
+            bom["memristor_columns"] = "/".join(str(c) for c in sorted(el.memristor_columns))
+        if el.kind == "memristor":
+            return bom
+        bom["tolerance"] = el.tolerance
         if el.nominal_scheme == "log_uniform":
             bom["nominal_min_ohm"] = el.nominal_ohm
             bom["nominal_max_ohm"] = el.nominal_max_ohm
         else:
-            per_branch = self._inst.nominal_ohm[0, 0, :]
+            r0, c0 = np.argwhere(~self._inst.memristor[:, :, 0])[0]  # a resistor cell
+            per_branch = self._inst.nominal_ohm[r0, c0, :]
             bom["nominal_ohm"] = "/".join(f"{v:.6g}" for v in per_branch)
         return bom
 
@@ -531,6 +701,17 @@ class BoardModel:
             inst = self._inst
             cfg = self.config
             closed = self.effective_switches()
+            faults = inst.fault_list()
+            if self._mem is not None:
+                for r, c, k in np.argwhere(self._mem.worn_out):
+                    faults.append(
+                        {
+                            "kind": "memristor_worn_out",
+                            "row": int(r),
+                            "col": int(c),
+                            "branch": int(k),
+                        }
+                    )
             return {
                 "format": "labrss-board-truth",
                 "version": 1,
@@ -564,5 +745,27 @@ class BoardModel:
                 "adc_offset_A": inst.adc_offset_A.copy(),
                 "tia_offset_V": inst.tia_offset_V.copy(),
                 "sensor_offset_K": inst.sensor_offset_K,
-                "faults": inst.fault_list(),
+                "faults": faults,
+                **self._memristor_truth(),
             }
+
+    def _memristor_truth(self) -> dict[str, Any]:
+        """The memristors' hidden state (only on boards with memristors)."""
+        mem = self._mem
+        if mem is None:
+            return {}
+        d = mem.devices
+        worn = mem.worn_out
+        return {
+            "memristor": self._inst.memristor.copy(),
+            "memristor_conductance_S": self.true_memristor_conductance_S(),
+            "memristor_g_min_S": d.g_min_S.copy(),
+            "memristor_g_max_S": d.g_max_S.copy(),
+            "memristor_programmed_time_s": mem.programmed_time_s,
+            "memristor_cycles": mem.cycles,
+            "memristor_endurance_cycles": d.endurance_cycles.copy(),
+            "memristor_worn_out": worn,
+            "memristor_stuck_on": mem.stuck_on(),
+            "memristor_stuck_off": mem.stuck_off(),
+            "pulse_count": self._pulse_counts.copy(),
+        }

@@ -55,7 +55,7 @@ def dump_truth(model: BoardModel, path: str | Path) -> None:
         return
     faults = truth.pop("faults")
     arrays: dict[str, Any] = {key: np.asarray(value) for key, value in truth.items()}
-    arrays["fault_kind"] = np.asarray([f["kind"] for f in faults], dtype="U16")
+    arrays["fault_kind"] = np.asarray([f["kind"] for f in faults], dtype="U24")
     for field in ("row", "col", "branch"):
         arrays[f"fault_{field}"] = np.asarray([f[field] for f in faults], dtype=np.int64)
     with path.open("wb") as fh:
