@@ -1,0 +1,966 @@
+"""Scripted calibration runs over `Lab`, every reading kept in the `Store`, resumable.
+
+    from calibration.run import CalibrationRun, resume_run
+    from calibration.settings import CalibrationSettings, parse_cells
+
+    with Lab(station) as lab, Store(db_path) as store:
+        result = CalibrationRun(lab, store, CalibrationSettings(
+            cells=parse_cells("0-3,*"), design="weighing", nplc=1.0)).run()
+        print(result.run_id, result.summary)
+        # after a crash:  resume_run(lab, store, run_id).run()
+
+What a run does, in order (docs/calibration.md has the reasoning and the figures):
+
+1. **Checks** (before anything is switched or stored): the settings, the cells against the
+   board, NPLC and read voltage against the station's limits (voltage and worst-case power
+   per element).
+2. **Plan**: a list of readings that is a pure function of the settings and the board's
+   geometry: per cell (row-major), ``repeats`` passes of the design's subsets, then the
+   held-out subsets; then the drift rounds. With ``reversal`` every subset is read at +V
+   then -V. Each reading has a store key ``"r,c,0xMASK,repeat,TAG"`` (TAG: the role, the
+   design row and the polarity), so a resume knows exactly what is missing.
+3. **Measure**: every other cell is opened first (`Lab.open_all`), and `Lab` opens the
+   previous cell before it closes branches in the next: each cell is measured with every
+   other cell open, where the guarded read is accurate (on a fully programmed board the
+   guard current makes it ~4 % high, docs/simulator.md). Readings go to the store in
+   batches of ``batch_size`` (one transaction each). ``should_stop()`` is polled between
+   readings; stopping, or an instrument failure, stores what was measured and marks the
+   run ``interrupted``.
+4. **Estimate** (`estimate_cells`): per cell, weighted least squares (`calibration.
+   estimation.fit_weighing`) of the branch conductances a_k (S), the all-open conductance c0
+   (off-leakage, S) and the common series path r_s (ohm), with standard errors; the noise
+   model is sigma_j = s x (current range of reading j) / |V| (an SMU's noise is a fixed
+   fraction of the range, SPEC-2450) with the scale s pooled over every cell's residuals.
+   Held-out subsets test additivity. Faults (`calibration.faults`) from a healthy band built
+   from the board's bill of materials (``BOARD:INFO?``: ``nominal_ohm``, ``tolerance``,
+   ``switch_on_ohm``).
+5. **Store**: estimates, faults with evidence, the drift report and a summary; the run is
+   marked ``completed``.
+
+Resume (`resume_run`): a new run whose parent is the interrupted one, with the parent's
+stored settings; it measures only the keys that no run of the lineage holds and estimates
+from the whole lineage's readings. Determinism and its limits are in docs/calibration.md:
+the plan (order and keys) is deterministic, so the readings stored before the crash are
+exactly those an uninterrupted run takes first; the readings measured after the resume come
+from a new session of the instruments (a real meter's noise is not replayable; the
+simulator's noise stream restarts with its seed), so the resumed estimates equal the
+uninterrupted run's within their standard errors, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calibration.designs import holdout_subsets, one_by_one, s_matrix_design
+from calibration.drift import DriftReport, fit_drift
+from calibration.estimation import WeighingFit, fit_weighing, holdout_check
+from calibration.faults import FaultReport, NominalBand, classify_faults
+from calibration.settings import (
+    CalibrationSettings,
+    SettingsError,
+    resolve_cells,
+)
+from labrss.lab import Lab, LabInputError
+from labrss.lab.safety import check_source_voltage
+from labrss.station.config import NPLC_MAX, NPLC_MIN
+from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
+
+__all__ = [
+    "ASSUMED_OFF_LEAKAGE_S",
+    "CalibrationResult",
+    "CalibrationRun",
+    "CellResult",
+    "PlannedReading",
+    "RunProgress",
+    "band_from_board_info",
+    "build_plan",
+    "design_rows",
+    "estimate_cells",
+    "resume_run",
+]
+
+FloatArray = NDArray[np.float64]
+Role = Literal["fit", "holdout", "drift"]
+
+ASSUMED_OFF_LEAKAGE_S = 1e-9
+"""Off-leakage per open branch (S) assumed for the healthy band when the board does not
+report one: 1 nA/V, the CMOS analog-switch class (ADG1414: nA-level off leakage over
+temperature); the default simulated board's switches leak 1e-11..1e-10 S."""
+
+SWITCH_ON_SPREAD = 0.5
+"""Relative spread allowed around the board's typical ``switch_on_ohm`` (a datasheet
+typical value, not a bound: +-50 % covers the ADG1414's flatness and temperature)."""
+
+_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d"}
+
+
+class CalibrationInterruptedError(Exception):
+    """Raised by `CalibrationRun.run` after an instrument failure marked the run interrupted.
+
+    ``run_id`` names the run to resume; ``__cause__`` is the failure.
+    """
+
+    def __init__(self, message: str, run_id: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class PlannedReading:
+    """One reading of the plan: cell, subset mask, pass (or drift round), role, row, sign."""
+
+    r: int
+    c: int
+    mask: int
+    repeat: int
+    role: Role
+    row: int
+    sign: int
+
+    @property
+    def key(self) -> str:
+        """The store key: a pure function of what is measured."""
+        tag = f"{_TAG_ROLE[self.role]}{self.row}{'+' if self.sign > 0 else '-'}"
+        return reading_key(self.r, self.c, self.mask, self.repeat, tag)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Progress of a run: readings done of the total (this session's and the stored ones),
+    instrument time (s, integration apertures) and wall time (s) of this session, and the
+    cell being measured."""
+
+    done: int
+    total: int
+    measured_now: int
+    instrument_time_s: float
+    wall_time_s: float
+    cell: tuple[int, int] | None
+
+    def _eta(self, elapsed: float) -> float:
+        if self.measured_now <= 0:
+            return math.nan
+        return elapsed / self.measured_now * (self.total - self.done)
+
+    @property
+    def eta_instrument_s(self) -> float:
+        """Remaining instrument time (s), extrapolated from this session's rate."""
+        return self._eta(self.instrument_time_s)
+
+    @property
+    def eta_wall_s(self) -> float:
+        """Remaining wall time (s), extrapolated from this session's rate."""
+        return self._eta(self.wall_time_s)
+
+
+ProgressCallback = Callable[[RunProgress], None]
+StopFlag = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """Estimates of one cell (arrays over its n branches; S, ohm)."""
+
+    r: int
+    c: int
+    conductance_S: FloatArray
+    std_S: FloatArray
+    leakage_S: float
+    leakage_std_S: float
+    series_ohm: float
+    series_std_ohm: float
+    chi2: float
+    dof: int
+    holdout_chi2: float
+    holdout_dof: int
+    n_readings: int
+
+    def to_store(self) -> CellEstimate:
+        """The store's record of this cell."""
+        return CellEstimate(
+            r=self.r,
+            c=self.c,
+            conductance_S=self.conductance_S,
+            std_S=self.std_S,
+            series_ohm=self.series_ohm,
+            series_std_ohm=self.series_std_ohm,
+            leakage_S=self.leakage_S,
+            leakage_std_S=self.leakage_std_S,
+            chi2=self.chi2,
+            dof=self.dof,
+            holdout_chi2=self.holdout_chi2,
+            holdout_dof=self.holdout_dof,
+            n_readings=self.n_readings,
+        )
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What a run produced. ``status`` is ``completed`` or ``interrupted`` (stopped by
+    ``should_stop``; resume with `resume_run`). Estimates are empty when interrupted."""
+
+    run_id: int
+    status: Literal["completed", "interrupted"]
+    settings: CalibrationSettings
+    cells: tuple[CellResult, ...]
+    faults: tuple[Fault, ...]
+    drift: DriftReport | None
+    noise_scale: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def conductance_S(self) -> FloatArray:
+        """(cells, n) element conductances in plan order."""
+        return np.array([c.conductance_S for c in self.cells])
+
+    def std_S(self) -> FloatArray:
+        """(cells, n) standard errors in plan order."""
+        return np.array([c.std_S for c in self.cells])
+
+
+# ---------------------------------------------------------------------------- plan
+def design_rows(
+    design: str, n: int, *, holdout: int, seed: int, cell: tuple[int, int]
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """(fit rows of one pass, held-out rows) for a cell: 0/1 matrices (M, n), (H, n).
+
+    ``single``: the empty subset, each branch alone, the full subset twice (M = n + 3;
+    the three subset sizes identify r_s, the repeated full subset leaves one degree of
+    freedom per pass for the noise). ``weighing``: the empty subset, the S-matrix rows, the
+    full subset (M = m + 2, m the S-matrix order >= n). Held-out subsets (weighing only):
+    ``holdout`` random subsets not in the design, drawn from ``(seed, r, c)``.
+    """
+    if design == "single":
+        X = np.vstack([one_by_one(n, with_empty=True, with_full=True).X, np.ones((1, n), np.uint8)])
+        return X, np.zeros((0, n), np.uint8)
+    if design != "weighing":
+        raise SettingsError(f"design {design!r} is not one of single, weighing")
+    X = s_matrix_design(n, with_empty=True, with_full=True).X
+    free = (1 << n) - 1 - len({tuple(row) for row in X if row.any()})
+    count = min(holdout, free)
+    rng = np.random.default_rng([seed, cell[0], cell[1]])
+    hold = holdout_subsets(n, count, rng, exclude=X) if count else np.zeros((0, n), np.uint8)
+    return X, hold
+
+
+def _mask(row: NDArray[np.uint8]) -> int:
+    return int(sum(1 << int(k) for k in np.flatnonzero(row)))
+
+
+def build_plan(
+    settings: CalibrationSettings, cells: Sequence[tuple[int, int]], n: int
+) -> list[PlannedReading]:
+    """Every reading of a run, in measurement order (see the module docstring)."""
+    signs = (1, -1) if settings.reversal else (1,)
+    plan: list[PlannedReading] = []
+    for r, c in cells:
+        X, hold = design_rows(
+            settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=(r, c)
+        )
+        for rep in range(settings.repeats):
+            for j, row in enumerate(X):
+                for s in signs:
+                    plan.append(PlannedReading(r, c, _mask(row), rep, "fit", j, s))
+        for j, row in enumerate(hold):
+            for s in signs:
+                plan.append(PlannedReading(r, c, _mask(row), 0, "holdout", j, s))
+    for rnd in range(settings.drift_rounds if settings.drift_cells else 0):
+        for r, c in cells[: settings.drift_cells]:
+            for k in range(n):
+                for s in signs:
+                    plan.append(PlannedReading(r, c, 1 << k, rnd, "drift", k, s))
+    return plan
+
+
+# ---------------------------------------------------------------------------- bands
+def _floats(text: str | None) -> list[float]:
+    if not text:
+        return []
+    try:
+        values = [float(x) for x in text.replace(",", "/").split("/") if x.strip()]
+    except ValueError:
+        return []
+    return [v for v in values if math.isfinite(v) and v > 0]
+
+
+def band_from_board_info(info: Mapping[str, str], n: int, *, margin: float) -> NominalBand | None:
+    """The healthy band from the board's bill of materials (``BOARD:INFO?``), or None.
+
+    ``nominal_ohm`` (one value, or one per branch ``/``-separated) or
+    ``nominal_min_ohm``/``nominal_max_ohm``; ``tolerance`` (relative; 20 % when absent);
+    ``switch_on_ohm`` typical (+-`SWITCH_ON_SPREAD`); off-leakage `ASSUMED_OFF_LEAKAGE_S`.
+    """
+    nominal = _floats(info.get("nominal_ohm"))
+    tol_list = _floats(info.get("tolerance"))
+    tol = tol_list[0] if tol_list and tol_list[0] < 1 else 0.2
+    if len(nominal) in (1, n):
+        R_lo = R_hi = np.broadcast_to(np.asarray(nominal, float), (n,))
+    else:
+        lo = _floats(info.get("nominal_min_ohm"))
+        hi = _floats(info.get("nominal_max_ohm"))
+        if not (lo and hi):
+            return None
+        R_lo, R_hi = np.full(n, lo[0]), np.full(n, hi[0])
+    on = _floats(info.get("switch_on_ohm"))
+    r_on = on[0] if on else 0.0
+    on_lo, on_hi = r_on * (1 - SWITCH_ON_SPREAD), r_on * (1 + SWITCH_ON_SPREAD)
+    low = 1.0 / (R_hi * (1 + tol) + on_hi) - ASSUMED_OFF_LEAKAGE_S
+    high = 1.0 / (R_lo * (1 - tol) + on_lo)
+    return NominalBand(
+        low * (1 - margin), high * (1 + margin), n * ASSUMED_OFF_LEAKAGE_S * (1 + margin)
+    )
+
+
+def _band_from_estimates(a: FloatArray, margin: float) -> NominalBand:
+    """A coarse band when the board reports no nominal values: the per-branch median of
+    the estimates, x/÷ 2 (finds opens, shorts and stuck switches, not degraded parts)."""
+    med = np.nanmedian(np.where(a > 0, a, np.nan), axis=0)
+    med = np.where(np.isfinite(med) & (med > 0), med, np.nanmax(np.abs(a)) or 1.0)
+    return NominalBand(
+        med / 2 * (1 - margin), med * 2 * (1 + margin), a.shape[1] * ASSUMED_OFF_LEAKAGE_S
+    )
+
+
+# ---------------------------------------------------------------------------- estimation
+@dataclass(frozen=True)
+class _Pair:
+    g_S: float
+    rel_sigma: float  # sigma in units of the noise scale s (S per unit s)
+    tripped: bool
+    time_s: float
+
+
+def _combine(
+    plan: Sequence[PlannedReading], readings: NDArray[np.void], reversal: bool, voltage_V: float
+) -> dict[tuple[int, int, str, int, int], _Pair]:
+    """Per (r, c, role, repeat, row): the conductance of the +V/-V pair (or the +V reading)."""
+    by_key = {str(rec["key"]): rec for rec in readings}
+    out: dict[tuple[int, int, str, int, int], _Pair] = {}
+    for p in plan:
+        if p.sign < 0:
+            continue
+        plus = by_key.get(p.key)
+        if plus is None:
+            continue
+        ident = (p.r, p.c, p.role, p.repeat, p.row)
+        if reversal:
+            minus_key = PlannedReading(p.r, p.c, p.mask, p.repeat, p.role, p.row, -1).key
+            minus = by_key.get(minus_key)
+            if minus is None:
+                continue
+            tripped = bool(plus["limit_tripped"]) or bool(minus["limit_tripped"])
+            dv = float(plus["voltage_V"]) - float(minus["voltage_V"])
+            di = float(plus["current_A"]) - float(minus["current_A"])
+            g = di / dv if dv != 0 and math.isfinite(di) else math.nan
+            rng = math.hypot(float(plus["current_range_A"]), float(minus["current_range_A"]))
+            rel = rng / abs(dv) if dv != 0 else math.nan
+            t = 0.5 * (float(plus["instrument_time_s"]) + float(minus["instrument_time_s"]))
+        else:
+            tripped = bool(plus["limit_tripped"])
+            g = float(plus["value"])
+            rel = float(plus["current_range_A"]) / abs(voltage_V)
+            t = float(plus["instrument_time_s"])
+        if tripped:
+            g = math.nan
+        if not math.isfinite(rel) or rel <= 0:
+            rel = 1.0 / abs(voltage_V)
+        out[ident] = _Pair(g, rel, tripped, t)
+    return out
+
+
+def _fit_group(
+    X: NDArray[np.uint8], y: FloatArray, rel: FloatArray, fit_series: bool
+) -> WeighingFit | None:
+    for series in (fit_series, False) if fit_series else (False,):
+        try:
+            return fit_weighing(X, y, sigma_S=rel, fit_series=series)
+        except ValueError:
+            continue
+    return None
+
+
+def estimate_cells(
+    plan: Sequence[PlannedReading],
+    readings: NDArray[np.void],
+    settings: CalibrationSettings,
+    *,
+    cells: Sequence[tuple[int, int]],
+    n: int,
+    band: NominalBand | None,
+) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
+    """Estimates, fault report, noise scale s and diagnostics from a run's readings.
+
+    ``readings``: `Store.readings` of the run (its lineage). Cells whose readings are not
+    all there get NaN estimates. See the module docstring for the model.
+    """
+    V = float(settings.read_voltage_V or 0.0) or 1.0
+    pairs = _combine(plan, readings, settings.reversal, V)
+    n_cells = len(cells)
+    designs = [
+        design_rows(settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=rc)
+        for rc in cells
+    ]
+    X_pass = designs[0][0] if designs else np.zeros((0, n), np.uint8)
+    Xf = np.tile(X_pass, (settings.repeats, 1))
+    M = Xf.shape[0]
+    y = np.full((n_cells, M), np.nan)
+    rel = np.ones((n_cells, M))
+    tripped = np.zeros((n_cells, M), bool)
+    for i, (r, c) in enumerate(cells):
+        for rep in range(settings.repeats):
+            for j in range(X_pass.shape[0]):
+                pair = pairs.get((r, c, "fit", rep, j))
+                if pair is not None:
+                    m = rep * X_pass.shape[0] + j
+                    y[i, m], rel[i, m], tripped[i, m] = pair.g_S, pair.rel_sigma, pair.tripped
+    complete = np.array(
+        [
+            all(
+                (r, c, "fit", rep, j) in pairs
+                for rep in range(settings.repeats)
+                for j in range(len(X_pass))
+            )
+            for r, c in cells
+        ],
+        bool,
+    )
+    a = np.full((n_cells, n), np.nan)
+    s = np.full((n_cells, n), np.nan)
+    c0 = np.full(n_cells, np.nan)
+    c0_s = np.full(n_cells, np.nan)
+    rs = np.full(n_cells, np.nan)
+    rs_s = np.full(n_cells, np.nan)
+    chi2 = np.full(n_cells, np.nan)
+    dof = np.full(n_cells, -1, np.int64)
+    # A cell with a tripped or missing fit reading is fitted on its own (the design may no
+    # longer identify every branch: its estimates are then NaN, "unknown").
+    clean = complete & ~tripped.any(axis=1) & np.isfinite(y).all(axis=1)
+    fits: dict[int, tuple[WeighingFit, int]] = {}
+    if clean.any():
+        idx = np.flatnonzero(clean)
+        fit = _fit_group(Xf, y[idx], rel[idx], settings.fit_series)
+        if fit is not None:
+            for pos, i in enumerate(idx):
+                fits[int(i)] = (fit, pos)
+        else:
+            clean[:] = False
+    for ci in (int(x) for x in np.flatnonzero(complete & ~clean)):
+        keep = np.isfinite(y[ci])
+        cols_used = Xf[keep].sum(axis=0) > 0
+        if keep.sum() <= int(cols_used.sum()) + 1:
+            continue
+        one_fit = _fit_group(Xf, y[ci : ci + 1], rel[ci : ci + 1], settings.fit_series)
+        if one_fit is not None:
+            fits[ci] = (one_fit, 0)
+    # The noise scale s, pooled over the cleanly fitted cells (chi2 relative to rel).
+    chi_sum = 0.0
+    dof_sum = 0
+    for i, (fit, pos) in fits.items():
+        if clean[i] and fit.dof[pos] > 0:
+            chi_sum += float(fit.chi2[pos])
+            dof_sum += int(fit.dof[pos])
+    scale = math.sqrt(chi_sum / dof_sum) if dof_sum else math.nan
+    for i, (fit, pos) in fits.items():
+        a[i] = fit.conductance_S[pos]
+        s[i] = fit.std_S[pos] * scale
+        c0[i] = fit.leakage_S[pos]
+        c0_s[i] = fit.leakage_std_S[pos] * scale
+        rs[i] = fit.series_ohm[pos] if fit.series_fitted else math.nan
+        rs_s[i] = fit.series_std_ohm[pos] * scale if fit.series_fitted else math.nan
+        chi2[i] = fit.chi2[pos] / scale**2 if scale > 0 else math.nan
+        dof[i] = int(fit.dof[pos])
+    # Held-out additivity check.
+    h_chi2 = np.full(n_cells, np.nan)
+    h_dof = np.full(n_cells, -1, np.int64)
+    for i, (r, c) in enumerate(cells):
+        hold = designs[i][1]
+        if i not in fits or hold.shape[0] == 0:
+            continue
+        fit, pos = fits[i]
+        yh = np.full(hold.shape[0], np.nan)
+        rh = np.ones(hold.shape[0])
+        for j in range(hold.shape[0]):
+            pair = pairs.get((r, c, "holdout", 0, j))
+            if pair is not None:
+                yh[j], rh[j] = pair.g_S, pair.rel_sigma
+        one = _select(fit, pos, scale)
+        check = holdout_check(one, hold, yh[None, :], sigma_S=(rh * scale)[None, :])
+        h_chi2[i] = float(check.chi2[0])
+        h_dof[i] = int(check.dof[0])
+    # Faults.
+    if band is None:
+        band = _band_from_estimates(a, settings.band_margin)
+    k = settings.k_sigma
+    report = classify_faults(
+        a,
+        s,
+        c0,
+        c0_s,
+        band,
+        k_sigma=k,
+        X=Xf,
+        y_S=np.where(tripped, np.inf, y),
+        limit_tripped=tripped,
+        sigma_S=rel * scale if math.isfinite(scale) else None,
+    )
+    n_read = np.zeros(n_cells, np.int64)
+    for i, (r, c) in enumerate(cells):
+        n_read[i] = sum(1 for key in pairs if key[0] == r and key[1] == c and key[2] != "drift")
+    results = [
+        CellResult(
+            r=r,
+            c=c,
+            conductance_S=a[i],
+            std_S=s[i],
+            leakage_S=float(c0[i]),
+            leakage_std_S=float(c0_s[i]),
+            series_ohm=float(rs[i]),
+            series_std_ohm=float(rs_s[i]),
+            chi2=float(chi2[i]),
+            dof=int(dof[i]),
+            holdout_chi2=float(h_chi2[i]),
+            holdout_dof=int(h_dof[i]),
+            n_readings=int(n_read[i]) * (2 if settings.reversal else 1),
+        )
+        for i, (r, c) in enumerate(cells)
+    ]
+    diagnostics = {
+        "noise_scale": scale,
+        "noise_dof": dof_sum,
+        "cells_complete": int(complete.sum()),
+        "cells_fitted": len(fits),
+        "holdout_flagged": int(
+            sum(
+                1
+                for i in range(n_cells)
+                if h_dof[i] > 0 and _chi2_sf(h_chi2[i], int(h_dof[i])) < 1e-3
+            )
+        ),
+    }
+    return results, report, scale, diagnostics
+
+
+def _chi2_sf(x: float, dof: int) -> float:
+    from scipy import stats  # type: ignore[import-untyped]
+
+    return float(stats.chi2.sf(x, dof))
+
+
+def _select(fit: WeighingFit, pos: int, scale: float) -> WeighingFit:
+    """One cell of a batched fit, as a fit of one cell, its covariance in S^2 (the fit ran
+    with sigma in units of the noise scale)."""
+    sl = slice(pos, pos + 1)
+    return WeighingFit(
+        X=fit.X,
+        conductance_S=fit.conductance_S[sl],
+        std_S=fit.std_S[sl],
+        leakage_S=fit.leakage_S[sl],
+        leakage_std_S=fit.leakage_std_S[sl],
+        series_ohm=fit.series_ohm[sl],
+        series_std_ohm=fit.series_std_ohm[sl],
+        covariance=fit.covariance[sl] * scale**2,
+        fitted_S=fit.fitted_S[sl],
+        residual_S=fit.residual_S[sl],
+        sigma_S=fit.sigma_S[sl],
+        chi2=fit.chi2[sl],
+        dof=fit.dof[sl],
+        p_value=fit.p_value[sl],
+        sigma_estimated=fit.sigma_estimated,
+        series_fitted=fit.series_fitted,
+        converged=fit.converged[sl],
+        iterations=fit.iterations,
+    )
+
+
+def _drift_report(
+    plan: Sequence[PlannedReading],
+    readings: NDArray[np.void],
+    settings: CalibrationSettings,
+    cells: Sequence[tuple[int, int]],
+    n: int,
+) -> tuple[DriftReport, list[tuple[int, int, int]]] | None:
+    if not settings.drift_cells:
+        return None
+    pairs = _combine(plan, readings, settings.reversal, float(settings.read_voltage_V or 1.0))
+    elements = [(r, c, k) for r, c in cells[: settings.drift_cells] for k in range(n)]
+    rounds = settings.drift_rounds
+    g = np.full((len(elements), rounds), np.nan)
+    t = np.full((len(elements), rounds), np.nan)
+    for e, (r, c, k) in enumerate(elements):
+        for rnd in range(rounds):
+            pair = pairs.get((r, c, "drift", rnd, k))
+            if pair is not None:
+                g[e, rnd], t[e, rnd] = pair.g_S, pair.time_s
+    return fit_drift(t, g), elements
+
+
+# ---------------------------------------------------------------------------- the run
+class CalibrationRun:
+    """A calibration run of ``lab``'s board, stored in ``store`` (module docstring).
+
+    ``parent_run_id`` (use `resume_run`) makes it the resume of an interrupted run.
+    ``wait_s`` waits between drift rounds (default: the embedded simulator's virtual clock,
+    else `time.sleep`).
+    """
+
+    def __init__(
+        self,
+        lab: Lab,
+        store: Store,
+        settings: CalibrationSettings | None = None,
+        *,
+        parent_run_id: int | None = None,
+        wait_s: Callable[[float], None] | None = None,
+    ) -> None:
+        self.lab = lab
+        self.store = store
+        self.requested = (settings or CalibrationSettings()).validate()
+        self.parent_run_id = parent_run_id
+        self._wait = wait_s
+        self.run_id: int | None = None
+
+    # ---------------------------------------------------------------- checks
+    def check(self) -> tuple[CalibrationSettings, list[tuple[int, int]], int]:
+        """Resolve and check everything against the station and the board; nothing is
+        switched. Returns (resolved settings, cells in order, branches).
+
+        Raises:
+            SettingsError: bad cells or settings; SafetyLimitError: a read voltage beyond
+            the station's voltage or power limits; LabInputError: NPLC out of range.
+        """
+        lab = self.lab
+        m = lab.station.measurement
+        settings = self.requested.resolved(m.nplc, m.read_voltage_V)
+        g = lab.geometry
+        cells = resolve_cells(settings.cells, g.rows, g.cols)
+        nplc = float(settings.nplc or 0.0)
+        if not NPLC_MIN <= nplc <= NPLC_MAX:
+            raise LabInputError(
+                f"calibration NPLC {nplc!r} outside the station's range {NPLC_MIN}..{NPLC_MAX}"
+            )
+        r_min = (lab.min_element_resistance_ohm, str(lab.describe()["min_element_resistance_from"]))
+        check_source_voltage(
+            float(settings.read_voltage_V or 0.0),
+            lab.station.limits,
+            r_min,
+            what="calibration read voltage",
+        )
+        if settings.drift_cells > len(cells):
+            raise SettingsError(
+                f"calibration setting drift_cells = {settings.drift_cells}: only "
+                f"{len(cells)} cells are selected"
+            )
+        return settings, cells, g.branches
+
+    def _register_board(self) -> int:
+        lab = self.lab
+        board = lab.board
+        g = lab.geometry
+        sim = lab.station.simulator if lab.simulated else None
+        return self.store.register_board(
+            board.identity,
+            board.serial,
+            g.rows,
+            g.cols,
+            g.branches,
+            element_kind="memristor" if board.info.get("element") == "memristor" else "resistor",
+            simulated=sim is not None,
+            sim_seed=sim.seed if sim is not None else None,
+            sim_preset=sim.board if sim is not None else None,
+            info=dict(board.info),
+        )
+
+    # ---------------------------------------------------------------- measure
+    def run(
+        self,
+        progress: ProgressCallback | None = None,
+        should_stop: StopFlag | None = None,
+    ) -> CalibrationResult:
+        """Measure what is missing, then estimate and store (module docstring).
+
+        Returns the result (``status`` ``interrupted`` when ``should_stop`` stopped it).
+
+        Raises:
+            CalibrationInterruptedError: an instrument failed; the run is stored as interrupted
+                (the failure is the ``__cause__``).
+        """
+        settings, cells, n = self.check()
+        board_id = self._register_board()
+        lab = self.lab
+        identities = {
+            **lab.identities,
+            "board_serial": lab.board.serial,
+            "station": lab.station.name,
+        }
+        if lab.simulated:
+            identities["simulator"] = {
+                "board": lab.station.simulator.board,
+                "seed": lab.station.simulator.seed,
+            }
+        run_id = self.store.start_run(
+            "calibration",
+            board_id,
+            settings=settings.to_json(),
+            identities=identities,
+            parent_run_id=self.parent_run_id,
+        )
+        self.run_id = run_id
+        plan = build_plan(settings, cells, n)
+        done_keys = (
+            self.store.completed_keys(self.parent_run_id)
+            if self.parent_run_id is not None
+            else set()
+        )
+        todo = [p for p in plan if p.key not in done_keys]
+        start_wall = time.monotonic()
+        start_instr = lab.instrument_time_s
+        buffer: list[ReadingRow] = []
+        measured = 0
+        last_drift_round = -1
+
+        def flush() -> None:
+            if buffer:
+                self.store.add_readings(run_id, buffer)
+                buffer.clear()
+
+        def report(cell: tuple[int, int] | None) -> None:
+            if progress is not None:
+                progress(
+                    RunProgress(
+                        done=len(plan) - len(todo) + measured,
+                        total=len(plan),
+                        measured_now=measured,
+                        instrument_time_s=lab.instrument_time_s - start_instr,
+                        wall_time_s=time.monotonic() - start_wall,
+                        cell=cell,
+                    )
+                )
+
+        try:
+            lab.open_all()  # every other cell open: the guarded read is accurate
+            report(None)
+            for p in todo:
+                if should_stop is not None and should_stop():
+                    flush()
+                    self.store.finish_run(
+                        run_id,
+                        "interrupted",
+                        instrument_time_s=lab.instrument_time_s - start_instr,
+                        note="stopped on request",
+                    )
+                    lab.open_all()
+                    return CalibrationResult(
+                        run_id,
+                        "interrupted",
+                        settings,
+                        (),
+                        (),
+                        None,
+                        math.nan,
+                        {"run_id": run_id, "status": "interrupted", "readings": measured},
+                    )
+                if p.role == "drift" and p.repeat != last_drift_round:
+                    if p.repeat > 0:
+                        flush()
+                        self._wait_between_rounds(settings.drift_interval_s)
+                    last_drift_round = p.repeat
+                reading = lab.measure_subset(
+                    p.r,
+                    p.c,
+                    p.mask,
+                    nplc=settings.nplc,
+                    read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
+                )
+                buffer.append(
+                    ReadingRow(
+                        key=p.key,
+                        r=p.r,
+                        c=p.c,
+                        mask=p.mask,
+                        value=reading.conductance_S
+                        if math.isfinite(reading.conductance_S)
+                        else math.nan,
+                        voltage_V=reading.voltage_V,
+                        current_A=reading.current_A,
+                        current_range_A=reading.current_range_A,
+                        nplc=reading.nplc,
+                        four_wire=reading.four_wire,
+                        limit_tripped=reading.limit_tripped,
+                        instrument_time_s=reading.time_s,
+                    )
+                )
+                measured += 1
+                if len(buffer) >= settings.batch_size:
+                    flush()
+                report((p.r, p.c))
+            flush()
+            lab.open_all()
+        except BaseException as exc:
+            self._abandon(run_id, buffer, exc, lab.instrument_time_s - start_instr)
+            if isinstance(exc, Exception) and not isinstance(exc, StoreError):
+                raise CalibrationInterruptedError(
+                    f"calibration run {run_id} interrupted after {measured} readings of this "
+                    f"session: {exc}; resume it with `labrss calibrate --resume {run_id}`",
+                    run_id,
+                ) from exc
+            raise
+        return self._finish(
+            run_id,
+            settings=settings,
+            cells=cells,
+            n=n,
+            plan=plan,
+            wall_s=time.monotonic() - start_wall,
+            instrument_s=lab.instrument_time_s - start_instr,
+        )
+
+    def _wait_between_rounds(self, interval_s: float) -> None:
+        if self._wait is not None:
+            self._wait(interval_s)
+            return
+        sim = self.lab.simulator
+        if sim is not None and sim.clock.realtime_factor == 0:
+            with sim.lock:
+                sim.clock.advance(interval_s)
+        else:
+            time.sleep(interval_s)
+
+    def _abandon(
+        self, run_id: int, buffer: list[ReadingRow], exc: BaseException, instrument_s: float
+    ) -> None:
+        """Keep what was measured and mark the run interrupted (best effort)."""
+        # The batch in flight may be lost if the store fails too; the rest is committed.
+        with contextlib.suppress(Exception):
+            if buffer:
+                self.store.add_readings(run_id, buffer)
+                buffer.clear()
+        # If the store itself failed, it marks the run interrupted on its next open.
+        with contextlib.suppress(Exception):
+            self.store.finish_run(
+                run_id,
+                "interrupted",
+                instrument_time_s=instrument_s,
+                note=f"{type(exc).__name__}: {exc}"[:500],
+            )
+
+    def _finish(
+        self,
+        run_id: int,
+        *,
+        settings: CalibrationSettings,
+        cells: list[tuple[int, int]],
+        n: int,
+        plan: list[PlannedReading],
+        wall_s: float,
+        instrument_s: float,
+    ) -> CalibrationResult:
+        readings = self.store.readings(run_id)
+        band = band_from_board_info(self.lab.board.info, n, margin=settings.band_margin)
+        results, report, scale, diag = estimate_cells(
+            plan, readings, settings, cells=cells, n=n, band=band
+        )
+        faults = [
+            Fault(cells[f.cell][0], cells[f.cell][1], f.k, f.kind, dict(f.evidence))
+            for f in report.findings
+        ]
+        self.store.put_estimates(run_id, [c.to_store() for c in results])
+        self.store.put_faults(run_id, faults)
+        drift = _drift_report(plan, readings, settings, cells, n)
+        if drift is not None:
+            rep, elements = drift
+            self.store.put_result(run_id, "drift_elements", np.array(elements, np.int64))
+            self.store.put_result(run_id, "drift_relative_per_hour", rep.relative_per_hour)
+            self.store.put_result(run_id, "drift_relative_per_hour_std", rep.relative_per_hour_std)
+            self.store.put_result(run_id, "drift_total_change_rel", rep.total_change_rel)
+            self.store.put_result(run_id, "drift_repeatability_rel", rep.repeatability_rel)
+        # Wall and instrument time of the whole lineage (a resume adds its parents').
+        lineage = self.store.lineage(run_id)
+        wall_total = wall_s
+        instr_total = instrument_s
+        for rid in lineage[1:]:
+            info = self.store.run(rid)
+            wall_total += info.wall_time_s or 0.0
+            instr_total += info.instrument_time_s or 0.0
+        a = np.array([c.conductance_S for c in results])
+        s = np.array([c.std_S for c in results])
+        usable = np.isfinite(a) & np.isfinite(s) & ~report.excluded & (a > 0)
+        rel = s[usable] / a[usable]
+        n_elements = len(cells) * n
+        summary: dict[str, Any] = {
+            "run_id": run_id,
+            "status": "completed",
+            "design": settings.design,
+            "cells": len(cells),
+            "elements": n_elements,
+            "faults": len(faults),
+            "fault_kinds": {
+                k: sum(1 for f in faults if f.kind == k) for k in sorted({f.kind for f in faults})
+            },
+            "median_relative_uncertainty": float(np.median(rel)) if rel.size else math.nan,
+            "readings": len(readings),
+            "readings_per_element": len(plan) / n_elements if n_elements else math.nan,
+            "wall_time_s": wall_total,
+            "instrument_time_s": instr_total,
+            "wall_time_per_element_s": wall_total / n_elements if n_elements else math.nan,
+            "instrument_time_per_element_s": instr_total / n_elements if n_elements else math.nan,
+            "median_series_ohm": _nanmedian([c.series_ohm for c in results]),
+            "median_leakage_S": _nanmedian([c.leakage_S for c in results]),
+            "resumed_from": lineage[1:],
+            **diag,
+        }
+        if drift is not None:
+            summary["drift"] = drift[0].summary()
+        self.store.put_value(run_id, "summary", summary)
+        self.store.finish_run(run_id, "completed", instrument_time_s=instrument_s)
+        return CalibrationResult(
+            run_id,
+            "completed",
+            settings,
+            tuple(results),
+            tuple(faults),
+            drift[0] if drift is not None else None,
+            scale,
+            summary,
+        )
+
+
+def _nanmedian(values: Sequence[float]) -> float:
+    arr = np.asarray(values, float)
+    arr = arr[np.isfinite(arr)]
+    return float(np.median(arr)) if arr.size else math.nan
+
+
+def resume_run(
+    lab: Lab,
+    store: Store,
+    run_id: int,
+    *,
+    wait_s: Callable[[float], None] | None = None,
+) -> CalibrationRun:
+    """A run that finishes interrupted (or failed) calibration run ``run_id``.
+
+    The parent's stored settings are reused; the board must be the same (identity and
+    serial). `StoreError` names the run when it cannot be resumed.
+    """
+    info = store.run(run_id)
+    if info.kind != "calibration":
+        raise StoreError(f"run {run_id} is a {info.kind} run, not a calibration run")
+    if info.status not in ("interrupted", "failed"):
+        raise StoreError(
+            f"run {run_id} is {info.status}: only interrupted or failed runs can be resumed"
+        )
+    board = store.board(info.board_id)
+    if (board.identity, board.serial) != (lab.board.identity, lab.board.serial):
+        raise StoreError(
+            f"run {run_id} calibrated board {board.serial} ({board.identity}); the station's "
+            f"board is {lab.board.serial} ({lab.board.identity})"
+        )
+    settings = CalibrationSettings.from_json(info.settings)
+    return CalibrationRun(lab, store, settings, parent_run_id=run_id, wait_s=wait_s)

@@ -1,0 +1,183 @@
+"""`labrss calibrate`: a scripted calibration run, stored, with progress and a summary.
+
+    labrss calibrate                                   # whole board, embedded simulator
+    labrss calibrate --cells 0-3,* --design single --nplc 0.1 --repeats 2 --json
+    labrss calibrate --resume 12                       # finish interrupted run 12
+
+Shows a progress bar (tqdm, on stderr) with the ETA in instrument time and in wall time,
+then a summary table (elements, faults, median relative uncertainty, wall time,
+instrument time); ``--json`` prints one JSON object with the run id instead. Errors are
+one line on stderr: exit code 2 for bad input (arguments, station file, cells, limits, a
+run that cannot be resumed), 1 for an instrument failure (the run is then stored as
+interrupted and the message says how to resume it), 130 when interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from calibration.run import CalibrationInterruptedError, RunProgress
+from calibration.settings import CalibrationSettings, SettingsError, parse_cells
+from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.lab import LabError, LabInputError, SafetyLimitError
+from labrss.station import StationError, default_station, load_station
+from labrss.store import StoreError
+from labrss.workflows.calibrate import run_calibration
+
+EXIT_INSTRUMENT = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``calibrate`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "calibrate",
+        help="measure every branch of the selected cells and store the calibration",
+        description=(
+            "Calibrate the board: measure every branch of the selected cells (one-by-one or "
+            "with a weighing design), estimate conductances, series path, leakage and faults, "
+            "and store every reading. With no --station, the embedded simulator is used."
+        ),
+    )
+    parser.add_argument("--station", metavar="FILE", help="station TOML file")
+    parser.add_argument(
+        "--cells",
+        metavar="ROWS,COLS",
+        default="*,*",
+        help="cells to calibrate: each of ROWS and COLS is *, N or A-B, joined by + "
+        "(default: every cell)",
+    )
+    parser.add_argument("--design", choices=("single", "weighing"), default="weighing")
+    parser.add_argument("--nplc", metavar="N", type=float, help="integration time (PLC)")
+    parser.add_argument(
+        "--read-voltage", metavar="V", type=float, help="read voltage (V; default: station's)"
+    )
+    parser.add_argument("--repeats", metavar="K", type=int, default=1, help="design passes")
+    parser.add_argument(
+        "--no-reversal",
+        action="store_true",
+        help="read at +V only (default: +V and -V, cancelling the meter's offsets)",
+    )
+    parser.add_argument("--resume", metavar="RUN", type=int, help="finish interrupted run RUN")
+    parser.add_argument("--db", metavar="PATH", help="database file")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary object")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def _fmt_s(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+class _Bar:
+    """tqdm bar fed by `RunProgress`, ETA in instrument and wall time."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: tqdm[Any] | None = None
+
+    def __call__(self, p: RunProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=p.total, initial=p.done, unit="rd", file=sys.stderr)
+        self.bar.update(p.done - self.bar.n)
+        self.bar.set_postfix_str(
+            f"ETA instrument {_fmt_s(p.eta_instrument_s)}, wall {_fmt_s(p.eta_wall_s)}"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _table(summary: dict[str, Any], db: str, station: str) -> str:
+    rows = [
+        ("run", f"{summary['run_id']} ({summary['status']}, design {summary.get('design')})"),
+        ("station", station),
+        ("database", db),
+        ("cells", str(summary.get("cells"))),
+        ("elements", str(summary.get("elements"))),
+        ("faults", f"{summary.get('faults')} {summary.get('fault_kinds') or ''}".strip()),
+        (
+            "median rel. uncertainty",
+            f"{summary.get('median_relative_uncertainty', math.nan):.3g}",
+        ),
+        ("readings", str(summary.get("readings"))),
+        ("wall time", _fmt_s(float(summary.get("wall_time_s", math.nan)))),
+        ("instrument time", _fmt_s(float(summary.get("instrument_time_s", math.nan)))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``labrss calibrate``; returns the exit code."""
+    prog = "labrss calibrate"
+    bar = _Bar(not args.no_progress and not args.json)
+    try:
+        station = load_station(args.station) if args.station else default_station()
+        settings = CalibrationSettings(
+            cells=parse_cells(args.cells),
+            design=args.design,
+            nplc=args.nplc,
+            read_voltage_V=args.read_voltage,
+            repeats=args.repeats,
+            reversal=not args.no_reversal,
+        ).validate()
+        outcome = run_calibration(
+            settings, station=station, db_path=args.db, resume=args.resume, progress=bar
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"{prog}: interrupted; the run is stored as interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (
+        SettingsError,
+        StationError,
+        StoreError,
+        LabInputError,
+        SafetyLimitError,
+        InstrumentLimitError,
+    ) as exc:
+        bar.close()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CalibrationInterruptedError as exc:
+        bar.close()
+        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        return EXIT_INSTRUMENT
+    except (InstrumentError, LabError, OSError) as exc:
+        bar.close()
+        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        return EXIT_INSTRUMENT
+    bar.close()
+    summary = dict(outcome.result.summary)
+    if args.json:
+        summary["database"] = str(outcome.db_path)
+        summary["station"] = outcome.station_name
+        summary["simulated"] = outcome.simulated
+        print(json.dumps(summary, default=_json_default))
+    else:
+        print(_table(summary, str(outcome.db_path), outcome.station_name))
+    return 0
+
+
+def _json_default(obj: object) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
