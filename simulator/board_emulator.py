@@ -113,6 +113,7 @@ class BoardProtocol:
             ("SYSTem:TEMPerature?", self._syst_temp),
             ("BOARD:GEOMetry?", self._geometry),
             ("BOARD:INFO?", self._info),
+            ("BOARD:KIND?", self._kind_q),
             ("SWitch:BRANch", self._sw_branch),
             ("SWitch:BRANch?", self._sw_branch_q),
             ("SWitch:CELL", self._sw_cell),
@@ -132,6 +133,9 @@ class BoardProtocol:
             ("DAC:ZERO", self._dac_zero),
             ("ADC:READ?", self._adc_read),
             ("ADC:READ:ALL?", self._adc_read_all),
+            ("PULSe", self._pulse),
+            ("PULSe:LIMits?", self._pulse_limits_q),
+            ("PULSe:COUNt?", self._pulse_count_q),
             ("SAFE", self._safe),
             ("SAFE?", self._safe_q),
         ]
@@ -468,6 +472,65 @@ class BoardProtocol:
             )
         values = self.model.adc_read()
         return ",".join(self._format_current(float(v)) for v in np.asarray(values))
+
+    # ------------------------------------------------------------------ memristors
+    def _kind_q(self, params: list[str]) -> str:
+        self._count(params, 2, "BOARD:KIND?")
+        r, c = self._row(params[0]), self._col(params[1])
+        return "MEM" if self.model.cell_kind(r, c) == "memristor" else "RES"
+
+    def _number(self, text: str, what: str) -> float:
+        if not _FLOAT_RE.match(text):
+            raise ProtocolError(-102, f"{what} {_excerpt(text)!r} is not a decimal number")
+        value = float(text)
+        if not math.isfinite(value):
+            raise ProtocolError(-222, f"{what} {_excerpt(text)} is not finite")
+        return value
+
+    def _memristor_branch(self, r: int, c: int, k: int) -> None:
+        if self.model.cell_kind(r, c) != "memristor":
+            raise ProtocolError(-221, f"branch ({r},{c},{k}) is a resistor")
+
+    def _pulse(self, params: list[str]) -> str:
+        if len(params) < 5:
+            raise ProtocolError(-109, f"PULSe needs 5 or 6 parameters, got {len(params)}")
+        if len(params) > 6:
+            raise ProtocolError(-108, f"PULSe takes 5 or 6 parameters, got {len(params)}")
+        lim = self.model.config.pulse
+        r, c, k = self._row(params[0]), self._col(params[1]), self._branch(params[2])
+        amp = self._number(params[3], "pulse amplitude")
+        if abs(amp) > lim.max_amplitude_V:
+            raise ProtocolError(
+                -222, f"pulse amplitude {_excerpt(params[3])} V beyond +-{lim.max_amplitude_V:g} V"
+            )
+        width = self._number(params[4], "pulse width")
+        if not lim.min_width_s <= width <= lim.max_width_s:
+            raise ProtocolError(
+                -222,
+                f"pulse width {_excerpt(params[4])} s not in "
+                f"{lim.min_width_s:g}..{lim.max_width_s:g} s",
+            )
+        count = 1
+        if len(params) == 6:
+            count = self._int(params[5], "pulse count")
+            if not 1 <= count <= lim.max_count:
+                raise ProtocolError(-222, f"pulse count {count} not in 1..{lim.max_count}")
+        self._memristor_branch(r, c, k)
+        self.model.pulse(r, c, k, amplitude_V=amp, width_s=width, count=count)
+        return "OK"
+
+    def _pulse_limits_q(self, params: list[str]) -> str:
+        self._count(params, 0, "PULSe:LIMits?")
+        lim = self.model.config.pulse
+        return (
+            f"{lim.max_amplitude_V:.9g},{lim.min_width_s:.9g},{lim.max_width_s:.9g},{lim.max_count}"
+        )
+
+    def _pulse_count_q(self, params: list[str]) -> str:
+        self._count(params, 3, "PULSe:COUNt?")
+        r, c, k = self._row(params[0]), self._col(params[1]), self._branch(params[2])
+        self._memristor_branch(r, c, k)
+        return str(self.model.pulse_count(r, c, k))
 
     # ------------------------------------------------------------------ safe state
     def _safe(self, params: list[str]) -> str:
