@@ -208,17 +208,15 @@ def _block(
     hidden = rows * n
     first_w = np.zeros((d_in, hidden))
     first_b = np.zeros(hidden)
-    idx = np.arange(d_in)
-    for k in range(n):
-        first_w[idx, idx * n + k] = a[:d_in, k]
+    row_of = np.repeat(np.arange(d_in), n)  # unit j*n + k listens to input j
+    first_w[row_of, np.arange(d_in * n)] = a[:d_in].ravel()
     first_b[d_in * n :] = a[d_in]
     second_w = b.transpose(0, 2, 1).reshape(hidden, d_out)  # row j*n + k
 
     used_units = unit_mask.any(axis=1).reshape(hidden)  # (rows*n,)
     first_mask_w = np.zeros_like(first_w, dtype=bool)
     first_mask_b = np.zeros(hidden, dtype=bool)
-    for k in range(n):
-        first_mask_w[idx, idx * n + k] = used_units[idx * n + k]
+    first_mask_w[row_of, np.arange(d_in * n)] = used_units[: d_in * n]
     first_mask_b[d_in * n :] = used_units[d_in * n :]
     second_mask = unit_mask.transpose(0, 2, 1).reshape(hidden, d_out)
     reach = np.asarray(res.reachable)
