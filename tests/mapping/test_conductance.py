@@ -204,3 +204,58 @@ def test_precision_checks_before_and_after_solving() -> None:
         LayerNotRealisableError, match=r"fc2: weight\[\d, \d\] = .* error of .* > max_rel_error"
     ):
         map_layer(w, b, g, v_max_V=1.0, x_max=1.0, max_rel_error=2e-5, name="fc2")
+
+
+def test_faulty_elements_are_never_closed() -> None:
+    g = ladder_board(8, 8, 6, seed=18)
+    excl = np.random.default_rng(19).random(g.shape) < 0.15
+    w, b = _layer(20, 7, 4)
+    m = map_layer(w, b, g, v_max_V=1.0, x_max=1.0, exclude=excl)
+    rr, cc = m.cell_row, 2 * m.cell_pair
+    assert not (m.mask_pos & excl[rr, cc]).any()
+    assert not (m.mask_neg & excl[rr, cc + 1]).any()
+    assert m.all_reachable
+    x = np.random.default_rng(21).uniform(0, 1, size=(10, 7))
+    y = m.outputs_from_currents(m.ideal_column_currents(x))
+    assert np.all(np.abs(y - (x @ w + b)) <= m.error_bound(x) + _ulps(x, w, b))
+
+
+def test_digits_network_through_the_tiles() -> None:
+    """The digits MLP mapped onto a default-like 16 x 16 board of 8 elements per cell,
+    run tile by tile with the ideal MVM (ReLU digital between layers). Quantisation
+    only: measured median relative L2 1.6e-4 of the target's scores (docs/networks.md);
+    16 elements per pair give ~2**-12 of the range per weight, so 1e-3 is the bound."""
+    from labrss.metrics.mvm import compare
+    from labrss.networks.digits import train_digits_mlp
+
+    model = train_digits_mlp()
+    g = 1.0 / (
+        10e3
+        * 1.8 ** np.arange(8)
+        * (1 + 0.05 * np.random.default_rng(108).standard_normal((16, 16, 8)))
+        + 9.5
+    )
+    acts = model.network.activations(model.data.x_train)
+    x = model.data.x_test
+    y_target, y_board = x, x
+    tiles = 0
+    for index, lay in enumerate(model.network.layers):
+        m = map_layer(
+            lay.weights,
+            lay.bias,
+            g,
+            v_max_V=1.0,
+            x_max=1.05 * float(np.abs(acts[index]).max()),
+            sigma_S=1e-4 * g,
+            name=f"layer {index}",
+        )
+        tiles += m.plan.n_tiles
+        y_target = lay(y_target)
+        y_board = m.outputs_from_currents(m.ideal_column_currents(np.clip(y_board, 0, m.x_max)))
+        if index < len(model.network.layers) - 1:
+            y_target, y_board = np.maximum(y_target, 0), np.maximum(y_board, 0)
+    assert tiles == 14
+    res = compare(y_board, y_target, model.data.y_test)
+    assert res.median_rel_l2 < 1e-3
+    assert res.argmax_agreement == 1.0
+    assert res.accuracy_analog == res.accuracy_digital == model.test_accuracy
