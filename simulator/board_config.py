@@ -208,8 +208,9 @@ class MemristorConfig:
     reset_exponent: float = 1.0
     reference_width_s: float = 1e-4
     c2c_sigma: float = 0.035
-    """Cycle-to-cycle noise per reference pulse as a fraction of the device's range; a pulse
-    worth dP reference pulses gets sigma = c2c_sigma * sqrt(dP) * (g_max - g_min)."""
+    """Cycle-to-cycle noise, as a fraction of the device's range, of a pulse whose step is one
+    average level (range / levels); a step dx (normalised) gets sigma = c2c_sigma * sqrt(|dx|
+    * levels) of the range."""
     read_noise_S_per_decade: float = 1.0e-7
     """Read noise sigma = this * log10(G / 1 uS) (S), fresh on every read (white)."""
     drift_S_per_ln: float = 0.089e-6

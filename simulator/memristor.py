@@ -17,9 +17,11 @@ for |V| <= V_th: reads at 0.1-0.2 V never disturb). SET (V > 0) moves x along
 so from any x: ``x' = x_inf - (x_inf - x) exp(-dP / A)`` (large steps near g_min, small near
 g_max, exactly g_max after ``levels`` reference pulses from g_min). RESET (V < 0) is the
 same law mirrored (on 1 - x) with its own levels, shape, threshold, V_ref and alpha: the
-asymmetry. Cycle-to-cycle noise: ``c2c_sigma * sqrt(dP)`` of the range per pulse (a Wiener
-process in effective pulse number, so n small pulses spread as much as one pulse worth the
-same dP; NeuroSim's 3.5 % of the range per reference pulse). The result is clipped to
+asymmetry. Cycle-to-cycle noise (NeuroSim's 3.5 % of the range per pulse, scaled by the step
+size): a pulse whose deterministic step is dx gets sigma = ``c2c_sigma * sqrt(|dx| * levels)``
+of the range, i.e. c2c_sigma for a step of one average level (range / levels). The variance is
+proportional to the step, so n small pulses spread as much as one pulse with the same total
+step, and the noise vanishes where the law saturates at a bound. The result is clipped to
 [0, 1].
 
 **Retention drift** (aihwkit's CMO/HfOx relaxation, crossbar_sim.md 2.2), from the time of
@@ -324,7 +326,6 @@ class MemristorArray:
         was_worn = worn.copy()
         cycles = pick(self._cycles).astype(np.int64)
         endurance = pick(d.endurance_cycles).astype(np.int64)
-        noise_sigma = c.c2c_sigma * np.sqrt(dp)
         for _ in range(count):
             live = switching & ~worn
             cycles = cycles + live
@@ -334,6 +335,8 @@ class MemristorArray:
             toward = np.where(is_set, x, 1.0 - x)
             stepped = saturating_step(toward, dp, levels, shape)
             new_x = np.where(is_set, stepped, 1.0 - stepped)
+            # C2C noise: variance proportional to the deterministic step (in average levels).
+            noise_sigma = c.c2c_sigma * np.sqrt(np.abs(new_x - x) * levels)
             new_x = new_x + noise_sigma * self._rng.standard_normal(flat.size)
             x = np.where(responsive, np.clip(new_x, 0.0, 1.0), x)
         self._cycles.reshape(-1)[flat] = cycles

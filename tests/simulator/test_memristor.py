@@ -87,8 +87,8 @@ def test_mean_step_grows_with_amplitude_and_width_and_follows_the_law() -> None:
             reference_width_s=cfg.reference_width_s,
         )
         expected = float(saturating_step(0.5, dp, cfg.set_levels, cfg.set_shape)) - 0.5
-        se = cfg.c2c_sigma * math.sqrt(float(dp)) / math.sqrt(N)
-        # Far from the bounds (|noise| < 0.5 even at 5 sigma for dp <= 4) no clipping biases it.
+        se = cfg.c2c_sigma * math.sqrt(expected * cfg.set_levels) / math.sqrt(N)
+        # Far from the bounds (5 sigma of the noise < 0.5 for these steps) nothing is clipped.
         assert abs(dx.mean() - expected) < Z * se, (v, w)
         means.append(dx.mean())
     assert all(b > a for a, b in itertools.pairwise(means))
@@ -145,18 +145,38 @@ def test_set_reset_asymmetry_as_configured() -> None:
     assert float(dp_set) == pytest.approx(0.125) and float(dp_reset) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("v", [1.5, 2.0, 1.2])
+@pytest.mark.parametrize("v", [1.5, 1.8, 1.2, -1.2, -2.0])
 def test_cycle_to_cycle_spread_matches_the_configured_sigma(v: float) -> None:
     cfg = IDENTICAL
     arr = make()
     pulse(arr, v)
     dx = state(arr, 0.0) - 0.5
+    pol = "set" if v > 0 else "reset"
+    levels, shape = getattr(cfg, f"{pol}_levels"), getattr(cfg, f"{pol}_shape")
     dp = float(
-        effective_pulses(v, 1e-4, 0.8, reference_V=1.5, exponent=3.0, reference_width_s=1e-4)
+        effective_pulses(
+            v,
+            1e-4,
+            getattr(cfg, f"{pol}_threshold_V"),
+            reference_V=getattr(cfg, f"{pol}_reference_V"),
+            exponent=getattr(cfg, f"{pol}_exponent"),
+            reference_width_s=1e-4,
+        )
     )
-    sigma = cfg.c2c_sigma * math.sqrt(dp)
-    # 5 sigma of the largest step (dp = 5.0 at 2 V: 0.39) stays inside [0, 1]: no clipping.
+    step = float(saturating_step(0.5, dp, levels, shape)) - 0.5  # |dx| of either polarity
+    sigma = cfg.c2c_sigma * math.sqrt(step * levels)
+    # 5 sigma of the spread plus the step stays inside [0, 1] from 0.5: no clipping.
+    assert 5 * sigma + step < 0.5
     assert abs(dx.std(ddof=1) / sigma - 1.0) < Z / math.sqrt(2 * (N - 1))
+    # One reference pulse from mid-range: sigma is about c2c_sigma (a step of ~one level).
+    if v == 1.5:
+        assert sigma == pytest.approx(cfg.c2c_sigma, rel=0.3)
+
+
+def test_noise_vanishes_where_the_law_saturates() -> None:
+    arr = make(x0=1.0)
+    pulse(arr, 2.5, 1e-3, count=5)  # SET at g_max: no step, no noise
+    np.testing.assert_array_equal(state(arr, 0.0), 1.0)
 
 
 def test_retention_drift_follows_the_ln_t_law() -> None:
