@@ -18,6 +18,8 @@ from simulator.board_config import (
     EnvironmentConfig,
     FaultConfig,
     Geometry,
+    MemristorConfig,
+    PulseConfig,
     SwitchConfig,
     WiringConfig,
     load_board_config,
@@ -26,7 +28,13 @@ from simulator.board_config import (
 
 @pytest.mark.parametrize(
     ("preset", "shape"),
-    [("small", (8, 8, 8)), ("default", (16, 16, 8)), ("large", (64, 64, 16))],
+    [
+        ("small", (8, 8, 8)),
+        ("default", (16, 16, 8)),
+        ("large", (64, 64, 16)),
+        ("memristor", (8, 8, 8)),
+        ("mixed", (8, 8, 8)),
+    ],
 )
 def test_presets_load_with_their_geometry(preset: str, shape: tuple[int, int, int]) -> None:
     cfg = load_board_config(preset)
@@ -118,6 +126,8 @@ KEYS = [
         ("adc", AdcConfig),
         ("environment", EnvironmentConfig),
         ("faults", FaultConfig),
+        ("memristor", MemristorConfig),
+        ("pulse", PulseConfig),
     ]
     for f in dataclasses.fields(cls)
 ]

@@ -311,6 +311,10 @@ LINES = st.one_of(
                 "ROUT?",
                 "*IDN?",
                 "BOARD:INFO?",
+                "BOARD:KIND?",
+                "PULS",
+                "PULS:COUN?",
+                "PULS:LIM?",
             ]
         ),
         st.lists(
@@ -339,9 +343,11 @@ LINES = st.one_of(
 )
 
 
-@given(st.lists(LINES, min_size=1, max_size=12))
-def test_fuzz_handle_line_never_raises_and_always_replies_once(lines: list[str]) -> None:
-    p = proto("small", seed=3)
+@given(st.lists(LINES, min_size=1, max_size=12), st.sampled_from(["small", "mixed"]))
+def test_fuzz_handle_line_never_raises_and_always_replies_once(
+    lines: list[str], preset: str
+) -> None:
+    p = proto(preset, seed=3)
     for line in lines:
         reply = p.handle_line(line)
         stripped = line[:-1] if line.endswith("\r") else line
