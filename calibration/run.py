@@ -447,8 +447,8 @@ def estimate_cells(
         idx = np.flatnonzero(clean)
         fit = _fit_group(Xf, y[idx], rel[idx], settings.fit_series)
         if fit is not None:
-            for pos, i in enumerate(idx):
-                fits[int(i)] = (fit, pos)
+            for pos, cell_i in enumerate(idx):
+                fits[int(cell_i)] = (fit, pos)
         else:
             clean[:] = False
     for ci in (int(x) for x in np.flatnonzero(complete & ~clean)):
