@@ -20,7 +20,11 @@ from calibration.settings import CalibrationSettings, CellSelection, SettingsErr
 from labrss.lab import Lab, SafetyLimitError
 from labrss.store import Store
 from simulator.smu_physics import NOISE_EXPONENT, NOISE_PPM_OF_RANGE_1PLC
-from tests.calibration.run_helpers import faulty_board_toml, sim_station, true_branch_conductance_S
+from tests.calibration.test_run_helpers import (
+    faulty_board_toml,
+    sim_station,
+    true_branch_conductance_S,
+)
 
 NPLC = 0.01
 VOLTAGE_V = 0.1

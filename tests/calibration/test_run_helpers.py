@@ -1,4 +1,4 @@
-"""Helpers for calibration-run tests: stations on the embedded simulator, ground truth."""
+"""Helpers for calibration-run tests (no tests here): stations on the simulator, truth."""
 
 from __future__ import annotations
 
