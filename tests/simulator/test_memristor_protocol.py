@@ -179,3 +179,19 @@ def test_fuzz_pulse_commands_never_raise_and_keep_the_model_consistent(
         ).all()
         assert (t["pulse_count"] >= t["memristor_cycles"]).all()
         assert p.handle_line("SAFE?") == ("1" if model.is_safe() else "0")
+
+
+def test_memristor_example_session_from_the_spec() -> None:
+    p = proto("memristor")
+    session = [
+        ("BOARD:KIND? 2,3", "MEM"),
+        ("PULS:LIM?", "3,1e-07,0.01,1000"),
+        ("PULS 2,3,5,1.5,1e-4,10", "OK"),
+        ("PULS:COUN? 2,3,5", "10"),
+        (
+            "PULS 2,3,5,-3.5,1e-4",
+            'ERR -222,"Data out of range; pulse amplitude -3.5 V beyond +-3 V"',
+        ),
+    ]
+    for line, reply in session:
+        assert p.handle_line(line) == reply, line
