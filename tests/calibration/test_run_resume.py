@@ -31,18 +31,21 @@ def test_a_killed_run_is_interrupted_and_the_resume_matches_an_uninterrupted_run
         ref_readings = ref_store.readings(reference.run_id)
 
     # The run whose simulator is stopped from another thread after KILL_AFTER readings.
-    with pytest.raises(CalibrationInterruptedError) as info:
-        with Lab(sim_station()) as lab, Store(db) as store:
-            bench = lab.simulator
-            assert bench is not None
+    with (
+        pytest.raises(CalibrationInterruptedError) as info,
+        Lab(sim_station()) as lab,
+        Store(db) as store,
+    ):
+        bench = lab.simulator
+        assert bench is not None
 
-            def kill(p: RunProgress) -> None:
-                if p.measured_now == KILL_AFTER:
-                    killer = threading.Thread(target=bench.stop)
-                    killer.start()
-                    killer.join()
+        def kill(p: RunProgress) -> None:
+            if p.measured_now == KILL_AFTER:
+                killer = threading.Thread(target=bench.stop)
+                killer.start()
+                killer.join()
 
-            CalibrationRun(lab, store, SETTINGS).run(progress=kill)
+        CalibrationRun(lab, store, SETTINGS).run(progress=kill)
     run_id = info.value.run_id
     with Store(db) as store:
         assert store.integrity_check() == "ok"
@@ -98,8 +101,8 @@ def test_should_stop_interrupts_and_resume_finishes(tmp_path: Path) -> None:
         assert first.status == "interrupted"
         assert store.run(first.run_id).status == "interrupted"
         assert len(store.readings(first.run_id)) == 6
-        with lab.simulator.lock if lab.simulator else threading.Lock():
-            assert lab.simulator is not None
+        assert lab.simulator is not None
+        with lab.simulator.lock:
             assert int(lab.simulator.model.switches.sum()) == 0
         second = resume_run(lab, store, first.run_id).run()
         assert second.status == "completed"
