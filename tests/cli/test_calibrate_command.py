@@ -1,0 +1,57 @@
+"""`labrss calibrate`: JSON summary with the run id, the summary table, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labrss.cli.main import main
+from labrss.store import Store
+
+
+def test_json_summary_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "lab.db"
+    args = ["calibrate", "--cells", "0,0", "--design", "single", "--nplc", "0.01", "--db", str(db)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "completed"
+    assert summary["elements"] == 8 and summary["faults"] == 0
+    assert summary["instrument_time_s"] == pytest.approx(22 * 0.01 / 50)
+    assert 0 < summary["median_relative_uncertainty"] < 0.05
+    with Store(db) as store:
+        assert store.run(summary["run_id"]).status == "completed"
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for label in ("elements", "faults", "median rel. uncertainty", "wall time", "instrument time"):
+        assert label in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cells", "0,16"], "column 16 is not on the board"),
+        (["--cells", "0;1"], "expected ROWS,COLS"),
+        (["--repeats", "0"], "repeats = 0"),
+        (["--resume", "42"], "no run with id 42"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code = main(["calibrate", "--db", str(tmp_path / "lab.db"), "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_station_whose_smu_does_not_answer_is_an_instrument_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    station = tmp_path / "lab.toml"
+    # a closed loopback port: nothing answers there
+    station.write_text('[smu]\naddress = "TCPIP0::127.0.0.1::9::SOCKET"\ntimeout_s = 0.5\n')
+    code = main(["calibrate", "--station", str(station), "--db", str(tmp_path / "lab.db")])
+    assert code == 1
+    assert "instrument failure" in capsys.readouterr().err
