@@ -208,8 +208,15 @@ class CrossbarBoard:
         self.name = f"crossbar board {self.serial} at {self.port_name}"
         idn_geometry = BoardGeometry(*(int(match.group(i)) for i in (1, 2, 3)))
         self.command("*CLS")
-        rows, cols, branches = self.query("BOARD:GEOM?", _parse_floats(3))
-        geometry = BoardGeometry(int(rows), int(cols), int(branches))
+
+        def parse_geometry(reply: str) -> BoardGeometry:
+            parts = reply.split(",")
+            if len(parts) != 3:
+                raise _GarbledReplyError(f"expected R,C,K, got {reply!r}")
+            return BoardGeometry(*(_parse_int(part.strip()) for part in parts))
+
+        geometry = self.query("BOARD:GEOM?", parse_geometry)
+        rows, cols, branches = geometry.rows, geometry.cols, geometry.branches
         if geometry != idn_geometry or min(rows, cols, branches) < 1:
             raise BoardError(
                 f"BOARD:GEOM? gives {geometry} but *IDN? says {idn_geometry}",

@@ -324,3 +324,14 @@ def test_any_reply_is_a_value_or_a_board_error(reply: str) -> None:
         return
     assert 0 <= value < 64
     assert int(reply.rstrip("\r"), 16) == value
+
+
+@given(reply=st.binary(max_size=40))
+def test_any_reply_bytes_are_a_value_or_a_board_error(reply: bytes) -> None:
+    """Arbitrary bytes on the line (noise, binary garbage) never escape as other errors."""
+    board, _ = open_board([("SYST:TEMP?", reply + b"\n")], retries=0)
+    try:
+        value = board.temperature_C()
+    except BoardError:
+        return
+    assert isinstance(value, float)
