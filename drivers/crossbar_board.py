@@ -187,7 +187,7 @@ class CrossbarBoard:
             self._connect(max_dac_voltage_V)
         except BaseException:
             self._closed = True
-            self._port.close()
+            self._close_port()
             raise
 
     # ------------------------------------------------------------------ connection
@@ -654,16 +654,19 @@ class CrossbarBoard:
                 log.warning("%s: could not make the board safe before closing: %s", self.name, exc)
             finally:
                 self._closed = True
-                # pyserial 3.5's socket:// close() skips socket.close() when shutdown()
-                # fails (the peer already hung up) and leaks the socket: close it here too.
-                raw_socket = getattr(self._port, "_socket", None)
-                try:
-                    self._port.close()
-                except (serial.SerialException, OSError) as exc:
-                    log.warning("%s: error closing the port: %s", self.name, exc)
-                finally:
-                    if raw_socket is not None:
-                        raw_socket.close()
+                self._close_port()
+
+    def _close_port(self) -> None:
+        # pyserial 3.5's socket:// close() skips socket.close() when shutdown() fails (the
+        # peer already hung up) and leaks the socket: close the raw socket here too.
+        raw_socket = getattr(self._port, "_socket", None)
+        try:
+            self._port.close()
+        except (serial.SerialException, OSError) as exc:
+            log.warning("%s: error closing the port: %s", self.name, exc)
+        finally:
+            if raw_socket is not None:
+                raw_socket.close()
 
     def __enter__(self) -> CrossbarBoard:
         return self
