@@ -756,9 +756,12 @@ class BoardModel:
             return {}
         d = mem.devices
         worn = mem.worn_out
+        self._current_values()
+        assert self._mem_g_S is not None
         return {
             "memristor": self._inst.memristor.copy(),
-            "memristor_conductance_S": self.true_memristor_conductance_S(),
+            # At the instant of the other values (time_s), like resistance_ohm.
+            "memristor_conductance_S": np.where(self._inst.memristor, self._mem_g_S, 0.0),
             "memristor_g_min_S": d.g_min_S.copy(),
             "memristor_g_max_S": d.g_max_S.copy(),
             "memristor_programmed_time_s": mem.programmed_time_s,
