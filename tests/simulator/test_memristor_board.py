@@ -312,3 +312,30 @@ def test_guarded_cell_read_through_the_smu_before_and_after_pulses() -> None:
             smu.close()
             rm.close()
             board.close()
+
+
+def test_retention_drift_over_the_virtual_clock() -> None:
+    cfg = MEM.replace(faults={"memristor_stuck_on_rate": 0.0, "memristor_stuck_off_rate": 0.0})
+    m = BoardModel(cfg, seed=13)
+    t0 = m.truth()
+    g0 = t0["memristor_conductance_S"]
+    # Devices as delivered count as programmed at t = 0; keep those that stay clear of
+    # g_min after a day (5 uS > 1.0 uS mean drop + 5 sigma of 0.48 uS), so none is clipped.
+    keep = g0 > t0["memristor_g_min_S"] + 5e-6
+    m.set_branch(0, 0, 0, True)
+    m.set_routing(Routing("cell", 0, 0))
+    port0 = np.mean([m.smu_port().g_S for _ in range(200)])
+    day = 86400.0
+    m.clock.advance(day)
+    t1 = m.truth()
+    ln_t1, ln_t0 = math.log1p(t1["time_s"]), math.log1p(t0["time_s"])
+    dg = (t1["memristor_conductance_S"] - g0)[keep]
+    mean_law = -0.089e-6 * (ln_t1 - ln_t0)  # -1.01 uS
+    # z is drawn per device, so devices spread as 0.042 uS * ln(1 + t): sigma 0.48 uS.
+    sigma = 0.042e-6 * ln_t1
+    assert abs(dg.mean() - mean_law) < 5 * sigma / math.sqrt(keep.sum())
+    assert abs(dg.std(ddof=1) / sigma - 1.0) < 5 / math.sqrt(2 * (keep.sum() - 1))
+    # The SMU sees the drifted device (the port mean of 200 reads: read noise 0.17 uS / 14).
+    port1 = np.mean([m.smu_port().g_S for _ in range(200)])
+    expected = branch_conductance_S(m, 0, 0, 0) - float(t0["branch_on_conductance_S"][0, 0, 0])
+    assert abs((port1 - port0) - expected) < 5 * 0.2e-6 / math.sqrt(100)
