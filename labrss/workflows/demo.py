@@ -187,7 +187,7 @@ def run_demo(
         instrument = lab.instrument_time_s - instrument0
         describe = lab.describe()
     wall = time.perf_counter() - started
-    pred, meas = program.predicted_vs_measured()
+    pred, meas = program.predicted_vs_measured(programmed_only=True)
     outcome_summary: dict[str, Any] = {
         "station": describe["station"],
         "board": f"{describe['identities']['board']} ({describe['geometry']})",

@@ -219,7 +219,7 @@ def run_mvm(
         )
     if not np.isfinite(xs).all():
         b, i = (int(v) for v in np.argwhere(~np.isfinite(xs))[0])
-        raise ValueError(f"input[{b}, {i}] = {xs[b, i]!r}: inputs must be finite")
+        raise ValueError(f"input[{b}, {i}] = {float(xs[b, i])!r}: inputs must be finite")
     ys = None if labels is None else np.asarray(labels, dtype=np.int64)
     if ys is not None and ys.shape != (xs.shape[0],):
         raise ValueError(f"labels shape {ys.shape}, expected ({xs.shape[0]},)")

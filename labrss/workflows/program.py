@@ -259,19 +259,24 @@ class ProgramResult:
         """Cells still outside tolerance after every repair round."""
         return int(sum(int(c.miss.sum()) for c in self.checks))
 
-    def predicted_vs_measured(self) -> tuple[FloatArray, FloatArray]:
-        """Every verified cell's predicted and measured conductance (S), flattened."""
+    def predicted_vs_measured(
+        self, *, programmed_only: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """Every verified cell's predicted and measured conductance (S), flattened
+        (``programmed_only``: cells with a closed switch, not the open cells' leakage)."""
         if not self.checks:
             return np.zeros(0), np.zeros(0)
         pred = np.concatenate([c.predicted_S.ravel() for c in self.checks])
         meas = np.concatenate([c.measured_S.ravel() for c in self.checks])
+        if programmed_only:
+            on = np.concatenate([c.programmed.ravel() for c in self.checks])
+            return pred[on], meas[on]
         return pred, meas
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready counts and times."""
-        pred, meas = self.predicted_vs_measured()
-        on = pred > 0
-        rel = np.abs(meas[on] / pred[on] - 1.0) if on.any() else np.zeros(0)
+        pred, meas = self.predicted_vs_measured(programmed_only=True)
+        rel = np.abs(meas / pred - 1.0)
         return {
             "run_id": self.run_id,
             "calibration_run_id": self.calibration_run_id,
