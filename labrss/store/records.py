@@ -17,10 +17,18 @@ from numpy.typing import NDArray
 RunStatus = Literal["running", "completed", "interrupted", "failed"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
-FaultKind = Literal["open", "short", "stuck_open", "stuck_closed"]
+FaultKind = Literal[
+    "open",
+    "short",
+    "stuck_open",
+    "stuck_closed",
+    "memristor_stuck_on",
+    "memristor_stuck_off",
+    "memristor_worn_out",
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
-ElementKind = Literal["resistor", "memristor"]
+ElementKind = Literal["resistor", "memristor", "mixed"]
 ELEMENT_KINDS: tuple[str, ...] = get_args(ElementKind)
 
 #: dtype of the structured array returned by `Store.readings` (NULL columns become NaN).

@@ -13,6 +13,11 @@ History:
    residual statistics), faults, and the generic results table (NPY arrays / JSON values).
 3. liveness of running runs: pid, host and heartbeat time, so that a run left "running" by
    a killed process is detected and marked interrupted (see `Store.mark_interrupted_runs`).
+4. memristor boards: element kind ``mixed`` (resistor and memristor cells on one board) and
+   the memristor fault kinds (``memristor_stuck_on``, ``memristor_stuck_off``,
+   ``memristor_worn_out``). SQLite cannot alter a CHECK constraint, so the two tables are
+   rebuilt (create, copy, drop, rename: SQLite's documented procedure, with foreign keys
+   off during the migration and `PRAGMA foreign_key_check` before its commit).
 """
 
 from __future__ import annotations
@@ -164,10 +169,47 @@ ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
 CREATE INDEX runs_status ON runs(status)
 """
 
+_V4 = """
+CREATE TABLE boards_v4 (
+    id            INTEGER PRIMARY KEY,
+    identity      TEXT    NOT NULL,
+    serial        TEXT    NOT NULL,
+    rows          INTEGER NOT NULL CHECK (rows > 0),
+    cols          INTEGER NOT NULL CHECK (cols > 0),
+    branches      INTEGER NOT NULL CHECK (branches > 0 AND branches <= 64),
+    element_kind  TEXT    NOT NULL CHECK (element_kind IN ('resistor', 'memristor', 'mixed')),
+    simulated     INTEGER NOT NULL CHECK (simulated IN (0, 1)),
+    sim_seed      INTEGER,
+    sim_preset    TEXT,
+    info_json     TEXT    NOT NULL DEFAULT '{}',
+    registered_at REAL    NOT NULL
+) STRICT;
+INSERT INTO boards_v4 SELECT * FROM boards;
+DROP TABLE boards;
+ALTER TABLE boards_v4 RENAME TO boards;
+
+CREATE TABLE faults_v4 (
+    run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    r             INTEGER NOT NULL,
+    c             INTEGER NOT NULL,
+    k             INTEGER NOT NULL,
+    kind          TEXT    NOT NULL
+                  CHECK (kind IN ('open', 'short', 'stuck_open', 'stuck_closed',
+                                  'memristor_stuck_on', 'memristor_stuck_off',
+                                  'memristor_worn_out')),
+    evidence_json TEXT    NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, r, c, k)
+) STRICT;
+INSERT INTO faults_v4 SELECT * FROM faults;
+DROP TABLE faults;
+ALTER TABLE faults_v4 RENAME TO faults
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
     Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
+    Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
 )
 
 #: The version a database has after `migrate`.
@@ -217,18 +259,34 @@ def migrate(conn: sqlite3.Connection, path: Path, *, target: int = SCHEMA_VERSIO
     newer labrss (version above `SCHEMA_VERSION`).
     """
     version = check_database(conn, path)
-    for migration in MIGRATIONS:
-        if version < migration.version <= target:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Re-read inside the write lock: another process may have migrated meanwhile.
-                if schema_version(conn) < migration.version:
-                    migration.apply(conn)
-                    conn.execute(f"PRAGMA user_version = {migration.version:d}")
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            version = schema_version(conn)
+    if version >= target:
+        return version
+    # Table rebuilds (migration 4) must not cascade or check references mid-way; the pragma
+    # is a no-op inside a transaction, so it is switched here, around the whole loop.
+    fk_on = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for migration in MIGRATIONS:
+            if version < migration.version <= target:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Re-read inside the write lock: another process may have migrated.
+                    if schema_version(conn) < migration.version:
+                        migration.apply(conn)
+                        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise StoreSchemaError(
+                                f"{path}: migration {migration.version} would break "
+                                f"{len(broken)} references (first: {broken[0]})"
+                            )
+                        conn.execute(f"PRAGMA user_version = {migration.version:d}")
+                        conn.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                version = schema_version(conn)
+    finally:
+        if fk_on:
+            conn.execute("PRAGMA foreign_keys = ON")
     return version

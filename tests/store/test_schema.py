@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labrss.store import SCHEMA_VERSION, Store, StoreSchemaError
+from labrss.store import SCHEMA_VERSION, Fault, Store, StoreSchemaError
 from labrss.store.schema import APPLICATION_ID, MIGRATIONS, migrate, schema_version
 
 
@@ -94,4 +94,36 @@ def test_newer_foreign_and_unversioned_databases_are_refused(tmp_path: Path) -> 
     conn = sqlite3.connect(other)
     assert schema_version(conn) == 0  # untouched, journal mode included
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+def test_version_3_database_gains_mixed_boards_and_memristor_faults(tmp_path: Path) -> None:
+    # Migration 4 rebuilds boards and faults (new CHECK constraints): every row survives,
+    # references still hold, and foreign keys are enforced again afterwards.
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, target=3)
+    conn.execute(
+        "INSERT INTO boards (identity, serial, rows, cols, branches, element_kind, simulated,"
+        " registered_at) VALUES ('LABRSS,XBAR', 'S1', 2, 2, 4, 'resistor', 1, 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO runs (kind, board_id, status, settings_json, identities_json,"
+        " software_version, started_at) VALUES ('calibration', 1, 'completed', '{}', '{}',"
+        " '0', 1.0)"
+    )
+    conn.execute("INSERT INTO faults (run_id, r, c, k, kind) VALUES (1, 0, 1, 2, 'open')")
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 4
+        assert store.integrity_check() == "ok"
+        assert [(f.r, f.c, f.k, f.kind) for f in store.faults(1)] == [(0, 1, 2, "open")]
+        mixed = store.register_board("LABRSS,XBAR-MIX", "S2", 2, 2, 4, element_kind="mixed")
+        run = store.start_run("calibration", mixed)
+        store.put_faults(run, [Fault(1, 1, 0, "memristor_stuck_off")])
+        assert [f.kind for f in store.faults(run)] == ["memristor_stuck_off"]
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO faults (run_id, r, c, k, kind) VALUES (99, 0, 0, 0, 'open')")
     conn.close()

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labrss.store import (
+    SCHEMA_VERSION,
     CellEstimate,
     DuplicateReadingError,
     Fault,
@@ -48,7 +49,7 @@ def test_open_sets_wal_foreign_keys_and_schema(store: Store) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
     assert store._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert store.schema_version == 3
+    assert store.schema_version == SCHEMA_VERSION
     assert store.integrity_check() == "ok"
 
 
