@@ -55,8 +55,8 @@ class SimulatedBench:
     """A simulated board and SMU served on loopback TCP ports; a context manager.
 
     Args:
-        board: a preset name ("small", "default", "large"), a TOML file path, or a
-            `BoardConfig`.
+        board: a preset name ("small", "default", "large", "memristor", "mixed"), a TOML
+            file path, or a `BoardConfig`.
         seed: the board and every random stream of the bench derive from it (>= 0).
         smu_model: "2450", "B2901A" or "B2902A". On a B2902A, channel 1 is wired to the
             board's SMU port and channel 2 to nothing (an open circuit).

@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--board",
         default="default",
         metavar="PRESET|FILE",
-        help="board preset (small, default, large) or a TOML board file (default: default)",
+        help="board preset (small, default, large, memristor, mixed) or a TOML board file",
     )
     parser.add_argument("--smu-port", type=_port, default=0, metavar="P", help="0: any free port")
     parser.add_argument("--board-port", type=_port, default=0, metavar="Q", help="0: any free port")
