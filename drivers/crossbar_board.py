@@ -15,13 +15,19 @@ knows which reply belongs to which command and can tell when a line was lost:
 * A transient fault (``serial.SerialException``, no complete reply within ``timeout_s``, a
   reply that is not valid for the command, e.g. a late reply to an earlier attempt) is
   retried up to ``retries`` times after resynchronising: unread input is discarded and
-  late bytes are drained. A retry is safe because every protocol command is idempotent
-  (it sets a state or reads one; none increments or toggles), so running a command twice
-  leaves the board exactly as running it once. After the last attempt, BoardError.
+  late bytes are drained. A retry is safe because every protocol command but ``PULSe`` is
+  idempotent (it sets a state or reads one; none increments or toggles), so running a
+  command twice leaves the board exactly as running it once. After the last attempt,
+  BoardError. ``PULSe`` changes a device a little more each time it runs, so it is never
+  retried: a transient fault is a BoardError at once (``PULS:COUN?`` tells the host
+  whether the pulses were applied).
 * Masks, routing and DAC settings are read back after writing; a mismatch is a BoardError.
-* DAC voltages beyond ``max_dac_voltage_V`` (and the board's own range) are refused with
-  :class:`~drivers.errors.InstrumentLimitError` before anything is sent; indices, masks and
-  array shapes are checked locally (ValueError) before anything is sent.
+* DAC voltages beyond ``max_dac_voltage_V`` (and the board's own range), and pulses beyond
+  ``max_pulse_voltage_V`` or the pulse circuit's ``PULSe:LIMits?`` (asked once when
+  connecting to a board with memristors), are refused with
+  :class:`~drivers.errors.InstrumentLimitError` before anything is sent; indices, masks,
+  array shapes and pulses on resistor cells are checked locally (ValueError) before
+  anything is sent.
 
 Link loss is a safety event for the board (it goes safe), so the driver never reconnects
 behind the caller's back: a dead link surfaces as a BoardError after the bounded retries.
@@ -37,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +52,7 @@ import serial
 from drivers.errors import BoardError, BoardIdentityError, InstrumentLimitError
 from drivers.smu import overflow_to_nan
 
-__all__ = ["BoardGeometry", "CrossbarBoard", "SerialPort"]
+__all__ = ["BoardGeometry", "CellKind", "CrossbarBoard", "ElementKind", "PulseLimits", "SerialPort"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -64,6 +70,14 @@ _ERR_RE = re.compile(r'^ERR ([+-]?\d+),"(.*)"$')
 _HEX_RE = re.compile(r"^[0-9A-Fa-f]+$")
 _ROUTE_RE = re.compile(r"^(OPEN|CELL \d+,\d+,[24]W|MVM ADC|MVM SMU,\d+)$")
 _REQUIRED_INFO = ("rows", "cols", "branches", "element", "dac_bits", "dac_range_V", "adc_range_A")
+
+ElementKind = Literal["resistor", "memristor", "mixed"]
+"""``BOARD:INFO?`` ``element``: every cell resistors, every cell memristors, or some of each."""
+CellKind = Literal["resistor", "memristor"]
+"""The kind of one cell's elements (``BOARD:KIND?`` ``RES`` / ``MEM``)."""
+ELEMENT_KINDS: Final = ("resistor", "memristor", "mixed")
+DEFAULT_PULSE_GAP_S: Final = 1e-3
+"""Inter-pulse gap (s) assumed for timing when ``BOARD:INFO?`` gives no ``pulse_gap_s``."""
 
 
 class SerialPort(Protocol):
@@ -90,6 +104,43 @@ class BoardGeometry:
     rows: int
     cols: int
     branches: int
+
+
+@dataclass(frozen=True)
+class PulseLimits:
+    """The pulse circuit's hardware limits (``PULSe:LIMits?``).
+
+    Attributes:
+        max_amplitude_V: largest |amplitude| (V).
+        min_width_s, max_width_s: pulse width range (s).
+        max_count: most pulses in one ``PULSe`` command.
+    """
+
+    max_amplitude_V: float
+    min_width_s: float
+    max_width_s: float
+    max_count: int
+
+
+def _parse_pulse_limits(reply: str) -> PulseLimits:
+    parts = [part.strip() for part in reply.split(",")]
+    if len(parts) != 4:
+        raise _GarbledReplyError(f"expected 4 pulse limits, got {reply!r}")
+    amplitude, low, high = (_parse_float(part) for part in parts[:3])
+    count = _parse_int(parts[3])
+    if not (
+        math.isfinite(amplitude) and amplitude > 0 and 0 < low <= high < math.inf and count >= 1
+    ):
+        raise _GarbledReplyError(f"pulse limits out of sense: {reply!r}")
+    return PulseLimits(amplitude, low, high, count)
+
+
+def _parse_kind(reply: str) -> CellKind:
+    if reply == "MEM":
+        return "memristor"
+    if reply == "RES":
+        return "resistor"
+    raise _GarbledReplyError(f"expected RES or MEM, got {reply!r}")
 
 
 class _GarbledReplyError(ValueError):
@@ -141,10 +192,19 @@ class CrossbarBoard:
         retries: how many times a transient fault is retried (so up to retries + 1 tries).
         max_dac_voltage_V: largest |DAC voltage| the driver will send (V); None = the
             board's own DAC range.
+        max_pulse_voltage_V: largest |pulse amplitude| the driver will send (V), e.g. the
+            station's ``[limits] max_pulse_voltage_V``; None = the pulse circuit's own limit.
 
     Attributes:
         identity: the ``*IDN?`` reply; serial: the board's serial number;
         geometry: rows, cols, branches; info: ``BOARD:INFO?`` as a dict.
+        element_kind: ``resistor``, ``memristor`` or ``mixed`` (``BOARD:INFO?`` element).
+        pulse_limits: the pulse circuit's limits (``PULSe:LIMits?``, asked once when
+            connecting to a board with memristors), None on a resistor board.
+        max_pulse_voltage_V: the smaller of the caller's and the board's amplitude limit (V);
+            None on a resistor board.
+        g_min_S, g_max_S: the memristors' nominal conductance bounds from ``BOARD:INFO?``
+            (S), NaN when the board does not report them.
     """
 
     def __init__(
@@ -154,6 +214,7 @@ class CrossbarBoard:
         timeout_s: float = 2.0,
         retries: int = 3,
         max_dac_voltage_V: float | None = None,
+        max_pulse_voltage_V: float | None = None,
     ) -> None:
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0 s, got {timeout_s!r}")
@@ -163,6 +224,12 @@ class CrossbarBoard:
             math.isfinite(max_dac_voltage_V) and max_dac_voltage_V > 0
         ):
             raise ValueError(f"max_dac_voltage_V must be > 0 V, got {max_dac_voltage_V!r}")
+        if max_pulse_voltage_V is not None and not (
+            math.isfinite(max_pulse_voltage_V) and max_pulse_voltage_V > 0
+        ):
+            raise ValueError(f"max_pulse_voltage_V must be > 0 V, got {max_pulse_voltage_V!r}")
+        self._pulse_voltage_request_V = max_pulse_voltage_V
+        self._cell_kinds: dict[tuple[int, int], CellKind] = {}
         self.timeout_s = timeout_s
         self.retries = retries
         self._lock = threading.RLock()
@@ -241,7 +308,46 @@ class CrossbarBoard:
             else min(max_dac_voltage_V, self.dac_range_V)
         )
         self._mask_digits = -(-geometry.branches // 4)
+        self._connect_memristors()
         log.info("connected to %s (%s)", self.name, identity)
+
+    def _info_number(self, key: str, default: float) -> float:
+        """A numeric ``BOARD:INFO?`` value, ``default`` when absent; BoardError if malformed."""
+        if key not in self.info:
+            return default
+        try:
+            return float(self.info[key])
+        except ValueError:
+            raise BoardError(
+                f"malformed BOARD:INFO? value {key}={self.info[key]!r}",
+                instrument=self.name,
+                command="BOARD:INFO?",
+            ) from None
+
+    def _connect_memristors(self) -> None:
+        """Element kind, memristor bounds and, on boards with memristors, the pulse limits."""
+        kind = self.info["element"]
+        if kind not in ELEMENT_KINDS:
+            raise BoardError(
+                f"BOARD:INFO? element={kind!r} is not one of {', '.join(ELEMENT_KINDS)}",
+                instrument=self.name,
+                command="BOARD:INFO?",
+            )
+        self.element_kind = cast(ElementKind, kind)
+        self.g_min_S = self._info_number("g_min_S", math.nan)
+        self.g_max_S = self._info_number("g_max_S", math.nan)
+        self.bbm_delay_s = self._info_number("bbm_delay_s", 0.0)
+        self.pulse_gap_s = self._info_number("pulse_gap_s", DEFAULT_PULSE_GAP_S)
+        self.pulse_limits: PulseLimits | None = None
+        self.max_pulse_voltage_V: float | None = None
+        if kind == "resistor":
+            return
+        limits = self.query("PULS:LIM?", _parse_pulse_limits)
+        self.pulse_limits = limits
+        request = self._pulse_voltage_request_V
+        self.max_pulse_voltage_V = (
+            limits.max_amplitude_V if request is None else min(request, limits.max_amplitude_V)
+        )
 
     def _parse_info(self, reply: str) -> dict[str, str]:
         info: dict[str, str] = {}
@@ -260,9 +366,13 @@ class CrossbarBoard:
         return info
 
     # ------------------------------------------------------------------ transport
-    def _readline(self) -> str | None:
-        """One reply line without its LF (CR stripped), or None on a timeout."""
-        deadline = time.monotonic() + self.timeout_s
+    def _readline(self, timeout_s: float | None = None) -> str | None:
+        """One reply line without its LF (CR stripped), or None on a timeout.
+
+        ``timeout_s`` (default: the driver's) bounds the wait; the port's own read timeout
+        must be the same (see `query`).
+        """
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         while b"\n" not in self._rx:
             chunk = self._port.read(max(1, min(self._port.in_waiting, MAX_LINE_BYTES)))
             if not chunk or time.monotonic() > deadline:
@@ -293,11 +403,21 @@ class CrossbarBoard:
         except (serial.SerialException, OSError) as exc:
             log.debug("%s: resynchronisation: %s", self.name, exc)
 
-    def query(self, command: str, parse: Callable[[str], T]) -> T:
+    def query(
+        self,
+        command: str,
+        parse: Callable[[str], T],
+        *,
+        retry: bool = True,
+        extra_time_s: float = 0.0,
+    ) -> T:
         """Send one command line and return ``parse(reply)``.
 
         Raises BoardError for an ``ERR`` reply (not retried: the board understood and
-        refused) and after ``retries`` failed retries of a transient fault.
+        refused) and after ``retries`` failed retries of a transient fault. ``retry=False``
+        is for a command that is not idempotent (``PULSe``): a transient fault is then a
+        BoardError at once. ``extra_time_s`` (s) lengthens the wait for this one reply, for
+        commands that take time on the board (a burst of pulses).
         """
         line = command.encode("ascii") + b"\n"
         if len(line) > MAX_LINE_BYTES:
@@ -308,45 +428,73 @@ class CrossbarBoard:
         with self._lock:
             if self._closed:
                 raise BoardError("the port is closed", instrument=self.name, command=command)
-            problem = ""
-            for attempt in range(self.retries + 1):
-                if attempt:
-                    log.warning(
-                        "%s: %s; retry %d/%d of %r",
-                        self.name,
-                        problem,
-                        attempt,
-                        self.retries,
-                        command,
-                    )
-                    self._resync()
-                try:
-                    self._port.write(line)
-                    reply = self._readline()
-                except (serial.SerialException, OSError) as exc:
-                    problem = f"serial link error: {exc}"
-                    continue
-                if reply is None:
-                    problem = f"no complete reply within {self.timeout_s:g} s"
-                    continue
-                error = _ERR_RE.match(reply)
-                if error is not None:
-                    raise BoardError(
-                        error.group(2),
-                        instrument=self.name,
-                        command=command,
-                        code=int(error.group(1)),
-                    )
-                try:
-                    return parse(reply)
-                except _GarbledReplyError as exc:
-                    problem = f"invalid reply ({exc})"
+            wait_s = self.timeout_s + max(0.0, extra_time_s)
+            previous_timeout = self._port.timeout
+            if wait_s != self.timeout_s:
+                self._port.timeout = wait_s
+            try:
+                return self._exchange(command, line, parse, retry, wait_s)
+            finally:
+                if wait_s != self.timeout_s:
+                    self._port.timeout = previous_timeout
+
+    def _exchange(
+        self,
+        command: str,
+        line: bytes,
+        parse: Callable[[str], T],
+        retry: bool,
+        wait_s: float,
+    ) -> T:
+        """Write ``line`` and parse its reply, up to ``attempts`` times (lock held)."""
+        problem = ""
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            if attempt:
+                log.warning(
+                    "%s: %s; retry %d/%d of %r",
+                    self.name,
+                    problem,
+                    attempt,
+                    self.retries,
+                    command,
+                )
+                self._resync()
+            try:
+                self._port.write(line)
+                reply = self._readline(wait_s)
+            except (serial.SerialException, OSError) as exc:
+                problem = f"serial link error: {exc}"
+                continue
+            if reply is None:
+                problem = f"no complete reply within {wait_s:g} s"
+                continue
+            error = _ERR_RE.match(reply)
+            if error is not None:
+                raise BoardError(
+                    error.group(2),
+                    instrument=self.name,
+                    command=command,
+                    code=int(error.group(1)),
+                )
+            try:
+                return parse(reply)
+            except _GarbledReplyError as exc:
+                problem = f"invalid reply ({exc})"
+        if not retry:
+            self._resync()
             raise BoardError(
-                f"giving up after {self.retries + 1} attempts; last problem: {problem} "
-                "(if the link was lost, the board has gone to its safe state)",
+                f"{problem}; not retried because the command is not idempotent (for a "
+                "PULSe, PULS:COUN? tells whether it was applied)",
                 instrument=self.name,
                 command=command,
             )
+        raise BoardError(
+            f"giving up after {attempts} attempts; last problem: {problem} "
+            "(if the link was lost, the board has gone to its safe state)",
+            instrument=self.name,
+            command=command,
+        )
 
     def command(self, command: str) -> None:
         """Send a command whose reply must be ``OK``."""
@@ -627,6 +775,105 @@ class CrossbarBoard:
                 break
             found.append((code, message))
         return found
+
+    # ------------------------------------------------------------------ memristors
+    def cell_kind(self, r: int, c: int) -> CellKind:
+        """``"resistor"`` or ``"memristor"``: the kind of cell (r, c)'s elements.
+
+        A resistor or memristor board answers locally (``BOARD:INFO?`` element); a mixed
+        board is asked ``BOARD:KIND?`` once per cell (kinds never change).
+        """
+        self._check_cell(r, c)
+        if self.element_kind != "mixed":
+            return "memristor" if self.element_kind == "memristor" else "resistor"
+        key = (int(r), int(c))
+        cached = self._cell_kinds.get(key)
+        if cached is not None:
+            return cached
+        kind = self.query(f"BOARD:KIND? {key[0]},{key[1]}", _parse_kind)
+        self._cell_kinds[key] = kind
+        return kind
+
+    def _require_memristor(self, r: int, c: int, k: int, command: str) -> PulseLimits:
+        self._check_cell(r, c)
+        self._check_index("branch", k, self.geometry.branches)
+        if self.pulse_limits is None:
+            raise ValueError(
+                f"{self.name}: a {self.element_kind} board has no memristors to pulse "
+                f"({command}); nothing sent"
+            )
+        if self.cell_kind(r, c) != "memristor":
+            raise ValueError(
+                f"{self.name}: branch ({r},{c},{k}) is a resistor, not a memristor "
+                f"({command}); nothing sent"
+            )
+        return self.pulse_limits
+
+    def pulse_duration_s(self, width_s: float, count: int = 1) -> float:
+        """How long a ``PULSe`` of ``count`` pulses of ``width_s`` takes on the board (s).
+
+        ``2 * bbm_delay_s + count * (width_s + pulse_gap_s)`` (docs/board-protocol.md).
+        """
+        return 2.0 * self.bbm_delay_s + count * (width_s + self.pulse_gap_s)
+
+    def pulse(  # noqa: PLR0917 (the protocol's own parameter order, as in PULSe)
+        self, r: int, c: int, k: int, amplitude_V: float, width_s: float, count: int = 1
+    ) -> float:
+        """Apply ``count`` pulses of ``amplitude_V`` (V; + SET, - RESET) and ``width_s`` (s).
+
+        On memristor branch k of cell (r, c), through the board's pulse circuit (it
+        isolates the branch and restores the switches and routing afterwards). Refused
+        before anything is sent: an amplitude beyond ``max_pulse_voltage_V`` (the caller's
+        limit or the board's, whichever is smaller), a width or count beyond
+        ``PULSe:LIMits?`` (InstrumentLimitError); bad indices, a resistor branch, a board
+        without memristors (ValueError). Never retried (not idempotent).
+
+        Returns:
+            the time the board spent (s), `pulse_duration_s`.
+        """
+        amplitude = float(amplitude_V)
+        width = float(width_s)
+        command = f"PULS {r},{c},{k},{amplitude:.9g},{width:.9g},{count}"
+        limits = self._require_memristor(r, c, k, command)
+        max_v = self.max_pulse_voltage_V if self.max_pulse_voltage_V is not None else 0.0
+        if not math.isfinite(amplitude) or abs(amplitude) > max_v:
+            by = (
+                "the caller's max_pulse_voltage_V"
+                if max_v < limits.max_amplitude_V
+                else "the pulse circuit's limit (PULS:LIM?)"
+            )
+            raise InstrumentLimitError(
+                f"pulse amplitude {amplitude_V!r} V is beyond +-{max_v:g} V ({by}); "
+                "nothing was sent",
+                instrument=self.name,
+                command=command,
+            )
+        if not (math.isfinite(width) and limits.min_width_s <= width <= limits.max_width_s):
+            raise InstrumentLimitError(
+                f"pulse width {width_s!r} s not in {limits.min_width_s:g}.."
+                f"{limits.max_width_s:g} s (PULS:LIM?); nothing was sent",
+                instrument=self.name,
+                command=command,
+            )
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int | np.integer)
+            or not 1 <= count <= limits.max_count
+        ):
+            raise InstrumentLimitError(
+                f"pulse count {count!r} not in 1..{limits.max_count} (PULS:LIM?); nothing was sent",
+                instrument=self.name,
+                command=command,
+            )
+        duration_s = self.pulse_duration_s(width, int(count))
+        self.query(command, _expect_ok, retry=False, extra_time_s=duration_s)
+        return duration_s
+
+    def pulse_count(self, r: int, c: int, k: int) -> int:
+        """Pulses the board has driven into memristor branch (r, c, k) since power-up."""
+        command = f"PULS:COUN? {r},{c},{k}"
+        self._require_memristor(r, c, k, command)
+        return self.query(command, _parse_int)
 
     # ------------------------------------------------------------------ safe state
     def safe(self) -> None:
