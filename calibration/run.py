@@ -913,6 +913,10 @@ class CalibrationRun:
             "median_series_ohm": _nanmedian([c.series_ohm for c in results]),
             "median_leakage_S": _nanmedian([c.leakage_S for c in results]),
             "resumed_from": lineage[1:],
+            # cells whose estimates are unreliable (a short, or huge readings no branch
+            # explains) and cells whose leakage no branch explains: measure them again
+            "remeasure_cells": [list(cells[i]) for i in np.flatnonzero(report.remeasure)],
+            "leaky_cells": [list(cells[i]) for i in np.flatnonzero(report.leaky)],
             **diag,
         }
         if drift is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "DESIGNS",
     "CalibrationSettings",
     "CellSelection",
+    "DesignName",
     "SettingsError",
     "parse_cells",
     "resolve_cells",

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats  # type: ignore[import-untyped]
 
 from calibration.run import CalibrationRun, band_from_board_info, build_plan, design_rows
-from calibration.settings import CalibrationSettings, CellSelection, SettingsError
+from calibration.settings import CalibrationSettings, CellSelection, DesignName, SettingsError
 from labrss.lab import Lab, SafetyLimitError
 from labrss.store import Store
 from simulator.smu_physics import NOISE_EXPONENT, NOISE_PPM_OF_RANGE_1PLC
@@ -36,12 +36,13 @@ def _noise_floor_rel(a_S: np.ndarray, ranges_A: np.ndarray, nplc: float) -> np.n
     ranges autorange picks), 5 ppm of the range at 1 PLC x NPLC^-0.67 (the simulator's
     published model, docs/smu-emulators.md), over the element's current a V."""
     sigma_A = NOISE_PPM_OF_RANGE_1PLC * 1e-6 * ranges_A * nplc**NOISE_EXPONENT
-    return sigma_A[:, None] / (np.abs(a_S) * VOLTAGE_V)
+    floor: np.ndarray = sigma_A[:, None] / (np.abs(a_S) * VOLTAGE_V)
+    return floor
 
 
 @pytest.mark.parametrize("design", ["weighing", "single"])
 def test_estimates_match_the_ground_truth_within_their_uncertainties(
-    tmp_path: Path, design: str
+    tmp_path: Path, design: DesignName
 ) -> None:
     cells = [(3, 5), (11, 2)]
     settings = CalibrationSettings(
@@ -180,3 +181,31 @@ def test_every_injected_fault_is_found_and_none_invented(tmp_path: Path) -> None
     }
     assert found == {key: expected[kind] for key, kind in injected.items()}
     assert len(result.cells) >= 4
+
+
+def test_drift_sample_over_virtual_time(tmp_path: Path) -> None:
+    settings = CalibrationSettings(
+        cells=CellSelection((5,), (5,)),
+        design="single",
+        nplc=1.0,
+        drift_cells=1,
+        drift_rounds=3,
+        drift_interval_s=1800.0,
+    )
+    with Lab(sim_station()) as lab, Store(tmp_path / "lab.db") as store:
+        assert lab.simulator is not None
+        t0 = lab.simulator.clock.now_s
+        result = CalibrationRun(lab, store, settings).run()
+        # two waits of 30 min of virtual time between the three rounds
+        assert lab.simulator.clock.now_s - t0 >= 3600.0
+        elements = store.get_result(result.run_id, "drift_elements")
+        rel = store.get_result(result.run_id, "drift_relative_per_hour")
+        rel_std = store.get_result(result.run_id, "drift_relative_per_hour_std")
+    assert elements.tolist() == [[5, 5, k] for k in range(8)]
+    assert result.drift is not None and result.drift.g_S.shape == (8, 3)
+    # The default board ages by 20 ppm per decade of (1 + t / 1 h) and follows a 0.3 K
+    # temperature walk at 100 ppm/K: over an hour, |drift| is tens of ppm per hour at
+    # most; it is reported with its own standard error.
+    assert np.all(np.abs(rel) < 2e-4)
+    assert np.all(np.isfinite(rel_std) & (rel_std > 0))
+    assert result.summary["drift"]["elements"] == 8

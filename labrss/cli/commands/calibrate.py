@@ -168,10 +168,21 @@ def run(args: argparse.Namespace) -> int:
         summary["database"] = str(outcome.db_path)
         summary["station"] = outcome.station_name
         summary["simulated"] = outcome.simulated
-        print(json.dumps(summary, default=_json_default))
+        print(json.dumps(_finite(summary), default=_json_default, allow_nan=False))
     else:
         print(_table(summary, str(outcome.db_path), outcome.station_name))
     return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: those become null (recursively)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(obj: object) -> Any:
