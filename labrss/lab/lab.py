@@ -23,6 +23,13 @@ Safety:
   every switch open, every DAC at 0 V, routing open. Clean-up is best effort on each
   instrument and never masks the exception that ended the block.
 
+Memristor boards: `pulse_branch` applies programming pulses through the board's pulse
+circuit, refused before anything is sent beyond ``[limits] max_pulse_voltage_V``, the
+worst-case pulse power per element, or the board's ``PULSe:LIMits?``; `cell_kind` tells
+resistor from memristor cells; `wait_s` lets time pass (a sleep on hardware; on the
+embedded simulator it advances the virtual clock, so drift studies of days run in
+seconds); `clock_s` is the bench's clock.
+
 A `Lab` is not thread-safe: use it from one thread (the GUI runs it in a worker thread).
 """
 
@@ -30,20 +37,32 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from drivers.crossbar_board import BoardGeometry, CrossbarBoard
-from drivers.errors import BoardError, InstrumentCommandError, InstrumentIdentityError
+from drivers.crossbar_board import BoardGeometry, CellKind, CrossbarBoard
+from drivers.errors import (
+    BoardError,
+    InstrumentCommandError,
+    InstrumentIdentityError,
+    InstrumentLimitError,
+)
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
-from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError
+from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
-from labrss.lab.safety import check_row_voltages, check_source_voltage, min_element_resistance
+from labrss.lab.safety import (
+    NO_TOLERANCE_MARGIN,
+    check_row_voltages,
+    check_source_voltage,
+    min_element_resistance,
+)
 from labrss.station import Station, StationError, default_station
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 
@@ -55,6 +74,27 @@ log.addHandler(logging.NullHandler())
 
 _Routing = tuple[str, int, int, bool]
 """What `Lab` last routed: (kind, row, col, four_wire); kinds "cell", "mvm_adc", "mvm_smu"."""
+
+
+@dataclass(frozen=True)
+class PulseRecord:
+    """Programming pulses applied by `Lab.pulse_branch` (one ``PULSe`` command).
+
+    Attributes:
+        branch: ``(row, col, branch)``.
+        amplitude_V: pulse amplitude (V): > 0 SET (towards higher conductance), < 0 RESET.
+        width_s: width of each pulse (s).
+        count: number of pulses.
+        duration_s: time the board's pulse circuit took (s): isolation, pulses, gaps.
+        clock_s: the bench clock (`Lab.clock_s`) when the command completed (s).
+    """
+
+    branch: tuple[int, int, int]
+    amplitude_V: float
+    width_s: float
+    count: int
+    duration_s: float
+    clock_s: float
 
 
 class Lab:
@@ -76,6 +116,8 @@ class Lab:
         instrument_time_s: integration time accumulated over every SMU reading taken (s):
             NPLC / line frequency per reading, instrument time as opposed to wall time.
         readings_taken: how many SMU readings `Lab` has taken.
+        pulses_applied: programming pulses `Lab` has applied (each pulse of a burst counts).
+        pulse_time_s: time the board's pulse circuit spent on them (s, instrument time).
     """
 
     def __init__(self, station: Station | None = None) -> None:
@@ -91,6 +133,8 @@ class Lab:
         self._row_voltages_V: npt.NDArray[np.float64] = np.zeros(0)
         self.instrument_time_s = 0.0
         self.readings_taken = 0
+        self.pulses_applied = 0
+        self.pulse_time_s = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Lab:
@@ -162,6 +206,7 @@ class Lab:
                 timeout_s=st.board.timeout_s,
                 retries=st.board.retries,
                 max_dac_voltage_V=st.limits.max_dac_voltage_V,
+                max_pulse_voltage_V=st.limits.max_pulse_voltage_V,
             )
         except InstrumentIdentityError as exc:
             raise type(exc)(
@@ -693,6 +738,124 @@ class Lab:
             nplc=nplc_,
             instrument=smu.identity,
         )
+
+    # ------------------------------------------------------------------ memristors
+    def cell_kind(self, r: int, c: int) -> CellKind:
+        """``"resistor"`` or ``"memristor"``: the kind of cell (r, c)'s elements."""
+        self._check_cell(r, c)
+        return self._require_board().cell_kind(int(r), int(c))
+
+    def _check_pulse_power(self, amplitude_V: float) -> None:
+        """Refuse a pulse that could put more than the station's power into its element.
+
+        The element is at most the memristor bound ``g_max_S`` from ``BOARD:INFO?`` (with
+        the same margin as a nominal value without a tolerance), else ``1 / R_min``; the
+        whole amplitude is across it: P = V**2 * G_max.
+        """
+        board = self._require_board()
+        limits = self.station.limits
+        if math.isfinite(board.g_max_S) and board.g_max_S > 0:
+            g_max = board.g_max_S * (1 + NO_TOLERANCE_MARGIN)
+            origin = f"BOARD:INFO? g_max_S x {1 + NO_TOLERANCE_MARGIN}"
+        else:
+            g_max, origin = 1.0 / self._r_min[0], f"1 / R_min from {self._r_min[1]}"
+        power_W = amplitude_V * amplitude_V * g_max
+        if power_W > limits.max_power_per_element_W:
+            raise SafetyLimitError(
+                f"pulse amplitude {amplitude_V!r} V could put {power_W:.4g} W into the "
+                f"device (V^2 x G_max, G_max = {g_max:.4g} S from {origin}), beyond [limits] "
+                f"max_power_per_element_W = {limits.max_power_per_element_W!r} W; nothing "
+                "was sent",
+                quantity="pulse power per element",
+                value=power_W,
+                limit=limits.max_power_per_element_W,
+                limit_key="[limits] max_power_per_element_W",
+            )
+
+    def pulse_branch(  # noqa: PLR0917 (the order of the board's PULSe command)
+        self, r: int, c: int, k: int, amplitude_V: float, width_s: float, count: int = 1
+    ) -> PulseRecord:
+        """Apply ``count`` programming pulses to memristor branch k of cell (r, c).
+
+        ``amplitude_V`` (V) is signed: > 0 SET (conductance up), < 0 RESET (down);
+        ``width_s`` (s) per pulse. The board isolates the branch for the pulses and restores
+        every switch and the routing afterwards (docs/board-protocol.md, "Pulses"); the SMU
+        output is off (`Lab` turns it on only while it reads).
+
+        Refused before anything is sent: |amplitude| beyond ``[limits]
+        max_pulse_voltage_V`` or a pulse power beyond ``max_power_per_element_W``
+        (`SafetyLimitError`); bad indices or a resistor branch (`LabInputError`); a width,
+        count or amplitude beyond the board's ``PULSe:LIMits?`` (the driver's
+        `InstrumentLimitError`).
+        """
+        self._check_cell(r, c)
+        branches = self.geometry.branches
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
+            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
+        amplitude = float(amplitude_V)
+        limit = self.station.limits.max_pulse_voltage_V
+        if not math.isfinite(amplitude) or abs(amplitude) > limit:
+            raise SafetyLimitError(
+                f"pulse amplitude {amplitude_V!r} V exceeds [limits] max_pulse_voltage_V = "
+                f"{limit!r} V ({self.station.name}); nothing was sent",
+                quantity="pulse amplitude",
+                value=amplitude,
+                limit=limit,
+                limit_key="[limits] max_pulse_voltage_V",
+            )
+        self._check_pulse_power(amplitude)
+        if self.cell_kind(r, c) != "memristor":
+            raise LabInputError(
+                f"cell ({r}, {c}) of {self.board.identity} holds resistors: only memristor "
+                "branches can be pulsed"
+            )
+        board = self._require_board()
+        try:
+            duration_s = board.pulse(int(r), int(c), int(k), amplitude, float(width_s), count)
+        except (InstrumentLimitError, ValueError):
+            raise  # refused by the driver: nothing was sent
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        self.pulses_applied += int(count)
+        self.pulse_time_s += duration_s
+        return PulseRecord(
+            branch=(int(r), int(c), int(k)),
+            amplitude_V=amplitude,
+            width_s=float(width_s),
+            count=int(count),
+            duration_s=duration_s,
+            clock_s=self.clock_s(),
+        )
+
+    def pulse_count(self, r: int, c: int, k: int) -> int:
+        """Pulses the board has driven into memristor branch (r, c, k) since power-up."""
+        self._check_cell(r, c)
+        return self._require_board().pulse_count(int(r), int(c), int(k))
+
+    def clock_s(self) -> float:
+        """The bench's clock (s): the simulator's virtual clock on the embedded simulator,
+        else the host's monotonic clock. Differences are what matter (drift studies)."""
+        if self.simulator is not None:
+            return self.simulator.clock.now_s
+        return time.monotonic()
+
+    def wait_s(self, seconds: float) -> None:
+        """Let ``seconds`` (s) pass with the bench untouched (no instrument traffic).
+
+        On hardware this sleeps. On the embedded simulator it advances the virtual clock
+        (element drift, memristor relaxation and temperature follow it), so a week of
+        retention takes no wall time. If only part of the station is simulated, it does
+        both.
+        """
+        value = float(seconds)
+        if not math.isfinite(value) or value < 0:
+            raise LabInputError(f"wait time must be a finite number >= 0 s, got {seconds!r}")
+        self._require_board()
+        if self.simulator is not None:
+            self.simulator.clock.advance(value)
+        if not (self.station.smu.simulated and self.station.board.simulated):
+            time.sleep(value)
 
     def describe(self) -> dict[str, Any]:
         """The station and the instruments in use, for run metadata (JSON-ready)."""

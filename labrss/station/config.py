@@ -33,6 +33,8 @@ NPLC_MAX: Final = 10.0
 """Largest NPLC accepted: the Keithley 2450's upper bound (the B2900 goes higher)."""
 MAX_SOURCE_VOLTAGE_CEILING_V: Final = 210.0
 """Both supported SMUs source at most 210 V; a larger limit is certainly a typo."""
+MAX_PULSE_VOLTAGE_CEILING_V: Final = 20.0
+"""A pulse limit above 20 V is certainly a typo: memristor pulse circuits drive a few volts."""
 MAX_COMPLIANCE_CEILING_A: Final = 1.05
 """The Keithley 2450's largest current limit (A); the B2900's DC limit is larger."""
 
@@ -114,6 +116,10 @@ class StationLimits:
             for the worst-case power check; ``None`` means: take it from the board's
             ``BOARD:INFO?`` if it reports one, else assume a conservative value (see
             `labrss.lab.safety`).
+        max_pulse_voltage_V: largest memristor programming pulse amplitude magnitude (V),
+            enforced by `Lab` and by the board driver before a ``PULSe`` is sent (the
+            board's own ``PULSe:LIMits?`` also applies). The 2 V default is the top of
+            ArC ONE's write-verify sweep (0.5-2.0 V; docs/memristor.md).
     """
 
     max_source_voltage_V: float = 1.0
@@ -121,6 +127,7 @@ class StationLimits:
     max_power_per_element_W: float = 0.0625
     max_dac_voltage_V: float = 0.5
     min_element_resistance_ohm: float | None = None
+    max_pulse_voltage_V: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,13 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         ),
         min_element_resistance_ohm=lim_t.optional_number(
             "min_element_resistance_ohm", low=0.0, low_open=True
+        ),
+        max_pulse_voltage_V=lim_t.number(
+            "max_pulse_voltage_V",
+            StationLimits.max_pulse_voltage_V,
+            low=0.0,
+            low_open=True,
+            high=MAX_PULSE_VOLTAGE_CEILING_V,
         ),
     )
     lim_t.finish()
