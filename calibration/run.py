@@ -606,8 +606,8 @@ class CalibrationRun:
     """A calibration run of ``lab``'s board, stored in ``store`` (module docstring).
 
     ``parent_run_id`` (use `resume_run`) makes it the resume of an interrupted run.
-    ``wait_s`` waits between drift rounds (default: the embedded simulator's virtual clock,
-    else `time.sleep`).
+    ``wait_s`` waits between drift rounds (default `Lab.wait_s`: the embedded simulator's
+    virtual clock, else a sleep).
     """
 
     def __init__(
@@ -660,21 +660,26 @@ class CalibrationRun:
         return settings, cells, g.branches
 
     def _register_board(self) -> int:
+        """The board's id in the store (registered on first sight), exactly as
+        `labrss.workflows.program.board_id_for` registers it: the board counts as simulated
+        when the station's [board] is the simulator's, and a board that reports anything
+        but memristor elements is registered as a resistor board."""
         lab = self.lab
         board = lab.board
         g = lab.geometry
-        sim = lab.station.simulator if lab.simulated else None
+        simulated = lab.station.board.simulated
+        info = dict(board.info)
         return self.store.register_board(
-            board.identity,
+            lab.identities["board"],
             board.serial,
             g.rows,
             g.cols,
             g.branches,
-            element_kind="memristor" if board.info.get("element") == "memristor" else "resistor",
-            simulated=sim is not None,
-            sim_seed=sim.seed if sim is not None else None,
-            sim_preset=sim.board if sim is not None else None,
-            info=dict(board.info),
+            element_kind="memristor" if info.get("element") == "memristor" else "resistor",
+            simulated=simulated,
+            sim_seed=lab.station.simulator.seed if simulated else None,
+            sim_preset=lab.station.simulator.board if simulated else None,
+            info=info,
         )
 
     # ---------------------------------------------------------------- measure
@@ -824,13 +829,8 @@ class CalibrationRun:
     def _wait_between_rounds(self, interval_s: float) -> None:
         if self._wait is not None:
             self._wait(interval_s)
-            return
-        sim = self.lab.simulator
-        if sim is not None and sim.clock.realtime_factor == 0:
-            with sim.lock:
-                sim.clock.advance(interval_s)
-        else:
-            time.sleep(interval_s)
+        else:  # sleeps on hardware, advances the virtual clock on the simulator
+            self.lab.wait_s(interval_s)
 
     def _abandon(
         self, run_id: int, buffer: list[ReadingRow], exc: BaseException, instrument_s: float
