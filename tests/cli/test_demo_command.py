@@ -176,21 +176,3 @@ def test_demo_reuses_a_current_calibration(
         assert s[key] is not None
     assert s["median_rel_l2_error"] < 0.01
     assert Path(s["report"]) == out_dir / "report.md" and Path(s["report"]).exists()
-    # without --json: the figures on one line, then the report path
-    code = main(
-        [
-            "demo",
-            "--station",
-            str(station),
-            "--db",
-            str(db),
-            "--out",
-            str(out_dir),
-            "--vectors",
-            "5",
-            "--no-progress",
-        ]
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert code == 0 and lines[-1] == str(out_dir / "report.md")
-    assert "median relative L2 error" in lines[0]
