@@ -190,7 +190,8 @@ def run_demo(
     pred, meas = program.predicted_vs_measured(programmed_only=True)
     outcome_summary: dict[str, Any] = {
         "station": describe["station"],
-        "board": f"{describe['identities']['board']} ({describe['geometry']})",
+        "board": describe["identities"]["board"],
+        "cells x branches": "{rows}x{cols}x{branches}".format(**describe["geometry"]),
         "calibration run": cal.run_id,
         "calibrated now": calibrated_now,
         "program run": program.run_id,
