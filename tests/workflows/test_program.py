@@ -169,3 +169,22 @@ def test_bad_settings_are_refused() -> None:
         ProgramSettings(rel_tol=-1.0).validate()
     with pytest.raises(ValueError, match="scale"):
         ProgramSettings(scale="row").validate()
+
+
+def test_cancel_leaves_the_bench_safe_and_the_run_interrupted(lab: Lab, calibrated: Store) -> None:
+    from labrss.workflows.program import CancelledError
+
+    net, x_ref, _ = two_layer_network()
+    calls = 0
+
+    def stop_after_two_tiles() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 2
+
+    with pytest.raises(CancelledError, match="cancelled at layer 0 tile 2"):
+        program_network(lab, calibrated, net, x_ref, should_stop=stop_after_two_tiles)
+    (run,) = calibrated.runs(kind="program")
+    assert run.status == "interrupted"
+    assert run.n_readings > 0  # the two verified tiles' readings are kept
+    assert not lab.masks().any()
