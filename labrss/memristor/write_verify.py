@@ -23,7 +23,9 @@ Rules, applied to each reading G (S) against the band ``|G - G_t| <= tolerance *
   At the largest pulse, ``stuck_pulses`` pulses in a row without progress: stop,
   ``stuck`` (a stuck device, or a target beyond this device's range).
 * **Progress larger than the remaining error**: the same pulse again would overshoot, so
-  the width shrinks in proportion (``|error| / |last change|``).
+  the width shrinks in proportion (``|error| / |last change|``). **Progress less than a
+  quarter of the remaining error**: the width grows by ``width_factor`` (far from the
+  target, fewer pulses).
 * ``max_pulses`` pulses without reaching the band: stop, ``timeout``.
 
 Pulse widths respect ``[min_width_s, max_width_s]``, amplitudes ``[start, max]`` per
@@ -47,6 +49,11 @@ __all__ = [
 ]
 
 Status = Literal["ok", "timeout", "stuck", "oscillating"]
+
+FAR = 4.0
+"""A pulse whose progress is less than 1/FAR of the remaining error is too weak: the next
+one is wider (by ``width_factor``), so a device far from its target gets there in a few
+doublings instead of many equal steps."""
 STATUSES: tuple[Status, ...] = ("ok", "timeout", "stuck", "oscillating")
 
 
@@ -255,6 +262,8 @@ class WriteVerifyPolicy:
                 if progress > abs(error):
                     shrink = max(abs(error) / progress, s.width_factor**-3)
                     self._width_s = max(self._width_s * shrink, s.min_width_s)
+                elif abs(error) > FAR * progress:
+                    self._width_s = min(self._width_s * s.width_factor, s.max_width_s)
         self._polarity = polarity
         self._last_g = g
         self.pulses += 1
