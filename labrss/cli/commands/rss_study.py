@@ -1,0 +1,164 @@
+"""`labrss rss-study`: bits of precision against the number of elements (CSV + PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from labrss.rss.study import MODELS
+from labrss.workflows.rss_study import (
+    DEFAULT_CONFIG,
+    QUICK_CONFIG,
+    RSSStudyConfig,
+    RSSStudyOutcome,
+    format_slopes,
+    run_rss_study,
+)
+
+__all__ = ["parse_n_range", "register", "run"]
+
+
+def parse_n_range(text: str) -> tuple[int, ...]:
+    """Parse ``START:STOP:STEP`` (STOP included), ``START:STOP`` or ``a,b,c`` into sizes.
+
+    >>> parse_n_range("4:22:2")[-1]
+    22
+    """
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] < 1):
+                raise ValueError
+            step = parts[2] if len(parts) == 3 else 1
+            values = tuple(range(parts[0], parts[1] + 1, step))
+        else:
+            values = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        msg = f"--n {text!r}: expected START:STOP[:STEP] (STOP included) or a,b,c"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not values or any(v < 1 for v in values):
+        msg = f"--n {text!r}: gives no sizes or a size below 1"
+        raise argparse.ArgumentTypeError(msg)
+    return values
+
+
+def _parse_models(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        msg = f"--models {text!r}: unknown {unknown}; choose from {', '.join(MODELS)}"
+        raise argparse.ArgumentTypeError(msg)
+    return names
+
+
+def register(subparsers: Any) -> None:
+    """Add the `rss-study` sub-command."""
+    d = DEFAULT_CONFIG
+    q = QUICK_CONFIG
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "rss-study",
+        help="RSS precision study: bits vs number of elements (CSV + PNG)",
+        description=(
+            "For each model and each n, draw seeded instances of n imprecise elements and "
+            "compute, from all 2^n sorted subset sums, the exact worst-case error over the "
+            "target interval and the error for random targets. Writes rss_study.csv, "
+            "rss_study_slopes.csv and rss_study.png into --out and prints the fitted slopes "
+            "(bits per element) next to the counting limit of 1 bit per element. Models: "
+            + "; ".join(f"{m.name}: {m.description}" for m in MODELS.values())
+        ),
+    )
+    p.add_argument(
+        "--n",
+        type=parse_n_range,
+        default=None,
+        metavar="START:STOP:STEP",
+        help=f"sizes, STOP included (default 4:22:2; --quick {q.n_values[0]}:{q.n_values[-1]}:2)",
+    )
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=None,
+        help=f"instances per (model, n) (default {d.instances}; --quick {q.instances})",
+    )
+    p.add_argument(
+        "--models",
+        type=_parse_models,
+        default=None,
+        metavar="M1,M2",
+        help=f"comma-separated models (default all: {','.join(MODELS)})",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
+    p.add_argument(
+        "--targets",
+        type=int,
+        default=d.targets_per_instance,
+        help=f"random targets per instance (default {d.targets_per_instance})",
+    )
+    p.add_argument(
+        "--fit-min-n",
+        type=int,
+        default=d.fit_min_n,
+        help=f"smallest n in the slope fit (default {d.fit_min_n})",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--out", type=Path, default=Path("rss-study"), help="output directory (default ./rss-study)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run for the README (under a minute): fewer instances, n up to "
+        f"{q.n_values[-1]}; explicit --n/--instances still win",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study from parsed arguments; print slopes to stdout, progress to stderr."""
+    base = QUICK_CONFIG if args.quick else DEFAULT_CONFIG
+    config = dataclasses.replace(
+        base,
+        n_values=args.n if args.n is not None else base.n_values,
+        instances=args.instances if args.instances is not None else base.instances,
+        models=args.models if args.models is not None else base.models,
+        seed=args.seed,
+        targets_per_instance=args.targets,
+        fit_min_n=args.fit_min_n,
+        jobs=args.jobs,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        print(f"labrss rss-study: {exc}", file=sys.stderr)
+        return 2
+    outcome = _run_with_progress(config, args.out, show=not args.no_progress)
+    print(
+        f"rss-study: {len(config.models)} model(s), n = {','.join(map(str, config.n_values))}, "
+        f"{config.instances} instances each, seed {config.seed}, "
+        f"{outcome.elapsed_s:.1f} s"
+    )
+    print(f"fitted slopes (bits per element, n >= {config.fit_min_n}):")
+    print(format_slopes(outcome.fits) if outcome.fits else "  (fewer than 2 sizes in the fit)")
+    print(f"wrote {outcome.csv_path}, {outcome.slopes_path}, {outcome.png_path}")
+    return 0
+
+
+def _run_with_progress(config: RSSStudyConfig, out: Path, *, show: bool) -> RSSStudyOutcome:
+    if not show:
+        return run_rss_study(config, out)
+    from tqdm import tqdm
+
+    with tqdm(
+        total=1.0, file=sys.stderr, unit="", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
+    ) as bar:
+
+        def progress(done: int, total: int, message: str) -> None:
+            bar.set_description(f"rss-study {message}", refresh=False)
+            bar.n = done / total
+            bar.refresh()
+
+        return run_rss_study(config, out, progress=progress)
