@@ -384,11 +384,11 @@ def calibrate_row_dacs(
 ) -> RowDacCalibration:
     """Measure every row DAC's gain through one reference branch per row.
 
-    Row ``r`` uses a usable branch of a cell in column ``r mod C``. Each reference branch
-    is first measured alone by a guarded SMU read (every other switch open: the guard
-    artefact is then ~1e-4, docs/simulator.md); then all reference branches are closed
-    and rows ``p C .. p C + C - 1`` are driven at once (their reference cells are in
-    distinct columns, so each column carries exactly one driven cell). With ``I0`` the
+    Row ``r`` uses the largest usable branch of a cell in column ``r mod C`` (or the next
+    column with one). Each reference branch is first measured alone by a guarded SMU read
+    (every other switch open: the guard artefact is then ~1e-4, docs/simulator.md); then
+    all reference branches are closed and rows are driven in passes, each pass one row
+    per column (so each column carries exactly one driven cell). With ``I0`` the
     zero-input read (it holds every DAC's offset times the closed cells), the gain is
     ``(I_c - I0_c) / (G_ref V_set)``. Cost: R lone reads + ceil(R / C) + 1 column reads.
     Leaves every switch open and the DACs at 0 V.
@@ -397,7 +397,7 @@ def calibrate_row_dacs(
     refs = np.zeros((g.rows, 2), dtype=np.int64)
     for r in range(g.rows):
         found = False
-        for dc in range(0, g.cols, g.rows if g.rows < g.cols else g.cols):
+        for dc in range(g.cols):
             c = (r + dc) % g.cols
             usable = np.flatnonzero(~model.exclude[r, c])
             if usable.size:
