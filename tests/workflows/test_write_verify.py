@@ -51,6 +51,7 @@ def test_devices_reach_the_band_and_everything_is_stored(mem_lab: Lab, mem_store
     assert result.status_counts() == {"ok": 4}
     truth = truth_S(mem_lab)
     for d, target in zip(result.devices, targets, strict=True):
+        assert d.target_S == target
         assert abs(d.error) <= 0.02  # the measured band, by construction of "ok"
         # the truth agrees with the last verify to the read noise of the 2-read mean
         # (0.1-0.13 uS) plus the drift since (<= 0.089 uS x ln(1 + 5 s)): 0.5 uS at 4 sigma
