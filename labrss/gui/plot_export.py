@@ -92,7 +92,7 @@ def export_image(view: pg.GraphicsView, path: str | Path) -> Path:
     return out
 
 
-def _render_svg(view: QWidget, out: Path) -> None:
+def _render_svg(view: pg.GraphicsView, out: Path) -> None:
     size = view.size()
     generator = QSvgGenerator()
     generator.setFileName(str(out))
@@ -102,7 +102,7 @@ def _render_svg(view: QWidget, out: Path) -> None:
     generator.setDescription("labrss plot")
     painter = QPainter(generator)
     try:
-        view.render(painter)
+        view.render(painter)  # QGraphicsView.render: the visible scene, as drawn
     finally:
         painter.end()
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,22 @@ class ResultEvent:
 class ResultStream(QObject):
     """Publish from any thread; subscribers are called in the main thread, in order.
 
-    Create it in the main thread. ``publish`` emits a Qt signal; from another thread the
-    signal is queued, so delivery happens in this object's (the main) thread. A failing
-    subscriber is logged and does not stop delivery to the others.
+    Create it in the main thread. ``publish`` puts the event in a thread-safe FIFO and
+    emits an argument-less Qt signal; from another thread that signal is queued, so the
+    FIFO is drained in this object's (the main) thread, in publication order. No Python
+    object crosses threads inside Qt. A failing subscriber is logged and does not stop
+    delivery to the others.
     """
 
-    _incoming = Signal(object)
+    _incoming = Signal()
     #: Re-emitted after delivery to the subscribers (for Qt-style connections and tests).
     delivered = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._subscribers: list[Subscriber] = []
-        self._incoming.connect(self._deliver)
+        self._fifo: queue.SimpleQueue[ResultEvent] = queue.SimpleQueue()
+        self._incoming.connect(self._drain)
 
     def subscribe(self, callback: Subscriber) -> None:
         """Call ``callback(event)`` in the main thread for every later event."""
@@ -69,9 +73,25 @@ class ResultStream(QObject):
 
     def publish(self, event: ResultEvent) -> None:
         """Send ``event`` to every subscriber (thread-safe)."""
-        self._incoming.emit(event)
+        self._fifo.put(event)
+        self._incoming.emit()
 
-    @Slot(object)
+    #: At most this long (s) of delivery per turn of the event loop; the rest follows in
+    #: the next turn, so a burst of results never stalls timers and repaints.
+    SLICE_S = 0.02
+
+    @Slot()
+    def _drain(self) -> None:
+        deadline = time.perf_counter() + self.SLICE_S
+        while time.perf_counter() < deadline:
+            try:
+                event = self._fifo.get_nowait()
+            except queue.Empty:
+                return
+            self._deliver(event)
+        if not self._fifo.empty():
+            QTimer.singleShot(0, self._drain)
+
     def _deliver(self, event: ResultEvent) -> None:
         for callback in list(self._subscribers):
             try:

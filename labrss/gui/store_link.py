@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -124,28 +126,115 @@ class StoreLink:
         return out
 
 
+class _ReadingWriter(threading.Thread):
+    """Writes GUI readings to the store in its own thread, in batches.
+
+    Each commit is a synchronous (fsync'ed) SQLite transaction that takes milliseconds on
+    a disk, hundreds for the first one: never in the main thread. The thread opens its own
+    `Store` (a Store belongs to the thread that opened it), starts the run at the first
+    reading, and writes whatever has queued up as one batch (at most `BATCH` rows).
+    """
+
+    BATCH = 256
+
+    def __init__(self, path: Path, board_id: int, identities: dict[str, object]) -> None:
+        super().__init__(name="labrss-gui-store-writer", daemon=True)
+        self.path = path
+        self.board_id = board_id
+        self.identities = identities
+        self.run_id: int | None = None
+        self.written = 0
+        self._queue: queue.SimpleQueue[ReadingRow | None] = queue.SimpleQueue()
+
+    def put(self, row: ReadingRow) -> None:
+        self._queue.put(row)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, complete the run, close the store; wait for it."""
+        self._queue.put(None)
+        self.join(timeout_s)
+        if self.is_alive():
+            log.error("store %s: the reading writer did not finish in %g s", self.path, timeout_s)
+
+    def run(self) -> None:
+        try:
+            with Store(self.path) as store:
+                self._loop(store)
+        except (StoreError, OSError) as exc:
+            log.error("store %s: GUI readings not stored: %s", self.path, exc)
+
+    def _loop(self, store: Store) -> None:
+        done = False
+        while not done:
+            first = self._queue.get()
+            batch: list[ReadingRow] = []
+            if first is None:
+                done = True
+            else:
+                batch.append(first)
+            while len(batch) < self.BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            if batch:
+                if self.run_id is None:
+                    self.run_id = store.start_run(
+                        GUI_RUN_KIND,
+                        self.board_id,
+                        settings={"source": "labrss gui", "what": "readings taken in the GUI"},
+                        identities=self.identities,
+                    )
+                store.add_readings(self.run_id, batch)
+                self.written += len(batch)
+        if self.run_id is not None:
+            store.finish_run(self.run_id, "completed")
+
+
 class StoreRecorder:
     """Result-stream subscriber: keeps every reading the GUI takes in the store.
 
-    On ``"connected"`` it registers the board; the first reading opens a run of kind
-    `GUI_RUN_KIND` (settings: where the readings come from; identities: the session's
-    provenance); each ``"reading"`` event is stored (conductance in S, with V, I, range,
-    NPLC); ``"disconnected"`` completes the run. Store errors are logged, never raised.
+    On ``"connected"`` it registers the board (`StoreLink.attach`) and starts a writer
+    thread; the first reading opens a run of kind `GUI_RUN_KIND` (settings: where the
+    readings come from; identities: the session's provenance); each ``"reading"`` event
+    is queued and stored in batches (conductance in S, with V, I, range, NPLC);
+    ``"disconnected"`` writes what is left and completes the run. Store errors are
+    logged, never raised.
     """
 
     def __init__(self, link: StoreLink) -> None:
         self.link = link
         self.session: Session | None = None
-        self.run_id: int | None = None
+        self._writer: _ReadingWriter | None = None
         self._repeats: dict[tuple[int, int, int, str], int] = {}
+
+    @property
+    def run_id(self) -> int | None:
+        """The run the readings go to (None until the first one is written)."""
+        return self._writer.run_id if self._writer is not None else None
+
+    @property
+    def written(self) -> int:
+        """Readings written by the current writer."""
+        return self._writer.written if self._writer is not None else 0
 
     def __call__(self, event: ResultEvent) -> None:
         try:
             if event.kind == "connected":
+                self.finish()
                 self.session = event.data
-                self.link.attach(event.data)
+                board_id = self.link.attach(event.data)
+                if self.link.path is not None:
+                    self._writer = _ReadingWriter(self.link.path, board_id, event.data.describe())
+                    self._writer.start()
+                    self._repeats.clear()
             elif event.kind == "reading" and isinstance(event.data, Reading):
-                self._store_reading(event.data)
+                if self._writer is not None:
+                    self._writer.put(self._row(event.data))
             elif event.kind == "disconnected":
                 self.finish()
                 self.link.detach()
@@ -153,48 +242,32 @@ class StoreRecorder:
         except (StoreError, OSError) as exc:
             log.error("store: %s", exc)
 
-    def _store_reading(self, reading: Reading) -> None:
-        store, board_id = self.link.store, self.link.board_id
-        if store is None or board_id is None or self.session is None:
-            return
-        if self.run_id is None:
-            self.run_id = store.start_run(
-                GUI_RUN_KIND,
-                board_id,
-                settings={"source": "labrss gui", "what": "readings taken from the GUI"},
-                identities=self.session.describe(),
-            )
-            self._repeats.clear()
+    def _row(self, reading: Reading) -> ReadingRow:
         r, c = reading.cell
         slot = (r, c, reading.mask, reading.kind)
         repeat = self._repeats.get(slot, 0)
         self._repeats[slot] = repeat + 1
         value = reading.conductance_S
-        store.add_readings(
-            self.run_id,
-            [
-                ReadingRow(
-                    key=reading_key(r, c, reading.mask, repeat, reading.kind),
-                    r=r,
-                    c=c,
-                    mask=reading.mask,
-                    value=value if math.isfinite(value) else math.nan,
-                    voltage_V=_finite_or_none(reading.voltage_V),
-                    current_A=_finite_or_none(reading.current_A),
-                    current_range_A=_finite_or_none(reading.current_range_A),
-                    nplc=reading.nplc,
-                    four_wire=reading.four_wire,
-                    limit_tripped=reading.limit_tripped,
-                    instrument_time_s=_finite_or_none(reading.time_s),
-                )
-            ],
+        return ReadingRow(
+            key=reading_key(r, c, reading.mask, repeat, reading.kind),
+            r=r,
+            c=c,
+            mask=reading.mask,
+            value=value if math.isfinite(value) else math.nan,
+            voltage_V=_finite_or_none(reading.voltage_V),
+            current_A=_finite_or_none(reading.current_A),
+            current_range_A=_finite_or_none(reading.current_range_A),
+            nplc=reading.nplc,
+            four_wire=reading.four_wire,
+            limit_tripped=reading.limit_tripped,
+            instrument_time_s=_finite_or_none(reading.time_s),
         )
 
     def finish(self) -> None:
-        """Complete the open GUI run, if any."""
-        if self.run_id is not None and self.link.store is not None:
-            self.link.store.finish_run(self.run_id, "completed")
-        self.run_id = None
+        """Write the queued readings and complete the GUI run (waits for the writer)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
 
 
 def _finite_or_none(x: float) -> float | None:

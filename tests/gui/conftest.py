@@ -103,7 +103,9 @@ class StoredCalibration:
     fault: tuple[int, int, int]
 
 
-def store_calibration(db: Path, board_id: int, shape: tuple[int, int, int], seed: int) -> StoredCalibration:
+def store_calibration(
+    db: Path, board_id: int, shape: tuple[int, int, int], seed: int
+) -> StoredCalibration:
     """A completed calibration run of ``board_id`` with seeded estimates.
 
     The values follow the small board's design: branch k nominal 10 kohm x 1.8**k, 5 %

@@ -99,8 +99,10 @@ def test_measure_cell_through_the_button(qtbot: QtBot, connected: MainWindow) ->
     assert "Last reading (cell, switches 0x5): R = " in tab.reading_label.text()
     assert f"{reading.resistance_ohm / 1e3:.5g} kΩ" in tab.reading_label.text()
 
-    # the store kept it (run of kind gui_readings) and the history shows it
+    # the store kept it (run of kind gui_readings, written by the recorder's thread)
+    # and the history shows it
     assert connected.store.path is not None
+    qtbot.waitUntil(lambda: connected.recorder.written == 1, timeout=10_000)
     with Store(connected.store.path) as store:
         runs = [run for run in store.runs() if run.kind == "gui_readings"]
         assert len(runs) == 1
@@ -108,7 +110,9 @@ def test_measure_cell_through_the_button(qtbot: QtBot, connected: MainWindow) ->
     assert rows.shape == (1,)
     assert (int(rows["r"][0]), int(rows["c"][0]), int(rows["mask"][0])) == (2, 5, 5)
     assert rows["value"][0] == pytest.approx(reading.conductance_S, rel=1e-12)
-    assert tab.history["value"].tolist() == pytest.approx([reading.conductance_S])
+    assert tab.history.arrays()["value"].tolist() == pytest.approx([reading.conductance_S])
+    tab.select_cell(2, 5)  # reloaded from the store: the same reading
+    assert tab.history.arrays()["run_id"].tolist() == [runs[0].id]
 
 
 def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWindow) -> None:
@@ -130,4 +134,4 @@ def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWin
     mask = run_in_worker(qtbot, connected, lambda ctx: ctx.lab.board.cell_mask(0, 1))
     assert mask == 0b1000_0001
     assert tab.cell_mask == 0b1000_0001
-    assert tab.history.shape == (8,)
+    assert len(tab.history) == 8

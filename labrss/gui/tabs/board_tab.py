@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 import pyqtgraph as pg
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -96,6 +96,60 @@ def measure_branches_job(r: int, c: int) -> Callable[[JobContext], Any]:
     return run
 
 
+#: The history plot is redrawn at most this often while readings stream in (ms).
+HISTORY_REDRAW_MS = 100
+
+_HISTORY_FIELDS = ("run_id", "wall_time_s", "mask", "value", "voltage_V", "current_A", "nplc")
+
+
+class CellHistory:
+    """The selected cell's readings: stored ones, then those taken since (run_id -1 until
+    the store has them), as rows of `_HISTORY_FIELDS` (float)."""
+
+    def __init__(self, rows: list[tuple[float, ...]]) -> None:
+        self.rows = rows
+
+    @classmethod
+    def empty(cls) -> CellHistory:
+        return cls([])
+
+    @classmethod
+    def from_store(cls, stored: NDArray[np.void]) -> CellHistory:
+        names = stored.dtype.names or ()
+        if stored.size == 0 or "wall_time" not in names:
+            return cls([])
+        cols = [
+            stored["run_id"],
+            stored["wall_time"],
+            stored["mask"].astype(np.float64),
+            stored["value"],
+            stored["voltage_V"],
+            stored["current_A"],
+            stored["nplc"],
+        ]
+        return cls([tuple(float(v) for v in row) for row in zip(*cols, strict=True)])
+
+    def append(self, reading: Reading, wall_time: float) -> None:
+        self.rows.append(
+            (
+                -1.0,
+                wall_time,
+                float(reading.mask),
+                reading.conductance_S,
+                reading.voltage_V,
+                reading.current_A,
+                reading.nplc,
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def arrays(self) -> dict[str, NDArray[np.float64]]:
+        data = np.array(self.rows, dtype=np.float64).reshape(-1, len(_HISTORY_FIELDS))
+        return {name: data[:, i] for i, name in enumerate(_HISTORY_FIELDS)}
+
+
 class BoardTab(LabTab):
     """Heat map of the latest calibration; the selected cell's bank and history."""
 
@@ -110,7 +164,11 @@ class BoardTab(LabTab):
         self.selected: tuple[int, int] | None = None
         self.cell_mask: int | None = None
         self.last_reading: Reading | None = None
-        self.history: NDArray[np.void] = np.zeros(0, dtype=[("value", "f8")])
+        self.history = CellHistory.empty()
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(HISTORY_REDRAW_MS)
+        self._history_timer.timeout.connect(self._draw_history)
 
         # --- map controls
         self.quantity = QComboBox()
@@ -280,6 +338,7 @@ class BoardTab(LabTab):
         self.last_reading = None
         self.heatmap.select(r, c)
         self._show_cell()
+        self._load_history()
         if self.ctx.session is not None and not self.ctx.busy:
             self.read_switches()
 
@@ -311,20 +370,23 @@ class BoardTab(LabTab):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(k, col, item)
-        self._load_history()
 
     def _load_history(self) -> None:
+        """The selected cell's stored readings (store query), then drawn."""
         if self.selected is None:
             return
-        self.history = self.ctx.store.cell_history(*self.selected)
+        self.history = CellHistory.from_store(self.ctx.store.cell_history(*self.selected))
+        self._draw_history()
+
+    def _draw_history(self) -> None:
         plot = self.history_plot.getPlotItem()
         plot.clear()
         plot.legend.clear()
-        h = self.history
-        if h.size == 0 or "wall_time" not in (h.dtype.names or ()):
+        h = self.history.arrays()
+        if h["value"].size == 0:
             return
-        t = h["wall_time"] - h["wall_time"][0]
-        single = np.array([int(m) != 0 and int(m) & (int(m) - 1) == 0 for m in h["mask"]])
+        t = h["wall_time_s"] - h["wall_time_s"][0]
+        single = np.array([m != 0 and m & (m - 1) == 0 for m in h["mask"].astype(np.int64)])
         for sel, name, colour, symbol in (
             (single, "one branch", "#1565c0", "o"),
             (~single, "cell / subset", "#e65100", "s"),
@@ -342,13 +404,13 @@ class BoardTab(LabTab):
                 )
 
     def _history_data(self) -> PlotData | None:
-        h = self.history
-        if h.size == 0 or "wall_time" not in (h.dtype.names or ()):
+        h = self.history.arrays()
+        if h["value"].size == 0:
             return None
         return PlotData.from_columns(
             run_id=h["run_id"],
-            wall_time_s=h["wall_time"],
-            mask=h["mask"].astype(np.float64),
+            wall_time_s=h["wall_time_s"],
+            mask=h["mask"],
             G_S=h["value"],
             voltage_V=h["voltage_V"],
             current_A=h["current_A"],
@@ -389,7 +451,9 @@ class BoardTab(LabTab):
                     f"G = {format_siemens(reading.conductance_S)} at "
                     f"{reading.voltage_V:.4g} V, NPLC {reading.nplc:g}{flag}"
                 )
-                self._load_history()
+                self.history.append(reading, event.wall_time)
+                if not self._history_timer.isActive():  # redraw at most every 100 ms
+                    self._history_timer.start()
         elif event.kind == "safe":
             self.cell_mask = 0 if self.selected is not None else None
             self._show_cell()
