@@ -86,6 +86,7 @@ class DemoOutcome:
     target_test_accuracy: float
     wall_time_s: float
     instrument_time_s: float
+    calibration_wall_s: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary of `labrss demo --json`."""
@@ -110,6 +111,11 @@ class DemoOutcome:
             "cells_missed": self.program.cells_missed,
             "wall_time_s": self.wall_time_s,
             "instrument_time_s": self.instrument_time_s,
+            "stage_wall_s": {
+                "calibrate": self.calibration_wall_s,
+                "program": self.program.wall_time_s,
+                "mvm": self.mvm.wall_time_s,
+            },
         }
 
 
@@ -152,12 +158,15 @@ def run_demo(
             current = bool(cal.measured.all()) and age <= cfg.max_calibration_age_s
         except NoCalibrationError:
             current = False
+        calibration_s = 0.0
         if cfg.force_calibration or not current:
+            t_cal = time.perf_counter()
             cb = stage("calibrate")
             CalibrationRun(lab, store, cfg.calibration).run(
                 progress=None if cb is None else (lambda p: cb(p.done, p.total, "calibrate")),
             )
             calibrated_now = True
+            calibration_s = time.perf_counter() - t_cal
         cal = store.latest_calibration(board_id)
         program = program_network(
             lab,
@@ -246,4 +255,5 @@ def run_demo(
         target_test_accuracy=model.test_accuracy,
         wall_time_s=wall,
         instrument_time_s=instrument,
+        calibration_wall_s=calibration_s,
     )
