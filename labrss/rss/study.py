@@ -51,6 +51,8 @@ __all__ = [
     "PointErrors",
     "SlopeFit",
     "StatisticRow",
+    "counting_limit_bits",
+    "draw_instances",
     "fit_slopes",
     "nearest_sum_errors",
     "run_point",
@@ -327,6 +329,22 @@ def _streams(model: ElementModel, n: int, seed: int) -> tuple[np.random.Generato
     return tuple(np.random.default_rng(c) for c in children)
 
 
+def draw_instances(
+    model: ElementModel, n: int, instances: int, *, seed: int, targets_per_instance: int = 16
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The seeded instances of one (model, n) point: what `run_point` studies.
+
+    Returns ``values`` (instances, n), the interval ends ``lo``, ``hi`` (instances,) and
+    the random ``targets`` (instances, targets_per_instance), uniform in ``[lo, hi]``.
+    """
+    rng_values, rng_targets = _streams(model, n, seed)
+    values = model.draw_values(rng_values, instances, n)
+    lo, hi = model.target_interval(values)
+    unit_targets = rng_targets.uniform(0.0, 1.0, size=(instances, targets_per_instance))
+    targets = lo[:, None] + unit_targets * (hi - lo)[:, None]
+    return values, lo, hi, targets
+
+
 def run_point(
     model: ElementModel,
     n: int,
@@ -350,11 +368,9 @@ def run_point(
             f"run_point: instances ({instances}) and targets ({targets_per_instance}) must be >= 1"
         )
         raise ValueError(msg)
-    rng_values, rng_targets = _streams(model, n, seed)
-    values = model.draw_values(rng_values, instances, n)
-    lo, hi = model.target_interval(values)
-    unit_targets = rng_targets.uniform(0.0, 1.0, size=(instances, targets_per_instance))
-    targets = lo[:, None] + unit_targets * (hi - lo)[:, None]
+    values, lo, hi, targets = draw_instances(
+        model, n, instances, seed=seed, targets_per_instance=targets_per_instance
+    )
 
     size = 1 << n
     chunk = max(1, min(instances, chunk_bytes // (8 * size)))
@@ -414,12 +430,13 @@ def counting_limit_bits(n: int, interval_width: float) -> float:
 def summarize_point(point: PointErrors) -> list[StatisticRow]:
     """The rows of `STATISTICS` for one point.
 
-    Percentiles pick an actual instance (``method="higher"`` on the error), so
+    Percentiles pick an actual instance (``method="inverted_cdf"`` on the error: the
+    smallest error that at least the fraction q of the instances do not exceed), so
     ``worst_p99`` is the error of the instance that 99 % of the instances beat or equal.
     """
 
     def quantile(a: np.ndarray, q: float) -> float:
-        return float(np.quantile(a, q, method="higher"))
+        return float(np.quantile(a, q, method="inverted_cdf"))
 
     flat = point.random_error.ravel()
     errors = {

@@ -186,8 +186,10 @@ def run_rss_study(
 ) -> RSSStudyOutcome:
     """Run every (model, n) point of ``config`` and write CSV, slopes CSV and PNG.
 
-    With ``config.jobs > 1`` the points run in that many worker processes (spawned, so
-    numba's threads are not forked), largest n first; results do not depend on ``jobs``.
+    With ``config.jobs > 1`` the points run in that many worker processes, largest n
+    first; results do not depend on ``jobs``. Workers are spawned, not forked: numba's
+    OpenMP threads make fork unsafe once a parallel kernel has run in this process
+    (spawn skips re-running a package's ``__main__``, so `python -m labrss` is safe).
     """
     config.validate()
     start = time.perf_counter()
