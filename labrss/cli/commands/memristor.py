@@ -1,0 +1,300 @@
+"""`labrss memristor`: program memristor devices and banks, and follow their drift.
+
+    labrss memristor write-verify --device 0,1,2:40e-6 --device 0,1,3:25e-6 --tolerance 0.01
+    labrss memristor rss --cell 0,3:150e-6 --tolerance 0.002
+    labrss memristor rss --cell 0,3:150e-6 --cell 1,4:120e-6 --compare --tolerance 0.001
+    labrss memristor drift --cell 0,0:150e-6 --times 60,3600,86400 --tolerance 0.01
+
+With no ``--station`` the embedded simulator runs a memristor board (``--board``, default
+``memristor``; ``mixed`` has memristors in columns 4-7). Every read and pulse is stored
+(``--db``, default as for every command; ``--no-store`` for none). ``--json`` prints one
+JSON object. Exit codes: 2 for bad input (arguments, station, a request beyond the
+limits), 1 for an instrument failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.lab import Lab, LabError, LabInputError, SafetyLimitError
+from labrss.memristor import WriteVerifySettings
+from labrss.station import Station, StationError, load_station, parse_station
+from labrss.store import Store, StoreError, resolve_db_path
+from labrss.workflows.drift import DEFAULT_TIMES_S, DriftSettings, drift_study
+from labrss.workflows.memristor_rss import (
+    BankSettings,
+    compare_methods,
+    run_method,
+)
+from labrss.workflows.write_verify import write_verify
+
+EXIT_INSTRUMENT = 1
+EXIT_BAD_INPUT = 2
+
+
+class _BadInputError(Exception):
+    """A command-line value that cannot be used (exit code 2)."""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``memristor`` sub-command and its three actions."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "memristor",
+        help="program memristors: write-verify, RSS over banks, drift compensation",
+        description=(
+            "Program memristor devices with write-verify, program banks with RSS (coarse "
+            "levels, measurement, subset choice), compare both, and follow drift with and "
+            "without re-solving. With no --station, the embedded simulator's memristor board."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--station", metavar="FILE", help="station TOML file")
+        p.add_argument(
+            "--board",
+            default="memristor",
+            help="simulated board preset when no --station is given (default: memristor)",
+        )
+        p.add_argument("--seed", type=int, default=0, help="simulated board seed (default 0)")
+        p.add_argument("--db", metavar="PATH", help="database file")
+        p.add_argument("--no-store", action="store_true", help="store nothing")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--nplc", type=float, help="integration time (default: station's)")
+
+    wv = actions.add_parser("write-verify", help="write-verify devices to target conductances")
+    wv.add_argument(
+        "--device",
+        action="append",
+        required=True,
+        metavar="R,C,K:TARGET_S",
+        help="a device and its target conductance in S (repeatable)",
+    )
+    wv.add_argument("--tolerance", type=float, default=0.01, help="relative band (0.01)")
+    wv.add_argument("--max-pulses", type=int, default=100, help="pulse budget per device")
+    wv.add_argument("--reads", type=int, default=2, help="reads averaged per decision")
+    common(wv)
+    wv.set_defaults(func=run_write_verify)
+
+    rss = actions.add_parser("rss", help="program banks by RSS (or compare with write-verify)")
+    rss.add_argument(
+        "--cell",
+        action="append",
+        required=True,
+        metavar="R,C:TARGET_S",
+        help="a cell and its target conductance in S (repeatable)",
+    )
+    rss.add_argument("--tolerance", type=float, default=0.002, help="cell band (0.002)")
+    rss.add_argument(
+        "--coarse-tolerance", type=float, default=0.3, help="band of the coarse levels (0.3)"
+    )
+    rss.add_argument("--settle", type=float, default=0.0, help="wait before measuring (s)")
+    rss.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write-verify alone at the same tolerance, on a fresh same-seed bench",
+    )
+    common(rss)
+    rss.set_defaults(func=run_rss)
+
+    drift = actions.add_parser("drift", help="drift of RSS banks with and without re-solving")
+    drift.add_argument("--cell", action="append", required=True, metavar="R,C:TARGET_S")
+    drift.add_argument("--tolerance", type=float, default=0.01, help="band to stay in (0.01)")
+    drift.add_argument(
+        "--times",
+        default=",".join(f"{t:g}" for t in DEFAULT_TIMES_S),
+        help="checkpoints after programming, s, comma-separated",
+    )
+    common(drift)
+    drift.set_defaults(func=run_drift)
+
+
+# ---------------------------------------------------------------------------- parsing
+def _target(text: str, count: int, option: str) -> tuple[tuple[int, ...], float]:
+    where, sep, value = text.partition(":")
+    parts = [p.strip() for p in where.split(",")]
+    if not sep or len(parts) != count or not all(p.isdigit() for p in parts):
+        shape = "R,C,K" if count == 3 else "R,C"
+        raise _BadInputError(f"{option} {text!r}: expected {shape}:TARGET_S")
+    try:
+        target = float(value)
+    except ValueError:
+        raise _BadInputError(f"{option} {text!r}: target {value!r} is not a number") from None
+    return tuple(int(p) for p in parts), target
+
+
+def _station(args: argparse.Namespace) -> Station:
+    if args.station:
+        return load_station(args.station)
+    return parse_station({"simulator": {"board": args.board, "seed": args.seed}})
+
+
+def _store(args: argparse.Namespace, station: Station) -> AbstractContextManager[Store | None]:
+    if args.no_store:
+        return nullcontext(None)
+    explicit = args.db if args.db else station.store.path
+    return Store(resolve_db_path(explicit, station_path=args.station))
+
+
+def _run(args: argparse.Namespace, prog: str, body: Callable[[], dict[str, Any]]) -> int:
+    try:
+        payload = body()
+    except (
+        _BadInputError,
+        StationError,
+        LabInputError,
+        SafetyLimitError,
+        InstrumentLimitError,
+        StoreError,
+        ValueError,
+    ) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (InstrumentError, LabError, OSError) as exc:
+        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        return EXIT_INSTRUMENT
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        print(_text(payload))
+    return 0
+
+
+def _text(payload: dict[str, Any]) -> str:
+    lines = []
+    for key, value in payload.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{key}:")
+            lines.extend(
+                "  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()) for row in value
+            )
+        else:
+            lines.append(f"{key}: {_fmt(value)}")
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- actions
+def run_write_verify(args: argparse.Namespace) -> int:
+    """``labrss memristor write-verify``."""
+
+    def body() -> dict[str, Any]:
+        devices = [_target(text, 3, "--device") for text in args.device]
+        settings = WriteVerifySettings(tolerance=args.tolerance, max_pulses=args.max_pulses)
+        station = _station(args)
+        with Lab(station) as lab, _store(args, station) as store:
+            result = write_verify(
+                lab,
+                [(b[0], b[1], b[2]) for b, _ in devices],
+                [t for _, t in devices],
+                settings,
+                reads_per_verify=args.reads,
+                nplc=args.nplc,
+                store=store,
+            )
+        summary = result.summary()
+        summary["devices_detail"] = [
+            {
+                "branch": list(d.branch),
+                "status": d.status,
+                "pulses": d.pulses,
+                "target_S": d.target_S,
+                "final_S": d.final_S,
+                "error": d.error,
+            }
+            for d in result.devices
+        ]
+        del summary["per_device"]
+        summary["station"] = station.name
+        return summary
+
+    return _run(args, "labrss memristor write-verify", body)
+
+
+def run_rss(args: argparse.Namespace) -> int:
+    """``labrss memristor rss``."""
+
+    def body() -> dict[str, Any]:
+        cells = [_target(text, 2, "--cell") for text in args.cell]
+        settings = BankSettings(
+            tolerance=args.tolerance,
+            coarse_tolerance=args.coarse_tolerance,
+            settle_s=args.settle,
+            nplc=args.nplc,
+        )
+        station = _station(args)
+        coords = [(b[0], b[1]) for b, _ in cells]
+        targets = [t for _, t in cells]
+        if args.compare:
+            db = (
+                None
+                if args.no_store
+                else resolve_db_path(args.db or station.store.path, station_path=args.station)
+            )
+            points = compare_methods(
+                station,
+                coords,
+                targets,
+                wv_tolerances=(args.tolerance,),
+                rss_coarse_tolerances=(args.coarse_tolerance,),
+                settings=settings,
+                store_factory=(lambda: Store(db)) if db is not None else None,
+            )
+            return {"station": station.name, "points": [p.summary() for p in points]}
+        with Lab(station) as lab, _store(args, station) as store:
+            point, banks = run_method(lab, "rss", coords, targets, settings, store=store)
+        return {
+            "station": station.name,
+            **point.summary(),
+            "banks": [
+                {
+                    "cell": list(b.cell),
+                    "target_S": b.target_S,
+                    "measured_S": b.measured_S,
+                    "error": b.error,
+                    "mask_hex": f"{b.mask_int:X}",
+                    "pulses": b.pulses,
+                    "rerolls": b.rerolls,
+                }
+                for b in banks
+            ],
+        }
+
+    return _run(args, "labrss memristor rss", body)
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    """``labrss memristor drift``."""
+
+    def body() -> dict[str, Any]:
+        cells = [_target(text, 2, "--cell") for text in args.cell]
+        try:
+            times = tuple(float(t) for t in args.times.split(","))
+        except ValueError:
+            raise _BadInputError(f"--times {args.times!r}: not comma-separated numbers") from None
+        settings = DriftSettings(
+            tolerance=args.tolerance,
+            times_s=times,
+            bank=BankSettings(tolerance=min(0.002, args.tolerance / 4), nplc=args.nplc),
+        )
+        station = _station(args)
+        with Lab(station) as lab, _store(args, station) as store:
+            study = drift_study(
+                lab, [(b[0], b[1]) for b, _ in cells], [t for _, t in cells], settings, store=store
+            )
+        return {"station": station.name, **study.summary()}
+
+    return _run(args, "labrss memristor drift", body)
