@@ -34,8 +34,8 @@ os.environ["NUMBA_NUM_THREADS"] = "1"  # one core: must precede any numba import
 import argparse
 import math
 import time
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 import numba
 import numpy as np
