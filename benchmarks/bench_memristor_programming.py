@@ -1,0 +1,229 @@
+"""Memristor programming: precision vs pulses and instrument time; drift with and without RSS.
+
+    python -m benchmarks.bench_memristor_programming [--cells 16] [--seed 3]
+                                                    [--figures DIR] [--json FILE]
+
+Part 1, **write-verify alone vs write-verify + RSS** (`labrss.workflows.memristor_rss.
+compare_methods`): ``--cells`` cells of the simulated ``memristor`` board (8 branches each),
+targets drawn uniformly in 80-200 uS (seeded), every point on a fresh bench of the same seed
+(the same devices in the same initial states). Write-verify alone at cell tolerances 5 % to
+0.1 %; RSS (coarse levels at 30 %, then subset choice with single-branch re-rolls) at cell
+tolerances 1 % to 0.1 %. For each point: median and maximum |measured - target| / target,
+the median against the simulator's truth, mean pulses per cell, mean instrument time per
+cell (SMU integration + pulse-circuit time, s), devices not ``ok``.
+
+Part 2, **drift** (`labrss.workflows.drift.drift_study`): the same cells programmed by RSS
+to 0.2 %, then followed over 10 s .. 30 days of virtual time; at each checkpoint the cells
+are read with their programmed masks (fixed) and after re-reading and re-solving
+(compensated, switches only). Printed: median |error| per checkpoint and the median time
+within 1 %.
+
+``--figures DIR`` writes ``memristor_precision.png`` (precision vs pulses and vs instrument
+time) and ``memristor_drift.png``. Everything is virtual time on the simulator; the wall time
+is printed for reference only. Bounded: about a minute per 16 cells on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labrss.lab import Lab
+from labrss.station import parse_station
+from labrss.workflows.drift import DriftSettings, drift_study
+from labrss.workflows.memristor_rss import BankSettings, MethodPoint, compare_methods
+
+WV_TOLERANCES = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+RSS_TOLERANCES = (0.01, 0.005, 0.002, 0.001)
+COARSE_TOLERANCE = 0.3
+DRIFT_TOLERANCE = 0.01
+
+
+def precision_points(cells: int, seed: int) -> tuple[list[dict[str, Any]], float]:
+    """Part 1: every point's summary, and the wall time (s)."""
+    station = parse_station({"simulator": {"board": "memristor", "seed": seed}})
+    coords = [(i // 8, i % 8) for i in range(cells)]
+    targets = list(np.random.default_rng(seed).uniform(80e-6, 200e-6, cells))
+    t0 = time.perf_counter()
+    points: list[MethodPoint] = []
+    for tol in WV_TOLERANCES:
+        points += compare_methods(
+            station,
+            coords,
+            targets,
+            wv_tolerances=(tol,),
+            rss_coarse_tolerances=(),
+            settings=BankSettings(tolerance=tol),
+        )
+    for tol in RSS_TOLERANCES:
+        points += compare_methods(
+            station,
+            coords,
+            targets,
+            wv_tolerances=(),
+            rss_coarse_tolerances=(COARSE_TOLERANCE,),
+            settings=BankSettings(tolerance=tol),
+        )
+    rows = []
+    for p, tol in zip(points, WV_TOLERANCES + RSS_TOLERANCES, strict=True):
+        row = p.summary() | {"tolerance": tol}
+        row["p90_abs_error"] = float(np.percentile(np.abs(p.errors), 90))
+        rows.append(row)
+    return rows, time.perf_counter() - t0
+
+
+def drift_points(cells: int, seed: int) -> tuple[dict[str, Any], float]:
+    """Part 2: the drift study's summary, and the wall time (s)."""
+    station = parse_station({"simulator": {"board": "memristor", "seed": seed}})
+    coords = [(i // 8, i % 8) for i in range(cells)]
+    targets = list(np.random.default_rng(seed + 1).uniform(80e-6, 200e-6, cells))
+    t0 = time.perf_counter()
+    with Lab(station) as lab:
+        study = drift_study(lab, coords, targets, DriftSettings(tolerance=DRIFT_TOLERANCE))
+    summary = study.summary()
+    summary["p90_abs_error_fixed"] = np.percentile(np.abs(study.error_fixed), 90, axis=1).tolist()
+    summary["p90_abs_error_compensated"] = np.percentile(
+        np.abs(study.error_compensated), 90, axis=1
+    ).tolist()
+    return summary, time.perf_counter() - t0
+
+
+def print_precision(rows: list[dict[str, Any]], wall_s: float) -> None:
+    print(
+        f"{'method':13s} {'tol':>6s} {'med|err|':>9s} {'p90|err|':>9s} {'max|err|':>9s} "
+        f"{'med true':>9s} {'pulses':>7s} {'instr s':>8s} {'not ok':>6s}"
+    )
+    for r in rows:
+        print(
+            f"{r['method']:13s} {r['tolerance']:6.3g} {r['median_abs_error']:9.2e} "
+            f"{r['p90_abs_error']:9.2e} {r['max_abs_error']:9.2e} "
+            f"{r['median_abs_true_error']:9.2e} {r['mean_pulses']:7.1f} "
+            f"{r['mean_instrument_time_s']:8.2f} {r['failed']:6d}"
+        )
+    print(f"(per cell: pulses and instrument time; wall time {wall_s:.1f} s)")
+
+
+def print_drift(summary: dict[str, Any], wall_s: float) -> None:
+    print(f"{'t after programming':>20s} {'med|err| fixed':>15s} {'med|err| re-solved':>19s}")
+    for t, a, b in zip(
+        summary["times_s"],
+        summary["median_abs_error_fixed"],
+        summary["median_abs_error_compensated"],
+        strict=True,
+    ):
+        print(f"{_duration(t):>20s} {a:15.2e} {b:19.2e}")
+    fixed = np.median(summary["time_within_s_fixed"])
+    comp = np.median(summary["time_within_s_compensated"])
+    print(
+        f"median time within {summary['tolerance']:.0%}: fixed {_duration(fixed)}, "
+        f"re-solved {_duration(comp)} (end of study {_duration(summary['times_s'][-1])}); "
+        f"pulses after programming: {summary['pulses_after_programming']} "
+        f"(wall time {wall_s:.1f} s)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def figures(rows: list[dict[str, Any]], drift: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for method, label, marker in (
+        ("write_verify", "write-verify alone", "o"),
+        ("rss", "write-verify (coarse 30 %) + RSS", "s"),
+    ):
+        sel = [r for r in rows if r["method"] == method]
+        err = [100 * r["median_abs_error"] for r in sel]
+        for ax, key in zip(axes, ("mean_pulses", "mean_instrument_time_s"), strict=True):
+            ax.plot([r[key] for r in sel], err, marker=marker, label=label)
+            for r in sel:
+                ax.annotate(
+                    f"{r['tolerance']:.2%}",
+                    (r[key], 100 * r["median_abs_error"]),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                )
+    axes[0].set_xlabel("pulses per cell (mean)")
+    axes[1].set_xlabel("instrument time per cell (s, mean)")
+    axes[0].set_ylabel("median |G - target| / target (%)")
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Precision reached vs programming cost (labels: requested tolerance)")
+    fig.tight_layout()
+    fig.savefig(out / "memristor_precision.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    t = np.asarray(drift["times_s"])
+    ax.plot(t, 100 * np.asarray(drift["median_abs_error_fixed"]), "o-", label="fixed masks")
+    ax.plot(
+        t,
+        100 * np.asarray(drift["p90_abs_error_fixed"]),
+        "o:",
+        color="C0",
+        alpha=0.6,
+        label="fixed, 90th percentile",
+    )
+    ax.plot(
+        t,
+        100 * np.asarray(drift["median_abs_error_compensated"]),
+        "s-",
+        label="re-read + re-solve (switches only)",
+    )
+    ax.plot(
+        t,
+        100 * np.asarray(drift["p90_abs_error_compensated"]),
+        "s:",
+        color="C1",
+        alpha=0.6,
+        label="re-solved, 90th percentile",
+    )
+    ax.axhline(100 * drift["tolerance"], color="k", lw=0.8, ls="--", label="tolerance")
+    ax.set_xscale("log")
+    ax.set_xlabel("virtual time after programming (s)")
+    ax.set_ylabel("|G - target| / target (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Memristor banks over time (CMO relaxation)")
+    fig.tight_layout()
+    fig.savefig(out / "memristor_drift.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--figures", type=Path, help="directory for the PNG figures")
+    parser.add_argument("--json", type=Path, help="write every number to this JSON file")
+    args = parser.parse_args()
+    rows, wall1 = precision_points(args.cells, args.seed)
+    print_precision(rows, wall1)
+    print()
+    drift, wall2 = drift_points(args.cells, args.seed)
+    print_drift(drift, wall2)
+    if args.figures is not None:
+        figures(rows, drift, args.figures)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"precision": rows, "drift": drift}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
