@@ -23,7 +23,7 @@ def test_n_range_parsing() -> None:
 def test_runs_and_prints_slopes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [
-            "rss-study", "--n", "6:12:2", "--instances", "40", "--models",
+            "rss-study", "--n", "6:12:2", "--instances", "20", "--models",
             "uniform,parallel20", "--seed", "3", "--fit-min-n", "8", "--out", str(tmp_path),
         ]
     )  # fmt: skip

@@ -49,6 +49,7 @@ def test_writes_csv_slopes_and_png(tmp_path: Path) -> None:
     assert "worst_median" in format_slopes(out.fits)
 
 
+@pytest.mark.slow  # spawns two worker processes (numba import in each)
 def test_same_seed_same_csv_whatever_the_jobs(tmp_path: Path) -> None:
     a = run_rss_study(SMALL, tmp_path / "a")
     b = run_rss_study(RSSStudyConfig(**{**SMALL.__dict__, "jobs": 2}), tmp_path / "b")
