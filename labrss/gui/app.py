@@ -67,6 +67,7 @@ def run_gui(
     """
     app = make_application()
     logging.getLogger().setLevel(logging.INFO)
+    logging.captureWarnings(True)  # drivers' warnings go to the log panel, not the console
     window = MainWindow(GuiSettings(settings_path), db_path)
     install_excepthook(window)
     tab = window.connect_tab

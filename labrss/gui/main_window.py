@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolBar,
+    QWidget,
 )
 
 from labrss.gui.log_panel import LogPanel
@@ -155,6 +157,11 @@ class MainWindow(QMainWindow):
             bar.addAction(action)
         bar.addSeparator()
         bar.addAction(self.safe_action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.toolbar_banner = QLabel()
+        bar.addWidget(self.toolbar_banner)
         self.safe_button = bar.widgetForAction(self.safe_action)
         self.safe_button.setObjectName("safe_state")
         self.safe_button.setStyleSheet(
@@ -173,15 +180,16 @@ class MainWindow(QMainWindow):
     def _update_banner(self) -> None:
         s = self.session
         if s is None:
-            self.banner.setText("NOT CONNECTED")
-            self.banner.setStyleSheet(_BANNER_NONE)
+            text, style = "NOT CONNECTED", _BANNER_NONE
         elif s.simulated:
             sim = s.station.simulator
-            self.banner.setText(f"SIMULATOR: board {sim.board}, seed {sim.seed}")
-            self.banner.setStyleSheet(_BANNER_SIM)
+            board = Path(sim.board).name if sim.board.endswith(".toml") else sim.board
+            text, style = f"SIMULATOR: board {board}, seed {sim.seed}", _BANNER_SIM
         else:
-            self.banner.setText(f"HARDWARE: {s.station.name}")
-            self.banner.setStyleSheet(_BANNER_REAL)
+            text, style = f"HARDWARE: {s.station.name}", _BANNER_REAL
+        for label in (self.banner, self.toolbar_banner):
+            label.setText(text)
+            label.setStyleSheet(style)
 
     # ------------------------------------------------------------------ actions
     def make_safe(self) -> None:

@@ -105,6 +105,11 @@ class JobContext:
         """Install (connect) or remove (disconnect) the worker's `Lab`."""
         self._worker.lab = lab
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled: the ``should_stop`` of workflow functions."""
+        return self._job.cancel_event.is_set()
+
     def check_cancel(self) -> None:
         """Raise `JobCancelledError` if the job was cancelled; call between readings."""
         if self._job.cancel_event.is_set():

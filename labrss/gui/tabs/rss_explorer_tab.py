@@ -162,7 +162,7 @@ class RSSExplorerTab(LabTab):
         style_plot(
             self.bits_plot.getPlotItem(),
             left=("precision (bits)", ""),
-            bottom=("elements used n (first n branches)", ""),
+            bottom=("elements used n (the first n usable branches)", ""),
         )
         self.bits_plot.addLegend(offset=(10, 5))
         self.bits_panel = ctx.setup_plot(
@@ -249,6 +249,10 @@ class RSSExplorerTab(LabTab):
                 name="measurement noise floor",
             )
         plot.setXRange(0.5, float(n[-1]) + 0.5)
+        top = float(np.nanmax(n + 1.0))
+        if c.noise_floor_bits is not None and np.isfinite(c.noise_floor_bits).any():
+            top = max(top, float(np.nanmax(c.noise_floor_bits[np.isfinite(c.noise_floor_bits)])))
+        plot.setYRange(0.0, 1.3 * top + 1.0)  # head room for the legend (top left)
 
     def _bits_data(self) -> PlotData | None:
         c = self.curve
@@ -336,7 +340,10 @@ class RSSExplorerTab(LabTab):
         self.achieved.setText(format_value(value, self.kind))
         self.achieved.setToolTip(repr(value))
         self.error.setText(f"{format_value(err, self.kind)}")
-        self.rel_error.setText(f"{1e6 * err / target:+.4g} ppm")
+        rel = err / target
+        self.rel_error.setText(
+            f"{100 * rel:+.4g} %" if abs(rel) >= 1e-3 else f"{1e6 * rel:+.4g} ppm"
+        )
         sigma = res.sigma
         self.sigma.setText(
             format_value(float(sigma), self.kind) if sigma is not None else "– (synthetic bank)"

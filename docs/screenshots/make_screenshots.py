@@ -1,0 +1,176 @@
+"""Screenshots of the GUI's tabs after a real run, at 1280 x 800, for docs/gui.md.
+
+    QT_QPA_PLATFORM=offscreen python docs/screenshots/make_screenshots.py [OUT_DIR]
+
+What it does, all through the GUI's own machinery on the embedded simulator: a station
+file (a 16 x 16 x 8 board like the default preset, seed 1, with injected faults: one
+open resistor, one stuck-open and one stuck-closed switch), Connect; a calibration run (the
+weighing design of `calibration.run.CalibrationRun`, in the GUI's bench worker, stored in
+a fresh database); the Board tab reloads it, a faulty cell is selected and measured
+branch by branch; the RSS explorer solves that cell for 120 uS, its switches are written
+and the cell measured (printed: predicted against measured); the explorer then shows a
+healthy cell. Each tab is grabbed with `QWidget.grab()` into OUT_DIR/<tab>.png (default:
+next to this script). Takes about a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from PySide6.QtWidgets import QApplication
+
+from calibration.run import CalibrationRun, RunProgress
+from calibration.settings import CalibrationSettings
+from labrss.gui.app import make_application
+from labrss.gui.main_window import MainWindow
+from labrss.gui.settings import GuiSettings
+from labrss.gui.tabs.board_tab import BoardTab
+from labrss.gui.tabs.rss_explorer_tab import RSSExplorerTab
+from labrss.gui.workers import Job, JobContext
+from labrss.store import Store
+
+SIZE = (1280, 800)
+
+BOARD_TOML = """\
+# The default board's geometry and parts, with injected faults (for the screenshots).
+name = "screenshot"
+
+[geometry]
+rows = 16
+cols = 16
+branches = 8
+
+[element]
+nominal_scheme = "ladder"
+nominal_ohm = 10e3
+ladder_ratio = 1.8
+tolerance = 0.05
+
+[faults]
+open_resistor_count = 1
+stuck_open_count = 1
+stuck_closed_count = 1
+"""
+
+
+def wait(app: QApplication, condition: object, timeout_s: float = 300.0) -> None:
+    """Run the event loop until ``condition()`` is true."""
+    end = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout_s} s")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(app: QApplication, seconds: float = 0.5) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def calibrate_job(db: Path) -> object:
+    """Worker job: a calibration run on the GUI's own Lab, stored in ``db``."""
+
+    def run(ctx: JobContext) -> object:
+        def progress(p: RunProgress) -> None:
+            ctx.progress(p.done, p.total, f"calibration: {p.done}/{p.total} readings")
+
+        with Store(db) as store:
+            result = CalibrationRun(ctx.lab, store, CalibrationSettings()).run(
+                progress=progress, should_stop=lambda: ctx.cancelled
+            )
+        return result
+
+    return run
+
+
+def main(out_dir: Path) -> int:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="labrss-screens-"))
+    (tmp / "board.toml").write_text(BOARD_TOML)
+    station = tmp / "station.toml"
+    station.write_text('[simulator]\nboard = "board.toml"\nseed = 1\n[store]\npath = "lab.db"\n')
+    app = make_application()
+    logging.getLogger().setLevel(logging.INFO)
+    logging.captureWarnings(True)  # driver warnings go to the log panel
+    window = MainWindow(GuiSettings(tmp / "settings.ini"), tmp / "lab.db")
+    window.ask = lambda *args: True
+    window.resize(*SIZE)
+    window.show()
+
+    tab = window.connect_tab
+    assert tab.load_station_file(str(station))
+    tab.connect_bench()
+    wait(app, lambda: window.session is not None and not window.worker.busy)
+
+    done: list[object] = []
+    window.worker.submit(
+        Job("calibration (weighing design)", calibrate_job(tmp / "lab.db"), on_done=done.append)
+    )
+    wait(app, lambda: bool(done) and not window.worker.busy)
+    print("calibration:", getattr(done[0], "summary", done[0]))
+
+    board = window.tab_pages[BoardTab.title]
+    rss = window.tab_pages[RSSExplorerTab.title]
+    assert isinstance(board, BoardTab) and isinstance(rss, RSSExplorerTab)
+    board.reload()
+    cal = board.calibration
+    assert cal is not None
+    r, c = (cal.faults[0].r, cal.faults[0].c) if cal.faults else (5, 9)
+    board.select_cell(r, c)
+    wait(app, lambda: not window.worker.busy)
+    board.measure_branches()
+    wait(app, lambda: not window.worker.busy)
+
+    # the RSS explorer solves the faulty cell for 120 uS; its switches are written to the
+    # board and the cell measured: the Board tab shows the reading next to the prediction
+    rss.refresh_calibration()
+    rss.row.setValue(r)
+    rss.col.setValue(c)
+    rss.set_target(120e-6, "conductance")
+    assert rss.result is not None
+    mask = sum(1 << k for k, closed in enumerate(rss.result.mask) if closed)
+    predicted = float(rss.result.value)
+    window.worker.submit(Job("program", lambda ctx: ctx.lab.set_cell_mask(r, c, mask)))
+    wait(app, lambda: not window.worker.busy)
+    board.read_switches()
+    board.last_reading = None
+    board.measure_cell()
+    wait(app, lambda: board.last_reading is not None)
+    assert board.last_reading is not None
+    measured = board.last_reading.conductance_S
+    print(
+        f"cell ({r}, {c}), switches {mask:#x}: predicted {predicted:.6e} S, measured "
+        f"{measured:.6e} S ({1e6 * (measured / predicted - 1):+.0f} ppm)"
+    )
+    board._on_hover(r, c)
+
+    # the explorer's screenshot: a healthy cell
+    rss.row.setValue(4)
+    rss.col.setValue(6)
+    rss.set_target(120e-6, "conductance")
+
+    for page, name in ((tab, "connect"), (board, "board"), (rss, "rss_explorer")):
+        window.tabs.setCurrentWidget(page)
+        settle(app)
+        image = window.grab()
+        path = out_dir / f"{name}.png"
+        image.save(str(path))
+        print(f"{path}: {image.width()} x {image.height()}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    sys.exit(main(target))
