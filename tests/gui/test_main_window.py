@@ -4,6 +4,8 @@ settings remembered, every plot exported."""
 from __future__ import annotations
 
 import csv
+import itertools
+import os
 import time
 from pathlib import Path
 
@@ -82,14 +84,27 @@ def test_close_during_work_asks_then_leaves_the_bench_safe(
     assert model.is_safe()  # every switch open, routing open, DACs at 0 V
 
 
-def _runqueue_wait_s() -> float:
-    """Time the calling thread spent runnable but waiting for a CPU (s), from Linux's
-    /proc/thread-self/schedstat; 0 where that is not available."""
+def _runqueue_waits_s() -> dict[str, float]:
+    """Per thread of this process, the time it spent runnable but waiting for a CPU (s),
+    from Linux's /proc/self/task/<tid>/schedstat; empty where that is not available."""
+    waits: dict[str, float] = {}
     try:
-        with open("/proc/thread-self/schedstat") as fh:
-            return int(fh.read().split()[1]) * 1e-9
-    except (OSError, IndexError, ValueError):
-        return 0.0
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return waits
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                waits[tid] = int(fh.read().split()[1]) * 1e-9
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended
+    return waits
+
+
+def _starved_s(before: dict[str, float], after: dict[str, float]) -> float:
+    """The longest run-queue wait any thread of the process had between two samples."""
+    deltas = [after[t] - before[t] for t in after.keys() & before.keys()]
+    return max(deltas, default=0.0)
 
 
 @pytest.mark.slow
@@ -102,9 +117,10 @@ def test_event_loop_never_stalls_during_instrument_work(
     main thread would show as a gap of at least 200 ms, every reading.
 
     A gap counts the time the main thread ran, blocked or waited for the GIL: whatever our
-    process did. The time the kernel kept the runnable main thread off the CPU (another
-    process had it: the test suite runs on 2 busy cores) is not the GUI's doing and is
-    subtracted, measured per gap from the thread's run-queue wait (schedstat).
+    process did. Time the kernel kept our runnable threads off the CPU (other processes had
+    it: the suite runs on 2 busy cores) is not the GUI's doing: per gap, the longest
+    run-queue wait of any thread of the process (schedstat) is subtracted; a thread that
+    holds the GIL while it waits for a CPU stalls the main thread that long.
     """
     station = tmp_path / "paced.toml"
     station.write_text(
@@ -113,10 +129,13 @@ def test_event_loop_never_stalls_during_instrument_work(
     assert connect_tab(window).load_station_file(str(station))
     qtbot.mouseClick(connect_tab(window).connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session is not None and not window.worker.busy, timeout=30_000)
-    ticks: list[tuple[float, float]] = []
+    ticks: list[float] = []
+    waits: list[dict[str, float]] = []
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), _runqueue_wait_s())))
+    timer.timeout.connect(
+        lambda: (ticks.append(time.perf_counter()), waits.append(_runqueue_waits_s()))
+    )
     board_tab(window).select_cell(0, 0)  # the selected cell's view updates live
     qtbot.waitUntil(lambda: not window.worker.busy, timeout=10_000)
     readings = _start_branch_measurements(qtbot, window, cells=1)
@@ -125,9 +144,13 @@ def test_event_loop_never_stalls_during_instrument_work(
     qtbot.waitUntil(lambda: len(readings) == 8 and not window.worker.busy, timeout=60_000)
     timer.stop()
     elapsed = time.perf_counter() - t0
-    t = np.array(ticks)
-    gaps = np.diff(t[:, 0])
-    stalls = gaps - np.diff(t[:, 1])
+    gaps = np.diff(ticks)
+    starved = np.array([_starved_s(a, b) for a, b in itertools.pairwise(waits)])
+    stalls = gaps - starved
+    print(  # shown with -s: the figures quoted in docs/gui.md
+        f"event loop over {elapsed:.2f} s of instrument work: {len(ticks)} ticks, largest "
+        f"stall {1e3 * stalls.max():.1f} ms, largest wall-clock gap {1e3 * gaps.max():.1f} ms"
+    )
     assert elapsed > 8 * 0.2  # the pacing is in force: 200 ms of integration per reading
     assert len(ticks) > 50
     assert stalls.max() < 0.100, (
