@@ -251,6 +251,7 @@ def drift_study(
     except BaseException as exc:
         if store is not None and run_id is not None:
             try:
+                recorder.flush()
                 store.finish_run(run_id, "failed", note=str(exc))
             except Exception as store_exc:  # never mask the original error
                 log.error("could not mark drift run %d failed: %s", run_id, store_exc)

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from labrss.lab import Lab, LabError, LabInputError
+from labrss.lab import Lab, LabInputError
 from labrss.memristor import CoarsePlan, WriteVerifySettings, coarse_levels
 from labrss.rss import solve
 from labrss.station import Station
@@ -56,6 +56,8 @@ from labrss.workflows.write_verify import (
     DeviceResult,
     bench_settings,
     board_id_for,
+    read_branch,
+    valid_conductance_S,
     write_verify_device,
 )
 
@@ -205,13 +207,10 @@ def measure_cell_S(
     recorder: DeviceRecorder,
 ) -> float:
     """Set cell (r, c) to ``mask`` and return the mean of ``reads`` readings (S)."""
-    values = []
-    for _ in range(reads):
-        reading = lab.measure_subset(r, c, mask, nplc=nplc)
-        if reading.limit_tripped or not math.isfinite(reading.conductance_S):
-            raise LabError(f"cell ({r}, {c}) mask {mask:#x}: reading tripped or overflowed")
-        values.append(reading.conductance_S)
-    recorder.read(lab, r, c, mask, values)
+    values = [
+        valid_conductance_S(lab.measure_subset(r, c, mask, nplc=nplc), recorder)
+        for _ in range(reads)
+    ]
     return float(np.mean(values))
 
 
@@ -223,13 +222,7 @@ def measure_branches(
     means = np.empty(k_all)
     sigmas = np.empty(k_all)
     for k in range(k_all):
-        values = []
-        for _ in range(reads):
-            reading = lab.measure_branch(r, c, k, nplc=nplc)
-            values.append(reading.conductance_S)
-        recorder.read(lab, r, c, 1 << k, values)
-        means[k] = np.mean(values)
-        sigmas[k] = np.std(values, ddof=1) / math.sqrt(reads) if reads > 1 else math.nan
+        means[k], sigmas[k] = read_branch(lab, r, c, k, reads=reads, nplc=nplc, recorder=recorder)
     return means, sigmas
 
 
@@ -296,14 +289,9 @@ def _reroll(  # noqa: PLR0917 (private helper of program_bank_rss)
         up = branch_S[k] < plan.levels_S[k]
         amplitude = wv.set_start_V if up else -wv.reset_start_V
         rec.pulse(lab.pulse_branch(r, c, k, amplitude, wv.width_s))
-        values = [
-            lab.measure_branch(r, c, k, nplc=s.nplc).conductance_S
-            for _ in range(s.reads_per_branch)
-        ]
-        rec.read(lab, r, c, 1 << k, values)
-        branch_S[k] = float(np.mean(values))
-        n = len(values)
-        branch_sigma_S[k] = float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        branch_S[k], branch_sigma_S[k] = read_branch(
+            lab, r, c, k, reads=s.reads_per_branch, nplc=s.nplc, recorder=rec
+        )
         _, predicted = _solve(target_S, branch_S, branch_sigma_S)
         rerolls += 1
     return rerolls
@@ -586,6 +574,7 @@ def run_method(
     except BaseException as exc:
         if store is not None and run_id is not None:
             try:
+                recorder.flush()
                 store.finish_run(run_id, "failed", note=str(exc))
             except Exception as store_exc:  # never mask the original error
                 log.error("could not mark run %d failed: %s", run_id, store_exc)

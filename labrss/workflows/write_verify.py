@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labrss.lab import Lab, LabError, LabInputError
+from labrss.lab import Lab, LabError, LabInputError, Reading
 from labrss.lab.lab import PulseRecord
 from labrss.memristor import Pulse, Status, WriteVerifyPolicy, WriteVerifySettings
 from labrss.store import ReadingRow, Store, reading_key
@@ -49,7 +49,9 @@ __all__ = [
     "WriteVerifyResult",
     "bench_settings",
     "board_id_for",
+    "read_branch",
     "read_branch_S",
+    "valid_conductance_S",
     "write_verify",
     "write_verify_device",
 ]
@@ -152,20 +154,30 @@ class DeviceRecorder:
         self._rows: list[ReadingRow] = []
         self._seq = 0
 
-    def read(self, lab: Lab, r: int, c: int, mask: int, values_S: Sequence[float]) -> None:
-        """Record the readings of cell (r, c) with ``mask`` closed (S)."""
-        for value in values_S:
-            self._seq += 1
-            self._rows.append(
-                ReadingRow(
-                    key=reading_key(r, c, mask, self._seq, self.tag),
-                    r=r,
-                    c=c,
-                    mask=mask,
-                    value=float(value),
-                    instrument_time_s=lab.clock_s(),
-                )
+    def read(self, reading: Reading) -> None:
+        """Record one SMU reading (its conductance in S, with the raw V, I and settings)."""
+        self._seq += 1
+        r, c = reading.cell
+
+        def finite(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        self._rows.append(
+            ReadingRow(
+                key=reading_key(r, c, reading.mask, self._seq, self.tag),
+                r=r,
+                c=c,
+                mask=reading.mask,
+                value=float(reading.conductance_S),
+                voltage_V=finite(reading.voltage_V),
+                current_A=finite(reading.current_A),
+                current_range_A=finite(reading.current_range_A),
+                nplc=reading.nplc,
+                four_wire=reading.four_wire,
+                limit_tripped=reading.limit_tripped,
+                instrument_time_s=finite(reading.time_s),
             )
+        )
 
     def pulse(self, record: PulseRecord) -> None:
         """Record one ``PULSe`` command."""
@@ -237,6 +249,45 @@ def bench_settings(lab: Lab, settings: WriteVerifySettings) -> WriteVerifySettin
         raise LabInputError(f"{exc} ({lab.station.name}, {board.identity})") from exc
 
 
+def valid_conductance_S(reading: Reading, recorder: DeviceRecorder) -> float:
+    """Record ``reading`` and return its conductance (S).
+
+    Raises:
+        LabError: the reading tripped the compliance limit or overflowed (recorded anyway).
+    """
+    recorder.read(reading)
+    if reading.limit_tripped or not math.isfinite(reading.conductance_S):
+        r, c = reading.cell
+        raise LabError(
+            f"cell ({r}, {c}) mask {reading.mask:#x}: reading {reading.conductance_S!r} S "
+            "tripped the compliance limit or overflowed; not a valid conductance"
+        )
+    return float(reading.conductance_S)
+
+
+def read_branch(
+    lab: Lab,
+    r: int,
+    c: int,
+    k: int,
+    *,
+    reads: int,
+    nplc: float | None,
+    recorder: DeviceRecorder,
+) -> tuple[float, float]:
+    """Branch k of cell (r, c) alone, ``reads`` readings: mean (S) and its standard error
+    (S; NaN for one reading). Every reading is recorded.
+
+    Raises:
+        LabError: a reading tripped the compliance limit (not a valid conductance).
+    """
+    values = [
+        valid_conductance_S(lab.measure_branch(r, c, k, nplc=nplc), recorder) for _ in range(reads)
+    ]
+    sigma = float(np.std(values, ddof=1) / math.sqrt(reads)) if reads > 1 else math.nan
+    return float(np.mean(values)), sigma
+
+
 def read_branch_S(
     lab: Lab,
     r: int,
@@ -247,22 +298,8 @@ def read_branch_S(
     nplc: float | None,
     recorder: DeviceRecorder,
 ) -> float:
-    """Mean conductance (S) of ``reads`` readings of branch k alone; every reading recorded.
-
-    Raises:
-        LabError: a reading tripped the compliance limit (not a valid conductance).
-    """
-    values = []
-    for _ in range(reads):
-        reading = lab.measure_branch(r, c, k, nplc=nplc)
-        if reading.limit_tripped or not math.isfinite(reading.conductance_S):
-            raise LabError(
-                f"branch ({r}, {c}, {k}): reading {reading.conductance_S!r} S tripped the "
-                "compliance limit or overflowed; not a valid conductance"
-            )
-        values.append(reading.conductance_S)
-    recorder.read(lab, r, c, 1 << k, values)
-    return float(np.mean(values))
+    """Mean conductance (S) of `read_branch`."""
+    return read_branch(lab, r, c, k, reads=reads, nplc=nplc, recorder=recorder)[0]
 
 
 def write_verify_device(
