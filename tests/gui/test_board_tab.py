@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 from labrss.gui.main_window import MainWindow
 from labrss.lab import Reading
 from labrss.store import Store
-from tests.gui.conftest import board_tab, run_in_worker, store_calibration
+from tests.gui.conftest import board_tab, is_bench_safe, run_in_worker, store_calibration
 
 pytestmark = pytest.mark.gui
 
@@ -135,3 +135,43 @@ def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWin
     assert mask == 0b1000_0001
     assert tab.cell_mask == 0b1000_0001
     assert len(tab.history) == 8
+
+
+def test_instrument_error_is_a_dialog_and_the_window_stays_usable(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    tab = board_tab(connected)
+    tab.selected = (9, 0)  # not on the 8 x 8 board: Lab refuses before switching anything
+    tab.measure_cell()
+    qtbot.waitUntil(lambda: bool(connected.ctx.error_dialogs), timeout=10_000)
+    dialog = connected.ctx.error_dialogs[-1]
+    assert dialog.text() == "measure cell (9, 0) failed"
+    assert dialog.informativeText().startswith("row 9 not on the board")
+    assert any("measure cell (9, 0) failed: row 9" in line for line in connected.log_panel.lines)
+    dialog.close()
+    tab.select_cell(1, 1)
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=10_000)
+    tab.measure_cell()
+    qtbot.waitUntil(lambda: tab.last_reading is not None, timeout=10_000)
+
+
+def test_cancel_stops_within_one_reading_and_leaves_the_bench_safe(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    tab = board_tab(connected)
+    tab.select_cell(3, 4)
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=10_000)
+    taken: list[Reading] = []
+    connected.stream.subscribe(lambda ev: taken.append(ev.data) if ev.kind == "reading" else None)
+    for c in range(8):  # 64 readings queued
+        tab.selected = (3, c)
+        tab.measure_branches()
+    qtbot.waitUntil(lambda: len(taken) >= 3, timeout=20_000)
+    assert connected.cancel_action.isEnabled()
+    connected.cancel_action.trigger()
+    at_cancel = connected.worker.lab.readings_taken  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=20_000)
+    # the running job stops at its next check, i.e. after at most the reading in progress
+    assert connected.worker.lab.readings_taken <= at_cancel + 1  # type: ignore[union-attr]
+    assert run_in_worker(qtbot, connected, is_bench_safe) == (True, True)
+    assert not connected.cancel_action.isEnabled()
