@@ -111,6 +111,9 @@ def register(subparsers: Any) -> None:
         default=",".join(f"{t:g}" for t in DEFAULT_TIMES_S),
         help="checkpoints after programming, s, comma-separated",
     )
+    drift.add_argument(
+        "--settle", type=float, default=0.0, help="wait between programming and measuring (s)"
+    )
     common(drift)
     drift.set_defaults(func=run_drift)
 
@@ -288,7 +291,9 @@ def run_drift(args: argparse.Namespace) -> int:
         settings = DriftSettings(
             tolerance=args.tolerance,
             times_s=times,
-            bank=BankSettings(tolerance=min(0.002, args.tolerance / 4), nplc=args.nplc),
+            bank=BankSettings(
+                tolerance=min(0.002, args.tolerance / 4), settle_s=args.settle, nplc=args.nplc
+            ),
         )
         station = _station(args)
         with Lab(station) as lab, _store(args, station) as store:
