@@ -267,3 +267,28 @@ def test_end_to_end_mixed_board_kinds_and_refusals() -> None:
             board.query("PULS 0,0,0,1,0.0001", str)
         assert info.value.code == -221
         assert np.all(board.masks() == 0)
+
+
+@given(
+    reply=st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=5).map(
+            lambda xs: ",".join(repr(x) for x in xs)
+        ),
+    )
+)
+def test_any_limits_reply_connects_sanely_or_is_a_board_error(reply: str) -> None:
+    # The reply to PULS:LIM? (retried like any query) either gives sane limits or fails
+    # the connection with a BoardError; never a crash, never limits out of sense.
+    pairs = init(MEM_INFO)[:-1] + [("PULS:LIM?", reply)] * 4
+    port = ProtocolSerial(pairs)
+    try:
+        board = CrossbarBoard(port, timeout_s=0.01, retries=3)
+    except BoardError:
+        assert not port.is_open
+        return
+    limits = board.pulse_limits
+    assert limits is not None
+    assert 0 < limits.max_amplitude_V < math.inf
+    assert 0 < limits.min_width_s <= limits.max_width_s < math.inf
+    assert limits.max_count >= 1
