@@ -214,6 +214,7 @@ def drift_study(
     true_comp = np.full((n_t, n), math.nan)
     masks = np.zeros((n_t, n, k_all), dtype=bool)
     total = n + n_t
+    time0 = lab.instrument_time_s + lab.pulse_time_s
     try:
         pulses0 = lab.pulses_applied
         programmed: list[BankResult] = []
@@ -283,5 +284,5 @@ def drift_study(
         ):
             store.put_result(run_id, name, getattr(study, name))
         store.put_value(run_id, "summary", study.summary())
-        store.finish_run(run_id, instrument_time_s=None)
+        store.finish_run(run_id, instrument_time_s=lab.instrument_time_s + lab.pulse_time_s - time0)
     return study

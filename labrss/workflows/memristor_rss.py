@@ -619,6 +619,12 @@ def compare_methods(
     every cell.
     """
     base = settings if settings is not None else BankSettings()
+    if not (station.smu.simulated and station.board.simulated):
+        log.warning(
+            "%s: on hardware every point reprograms the same physical devices from where "
+            "the previous point left them, not from the same initial states",
+            station.name,
+        )
     jobs: list[tuple[Method, BankSettings]] = [
         ("write_verify", replace(base, tolerance=t)) for t in wv_tolerances
     ] + [("rss", replace(base, coarse_tolerance=t)) for t in rss_coarse_tolerances]
