@@ -72,6 +72,7 @@ def plot_rss_study(
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], style, ms=4, label=label)
             unit = MODELS[model].unit if model in MODELS else "unit"
+            ax.set_xticks(ns if len(ns) <= 12 else ns[:: math.ceil(len(ns) / 12)])
             ax.set_xlabel("n, number of elements")
             ax.set_ylabel(f"bits = -log2(error / {unit})")
             fit = slope_of.get((model, "worst_median"))
