@@ -2,14 +2,16 @@
 `labrss.rss.solve`, and its precision curve (bits against the number of elements).
 
 `bits_vs_n` uses the precision-study kernels (`labrss.rss.study`): for the first n usable
-elements (n = 1..K), with ``W_n = sum_{i<n} a_i`` the width of the interval they can reach,
-the exact worst-case error ``E_n`` over its middle half ``[W_n / 4, 3 W_n / 4]`` (the
-study's target interval for parallel banks: near 0 and near W_n a bank of similar elements
-has unavoidable gaps of one element), from the sorted list of all 2**n subset sums.
-Precision in bits is ``log2(W_n / (2 E_n))`` (the middle half's width over the error). At
-most 2**n sums fall inside the interval, so ``E_n >= W_n / 2**(n+2)``: the counting limit
-is n + 1 bits, and an ideal bank gains one bit per element. With measured uncertainties
-the noise floor ``log2(W_n / (2 sqrt(sum_{i<n} sigma_i^2)))`` says where the precision
+elements (n = 1..K), with ``W_n = sum_{i<n} a_i`` the width of the interval they can
+reach, the exact worst-case error ``E_n`` over a target interval of width ``L_n``, from
+the sorted list of all 2**n subset sums. The interval is either the middle half
+``[W_n / 4, 3 W_n / 4]`` (the study's target interval for parallel banks: near 0 and W_n
+a bank of similar elements has unavoidable gaps of one element) or the whole reachable
+interval ``[0, W_n]``. Precision in bits is ``log2(L_n / (2 E_n))``: m sums evenly spread
+over the interval leave a worst-case error of ``L_n / (2 m)``, so the bits are log2 of the
+number of evenly spaced levels the bank is worth. With 2**n sums (0 and W_n among them)
+that is below n: the counting limit, one bit per element. With measured uncertainties
+the noise floor ``log2(L_n / (2 sqrt(sum_{i<n} sigma_i^2)))`` says where the precision
 stops being real.
 Cost: O(2**n) per n, O(2**K) in all (K <= 24 in practice; the board has 8 or 16).
 """
@@ -28,6 +30,7 @@ from labrss.rss.study import worst_case_errors
 from labrss.store import Calibration
 
 TargetKind = Literal["conductance", "resistance"]
+Interval = Literal["middle", "full"]
 
 #: Largest number of elements the precision curve enumerates (2**n sums of 8 bytes each).
 MAX_CURVE_N = 22
@@ -142,11 +145,17 @@ class PrecisionCurve:
     bits: NDArray[np.float64]
     worst_error_S: NDArray[np.float64]
     width_S: NDArray[np.float64]
+    interval_lo_S: NDArray[np.float64]
+    interval_hi_S: NDArray[np.float64]
     noise_floor_bits: NDArray[np.float64] | None
+    interval: Interval
 
 
-def bits_vs_n(bank: Bank) -> PrecisionCurve:
-    """The precision curve of the bank's usable elements, in branch order."""
+def bits_vs_n(bank: Bank, interval: Interval = "middle") -> PrecisionCurve:
+    """The precision curve of the bank's usable elements, in branch order, over the
+    middle half or the whole of the reachable interval (module docstring)."""
+    if interval not in ("middle", "full"):
+        raise ValueError(f"interval must be 'middle' or 'full', got {interval!r}")
     a = bank.increments_S[bank.usable]
     n_max = min(a.shape[0], MAX_CURVE_N)
     if n_max == 0:
@@ -154,15 +163,17 @@ def bits_vs_n(bank: Bank) -> PrecisionCurve:
     ns = np.arange(1, n_max + 1)
     err = np.empty(n_max)
     width = np.cumsum(a[:n_max])
+    lo = 0.25 * width if interval == "middle" else np.zeros_like(width)
+    hi = 0.75 * width if interval == "middle" else width.copy()
     for i, n in enumerate(ns):
         sums, _ = sorted_subset_sums(a[:n])
-        lo, hi = 0.25 * width[i], 0.75 * width[i]
-        e, _ = worst_case_errors(sums[None, :], np.array([lo]), np.array([hi]))
+        e, _ = worst_case_errors(sums[None, :], lo[i : i + 1], hi[i : i + 1])
         err[i] = e[0]
+    length = hi - lo
     with np.errstate(divide="ignore"):
-        bits = np.log2(width / (2.0 * err))
+        bits = np.log2(length / (2.0 * err))
         floor = None
         if bank.sigma_S is not None:
             sig = np.sqrt(np.cumsum(bank.sigma_S[bank.usable][:n_max] ** 2))
-            floor = np.where(sig > 0, np.log2(width / (2.0 * sig)), np.inf)
-    return PrecisionCurve(ns, bits, err, width, floor)
+            floor = np.where(sig > 0, np.log2(length / (2.0 * sig)), np.inf)
+    return PrecisionCurve(ns, bits, err, width, lo, hi, floor, interval)

@@ -14,13 +14,14 @@ from labrss.gui.bank import bits_vs_n, solve_bank, synthetic_bank
 from labrss.rss import solve
 
 
-def _brute_worst(values: np.ndarray) -> float:
-    """Worst-case nearest-sum distance over [W/4, 3W/4] by enumerating every subset."""
+def _brute_worst(values: np.ndarray, interval: str) -> float:
+    """Worst-case nearest-sum distance over the middle half [W/4, 3W/4] or the whole
+    [0, W], by enumerating every subset."""
     sums = np.sort(
         [sum(c) for n in range(len(values) + 1) for c in itertools.combinations(values, n)]
     )
     w = float(values.sum())
-    lo, hi = 0.25 * w, 0.75 * w
+    lo, hi = (0.25 * w, 0.75 * w) if interval == "middle" else (0.0, w)
     candidates = [lo, hi] + [
         0.5 * (a + b) for a, b in itertools.pairwise(sums) if lo <= 0.5 * (a + b) <= hi
     ]
@@ -29,20 +30,34 @@ def _brute_worst(values: np.ndarray) -> float:
 
 @given(
     st.lists(st.floats(1e-6, 1e-3), min_size=1, max_size=9),
+    st.sampled_from(["middle", "full"]),
 )
-def test_bits_vs_n_equals_brute_force(values: list[float]) -> None:
+def test_bits_vs_n_equals_brute_force(values: list[float], interval: str) -> None:
     a = np.array(values)
     k = a.size
     bank = synthetic_bank(k, 0)
     bank = type(bank)(a, np.zeros(k), None, 0.0, np.zeros(k, dtype=bool), "test")
-    curve = bits_vs_n(bank)
+    curve = bits_vs_n(bank, interval)  # type: ignore[arg-type]
     for i, n in enumerate(curve.n):
-        worst = _brute_worst(a[:n])
+        worst = _brute_worst(a[:n], interval)
         # same sums, summed in a different order: agreement to a few ulps of the width
         assert curve.worst_error_S[i] == pytest.approx(worst, abs=1e-12 * a.sum())
         assert curve.width_S[i] == pytest.approx(a[:n].sum(), rel=1e-12)
-    # at most 2**n sums in the middle half: never beyond the counting limit n + 1
-    assert np.all(curve.bits <= curve.n + 1 + 1e-9)
+        length = a[:n].sum() / 2 if interval == "middle" else a[:n].sum()
+        assert curve.bits[i] == pytest.approx(np.log2(length / (2 * worst)), rel=1e-9)
+    # 2**n sums, 0 and W among them: fewer than 2**n evenly spaced levels, below n bits
+    assert np.all(curve.bits < curve.n + 1e-9)
+
+
+def test_a_binary_bank_reaches_the_counting_limit_over_the_whole_interval() -> None:
+    # a_i = 2**-i: the 2**n sums are evenly spaced by a_{n-1} over [0, W_n], so the
+    # worst case is half a step: bits = log2(W_n / a_{n-1}) = log2(2**n - 1)
+    a = 2.0 ** -np.arange(8) * 1e-4
+    bank = type(synthetic_bank(1, 0))(a, np.zeros(8), None, 0.0, np.zeros(8, dtype=bool), "b")
+    curve = bits_vs_n(bank, "full")
+    np.testing.assert_allclose(curve.bits, np.log2(2.0**curve.n - 1), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="interval must be 'middle' or 'full'"):
+        bits_vs_n(bank, "half")  # type: ignore[arg-type]
 
 
 def test_bits_vs_n_skips_excluded_elements_and_reports_the_noise_floor() -> None:
@@ -54,7 +69,8 @@ def test_bits_vs_n_skips_excluded_elements_and_reports_the_noise_floor() -> None
     assert curve.n.tolist() == [1, 2, 3, 4, 5]
     assert curve.width_S[1] == pytest.approx(a[0] + a[2])
     assert curve.noise_floor_bits is not None
-    expected = np.log2((a[0] + a[2]) / (2 * np.hypot(sigma[0], sigma[2])))
+    # the middle half is half the reachable width
+    expected = np.log2((a[0] + a[2]) / 2 / (2 * np.hypot(sigma[0], sigma[2])))
     assert curve.noise_floor_bits[1] == pytest.approx(expected)
 
 

@@ -36,6 +36,9 @@ def test_synthetic_bank_without_calibration(qtbot: QtBot, window: MainWindow) ->
     assert curve is not None and curve.n.tolist() == list(range(1, 11))
     assert curve.width_S[-1] / 4 < 400e-6 < 3 * curve.width_S[-1] / 4
     assert abs(float(ref.error)) <= curve.worst_error_S[-1]
+    tab.interval.setCurrentIndex(tab.interval.findData("full"))
+    assert tab.curve is not None and tab.curve.interval == "full"
+    assert tab.curve.interval_lo_S[-1] == 0.0
 
 
 def test_calibrated_cell_in_ohm(qtbot: QtBot, connected: MainWindow) -> None:

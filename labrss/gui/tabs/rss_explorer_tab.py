@@ -168,6 +168,13 @@ class RSSExplorerTab(LabTab):
         self.bits_panel = ctx.setup_plot(
             PlotPanel("Precision against the number of elements", self.bits_plot, self._bits_data)
         )
+        self.interval = QComboBox()
+        self.interval.addItem("worst case over the middle half of the reachable interval", "middle")
+        self.interval.addItem("worst case over the whole reachable interval", "full")
+        self.interval.currentIndexChanged.connect(self.rebuild_bank)
+        right = QVBoxLayout()
+        right.addWidget(self.bits_panel, 1)
+        right.addWidget(self.interval)
 
         left = QVBoxLayout()
         left.addWidget(source_box)
@@ -176,7 +183,7 @@ class RSSExplorerTab(LabTab):
         left.addStretch(1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
-        layout.addWidget(self.bits_panel, 3)
+        layout.addLayout(right, 3)
         self.rebuild_bank()
 
     # ------------------------------------------------------------------ bank
@@ -184,6 +191,11 @@ class RSSExplorerTab(LabTab):
     def kind(self) -> TargetKind:
         """The target's unit: conductance (S) or resistance (ohm)."""
         return "resistance" if self.unit.currentData() == "resistance" else "conductance"
+
+    @property
+    def interval_full(self) -> bool:
+        """Whether the precision curve is over the whole reachable interval."""
+        return bool(self.interval.currentData() == "full")
 
     def rebuild_bank(self) -> None:
         """Build the bank from the chosen source, then re-solve and redraw the curve."""
@@ -203,7 +215,7 @@ class RSSExplorerTab(LabTab):
                     self.syn_tol.value() / 100.0,
                 )
             self.g_range_S = reachable_conductance_S(self.bank)
-            self.curve = bits_vs_n(self.bank)
+            self.curve = bits_vs_n(self.bank, "full" if self.interval_full else "middle")
         except ValueError as exc:
             self.source_label.setText(f"<span style='color:#c62828'>{exc}</span>")
             self.bank = None
@@ -233,13 +245,13 @@ class RSSExplorerTab(LabTab):
             symbol="o",
             symbolSize=7,
             symbolBrush="#1565c0",
-            name="this bank: worst case over the middle half",
+            name=f"this bank ({'whole interval' if c.interval == 'full' else 'middle half'})",
         )
         plot.plot(
             n,
-            n + 1.0,
+            n,
             pen=pg.mkPen("#757575", width=1.5, style=Qt.PenStyle.DashLine),
-            name="counting limit n + 1",
+            name="counting limit: n bits",
         )
         if c.noise_floor_bits is not None and np.isfinite(c.noise_floor_bits).any():
             plot.plot(
@@ -249,10 +261,12 @@ class RSSExplorerTab(LabTab):
                 name="measurement noise floor",
             )
         plot.setXRange(0.5, float(n[-1]) + 0.5)
-        top = float(np.nanmax(n + 1.0))
+        top = float(np.nanmax(n))
         if c.noise_floor_bits is not None and np.isfinite(c.noise_floor_bits).any():
             top = max(top, float(np.nanmax(c.noise_floor_bits[np.isfinite(c.noise_floor_bits)])))
-        plot.setYRange(0.0, 1.3 * top + 1.0)  # head room for the legend (top left)
+        finite = c.bits[np.isfinite(c.bits)]
+        bottom = min(0.0, float(finite.min())) - 0.5 if finite.size else 0.0
+        plot.setYRange(bottom, 1.3 * top + 1.0)  # head room for the legend (top left)
 
     def _bits_data(self) -> PlotData | None:
         c = self.curve
@@ -264,7 +278,9 @@ class RSSExplorerTab(LabTab):
             bits=c.bits,
             worst_error_S=c.worst_error_S,
             reachable_width_S=c.width_S,
-            counting_limit_bits=c.n + 1.0,
+            interval_lo_S=c.interval_lo_S,
+            interval_hi_S=c.interval_hi_S,
+            counting_limit_bits=c.n.astype(np.float64),
             noise_floor_bits=floor,
         )
 
