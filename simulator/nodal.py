@@ -20,14 +20,17 @@ Threads: a SuperLU object freed by another thread than the one that created it l
 factor memory (scipy's SuperLU wrapper; measured here: ~2.6 MB per 600-node factorisation,
 the simulator reached 2 GB in a demo). The simulator's SMU and board servers run in
 different threads, so every factorisation is created on one dedicated thread
-(`_superlu_thread`) and its last reference is released on that same thread.
+(`_superlu_thread`) and its last reference is released on that same thread, through a
+lock-free queue (the release runs in a finaliser, possibly during a garbage collection).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,30 +43,51 @@ from scipy.sparse import csgraph
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-_superlu_executor: ThreadPoolExecutor | None = None
-_superlu_lock = threading.Lock()
+_superlu_jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any] | None]] = queue.SimpleQueue()
+_superlu_worker: threading.Thread | None = None
+_superlu_start_lock = threading.Lock()
 
 
-def _superlu_thread() -> ThreadPoolExecutor:
-    """The one thread that creates and frees every SuperLU factorisation (see module doc)."""
-    global _superlu_executor  # noqa: PLW0603 - one process-wide worker, created on first use
-    with _superlu_lock:
-        if _superlu_executor is None:
-            _superlu_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superlu")
-        return _superlu_executor
+def _superlu_loop() -> None:
+    while True:
+        job, future = _superlu_jobs.get()
+        try:
+            result = job()
+        except BaseException as exc:  # handed to the waiting caller
+            if future is not None:
+                future.set_exception(exc)
+        else:
+            if future is not None:
+                future.set_result(result)
+            del result
+        # Drop this thread's references before waiting (the job may hold the last one).
+        del job, future
+
+
+def _superlu_thread() -> None:
+    """Start the one daemon thread that creates and frees every SuperLU object."""
+    global _superlu_worker  # noqa: PLW0603 - one process-wide worker, started on first use
+    with _superlu_start_lock:
+        if _superlu_worker is None:
+            _superlu_worker = threading.Thread(target=_superlu_loop, name="superlu", daemon=True)
+            _superlu_worker.start()
 
 
 def _factorise(matrix: Any) -> Any:
     """``splu(matrix)`` on the SuperLU thread."""
-    return _superlu_thread().submit(spla.splu, matrix).result()
+    _superlu_thread()
+    future: Future[Any] = Future()
+    _superlu_jobs.put((lambda: spla.splu(matrix), future))
+    return future.result()
 
 
 def _release_on_superlu_thread(box: list[Any]) -> None:
-    """Drop the factorisation held in ``box`` on the thread that created it."""
-    try:
-        _superlu_thread().submit(box.clear)
-    except RuntimeError:  # interpreter shutting down: the executor refuses new work
-        box.clear()
+    """Drop the factorisation held in ``box`` on the SuperLU thread.
+
+    Runs as a weakref finaliser, possibly in the middle of any code of any thread (a
+    garbage collection), so it must take no lock: `queue.SimpleQueue.put` is reentrant.
+    """
+    _superlu_jobs.put((box.clear, None))
 
 
 @dataclass(frozen=True)
