@@ -1,7 +1,7 @@
 """`Lab`: the bench operations over the station's instruments, always leaving the bench safe."""
 
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
-from labrss.lab.lab import Lab
+from labrss.lab.lab import Lab, PulseRecord
 from labrss.lab.readings import ColumnReading, Reading
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Lab",
     "LabError",
     "LabInputError",
+    "PulseRecord",
     "Reading",
     "SafetyLimitError",
 ]
