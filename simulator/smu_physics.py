@@ -429,6 +429,22 @@ class MeterRanges:
             chosen = self.autorange(true_value, lower_limit, upper_limit)
             steps = abs(chosen - (index if previous is None else previous))
             index = chosen
+            top = len(self.specs) - 1 if upper_limit is None else upper_limit
+            # The range was picked from the true value; the converted value carries gain
+            # error and noise, and near 105 % it can overflow. A real autorange then
+            # up-ranges and converts again (one more step of settling time).
+            while index < top:
+                reading = self._convert(true_value, index, nplc, rng, steps)
+                if not reading.overflow:
+                    return reading
+                index += 1
+                steps += 1
+        return self._convert(true_value, index, nplc, rng, steps)
+
+    def _convert(
+        self, true_value: float, index: int, nplc: float, rng: np.random.Generator, steps: int
+    ) -> MeterReading:
+        """One conversion of ``true_value`` on range ``index``: errors, noise, quantisation."""
         spec = self.specs[index]
         value = self.systematic(true_value, index) + self.sigma(index, nplc) * rng.normal()
         frac = nplc - math.floor(nplc)

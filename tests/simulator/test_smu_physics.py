@@ -256,3 +256,19 @@ def test_auto_ohms_picks_the_range_and_its_test_current() -> None:
     assert op.v_sense_V / op.i_A == pytest.approx(4700)
     _, index, _ = auto_ohms_point(PortModel(g_S=1 / 4700), ranges, source, fixed_index=1)
     assert index == 1
+
+
+@given(seed=st.integers(0, 10_000), fraction=st.floats(0.98, 1.05))
+def test_autorange_never_overflows_below_the_top_range(seed: int, fraction: float) -> None:
+    # A value just under 105 % of a range can convert above it (gain error + noise); the
+    # autorange must then step up and convert again, as the instrument does, never report
+    # an overflow while a higher range is available.
+    meter = MeterRanges(K2450_MEASURE_CURRENT, np.random.default_rng(seed), unit="A")
+    rng = np.random.default_rng(seed + 1)
+    for spec in meter.specs[:-1]:
+        true = fraction * spec.max_reading
+        reading = meter.read(true, 0, 0.01, rng, auto=True)
+        assert not reading.overflow
+        chosen = meter.specs[reading.range_index]
+        assert abs(reading.value - true) <= meter.accuracy_bound(true, reading.range_index, 0.01)
+        assert abs(true) <= chosen.max_reading * 1.001 or reading.range_steps >= 1
