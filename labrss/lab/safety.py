@@ -10,9 +10,10 @@ it, so ignoring it is conservative).
 
 R_min comes from, in order: the station's ``[limits] min_element_resistance_ohm``; the
 board's bill of materials in ``BOARD:INFO?`` (docs/board-protocol.md: the smallest of the
-``/``-separated ``nominal_ohm`` values, or ``nominal_min_ohm``, times ``1 - tolerance``);
-else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`. A shorted element (a fault) is not covered by
-any of these: only the SMU compliance bounds the measured cell's current in that case.
+``/``-separated ``nominal_ohm`` values, or ``nominal_min_ohm``, times ``1 - tolerance``;
+for memristors ``1 / (1.2 g_max_S)``, from the device range's upper conductance bound;
+on a mixed board the smaller of the two); else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`.
+A shorted element (a fault) is not covered by any of these: only the SMU compliance bounds the measured cell's current in that case.
 """
 
 from __future__ import annotations
@@ -50,6 +51,30 @@ def min_element_resistance(
     """The R_min (ohm) used for the power check, and where it came from (for messages)."""
     if limits.min_element_resistance_ohm is not None:
         return limits.min_element_resistance_ohm, "[limits] min_element_resistance_ohm"
+    resistor = _resistor_r_min(board_info)
+    memristor = _memristor_r_min(board_info)
+    found = [r for r in (resistor, memristor) if r is not None]
+    if found:
+        return min(found, key=lambda r: r[0])
+    return ASSUMED_MIN_ELEMENT_RESISTANCE_OHM, "the conservative assumption (no board value)"
+
+
+def _memristor_r_min(board_info: Mapping[str, str]) -> tuple[float, str] | None:
+    """1 / (g_max_S x (1 + NO_TOLERANCE_MARGIN)) (ohm) on a board with memristors that
+    reports its device range. g_max_S is the nominal upper conductance bound; each device
+    has its own range around it (device-to-device variability), hence the same margin as
+    a nominal value without a tolerance (and as `Lab`'s pulse power check)."""
+    if board_info.get("element") not in ("memristor", "mixed"):
+        return None
+    g_max_S = _positive_float(board_info.get("g_max_S", ""))
+    if g_max_S is None:
+        return None
+    factor = 1 + NO_TOLERANCE_MARGIN
+    return 1.0 / (g_max_S * factor), f"BOARD:INFO? 1 / (g_max_S x {factor})"
+
+
+def _resistor_r_min(board_info: Mapping[str, str]) -> tuple[float, str] | None:
+    """The smallest nominal resistor (ohm) times (1 - tolerance), None without one."""
     nominal: float | None = None
     source = ""
     if "nominal_ohm" in board_info:
@@ -64,7 +89,7 @@ def min_element_resistance(
             return nominal * (1 - tol), f"BOARD:INFO? min {source} x (1 - tolerance)"
         margin = 1 - NO_TOLERANCE_MARGIN
         return nominal * margin, f"BOARD:INFO? min {source} x {margin} (no tolerance reported)"
-    return ASSUMED_MIN_ELEMENT_RESISTANCE_OHM, "the conservative assumption (no board value)"
+    return None
 
 
 def worst_case_element_power_W(voltage_V: float, min_element_resistance_ohm: float) -> float:

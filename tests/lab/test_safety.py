@@ -40,6 +40,26 @@ def test_r_min_prefers_the_station_then_the_board_then_the_assumption() -> None:
         assert min_element_resistance(LIMITS, junk)[0] == ASSUMED_MIN_ELEMENT_RESISTANCE_OHM
 
 
+def test_r_min_of_a_memristor_board_is_one_over_g_max() -> None:
+    # A memristor-only board reports its device range, no resistor keys: R_min = 1 / g_max,
+    # with the 20 % margin for device-to-device spread of the range (as for a nominal).
+    info = {"element": "memristor", "g_min_S": "8e-6", "g_max_S": "9e-5"}
+    r, origin = min_element_resistance(LIMITS, info)
+    assert r == pytest.approx(1 / (1.2 * 9e-5)) and "g_max_S" in origin
+    # A mixed board: the smaller of the resistors' and the memristors' bounds.
+    mixed = {"element": "mixed", "g_max_S": "9e-5", "nominal_ohm": "1e5", "tolerance": "0.05"}
+    assert min_element_resistance(LIMITS, mixed)[0] == pytest.approx(1 / (1.2 * 9e-5))
+    mixed["nominal_ohm"] = "1000"
+    assert min_element_resistance(LIMITS, mixed)[0] == pytest.approx(950.0)
+    # A resistor board's g_max_S (not a device range) is ignored; junk g_max_S too.
+    assert min_element_resistance(LIMITS, {"element": "resistor", "g_max_S": "1"})[0] == (
+        ASSUMED_MIN_ELEMENT_RESISTANCE_OHM
+    )
+    for junk in ("0", "-1e-5", "nan", "abc"):
+        bad = {"element": "memristor", "g_max_S": junk}
+        assert min_element_resistance(LIMITS, bad)[0] == ASSUMED_MIN_ELEMENT_RESISTANCE_OHM
+
+
 def test_power_is_v_squared_over_r() -> None:
     assert worst_case_element_power_W(0.5, 100.0) == pytest.approx(2.5e-3)
     assert worst_case_element_power_W(-2.0, 8.0) == pytest.approx(0.5)
