@@ -13,7 +13,8 @@ board's bill of materials in ``BOARD:INFO?`` (docs/board-protocol.md: the smalle
 ``/``-separated ``nominal_ohm`` values, or ``nominal_min_ohm``, times ``1 - tolerance``;
 for memristors ``1 / (1.2 g_max_S)``, from the device range's upper conductance bound;
 on a mixed board the smaller of the two); else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`.
-A shorted element (a fault) is not covered by any of these: only the SMU compliance bounds the measured cell's current in that case.
+A shorted element (a fault) is not covered by any of these: only the SMU compliance
+bounds the measured cell's current in that case.
 """
 
 from __future__ import annotations
