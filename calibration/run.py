@@ -72,6 +72,7 @@ from labrss.lab import Lab, LabInputError
 from labrss.lab.safety import check_source_voltage
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
+from labrss.workflows.boards import register_board
 
 __all__ = [
     "ASSUMED_OFF_LEAKAGE_S",
@@ -660,27 +661,10 @@ class CalibrationRun:
         return settings, cells, g.branches
 
     def _register_board(self) -> int:
-        """The board's id in the store (registered on first sight), exactly as
-        `labrss.workflows.program.board_id_for` registers it: the board counts as simulated
-        when the station's [board] is the simulator's, and a board that reports anything
-        but memristor elements is registered as a resistor board."""
-        lab = self.lab
-        board = lab.board
-        g = lab.geometry
-        simulated = lab.station.board.simulated
-        info = dict(board.info)
-        return self.store.register_board(
-            lab.identities["board"],
-            board.serial,
-            g.rows,
-            g.cols,
-            g.branches,
-            element_kind="memristor" if info.get("element") == "memristor" else "resistor",
-            simulated=simulated,
-            sim_seed=lab.station.simulator.seed if simulated else None,
-            sim_preset=lab.station.simulator.board if simulated else None,
-            info=info,
-        )
+        """The board's id in the store (registered on first sight) by
+        `labrss.workflows.boards.register_board`, the one registration every workflow uses
+        (a mixed board registers as ``mixed``)."""
+        return register_board(self.lab, self.store)
 
     # ---------------------------------------------------------------- measure
     def run(

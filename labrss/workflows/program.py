@@ -50,6 +50,7 @@ from labrss.mapping.tiling import plan_tiles
 from labrss.networks.model import Layer, Network
 from labrss.rss import solve_signed
 from labrss.store import Calibration, ReadingRow, Store, reading_key
+from labrss.workflows.boards import register_board
 
 __all__ = [
     "DAC_HEADROOM",
@@ -343,23 +344,9 @@ def map_network(
 
 # ---------------------------------------------------------------------------- board helpers
 def board_id_for(lab: Lab, store: Store) -> int:
-    """Register (or find) the lab's board in the store, as `labrss calibrate` does."""
-    g = lab.geometry
-    info = dict(lab.board.info)
-    simulated = lab.station.board.simulated
-    kind = info.get("element", "resistor")
-    return store.register_board(
-        lab.identities["board"],
-        lab.board.serial,
-        g.rows,
-        g.cols,
-        g.branches,
-        element_kind="memristor" if kind == "memristor" else "resistor",
-        simulated=simulated,
-        sim_seed=lab.station.simulator.seed if simulated else None,
-        sim_preset=lab.station.simulator.board if simulated else None,
-        info=info,
-    )
+    """Register (or find) the lab's board in the store: `labrss.workflows.boards.register_board`
+    (kept under this name for existing callers)."""
+    return register_board(lab, store)
 
 
 def _board_masks(lab: Lab, tile_masks: BoolArray) -> BoolArray:

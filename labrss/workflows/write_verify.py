@@ -41,6 +41,7 @@ from labrss.lab import Lab, LabError, LabInputError, Reading
 from labrss.lab.lab import PulseRecord
 from labrss.memristor import Pulse, Status, WriteVerifyPolicy, WriteVerifySettings
 from labrss.store import ReadingRow, Store, reading_key
+from labrss.workflows.boards import register_board
 
 __all__ = [
     "PULSE_DTYPE",
@@ -215,22 +216,9 @@ class DeviceRecorder:
 
 
 def board_id_for(lab: Lab, store: Store) -> int:
-    """Register (or find) the lab's board, exactly as calibration and programming do."""
-    board = lab.board
-    g = lab.geometry
-    sim = lab.station.simulator if lab.station.board.simulated else None
-    return store.register_board(
-        board.identity,
-        board.serial,
-        g.rows,
-        g.cols,
-        g.branches,
-        element_kind="memristor" if board.info.get("element") == "memristor" else "resistor",
-        simulated=sim is not None,
-        sim_seed=sim.seed if sim is not None else None,
-        sim_preset=sim.board if sim is not None else None,
-        info=dict(board.info),
-    )
+    """Register (or find) the lab's board: `labrss.workflows.boards.register_board`, the
+    one registration calibration and programming use too."""
+    return register_board(lab, store)
 
 
 def bench_settings(lab: Lab, settings: WriteVerifySettings) -> WriteVerifySettings:
