@@ -8,19 +8,17 @@ from pathlib import Path
 import pytest
 
 from calibration.run import CalibrationRun
-
-
-def sim_station(preset: str, seed: int) -> Station:
-    """The embedded simulator with ``preset`` and ``seed``."""
-    return parse_station({"simulator": {"board": preset, "seed": seed}})
-
-
 from labrss.lab import Lab
 from labrss.station import Station, parse_station
 from labrss.store import Store
 from labrss.workflows import write_verify
 from labrss.workflows.boards import register_board
 from labrss.workflows.program import board_id_for
+
+
+def sim_station(preset: str, seed: int) -> Station:
+    """The embedded simulator with ``preset`` and ``seed``."""
+    return parse_station({"simulator": {"board": preset, "seed": seed}})
 
 
 @pytest.mark.parametrize(
