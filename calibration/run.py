@@ -50,6 +50,7 @@ uninterrupted run's within their standard errors, not bit for bit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,7 +63,7 @@ from numpy.typing import NDArray
 from calibration.designs import holdout_subsets, one_by_one, s_matrix_design
 from calibration.drift import DriftReport, fit_drift
 from calibration.estimation import WeighingFit, fit_weighing, holdout_check
-from calibration.faults import FaultReport, NominalBand, classify_faults
+from calibration.faults import FaultFinding, FaultReport, NominalBand, classify_faults
 from calibration.settings import (
     CalibrationSettings,
     SettingsError,
@@ -85,6 +86,7 @@ __all__ = [
     "build_plan",
     "design_rows",
     "estimate_cells",
+    "memristor_band_from_board_info",
     "resume_run",
 ]
 
@@ -319,6 +321,36 @@ def band_from_board_info(info: Mapping[str, str], n: int, *, margin: float) -> N
     )
 
 
+def memristor_band_from_board_info(
+    info: Mapping[str, str], n: int, *, margin: float
+) -> NominalBand | None:
+    """The healthy band of memristor branches from ``BOARD:INFO?``'s device range, or None.
+
+    A healthy device can sit anywhere in its range (it is programmed there), so the band
+    is the nominal range ``g_min_S .. g_max_S`` widened by the device-to-device spread of
+    the range (``tolerance``, 20 % when absent: the simulator's 5 % range spread clipped
+    at 3 sigma is 15 %), in series with the switch (``switch_on_ohm`` +-`SWITCH_ON_SPREAD`)
+    less the off-leakage. Stuck-on/off devices sit at a bound of their range, inside the
+    band: calibration cannot tell them (programming finds them).
+    """
+    g_lo = _floats(info.get("g_min_S"))
+    g_hi = _floats(info.get("g_max_S"))
+    if not (g_lo and g_hi) or not g_lo[0] < g_hi[0]:
+        return None
+    tol_list = _floats(info.get("tolerance"))
+    tol = tol_list[0] if tol_list and tol_list[0] < 1 else 0.2
+    on = _floats(info.get("switch_on_ohm"))
+    r_on = on[0] if on else 0.0
+    on_lo, on_hi = r_on * (1 - SWITCH_ON_SPREAD), r_on * (1 + SWITCH_ON_SPREAD)
+    low = 1.0 / (1.0 / (g_lo[0] * (1 - tol)) + on_hi) - ASSUMED_OFF_LEAKAGE_S
+    high = 1.0 / (1.0 / (g_hi[0] * (1 + tol)) + on_lo)
+    return NominalBand(
+        np.full(n, low * (1 - margin)),
+        np.full(n, high * (1 + margin)),
+        n * ASSUMED_OFF_LEAKAGE_S * (1 + margin),
+    )
+
+
 def _band_from_estimates(a: FloatArray, margin: float) -> NominalBand:
     """A coarse band when the board reports no nominal values: the per-branch median of
     the estimates, x/÷ 2 (finds opens, shorts and stuck switches, not degraded parts)."""
@@ -395,11 +427,21 @@ def estimate_cells(
     cells: Sequence[tuple[int, int]],
     n: int,
     band: NominalBand | None,
+    memristor_cells: Sequence[bool] | None = None,
+    memristor_band: NominalBand | None = None,
 ) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
     """Estimates, fault report, noise scale s and diagnostics from a run's readings.
 
     ``readings``: `Store.readings` of the run (its lineage). Cells whose readings are not
     all there get NaN estimates. See the module docstring for the model.
+
+    ``memristor_cells`` (one flag per cell, default none) marks memristor cells: they form
+    their own group with their own pooled noise scale (a memristor's read noise, ~0.1 uS,
+    is ~20x the SMU's floor on a resistor cell: pooling both would inflate the resistor
+    cells' standard errors and blunt their fault tests) and their own healthy band,
+    ``memristor_band`` (else one from their estimates). The returned scale is the resistor
+    group's (the memristor group's when there are only memristor cells); both are in the
+    diagnostics.
     """
     V = float(settings.read_voltage_V or 0.0) or 1.0
     pairs = _combine(plan, readings, settings.reversal, V)
@@ -460,15 +502,25 @@ def estimate_cells(
         one_fit = _fit_group(Xf, y[ci : ci + 1], rel[ci : ci + 1], settings.fit_series)
         if one_fit is not None:
             fits[ci] = (one_fit, 0)
-    # The noise scale s, pooled over the cleanly fitted cells (chi2 relative to rel).
-    chi_sum = 0.0
-    dof_sum = 0
+    # The noise scale s, pooled over the cleanly fitted cells of each group (resistor
+    # cells 0, memristor cells 1; chi2 relative to rel).
+    group = np.zeros(n_cells, np.int64)
+    if memristor_cells is not None:
+        if len(memristor_cells) != n_cells:
+            raise ValueError(
+                f"memristor_cells has {len(memristor_cells)} flags for {n_cells} cells"
+            )
+        group = np.asarray(memristor_cells, bool).astype(np.int64)
+    chi_sums = [0.0, 0.0]
+    dof_sums = [0, 0]
     for i, (fit, pos) in fits.items():
         if clean[i] and fit.dof[pos] > 0:
-            chi_sum += float(fit.chi2[pos])
-            dof_sum += int(fit.dof[pos])
-    scale = math.sqrt(chi_sum / dof_sum) if dof_sum else math.nan
+            chi_sums[group[i]] += float(fit.chi2[pos])
+            dof_sums[group[i]] += int(fit.dof[pos])
+    scales = [math.sqrt(c / d) if d else math.nan for c, d in zip(chi_sums, dof_sums, strict=True)]
+    cell_scale = np.array([scales[g] for g in group], dtype=np.float64)
     for i, (fit, pos) in fits.items():
+        scale = float(cell_scale[i])
         a[i] = fit.conductance_S[pos]
         s[i] = fit.std_S[pos] * scale
         c0[i] = fit.leakage_S[pos]
@@ -485,6 +537,7 @@ def estimate_cells(
         if i not in fits or hold.shape[0] == 0:
             continue
         fit, pos = fits[i]
+        scale = float(cell_scale[i])
         yh = np.full(hold.shape[0], np.nan)
         rh = np.ones(hold.shape[0])
         for j in range(hold.shape[0]):
@@ -495,22 +548,35 @@ def estimate_cells(
         check = holdout_check(one, hold, yh[None, :], sigma_S=(rh * scale)[None, :])
         h_chi2[i] = float(check.chi2[0])
         h_dof[i] = int(check.dof[0])
-    # Faults.
-    if band is None:
-        band = _band_from_estimates(a, settings.band_margin)
-    k = settings.k_sigma
-    report = classify_faults(
-        a,
-        s,
-        c0,
-        c0_s,
-        band,
-        k_sigma=k,
-        X=Xf,
-        y_S=np.where(tripped, np.inf, y),
-        limit_tripped=tripped,
-        sigma_S=rel * scale if math.isfinite(scale) else None,
-    )
+    # Faults, per group with the group's band and noise scale.
+    y_faults = np.where(tripped, np.inf, y)
+    parts: list[tuple[NDArray[np.intp], FaultReport]] = []
+    for g, g_band in ((0, band), (1, memristor_band)):
+        idx = np.flatnonzero(group == g)
+        if idx.size == 0:
+            continue
+        if g_band is None:
+            g_band = _band_from_estimates(a[idx], settings.band_margin)
+        g_scale = scales[g]
+        parts.append(
+            (
+                idx,
+                classify_faults(
+                    a[idx],
+                    s[idx],
+                    c0[idx],
+                    c0_s[idx],
+                    g_band,
+                    k_sigma=settings.k_sigma,
+                    X=Xf,
+                    y_S=y_faults[idx],
+                    limit_tripped=tripped[idx],
+                    sigma_S=rel[idx] * g_scale if math.isfinite(g_scale) else None,
+                ),
+            )
+        )
+    report = _merge_reports(parts, n_cells, n)
+    scale = scales[0] if dof_sums[0] or not dof_sums[1] else scales[1]
     n_read = np.zeros(n_cells, np.int64)
     for i, (r, c) in enumerate(cells):
         n_read[i] = sum(1 for key in pairs if key[0] == r and key[1] == c and key[2] != "drift")
@@ -534,7 +600,10 @@ def estimate_cells(
     ]
     diagnostics = {
         "noise_scale": scale,
-        "noise_dof": dof_sum,
+        "noise_scale_resistor": scales[0],
+        "noise_scale_memristor": scales[1],
+        "memristor_cells": int(group.sum()),
+        "noise_dof": sum(dof_sums),
         "cells_complete": int(complete.sum()),
         "cells_fitted": len(fits),
         "holdout_flagged": int(
@@ -546,6 +615,28 @@ def estimate_cells(
         ),
     }
     return results, report, scale, diagnostics
+
+
+def _merge_reports(
+    parts: Sequence[tuple[NDArray[np.intp], FaultReport]], n_cells: int, n: int
+) -> FaultReport:
+    """One report for the batch from the reports of groups of its cells (``idx``: the
+    batch positions of a group's cells), findings in batch order."""
+    excluded = np.zeros((n_cells, n), bool)
+    out_of_band = np.zeros((n_cells, n), bool)
+    unknown = np.zeros((n_cells, n), bool)
+    remeasure = np.zeros(n_cells, bool)
+    leaky = np.zeros(n_cells, bool)
+    findings: list[FaultFinding] = []
+    for idx, part in parts:
+        excluded[idx] = part.excluded
+        out_of_band[idx] = part.out_of_band
+        unknown[idx] = part.unknown
+        remeasure[idx] = part.remeasure
+        leaky[idx] = part.leaky
+        findings.extend(dataclasses.replace(f, cell=int(idx[f.cell])) for f in part.findings)
+    findings.sort(key=lambda f: (f.cell, f.k))
+    return FaultReport(tuple(findings), excluded, out_of_band, unknown, remeasure, leaky)
 
 
 def _chi2_sf(x: float, dof: int) -> float:
@@ -846,9 +937,23 @@ class CalibrationRun:
         instrument_s: float,
     ) -> CalibrationResult:
         readings = self.store.readings(run_id)
-        band = band_from_board_info(self.lab.board.info, n, margin=settings.band_margin)
+        board_info = self.lab.board.info
+        kind = board_info.get("element", "resistor")
+        memristor_cells = [
+            kind == "memristor" or (kind == "mixed" and self.lab.cell_kind(r, c) == "memristor")
+            for r, c in cells
+        ]
+        band = band_from_board_info(board_info, n, margin=settings.band_margin)
+        mem_band = memristor_band_from_board_info(board_info, n, margin=settings.band_margin)
         results, report, scale, diag = estimate_cells(
-            plan, readings, settings, cells=cells, n=n, band=band
+            plan,
+            readings,
+            settings,
+            cells=cells,
+            n=n,
+            band=band,
+            memristor_cells=memristor_cells,
+            memristor_band=mem_band,
         )
         faults = [
             Fault(cells[f.cell][0], cells[f.cell][1], f.k, f.kind, dict(f.evidence))
