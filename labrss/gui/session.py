@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from labrss.lab import Lab
@@ -28,6 +29,9 @@ class Session:
         board_info: the board's ``BOARD:INFO?`` keys.
         simulated: any instrument is the embedded simulator's.
         min_element_resistance_ohm: the smallest element the power check assumes (ohm).
+        db_path: the store the board was registered in (None: no store).
+        board_id: the board's id there (`labrss.workflows.boards.register_board`, the
+            registration every workflow uses), or None when the store failed.
     """
 
     station: Station
@@ -41,9 +45,13 @@ class Session:
     board_info: dict[str, str]
     simulated: bool
     min_element_resistance_ohm: float
+    db_path: Path | None = None
+    board_id: int | None = None
 
     @classmethod
-    def from_lab(cls, lab: Lab) -> Session:
+    def from_lab(
+        cls, lab: Lab, db_path: Path | None = None, board_id: int | None = None
+    ) -> Session:
         """Snapshot an open `Lab` (call in the worker thread)."""
         g = lab.geometry
         smu_address = lab.station.smu.address
@@ -65,13 +73,14 @@ class Session:
             board_info=dict(lab.board.info),
             simulated=lab.simulated,
             min_element_resistance_ohm=lab.min_element_resistance_ohm,
+            db_path=db_path,
+            board_id=board_id,
         )
 
     @property
     def element_kind(self) -> str:
-        """``"resistor"`` or ``"memristor"`` (from ``BOARD:INFO?``; resistor if absent)."""
-        kind = self.board_info.get("element", "resistor")
-        return kind if kind in ("resistor", "memristor") else "resistor"
+        """``"resistor"``, ``"memristor"`` or ``"mixed"`` (``BOARD:INFO?``; resistor if absent)."""
+        return self.board_info.get("element", "resistor")
 
     @property
     def sim_seed(self) -> int | None:

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.lab import Reading
+from labrss.station import Station
 from labrss.store import (
     Calibration,
     NoCalibrationError,
@@ -55,30 +56,22 @@ class StoreLink:
         """The open database's path."""
         return self.store.path if self.store is not None else None
 
-    def attach(self, session: Session) -> int:
-        """Open the store for ``session``'s station and register its board; the board id.
+    def resolve_path(self, station: Station) -> Path:
+        """The database for ``station``: the explicit path, ``LABRSS_DB``, the station's
+        ``[store] path`` or the per-user default (docs/store.md)."""
+        return resolve_db_path(self._explicit, station_path=station.store.path)
 
-        A board is found again by identity, serial, simulated flag, simulator seed and
-        preset (`Store.register_board`), so the calibrations stored by `labrss calibrate`
-        for this board are found.
-        """
-        path = resolve_db_path(self._explicit, station_path=session.station.store.path)
-        if self.store is None or self.store.path != path:
+    def attach(self, session: Session) -> int | None:
+        """Open (for reading, in this thread) the store the connect job registered
+        ``session``'s board in; the board id (None: no store)."""
+        if session.db_path is None or session.board_id is None:
+            self.board_id = None
+            return None
+        if self.store is None or self.store.path != session.db_path:
             self.close()
-            self.store = Store(path)
-        self.board_id = self.store.register_board(
-            session.identities["board"],
-            session.board_serial,
-            session.rows,
-            session.cols,
-            session.branches,
-            element_kind="memristor" if session.element_kind == "memristor" else "resistor",
-            simulated=session.station.board.simulated,
-            sim_seed=session.sim_seed,
-            sim_preset=session.sim_preset,
-            info=dict(session.board_info),
-        )
-        log.info("store %s: board id %d (%s)", path, self.board_id, session.board_serial)
+            self.store = Store(session.db_path)
+        self.board_id = session.board_id
+        log.info("store %s: board id %d (%s)", session.db_path, self.board_id, session.board_serial)
         return self.board_id
 
     def detach(self) -> None:
@@ -200,10 +193,11 @@ class _ReadingWriter(threading.Thread):
 class StoreRecorder:
     """Result-stream subscriber: keeps every reading the GUI takes in the store.
 
-    On ``"connected"`` it registers the board (`StoreLink.attach`) and starts a writer
-    thread; the first reading opens a run of kind `GUI_RUN_KIND` (settings: where the
-    readings come from; identities: the session's provenance); each ``"reading"`` event
-    is queued and stored in batches (conductance in S, with V, I, range, NPLC);
+    On ``"connected"`` it opens the store the connect job registered the board in
+    (`StoreLink.attach`) and starts a writer thread; the first reading opens a run of kind
+    `GUI_RUN_KIND` (settings: where the readings come from; identities: the session's
+    provenance); each ``"reading"`` event is queued and stored in batches (conductance in
+    S, with V, I, range, NPLC);
     ``"disconnected"`` writes what is left and completes the run. Store errors are
     logged, never raised.
     """
@@ -230,7 +224,7 @@ class StoreRecorder:
                 self.finish()
                 self.session = event.data
                 board_id = self.link.attach(event.data)
-                if self.link.path is not None:
+                if self.link.path is not None and board_id is not None:
                     self._writer = _ReadingWriter(self.link.path, board_id, event.data.describe())
                     self._writer.start()
                     self._repeats.clear()

@@ -175,3 +175,25 @@ def test_cancel_stops_within_one_reading_and_leaves_the_bench_safe(
     assert connected.worker.lab.readings_taken <= at_cancel + 1  # type: ignore[union-attr]
     assert run_in_worker(qtbot, connected, is_bench_safe) == (True, True)
     assert not connected.cancel_action.isEnabled()
+
+
+def test_a_calibration_by_the_workflow_is_found(qtbot: QtBot, connected: MainWindow) -> None:
+    """`labrss calibrate`'s workflow, on its own Lab of the same station (same simulated
+    board: same seed and preset), stores a run the Board tab then shows."""
+    from calibration.settings import CalibrationSettings, CellSelection
+    from labrss.workflows.calibrate import run_calibration
+
+    assert connected.session is not None and connected.store.path is not None
+    outcome = run_calibration(
+        CalibrationSettings(cells=CellSelection(rows=(2,), cols=(3, 4))),
+        station=connected.session.station,
+        db_path=connected.store.path,
+    )
+    tab = board_tab(connected)
+    tab.reload()
+    assert tab.calibration is not None
+    assert tab.calibration.run_id == outcome.result.run_id
+    measured = np.zeros((8, 8), dtype=bool)
+    measured[2, 3:5] = True
+    np.testing.assert_array_equal(tab.calibration.measured, measured)
+    assert np.isfinite(tab.heatmap.values[2, 3]) and np.isnan(tab.heatmap.values[0, 0])

@@ -32,6 +32,8 @@ from labrss.gui.widgets.status_light import StatusLight
 from labrss.gui.workers import URGENT, JobContext
 from labrss.lab import Lab
 from labrss.station import SIM_ADDRESS, Station, StationError, default_station, load_station
+from labrss.store import Store, StoreError
+from labrss.workflows.boards import register_board
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,11 @@ def _address(combo: QComboBox) -> str:
     return SIM_ADDRESS if text in ("", _SIM_TEXT) else text
 
 
-def connect_job(station: Station) -> Callable[[JobContext], Any]:
-    """The worker job that opens ``station`` (closing any open bench first)."""
+def connect_job(station: Station, db_path: Path) -> Callable[[JobContext], Any]:
+    """The worker job that opens ``station`` (closing any open bench first) and registers
+    its board in the store at ``db_path`` as every workflow does
+    (`labrss.workflows.boards.register_board`). A store that cannot be opened is logged;
+    the bench is connected anyway (the Store light turns red)."""
 
     def run(ctx: JobContext) -> Session:
         old = ctx.lab_or_none
@@ -58,7 +63,13 @@ def connect_job(station: Station) -> Callable[[JobContext], Any]:
         lab = Lab(station)
         lab.open()
         ctx.set_lab(lab)
-        session = Session.from_lab(lab)
+        board_id: int | None = None
+        try:
+            with Store(db_path) as store:
+                board_id = register_board(lab, store)
+        except (StoreError, OSError, ValueError) as exc:
+            log.error("store %s: the board is not registered: %s", db_path, exc)
+        session = Session.from_lab(lab, db_path if board_id is not None else None, board_id)
         ctx.publish("connected", session)
         return session
 
@@ -251,7 +262,7 @@ class ConnectTab(LabTab):
         self.connect_button.setEnabled(False)
         self.ctx.run(
             f"connect to {station.name}",
-            connect_job(station),
+            connect_job(station, self.ctx.store.resolve_path(station)),
             on_error=self._failed,
         )
 
