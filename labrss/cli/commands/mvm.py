@@ -7,6 +7,13 @@ Reprograms each tile of the program run in turn, applies the inputs through the 
 reads the columns, and compares with the target and the programmed networks (relative L2
 error, SNR, argmax agreement, accuracy). Exit code 2 for bad input, 1 for an instrument
 failure.
+
+A memristor program (`labrss program --devices memristor`) is resident: its one tile's
+masks are written (switches only, no pulse) and run. ``--resolve`` first compensates the
+devices' drift by re-reading every bank and re-choosing its subset for the same target
+(switches only; stored as a new program run, whose id the summary gives as
+``resolved_program_run_id``). Its default inputs are the test set of the task it was
+programmed with (`resident_digits_task`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--read-out", choices=("adc", "smu"), default="adc", help="column read-out path")
     p.add_argument("--nplc", type=float, metavar="N", help="SMU integration time")
     p.add_argument("--no-drift-compensation", action="store_true", help="no reference reads")
+    p.add_argument(
+        "--resolve",
+        action="store_true",
+        help="memristor programs: re-read and re-solve every bank before the MVM "
+        "(drift compensation, switches only)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -56,31 +69,60 @@ def run(args: argparse.Namespace) -> int:
     from labrss.lab import Lab
     from labrss.networks.digits import load_digits_split
     from labrss.store import Store, resolve_db_path
+    from labrss.workflows.memristor_program import (
+        load_memristor_program,
+        resident_digits_task,
+        resolve_program,
+    )
     from labrss.workflows.mvm import MVMSettings, run_mvm
-    from labrss.workflows.program import load_program
+    from labrss.workflows.program import ProgramResult, load_program
 
     try:
         st = load_station_arg(args.station)
-        if args.inputs is not None:
-            x = np.load(Path(args.inputs), allow_pickle=False)
-            labels = None if args.labels is None else np.load(Path(args.labels), allow_pickle=False)
-        else:
-            split = load_digits_split()
-            x, labels = split.x_test, split.y_test
-        if args.vectors is not None:
-            x = x[: args.vectors]
-            labels = None if labels is None else labels[: args.vectors]
         settings = MVMSettings(
             path=args.read_out, nplc=args.nplc, drift_compensation=not args.no_drift_compensation
         )
         path = resolve_db_path(args.db, station_path=None if st is None else st.store.path)
+        resolved_id = None
         with StageBars(show=not args.no_progress) as bars, Store(path) as store:
-            program = load_program(store, args.program_run)
+            program: ProgramResult = load_program(store, args.program_run)
+            memristor = "memristor.cells" in store.result_names(args.program_run)
+            if args.resolve and not memristor:
+                raise ValueError(
+                    f"--resolve: program run {args.program_run} is not a memristor program "
+                    "(resistor programs have no device states to re-solve)"
+                )
+            if args.inputs is not None:
+                x = np.load(Path(args.inputs), allow_pickle=False)
+                labels = (
+                    None if args.labels is None else np.load(Path(args.labels), allow_pickle=False)
+                )
+            elif memristor and program.network.name == resident_digits_task().network.name:
+                task = resident_digits_task()
+                x, labels = task.x_test, task.y_test
+            else:
+                split = load_digits_split()
+                x, labels = split.x_test, split.y_test
+            if args.vectors is not None:
+                x = x[: args.vectors]
+                labels = None if labels is None else labels[: args.vectors]
             with Lab(st) as lab:
 
                 def cb(done: int, total: int, message: str) -> None:
                     bars.update("mvm", done, total, message)
 
+                if memristor and lab.simulator is not None:
+                    raise ValueError(
+                        f"program run {args.program_run} is a memristor program, resident in "
+                        "its devices, but the embedded simulator starts a fresh board whose "
+                        "devices were never programmed: serve the board with `labrss sim "
+                        "--board memristor` and pass a --station that points at it"
+                    )
+                if args.resolve:
+                    program = resolve_program(
+                        lab, store, load_memristor_program(store, args.program_run)
+                    )
+                    resolved_id = program.run_id
                 result = run_mvm(lab, store, program, x, labels, settings=settings, progress=cb)
     except bad_input_errors() as exc:
         print(f"labrss mvm: {exc}", file=sys.stderr)
@@ -89,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"labrss mvm: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INSTRUMENT
     summary = result.summary()
+    if resolved_id is not None:
+        summary["resolved_program_run_id"] = resolved_id
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -2,6 +2,14 @@
 
     labrss program                       # the digits MLP on the embedded simulator
     labrss program --weights net.npz --reference x.npy --station lab.toml --json
+    labrss program --devices memristor   # resident, on a memristor board (coarse + RSS)
+
+``--devices resistor`` (the default) programs switch masks over the calibrated resistors;
+``--devices memristor`` programs a network that stays resident on a memristor board
+(`labrss.workflows.memristor_program`: every bank coarse-programmed by pulses, measured,
+its subset chosen; default network the 6-input, 3-class digits task of
+`resident_digits_task`), refusing one that needs more than one tile; ``--devices auto``
+picks from the board's ``BOARD:INFO?`` ``element=`` (memristor for a memristor board).
 
 Uses the board's latest calibration in the store (run `labrss calibrate` first). Every
 tile is programmed and verified in turn; the run (kind ``program``) stores the programmed
@@ -98,9 +106,25 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=".npy inputs (B, d_in) that set each layer's input range (default: digits train set)",
     )
+    p.add_argument(
+        "--devices",
+        choices=("resistor", "memristor", "auto"),
+        default="resistor",
+        help="resistor banks (switches only), memristor banks (pulses, resident), or "
+        "auto: from BOARD:INFO? element=",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def resolve_devices(devices: str, element: str) -> str:
+    """``resistor`` or ``memristor`` for ``--devices`` on a board whose ``BOARD:INFO?``
+    says ``element``: ``auto`` takes memristor only on a memristor-only board (a mixed
+    board's resistor cells hold the default layout)."""
+    if devices != "auto":
+        return devices
+    return "memristor" if element == "memristor" else "resistor"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
     from labrss.networks.digits import train_digits_mlp
     from labrss.networks.weights_file import load_weights
     from labrss.store import Store, resolve_db_path
-    from labrss.workflows.program import program_network
+    from labrss.workflows.memristor_program import (
+        program_network_memristor,
+        resident_digits_task,
+    )
+    from labrss.workflows.program import ProgramResult, program_network
 
     try:
         station = load_station_arg(args.station)
@@ -117,13 +145,10 @@ def run(args: argparse.Namespace) -> int:
             network = load_weights(args.weights)
             if args.reference is None:
                 raise ValueError("--weights needs --reference inputs (.npy) for the input ranges")
-        else:
-            model = train_digits_mlp()
-            network = model.network
-        x_ref = (
+        x_given = (
             np.load(Path(args.reference), allow_pickle=False)
             if args.reference is not None
-            else model.data.x_train
+            else None
         )
         st = station
         path = resolve_db_path(args.db, station_path=None if st is None else st.store.path)
@@ -132,7 +157,21 @@ def run(args: argparse.Namespace) -> int:
             def cb(done: int, total: int, message: str) -> None:
                 bars.update("program", done, total, message)
 
-            result = program_network(lab, store, network, x_ref, progress=cb)
+            devices = resolve_devices(args.devices, str(lab.board.info.get("element", "")))
+            x_ref: Any = x_given
+            result: ProgramResult
+            if devices == "memristor":
+                if args.weights is None:
+                    task = resident_digits_task()
+                    network = task.network
+                    x_ref = task.x_train if x_given is None else x_given
+                result = program_network_memristor(lab, store, network, x_ref, progress=cb)
+            else:
+                if args.weights is None:
+                    model = train_digits_mlp()
+                    network = model.network
+                    x_ref = model.data.x_train if x_given is None else x_given
+                result = program_network(lab, store, network, x_ref, progress=cb)
     except bad_input_errors() as exc:
         print(f"labrss program: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
