@@ -18,6 +18,7 @@ History:
    ``memristor_worn_out``). SQLite cannot alter a CHECK constraint, so the two tables are
    rebuilt (create, copy, drop, rename: SQLite's documented procedure, with foreign keys
    off during the migration and `PRAGMA foreign_key_check` before its commit).
+5. an index of readings by cell, for a cell's history across runs (`Store.cell_readings`).
 """
 
 from __future__ import annotations
@@ -205,11 +206,16 @@ DROP TABLE faults;
 ALTER TABLE faults_v4 RENAME TO faults
 """
 
+_V5 = """
+CREATE INDEX readings_cell ON readings(r, c)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
     Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
     Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
+    Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
 )
 
 #: The version a database has after `migrate`.

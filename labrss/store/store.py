@@ -641,33 +641,26 @@ class Store:
         marks = ", ".join("?" * len(runs))
         order = " ".join(f"WHEN {rid:d} THEN {i:d}" for i, rid in enumerate(runs))
         rows = self._conn.execute(
-            "SELECT key, quantity, unit, run_id, seq, r, c, mask, value, voltage_V, "
-            "current_A, current_range_A, nplc, four_wire, limit_tripped, instrument_time_s, "
-            f"wall_time FROM readings WHERE run_id IN ({marks}) "
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE run_id IN ({marks}) "
             f"ORDER BY CASE run_id {order} END, seq",
             runs,
         ).fetchall()
-        width = [max((len(row[i]) for row in rows), default=1) or 1 for i in range(3)]
-        dtype = np.dtype(
-            [
-                ("key", f"U{width[0]}"),
-                ("quantity", f"U{width[1]}"),
-                ("unit", f"U{width[2]}"),
-                *READING_NUMERIC_FIELDS,
-            ]
-        )
-        out = np.zeros(len(rows), dtype=dtype)
-        if rows:
-            cols = list(zip(*rows, strict=True))
-            for i, name in enumerate(dtype.names or ()):
-                values = cols[i]
-                if name == "mask":
-                    out[name] = np.array([_from_sql_mask(v) for v in values], dtype=np.uint64)
-                elif dtype[name].kind == "f":
-                    out[name] = np.array([math.nan if v is None else v for v in values], float)
-                else:
-                    out[name] = values
-        return out
+        return _readings_array(rows)
+
+    def cell_readings(self, board_id: int, r: int, c: int) -> NDArray[np.void]:
+        """Every reading of cell (r, c) of a board, over all its runs, oldest run first.
+
+        Same fields as `readings`. For a cell's history (the GUI's bank view); indexed by
+        cell (schema 5), so it does not scan the other cells' readings.
+        """
+        self.board(board_id)  # a clear StoreError for an unknown board
+        rows = self._conn.execute(
+            f"SELECT {_READING_COLUMNS} FROM readings JOIN runs ON runs.id = readings.run_id "
+            "WHERE runs.board_id = ? AND readings.r = ? AND readings.c = ? "
+            "ORDER BY runs.started_at, runs.id, readings.seq",
+            (board_id, r, c),
+        ).fetchall()
+        return _readings_array(rows)
 
     # ------------------------------------------------------------------ estimates, faults
     def put_estimates(self, run_id: int, cells: Iterable[CellEstimate]) -> int:
@@ -953,3 +946,53 @@ class Store:
             "SELECT name, encoding FROM results WHERE run_id = ? ORDER BY name", (run_id,)
         )
         return {name: enc for name, enc in rows}
+
+
+_READING_COLUMNS = ", ".join(
+    f"readings.{name}"
+    for name in [
+        "key",
+        "quantity",
+        "unit",
+        "run_id",
+        "seq",
+        "r",
+        "c",
+        "mask",
+        "value",
+        "voltage_V",
+        "current_A",
+        "current_range_A",
+        "nplc",
+        "four_wire",
+        "limit_tripped",
+        "instrument_time_s",
+        "wall_time",
+    ]
+)
+"""The readings columns in the order of `_readings_array`'s structured dtype."""
+
+
+def _readings_array(rows: list[tuple[Any, ...]]) -> NDArray[np.void]:
+    """Rows selected with `_READING_COLUMNS` as a structured array (NULL as NaN)."""
+    width = [max((len(row[i]) for row in rows), default=1) or 1 for i in range(3)]
+    dtype = np.dtype(
+        [
+            ("key", f"U{width[0]}"),
+            ("quantity", f"U{width[1]}"),
+            ("unit", f"U{width[2]}"),
+            *READING_NUMERIC_FIELDS,
+        ]
+    )
+    out = np.zeros(len(rows), dtype=dtype)
+    if rows:
+        cols = list(zip(*rows, strict=True))
+        for i, name in enumerate(dtype.names or ()):
+            values = cols[i]
+            if name == "mask":
+                out[name] = np.array([_from_sql_mask(v) for v in values], dtype=np.uint64)
+            elif dtype[name].kind == "f":
+                out[name] = np.array([math.nan if v is None else v for v in values], float)
+            else:
+                out[name] = values
+    return out

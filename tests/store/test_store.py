@@ -380,3 +380,21 @@ def test_default_location_is_created_under_xdg_data_home(
     with Store(resolve_db_path()) as store:
         assert store.path == tmp_path / "xdg" / "labrss" / "lab.db"
     assert (tmp_path / "xdg" / "labrss" / "lab.db").is_file()
+
+
+def test_cell_readings_gather_one_cell_over_runs_of_one_board(store: Store) -> None:
+    board = store.register_board("ID", "S", 2, 2, 8)
+    other = store.register_board("ID2", "S2", 2, 2, 8)
+    first = store.start_run("calibration", board)
+    store.add_readings(first, _rows(3, r=1, c=0) + _rows(2, r=0, c=1))
+    second = store.start_run("program", board)
+    store.add_readings(second, _rows(2, r=1, c=0, start=10))
+    elsewhere = store.start_run("calibration", other)
+    store.add_readings(elsewhere, _rows(4, r=1, c=0))
+    history = store.cell_readings(board, 1, 0)
+    assert history["run_id"].tolist() == [first] * 3 + [second] * 2
+    assert history["mask"].tolist() == [0, 1, 2, 10, 11]
+    assert history["value"].tolist() == pytest.approx([1e-3, 2e-3, 3e-3, 11e-3, 12e-3])
+    assert store.cell_readings(board, 0, 0).size == 0
+    with pytest.raises(StoreError):
+        store.cell_readings(99, 0, 0)
