@@ -35,6 +35,11 @@ class DemoReportData:
         rel_l2: (B,) relative L2 error of the analog scores vs the programmed network.
         accuracy: rows of (network, test accuracy) for the table.
         notes: extra Markdown paragraphs (settings, provenance).
+        over_time: memristor boards: rows of (virtual time since programming (s), accuracy
+            without drift compensation, with it (re-solve), median relative L2 error
+            without, with); drawn as a plot and a table when given.
+        device_states_S: memristor boards: (banks, K) measured device conductances after
+            programming (S), drawn as a histogram when given.
     """
 
     title: str
@@ -49,6 +54,8 @@ class DemoReportData:
     rel_l2: FloatArray
     accuracy: list[tuple[str, float]]
     notes: list[str] = field(default_factory=list)
+    over_time: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    device_states_S: FloatArray | None = None
 
 
 def _fmt(value: Any) -> str:
@@ -57,6 +64,14 @@ def _fmt(value: Any) -> str:
             return "n/a"
         return f"{value:.4g}"
     return str(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds:.0f} s"
+    if seconds < 86400:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 86400:.3g} d"
 
 
 def write_demo_report(out_dir: str | Path, data: DemoReportData) -> Path:
@@ -121,11 +136,48 @@ def write_demo_report(out_dir: str | Path, data: DemoReportData) -> Path:
     ax.set_ylabel("vectors")
     save(fig, "error_histogram.png", "MVM: relative L2 error vs the programmed network")
 
+    if data.device_states_S is not None and np.size(data.device_states_S):
+        states = np.asarray(data.device_states_S, dtype=np.float64).ravel()
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.hist(1e6 * states[np.isfinite(states)], bins=40)
+        ax.set_xlabel("device conductance after programming (uS)")
+        ax.set_ylabel("devices")
+        save(fig, "device_states.png", "Memristors: device states after coarse programming")
+
+    if data.over_time:
+        t = np.array([row[0] for row in data.over_time]) / 3600.0
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        axes[0].plot(t, [100 * row[1] for row in data.over_time], "o-", label="no compensation")
+        axes[0].plot(t, [100 * row[2] for row in data.over_time], "s-", label="re-solve")
+        axes[0].set_ylabel("analog test accuracy (%)")
+        axes[1].plot(t, [100 * row[3] for row in data.over_time], "o-", label="no compensation")
+        axes[1].plot(t, [100 * row[4] for row in data.over_time], "s-", label="re-solve")
+        axes[1].set_ylabel("median relative L2 error (%)")
+        for ax in axes:
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel("virtual time since programming (h)")
+            ax.legend()
+        save(fig, "accuracy_over_time.png", "Memristor drift: accuracy over virtual time")
+
     lines = [f"# {data.title}", "", "## Figures", "", "| quantity | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in data.summary.items()]
     lines += ["", "## Accuracy on the test vectors", "", "| network | accuracy |", "|---|---|"]
     lines += [f"| {name} | {100 * acc:.2f} % |" for name, acc in data.accuracy]
     lines.append("")
+    if data.over_time:
+        lines += [
+            "## Over virtual time (memristor drift)",
+            "",
+            "| time since programming | accuracy, no compensation | accuracy, re-solve | "
+            "median rel. L2, no compensation | median rel. L2, re-solve |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_duration(t_s)} | {100 * a0:.2f} % | {100 * a1:.2f} % | {100 * e0:.2f} % | "
+            f"{100 * e1:.2f} % |"
+            for t_s, a0, a1, e0, e1 in data.over_time
+        ]
+        lines.append("")
     for name, caption in figures:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
     lines += data.notes

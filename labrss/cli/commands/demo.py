@@ -2,6 +2,7 @@
 
     labrss demo                                   # simulator, report in ./labrss-demo
     labrss demo --station lab.toml --out report --json
+    labrss demo --devices memristor               # resident digits task, drift over time
 
 Calibrates the board (or reuses a current calibration), trains the digits MLP, programs
 and verifies it, runs the test set through the board and writes a Markdown report with
@@ -45,6 +46,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--recalibrate", action="store_true", help="calibrate even if a current one exists"
     )
+    p.add_argument(
+        "--devices",
+        choices=("resistor", "memristor"),
+        default="resistor",
+        help="resistor: the digits MLP (default); memristor: a resident 6-input digits task "
+        "on a memristor board (default station: the simulator's memristor preset), with "
+        "accuracy over virtual time with and without drift compensation",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             vectors=args.vectors,
             path=args.read_out,
             force_calibration=args.recalibrate,
+            devices=args.devices,
         )
         with StageBars(show=not args.no_progress) as bars:
             outcome = run_demo(settings, station=station, db_path=args.db, progress=bars.update)
@@ -81,5 +91,11 @@ def run(args: argparse.Namespace) -> int:
             f"wall {s['wall_time_s']:.1f} s, "
             f"instrument {s['instrument_time_s']:.1f} s"
         )
+        for point in s.get("over_time", []):
+            print(
+                f"t = {point['time_s']:.0f} s: accuracy analog "
+                f"{point['accuracy_analog_without']:.4f} without drift compensation, "
+                f"{point['accuracy_analog_resolved']:.4f} re-solved"
+            )
         print(outcome.report_path)
     return 0
