@@ -44,6 +44,7 @@ def test_auto_picks_memristor_only_on_a_memristor_board() -> None:
     assert resolve_devices("memristor", "resistor") == "memristor"
 
 
+@pytest.mark.slow
 def test_program_then_mvm_with_and_without_resolve(
     tmp_path: Path, bench: SimulatedBench, capsys: pytest.CaptureFixture[str]
 ) -> None:
