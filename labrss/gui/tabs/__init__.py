@@ -16,6 +16,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("connect_tab", "ConnectTab"),
     ("board_tab", "BoardTab"),
     ("rss_explorer_tab", "RSSExplorerTab"),
+    ("calibrate_tab", "CalibrateTab"),
 ]
 
 

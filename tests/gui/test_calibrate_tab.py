@@ -1,0 +1,172 @@
+"""The Calibrate tab: a small calibration through its own buttons on the embedded
+simulator; the widgets show the workflow's stored numbers; pause/resume through the store;
+the event loop never stalls."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
+
+from labrss.gui.calibration_view import cell_map, nominal_conductance_S
+from labrss.gui.main_window import MainWindow
+from labrss.gui.tabs.calibrate_tab import CalibrateTab, branch_deviations_pct, format_duration
+from labrss.store import Store
+from tests.gui.test_main_window import _runqueue_waits_s, _starved_s
+
+pytestmark = pytest.mark.gui
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def click(button: QWidget) -> None:
+    """A left click on ``button`` (what the user does)."""
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def calibrate_tab(win: MainWindow) -> CalibrateTab:
+    page = win.tab_pages[CalibrateTab.title]
+    assert isinstance(page, CalibrateTab)
+    return page
+
+
+def start_small(qtbot: QtBot, tab: CalibrateTab, cells: str = "0,0-3") -> None:
+    tab.cells.setText(cells)
+    tab.design.setCurrentText("weighing")
+    click(tab.start_button)
+
+
+def test_calibration_through_the_buttons_shows_the_stored_run(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    tab = calibrate_tab(connected)
+    # a 10 ms timer in the main thread records its ticks; time the kernel kept our threads
+    # off the CPU (other processes on 2 busy cores) is subtracted, as in test_main_window
+    ticks: list[float] = []
+    waits: list[dict[str, float]] = []
+    timer = QTimer()
+    timer.setInterval(10)
+
+    def tick() -> None:
+        ticks.append(time.perf_counter())
+        waits.append(_runqueue_waits_s())
+
+    timer.timeout.connect(tick)
+    timer.start()
+    start_small(qtbot, tab)
+    qtbot.waitUntil(lambda: tab.job is None and tab.last_result is not None, timeout=RUN_TIMEOUT_MS)
+    timer.stop()
+    gaps = np.diff(ticks)
+    starved = np.array([_starved_s(a, b) for a, b in itertools.pairwise(waits)])
+    stalls = gaps - starved
+    result = tab.last_result
+    assert result is not None and result.status == "completed"
+    assert len(result.cells) == 4
+    # the main thread's event loop never stalled more than 100 ms during the run
+    assert len(ticks) > 10
+    assert stalls.max() < 0.100, f"largest event-loop stall {stalls.max() * 1e3:.0f} ms"
+    # the progress bar ended on the plan's total
+    assert tab.last_progress is not None
+    assert tab.progress_bar.value() == tab.progress_bar.maximum() == tab.last_progress.total
+    # the map, histogram and faults equal what the workflow stored
+    session = connected.session
+    assert session is not None and session.db_path is not None
+    with Store(session.db_path) as store:
+        estimates = {(e.r, e.c): e for e in store.estimates(result.run_id)}
+        faults = store.faults(result.run_id)
+    assert set(estimates) == {(0, c) for c in range(4)}
+    for cell in result.cells:
+        np.testing.assert_array_equal(estimates[cell.r, cell.c].conductance_S, cell.conductance_S)
+    cal = tab.calibration
+    assert cal is not None and cal.run_id == result.run_id
+    nominal, _ = nominal_conductance_S(cal, session.board_info)
+    expected = cell_map(cal, "deviation", None, nominal).values
+    np.testing.assert_array_equal(tab.heatmap.values, expected)
+    assert np.isfinite(tab.heatmap.values[0, :4]).all()
+    assert np.isnan(tab.heatmap.values[1:, :]).all()
+    np.testing.assert_array_equal(tab.deviations_pct, branch_deviations_pct(cal, nominal))
+    assert tab.deviations_pct.size == 4 * session.branches - len(faults)
+    assert tab.faults.count() == max(len(faults), 1)
+    assert tab.runs.count() == 1 and tab.runs.currentData() == result.run_id
+
+
+def test_pause_then_resume_finishes_the_run_through_the_store(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    tab = calibrate_tab(connected)
+    start_small(qtbot, tab, "0-1,*")
+    qtbot.waitUntil(
+        lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 5,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    click(tab.pause_button)
+    qtbot.waitUntil(lambda: tab.job is None, timeout=RUN_TIMEOUT_MS)
+    assert tab.paused_run is not None and tab.last_result is not None
+    assert tab.last_result.status == "interrupted"
+    first = tab.paused_run
+    assert tab.resume_button.isEnabled()
+    total = tab.last_progress.total if tab.last_progress else 0
+    click(tab.resume_button)
+    qtbot.waitUntil(lambda: tab.job is None and tab.paused_run is None, timeout=RUN_TIMEOUT_MS)
+    result = tab.last_result
+    assert result is not None and result.status == "completed"
+    assert len(result.cells) == 16
+    session = connected.session
+    assert session is not None and session.db_path is not None
+    with Store(session.db_path) as store:
+        info = store.run(result.run_id)
+        assert info.parent_run_id == first
+        parent_n = store.run(first).n_readings
+        # the resume measured only what the paused run had not: together exactly the plan
+        assert 0 < parent_n < total
+        assert parent_n + info.n_readings == total
+    assert tab.runs.count() == 2
+
+
+def test_stop_leaves_the_run_interrupted_and_the_bench_safe(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    from tests.gui.conftest import is_bench_safe, run_in_worker
+
+    tab = calibrate_tab(connected)
+    start_small(qtbot, tab, "*,*")
+    qtbot.waitUntil(
+        lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 3,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    click(tab.stop_button)
+    qtbot.waitUntil(lambda: tab.job is None, timeout=RUN_TIMEOUT_MS)
+    assert tab.last_result is not None and tab.last_result.status == "interrupted"
+    assert "Stopped" in tab.status.text()
+    assert run_in_worker(qtbot, connected, is_bench_safe) == (True, True)
+
+
+def test_bad_cells_give_an_error_dialog_and_no_run(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = calibrate_tab(connected)
+    tab.cells.setText("0-99,*")
+    click(tab.start_button)
+    qtbot.waitUntil(lambda: bool(connected.ctx.error_dialogs), timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not connected.worker.busy, timeout=RUN_TIMEOUT_MS)
+    assert tab.last_result is None
+    dialog = connected.ctx.error_dialogs[-1]
+    assert isinstance(dialog, QMessageBox)
+    assert "99" in dialog.informativeText()
+    # a malformed selection is refused before anything is submitted
+    tab.cells.setText("*")
+    click(tab.start_button)
+    dialog = connected.ctx.error_dialogs[-1]
+    assert isinstance(dialog, QMessageBox) and "ROWS,COLS" in dialog.informativeText()
+    assert tab.job is None
+
+
+def test_format_duration() -> None:
+    assert format_duration(float("nan")) == "?"
+    assert format_duration(12.34) == "12.3 s"
+    assert format_duration(185.0) == "3 min 05 s"
+    assert format_duration(3720.0) == "1 h 02 min"
