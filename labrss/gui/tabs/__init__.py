@@ -17,6 +17,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("board_tab", "BoardTab"),
     ("rss_explorer_tab", "RSSExplorerTab"),
     ("calibrate_tab", "CalibrateTab"),
+    ("program_tab", "ProgramTab"),
 ]
 
 
