@@ -18,6 +18,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("rss_explorer_tab", "RSSExplorerTab"),
     ("calibrate_tab", "CalibrateTab"),
     ("program_tab", "ProgramTab"),
+    ("mvm_tab", "MVMTab"),
 ]
 
 

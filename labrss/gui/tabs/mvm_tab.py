@@ -1,0 +1,430 @@
+"""The MVM tab: run the programmed network on the board (`labrss.workflows.mvm.run_mvm`,
+what `labrss mvm` runs) over the digits test set and compare analog with digital.
+
+Shows: analog vs digital (programmed network) outputs with the identity line, the histogram
+of output errors ``y_analog - y_digital``, the per-vector relative L2 error, the accuracy
+table (digital target, programmed digital, analog) and the confusion matrices. The program
+comes from the Program tab (its ``"program_done"`` event on the result stream).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pyqtgraph as pg
+from numpy.typing import NDArray
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labrss.gui.plot_export import PlotData, PlotPanel, style_plot
+from labrss.gui.result_stream import ResultEvent
+from labrss.gui.session import Session
+from labrss.gui.tabs.base import LabTab, TabContext
+from labrss.gui.tabs.program_tab import NetworkSource
+from labrss.gui.workers import Job, JobCancelledError, JobContext
+from labrss.store import Store
+from labrss.workflows.mvm import MVMResult, MVMSettings, run_mvm
+from labrss.workflows.program import CancelledError, ProgramResult
+
+log = logging.getLogger(__name__)
+
+
+def mvm_job(
+    program: ProgramResult,
+    source: NetworkSource,
+    vectors: int,
+    settings: MVMSettings,
+    db_path: str,
+) -> Callable[[JobContext], MVMResult]:
+    """Worker job: `run_mvm` on the first ``vectors`` test images; Cancel between tiles."""
+    if source.x_test is None:
+        raise ValueError(f"{source.network.name}: no test set to run (digits-shaped networks only)")
+    x = source.x_test[:vectors]
+    y = None if source.y_test is None else source.y_test[:vectors]
+
+    def run(ctx: JobContext) -> MVMResult:
+        def progress(done: int, total: int, text: str) -> None:
+            ctx.progress(done, total, f"MVM: {done}/{total} vector-tiles")
+            ctx.publish("mvm_progress", (done, total, text))
+
+        with Store(db_path) as store:
+            try:
+                result = run_mvm(
+                    ctx.lab,
+                    store,
+                    program,
+                    x,
+                    y,
+                    target=source.network,
+                    settings=settings,
+                    progress=progress,
+                    should_stop=lambda: ctx.cancelled,
+                    note="labrss gui",
+                )
+            except CancelledError as exc:
+                raise JobCancelledError(str(exc)) from exc
+        ctx.publish("mvm_done", result)
+        return result
+
+    return run
+
+
+def accuracy_rows(result: MVMResult) -> list[tuple[str, float]]:
+    """(label, accuracy in %) of the target digital, programmed digital and analog outputs."""
+
+    def pct(v: float | None) -> float:
+        return float("nan") if v is None else 100.0 * float(v)
+
+    return [
+        ("digital, target network", pct(result.vs_target.accuracy_digital)),
+        ("digital, programmed network", pct(result.vs_programmed.accuracy_digital)),
+        ("analog, on the board", pct(result.vs_target.accuracy_analog)),
+    ]
+
+
+def _table(rows: int, cols: int) -> QTableWidget:
+    table = QTableWidget(rows, cols)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+class MVMTab(LabTab):
+    """Run analog MVMs of the programmed network and compare with digital."""
+
+    title = "MVM"
+
+    def __init__(self, ctx: TabContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.program: ProgramResult | None = None
+        self.source: NetworkSource | None = None
+        self.result: MVMResult | None = None
+        self.job: Job | None = None
+
+        self.program_label = QLabel("No programmed network: use the Program tab first.")
+        self.program_label.setWordWrap(True)
+        self.vectors = QSpinBox()
+        self.vectors.setRange(1, 10_000)
+        self.vectors.setValue(100)
+        self.path = QComboBox()
+        self.path.addItem("ADC (every column at once)", "adc")
+        self.path.addItem("SMU (one column at a time)", "smu")
+        self.drift = QCheckBox("Drift compensation (reference reads per batch)")
+        self.drift.setChecked(True)
+        self.run_button = QPushButton("Run MVM")
+        self.run_button.clicked.connect(self.run_mvm)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        box = QGroupBox("MVM run")
+        form = QFormLayout(box)
+        form.addRow(self.program_label)
+        form.addRow("Test vectors (digits)", self.vectors)
+        form.addRow("Read-out", self.path)
+        form.addRow(self.drift)
+        form.addRow(self.run_button)
+        form.addRow(self.progress_bar)
+        form.addRow(self.status)
+
+        self.accuracy = _table(3, 1)
+        self.accuracy.setHorizontalHeaderLabels(["test accuracy (%)"])
+        self.accuracy.setVerticalHeaderLabels([label for label, _ in _EMPTY_ACCURACY])
+        self.accuracy.setMaximumHeight(120)
+        self.confusion_kind = QComboBox()
+        self.confusion_kind.addItem("analog (board)", "analog")
+        self.confusion_kind.addItem("digital (programmed network)", "digital")
+        self.confusion_kind.currentIndexChanged.connect(self._draw_confusion)
+        self.confusion = _table(0, 0)
+        conf_box = QGroupBox("Confusion matrix (rows: true digit, columns: predicted)")
+        conf_layout = QVBoxLayout(conf_box)
+        conf_layout.addWidget(self.confusion_kind)
+        conf_layout.addWidget(self.confusion, 1)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(box)
+        left_layout.addWidget(self.accuracy)
+        left_layout.addWidget(conf_box, 1)
+
+        self.scatter = pg.PlotWidget(background="w")
+        style_plot(
+            self.scatter.getPlotItem(),
+            left=("analog output", "a.u."),
+            bottom=("digital output (programmed)", "a.u."),
+        )
+        self.hist = pg.PlotWidget(background="w")
+        style_plot(
+            self.hist.getPlotItem(),
+            left=("outputs", ""),
+            bottom=("analog - digital", "a.u."),
+        )
+        self.trace = pg.PlotWidget(background="w")
+        style_plot(
+            self.trace.getPlotItem(),
+            left=("relative L2 error", ""),
+            bottom=("test vector (index)", ""),
+        )
+        self.trace.getPlotItem().setLogMode(y=True)
+        self.scatter_panel = ctx.setup_plot(
+            PlotPanel("Analog vs digital outputs", self.scatter, self._scatter_data)
+        )
+        self.hist_panel = ctx.setup_plot(PlotPanel("Output errors", self.hist, self._hist_data))
+        self.trace_panel = ctx.setup_plot(
+            PlotPanel("Relative error per vector", self.trace, self._trace_data)
+        )
+        plots = QWidget()
+        grid = QGridLayout(plots)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.scatter_panel, 0, 0, 1, 2)
+        grid.addWidget(self.hist_panel, 1, 0)
+        grid.addWidget(self.trace_panel, 1, 1)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(plots)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        QVBoxLayout(self).addWidget(splitter)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ actions
+    def settings(self) -> MVMSettings:
+        """The read-out options the widgets describe."""
+        path: Literal["smu", "adc"] = "smu" if self.path.currentData() == "smu" else "adc"
+        settings = MVMSettings(path=path, drift_compensation=self.drift.isChecked())
+        settings.validate()
+        return settings
+
+    def set_program(self, program: ProgramResult, source: NetworkSource) -> None:
+        """Use ``program`` (made for ``source``'s network) for the next runs."""
+        self.program, self.source = program, source
+        n_test = 0 if source.x_test is None else source.x_test.shape[0]
+        if n_test:
+            self.vectors.setMaximum(n_test)
+        self.program_label.setText(
+            f"Program run {program.run_id}: {program.network.name}, "
+            f"{len(program.checks)} tiles; test set {n_test} images."
+        )
+        self._update_buttons()
+
+    def run_mvm(self) -> None:
+        """Run the MVM in the worker."""
+        session = self.ctx.session
+        if self.program is None or self.source is None:
+            self.ctx.report_error("MVM", "program a network first (Program tab)")
+            return
+        if session is None or session.db_path is None:
+            self.ctx.report_error("MVM", "not connected to a bench (or no store)")
+            return
+        try:
+            job = mvm_job(
+                self.program,
+                self.source,
+                self.vectors.value(),
+                self.settings(),
+                str(session.db_path),
+            )
+        except ValueError as exc:
+            self.ctx.report_error("MVM", exc)
+            return
+        self.status.setText("Running…")
+        self.progress_bar.setValue(0)
+        self.job = self.ctx.run(
+            "MVM",
+            job,
+            self._done,
+            on_error=lambda exc: self._ended("MVM failed: see the log."),
+            on_cancelled=lambda: self._ended("MVM cancelled; the bench is safe."),
+        )
+        self._update_buttons()
+
+    def _done(self, result: MVMResult) -> None:
+        self.result = result
+        self._draw()
+        vp = result.vs_programmed
+        self._ended(
+            f"MVM run {result.run_id}: {result.x.shape[0]} vectors by {result.settings.path}; "
+            f"median relative L2 error {vp.median_rel_l2:.3g} (SNR {vp.snr_db_median:.1f} dB), "
+            f"argmax agreement {100 * vp.argmax_agreement:.1f} %; instrument time "
+            f"{result.instrument_time_s:.2f} s."
+        )
+
+    def _ended(self, text: str) -> None:
+        self.job = None
+        self.status.setText(text)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ drawing
+    def on_event(self, event: ResultEvent) -> None:
+        if event.kind == "program_done":
+            program, source = event.data
+            self.set_program(program, source)
+        elif event.kind == "mvm_progress":
+            done, total, _ = event.data
+            self.progress_bar.setRange(0, max(int(total), 1))
+            self.progress_bar.setValue(int(done))
+
+    def _draw(self) -> None:
+        r = self.result
+        if r is None:
+            return
+        self.progress_bar.setValue(self.progress_bar.maximum())
+        for i, (_, value) in enumerate(accuracy_rows(r)):
+            self.accuracy.setItem(i, 0, QTableWidgetItem(f"{value:.2f}"))
+        sc = self.scatter.getPlotItem()
+        sc.clear()
+        yd, ya = r.y_programmed.ravel(), r.y_analog.ravel()
+        lo, hi = float(min(yd.min(), ya.min())), float(max(yd.max(), ya.max()))
+        sc.plot([lo, hi], [lo, hi], pen=pg.mkPen("#555", width=1, style=Qt.PenStyle.DashLine))
+        sc.plot(yd, ya, pen=None, symbol="o", symbolSize=4, symbolBrush="#1976d2", symbolPen=None)
+        sc.setTitle("dashed: analog = digital", size="9pt")
+        h = self.hist.getPlotItem()
+        h.clear()
+        counts, edges = r.vs_programmed.histogram_counts, r.vs_programmed.histogram_edges
+        h.addItem(
+            pg.BarGraphItem(
+                x0=edges[:-1], x1=edges[1:], height=counts, brush="#1976d2", pen="#0d47a1"
+            )
+        )
+        t = self.trace.getPlotItem()
+        t.clear()
+        eps = r.vs_programmed.rel_l2
+        t.plot(
+            np.arange(eps.size),
+            eps,
+            pen=pg.mkPen("#1976d2", width=1.5),
+            symbol="o",
+            symbolSize=3,
+            symbolBrush="#1976d2",
+            symbolPen=None,
+        )
+        self._draw_confusion()
+
+    def confusion_matrix(self) -> NDArray[np.int64] | None:
+        """The confusion matrix shown (analog or programmed digital), or None."""
+        if self.result is None:
+            return None
+        c = self.result.vs_programmed
+        m = (
+            c.confusion_analog
+            if self.confusion_kind.currentData() == "analog"
+            else (c.confusion_digital)
+        )
+        return None if m is None else np.asarray(m, dtype=np.int64)
+
+    def _draw_confusion(self) -> None:
+        m = self.confusion_matrix()
+        if m is None:
+            self.confusion.setRowCount(0)
+            self.confusion.setColumnCount(0)
+            return
+        n = m.shape[0]
+        self.confusion.setRowCount(n)
+        self.confusion.setColumnCount(n)
+        labels = [str(i) for i in range(n)]
+        self.confusion.setHorizontalHeaderLabels(labels)
+        self.confusion.setVerticalHeaderLabels(labels)
+        peak = max(int(m.max()), 1)
+        for i in range(n):
+            for j in range(n):
+                item = QTableWidgetItem(str(int(m[i, j])))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if m[i, j]:
+                    shade = int(255 - 150 * m[i, j] / peak)
+                    colour = (shade, shade, 255) if i == j else (255, shade, shade)
+                    item.setBackground(pg.mkColor(*colour))
+                self.confusion.setItem(i, j, item)
+
+    def _scatter_data(self) -> PlotData | None:
+        if self.result is None:
+            return None
+        return PlotData.from_columns(
+            digital_programmed=self.result.y_programmed.ravel(),
+            analog=self.result.y_analog.ravel(),
+            digital_target=self.result.y_target.ravel(),
+        )
+
+    def _hist_data(self) -> PlotData | None:
+        if self.result is None:
+            return None
+        c = self.result.vs_programmed
+        return PlotData.from_columns(
+            bin_low=c.histogram_edges[:-1],
+            bin_high=c.histogram_edges[1:],
+            count=c.histogram_counts,
+        )
+
+    def _trace_data(self) -> PlotData | None:
+        if self.result is None:
+            return None
+        eps = self.result.vs_programmed.rel_l2
+        return PlotData.from_columns(vector=np.arange(eps.size, dtype=float), rel_l2=eps)
+
+    # ------------------------------------------------------------------ hooks
+    def on_connected(self, session: Session) -> None:
+        self._update_buttons()
+
+    def on_disconnected(self) -> None:
+        self._update_buttons()
+
+    def set_busy(self, busy: bool) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.run_button.setEnabled(
+            self.job is None
+            and not self.ctx.busy
+            and self.ctx.session is not None
+            and self.program is not None
+        )
+
+    def plots(self) -> list[PlotPanel]:
+        return [self.scatter_panel, self.hist_panel, self.trace_panel]
+
+    def save_state(self) -> None:
+        s = self.ctx.settings
+        s.set_value(self.settings_key("vectors"), str(self.vectors.value()))
+        s.set_value(self.settings_key("path"), str(self.path.currentData()))
+        s.set_value(self.settings_key("drift"), "1" if self.drift.isChecked() else "0")
+
+    def restore_state(self) -> None:
+        s = self.ctx.settings
+        vectors = s.value(self.settings_key("vectors"), "100")
+        if vectors.isdigit():
+            self.vectors.setValue(int(vectors))
+        index = self.path.findData(s.value(self.settings_key("path"), "adc"))
+        if index >= 0:
+            self.path.setCurrentIndex(index)
+        self.drift.setChecked(s.value(self.settings_key("drift"), "1") != "0")
+
+
+_EMPTY_ACCURACY = [
+    ("digital, target network", 0.0),
+    ("digital, programmed network", 0.0),
+    ("analog, on the board", 0.0),
+]
