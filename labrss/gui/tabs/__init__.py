@@ -19,6 +19,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("calibrate_tab", "CalibrateTab"),
     ("program_tab", "ProgramTab"),
     ("mvm_tab", "MVMTab"),
+    ("memristor_tab", "MemristorTab"),
 ]
 
 

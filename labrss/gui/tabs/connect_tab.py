@@ -38,7 +38,7 @@ from labrss.workflows.boards import register_board
 log = logging.getLogger(__name__)
 
 SMU_DRIVERS = ("keithley2450", "keysight_b2900")
-SIM_PRESETS = ("small", "default", "large")
+SIM_PRESETS = ("small", "default", "large", "memristor", "mixed")
 _SIM_SMU_MODEL = {"keithley2450": "2450", "keysight_b2900": "B2902A"}
 _SIM_TEXT = "sim (embedded simulator)"
 
