@@ -9,8 +9,12 @@ weighing design of `calibration.run.CalibrationRun`, in the GUI's bench worker, 
 a fresh database); the Board tab reloads it, a faulty cell is selected and measured
 branch by branch; the RSS explorer solves that cell for 120 uS, its switches are written
 and the cell measured (printed: predicted against measured); the explorer then shows a
-healthy cell. Each tab is grabbed with `QWidget.grab()` into OUT_DIR/<tab>.png (default:
-next to this script). Takes about a minute.
+healthy cell. Then the Calibrate tab shows that run (reopened from the store), the Program
+tab loads the digits MLP 64-16-10, prunes it (SLTH, n = 40) and programs and verifies it
+(its own buttons), the MVM tab runs 200 test images through the ADC read-out; finally the
+GUI reconnects to the ``memristor`` preset and the Memristor tab reads a bank and
+write-verifies one branch. Each tab is grabbed with `QWidget.grab()` into
+OUT_DIR/<tab>.png (default: next to this script). Takes two to three minutes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -33,6 +38,10 @@ from labrss.gui.app import make_application
 from labrss.gui.main_window import MainWindow
 from labrss.gui.settings import GuiSettings
 from labrss.gui.tabs.board_tab import BoardTab
+from labrss.gui.tabs.calibrate_tab import CalibrateTab
+from labrss.gui.tabs.memristor_tab import MemristorTab
+from labrss.gui.tabs.mvm_tab import MVMTab
+from labrss.gui.tabs.program_tab import DIGITS, ProgramTab
 from labrss.gui.tabs.rss_explorer_tab import RSSExplorerTab
 from labrss.gui.workers import Job, JobContext
 from labrss.store import Store
@@ -78,7 +87,7 @@ def settle(app: QApplication, seconds: float = 0.5) -> None:
         time.sleep(0.01)
 
 
-def calibrate_job(db: Path) -> object:
+def calibrate_job(db: Path) -> Callable[[JobContext], object]:
     """Worker job: a calibration run on the GUI's own Lab, stored in ``db``."""
 
     def run(ctx: JobContext) -> object:
@@ -92,6 +101,19 @@ def calibrate_job(db: Path) -> object:
         return result
 
     return run
+
+
+def grab(
+    app: QApplication, window: MainWindow, pages: list[tuple[object, str]], out_dir: Path
+) -> None:
+    """Show each page and save the window as OUT_DIR/<name>.png."""
+    for page, name in pages:
+        window.tabs.setCurrentWidget(page)  # type: ignore[arg-type]
+        settle(app)
+        image = window.grab()
+        path = out_dir / f"{name}.png"
+        image.save(str(path))
+        print(f"{path}: {image.width()} x {image.height()}")
 
 
 def main(out_dir: Path) -> int:
@@ -160,13 +182,60 @@ def main(out_dir: Path) -> int:
     rss.col.setValue(6)
     rss.set_target(120e-6, "conductance")
 
-    for page, name in ((tab, "connect"), (board, "board"), (rss, "rss_explorer")):
-        window.tabs.setCurrentWidget(page)
-        settle(app)
-        image = window.grab()
-        path = out_dir / f"{name}.png"
-        image.save(str(path))
-        print(f"{path}: {image.width()} x {image.height()}")
+    pages: list[tuple[object, str]] = [(tab, "connect"), (board, "board"), (rss, "rss_explorer")]
+
+    # Calibrate: the run above, reopened from the store
+    cal_tab = window.tab_pages[CalibrateTab.title]
+    assert isinstance(cal_tab, CalibrateTab)
+    cal_tab.refresh_runs()
+    cal_tab.open_run(int(getattr(done[0], "run_id")))  # noqa: B009
+    pages.append((cal_tab, "calibrate"))
+
+    # Program: the digits MLP, pruned (SLTH), then programmed and verified
+    prog = window.tab_pages[ProgramTab.title]
+    assert isinstance(prog, ProgramTab)
+    prog.source_box.setCurrentText(DIGITS)
+    prog.hidden.setValue(16)
+    prog.load_button.click()
+    wait(app, lambda: prog.source is not None and prog.job is None)
+    prog.prune_button.click()
+    wait(app, lambda: prog.slth is not None and prog.job is None)
+    prog.program_button.click()
+    wait(app, lambda: prog.result is not None and prog.job is None)
+    print("program:", prog.status.text())
+    pages.append((prog, "program"))
+
+    # MVM: 200 test images through the ADC read-out
+    mvm = window.tab_pages[MVMTab.title]
+    assert isinstance(mvm, MVMTab)
+    wait(app, lambda: mvm.program is not None)
+    mvm.vectors.setValue(200)
+    mvm.run_button.click()
+    wait(app, lambda: mvm.result is not None and mvm.job is None)
+    print("mvm:", mvm.status.text())
+    pages.append((mvm, "mvm"))
+    grab(app, window, pages, out_dir)
+
+    # Memristor: reconnect to the memristor preset; read a bank, write-verify a branch
+    tab.disconnect_bench()
+    wait(app, lambda: window.session is None and not window.worker.busy)
+    tab.station_edit.setText("")
+    tab.sim_board.setCurrentText("memristor")
+    tab.connect_bench()
+    wait(app, lambda: window.session is not None and not window.worker.busy)
+    mem = window.tab_pages[MemristorTab.title]
+    assert isinstance(mem, MemristorTab)
+    mem.row.setValue(2)
+    mem.col.setValue(3)
+    mem.read_button.click()
+    wait(app, lambda: mem.bank_cell == (2, 3) and mem.job is None)
+    mem.branch.setValue(4)
+    mem.target_uS.setValue(round(1.4e6 * mem.bank[4].conductance_S, 2))
+    mem.wv_button.click()
+    wait(app, lambda: mem.outcome is not None)
+    wait(app, lambda: mem.job is None and not window.worker.busy)
+    print("memristor:", mem.wv_status.text())
+    grab(app, window, [(mem, "memristor")], out_dir)
     window.close()
     return 0
 

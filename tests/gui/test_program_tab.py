@@ -117,7 +117,7 @@ def test_slth_pruning_shows_the_pruned_networks_own_accuracy(
     assert f"test accuracy {100 * expected.test_accuracy:.2f} %" in tab.slth_label.text()
     assert tab.slth_table.rowCount() == len(expected.ticket.layers) == 2
     for i, rep in enumerate(expected.ticket.layers):
-        item = tab.slth_table.item(i, 3)
+        item = tab.slth_table.item(i, 2)
         assert item is not None and item.text() == f"{100 * rep.max_error_rel:.3g}"
     tab.use_slth.setChecked(True)
     assert tab.network_to_program() is tab.slth.ticket.effective

@@ -57,7 +57,7 @@ from labrss.workflows.write_verify import (
 
 log = logging.getLogger(__name__)
 
-_BANK_COLUMNS = ("branch", "kind", "G", "pulses (PULS:COUN?)")
+_BANK_COLUMNS = ("branch", "kind", "G", "pulses")
 #: Readings averaged per verify step (as `write_verify`'s default).
 READS_PER_VERIFY = 2
 
@@ -209,6 +209,9 @@ class MemristorTab(LabTab):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeaderItem(3)
+        if header is not None:
+            header.setToolTip("the board's PULS:COUN? since power-up")
         self.info = QLabel("Connect to a memristor board (simulator preset 'memristor').")
         self.info.setWordWrap(True)
         bank_box = QGroupBox("Bank")
@@ -263,14 +266,14 @@ class MemristorTab(LabTab):
         )
         self.band.setVisible(False)
         self.plot.addItem(self.band)
+        self.plot.getPlotItem().getAxis("bottom").setTickSpacing(major=5, minor=1)
         self.plot_panel = ctx.setup_plot(
             PlotPanel("Write-verify: conductance vs pulse", self.plot, self._plot_data)
         )
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.plot_panel)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([380, 900])
         QVBoxLayout(self).addWidget(splitter)
         self._update_buttons()
 
@@ -355,7 +358,7 @@ class MemristorTab(LabTab):
             total = sum(s.pulse_count or 0 for s in self.bank)
             self.info.setText(
                 f"Cell ({r}, {c}): {kind} bank of {len(self.bank)} branches, each read alone; "
-                f"{total} pulses in total since power-up."
+                f"pulses: the board's PULS:COUN?, {total} in total since power-up."
             )
 
     def pulse_counts_shown(self) -> list[int | None]:

@@ -106,6 +106,8 @@ def _table(rows: int, cols: int) -> QTableWidget:
     table = QTableWidget(rows, cols)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.verticalHeader().setDefaultSectionSize(19)
+    table.verticalHeader().setMinimumSectionSize(16)
     return table
 
 
@@ -151,7 +153,8 @@ class MVMTab(LabTab):
         self.accuracy = _table(3, 1)
         self.accuracy.setHorizontalHeaderLabels(["test accuracy (%)"])
         self.accuracy.setVerticalHeaderLabels([label for label, _ in _EMPTY_ACCURACY])
-        self.accuracy.setMaximumHeight(120)
+        self.accuracy.horizontalHeader().setStretchLastSection(True)
+        self.accuracy.setFixedHeight(86)
         self.confusion_kind = QComboBox()
         self.confusion_kind.addItem("analog (board)", "analog")
         self.confusion_kind.addItem("digital (programmed network)", "digital")

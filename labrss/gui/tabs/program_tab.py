@@ -113,8 +113,7 @@ def load_network(
             d.x_test,
             d.y_test,
             model.test_accuracy,
-            f"{model.network.name}: test accuracy {100 * model.test_accuracy:.2f} % "
-            f"({d.x_test.shape[0]} images)",
+            f"{model.network.name}: test accuracy {100 * model.test_accuracy:.2f} %",
         )
     from labrss.networks.weights_file import load_weights
 
@@ -226,7 +225,7 @@ def _dspin(lo: float, hi: float, value: float, decimals: int, step: float) -> QD
     return box
 
 
-_SLTH_COLUMNS = ("layer", "shape", "n", "max err (%)", "rms err (%)", "kept / drawn")
+_SLTH_COLUMNS = ("layer", "shape", "max err %", "rms err %", "kept")
 
 
 class ProgramTab(LabTab):
@@ -280,7 +279,8 @@ class ProgramTab(LabTab):
         self.slth_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
-        self.slth_table.setMaximumHeight(90)
+        self.slth_table.verticalHeader().setDefaultSectionSize(22)
+        self.slth_table.setFixedHeight(76)
         slth_box = QGroupBox("Strong lottery ticket (Pensia et al.)")
         slth_layout = QVBoxLayout(slth_box)
         slth_row = QHBoxLayout()
@@ -366,8 +366,7 @@ class ProgramTab(LabTab):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(plots)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([400, 880])
         QVBoxLayout(self).addWidget(splitter)
         self._update_buttons()
 
@@ -450,7 +449,6 @@ class ProgramTab(LabTab):
             cells = (
                 str(rep.index),
                 f"{rep.d_in}x{rep.d_out}",
-                str(rep.n),
                 f"{100 * rep.max_error_rel:.3g}",
                 f"{100 * rep.rms_error_rel:.3g}",
                 f"{rep.kept_weights} / {rep.total_weights}",
