@@ -170,3 +170,34 @@ def test_format_duration() -> None:
     assert format_duration(12.34) == "12.3 s"
     assert format_duration(185.0) == "3 min 05 s"
     assert format_duration(3720.0) == "1 h 02 min"
+
+
+def test_closing_during_a_calibration_asks_stops_it_and_leaves_the_bench_safe(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    tab = calibrate_tab(connected)
+    start_small(qtbot, tab, "*,*")
+    qtbot.waitUntil(
+        lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 3,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    lab = connected.worker.lab
+    assert lab is not None and lab.simulator is not None
+    model = lab.simulator.model
+    session = connected.session
+    assert session is not None and session.db_path is not None
+    questions: list[str] = []
+
+    def answer_yes(_parent: object, _title: str, text: str) -> bool:
+        questions.append(text)
+        return True
+
+    connected.ask = answer_yes
+    assert connected.close()
+    assert len(questions) == 1 and "running" in questions[0]
+    assert not connected.worker.isRunning() and connected.worker.lab is None
+    assert model.is_safe()  # every switch open, routing open, DACs at 0 V
+    with Store(session.db_path) as store:
+        runs = store.runs(kind="calibration")
+    assert [r.status for r in runs] == ["interrupted"]  # stored, resumable
+    assert 0 < runs[0].n_readings < (tab.last_progress.total if tab.last_progress else 0)
