@@ -188,7 +188,7 @@ def test_closing_during_a_calibration_asks_stops_it_and_leaves_the_bench_safe(
     assert session is not None and session.db_path is not None
     questions: list[str] = []
 
-    def answer_yes(_parent: QWidget | None, _title: str, text: str) -> bool:
+    def answer_yes(parent: QWidget | None, title: str, text: str) -> bool:
         questions.append(text)
         return True
 
