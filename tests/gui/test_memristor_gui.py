@@ -122,3 +122,29 @@ def test_mixed_preset_shows_resistor_branches_without_pulse_counts(
     qtbot.waitUntil(lambda: tab.bank_cell == (r, c) and tab.job is None, timeout=TIMEOUT_MS)
     assert tab.pulse_counts_shown() == [None] * session.branches
     assert {s.kind for s in tab.bank} == {"resistor"}
+
+
+def test_coarse_rss_of_a_cell_through_its_button(qtbot: QtBot, window: MainWindow) -> None:
+    connect_preset(qtbot, window, "memristor")
+    session = window.session
+    assert session is not None
+    tab = memristor_tab(window)
+    tab.row.setValue(0)
+    tab.col.setValue(5)
+    before = run_in_worker(qtbot, window, board_counts(0, 5, session.branches))
+    tab.cell_target_uS.setValue(150.0)
+    click(tab.rss_button)
+    qtbot.waitUntil(lambda: tab.bank_result is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: tab.job is None and not window.worker.busy, timeout=TIMEOUT_MS)
+    result = tab.bank_result
+    assert result is not None and result.cell == (0, 5)
+    after = run_in_worker(qtbot, window, board_counts(0, 5, session.branches))
+    assert sum(after) - sum(before) == result.pulses
+    assert tab.pulse_counts_shown() == after  # the bank was read again afterwards
+    # the trace has every verify read of the coarse programming, at pulse numbers 0..pulses
+    x, _ = tab.trace_arrays()
+    assert x.size > 0 and x.max() == result.pulses
+    assert f"{100 * result.error:+.3f} %" in tab.wv_status.text()
+    # the switches the solver chose are what the board holds
+    mask = run_in_worker(qtbot, window, lambda ctx: ctx.lab.board.cell_mask(0, 5))
+    assert mask == result.mask_int

@@ -46,6 +46,7 @@ from labrss.lab import Lab, Reading
 from labrss.lab.lab import PulseRecord
 from labrss.memristor import WriteVerifySettings
 from labrss.store import Store
+from labrss.workflows.memristor_rss import BankResult, program_bank_rss
 from labrss.workflows.write_verify import (
     DeviceRecorder,
     DeviceResult,
@@ -74,13 +75,16 @@ class BranchState:
 
 
 def read_bank(lab: Lab, r: int, c: int, recorder: DeviceRecorder) -> list[BranchState]:
-    """Each branch of cell (r, c) alone (mean of `READS_PER_VERIFY` reads) and its pulse count."""
+    """Each branch of cell (r, c) alone (mean of `READS_PER_VERIFY` reads) and its pulse count;
+    the cell's switches are restored afterwards (a programmed bank stays programmed)."""
     kind = str(lab.cell_kind(r, c))
+    original = lab.board.cell_mask(r, c)
     states: list[BranchState] = []
     for k in range(lab.geometry.branches):
         g = read_branch_S(lab, r, c, k, reads=READS_PER_VERIFY, nplc=None, recorder=recorder)
         count = lab.pulse_count(r, c, k) if kind == "memristor" else None
         states.append(BranchState(k, kind, g, count))
+    lab.set_cell_mask(r, c, original)
     return states
 
 
@@ -181,6 +185,18 @@ def write_verify_job(
     return run
 
 
+def bank_rss_job(r: int, c: int, target_S: float) -> Callable[[JobContext], BankResult]:
+    """Worker job: `program_bank_rss` of cell (r, c) to ``target_S`` (S): every branch
+    coarse-programmed (reads and pulses published live), measured, the subset chosen."""
+
+    def run(ctx: JobContext) -> BankResult:
+        result = program_bank_rss(ctx.lab, r, c, target_S, recorder=_LiveRecorder(ctx, None, None))
+        ctx.publish("memristor_bank_rss", result)
+        return result
+
+    return run
+
+
 class MemristorTab(LabTab):
     """A memristor bank's states and pulse counts; write-verify with a live plot."""
 
@@ -193,6 +209,8 @@ class MemristorTab(LabTab):
         self.bank_cell: tuple[int, int] | None = None
         self.trace: list[tuple[int, float]] = []  # (pulses so far, conductance S) per read
         self.outcome: WriteVerifyOutcome | None = None
+        self.bank_result: BankResult | None = None
+        self._tracing = False  # a write-verify or coarse + RSS job feeds the plot
 
         self.row = QSpinBox()
         self.col = QSpinBox()
@@ -240,6 +258,19 @@ class MemristorTab(LabTab):
         wv_form.addRow("Target", self.target_uS)
         wv_form.addRow("Tolerance", self.tolerance)
         wv_form.addRow(self.wv_button)
+        self.cell_target_uS = QDoubleSpinBox()
+        self.cell_target_uS.setRange(0.1, 100_000.0)
+        self.cell_target_uS.setDecimals(2)
+        self.cell_target_uS.setValue(150.0)
+        self.cell_target_uS.setSuffix(" µS")
+        self.rss_button = QPushButton("Coarse + RSS (whole cell)")
+        self.rss_button.setToolTip(
+            "every branch write-verified loosely to a coarse level, measured, then the "
+            "subset closest to the cell target chosen (labrss.workflows.memristor_rss)"
+        )
+        self.rss_button.clicked.connect(self.coarse_rss)
+        wv_form.addRow("Cell target", self.cell_target_uS)
+        wv_form.addRow(self.rss_button)
         wv_form.addRow(self.wv_status)
 
         left = QWidget()
@@ -303,6 +334,7 @@ class MemristorTab(LabTab):
         self.outcome = None
         self.band.setRegion((target_S * (1 - tol), target_S * (1 + tol)))
         self.band.setVisible(True)
+        self._tracing = True
         self._draw()
         self.wv_status.setText(f"Write-verify of branch {branch} to {format_siemens(target_S)}…")
         self.job = self.ctx.run(
@@ -313,6 +345,36 @@ class MemristorTab(LabTab):
             on_cancelled=lambda: self._ended("Write-verify cancelled; the bench is safe."),
         )
         self._update_buttons()
+
+    def coarse_rss(self) -> None:
+        """Coarse-program the cell's bank and choose the subset for the cell target."""
+        r, c = self.row.value(), self.col.value()
+        target_S = self.cell_target_uS.value() * 1e-6
+        self.trace = []
+        self.outcome = None
+        self.bank_result = None
+        self.band.setVisible(False)
+        self._tracing = True
+        self._draw()
+        self.wv_status.setText(f"Coarse + RSS of cell ({r}, {c}) to {format_siemens(target_S)}…")
+        self.job = self.ctx.run(
+            f"coarse + RSS ({r}, {c})",
+            bank_rss_job(r, c, target_S),
+            self._bank_done,
+            on_error=lambda exc: self._ended("Coarse + RSS failed: see the log."),
+            on_cancelled=lambda: self._ended("Coarse + RSS cancelled; the bench is safe."),
+        )
+        self._update_buttons()
+
+    def _bank_done(self, result: BankResult) -> None:
+        self.bank_result = result
+        closed = ", ".join(str(int(k)) for k in np.flatnonzero(result.mask)) or "none"
+        self._ended(
+            f"Cell {result.cell}: branches {closed} closed; predicted "
+            f"{format_siemens(result.predicted_S)}, measured {format_siemens(result.measured_S)}"
+            f" ({100 * result.error:+.3f} % from the target) after {result.pulses} pulses."
+        )
+        self.read()
 
     def _written(self, outcome: WriteVerifyOutcome) -> None:
         self.outcome = outcome
@@ -326,6 +388,7 @@ class MemristorTab(LabTab):
 
     def _ended(self, text: str | None = None) -> None:
         self.job = None
+        self._tracing = False
         if text is not None:
             self.wv_status.setText(text)
         self._update_buttons()
@@ -335,9 +398,9 @@ class MemristorTab(LabTab):
         if event.kind == "memristor_bank":
             self.bank_cell, self.bank = event.data
             self._show_bank()
-        elif event.kind == "memristor_read" and self.job is not None and self.outcome is None:
+        elif event.kind == "memristor_read" and self._tracing:
             pulses, _, g = event.data
-            if math.isfinite(g) and self.band.isVisible():
+            if math.isfinite(g):
                 self.trace.append((int(pulses), float(g)))
                 self._draw()
 
@@ -409,6 +472,7 @@ class MemristorTab(LabTab):
         self.read_button.setEnabled(ok)
         memristors = self.ctx.session is not None and self.ctx.session.element_kind != "resistor"
         self.wv_button.setEnabled(ok and memristors)
+        self.rss_button.setEnabled(ok and memristors)
 
     def plots(self) -> list[PlotPanel]:
         return [self.plot_panel]
