@@ -252,7 +252,7 @@ class MemristorTab(LabTab):
         self.wv_button.clicked.connect(self.write_verify)
         self.wv_status = QLabel("")
         self.wv_status.setWordWrap(True)
-        wv_box = QGroupBox("Write-verify one branch of the cell")
+        wv_box = QGroupBox("Program: one branch (write-verify) or the whole cell (coarse + RSS)")
         wv_form = QFormLayout(wv_box)
         wv_form.addRow("Branch", self.branch)
         wv_form.addRow("Target", self.target_uS)
