@@ -30,6 +30,13 @@ def click(button: QWidget) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def press(qtbot: QtBot, button: QWidget) -> None:
+    """Wait until ``button`` is enabled (the worker's idle signal may still be queued after
+    a job's result arrived), then click it."""
+    qtbot.waitUntil(button.isEnabled, timeout=30_000)
+    click(button)
+
+
 def calibrate_tab(win: MainWindow) -> CalibrateTab:
     page = win.tab_pages[CalibrateTab.title]
     assert isinstance(page, CalibrateTab)
@@ -39,7 +46,7 @@ def calibrate_tab(win: MainWindow) -> CalibrateTab:
 def start_small(qtbot: QtBot, tab: CalibrateTab, cells: str = "0,0-3") -> None:
     tab.cells.setText(cells)
     tab.design.setCurrentText("weighing")
-    click(tab.start_button)
+    press(qtbot, tab.start_button)
 
 
 def test_calibration_through_the_buttons_shows_the_stored_run(
@@ -105,14 +112,13 @@ def test_pause_then_resume_finishes_the_run_through_the_store(
         lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 5,
         timeout=RUN_TIMEOUT_MS,
     )
-    click(tab.pause_button)
+    press(qtbot, tab.pause_button)
     qtbot.waitUntil(lambda: tab.job is None, timeout=RUN_TIMEOUT_MS)
     assert tab.paused_run is not None and tab.last_result is not None
     assert tab.last_result.status == "interrupted"
     first = tab.paused_run
-    assert tab.resume_button.isEnabled()
     total = tab.last_progress.total if tab.last_progress else 0
-    click(tab.resume_button)
+    press(qtbot, tab.resume_button)
     qtbot.waitUntil(lambda: tab.job is None and tab.paused_run is None, timeout=RUN_TIMEOUT_MS)
     result = tab.last_result
     assert result is not None and result.status == "completed"
@@ -140,7 +146,7 @@ def test_stop_leaves_the_run_interrupted_and_the_bench_safe(
         lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 3,
         timeout=RUN_TIMEOUT_MS,
     )
-    click(tab.stop_button)
+    press(qtbot, tab.stop_button)
     qtbot.waitUntil(lambda: tab.job is None, timeout=RUN_TIMEOUT_MS)
     assert tab.last_result is not None and tab.last_result.status == "interrupted"
     assert "Stopped" in tab.status.text()
@@ -150,7 +156,7 @@ def test_stop_leaves_the_run_interrupted_and_the_bench_safe(
 def test_bad_cells_give_an_error_dialog_and_no_run(qtbot: QtBot, connected: MainWindow) -> None:
     tab = calibrate_tab(connected)
     tab.cells.setText("0-99,*")
-    click(tab.start_button)
+    press(qtbot, tab.start_button)
     qtbot.waitUntil(lambda: bool(connected.ctx.error_dialogs), timeout=RUN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not connected.worker.busy, timeout=RUN_TIMEOUT_MS)
     assert tab.last_result is None
@@ -159,7 +165,7 @@ def test_bad_cells_give_an_error_dialog_and_no_run(qtbot: QtBot, connected: Main
     assert "99" in dialog.informativeText()
     # a malformed selection is refused before anything is submitted
     tab.cells.setText("*")
-    click(tab.start_button)
+    press(qtbot, tab.start_button)
     dialog = connected.ctx.error_dialogs[-1]
     assert isinstance(dialog, QMessageBox) and "ROWS,COLS" in dialog.informativeText()
     assert tab.job is None

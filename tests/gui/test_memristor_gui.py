@@ -28,6 +28,13 @@ def click(button: QWidget) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def press(qtbot: QtBot, button: QWidget) -> None:
+    """Wait until ``button`` is enabled (the worker's idle signal may still be queued after
+    a job's result arrived), then click it."""
+    qtbot.waitUntil(button.isEnabled, timeout=30_000)
+    click(button)
+
+
 def memristor_tab(win: MainWindow) -> MemristorTab:
     page = win.tab_pages[MemristorTab.title]
     assert isinstance(page, MemristorTab)
@@ -37,7 +44,7 @@ def memristor_tab(win: MainWindow) -> MemristorTab:
 def connect_preset(qtbot: QtBot, win: MainWindow, preset: str) -> None:
     tab = connect_tab(win)
     tab.sim_board.setCurrentText(preset)
-    click(tab.connect_button)
+    press(qtbot, tab.connect_button)
     qtbot.waitUntil(lambda: win.session is not None, timeout=CONNECT_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not win.worker.busy, timeout=CONNECT_TIMEOUT_MS)
 
@@ -61,7 +68,7 @@ def test_bank_and_write_verify_on_the_memristor_preset(qtbot: QtBot, window: Mai
     assert tab.wv_button.isEnabled()
     tab.row.setValue(1)
     tab.col.setValue(2)
-    click(tab.read_button)
+    press(qtbot, tab.read_button)
     qtbot.waitUntil(lambda: tab.bank_cell == (1, 2) and tab.job is None, timeout=TIMEOUT_MS)
     k_total = session.branches
     before = run_in_worker(qtbot, window, board_counts(1, 2, k_total))
@@ -73,7 +80,7 @@ def test_bank_and_write_verify_on_the_memristor_preset(qtbot: QtBot, window: Mai
     tab.branch.setValue(3)
     tab.target_uS.setValue(round(1.3 * g0 * 1e6, 2))
     tab.tolerance.setValue(2.0)
-    click(tab.wv_button)
+    press(qtbot, tab.wv_button)
     qtbot.waitUntil(lambda: tab.outcome is not None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: tab.job is None and not window.worker.busy, timeout=TIMEOUT_MS)
     outcome = tab.outcome
@@ -118,7 +125,7 @@ def test_mixed_preset_shows_resistor_branches_without_pulse_counts(
     r, c = divmod(r_cell, session.cols)
     tab.row.setValue(r)
     tab.col.setValue(c)
-    click(tab.read_button)
+    press(qtbot, tab.read_button)
     qtbot.waitUntil(lambda: tab.bank_cell == (r, c) and tab.job is None, timeout=TIMEOUT_MS)
     assert tab.pulse_counts_shown() == [None] * session.branches
     assert {s.kind for s in tab.bank} == {"resistor"}
@@ -133,7 +140,7 @@ def test_coarse_rss_of_a_cell_through_its_button(qtbot: QtBot, window: MainWindo
     tab.col.setValue(5)
     before = run_in_worker(qtbot, window, board_counts(0, 5, session.branches))
     tab.cell_target_uS.setValue(150.0)
-    click(tab.rss_button)
+    press(qtbot, tab.rss_button)
     qtbot.waitUntil(lambda: tab.bank_result is not None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: tab.job is None and not window.worker.busy, timeout=TIMEOUT_MS)
     result = tab.bank_result

@@ -14,8 +14,8 @@ from labrss.store import Store
 from tests.gui.test_program_tab import (
     TIMEOUT_MS,
     calibrate_whole_board,
-    click,
     load_digits,
+    press,
     program_tab,
 )
 
@@ -37,16 +37,15 @@ def test_mvm_through_the_buttons_shows_the_stored_run(qtbot: QtBot, connected: M
     calibrate_whole_board(qtbot, connected)
     prog = program_tab(connected)
     load_digits(qtbot, prog)
-    click(prog.program_button)
+    press(qtbot, prog.program_button)
     qtbot.waitUntil(lambda: prog.result is not None and prog.job is None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: tab.program is not None, timeout=TIMEOUT_MS)
     assert prog.result is not None and tab.program is prog.result
-    assert tab.run_button.isEnabled()
 
     tab.vectors.setValue(VECTORS)
     tab.path.setCurrentIndex(tab.path.findData("adc"))
     tab.drift.setChecked(True)
-    click(tab.run_button)
+    press(qtbot, tab.run_button)
     qtbot.waitUntil(lambda: tab.result is not None and tab.job is None, timeout=TIMEOUT_MS)
     r = tab.result
     assert r is not None and r.run_id is not None

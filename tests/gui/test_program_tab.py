@@ -35,6 +35,13 @@ def click(button: QWidget) -> None:
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def press(qtbot: QtBot, button: QWidget) -> None:
+    """Wait until ``button`` is enabled (the worker's idle signal may still be queued after
+    a job's result arrived), then click it."""
+    qtbot.waitUntil(button.isEnabled, timeout=30_000)
+    click(button)
+
+
 def program_tab(win: MainWindow) -> ProgramTab:
     page = win.tab_pages[ProgramTab.title]
     assert isinstance(page, ProgramTab)
@@ -46,7 +53,7 @@ def calibrate_whole_board(qtbot: QtBot, win: MainWindow) -> None:
     tab = win.tab_pages[CalibrateTab.title]
     assert isinstance(tab, CalibrateTab)
     tab.cells.setText("*,*")
-    click(tab.start_button)
+    press(qtbot, tab.start_button)
     qtbot.waitUntil(lambda: tab.job is None and tab.last_result is not None, timeout=TIMEOUT_MS)
     assert tab.last_result is not None and tab.last_result.status == "completed"
 
@@ -54,7 +61,7 @@ def calibrate_whole_board(qtbot: QtBot, win: MainWindow) -> None:
 def load_digits(qtbot: QtBot, tab: ProgramTab) -> None:
     tab.source_box.setCurrentText(DIGITS)
     tab.hidden.setValue(HIDDEN)
-    click(tab.load_button)
+    press(qtbot, tab.load_button)
     qtbot.waitUntil(lambda: tab.source is not None and tab.job is None, timeout=TIMEOUT_MS)
 
 
@@ -69,12 +76,12 @@ def test_program_through_the_buttons_shows_the_stored_run(
     expected = load_network(DIGITS, hidden=HIDDEN, seed=0)
     assert f"{100 * expected.test_accuracy:.2f} %" in tab.network_label.text()
 
-    click(tab.solve_button)
+    press(qtbot, tab.solve_button)
     qtbot.waitUntil(lambda: bool(tab.layers) and tab.job is None, timeout=TIMEOUT_MS)
     assert tab.layer_box.count() == 2
     solved = [predicted_error_ppm(lay) for lay in tab.layers]
 
-    click(tab.program_button)
+    press(qtbot, tab.program_button)
     qtbot.waitUntil(lambda: tab.result is not None and tab.job is None, timeout=TIMEOUT_MS)
     result = tab.result
     assert result is not None and result.run_id is not None
@@ -108,7 +115,7 @@ def test_slth_pruning_shows_the_pruned_networks_own_accuracy(
     load_digits(qtbot, tab)
     tab.slth_n.setValue(12)
     tab.slth_seed.setValue(3)
-    click(tab.prune_button)
+    press(qtbot, tab.prune_button)
     qtbot.waitUntil(lambda: tab.slth is not None and tab.job is None, timeout=TIMEOUT_MS)
     assert tab.source is not None
     expected = prune(tab.source, 12, 3)  # seeded: the same pruned network
@@ -128,7 +135,7 @@ def test_program_without_a_calibration_is_a_readable_error(
 ) -> None:
     tab = program_tab(connected)
     load_digits(qtbot, tab)
-    click(tab.program_button)
+    press(qtbot, tab.program_button)
     qtbot.waitUntil(lambda: bool(connected.ctx.error_dialogs), timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: tab.job is None, timeout=TIMEOUT_MS)
     dialog = connected.ctx.error_dialogs[-1]
