@@ -199,10 +199,14 @@ def test_export_every_plot(qtbot: QtBot, connected: MainWindow, tmp_path: Path) 
     out = tmp_path / "export"
     out.mkdir()
     panels = [p for page in connected.tab_pages.values() for p in page.plots()]
-    assert len(panels) == 3
+    # Board (map, history), RSS explorer (bits vs n) first; then the calibrate, program,
+    # MVM and memristor tabs' plots, exported even before they hold data.
+    assert len(panels) == 11
     for i, panel in enumerate(panels):
         written = panel.export(out / f"plot{i}")
-        assert [p.suffix for p in written] == [".png", ".svg", ".csv"]
+        # The three part-1 plots hold data here (a CSV); the others may still be empty.
+        expected = [".png", ".svg", ".csv"] if i < 3 else [".png", ".svg", ".csv"][: len(written)]
+        assert [p.suffix for p in written] == expected and len(written) >= 2
         for path in written:
             assert path.stat().st_size > 0
         assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
