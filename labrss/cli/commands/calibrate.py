@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
         help="cells to calibrate: each of ROWS and COLS is *, N or A-B, joined by + "
         "(default: every cell)",
     )
-    parser.add_argument("--design", choices=("single", "weighing"), default="weighing")
+    parser.add_argument("--design", choices=("single", "weighing"), default="single")
     parser.add_argument("--nplc", metavar="N", type=float, help="integration time (PLC)")
     parser.add_argument(
         "--read-voltage", metavar="V", type=float, help="read voltage (V; default: station's)"

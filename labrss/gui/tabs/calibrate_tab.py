@@ -190,7 +190,7 @@ class CalibrateTab(LabTab):
         self.design = QComboBox()
         for name in DESIGNS:
             self.design.addItem(name)
-        self.design.setCurrentText("weighing")
+        self.design.setCurrentText("single")
         self.nplc = QDoubleSpinBox()
         self.nplc.setRange(0.0, 10.0)
         self.nplc.setDecimals(3)
