@@ -49,7 +49,8 @@ from labrss.store import Store
 SIZE = (1280, 800)
 
 BOARD_TOML = """\
-# The default board's geometry and parts, with injected faults (for the screenshots).
+# The default board, with injected faults (for the screenshots).
+base = "default"
 name = "screenshot"
 
 [geometry]
