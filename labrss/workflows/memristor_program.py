@@ -72,6 +72,7 @@ from labrss.workflows.program import (
     ShouldStop,
     TileCheck,
     calibrate_row_dacs,
+    check_settings,
     load_program,
     save_program,
     verify_tile,
@@ -144,13 +145,7 @@ class MemristorProgramSettings:
             ("max_repair_rounds", self.max_repair_rounds, self.max_repair_rounds >= 0),
             ("dac_reads", self.dac_reads, self.dac_reads >= 1),
         ]
-        for opt in ("v_max_V", "read_voltage_V"):
-            value = getattr(self, opt)
-            if value is not None:
-                checks.append((opt, value, math.isfinite(value) and value > 0))
-        for name, value, ok in checks:
-            if not ok or (isinstance(value, float) and math.isnan(value)):
-                raise ValueError(f"memristor program setting {name} = {value!r} is out of range")
+        check_settings(self, "memristor program setting", checks, ("v_max_V", "read_voltage_V"))
 
     def to_json(self) -> dict[str, Any]:
         """The settings as stored with the run."""

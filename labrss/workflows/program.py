@@ -90,6 +90,27 @@ class CancelledError(RuntimeError):
     """The run was cancelled by its ``should_stop`` flag (the bench was left safe)."""
 
 
+def check_settings(
+    settings: object,
+    what: str,
+    checks: list[tuple[str, float, bool]],
+    optional_positive: tuple[str, ...] = (),
+) -> None:
+    """Raise ValueError naming the first failed ``(name, value, ok)`` check of ``settings``.
+
+    ``optional_positive`` names attributes that may be None and are otherwise finite and
+    > 0. NaN always fails. ``what`` starts the message ("program setting").
+    """
+    checks = list(checks)
+    for opt in optional_positive:
+        value = getattr(settings, opt)
+        if value is not None:
+            checks.append((opt, value, math.isfinite(value) and value > 0))
+    for name, value, ok in checks:
+        if not ok or (isinstance(value, float) and math.isnan(value)):
+            raise ValueError(f"{what} {name} = {value!r} is out of range")
+
+
 @dataclass(frozen=True)
 class ProgramSettings:
     """What `program_network` is asked to do (stored with the run).
@@ -133,13 +154,7 @@ class ProgramSettings:
             ("sigma_factor", self.sigma_factor, self.sigma_factor >= 0.0),
             ("max_repair_rounds", self.max_repair_rounds, self.max_repair_rounds >= 0),
         ]
-        for opt in ("v_max_V", "read_voltage_V"):
-            value = getattr(self, opt)
-            if value is not None:
-                checks.append((opt, value, math.isfinite(value) and value > 0))
-        for name, value, ok in checks:
-            if not ok or (isinstance(value, float) and math.isnan(value)):
-                raise ValueError(f"program setting {name} = {value!r} is out of range")
+        check_settings(self, "program setting", checks, ("v_max_V", "read_voltage_V"))
         if self.scale not in ("layer", "column"):
             raise ValueError(f"program setting scale = {self.scale!r}: 'layer' or 'column'")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,16 @@ def test_cancel_leaves_the_bench_safe_and_the_run_interrupted(lab: Lab, calibrat
     assert run.status == "interrupted"
     assert run.n_readings > 0  # the two verified tiles' readings are kept
     assert not lab.masks().any()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (ProgramSettings(fill=2.0), "program setting fill = 2.0 is out of range"),
+        (ProgramSettings(v_max_V=float("nan")), "program setting v_max_V = nan is out of range"),
+        (ProgramSettings(read_voltage_V=-0.1), "read_voltage_V = -0.1 is out of range"),
+    ],
+)
+def test_bad_program_settings_name_the_setting(settings: ProgramSettings, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        settings.validate()
