@@ -434,6 +434,7 @@ def calibrate_row_dacs(
     masks[np.arange(g.rows), refs[:, 0], refs[:, 1]] = True
     lab.set_masks(masks)
     gain = np.full(g.rows, math.nan)
+    leak_cell = np.asarray(model.leakage_S, dtype=np.float64).sum(axis=-1)  # (R, C) S
     i0 = np.mean([_zero_read(lab, nplc) for _ in range(reads)], axis=0)
     passes: dict[int, list[int]] = {}
     for r in range(g.rows):
@@ -450,7 +451,12 @@ def calibrate_row_dacs(
         )
         for r in rows:
             c = int(refs[r, 0])
-            gain[r] = (cur[c] - i0[c]) / (ref_S[r] * q[r])
+            # The other rows driven in this pass reach column c through their (open)
+            # cells' leakage: negligible for healthy cells, but a stuck-closed switch
+            # conducts a whole branch (~10 uS on the default board, 10 % of a reference).
+            others = [r2 for r2 in rows if r2 != r]
+            stray = float(np.dot(q[others], leak_cell[others, c])) if others else 0.0
+            gain[r] = (cur[c] - i0[c] - stray) / (ref_S[r] * q[r])
     lab.apply_rows(np.zeros(g.rows))
     lab.open_all()
     bad = ~(np.isfinite(gain) & (np.abs(gain - 1.0) < 0.1))
