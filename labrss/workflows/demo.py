@@ -38,9 +38,9 @@ from calibration.run import CalibrationRun
 from calibration.settings import CalibrationSettings
 from labrss.lab import Lab
 from labrss.networks.digits import train_digits_mlp
-from labrss.report.demo_report import DemoReportData, write_demo_report
+from labrss.report.demo_report import DemoReportData, FloatArray, write_demo_report
 from labrss.station import Station, default_station, parse_station
-from labrss.store import NoCalibrationError, Store, resolve_db_path
+from labrss.store import Calibration, NoCalibrationError, Store, resolve_db_path
 from labrss.workflows.memristor_program import (
     MemristorProgramResult,
     MemristorProgramSettings,
@@ -282,27 +282,13 @@ def run_demo(
         "wall time (s)": wall,
         "instrument time (s)": instrument,
     }
-    acc_rows = [
-        ("digital, target network", float(mvm.vs_target.accuracy_digital or math.nan)),
-        (
-            "digital, programmed (quantised) network",
-            float(mvm.vs_programmed.accuracy_digital or math.nan),
-        ),
-        ("analog, on the board", float(mvm.vs_target.accuracy_analog or math.nan)),
-    ]
+    acc_rows = _accuracy_rows(mvm, "analog, on the board")
     report = write_demo_report(
         cfg.out_dir,
         DemoReportData(
             title=f"labrss demo: {model.network.name} on {describe['station']}",
             summary=outcome_summary,
-            element_S=np.asarray(cal.conductance_S),
-            element_std_S=np.asarray(cal.std_S),
-            predicted_S=pred,
-            measured_S=meas,
-            y_analog=mvm.y_analog,
-            y_programmed=mvm.y_programmed,
-            y_target=mvm.y_target,
-            rel_l2=mvm.vs_programmed.rel_l2,
+            **_mvm_report_fields(mvm, cal, pred, meas),
             accuracy=acc_rows,
             notes=[
                 f"Store: `{path}`. Layer-wise median relative L2 error (analog layer vs the "
@@ -440,14 +426,7 @@ def _run_memristor_demo(
         "wall time (s)": wall,
         "instrument time incl. pulses (s)": instrument,
     }
-    acc_rows = [
-        ("digital, target network", float(mvm.vs_target.accuracy_digital or math.nan)),
-        (
-            "digital, programmed (quantised) network",
-            float(mvm.vs_programmed.accuracy_digital or math.nan),
-        ),
-        ("analog, on the board, just programmed", float(mvm.vs_target.accuracy_analog or math.nan)),
-    ]
+    acc_rows = _accuracy_rows(mvm, "analog, on the board, just programmed")
     over_time = [
         (
             d.time_s,
@@ -463,14 +442,7 @@ def _run_memristor_demo(
         DemoReportData(
             title=f"labrss demo: {task.network.name} on memristors ({describe['station']})",
             summary=summary,
-            element_S=np.asarray(cal.conductance_S),
-            element_std_S=np.asarray(cal.std_S),
-            predicted_S=pred,
-            measured_S=meas,
-            y_analog=mvm.y_analog,
-            y_programmed=mvm.y_programmed,
-            y_target=mvm.y_target,
-            rel_l2=mvm.vs_programmed.rel_l2,
+            **_mvm_report_fields(mvm, cal, pred, meas),
             accuracy=acc_rows,
             over_time=over_time,
             device_states_S=program.device_states_S(),
@@ -496,3 +468,31 @@ def _run_memristor_demo(
         calibration_wall_s=calibration_s,
         drift=drift,
     )
+
+
+def _accuracy_rows(mvm: MVMResult, analog_label: str) -> list[tuple[str, float]]:
+    """The report's accuracy table: target, programmed (digital) and analog."""
+    return [
+        ("digital, target network", float(mvm.vs_target.accuracy_digital or math.nan)),
+        (
+            "digital, programmed (quantised) network",
+            float(mvm.vs_programmed.accuracy_digital or math.nan),
+        ),
+        (analog_label, float(mvm.vs_target.accuracy_analog or math.nan)),
+    ]
+
+
+def _mvm_report_fields(
+    mvm: MVMResult, cal: Calibration, pred: FloatArray, meas: FloatArray
+) -> dict[str, Any]:
+    """The `DemoReportData` fields both demos fill the same way (calibration, MVM)."""
+    return {
+        "element_S": np.asarray(cal.conductance_S),
+        "element_std_S": np.asarray(cal.std_S),
+        "predicted_S": pred,
+        "measured_S": meas,
+        "y_analog": mvm.y_analog,
+        "y_programmed": mvm.y_programmed,
+        "y_target": mvm.y_target,
+        "rel_l2": mvm.vs_programmed.rel_l2,
+    }
