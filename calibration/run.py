@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,9 +61,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from calibration.budget import PairArrays, TemperatureSpread, reading_sources
 from calibration.designs import holdout_subsets, one_by_one, s_matrix_design
 from calibration.drift import DriftReport, fit_drift
-from calibration.estimation import WeighingFit, fit_weighing, holdout_check
+from calibration.estimation import (
+    WeighingFit,
+    fit_weighing,
+    holdout_check,
+    parameter_sensitivity,
+)
 from calibration.faults import FaultFinding, FaultReport, NominalBand, classify_faults
 from calibration.settings import (
     CalibrationSettings,
@@ -71,6 +78,9 @@ from calibration.settings import (
 )
 from labrss.lab import Lab, LabInputError
 from labrss.lab.safety import check_source_voltage
+from labrss.metrology.budget import Category, ElementBudget, combine_components
+from labrss.metrology.range_link import ChainSolution
+from labrss.metrology.smu_accuracy import SMUAccuracy, accuracy_for_model
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
 from labrss.workflows.boards import register_board
@@ -90,6 +100,8 @@ __all__ = [
     "resume_run",
 ]
 
+log = logging.getLogger(__name__)
+
 FloatArray = NDArray[np.float64]
 Role = Literal["fit", "holdout", "drift"]
 
@@ -101,6 +113,13 @@ temperature); the default simulated board's switches leak 1e-11..1e-10 S."""
 SWITCH_ON_SPREAD = 0.5
 """Relative spread allowed around the board's typical ``switch_on_ohm`` (a datasheet
 typical value, not a bound: +-50 % covers the ADG1414's flatness and temperature)."""
+
+DEFAULT_TCR_PPM_PER_K = 100.0
+"""Resistor temperature coefficient (ppm/K) assumed when the board reports none: the
+common thick-film class (thick film +-100/200/300 ppm/K, thin film +-25/50/100)."""
+
+DEFAULT_TEMPERATURE_RESOLUTION_C = 0.1
+"""Board temperature sensor resolution (degC) assumed when the board reports none."""
 
 _TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d"}
 
@@ -185,6 +204,7 @@ class CellResult:
     holdout_chi2: float
     holdout_dof: int
     n_readings: int
+    components: Mapping[str, FloatArray] | None = None
 
     def to_store(self) -> CellEstimate:
         """The store's record of this cell."""
@@ -202,6 +222,7 @@ class CellResult:
             holdout_chi2=self.holdout_chi2,
             holdout_dof=self.holdout_dof,
             n_readings=self.n_readings,
+            components=dict(self.components) if self.components is not None else None,
         )
 
 
@@ -368,14 +389,50 @@ class _Pair:
     rel_sigma: float  # sigma in units of the noise scale s (S per unit s)
     tripped: bool
     time_s: float
+    i_p: float = math.nan  # the +V read's current (A, range-link corrected) ...
+    i_m: float = math.nan  # ... and the -V read's (NaN without reversal)
+    v_p: float = math.nan  # sensed voltages (V)
+    v_m: float = math.nan
+    r_p: float = math.nan  # current ranges (A)
+    r_m: float = math.nan
+
+
+def _voltage_range(accuracy: SMUAccuracy | None, volts: float) -> float:
+    """The voltage range a read-back of ``volts`` was autoranged to (V), 0 if unknown."""
+    if accuracy is None or not math.isfinite(volts) or volts == 0:
+        return 0.0
+    return accuracy.voltage_range_for(volts).full_scale
 
 
 def _combine(
-    plan: Sequence[PlannedReading], readings: NDArray[np.void], reversal: bool, voltage_V: float
+    plan: Sequence[PlannedReading],
+    readings: NDArray[np.void],
+    reversal: bool,
+    voltage_V: float,
+    *,
+    accuracy: SMUAccuracy | None = None,
+    correction: Mapping[float, float] | None = None,
 ) -> dict[tuple[int, int, str, int, int], _Pair]:
-    """Per (r, c, role, repeat, row): the conductance of the +V/-V pair (or the +V reading)."""
+    """Per (r, c, role, repeat, row): the conductance of the +V/-V pair (or the +V reading).
+
+    ``correction`` maps a current range (A) to its range-link correction ``d_r``: currents
+    read on it are divided by ``1 + d_r``. The noise model (sigma in units of the pooled
+    scale s): an SMU's noise is a fixed fraction of the range on both meters (SPEC-2450
+    noise column: 5 ppm of range for current and voltage), so
+    ``sigma_g = s sqrt(R_I+^2 + R_I-^2 + g^2 (R_V+^2 + R_V-^2)) / |dV|`` (R: the ranges).
+    """
     by_key = {str(rec["key"]): rec for rec in readings}
+    corr = dict(correction or {})
     out: dict[tuple[int, int, str, int, int], _Pair] = {}
+
+    def current(rec: np.void) -> tuple[float, float]:
+        rng = float(rec["current_range_A"])
+        d = corr.get(rng, 0.0)
+        for key, value in corr.items():
+            if math.isclose(key, rng, rel_tol=1e-6):
+                d = value
+        return float(rec["current_A"]) / (1.0 + d), rng
+
     for p in plan:
         if p.sign < 0:
             continue
@@ -383,28 +440,36 @@ def _combine(
         if plus is None:
             continue
         ident = (p.r, p.c, p.role, p.repeat, p.row)
+        i_p, r_p = current(plus)
+        v_p = float(plus["voltage_V"])
+        i_m = v_m = r_m = math.nan
         if reversal:
             minus_key = PlannedReading(p.r, p.c, p.mask, p.repeat, p.role, p.row, -1).key
             minus = by_key.get(minus_key)
             if minus is None:
                 continue
+            i_m, r_m = current(minus)
+            v_m = float(minus["voltage_V"])
             tripped = bool(plus["limit_tripped"]) or bool(minus["limit_tripped"])
-            dv = float(plus["voltage_V"]) - float(minus["voltage_V"])
-            di = float(plus["current_A"]) - float(minus["current_A"])
+            dv = v_p - v_m
+            di = i_p - i_m
             g = di / dv if dv != 0 and math.isfinite(di) else math.nan
-            rng = math.hypot(float(plus["current_range_A"]), float(minus["current_range_A"]))
-            rel = rng / abs(dv) if dv != 0 else math.nan
+            rv2 = _voltage_range(accuracy, v_p) ** 2 + _voltage_range(accuracy, v_m) ** 2
+            num = math.sqrt(r_p**2 + r_m**2 + (g**2 if math.isfinite(g) else 0.0) * rv2)
+            rel = num / abs(dv) if dv != 0 else math.nan
             t = 0.5 * (float(plus["instrument_time_s"]) + float(minus["instrument_time_s"]))
         else:
             tripped = bool(plus["limit_tripped"])
-            g = float(plus["value"])
-            rel = float(plus["current_range_A"]) / abs(voltage_V)
+            g = i_p / v_p if v_p != 0 and math.isfinite(i_p) else math.nan
+            rv = _voltage_range(accuracy, v_p)
+            num = math.hypot(r_p, (g if math.isfinite(g) else 0.0) * rv)
+            rel = num / abs(v_p) if v_p != 0 else math.nan
             t = float(plus["instrument_time_s"])
         if tripped:
             g = math.nan
         if not math.isfinite(rel) or rel <= 0:
             rel = 1.0 / abs(voltage_V)
-        out[ident] = _Pair(g, rel, tripped, t)
+        out[ident] = _Pair(g, rel, tripped, t, i_p, i_m, v_p, v_m, r_p, r_m)
     return out
 
 
@@ -429,8 +494,19 @@ def estimate_cells(
     band: NominalBand | None,
     memristor_cells: Sequence[bool] | None = None,
     memristor_band: NominalBand | None = None,
+    accuracy: SMUAccuracy | None = None,
+    chain: ChainSolution | None = None,
+    temperature: TemperatureSpread | None = None,
 ) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
     """Estimates, fault report, noise scale s and diagnostics from a run's readings.
+
+    With ``accuracy`` (the SMU model's datasheet table) every estimate gets its GUM budget
+    (`calibration.budget`, `labrss.metrology.budget`): the meter's per-range errors pushed
+    through each cell's fit, range links (``chain``: readings on linked ranges are
+    corrected to the group's reference range) and the board temperature (``temperature``);
+    ``CellResult.std_S`` is then the combined standard uncertainty, the components are in
+    ``CellResult.components`` and the whole budget (with correlations) in the diagnostics
+    under ``"budget"``. Without it ``std_S`` is the statistical (Type A) part alone.
 
     ``readings``: `Store.readings` of the run (its lineage). Cells whose readings are not
     all there get NaN estimates. See the module docstring for the model.
@@ -444,7 +520,14 @@ def estimate_cells(
     diagnostics.
     """
     V = float(settings.read_voltage_V or 0.0) or 1.0
-    pairs = _combine(plan, readings, settings.reversal, V)
+    pairs = _combine(
+        plan,
+        readings,
+        settings.reversal,
+        V,
+        accuracy=accuracy,
+        correction=chain.correction if chain is not None else None,
+    )
     n_cells = len(cells)
     designs = [
         design_rows(settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=rc)
@@ -456,6 +539,9 @@ def estimate_cells(
     y = np.full((n_cells, M), np.nan)
     rel = np.ones((n_cells, M))
     tripped = np.zeros((n_cells, M), bool)
+    raw = {
+        name: np.full((n_cells, M), np.nan) for name in ("i_p", "i_m", "v_p", "v_m", "r_p", "r_m")
+    }
     for i, (r, c) in enumerate(cells):
         for rep in range(settings.repeats):
             for j in range(X_pass.shape[0]):
@@ -463,6 +549,8 @@ def estimate_cells(
                 if pair is not None:
                     m = rep * X_pass.shape[0] + j
                     y[i, m], rel[i, m], tripped[i, m] = pair.g_S, pair.rel_sigma, pair.tripped
+                    for name, arr in raw.items():
+                        arr[i, m] = getattr(pair, name)
     complete = np.array(
         [
             all(
@@ -577,6 +665,21 @@ def estimate_cells(
         )
     report = _merge_reports(parts, n_cells, n)
     scale = scales[0] if dof_sums[0] or not dof_sums[1] else scales[1]
+    budget: ElementBudget | None = None
+    components: dict[Category, FloatArray] | None = None
+    u_combined = s
+    if accuracy is not None:
+        budget = _cell_budget(
+            fits,
+            cell_scale,
+            PairArrays(g=y, **raw),
+            accuracy,
+            chain=chain,
+            temperature=temperature,
+            n=n,
+        )
+        components = budget.components()
+        u_combined = combine_components(components)
     n_read = np.zeros(n_cells, np.int64)
     for i, (r, c) in enumerate(cells):
         n_read[i] = sum(1 for key in pairs if key[0] == r and key[1] == c and key[2] != "drift")
@@ -585,7 +688,7 @@ def estimate_cells(
             r=r,
             c=c,
             conductance_S=a[i],
-            std_S=s[i],
+            std_S=u_combined[i],
             leakage_S=float(c0[i]),
             leakage_std_S=float(c0_s[i]),
             series_ohm=float(rs[i]),
@@ -595,10 +698,13 @@ def estimate_cells(
             holdout_chi2=float(h_chi2[i]),
             holdout_dof=int(h_dof[i]),
             n_readings=int(n_read[i]) * (2 if settings.reversal else 1),
+            components=None
+            if components is None
+            else {cat: np.asarray(v[i]) for cat, v in components.items()},
         )
         for i, (r, c) in enumerate(cells)
     ]
-    diagnostics = {
+    diagnostics: dict[str, Any] = {
         "noise_scale": scale,
         "noise_scale_resistor": scales[0],
         "noise_scale_memristor": scales[1],
@@ -614,7 +720,56 @@ def estimate_cells(
             )
         ),
     }
+    if budget is not None:
+        diagnostics["budget"] = budget
     return results, report, scale, diagnostics
+
+
+def _cell_budget(
+    fits: Mapping[int, tuple[WeighingFit, int]],
+    cell_scale: FloatArray,
+    pairs: PairArrays,
+    accuracy: SMUAccuracy,
+    *,
+    chain: ChainSolution | None,
+    temperature: TemperatureSpread | None,
+    n: int,
+) -> ElementBudget:
+    """The budget of every cell (NaN for cells without a fit): the fit's covariance times
+    the pooled noise scale squared (Type A), the meter's sources pushed through each fit
+    (``L @ D``), and the board temperature."""
+    n_cells = pairs.g.shape[0]
+    sources, shifts = reading_sources(pairs, accuracy, chain)
+    value = np.full((n_cells, n + 1), np.nan)
+    cov = np.full((n_cells, n + 2, n + 2), np.nan)
+    contrib = np.zeros((n_cells, n + 1, len(sources)))
+    sensitivities: dict[int, FloatArray] = {}
+    for i, (fit, pos) in fits.items():
+        key = id(fit)
+        if key not in sensitivities:
+            sensitivities[key] = parameter_sensitivity(fit)
+        L = sensitivities[key][pos]
+        scale = float(cell_scale[i])
+        p_lin = n + 1
+        value[i, 0] = fit.leakage_S[pos]
+        value[i, 1:] = fit.conductance_S[pos]
+        c = np.zeros((n + 2, n + 2))
+        full = fit.covariance[pos] * scale**2
+        c[:p_lin, :p_lin] = full[:p_lin, :p_lin]
+        if fit.series_fitted:
+            c[:p_lin, -1] = full[:p_lin, -1]
+            c[-1, :p_lin] = full[-1, :p_lin]
+            c[-1, -1] = full[-1, -1]
+        cov[i] = c
+        contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i])
+    budget = ElementBudget(tuple(sources), value, cov, contrib)
+    if temperature is not None and temperature.u_K > 0:
+        tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))
+        t_contrib = np.zeros((n_cells, n + 1, 1))
+        # R(T) = R (1 + tcr dT): the conductance moves by -tcr a dT
+        t_contrib[:, 1:, 0] = -tcr[:, None] * np.nan_to_num(value[:, 1:]) * temperature.u_K
+        budget = budget.with_sources([temperature.source()], t_contrib)
+    return budget
 
 
 def _merge_reports(
@@ -717,6 +872,8 @@ class CalibrationRun:
         self.parent_run_id = parent_run_id
         self._wait = wait_s
         self.run_id: int | None = None
+        self.accuracy: SMUAccuracy | None = None
+        self._temperatures: list[tuple[float, float]] = []
 
     # ---------------------------------------------------------------- checks
     def check(self) -> tuple[CalibrationSettings, list[tuple[int, int]], int]:
@@ -749,6 +906,7 @@ class CalibrationRun:
                 f"calibration setting drift_cells = {settings.drift_cells}: only "
                 f"{len(cells)} cells are selected"
             )
+        self.accuracy = accuracy_for_model(lab.smu.model, lab.station.smu.driver)
         return settings, cells, g.branches
 
     def _register_board(self) -> int:
@@ -804,6 +962,7 @@ class CalibrationRun:
         buffer: list[ReadingRow] = []
         measured = 0
         last_drift_round = -1
+        last_cell: tuple[int, int] | None = None
 
         def flush() -> None:
             if buffer:
@@ -846,6 +1005,9 @@ class CalibrationRun:
                         math.nan,
                         {"run_id": run_id, "status": "interrupted", "readings": measured},
                     )
+                if (p.r, p.c) != last_cell:
+                    self._sample_temperature()
+                    last_cell = (p.r, p.c)
                 if p.role == "drift" and p.repeat != last_drift_round:
                     if p.repeat > 0:
                         flush()
@@ -907,6 +1069,44 @@ class CalibrationRun:
         else:  # sleeps on hardware, advances the virtual clock on the simulator
             self.lab.wait_s(interval_s)
 
+    def _sample_temperature(self) -> None:
+        """One board temperature sample (instrument time s, degC) for the budget's
+        temperature component; a board without a sensor gives NaN."""
+        try:
+            value = float(self.lab.board.temperature_C())
+        except Exception as exc:  # a sensor failure must not stop a calibration
+            log.warning("board temperature not available: %s", exc)
+            value = math.nan
+        self._temperatures.append((self.lab.instrument_time_s, value))
+
+    def _temperature_spread(
+        self, run_id: int, board_info: Mapping[str, str], memristor_cells: Sequence[bool]
+    ) -> TemperatureSpread:
+        """The run's temperature spread (samples of this session and of the runs it
+        resumes) and the board's resistor TCR (`DEFAULT_TCR_PPM_PER_K` if not reported)."""
+        samples = [t for _, t in self._temperatures]
+        for rid in self.store.lineage(run_id)[1:]:
+            if "board_temperature_C" in self.store.result_names(rid):
+                samples.extend(self.store.get_result(rid, "board_temperature_C")[:, 1].tolist())
+        if self._temperatures:
+            self.store.put_result(
+                run_id, "board_temperature_C", np.asarray(self._temperatures, dtype=np.float64)
+            )
+        tcr_values = _floats(board_info.get("tcr_ppm_per_K"))
+        if tcr_values:
+            tcr, source = tcr_values[0], f"{tcr_values[0]:g} ppm/K (board bill of materials)"
+        else:
+            tcr = DEFAULT_TCR_PPM_PER_K
+            source = f"{tcr:g} ppm/K (assumed: the board reports none)"
+        per_cell = np.where(np.asarray(memristor_cells, dtype=bool), 0.0, tcr * 1e-6)
+        resolution = _floats(board_info.get("temperature_resolution_C"))
+        return TemperatureSpread.from_samples(
+            samples,
+            resolution_C=resolution[0] if resolution else DEFAULT_TEMPERATURE_RESOLUTION_C,
+            tcr_per_K=per_cell,
+            tcr_source=source,
+        )
+
     def _abandon(
         self, run_id: int, buffer: list[ReadingRow], exc: BaseException, instrument_s: float
     ) -> None:
@@ -945,6 +1145,7 @@ class CalibrationRun:
         ]
         band = band_from_board_info(board_info, n, margin=settings.band_margin)
         mem_band = memristor_band_from_board_info(board_info, n, margin=settings.band_margin)
+        temperature = self._temperature_spread(run_id, board_info, memristor_cells)
         results, report, scale, diag = estimate_cells(
             plan,
             readings,
@@ -954,12 +1155,17 @@ class CalibrationRun:
             band=band,
             memristor_cells=memristor_cells,
             memristor_band=mem_band,
+            accuracy=self.accuracy,
+            temperature=temperature,
         )
+        budget = diag.pop("budget", None)
         faults = [
             Fault(cells[f.cell][0], cells[f.cell][1], f.k, f.kind, dict(f.evidence))
             for f in report.findings
         ]
         self.store.put_estimates(run_id, [c.to_store() for c in results])
+        if budget is not None:
+            self.store.put_budget(run_id, cells, budget)
         self.store.put_faults(run_id, faults)
         drift = _drift_report(plan, readings, settings, cells, n)
         if drift is not None:
@@ -981,6 +1187,10 @@ class CalibrationRun:
         s = np.array([c.std_S for c in results])
         usable = np.isfinite(a) & np.isfinite(s) & ~report.excluded & (a > 0)
         rel = s[usable] / a[usable]
+        s_stat = np.array(
+            [c.components["statistical"] if c.components is not None else c.std_S for c in results]
+        )
+        rel_stat = s_stat[usable] / a[usable]
         n_elements = len(cells) * n
         summary: dict[str, Any] = {
             "run_id": run_id,
@@ -992,7 +1202,15 @@ class CalibrationRun:
             "fault_kinds": {
                 k: sum(1 for f in faults if f.kind == k) for k in sorted({f.kind for f in faults})
             },
+            # the combined standard uncertainty (the budget), and its statistical part
             "median_relative_uncertainty": float(np.median(rel)) if rel.size else math.nan,
+            "median_relative_uncertainty_statistical": float(np.median(rel_stat))
+            if rel_stat.size
+            else math.nan,
+            "smu_accuracy_table": self.accuracy.source if self.accuracy is not None else None,
+            "temperature_C": temperature.mean_C,
+            "temperature_u_K": temperature.u_K,
+            "tcr_ppm_per_K": temperature.tcr_source,
             "readings": len(readings),
             "readings_per_element": len(plan) / n_elements if n_elements else math.nan,
             "wall_time_s": wall_total,
