@@ -79,7 +79,14 @@ from calibration.settings import (
 from labrss.lab import Lab, LabInputError
 from labrss.lab.safety import check_source_voltage
 from labrss.metrology.budget import Category, ElementBudget, combine_components
-from labrss.metrology.range_link import ChainSolution
+from labrss.metrology.range_link import (
+    ChainSolution,
+    LinkEstimate,
+    LinkPlan,
+    estimate_links,
+    plan_links,
+    solve_chain,
+)
 from labrss.metrology.smu_accuracy import SMUAccuracy, accuracy_for_model
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
@@ -103,7 +110,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
-Role = Literal["fit", "holdout", "drift"]
+Role = Literal["fit", "holdout", "drift", "link"]
 
 ASSUMED_OFF_LEAKAGE_S = 1e-9
 """Off-leakage per open branch (S) assumed for the healthy band when the board does not
@@ -121,7 +128,7 @@ common thick-film class (thick film +-100/200/300 ppm/K, thin film +-25/50/100).
 DEFAULT_TEMPERATURE_RESOLUTION_C = 0.1
 """Board temperature sensor resolution (degC) assumed when the board reports none."""
 
-_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d"}
+_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d", "link": "l"}
 
 
 class CalibrationInterruptedError(Exception):
@@ -301,6 +308,49 @@ def build_plan(
                 for s in signs:
                     plan.append(PlannedReading(r, c, 1 << k, rnd, "drift", k, s))
     return plan
+
+
+def link_readings(
+    link_plan: LinkPlan, cells: Sequence[tuple[int, int]], repeats: int
+) -> list[tuple[PlannedReading, float]]:
+    """The range-link readings of ``link_plan`` with their fixed current range (A).
+
+    Per subset, ``repeats`` times: the lower range at +V and -V, then the upper range at
+    +V and -V (interleaved, so slow drift cancels in each ratio). Role ``link``, row
+    ``2 x link + (0 lower, 1 upper)``; keys as every reading's.
+    """
+    out: list[tuple[PlannedReading, float]] = []
+    for sub in link_plan.subsets:
+        r, c = cells[sub.cell]
+        ranges = link_plan.links[sub.link]
+        for rep in range(repeats):
+            for side in (0, 1):
+                for sign in (1, -1):
+                    p = PlannedReading(r, c, sub.mask, rep, "link", 2 * sub.link + side, sign)
+                    out.append((p, ranges[side]))
+    return out
+
+
+def link_estimates(
+    link_plan: LinkPlan,
+    cells: Sequence[tuple[int, int]],
+    repeats: int,
+    readings: NDArray[np.void],
+) -> tuple[LinkEstimate, ...]:
+    """Each link's ``e_lo - e_hi`` from the stored link readings: the mean of
+    ``ln(g_lo / g_hi)`` over the +V/-V pairs of every subset and repeat."""
+    planned = [p for p, _ in link_readings(link_plan, cells, repeats)]
+    pairs = _combine(planned, readings, True, 1.0)
+    samples: list[list[float]] = [[] for _ in link_plan.links]
+    for sub in link_plan.subsets:
+        r, c = cells[sub.cell]
+        for rep in range(repeats):
+            lo = pairs.get((r, c, "link", rep, 2 * sub.link))
+            hi = pairs.get((r, c, "link", rep, 2 * sub.link + 1))
+            if lo is None or hi is None or not (lo.g_S > 0 and hi.g_S > 0):
+                continue
+            samples[sub.link].append(math.log(lo.g_S / hi.g_S))
+    return estimate_links(link_plan.links, samples)
 
 
 # ---------------------------------------------------------------------------- bands
@@ -969,12 +1019,14 @@ class CalibrationRun:
                 self.store.add_readings(run_id, buffer)
                 buffer.clear()
 
+        total = [len(plan), len(plan) - len(todo)]  # readings planned, stored before
+
         def report(cell: tuple[int, int] | None) -> None:
             if progress is not None:
                 progress(
                     RunProgress(
-                        done=len(plan) - len(todo) + measured,
-                        total=len(plan),
+                        done=total[1] + measured,
+                        total=total[0],
                         measured_now=measured,
                         instrument_time_s=lab.instrument_time_s - start_instr,
                         wall_time_s=time.monotonic() - start_wall,
@@ -982,29 +1034,71 @@ class CalibrationRun:
                     )
                 )
 
+        def stop_requested() -> bool:
+            if should_stop is None or not should_stop():
+                return False
+            flush()
+            self.store.finish_run(
+                run_id,
+                "interrupted",
+                instrument_time_s=lab.instrument_time_s - start_instr,
+                note="stopped on request",
+            )
+            lab.open_all()
+            return True
+
+        def interrupted() -> CalibrationResult:
+            return CalibrationResult(
+                run_id,
+                "interrupted",
+                settings,
+                (),
+                (),
+                None,
+                math.nan,
+                {"run_id": run_id, "status": "interrupted", "readings": measured},
+            )
+
+        def take(p: PlannedReading, current_range_A: float | None = None) -> None:
+            nonlocal measured
+            reading = lab.measure_subset(
+                p.r,
+                p.c,
+                p.mask,
+                nplc=settings.nplc,
+                read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
+                current_range_A=current_range_A,
+            )
+            buffer.append(
+                ReadingRow(
+                    key=p.key,
+                    r=p.r,
+                    c=p.c,
+                    mask=p.mask,
+                    value=reading.conductance_S
+                    if math.isfinite(reading.conductance_S)
+                    else math.nan,
+                    voltage_V=reading.voltage_V,
+                    current_A=reading.current_A,
+                    current_range_A=reading.current_range_A,
+                    nplc=reading.nplc,
+                    four_wire=reading.four_wire,
+                    limit_tripped=reading.limit_tripped,
+                    instrument_time_s=reading.time_s,
+                )
+            )
+            measured += 1
+            if len(buffer) >= settings.batch_size:
+                flush()
+            report((p.r, p.c))
+
+        link_plan: LinkPlan | None = None
         try:
             lab.open_all()  # every other cell open: the guarded read is accurate
             report(None)
             for p in todo:
-                if should_stop is not None and should_stop():
-                    flush()
-                    self.store.finish_run(
-                        run_id,
-                        "interrupted",
-                        instrument_time_s=lab.instrument_time_s - start_instr,
-                        note="stopped on request",
-                    )
-                    lab.open_all()
-                    return CalibrationResult(
-                        run_id,
-                        "interrupted",
-                        settings,
-                        (),
-                        (),
-                        None,
-                        math.nan,
-                        {"run_id": run_id, "status": "interrupted", "readings": measured},
-                    )
+                if stop_requested():
+                    return interrupted()
                 if (p.r, p.c) != last_cell:
                     self._sample_temperature()
                     last_cell = (p.r, p.c)
@@ -1013,35 +1107,21 @@ class CalibrationRun:
                         flush()
                         self._wait_between_rounds(settings.drift_interval_s)
                     last_drift_round = p.repeat
-                reading = lab.measure_subset(
-                    p.r,
-                    p.c,
-                    p.mask,
-                    nplc=settings.nplc,
-                    read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
-                )
-                buffer.append(
-                    ReadingRow(
-                        key=p.key,
-                        r=p.r,
-                        c=p.c,
-                        mask=p.mask,
-                        value=reading.conductance_S
-                        if math.isfinite(reading.conductance_S)
-                        else math.nan,
-                        voltage_V=reading.voltage_V,
-                        current_A=reading.current_A,
-                        current_range_A=reading.current_range_A,
-                        nplc=reading.nplc,
-                        four_wire=reading.four_wire,
-                        limit_tripped=reading.limit_tripped,
-                        instrument_time_s=reading.time_s,
-                    )
-                )
-                measured += 1
-                if len(buffer) >= settings.batch_size:
-                    flush()
-                report((p.r, p.c))
+                take(p)
+            flush()
+            # Range linking: planned from the design's readings (all stored now, so a
+            # resumed run plans the very same links and measures only what is missing).
+            link_plan, link_list = self._plan_links(run_id, settings, cells, n, plan)
+            link_todo = [(p, rng) for p, rng in link_list if p.key not in done_keys]
+            total[0] += len(link_list)
+            total[1] += len(link_list) - len(link_todo)
+            for p, rng in link_todo:
+                if stop_requested():
+                    return interrupted()
+                if (p.r, p.c) != last_cell:
+                    self._sample_temperature()
+                    last_cell = (p.r, p.c)
+                take(p, rng)
             flush()
             lab.open_all()
         except BaseException as exc:
@@ -1061,7 +1141,42 @@ class CalibrationRun:
             plan=plan,
             wall_s=time.monotonic() - start_wall,
             instrument_s=lab.instrument_time_s - start_instr,
+            link_plan=link_plan,
         )
+
+    def _plan_links(
+        self,
+        run_id: int,
+        settings: CalibrationSettings,
+        cells: list[tuple[int, int]],
+        n: int,
+        plan: list[PlannedReading],
+    ) -> tuple[LinkPlan | None, list[tuple[PlannedReading, float]]]:
+        """The range-link plan (`labrss.metrology.range_link.plan_links`) from the run's
+        design readings, and its readings with their fixed current range (A)."""
+        if not (settings.range_link and settings.reversal) or self.accuracy is None:
+            return None, []
+        readings = self.store.readings(run_id)
+        results, report, _, _ = estimate_cells(
+            plan, readings, settings, cells=cells, n=n, band=None, accuracy=None
+        )
+        fit_keys = {p.key for p in plan if p.role == "fit"}
+        used = {
+            float(rec["current_range_A"])
+            for rec in readings
+            if str(rec["key"]) in fit_keys and math.isfinite(float(rec["current_range_A"]))
+        }
+        bank = np.array([np.concatenate([[c.leakage_S], c.conductance_S]) for c in results])
+        link_plan = plan_links(
+            [row.full_scale for row in self.accuracy.current],
+            sorted(used),
+            bank_S=bank.reshape(len(cells), n + 1),
+            series_ohm=np.array([c.series_ohm for c in results]),
+            exclude=report.excluded,
+            voltage_V=float(settings.read_voltage_V or 0.0),
+            per_link=settings.link_subsets,
+        )
+        return link_plan, link_readings(link_plan, cells, settings.link_repeats)
 
     def _wait_between_rounds(self, interval_s: float) -> None:
         if self._wait is not None:
@@ -1135,8 +1250,28 @@ class CalibrationRun:
         plan: list[PlannedReading],
         wall_s: float,
         instrument_s: float,
+        link_plan: LinkPlan | None = None,
     ) -> CalibrationResult:
         readings = self.store.readings(run_id)
+        chain: ChainSolution | None = None
+        links: tuple[LinkEstimate, ...] = ()
+        if link_plan is not None and link_plan.links:
+            links = link_estimates(link_plan, cells, settings.link_repeats, readings)
+            fit_keys = {p.key for p in plan if p.role == "fit"}
+            weights: dict[float, float] = {}
+            for rec in readings:
+                if str(rec["key"]) in fit_keys and math.isfinite(float(rec["current_range_A"])):
+                    rng = float(rec["current_range_A"])
+                    weights[rng] = weights.get(rng, 0.0) + 1.0
+            if any(math.isfinite(e.delta) for e in links):
+                chain = solve_chain(
+                    sorted(weights),
+                    links,
+                    weights,
+                    u_gain={row.full_scale: row.u_gain for row in self.accuracy.current}
+                    if self.accuracy is not None
+                    else None,
+                )
         board_info = self.lab.board.info
         kind = board_info.get("element", "resistor")
         memristor_cells = [
@@ -1156,6 +1291,7 @@ class CalibrationRun:
             memristor_cells=memristor_cells,
             memristor_band=mem_band,
             accuracy=self.accuracy,
+            chain=chain,
             temperature=temperature,
         )
         budget = diag.pop("budget", None)
@@ -1211,6 +1347,17 @@ class CalibrationRun:
             "temperature_C": temperature.mean_C,
             "temperature_u_K": temperature.u_K,
             "tcr_ppm_per_K": temperature.tcr_source,
+            "range_links": [
+                {
+                    "lower_A": e.lo_A,
+                    "upper_A": e.hi_A,
+                    "gain_difference": e.delta,
+                    "u": e.u,
+                    "pairs": e.n,
+                }
+                for e in links
+            ],
+            "range_reference_A": chain.main_reference_A if chain is not None else None,
             "readings": len(readings),
             "readings_per_element": len(plan) / n_elements if n_elements else math.nan,
             "wall_time_s": wall_total,

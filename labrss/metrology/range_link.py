@@ -194,28 +194,25 @@ class ChainSolution:
     links: tuple[LinkEstimate, ...] = field(default=())
     main_reference_A: float | None = None
 
-    def linked(self, range_A: float) -> bool:
-        """Whether ``range_A`` shares its group with at least one other range."""
-        ref = self.reference_A.get(range_A, range_A)
-        return any(r != range_A and v == ref for r, v in self.reference_A.items()) or (
-            ref != range_A
-        )
-
 
 def solve_chain(
     ranges_A: Sequence[float],
     estimates: Sequence[LinkEstimate],
     weights: Mapping[float, float],
     *,
+    u_gain: Mapping[float, float] | None = None,
     reference_A: float | None = None,
 ) -> ChainSolution:
     """Corrections of every range relative to its group's reference range.
 
     Ranges joined by usable links (finite ``delta``) form groups along the ascending range
     list. Each group's reference is ``reference_A`` if it is in the group, else its range
-    of largest ``weights`` (e.g. the number of readings taken on it). The main reference is
-    the reference of the heaviest group (or of ``reference_A``'s group).
+    of smallest ``u_gain`` (the datasheet's gain uncertainty: the common scale is then as
+    small as the meter allows), ties broken by the largest ``weights`` (e.g. the number of
+    readings taken on it). The main reference is the reference of the heaviest group (or
+    of ``reference_A``'s group).
     """
+    gains = dict(u_gain or {})
     ranges = sorted(float(r) for r in ranges_A)
     usable = {(e.lo_A, e.hi_A): (i, e) for i, e in enumerate(estimates) if math.isfinite(e.delta)}
     # groups: consecutive ranges joined by usable links
@@ -233,7 +230,7 @@ def solve_chain(
         if reference_A is not None and any(math.isclose(reference_A, r) for r in grp):
             ref = next(r for r in grp if math.isclose(reference_A, r))
         else:
-            ref = max(grp, key=lambda r: (weights.get(r, 0.0), -r))
+            ref = min(grp, key=lambda r: (gains.get(r, 0.0), -weights.get(r, 0.0), r))
         ref_pos = grp.index(ref)
         weight = sum(weights.get(r, 0.0) for r in grp)
         if reference_A is not None and ref == reference_A:
