@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import math
 import time
@@ -78,7 +79,7 @@ from calibration.settings import (
 )
 from labrss.lab import Lab, LabInputError
 from labrss.lab.safety import check_source_voltage
-from labrss.metrology.budget import Category, ElementBudget, combine_components
+from labrss.metrology.budget import Category, ElementBudget, Source, combine_components
 from labrss.metrology.range_link import (
     ChainSolution,
     LinkEstimate,
@@ -87,7 +88,9 @@ from labrss.metrology.range_link import (
     plan_links,
     solve_chain,
 )
+from labrss.metrology.reference import AnchorResult, anchor, expected_branch_conductance
 from labrss.metrology.smu_accuracy import SMUAccuracy, accuracy_for_model
+from labrss.station import ReferenceStandard
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
 from labrss.workflows.boards import register_board
@@ -295,7 +298,7 @@ def build_plan(
         X, hold = design_rows(
             settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=(r, c)
         )
-        for rep in range(settings.repeats):
+        for rep in range(settings.passes((r, c))):
             for j, row in enumerate(X):
                 for s in signs:
                     plan.append(PlannedReading(r, c, _mask(row), rep, "fit", j, s))
@@ -547,6 +550,8 @@ def estimate_cells(
     accuracy: SMUAccuracy | None = None,
     chain: ChainSolution | None = None,
     temperature: TemperatureSpread | None = None,
+    reference: ReferenceStandard | None = None,
+    on_date: datetime.date | None = None,
 ) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
     """Estimates, fault report, noise scale s and diagnostics from a run's readings.
 
@@ -557,6 +562,9 @@ def estimate_cells(
     ``CellResult.std_S`` is then the combined standard uncertainty, the components are in
     ``CellResult.components`` and the whole budget (with correlations) in the diagnostics
     under ``"budget"``. Without it ``std_S`` is the statistical (Type A) part alone.
+    With ``reference`` (a standard on one of ``cells``) every estimate is anchored to its
+    certificate (`labrss.metrology.reference.anchor`; ``on_date`` dates the calibration for
+    the standard's drift); the diagnostics' ``"anchor"`` says how (or why not).
 
     ``readings``: `Store.readings` of the run (its lineage). Cells whose readings are not
     all there get NaN estimates. See the module docstring for the model.
@@ -586,14 +594,18 @@ def estimate_cells(
     X_pass = designs[0][0] if designs else np.zeros((0, n), np.uint8)
     Xf = np.tile(X_pass, (settings.repeats, 1))
     M = Xf.shape[0]
-    y = np.full((n_cells, M), np.nan)
-    rel = np.ones((n_cells, M))
-    tripped = np.zeros((n_cells, M), bool)
+    # the reference standard's cell may have more passes: arrays are padded to the longest
+    passes = np.array([settings.passes(rc) for rc in cells], dtype=np.int64)
+    M_max = int(passes.max()) * X_pass.shape[0] if n_cells else M
+    y = np.full((n_cells, M_max), np.nan)
+    rel = np.ones((n_cells, M_max))
+    tripped = np.zeros((n_cells, M_max), bool)
     raw = {
-        name: np.full((n_cells, M), np.nan) for name in ("i_p", "i_m", "v_p", "v_m", "r_p", "r_m")
+        name: np.full((n_cells, M_max), np.nan)
+        for name in ("i_p", "i_m", "v_p", "v_m", "r_p", "r_m")
     }
     for i, (r, c) in enumerate(cells):
-        for rep in range(settings.repeats):
+        for rep in range(int(passes[i])):
             for j in range(X_pass.shape[0]):
                 pair = pairs.get((r, c, "fit", rep, j))
                 if pair is not None:
@@ -605,13 +617,14 @@ def estimate_cells(
         [
             all(
                 (r, c, "fit", rep, j) in pairs
-                for rep in range(settings.repeats)
+                for rep in range(int(passes[i]))
                 for j in range(len(X_pass))
             )
-            for r, c in cells
+            for i, (r, c) in enumerate(cells)
         ],
         bool,
     )
+    width = passes * X_pass.shape[0]  # readings per cell
     a = np.full((n_cells, n), np.nan)
     s = np.full((n_cells, n), np.nan)
     c0 = np.full(n_cells, np.nan)
@@ -622,22 +635,29 @@ def estimate_cells(
     dof = np.full(n_cells, -1, np.int64)
     # A cell with a tripped or missing fit reading is fitted on its own (the design may no
     # longer identify every branch: its estimates are then NaN, "unknown").
-    clean = complete & ~tripped.any(axis=1) & np.isfinite(y).all(axis=1)
+    valid_all = np.array([np.isfinite(y[i, : width[i]]).all() for i in range(n_cells)], bool)
+    clean = complete & ~tripped.any(axis=1) & valid_all
     fits: dict[int, tuple[WeighingFit, int]] = {}
-    if clean.any():
-        idx = np.flatnonzero(clean)
-        fit = _fit_group(Xf, y[idx], rel[idx], settings.fit_series)
+    for count in sorted(set(passes.tolist())):
+        idx = np.flatnonzero(clean & (passes == count))
+        if idx.size == 0:
+            continue
+        m_c = count * X_pass.shape[0]
+        X_c = np.tile(X_pass, (count, 1))
+        fit = _fit_group(X_c, y[idx, :m_c], rel[idx, :m_c], settings.fit_series)
         if fit is not None:
             for pos, cell_i in enumerate(idx):
                 fits[int(cell_i)] = (fit, pos)
         else:
-            clean[:] = False
+            clean[idx] = False
     for ci in (int(x) for x in np.flatnonzero(complete & ~clean)):
-        keep = np.isfinite(y[ci])
-        cols_used = Xf[keep].sum(axis=0) > 0
+        m_c = int(width[ci])
+        X_c = np.tile(X_pass, (int(passes[ci]), 1))
+        keep = np.isfinite(y[ci, :m_c])
+        cols_used = X_c[keep].sum(axis=0) > 0
         if keep.sum() <= int(cols_used.sum()) + 1:
             continue
-        one_fit = _fit_group(Xf, y[ci : ci + 1], rel[ci : ci + 1], settings.fit_series)
+        one_fit = _fit_group(X_c, y[ci : ci + 1, :m_c], rel[ci : ci + 1, :m_c], settings.fit_series)
         if one_fit is not None:
             fits[ci] = (one_fit, 0)
     # The noise scale s, pooled over the cleanly fitted cells of each group (resistor
@@ -687,7 +707,7 @@ def estimate_cells(
         h_chi2[i] = float(check.chi2[0])
         h_dof[i] = int(check.dof[0])
     # Faults, per group with the group's band and noise scale.
-    y_faults = np.where(tripped, np.inf, y)
+    y_faults = np.where(tripped, np.inf, y)[:, :M]
     parts: list[tuple[NDArray[np.intp], FaultReport]] = []
     for g, g_band in ((0, band), (1, memristor_band)):
         idx = np.flatnonzero(group == g)
@@ -708,8 +728,8 @@ def estimate_cells(
                     k_sigma=settings.k_sigma,
                     X=Xf,
                     y_S=y_faults[idx],
-                    limit_tripped=tripped[idx],
-                    sigma_S=rel[idx] * g_scale if math.isfinite(g_scale) else None,
+                    limit_tripped=tripped[idx, :M],
+                    sigma_S=rel[idx, :M] * g_scale if math.isfinite(g_scale) else None,
                 ),
             )
         )
@@ -717,6 +737,7 @@ def estimate_cells(
     scale = scales[0] if dof_sums[0] or not dof_sums[1] else scales[1]
     budget: ElementBudget | None = None
     components: dict[Category, FloatArray] | None = None
+    anchor_info: dict[str, Any] = {}
     u_combined = s
     if accuracy is not None:
         budget = _cell_budget(
@@ -728,6 +749,26 @@ def estimate_cells(
             temperature=temperature,
             n=n,
         )
+        if reference is not None:
+            anchored = _anchor(budget, reference, cells, temperature, on_date)
+            if isinstance(anchored, str):
+                anchor_info = {"status": "not anchored", "reason": anchored}
+            else:
+                budget, result = anchored
+                f = result.factor
+                a = budget.value_S[:, 1:]
+                c0 = budget.value_S[:, 0]
+                rs = rs * f
+                rs_s = rs_s * f
+                c0_s = c0_s / f
+                anchor_info = {
+                    "status": "anchored",
+                    "factor": f,
+                    "measured_S": result.measured_S,
+                    "expected_S": result.expected_S,
+                    "u_relative": result.u_relative,
+                    "sources": {s.name: s.u for s in result.sources},
+                }
         components = budget.components()
         u_combined = combine_components(components)
     n_read = np.zeros(n_cells, np.int64)
@@ -772,7 +813,79 @@ def estimate_cells(
     }
     if budget is not None:
         diagnostics["budget"] = budget
+    if reference is not None and accuracy is not None:
+        diagnostics["anchor"] = anchor_info
     return results, report, scale, diagnostics
+
+
+def _anchor(
+    budget: ElementBudget,
+    reference: ReferenceStandard,
+    cells: Sequence[tuple[int, int]],
+    temperature: TemperatureSpread | None,
+    on_date: datetime.date | None,
+) -> tuple[ElementBudget, AnchorResult] | str:
+    """Anchor ``budget`` to the standard (module docstring of
+    `labrss.metrology.reference`), or the reason it cannot be done."""
+    if reference.cell not in cells:
+        return f"the reference cell {reference.cell} was not calibrated"
+    i = list(cells).index(reference.cell)
+    k = reference.branch
+    c0 = float(budget.value_S[i, 0])
+    c0 = c0 if math.isfinite(c0) and c0 > 0 else 0.0
+    t_cal = temperature.mean_C if temperature is not None else math.nan
+    if not math.isfinite(t_cal):
+        t_cal = reference.certificate_temperature_C
+    expected = expected_branch_conductance(
+        reference.resistance_ohm,
+        leakage_S=c0,
+        temperature_C=t_cal,
+        certificate_temperature_C=reference.certificate_temperature_C,
+        tcr_ppm_per_K=reference.tcr_ppm_per_K,
+    )
+    cert = [
+        Source(
+            "reference certificate",
+            "scale",
+            reference.standard_uncertainty_ohm / reference.resistance_ohm,
+            "1",
+            f"U = {reference.expanded_uncertainty_ohm:g} ohm (k = {reference.coverage_factor:g}) "
+            f"on {reference.resistance_ohm:g} ohm, certificate of {reference.certificate_date}",
+        ),
+        Source(
+            "reference temperature",
+            "scale",
+            abs(reference.tcr_ppm_per_K) * 1e-6 * reference.temperature_uncertainty_K,
+            "1",
+            f"TCR {reference.tcr_ppm_per_K:g} ppm/K x {reference.temperature_uncertainty_K:g} K",
+        ),
+        Source(
+            "reference off-leakage",
+            "scale",
+            c0 / math.sqrt(12.0) / expected,
+            "1",
+            "its switch's open conductance: somewhere in [0, c0] of its cell",
+        ),
+    ]
+    if reference.drift_ppm_per_year > 0 and reference.certificate_date and on_date is not None:
+        age_years = max(
+            (on_date - datetime.date.fromisoformat(reference.certificate_date)).days / 365.25,
+            0.0,
+        )
+        cert.append(
+            Source(
+                "reference drift",
+                "scale",
+                reference.drift_ppm_per_year * 1e-6 * age_years / math.sqrt(3.0),
+                "1",
+                f"{reference.drift_ppm_per_year:g} ppm/year x {age_years:.2f} years "
+                "since the certificate (rectangular)",
+            )
+        )
+    try:
+        return anchor(budget, i, k, expected, cert)
+    except ValueError as exc:
+        return str(exc)
 
 
 def _cell_budget(
@@ -811,7 +924,7 @@ def _cell_budget(
             c[-1, :p_lin] = full[-1, :p_lin]
             c[-1, -1] = full[-1, -1]
         cov[i] = c
-        contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i])
+        contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i, : L.shape[1]])
     budget = ElementBudget(tuple(sources), value, cov, contrib)
     if temperature is not None and temperature.u_K > 0:
         tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))
@@ -957,6 +1070,19 @@ class CalibrationRun:
                 f"{len(cells)} cells are selected"
             )
         self.accuracy = accuracy_for_model(lab.smu.model, lab.station.smu.driver)
+        if settings.anchor and settings.reference is None and lab.station.reference is not None:
+            settings = dataclasses.replace(settings, reference=lab.station.reference.to_json())
+        if settings.reference is not None:
+            ref = ReferenceStandard.from_json(settings.reference)
+            r, c = ref.cell
+            if not (0 <= r < g.rows and 0 <= c < g.cols and 0 <= ref.branch < g.branches):
+                raise SettingsError(
+                    f"reference standard at cell {ref.cell}, branch {ref.branch} is not on the "
+                    f"board ({g.rows}x{g.cols}x{g.branches}): check [reference] in "
+                    f"{lab.station.name}"
+                )
+            if ref.cell not in cells:
+                cells.append(ref.cell)  # measured with the selection: it anchors the scale
         return settings, cells, g.branches
 
     def _register_board(self) -> int:
@@ -1293,7 +1419,12 @@ class CalibrationRun:
             accuracy=self.accuracy,
             chain=chain,
             temperature=temperature,
+            reference=ReferenceStandard.from_json(settings.reference)
+            if settings.reference is not None
+            else None,
+            on_date=datetime.date.today(),
         )
+        anchor_info = diag.pop("anchor", None)
         budget = diag.pop("budget", None)
         faults = [
             Fault(cells[f.cell][0], cells[f.cell][1], f.k, f.kind, dict(f.evidence))
@@ -1358,6 +1489,7 @@ class CalibrationRun:
                 for e in links
             ],
             "range_reference_A": chain.main_reference_A if chain is not None else None,
+            "anchor": anchor_info,
             "readings": len(readings),
             "readings_per_element": len(plan) / n_elements if n_elements else math.nan,
             "wall_time_s": wall_total,

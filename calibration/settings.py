@@ -148,6 +148,9 @@ class CalibrationSettings:
             standard uncertainty falls as 1/sqrt(link_subsets x link_repeats).
         anchor: when the station declares a reference standard (``[reference]``), measure
             it and anchor the absolute scale to its certificate.
+        reference_repeats: the standard's cell is measured with ``repeats x
+            reference_repeats`` passes of the design: the anchor's own statistical and
+            series-path uncertainty fall as 1/sqrt(passes), below the certificate's.
         reference: the reference standard's certificate used by the run (filled from the
             station when the run starts, stored with the run; None: none).
     """
@@ -171,6 +174,7 @@ class CalibrationSettings:
     link_subsets: int = 4
     link_repeats: int = 16
     anchor: bool = True
+    reference_repeats: int = 12
     reference: dict[str, Any] | None = None
 
     def validate(self) -> CalibrationSettings:
@@ -223,6 +227,12 @@ class CalibrationSettings:
                 ">= 1",
             ),
             (
+                "reference_repeats",
+                self.reference_repeats,
+                _is_int(self.reference_repeats) and self.reference_repeats >= 1,
+                ">= 1",
+            ),
+            (
                 "link_repeats",
                 self.link_repeats,
                 _is_int(self.link_repeats) and self.link_repeats >= 2,
@@ -254,6 +264,14 @@ class CalibrationSettings:
                 self.read_voltage_V if self.read_voltage_V is not None else read_voltage_V
             ),
         )
+
+    def passes(self, cell: tuple[int, int]) -> int:
+        """Design passes of ``cell``: ``repeats``, times ``reference_repeats`` for the
+        reference standard's cell."""
+        ref = self.reference
+        if ref is not None and tuple(int(v) for v in ref["cell"]) == tuple(cell):
+            return self.repeats * self.reference_repeats
+        return self.repeats
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; `from_json` reads it back."""

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
-from labrss.store.records import UNCERTAINTY_COMPONENTS
 from labrss.store.export import (
     NPZ_CALIBRATION_ARRAYS,
     NPZ_RUN_ARRAYS,
     export_calibration,
     export_run,
 )
+from labrss.store.records import UNCERTAINTY_COMPONENTS
 
 
 @pytest.fixture
