@@ -162,7 +162,7 @@ def _exact_one(
     v: FloatArray, t: FloatArray, norm: Norm, chunk: int = 1 << 18
 ) -> npt.NDArray[np.int64]:
     """Mask codes ``(T,)`` of the optimal subsets of ``v`` ``(n, d)`` for targets ``(T, d)``."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
     n = v.shape[0]
     h = n // 2

@@ -30,8 +30,7 @@ def test_exact_equals_brute_force(n: int, d: int, norm: str, seed: int, shared: 
     np.testing.assert_allclose(ex.error, bf.error, rtol=1e-12, atol=1e-12)
     assert ex.optimal.all()
     # the reported value and error are those of the returned mask
-    vv = v if shared else v
-    value = ex.mask @ vv if shared else np.einsum("bn,bnd->bd", ex.mask, vv)
+    value = ex.mask @ v if shared else np.einsum("bn,bnd->bd", ex.mask, v)
     np.testing.assert_allclose(ex.value, value, atol=1e-12)
 
 
