@@ -32,7 +32,7 @@ from drivers.plugins import (
 SIM_ADDRESS: Final = "sim"
 """Address meaning "the embedded simulator's instrument"."""
 
-SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
+SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
 SIM_BENCHES: Final = SIMULATED_BENCHES
 """What ``[simulator] bench`` may name: the crossbar board, or a switching matrix in front
 of a passive array (docs/switch-matrix.md)."""
@@ -189,8 +189,8 @@ class SimulatorSettings:
         board: a board preset name (``small``, ``default``, ``large``, ...) or a board
             TOML path.
         seed: the simulated board's seed (same seed, same board).
-        smu_model: the emulated SMU (``2450``, ``B2901A``, ``B2902A``); defaults to the one
-            matching ``[smu] driver``.
+        smu_model: the emulated SMU (``2450``, ``B2901A``, ``B2902A``, ``2400``); defaults
+            to the one the ``[smu] driver`` declares.
         realtime_factor: 0 = as fast as possible; f > 0 paces instrument time at f x real time.
     """
 

@@ -29,7 +29,7 @@ def test_the_built_in_drivers_are_registered_as_entry_points() -> None:
     boards = board_drivers()
     smus = smu_drivers()
     assert "crossbar" in boards
-    assert {"keithley2450", "keysight_b2900"} <= set(smus)
+    assert {"keithley2400", "keithley2450", "keysight_b2900"} <= set(smus)
     for entry in [*boards.values(), *smus.values()]:
         if entry.value.startswith("drivers."):
             assert entry.package == "labrss"
@@ -53,6 +53,8 @@ def test_recognition_matches_what_the_simulated_instruments_answer() -> None:
         replies["keithley2450"] = bench.smu.handle_line("*IDN?") or ""
     with SimulatedBench("small", seed=4, smu_model="B2902A") as bench:
         replies["keysight_b2900"] = bench.smu.handle_line("*IDN?") or ""
+    with SimulatedBench("small", seed=4, smu_model="2400") as bench:
+        replies["keithley2400"] = bench.smu.handle_line("*IDN?") or ""
     drivers: dict[str, Recognition] = {
         name: e.load().recognition for name, e in {**board_drivers(), **smu_drivers()}.items()
     }
