@@ -37,7 +37,8 @@ virtual time, event by event: before every command that changes the network or i
 the last event is applied with the configuration that held during it. Two sources drive
 the devices: the board's own (DAC outputs and TIA offsets, in MVM routing) and the SMU,
 which reports each reading's force voltage and duration through `PortModel.hold`
-(`smu_hold`). Each device's voltage is its cell's voltage from the nodal solution, divided
+(`smu_hold`; time the SMU spends with its output on between readings is not counted).
+Each device's voltage is its cell's voltage from the nodal solution, divided
 between the device and its switch (``V_cell R_dev / (R_dev + r_switch)``, r_on closed,
 r_off open). Creep is folded into the element values at their next re-evaluation
 (``environment.update_step_s``), like drift; a stress that switched a device (above

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 
+from drivers.smu import SafetyLimits, open_smu
 from simulator.bench import SimulatedBench
 from simulator.board_config import MemristorConfig, load_board_config
 from simulator.board_model import BoardModel, Routing
@@ -141,39 +142,42 @@ def test_old_mvm_input_range_disturbs_devices_and_the_guarded_one_does_not() -> 
     assert mvm_stress(0.98 * 0.45 / 3).max() < 5e-5
 
 
-def test_smu_readings_stress_the_routed_cell_through_the_port() -> None:
-    # Through the real SCPI path: the 2450 emulator reports each reading's force voltage
-    # and duration to the board (PortModel.hold). A +0.75 V read (above the weakest SET
-    # thresholds, 0.65 V) at NPLC 10 moves devices; a 0.1 V read does not measurably.
+@pytest.mark.parametrize(
+    ("smu_model", "driver"),
+    [("2450", "keithley2450"), ("B2902A", "keysight_b2900"), ("2400", "keithley2400")],
+)
+def test_smu_readings_stress_the_routed_cell_through_the_port(smu_model: str, driver: str) -> None:
+    # Through the real SCPI path of each SMU emulator: it reports each reading's force
+    # voltage and duration to the board (PortModel.hold). A +0.75 V read (above the weakest
+    # SET thresholds, 0.65 V) moves devices; a 0.1 V read does not measurably.
     changes = {}
     for volts in (0.75, 0.1):
-        with SimulatedBench("memristor", seed=3) as bench:
+        with SimulatedBench("memristor", seed=3, smu_model=smu_model) as bench:
             model = bench.model
             assert model.memristors is not None
-            model.set_switches(np.ones(model.geometry.shape, dtype=bool))
-            before = copy.deepcopy(model.memristors)
-            smu = bench.smu
-            for line in (
-                ":SOUR:FUNC VOLT",
-                f":SOUR:VOLT {volts}",
-                ":SOUR:VOLT:ILIM 0.01",
-                ':SENS:FUNC "CURR"',
-                ":SENS:CURR:NPLC 10",
-                ":OUTP ON",
-            ):
-                smu.handle_line(line)
-            for r in range(8):
-                for c in range(8):
-                    model.set_routing(Routing("cell", r, c))
-                    smu.handle_line(":READ?")
-            smu.handle_line(":OUTP OFF")
-            changes[volts] = devices_change(before, model.memristors, model.clock.now_s)
+            with bench.lock:
+                model.set_switches(np.ones(model.geometry.shape, dtype=bool))
+                before = copy.deepcopy(model.memristors)
+            smu = open_smu(driver, bench.smu_resource, SafetyLimits(1.0, 0.01))
+            try:
+                smu.configure_voltage_source(volts, 0.01)
+                smu.configure_measurement(nplc=10, current_range_A=None, four_wire=False)
+                with smu.output_on():
+                    for r in range(8):
+                        for c in range(8):
+                            with bench.lock:
+                                model.set_routing(Routing("cell", r, c))
+                            smu.measure()
+            finally:
+                smu.close()
+            with bench.lock:
+                changes[volts] = devices_change(before, model.memristors, model.clock.now_s)
     # Each cell is read once at +V and sits at -V (guard) during the other 49 reads: at
     # 0.75 V that is a RESET pulse for every device (RESET thresholds <= 0.75 V).
     assert changes[0.75].max() > 0.1
     assert np.median(changes[0.75]) > 0.01
-    # At 0.1 V only creep: ~26 s of stress, worst device (RESET threshold 0.45 V) 1e-3 x
-    # 2.6e5 reference widths x sinh(2.5)/sinh(11.25) = 0.04 reference pulses of <= 4 % of
+    # At 0.1 V only creep: < 30 s of stress, worst device (RESET threshold 0.45 V) 1e-3 x
+    # 3e5 reference widths x sinh(2.5)/sinh(11.25) = 0.05 reference pulses of <= 4 % of
     # the range each.
     assert changes[0.1].max() < 2e-3
 
