@@ -209,6 +209,9 @@ class Board(abc.ABC):
         dac_range_V, dac_bits, dac_lsb_V, max_dac_voltage_V: the row DACs (``dacs``).
         adc_range_A: the column ADCs' full scale (A) (``adcs``).
         pulse_limits, max_pulse_voltage_V, g_min_S, g_max_S: the memristors (``pulses``).
+        set_threshold_min_V, reset_threshold_min_V: the memristors' smallest switching
+            threshold magnitude per polarity (V), NaN when unknown: `Lab` keeps every read
+            and MVM voltage below them (read disturb).
     """
 
     identity: str = ""
@@ -229,6 +232,8 @@ class Board(abc.ABC):
     max_pulse_voltage_V: float | None = None
     g_min_S: float = math.nan
     g_max_S: float = math.nan
+    set_threshold_min_V: float = math.nan
+    reset_threshold_min_V: float = math.nan
 
     # ------------------------------------------------------------------ capabilities
     def has(self, capability: Capability) -> bool:
