@@ -231,14 +231,12 @@ def all_accuracy_tables() -> tuple[SMUAccuracy, ...]:
 
 
 def accuracy_for_model(model: str, driver: str | None = None) -> SMUAccuracy:
-    """The table for ``*IDN?`` model ``model`` (e.g. ``"2450"``, ``"B2902A"``), else for
-    labrss driver ``driver``; AccuracyTableError lists the known models when none fits."""
+    """The table for ``*IDN?`` model ``model`` (e.g. ``"2450"``, ``"B2902A"``);
+    AccuracyTableError lists the known models when none fits (``driver`` only names the
+    station's driver in the message: models of one driver family differ in accuracy)."""
     tables = all_accuracy_tables()
     for table in tables:
         if model in table.idn_models:
-            return table
-    for table in tables:
-        if driver is not None and table.driver == driver:
             return table
     known = ", ".join(f"{m} ({t.family})" for t in tables for m in t.idn_models)
     raise AccuracyTableError(

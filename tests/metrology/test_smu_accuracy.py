@@ -18,7 +18,7 @@ from simulator import smu_physics
 
 def test_every_supported_model_has_a_cited_table() -> None:
     tables = all_accuracy_tables()
-    assert {t.driver for t in tables} >= {"keithley2450", "keysight_b2900"}
+    assert {t.driver for t in tables} >= {"keithley2450", "keysight_b2900", "keithley2400"}
     for t in tables:
         assert "p." in t.datasheet and t.spec_sigmas == pytest.approx(2.58)
     k = accuracy_for_model("2450")
@@ -30,7 +30,7 @@ def test_every_supported_model_has_a_cited_table() -> None:
     assert k.voltage_range_for(-0.2095).full_scale == 0.2  # within 105 %
     assert k.voltage_range_for(0.211).full_scale == 2.0
     assert accuracy_for_model("B2902A").family == "Keysight B2900A"
-    assert accuracy_for_model("B2987X", "keysight_b2900").family == "Keysight B2900A"
+    assert accuracy_for_model("2400").family == "Keithley 2400"
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,7 @@ def test_every_supported_model_has_a_cited_table() -> None:
     [
         ("2450", smu_physics.K2450_MEASURE_CURRENT, smu_physics.K2450_MEASURE_VOLTAGE),
         ("B2902A", smu_physics.B2900_MEASURE_CURRENT, smu_physics.B2900_MEASURE_VOLTAGE),
+        ("2400", smu_physics.K2400_MEASURE_CURRENT, smu_physics.K2400_MEASURE_VOLTAGE),
     ],
 )
 def test_the_simulated_meters_stay_within_the_tables(
@@ -58,6 +59,8 @@ def test_the_simulated_meters_stay_within_the_tables(
 def test_unknown_models_and_broken_tables_are_named(tmp_path: Path) -> None:
     with pytest.raises(AccuracyTableError, match=r"no accuracy table for SMU model 'K9999'.*2450"):
         accuracy_for_model("K9999")
+    with pytest.raises(AccuracyTableError, match=r"model '2410' \(driver 'keithley2400'\)"):
+        accuracy_for_model("2410", "keithley2400")
     bad = tmp_path / "broken.toml"
     text = (
         'format = "labrss-smu-accuracy"\nversion = 1\nfamily = "X"\ndriver = "x"\n'
