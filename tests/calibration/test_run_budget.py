@@ -139,3 +139,47 @@ def test_range_links_leave_one_common_scale_factor(tmp_path: Path) -> None:
             assert result.summary["range_reference_A"] == pytest.approx(1e-4)
     assert ratios[True] <= 1.5, ratios
     assert ratios[False] > 3.0, ratios
+
+
+REFERENCE = {
+    "location": "branch",
+    "cell": [15, 15],
+    "branch": 0,
+    "resistance_ohm": 10000.0,
+    "expanded_uncertainty_ohm": 0.5,
+    "coverage_factor": 2.0,
+    "certificate_date": "2025-01-15",
+    "certificate_temperature_C": 25.0,
+    "tcr_ppm_per_K": 4.3,
+}
+
+
+def test_a_reference_standard_anchors_the_absolute_scale(tmp_path: Path) -> None:
+    """With the preset's standard declared, every estimate lands on the standard's scale:
+    the errors are the standard's own deviation from its certificate (drawn by the
+    simulator within U) plus statistical noise, where unanchored they carry the meter's
+    scale error; the scale component becomes the certificate's (25 ppm) and the anchor's."""
+    station = sim_station(seed=1, reference=dict(REFERENCE))
+    settings = CalibrationSettings(cells=CellSelection(rows=(0,), cols=(0, 1)))
+    with Lab(station) as lab, Store(tmp_path / "lab.db") as store:
+        result = CalibrationRun(lab, store, settings).run()
+        assert lab.simulator is not None
+        with lab.simulator.lock:
+            truth = lab.simulator.model.truth()
+    got = [(c.r, c.c) for c in result.cells]
+    assert got == [(0, 0), (0, 1), (15, 15)]  # the standard's cell joined the selection
+    anchor_info = result.summary["anchor"]
+    assert anchor_info["status"] == "anchored"
+    rel = result.conductance_S() / true_branch_conductance_S(truth, got) - 1.0
+    closed = truth["resistance_ohm"][15, 15, 0] + truth["r_on_ohm"][15, 15, 0]
+    d = closed / 10000.0 - 1.0  # the standard's true deviation (conductance: -d)
+    assert abs(d) <= 50e-6
+    reading = anchor_info["sources"]["reference reading"]
+    stat = np.array([c.components["statistical"] for c in result.cells]) / result.conductance_S()
+    # every estimate is off by the standard's deviation (G_true = G_cert (1 - d), so the
+    # anchored scale is (1 + d) high), to within the anchor's reading and the noise
+    tol = 4 * np.hypot(reading, np.median(stat) / np.sqrt(rel.size)) + 1e-6
+    assert abs(np.median(rel) - d) < tol, (np.median(rel), d, tol)
+    scale = np.array([c.components["scale"] for c in result.cells]) / result.conductance_S()
+    np.testing.assert_allclose(scale, anchor_info["u_relative"], rtol=1e-6)
+    assert 25e-6 <= anchor_info["u_relative"] < 30e-6
