@@ -103,12 +103,15 @@ def action_model(
     clock: VirtualClock,
     act: Callable[[int], float],
     partner: Callable[[], Machine | None],
+    *,
+    finish: Callable[[int], None] | None = None,
 ) -> Generator[Wait, None, None]:
     """The ARM-TRIGger model of one device action.
 
     ``act(step)`` executes the device action (step counts from 0 over all ARM cycles) at the
     present instrument time and returns how long the action keeps the model busy (s): the
-    source wait of a transient step, the conversion time of a measurement. ``partner()``
+    source wait of a transient step, the conversion time of a measurement; ``finish(step)``
+    runs when that time has passed (a reading is stored when its conversion ends). ``partner()``
     returns the other action of the same channel when it was initiated with this one (AINT
     then synchronises them: a measurement after its source step has settled, the next
     source step after the previous measurement), else None.
@@ -137,8 +140,10 @@ def action_model(
                 yield ("at", clock.now_s + trig.delay_s)
             busy_s = act(step)
             machine.done_at.append(clock.now_s + busy_s)
-            step += 1
             yield ("at", clock.now_s + busy_s)
+            if finish is not None:
+                finish(step)
+            step += 1
             k += 1
         cycle += 1
 

@@ -1189,17 +1189,17 @@ class KeysightB2900Emulator(ScpiDevice):
                     group[action] = Machine(index, action, ch.layers[action].open_ended)
             for action, machine in group.items():
                 other = "ACQ" if action == "TRAN" else "TRAN"
-                act = (
-                    self._transient_action(index, values, ranges)
-                    if action == "TRAN"
-                    else self._acquire_action(index)
-                )
+                if action == "TRAN":
+                    act, finish = self._transient_action(index, values, ranges), None
+                else:
+                    act, finish = self._acquire_action(index)
                 model = action_model(
                     machine,
                     ch.layers[action],
                     self.clock,
                     act,
                     _partner(group, other),
+                    finish=finish,
                 )
                 self.scheduler.start(machine, model)
 
@@ -1249,13 +1249,20 @@ class KeysightB2900Emulator(ScpiDevice):
 
         return act
 
-    def _acquire_action(self, index: int) -> Callable[[int], float]:
+    def _acquire_action(self, index: int) -> tuple[Callable[[int], float], Callable[[int], None]]:
+        """The measurement: converted at the trigger, stored when its conversion ends."""
         ch = self.channels[index]
+        pending: list[tuple[Reading, bool]] = []
 
         def act(step: int) -> float:
             start_s = self.clock.now_s
             reading, duration_s, tripped = self._reading(index, ch.functions)
             reading["TIME"] = start_s - self.timer_zero_s
+            pending.append((reading, tripped))
+            return duration_s
+
+        def finish(step: int) -> None:
+            reading, tripped = pending.pop()
             if len(ch.results) >= MAX_RESULTS:
                 del ch.results[0]
             ch.results.append(reading)
@@ -1263,9 +1270,8 @@ class KeysightB2900Emulator(ScpiDevice):
             if tripped and ch.output_protection:
                 ch.output_on = False
                 raise _ProtectionTripError()
-            return duration_s
 
-        return act
+        return act, finish
 
     def _action_failed(self, channel: int, exc: Exception) -> None:
         if isinstance(exc, _ProtectionTripError):
