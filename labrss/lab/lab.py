@@ -745,6 +745,28 @@ class Lab:
             int(r), int(c), mask, "cell", level_V=level_V, nplc=nplc_, four_wire=wires4
         )
 
+    @contextmanager
+    def holding_cell(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+    ) -> Iterator[SourceMeter]:
+        """Cell (r, c) with ``mask`` closed, routed, the SMU sourcing the read voltage with
+        its output on, for the ``with`` block (readings with ``smu.measure()``).
+
+        Set up exactly as `measure_subset` (which takes one reading first, with every
+        check). The output goes off when the block ends; if the block raises (an
+        interruption, a failure), the whole bench goes safe before the exception propagates.
+        """
+        self.measure_subset(r, c, mask, nplc=nplc, read_voltage_V=read_voltage_V)
+        smu = self._require_smu()
+        with self._output_on(smu):
+            yield smu
+
     # ------------------------------------------------------------------ switches
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
         """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
