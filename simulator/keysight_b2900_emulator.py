@@ -208,6 +208,14 @@ class _Channel:
     trace: TraceBuffer = field(default_factory=TraceBuffer)
 
 
+@dataclass(frozen=True)
+class _Stress:
+    """What a reading held on the port: reported to the board when its time has passed."""
+
+    port: PortModel
+    v_force_V: float
+
+
 class _ProtectionTripError(Exception):
     """The channel reached compliance with ``:OUTP:PROT ON``: output off, actions stopped."""
 
@@ -1190,7 +1198,8 @@ class KeysightB2900Emulator(ScpiDevice):
             for action, machine in group.items():
                 other = "ACQ" if action == "TRAN" else "TRAN"
                 if action == "TRAN":
-                    act, finish = self._transient_action(index, values, ranges), None
+                    act = self._transient_action(index, values, ranges)
+                    finish: Callable[[int], None] | None = self._transient_settled(index)
                 else:
                     act, finish = self._acquire_action(index)
                 model = action_model(
@@ -1249,20 +1258,31 @@ class KeysightB2900Emulator(ScpiDevice):
 
         return act
 
+    def _transient_settled(self, index: int) -> Callable[[int], None]:
+        """After a source step's wait: its stress on the board (`PortModel.hold`)."""
+        ch = self.channels[index]
+
+        def finish(step: int) -> None:
+            port = ch.port()
+            port.hold(self._op_point(ch, port).v_force_V, AUTO_SOURCE_DELAY_S)
+
+        return finish
+
     def _acquire_action(self, index: int) -> tuple[Callable[[int], float], Callable[[int], None]]:
         """The measurement: converted at the trigger, stored when its conversion ends."""
         ch = self.channels[index]
-        pending: list[tuple[Reading, bool]] = []
+        pending: list[tuple[Reading, bool, _Stress, float]] = []
 
         def act(step: int) -> float:
             start_s = self.clock.now_s
-            reading, duration_s, tripped = self._reading(index, ch.functions)
+            reading, duration_s, tripped, stress = self._reading(index, ch.functions)
             reading["TIME"] = start_s - self.timer_zero_s
-            pending.append((reading, tripped))
+            pending.append((reading, tripped, stress, duration_s))
             return duration_s
 
         def finish(step: int) -> None:
-            reading, tripped = pending.pop()
+            reading, tripped, stress, duration_s = pending.pop()
+            stress.port.hold(stress.v_force_V, duration_s)  # read disturb on the board
             if len(ch.results) >= MAX_RESULTS:
                 del ch.results[0]
             ch.results.append(reading)
@@ -1321,11 +1341,12 @@ class KeysightB2900Emulator(ScpiDevice):
         limit = ch.protection["CURR" if fn == "VOLT" else "VOLT"]
         return operating_point(port, fn, actual, limit, remote_sense=ch.remote_sense)
 
-    def _reading(self, index: int, functions: set[str]) -> tuple[Reading, float, bool]:
+    def _reading(self, index: int, functions: set[str]) -> tuple[Reading, float, bool, _Stress]:
         """One reading of channel ``index`` at its present output (SI values).
 
-        Returns the reading (TIME still to fill), its conversion time (s) and whether the
-        source was in compliance. The clock is not advanced here.
+        Returns the reading (TIME still to fill), its conversion time (s), whether the
+        source was in compliance, and the stress to report to the board once that time has
+        passed (`PortModel.hold`). The clock is not advanced here.
         """
         ch = self.channels[index]
         port = ch.port()
@@ -1386,7 +1407,7 @@ class KeysightB2900Emulator(ScpiDevice):
                 result[fn] = NAN_READING
         if "RES" not in functions:
             result["RES"] = NAN_READING
-        return result, duration_s, op.tripped
+        return result, duration_s, op.tripped, _Stress(port, op.v_force_V)
 
     def _spot(self, index: int, functions: set[str], command: str) -> Reading:
         """``:MEAS``: one spot measurement at the programmed output; replaces the data."""
@@ -1400,9 +1421,11 @@ class KeysightB2900Emulator(ScpiDevice):
                 )
             ch.output_on = True
         start_s = self.clock.advance(AUTO_SOURCE_DELAY_S)
-        reading, duration_s, tripped = self._reading(index, functions)
+        reading, duration_s, tripped, stress = self._reading(index, functions)
         reading["TIME"] = start_s - self.timer_zero_s
         self.clock.advance(duration_s)
+        # The reading's stress on the board (memristor read disturb): wait + conversion.
+        stress.port.hold(stress.v_force_V, AUTO_SOURCE_DELAY_S + duration_s)
         ch.results = [reading]
         ch.trace.store(reading)
         if ch.off_auto or (tripped and ch.output_protection):
