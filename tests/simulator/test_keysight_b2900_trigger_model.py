@@ -557,3 +557,20 @@ def test_not_emulated_families_say_so() -> None:
         errors = _errors(smu)
         assert [e.split(",")[0] for e in errors] == [code], line
         assert "not emulated" in errors[0], line
+
+
+def test_sweep_steps_and_readings_report_their_stress_to_the_board() -> None:
+    # Read disturb: the board hears, per source step and per reading, the force voltage and
+    # how long it was held, so a sweep stresses a memristor as long as it really lasts.
+    held: list[tuple[float, float]] = []
+    port = PortModel(g_S=1 / R_OHM, held=lambda v, t: held.append((v, t)))
+    smu = KeysightB2900Emulator([lambda: port], VirtualClock(), 3, model="B2901A")
+    start_s = smu.clock.now_s
+    _run(
+        smu,
+        FIXED_1MA
+        + ":SOUR:VOLT:MODE SWE\n:SOUR:VOLT:STAR 0.1\n:SOUR:VOLT:STOP 0.3\n:SOUR:SWE:POIN 3\n"
+        ":TRIG:COUN 3\n:INIT\n*WAI",
+    )
+    assert sum(t for _, t in held) == pytest.approx(smu.clock.now_s - start_s, abs=1e-12)
+    assert [round(v, 2) for v, _ in held] == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
