@@ -35,6 +35,7 @@ from labrss.memristor.characterisation import sweep_voltages, switching_voltages
 from labrss.store import Store
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ModuleRun,
     ProgressCallback,
@@ -126,6 +127,7 @@ def iv_sweep(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> IVResult:
     """Sweep each device ``cycles`` times (module docstring); cancel keeps whole cycles."""
@@ -151,6 +153,7 @@ def iv_sweep(
         note=note,
         progress=progress,
         should_stop=should_stop,
+        on_data=on_data,
     ) as run:
         total = n_dev * s.cycles
         for i, device in enumerate(devices):
@@ -164,6 +167,13 @@ def iv_sweep(
                     run.pulse(device, float(v), s.width_s)
                     g[i, cycle, j] = run.read(
                         device, reads=s.reads, nplc=s.nplc, read_voltage_V=s.read_voltage_V
+                    )
+                    run.emit(
+                        "iv",
+                        device=i,
+                        cycle=cycle,
+                        voltage_V=float(v),
+                        conductance_S=g[i, cycle, j],
                     )
                 run.flush()
                 if result.cancelled:

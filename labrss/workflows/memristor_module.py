@@ -41,6 +41,8 @@ ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, message)``."""
 StopFlag = Callable[[], bool]
 """Polled between steps: True stops the module (the data so far is kept)."""
+DataCallback = Callable[[str, dict[str, Any]], None]
+"""``on_data(kind, point)``: each new point as it is measured (live plots)."""
 
 
 def parse_branches(text: str, branches: int) -> tuple[int, ...]:
@@ -196,8 +198,10 @@ class ModuleRun:
         note: str = "",
         progress: ProgressCallback | None = None,
         should_stop: StopFlag | None = None,
+        on_data: DataCallback | None = None,
     ) -> None:
         self.lab = lab
+        self.on_data = on_data
         self.store = store
         self.module = module
         self.kind = f"memristor_{module}"
@@ -242,6 +246,11 @@ class ModuleRun:
         """Report progress (if anyone listens)."""
         if self.progress_cb is not None:
             self.progress_cb(done, total, message)
+
+    def emit(self, kind: str, **point: Any) -> None:
+        """Publish a new point to a live view (if anyone listens)."""
+        if self.on_data is not None:
+            self.on_data(kind, point)
 
     def stop(self) -> bool:
         """Whether the user asked to stop."""

@@ -56,6 +56,7 @@ from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
 from labrss.workflows.memristor_iv import IVSettings, iv_sweep
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ProgressCallback,
     StopFlag,
@@ -410,6 +411,7 @@ def run_sequence(
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> SequenceResult:
     """Run a sequence (module docstring). ``resume`` (needs ``store``) is the interrupted
@@ -462,6 +464,7 @@ def run_sequence(
                 kwargs: dict[str, Any] = {
                     "store": store,
                     "should_stop": should_stop,
+                    "on_data": on_data,
                     "note": f"sequence run {run_id} step {planned.id}",
                 }
                 module_result = MODULES[step.module].run(lab, devices, step.settings, kwargs)
