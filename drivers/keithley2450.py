@@ -66,6 +66,12 @@ LANGUAGE_HELP = (
 )
 
 
+SCPI2400_HELP = (
+    '; or keep the Model 2400 command set and use the 2400 driver: driver = "keithley2400" '
+    'in the station file\'s [smu] table (open_smu("keithley2400", ...) in a script)'
+)
+
+
 class Keithley2450(SCPISourceMeter):
     """Keithley 2450 SMU, native SCPI; see the module docstring.
 
@@ -227,8 +233,9 @@ class Keithley2450(SCPISourceMeter):
         self.rename(f"Keithley 2450 {self.serial} at {adapter.name}")
         language = self.language
         if language.upper() != "SCPI":
+            also = SCPI2400_HELP if language.upper() == "SCPI2400" else ""
             raise InstrumentModeError(
-                f"the instrument uses the {language!r} command set; {LANGUAGE_HELP}",
+                f"the instrument uses the {language!r} command set; {LANGUAGE_HELP}{also}",
                 instrument=self.name,
                 command="*LANG?",
             )

@@ -398,7 +398,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         self.adapter.close()
 
 
-SMU_DRIVERS = ("keithley2450", "keysight_b2900")
+SMU_DRIVERS = ("keithley2450", "keysight_b2900", "keithley2400")
 """Driver names accepted by :func:`open_smu` (and in the station file)."""
 
 
@@ -414,7 +414,7 @@ def open_smu(
     """Open the SMU at VISA ``resource`` with the named driver and check its identity.
 
     Args:
-        driver: ``"keithley2450"`` or ``"keysight_b2900"``.
+        driver: ``"keithley2450"``, ``"keysight_b2900"`` or ``"keithley2400"``.
         resource: any VISA resource string (``TCPIP0::host::5025::SOCKET``, ``USB0::...``).
         limits: the safety limits every request is checked against.
         timeout_s: per-reply timeout (s).
@@ -431,8 +431,8 @@ def open_smu(
 
     if driver not in SMU_DRIVERS:
         raise ValueError(f"unknown SMU driver {driver!r}; expected one of {', '.join(SMU_DRIVERS)}")
-    if driver == "keithley2450" and channel != 1:
-        raise ValueError(f"the Keithley 2450 has one channel; channel {channel!r} requested")
+    if driver in ("keithley2450", "keithley2400") and channel != 1:
+        raise ValueError(f"the {driver} SMU has one channel; channel {channel!r} requested")
     adapter = VISAAdapter(
         resource,
         timeout_s=timeout_s,
@@ -444,6 +444,10 @@ def open_smu(
             from drivers.keithley2450 import Keithley2450
 
             return Keithley2450(adapter, limits)
+        if driver == "keithley2400":
+            from drivers.keithley2400 import Keithley2400
+
+            return Keithley2400(adapter, limits)
         from drivers.keysight_b2900 import KeysightB2900
 
         return KeysightB2900(adapter, limits, channel=channel)

@@ -22,10 +22,14 @@ from typing import Any, Final
 SIM_ADDRESS: Final = "sim"
 """Address meaning "the embedded simulator's instrument"."""
 
-SMU_DRIVERS: Final = ("keithley2450", "keysight_b2900")
+SMU_DRIVERS: Final = ("keithley2450", "keysight_b2900", "keithley2400")
 BOARD_DRIVERS: Final = ("crossbar",)
-SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
-_DEFAULT_SIM_MODEL: Final = {"keithley2450": "2450", "keysight_b2900": "B2902A"}
+SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
+_DEFAULT_SIM_MODEL: Final = {
+    "keithley2450": "2450",
+    "keysight_b2900": "B2902A",
+    "keithley2400": "2400",
+}
 
 NPLC_MIN: Final = 0.01
 """Smallest NPLC accepted: the Keithley 2450's lower bound (the B2900 goes lower)."""
