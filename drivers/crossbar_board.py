@@ -205,6 +205,9 @@ class CrossbarBoard:
             None on a resistor board.
         g_min_S, g_max_S: the memristors' nominal conductance bounds from ``BOARD:INFO?``
             (S), NaN when the board does not report them.
+        set_threshold_min_V, reset_threshold_min_V: the memristors' smallest switching
+            threshold magnitude per polarity from ``BOARD:INFO?`` (V; SET: row positive
+            with respect to the column), NaN when the board does not report them.
     """
 
     def __init__(
@@ -336,6 +339,8 @@ class CrossbarBoard:
         self.element_kind = cast(ElementKind, kind)
         self.g_min_S = self._info_number("g_min_S", math.nan)
         self.g_max_S = self._info_number("g_max_S", math.nan)
+        self.set_threshold_min_V = self._info_number("set_threshold_min_V", math.nan)
+        self.reset_threshold_min_V = self._info_number("reset_threshold_min_V", math.nan)
         self.bbm_delay_s = self._info_number("bbm_delay_s", 0.0)
         self.pulse_gap_s = self._info_number("pulse_gap_s", DEFAULT_PULSE_GAP_S)
         self.pulse_limits: PulseLimits | None = None

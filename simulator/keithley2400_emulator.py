@@ -1193,6 +1193,7 @@ class Keithley2400Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(self.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
+        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
         result["TIME"] = now - self.timer_zero_s
         result["STAT"] = float(status)
         self.measurement_event |= MEAS_READING_AVAILABLE

@@ -1733,6 +1733,7 @@ class Keithley2450Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(sense.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
+        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
         status = STAT_TERMINAL_FRONT if self.terminals == "FRONT" else 0
         if overflow:
             status |= STAT_QUESTIONABLE

@@ -13,6 +13,10 @@ SimulatedBench`, started on loopback ports), so hardware and simulator share one
 Safety:
 * Every request is checked against the station's limits (source voltage, DAC voltage,
   worst-case power per element: see `labrss.lab.safety`) before anything is switched.
+* On a board with memristors, every read and MVM voltage is also kept below a safe
+  fraction of the devices' switching thresholds (read disturb: ``[limits]
+  read_disturb_fraction`` times the smallest threshold of each polarity, from
+  ``BOARD:INFO?`` or the station; `read_disturb_limits`, `labrss.lab.safety`).
 * The SMU's compliance comes from the station and is set before the output goes on; the
   output is on only while a reading is taken (and while columns are read at 0 V).
 * Break-before-make: the board opens before it closes within one command and on every
@@ -59,9 +63,11 @@ from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, Safety
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
 from labrss.lab.safety import (
     NO_TOLERANCE_MARGIN,
+    ReadDisturbLimits,
     check_row_voltages,
     check_source_voltage,
     min_element_resistance,
+    read_disturb_limits,
 )
 from labrss.station import Station, StationError, default_station
 from labrss.station.config import NPLC_MAX, NPLC_MIN
@@ -126,6 +132,7 @@ class Lab:
         self._smu: SourceMeter | None = None
         self._board: CrossbarBoard | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
+        self._read_disturb: ReadDisturbLimits | None = None
         self._smu_source: tuple[float, float] | None = None
         self._smu_measure: tuple[float, float | None, bool] | None = None
         self._routing: _Routing | None = None
@@ -216,6 +223,10 @@ class Lab:
                 command=exc.command,
             ) from exc
         self._r_min = min_element_resistance(st.limits, self._board.info)
+        if self._board.element_kind != "resistor":
+            self._read_disturb = read_disturb_limits(
+                st.limits, self._board.set_threshold_min_V, self._board.reset_threshold_min_V
+            )
         log.info(
             "opened %s: SMU %s at %s, board %s at %s; R_min %.4g ohm from %s",
             st.name,
@@ -378,6 +389,24 @@ class Lab:
         self._require_board()
         return self._r_min[0]
 
+    @property
+    def read_disturb_limits(self) -> ReadDisturbLimits | None:
+        """The read / MVM voltage limits on memristor cells (None on a resistor board)."""
+        self._require_board()
+        return self._read_disturb
+
+    @property
+    def max_row_voltage_V(self) -> float:
+        """Largest |row DAC voltage| (V) `apply_rows` accepts in both polarities: the
+        station's ``max_dac_voltage_V``, and on a board with memristors the read-disturb
+        limit of both polarities (when a threshold is unknown, `apply_rows` refuses every
+        non-zero voltage on such a board, naming the setting to give)."""
+        self._require_board()
+        limit = self.station.limits.max_dac_voltage_V
+        if self._read_disturb is not None and math.isfinite(self._read_disturb.max_either_V):
+            return min(limit, self._read_disturb.max_either_V)
+        return limit
+
     # ------------------------------------------------------------------ validation
     def _check_cell(self, r: int, c: int) -> None:
         g = self.geometry
@@ -403,7 +432,7 @@ class Lab:
             raise LabInputError(f"NPLC {value!r} outside {NPLC_MIN}..{NPLC_MAX}")
         return value
 
-    def _read_voltage(self, read_voltage_V: float | None) -> float:
+    def _read_voltage(self, read_voltage_V: float | None, cell: tuple[int, int]) -> float:
         value = (
             self.station.measurement.read_voltage_V
             if read_voltage_V is None
@@ -412,6 +441,11 @@ class Lab:
         if value == 0.0:
             raise LabInputError("read voltage must be non-zero (R = V / I)")
         check_source_voltage(value, self.station.limits, self._r_min)
+        if self._read_disturb is not None:
+            # Guarded cell routing: +V on the read cell, -V on the other closed cells.
+            read_cell_is_memristor = self.cell_kind(*cell) == "memristor"
+            polarities = ("same", "opposite") if read_cell_is_memristor else ("opposite",)
+            self._read_disturb.check(value, what="read voltage", polarities=polarities)
         return value
 
     # ------------------------------------------------------------------ SMU
@@ -577,7 +611,7 @@ class Lab:
     ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
-        level_V = self._read_voltage(read_voltage_V)
+        level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
         wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
         board = self._require_board()
@@ -612,7 +646,7 @@ class Lab:
         the board reports it.
         """
         self._check_cell(r, c)
-        level_V = self._read_voltage(read_voltage_V)
+        level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
         wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
         mask = self._require_board().cell_mask(int(r), int(c))
@@ -659,7 +693,8 @@ class Lab:
     def apply_rows(self, volts_V: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Set every row DAC (V); returns the quantised voltages the board set (V).
 
-        Checked against ``[limits] max_dac_voltage_V`` and the power per element before
+        Checked against ``[limits] max_dac_voltage_V``, the power per element and, on a
+        board with memristors, the read-disturb limit of each row voltage's polarity, before
         any DAC is written. The DACs drive the rows only in MVM routing (`read_columns`).
         """
         rows = self.geometry.rows
@@ -667,6 +702,11 @@ class Lab:
         if volts.shape != (rows,):
             raise LabInputError(f"row voltages must have shape ({rows},), got {volts.shape}")
         check_row_voltages(volts, self.station.limits, self._r_min)
+        if self._read_disturb is not None:
+            for row, volts_row in enumerate(volts):
+                self._read_disturb.check(
+                    float(volts_row), what=f"row {row} voltage", polarities=("same",)
+                )
         try:
             quantised = np.asarray(
                 self._require_board().set_dacs([float(v) for v in volts]), dtype=np.float64

@@ -124,6 +124,15 @@ class StationLimits:
             enforced by `Lab` and by the board driver before a ``PULSe`` is sent (the
             board's own ``PULSe:LIMits?`` also applies). The 2 V default is the top of
             ArC ONE's write-verify sweep (0.5-2.0 V; docs/memristor.md).
+        read_disturb_fraction: on a board with memristors, the largest voltage a read or
+            an MVM input may put across memristor cells, as a fraction of the smallest
+            switching threshold of that polarity (``BOARD:INFO?`` ``set_threshold_min_V`` /
+            ``reset_threshold_min_V``, or the overrides below). Reads last far longer than
+            pulses, and devices creep well below their threshold (docs/memristor.md, "Read
+            disturb"), so the default is a third (docs/station.md says why).
+        memristor_set_threshold_V, memristor_reset_threshold_V: the smallest SET / RESET
+            switching threshold magnitude of the board's devices (V), overriding what the
+            board reports (e.g. from your own characterisation); ``None``: the board's.
     """
 
     max_source_voltage_V: float = 1.0
@@ -132,6 +141,9 @@ class StationLimits:
     max_dac_voltage_V: float = 0.5
     min_element_resistance_ohm: float | None = None
     max_pulse_voltage_V: float = 2.0
+    read_disturb_fraction: float = 1.0 / 3.0
+    memristor_set_threshold_V: float | None = None
+    memristor_reset_threshold_V: float | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,22 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         max_pulse_voltage_V=lim_t.number(
             "max_pulse_voltage_V",
             StationLimits.max_pulse_voltage_V,
+            low=0.0,
+            low_open=True,
+            high=MAX_PULSE_VOLTAGE_CEILING_V,
+        ),
+        read_disturb_fraction=lim_t.number(
+            "read_disturb_fraction",
+            StationLimits.read_disturb_fraction,
+            low=0.0,
+            low_open=True,
+            high=1.0,
+        ),
+        memristor_set_threshold_V=lim_t.optional_number(
+            "memristor_set_threshold_V", low=0.0, low_open=True, high=MAX_PULSE_VOLTAGE_CEILING_V
+        ),
+        memristor_reset_threshold_V=lim_t.optional_number(
+            "memristor_reset_threshold_V",
             low=0.0,
             low_open=True,
             high=MAX_PULSE_VOLTAGE_CEILING_V,
