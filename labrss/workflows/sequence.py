@@ -53,6 +53,7 @@ from labrss.memristor import WriteVerifySettings
 from labrss.store import Store, StoreError
 from labrss.workflows.boards import register_board
 from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
+from labrss.workflows.memristor_form import FormSettings, form
 from labrss.workflows.memristor_iv import IVSettings, iv_sweep
 from labrss.workflows.memristor_module import (
     Branch,
@@ -121,6 +122,12 @@ def _build_seek(values: dict[str, Any]) -> SeekStepSettings:
 
 
 MODULES: dict[str, ModuleSpec] = {
+    "form": ModuleSpec(
+        "form",
+        _dataclass_builder(FormSettings),
+        lambda lab, devices, s, kw: form(lab, devices, s, **kw),
+        lambda s: [],  # a write through the SMU: checked against the station by `form`
+    ),
     "iv": ModuleSpec(
         "iv",
         _dataclass_builder(IVSettings),

@@ -25,6 +25,7 @@ def characterise_tab(win: MainWindow) -> CharacteriseTab:
 def test_form_fields() -> None:
     names = [n for n, _ in module_fields("iv")]
     assert names[:3] == ["mode", "v_set_max_V", "v_reset_max_V"]
+    assert [n for n, _ in module_fields("form")][:2] == ["v_start_V", "v_stop_V"]
     assert [n for n, _ in module_fields("seek")][:2] == ["target_S", "reads"]
     assert parse_field("1e-5") == 1e-5 and parse_field("3") == 3 and parse_field("") is None
     assert parse_field("true") is True and parse_field("pulsed") == "pulsed"

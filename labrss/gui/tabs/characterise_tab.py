@@ -1,4 +1,4 @@
-"""The Characterise tab: the memristor modules (I-V, retention, endurance, seek) with live
+"""The Characterise tab: the memristor modules (form, I-V, retention, endurance, seek) with live
 plots, progress and cancel, and sequences of them (a step list you can edit, save, load,
 run and resume).
 
@@ -63,11 +63,12 @@ from labrss.workflows.sequence import (
 log = logging.getLogger(__name__)
 
 #: Modules offered, in menu order (the sequence registry may hold more).
-MODULE_NAMES = ("iv", "retention", "endurance", "seek")
+MODULE_NAMES = ("form", "iv", "retention", "endurance", "seek")
 _STEP_COLUMNS = ("step", "cells", "branches", "settings (JSON)")
 #: Default field values shown for seek (it has a required target).
 _SEEK_DEFAULTS = {"target_S": 40e-6, "tolerance": 0.01}
 _PLOT_AXES = {
+    "form": (("current", "A"), ("ramp voltage", "V")),
     "iv": (("conductance G", "S"), ("pulse amplitude", "V")),
     "retention": (("conductance G", "S"), ("time since start", "s")),
     "endurance": (("G on / G off", "S"), ("cycle", "")),
@@ -344,6 +345,8 @@ class CharacteriseTab(LabTab):
                 f"; SET median {'–' if med_set is None else f'{med_set:.3g}'} V, RESET median "
                 f"{'–' if med_reset is None else f'{med_reset:.3g}'} V"
             )
+        elif "yield" in s:
+            extra = f"; forming yield {100 * s['yield']:.0f} %"
         elif "failed" in s:
             extra = (
                 f"; {s['failed']} failed, median cycles to failure {s['median_cycles_to_failure']}"
@@ -523,7 +526,7 @@ class CharacteriseTab(LabTab):
         left, bottom = _PLOT_AXES[kind]
         item = self.plot.getPlotItem()
         style_plot(item, left=left, bottom=bottom)
-        item.setLogMode(x=kind in ("retention", "endurance"), y=False)
+        item.setLogMode(x=kind in ("retention", "endurance"), y=kind == "form")
 
     def on_event(self, event: ResultEvent) -> None:
         if event.kind == "characterise_point":
@@ -549,6 +552,9 @@ class CharacteriseTab(LabTab):
         elif kind == "iv":
             key = int(p["device"]) * 1000 + int(p["cycle"])
             self.series.setdefault(key, []).append((p["voltage_V"], p["conductance_S"]))
+        elif kind == "form":
+            key = int(p["device"])
+            self.series.setdefault(key, []).append((p["voltage_V"], abs(p["current_A"])))
         else:
             key = int(p["device"])
             self.series.setdefault(key, []).append((p["pulse"], p["conductance_S"]))

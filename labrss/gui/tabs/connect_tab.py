@@ -38,7 +38,7 @@ from labrss.workflows.boards import register_board
 log = logging.getLogger(__name__)
 
 SMU_DRIVERS = ("keithley2450", "keysight_b2900", "keithley2400")
-SIM_PRESETS = ("small", "default", "large", "memristor", "mixed")
+SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
 _SIM_SMU_MODEL = {"keithley2450": "2450", "keysight_b2900": "B2902A", "keithley2400": "2400"}
 _SIM_TEXT = "sim (embedded simulator)"
 
