@@ -786,7 +786,9 @@ class BoardModel:
         ``nominal_ohm``: the nominal resistance of branch k for k = 0..K-1, separated by
         ``/`` (per-branch schemes), or ``nominal_min_ohm``/``nominal_max_ohm`` when every
         element is drawn in a range; ``tolerance`` (relative); ``switch_on_ohm`` (typical
-        datasheet on-resistance). Calibration uses them for fault bands and sanity checks.
+        datasheet on-resistance), ``switch_off_max_S`` (the largest off-leakage conductance of
+        one switch: an open cell of K branches shows at most K times it). Calibration uses
+        them for fault bands and sanity checks; the self-test for isolation.
         Boards with memristors add the device range ``g_min_S``/``g_max_S`` and the pulse
         circuit's limits, and the devices' smallest switching thresholds per polarity
         (``set_threshold_min_V``, ``reset_threshold_min_V``: the datasheet minimum, nominal
@@ -794,7 +796,13 @@ class BoardModel:
         ``memristor_columns``; memristor-only boards have no resistor keys.
         """
         el = self.config.element
-        bom: dict[str, str | int | float] = {"switch_on_ohm": self.config.switch.r_on_ohm}
+        sw = self.config.switch
+        bom: dict[str, str | int | float] = {
+            "switch_on_ohm": sw.r_on_ohm,
+            # datasheet-style bound: the lowest off resistance's leakage, doubled for each
+            # leakage_doubling_K up to 30 K above the reference temperature
+            "switch_off_max_S": 2.0 ** (30.0 / sw.leakage_doubling_K) / sw.r_off_min_ohm,
+        }
         if el.kind != "resistor":
             mem, lim = self.config.memristor, self.config.pulse
             bom["g_min_S"] = mem.g_min_S
