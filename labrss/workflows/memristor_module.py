@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.settings import SettingsError, parse_cells, resolve_cells
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError, Reading
 from labrss.store import Store
 from labrss.workflows.boards import register_board
@@ -105,7 +106,9 @@ def select_devices(
 
 def require_pulses(lab: Lab, module: str) -> tuple[float, float, float]:
     """The bench's pulse capability, checked up front: (max amplitude V, min width s,
-    max width s). Raises `LabInputError` naming the missing capability."""
+    max width s). Raises `drivers.board.MissingCapabilityError` (a ValueError) naming the
+    missing capability, or `LabInputError` when the board reports no pulse limits."""
+    lab.require(Capability.PULSES, needed_by=f"memristor {module}")
     board = lab.board
     limits = board.pulse_limits
     if limits is None or board.max_pulse_voltage_V is None:
