@@ -214,6 +214,11 @@ class _Stress:
 
     port: PortModel
     v_force_V: float
+    current_limit_A: float
+
+    def report(self, duration_s: float) -> None:
+        """`PortModel.hold` for the last ``duration_s`` (read disturb, switching, forming)."""
+        self.port.hold(self.v_force_V, duration_s, self.current_limit_A)
 
 
 class _ProtectionTripError(Exception):
@@ -1264,7 +1269,9 @@ class KeysightB2900Emulator(ScpiDevice):
 
         def finish(step: int) -> None:
             port = ch.port()
-            port.hold(self._op_point(ch, port).v_force_V, AUTO_SOURCE_DELAY_S)
+            op = self._op_point(ch, port)
+            climit = ch.protection["CURR"] if ch.source_function == "VOLT" else abs(op.i_A)
+            _Stress(port, op.v_force_V, climit).report(AUTO_SOURCE_DELAY_S)
 
         return finish
 
@@ -1282,7 +1289,7 @@ class KeysightB2900Emulator(ScpiDevice):
 
         def finish(step: int) -> None:
             reading, tripped, stress, duration_s = pending.pop()
-            stress.port.hold(stress.v_force_V, duration_s)  # read disturb on the board
+            stress.report(duration_s)  # read disturb, switching, forming on the board
             if len(ch.results) >= MAX_RESULTS:
                 del ch.results[0]
             ch.results.append(reading)
@@ -1407,7 +1414,9 @@ class KeysightB2900Emulator(ScpiDevice):
                 result[fn] = NAN_READING
         if "RES" not in functions:
             result["RES"] = NAN_READING
-        return result, duration_s, op.tripped, _Stress(port, op.v_force_V)
+        # Under the current limit: the compliance of a voltage source, the current sourced.
+        climit = ch.protection["CURR"] if ch.source_function == "VOLT" else abs(op.i_A)
+        return result, duration_s, op.tripped, _Stress(port, op.v_force_V, climit)
 
     def _spot(self, index: int, functions: set[str], command: str) -> Reading:
         """``:MEAS``: one spot measurement at the programmed output; replaces the data."""
@@ -1425,7 +1434,7 @@ class KeysightB2900Emulator(ScpiDevice):
         reading["TIME"] = start_s - self.timer_zero_s
         self.clock.advance(duration_s)
         # The reading's stress on the board (memristor read disturb): wait + conversion.
-        stress.port.hold(stress.v_force_V, AUTO_SOURCE_DELAY_S + duration_s)
+        stress.report(AUTO_SOURCE_DELAY_S + duration_s)
         ch.results = [reading]
         ch.trace.store(reading)
         if ch.off_auto or (tripped and ch.output_protection):

@@ -562,8 +562,8 @@ def test_not_emulated_families_say_so() -> None:
 def test_sweep_steps_and_readings_report_their_stress_to_the_board() -> None:
     # Read disturb: the board hears, per source step and per reading, the force voltage and
     # how long it was held, so a sweep stresses a memristor as long as it really lasts.
-    held: list[tuple[float, float]] = []
-    port = PortModel(g_S=1 / R_OHM, held=lambda v, t: held.append((v, t)))
+    held: list[tuple[float, float, float]] = []
+    port = PortModel(g_S=1 / R_OHM, held=lambda v, t, i: held.append((v, t, i)))
     smu = KeysightB2900Emulator([lambda: port], VirtualClock(), 3, model="B2901A")
     start_s = smu.clock.now_s
     _run(
@@ -572,5 +572,6 @@ def test_sweep_steps_and_readings_report_their_stress_to_the_board() -> None:
         + ":SOUR:VOLT:MODE SWE\n:SOUR:VOLT:STAR 0.1\n:SOUR:VOLT:STOP 0.3\n:SOUR:SWE:POIN 3\n"
         ":TRIG:COUN 3\n:INIT\n*WAI",
     )
-    assert sum(t for _, t in held) == pytest.approx(smu.clock.now_s - start_s, abs=1e-12)
-    assert [round(v, 2) for v, _ in held] == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
+    assert sum(t for _, t, _ in held) == pytest.approx(smu.clock.now_s - start_s, abs=1e-12)
+    assert [round(v, 2) for v, _, _ in held] == [0.1, 0.1, 0.2, 0.2, 0.3, 0.3]
+    assert {i for _, _, i in held} == {0.01}  # under the 10 mA compliance
