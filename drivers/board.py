@@ -121,8 +121,9 @@ def mvm_mode(capabilities: Iterable[Capability]) -> MVMMode:
     return "superposition"
 
 
-class MissingCapabilityError(InstrumentError):
-    """The bench lacks what an operation needs; nothing was sent.
+class MissingCapabilityError(InstrumentError, ValueError):
+    """The bench lacks what an operation needs; nothing was sent (so, like every request
+    refused before sending, also a ValueError).
 
     Attributes:
         missing: the capabilities that are absent.

@@ -55,6 +55,7 @@ from drivers.board import (
     Capability,
     CellKind,
     ElementKind,
+    MissingCapabilityError,
     PulseLimits,
 )
 from drivers.errors import BoardError, BoardIdentityError, InstrumentLimitError
@@ -806,10 +807,9 @@ class CrossbarBoard(Board):
     def _require_memristor(self, r: int, c: int, k: int, command: str) -> PulseLimits:
         self._check_cell(r, c)
         self._check_index("branch", k, self.geometry.branches)
-        if self.pulse_limits is None:
-            raise ValueError(
-                f"{self.name}: a {self.element_kind} board has no memristors to pulse "
-                f"({command}); nothing sent"
+        if self.pulse_limits is None:  # a resistor board: no pulse circuit
+            raise MissingCapabilityError(
+                [Capability.PULSES], instrument=self.name, needed_by=command
             )
         if self.cell_kind(r, c) != "memristor":
             raise ValueError(

@@ -217,6 +217,14 @@ class Keithley2400(SCPISourceMeter):
         else:
             self.disable_output()
 
+    def read_compliance_A(self) -> float:
+        """The current compliance in force (A), read back from the instrument."""
+        return float(self.compliance_current_A)
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument."""
+        return bool(self.output_state)
+
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
         self, level_V: float, compliance_A: float, source_range_V: float | None

@@ -219,6 +219,18 @@ class SourceMeter(abc.ABC):
     def measure_many(self, n: int) -> list[SMUReading]:
         """``n`` readings from one trigger, buffered in the instrument."""
 
+    def read_compliance_A(self) -> float:
+        """The current compliance in force, read back from the instrument (A).
+
+        For the self-test (``labrss selftest``); a driver that cannot read it back raises
+        NotImplementedError, and the self-test then reports the check as failed.
+        """
+        raise NotImplementedError(f"{self.instrument_name}: no compliance read-back")
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument (not the driver's flag)."""
+        raise NotImplementedError(f"{self.instrument_name}: no output-state read-back")
+
     @abc.abstractmethod
     def check_errors(self, command: str | None = None) -> None:
         """Raise InstrumentCommandError if the error queue is not empty."""
