@@ -838,13 +838,18 @@ def save_program(store: Store, result: ProgramResult) -> None:
     store.put_result(run, "dac.reference_cells", result.dac.reference_cells)
     store.put_result(run, "dac.reference_S", result.dac.reference_S)
     store.put_value(run, "dac.read_voltage_V", result.dac.read_voltage_V)
+    dims: dict[str, list[str]] = {}  # named dimensions for the netCDF/HDF5 export
     for c in result.checks:
         stem = f"check.L{c.layer}T{c.tile}"
+        tile_dims = [f"L{c.layer}T{c.tile}.row", f"L{c.layer}T{c.tile}.column"]
         for name in ("predicted_S", "sigma_S", "first_measured_S", "measured_S", "tolerance_S"):
             store.put_result(run, f"{stem}.{name}", getattr(c, name))
+            dims[f"{stem}.{name}"] = tile_dims
         for name in ("programmed", "miss", "repaired"):
             store.put_result(run, f"{stem}.{name}", getattr(c, name))
+            dims[f"{stem}.{name}"] = tile_dims
         store.put_value(run, f"{stem}.rounds", c.rounds)
+    store.put_value(run, "dims", dims)
     store.put_value(run, "summary", result.summary())
 
 
