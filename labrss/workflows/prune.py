@@ -43,6 +43,7 @@ from labrss.workflows.batch import (
     ChunkStore,
     EngineSettings,
     Progress,
+    resolve_scheduler,
     run_chunks,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "PruneMethod",
     "PruneOutcome",
     "PruneSettings",
+    "engine_for",
     "network_fingerprint",
     "prune_network",
     "ticket_summary",
@@ -184,6 +186,23 @@ def network_fingerprint(network: Network) -> str:
             h.update(str(a.shape).encode())
             h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def engine_for(target: Network, scheduler: str | None = None) -> EngineSettings:
+    """The engine for pruning ``target`` interactively (the GUI's Program tab).
+
+    With a ``scheduler`` (or ``$LABRSS_SCHEDULER``): that cluster. Else a network of at
+    least `LARGE_NETWORK_INSTANCES` subset-sum instances runs on a LocalCluster (one
+    worker process per core) and a smaller one in this process (a cluster's start-up
+    would cost more than it saves).
+    """
+    address = resolve_scheduler(scheduler)
+    if address is not None:
+        return EngineSettings(scheduler=address)
+    instances = sum(2 * (lay.d_in + 1) * lay.d_out for lay in target.layers)
+    if instances >= LARGE_NETWORK_INSTANCES:
+        return EngineSettings()
+    return EngineSettings.in_process()
 
 
 def prune_network(
