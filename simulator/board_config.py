@@ -177,8 +177,11 @@ class MemristorConfig:
     g_min). A pulse of device voltage V and width w advances the NeuroSim exponential
     law by dP = ((|V| - V_th) / (V_ref - V_th))**exponent * w / reference_width_s
     reference pulses (none for |V| <= V_th): SET (V > 0) raises x, RESET (V < 0) lowers
-    it, each with its own levels, shape, threshold and exponent. Sources and reasons for
-    each default are in docs/simulator.md, "Memristors".
+    it, each with its own levels, shape, threshold and exponent. Any voltage held across a
+    device (a read, an MVM input) is a stress: above threshold it switches the device like
+    a pulse of the same duration, below it the device creeps (read disturb, the
+    ``read_disturb_*`` keys). Sources and reasons for each default are in
+    docs/simulator.md, "Memristors".
     """
 
     g_min_S: float = 8e-6
@@ -207,6 +210,11 @@ class MemristorConfig:
     set_exponent: float = 3.0
     reset_exponent: float = 1.0
     reference_width_s: float = 1e-4
+    read_disturb_rate: float = 1e-3
+    """Read disturb: reference pulses that a stress AT the switching threshold is worth per
+    ``reference_width_s`` (the sub-threshold creep law; simulator/memristor.py)."""
+    read_disturb_scale_V: float = 0.04
+    """Read disturb: voltage scale of the creep's sinh law (V; one decade per ~92 mV)."""
     c2c_sigma: float = 0.035
     """Cycle-to-cycle noise, as a fraction of the device's range, of a pulse whose step is one
     average level (range / levels); a step dx (normalised) gets sigma = c2c_sigma * sqrt(|dx|
@@ -240,6 +248,7 @@ class MemristorConfig:
             "reset_exponent",
             "reference_width_s",
             "drift_t0_s",
+            "read_disturb_scale_V",
         ):
             _positive(f"memristor.{name}", getattr(self, name))
         if not (math.isfinite(self.g_max_S) and self.g_max_S > self.g_min_S):
@@ -260,6 +269,7 @@ class MemristorConfig:
             "drift_S_per_ln",
             "drift_sigma_S_per_ln",
             "endurance_sigma_decades",
+            "read_disturb_rate",
         ):
             _non_negative(f"memristor.{name}", getattr(self, name))
         for name in ("range_sigma", "levels_sigma", "shape_sigma"):

@@ -27,6 +27,7 @@ import numpy as np
 
 from simulator.background import TICK, WAIT, BackgroundRun, Step
 from simulator.clock import VirtualClock
+from simulator.keithley2400_emulator import Keithley2400Emulator
 from simulator.keithley2450_trigger import (
     MAX_BLOCKS,
     SWEEP_LIST,
@@ -218,6 +219,7 @@ class Keithley2450Emulator(ScpiDevice):
         self._port = port
         self.clock = clock
         self.serial = serial
+        self._seed = seed
         self.line_frequency_Hz = float(line_frequency_Hz)
         calibration_rng = np.random.default_rng([seed, 2450, 0])
         self._rng = np.random.default_rng([seed, 2450, 1])
@@ -288,9 +290,53 @@ class Keithley2450Emulator(ScpiDevice):
         self.display_text = ["", ""]
 
     def power_cycle(self) -> None:
-        """Power off and on: a pending ``*LANG`` takes effect; settings and buffers reset."""
+        """Power off and on: a pending ``*LANG`` takes effect; settings and buffers reset.
+
+        After ``*LANG SCPI2400`` the instrument speaks the Model 2400 command set
+        (reference manual appendix D): a `Keithley2400Emulator` engine with this 2450's
+        ranges, identity and clock serves every line until ``*LANG SCPI`` and another
+        power cycle.
+        """
         self.language = self.pending_language
         self._power_on_state()
+        self.scpi2400: Keithley2400Emulator | None = None
+        if self.language == "SCPI2400":
+            engine = Keithley2400Emulator(
+                self._port,
+                self.clock,
+                self._seed,
+                serial=self.serial,
+                line_frequency_Hz=self.line_frequency_Hz,
+                identity=self.identity(),
+                ranges=(
+                    K2450_MEASURE_CURRENT,
+                    K2450_MEASURE_VOLTAGE,
+                    K2450_SOURCE_VOLTAGE,
+                    K2450_SOURCE_CURRENT,
+                ),
+                name="Keithley 2450 (SCPI2400 mode)",
+            )
+            engine.add(
+                ":*LANG",
+                set=self._set_lang,
+                query=lambda c: self.language,
+                params=[Choice("SCPI|SCPI2400|TSP", name="*LANG language")],
+            )
+            self.scpi2400 = engine
+
+    def handle_line(self, line: str) -> str | None:
+        """One program message; in SCPI2400 mode the 2400 engine executes it."""
+        engine: Keithley2400Emulator | None = getattr(self, "scpi2400", None)
+        if engine is not None:
+            return engine.handle_line(line)
+        return super().handle_line(line)
+
+    def line_too_long(self, n_bytes: int) -> str | None:
+        """A discarded overlong line: -363 in the active command set's queue."""
+        engine: Keithley2400Emulator | None = getattr(self, "scpi2400", None)
+        if engine is not None:
+            return engine.line_too_long(n_bytes)
+        return super().line_too_long(n_bytes)
 
     def on_connect(self) -> None:
         """A host connected (LAN): instrument state is kept, as on the real instrument."""
@@ -303,7 +349,7 @@ class Keithley2450Emulator(ScpiDevice):
         return f"KEITHLEY INSTRUMENTS,MODEL 2450,{self.serial},{FIRMWARE}"
 
     def check_header_allowed(self, tokens: list[str], is_common: bool) -> None:
-        """In SCPI2400 or TSP mode only the common commands and ``:SYST:ERR?`` answer."""
+        """In TSP mode only the common commands and ``:SYST:ERR?`` answer (Lua is not emulated)."""
         if self.language == "SCPI" or is_common:
             return
         names = [t.upper().rstrip("0123456789") for t in tokens]
@@ -314,13 +360,7 @@ class Keithley2450Emulator(ScpiDevice):
             ["SYSTEM", "ERR"],
         ):
             return
-        if self.language == "TSP":
-            raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")
-        raise ScpiError(
-            -113,
-            f"{':'.join(tokens)}: instrument is in SCPI2400 mode "
-            "(*LANG SCPI and a power cycle restore the native set)",
-        )
+        raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")
 
     # ------------------------------------------------------------------ registration
     def _register(self) -> None:
@@ -1693,6 +1733,7 @@ class Keithley2450Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(sense.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
+        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
         status = STAT_TERMINAL_FRONT if self.terminals == "FRONT" else 0
         if overflow:
             status |= STAT_QUESTIONABLE

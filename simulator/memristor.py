@@ -24,6 +24,35 @@ proportional to the step, so n small pulses spread as much as one pulse with the
 step, and the noise vanishes where the law saturates at a bound. The result is clipped to
 [0, 1].
 
+**Read disturb.** Every voltage held across a device is a stress, not only a ``PULSe``: the
+SMU's read voltage on a routed cell (and, in guarded cell routing, its opposite on every
+closed cell of the other rows and columns), the DAC inputs of an MVM. A stress of device
+voltage V for a time t (`MemristorArray.apply_stress`) does two things:
+
+* above the threshold of its polarity (|V| > V_th) it switches the device exactly like a
+  pulse of amplitude V and width t (the law above, cycle and noise included): a read at
+  -0.49 V on a device whose RESET threshold is 0.45 V is a RESET pulse;
+* at any voltage it makes the device creep towards the same bound, deterministically (no
+  cycle counted, no new programming time, no noise), by
+
+      dP_creep = read_disturb_rate * (t / w_ref) * sinh(min(|V|, V_th) / V_s) / sinh(V_th / V_s)
+
+  reference pulses, with V_s = ``read_disturb_scale_V``. The sinh is the field-accelerated
+  ion hopping rate behind the "voltage-time dilemma" of oxide switches: switching time
+  falls exponentially with voltage, many decades over a volt (Menzel et al., Adv. Funct.
+  Mater. 21, 4487 (2011)); it is zero at 0 V, odd in V, and one decade per V_s ln 10 =
+  92 mV at the default 40 mV. At the threshold the creep is ``read_disturb_rate``
+  reference pulses per reference width, so the two regimes join. Published arrays show
+  this small cumulative drift: HfO2 1T1R multilevel cells drift under repeated reads, the
+  drift adds up along a column's summed current, and reads should stay at 0.3 V or below
+  (Shim, Luo, Seo, Yu, IRPS 2020, doi:10.1109/IRPS45951.2020.9129252); a million 0.2 V
+  read pulses move programmed TaOx/HfOx weights only slightly (Yao et al., Nature 577, 641
+  (2020), Extended Data Fig. 7). The default rate (1e-3) is an **estimate** chosen so that
+  a device read at 0.1 V for a million 20 ms readings (NPLC 1, 50 Hz; 5.6 h of stress)
+  creeps by under one reference pulse (~1 % of its range) while a 20 ms read at threshold
+  is worth 0.2 reference pulses. The bipolar character (SET-ward for V > 0, RESET-ward for
+  V < 0) is why alternating the read polarity cancels it to first order (Shim et al.).
+
 **Retention drift** (aihwkit's CMO/HfOx relaxation, crossbar_sim.md 2.2), from the time of
 the device's last programming t_p:
 
@@ -39,8 +68,8 @@ read (`read_noise_sigma_S`; the board model adds it to what the SMU or the ADCs 
 endurance budget (a per-device number of pulses, log-normal), a device's next pulse wears it
 out and it sticks at g_max or g_min (per device, ``endurance_stuck_on_fraction``).
 
-Complexity: a burst of n pulses on m devices costs O(n m); a conductance evaluation O(N)
-for N devices.
+Complexity: a burst of n pulses on m devices costs O(n m); a conductance evaluation and a
+stress O(N) for N devices.
 """
 
 from __future__ import annotations
@@ -164,6 +193,30 @@ def effective_pulses(
     over = np.maximum(v - th, 0.0) / (reference_V - th)
     w = np.asarray(width_s, dtype=np.float64)
     return np.asarray(over**exponent * (w / reference_width_s), dtype=np.float64)
+
+
+def creep_pulses(
+    voltage_V: npt.ArrayLike,
+    duration_s: npt.ArrayLike,
+    threshold_V: npt.ArrayLike,
+    *,
+    rate: float,
+    scale_V: float,
+    reference_width_s: float,
+) -> FloatArray:
+    """Reference pulses the read-disturb creep of a stress is worth (module docstring).
+
+    ``rate * (t / w_ref) * sinh(min(|V|, V_th) / V_s) / sinh(V_th / V_s)``: zero at 0 V,
+    ``rate * t / w_ref`` at and above the threshold. The sinh ratio is evaluated as
+    ``exp(a - b) (1 - exp(-2a)) / (1 - exp(-2b))`` (a <= b), which never overflows.
+    Broadcasts over its array arguments.
+    """
+    th = np.asarray(threshold_V, dtype=np.float64)
+    a = np.minimum(np.abs(np.asarray(voltage_V, dtype=np.float64)), th) / scale_V
+    b = th / scale_V
+    ratio = np.exp(a - b) * -np.expm1(-2.0 * a) / -np.expm1(-2.0 * b)
+    t = np.asarray(duration_s, dtype=np.float64)
+    return np.asarray(rate * (t / reference_width_s) * ratio, dtype=np.float64)
 
 
 def saturating_step(
@@ -347,3 +400,87 @@ class MemristorArray:
         self._g_prog_S.reshape(-1)[upd] = (g_min + x * span)[programmed]
         self._t_prog_s.reshape(-1)[upd] = end_s
         self._drift_z.reshape(-1)[upd] = draws[programmed]
+
+    # ------------------------------------------------------------------ read disturb
+    def creep(
+        self,
+        index: tuple[IntArray | int, ...] | BoolArray,
+        voltage_V: npt.ArrayLike,
+        *,
+        duration_s: float,
+        at_s: float,
+    ) -> None:
+        """Sub-threshold creep of the devices ``index`` under ``voltage_V`` for ``duration_s``.
+
+        ``voltage_V`` is the signed device voltage (one value or one per selected device);
+        the devices' state at virtual time ``at_s`` moves by `creep_pulses` reference pulses
+        along the SET (V > 0) or RESET (V < 0) law, without noise. Their programming time
+        and drift draw are kept (creep is not a programming), and so is their cycle count.
+        Stuck and worn-out devices do not move.
+        """
+        if not (math.isfinite(duration_s) and duration_s >= 0):
+            raise ValueError(f"stress duration {duration_s} s must be a finite number >= 0")
+        c, d = self.config, self.devices
+        mask = np.zeros(d.shape, dtype=bool)
+        mask[index] = True
+        flat = np.flatnonzero(mask)
+        if flat.size == 0 or duration_s == 0 or c.read_disturb_rate == 0:
+            return
+        v = np.broadcast_to(np.asarray(voltage_V, dtype=np.float64), (flat.size,))
+
+        def pick(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return a.reshape(-1)[flat]
+
+        is_set = v > 0
+        threshold = np.where(is_set, pick(d.set_threshold_V), pick(d.reset_threshold_V))
+        dp = creep_pulses(
+            v,
+            duration_s,
+            threshold,
+            rate=c.read_disturb_rate,
+            scale_V=c.read_disturb_scale_V,
+            reference_width_s=c.reference_width_s,
+        )
+        live = (v != 0) & ~(pick(self.stuck_on()) | pick(self.stuck_off()))
+        if not np.any(live & (dp > 0)):
+            return
+        g_min, g_max = pick(d.g_min_S), pick(d.g_max_S)
+        span = g_max - g_min
+        x = (pick(self.conductance_S(at_s)) - g_min) / span
+        levels = np.where(is_set, pick(d.set_levels), pick(d.reset_levels))
+        shape = np.where(is_set, pick(d.set_shape), pick(d.reset_shape))
+        stepped = saturating_step(np.where(is_set, x, 1.0 - x), dp, levels, shape)
+        new_x = np.where(is_set, stepped, 1.0 - stepped)
+        shift_S = np.where(live, (new_x - x) * span, 0.0)
+        self._g_prog_S.reshape(-1)[flat] += shift_S
+
+    def apply_stress(self, voltage_V: npt.ArrayLike, *, duration_s: float, start_s: float) -> bool:
+        """Hold ``voltage_V`` (V, signed, the devices' shape) across every device for
+        ``duration_s`` (s) from virtual time ``start_s``: read disturb (module docstring).
+
+        Every device creeps (`creep`); devices above the threshold of their polarity are
+        then switched as by one pulse of their voltage and width ``duration_s``
+        (`apply_pulses`). Returns whether any device was switched (its conductance may have
+        moved by levels: the caller re-evaluates what depends on it).
+        """
+        d = self.devices
+        v = np.asarray(voltage_V, dtype=np.float64)
+        if v.shape != d.shape:
+            raise ValueError(f"stress voltages of shape {v.shape}, the devices are {d.shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("stress voltage must be finite")
+        if duration_s == 0 or not np.any(v):
+            return False
+        self.creep(v != 0, v[v != 0], duration_s=duration_s, at_s=start_s)
+        over = np.where(v > 0, v > d.set_threshold_V, -v > d.reset_threshold_V)
+        if not np.any(over):
+            return False
+        self.apply_pulses(
+            over,
+            v[over],
+            width_s=duration_s,
+            count=1,
+            start_s=start_s,
+            end_s=start_s + duration_s,
+        )
+        return True

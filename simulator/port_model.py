@@ -10,7 +10,8 @@ of each other's internals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class PortModel:
         sense_offset_V: V_sense at V_force = 0 (V), 4-wire only.
         four_wire: whether the board connected the sense lines (`ROUT:CELL r,c,4W`).
         description: what is routed, for logs (e.g. "cell (2,3) 2W").
+        held: where the SMU reports the stress of a reading (`hold`); None: nothing listens.
     """
 
     g_S: float
@@ -34,6 +36,14 @@ class PortModel:
     sense_offset_V: float = 0.0
     four_wire: bool = False
     description: str = ""
+    held: Callable[[float, float], None] | None = field(default=None, compare=False, repr=False)
+
+    def hold(self, v_force_V: float, duration_s: float) -> None:
+        """Tell the board that the SMU held its force HI at ``v_force_V`` (V) for the last
+        ``duration_s`` (s) of virtual time: what a reading does to the devices routed to it
+        (memristor read disturb). The SMU emulators call it after every reading."""
+        if self.held is not None:
+            self.held(v_force_V, duration_s)
 
     def current_A(self, v_force_V: float) -> float:
         """HI current (A) at force voltage ``v_force_V`` (V)."""

@@ -764,8 +764,11 @@ class ScpiDevice:
                 names = [_split_token(t)[0] for t in tokens]
             except ScpiError:
                 return None
+        raw = [t.upper() for t in tokens]
         for k in range(len(names), 0, -1):
-            entry = self._not_emulated.get(tuple(names[:k]))
+            entry = self._not_emulated.get(tuple(raw[:k])) or self._not_emulated.get(
+                tuple(names[:k])
+            )
             if entry is not None:
                 what, code = entry
                 return ScpiError(

@@ -179,7 +179,7 @@ def solve_job(
         v_max = float(
             settings.v_max_V
             if settings.v_max_V is not None
-            else DAC_HEADROOM * lab.station.limits.max_dac_voltage_V
+            else DAC_HEADROOM * lab.max_row_voltage_V
         )
         layers, _ = map_network(
             network, element_model(calibration), x_reference, v_max_V=v_max, settings=settings
