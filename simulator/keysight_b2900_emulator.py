@@ -722,7 +722,9 @@ class KeysightB2900Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(ch.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
-        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
+        # The reading's stress (read disturb, DC switching, forming) under the current limit.
+        climit = ch.protection["CURR"] if ch.source_function == "VOLT" else abs(op.i_A)
+        port.hold(op.v_force_V, elapsed, climit)
         result["TIME"] = now - self.timer_zero_s
         result["STAT"] = float(status)
         result["SOUR"] = source_value
