@@ -284,7 +284,21 @@ def solve_instances(
     }
 
 
-def _block(inst: LayerInstances, solution: dict[str, np.ndarray]) -> _Block:
+def _block(
+    weights: np.ndarray,
+    bias: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    w_max: float,
+    eps_rel: float | None,
+) -> _Block:
+    """Draw, solve and assemble one target layer in one call (`labrss.slth.blocks` uses it)."""
+    inst = _layer_instances(weights, bias, n, rng, w_max=w_max, eps_rel=eps_rel)
+    return _block_from(inst, solve_instances(inst.pos_el, inst.neg_el, inst.targets, inst.eps_abs))
+
+
+def _block_from(inst: LayerInstances, solution: dict[str, np.ndarray]) -> _Block:
     """The two random layers of one target layer, with masks, from its solved instances."""
     a, b = inst.a, inst.b
     rows, n = a.shape
@@ -437,7 +451,7 @@ def assemble_pruning(plan: PruningPlan, solutions: Sequence[dict[str, np.ndarray
         w, bias = lay.weights, lay.bias
         w_abs = float(np.abs(w).max())
         b_abs = float(np.abs(bias).max())
-        blk = _block(inst, sol)
+        blk = _block_from(inst, sol)
         c = blk.scale
         k = k_prev * c
         eps_abs = blk.eps_abs
