@@ -2,6 +2,7 @@
 
 from labrss.station.config import (
     SIM_ADDRESS,
+    BatchSettings,
     BoardSettings,
     MeasurementDefaults,
     ReferenceStandard,
@@ -18,6 +19,7 @@ from labrss.station.config import (
 
 __all__ = [
     "SIM_ADDRESS",
+    "BatchSettings",
     "BoardSettings",
     "MeasurementDefaults",
     "ReferenceStandard",
