@@ -1,0 +1,655 @@
+"""Precise resistances on demand: program cells to target values and verify them.
+
+The patent's own use case: a bank of imprecise elements, measured once, realises any value
+in its range to about one part in 2^K. `realise` takes targets per cell (a resistance in
+ohm or a conductance in S), solves each on the board's latest calibration
+(`labrss.rss.solve`, exact), predicts the realised bank conductance with its full budget
+(`labrss.metrology.budget`: correlated sources add linearly), programs the masks, verifies
+each cell by measurement, and stores everything as a run (kind ``realise``).
+
+    from labrss.workflows.realise import RealiseSettings, parse_targets, realise
+    with Lab(station) as lab, Store(db) as store:
+        result = realise(lab, store, parse_targets(["3,4=4.7k", "5,6=120uS"]),
+                         RealiseSettings(tolerance=1e-4))
+        for cell in result.cells:
+            print(cell.r, cell.c, cell.predicted_S, cell.expanded_S, cell.measured_S)
+
+The target is the bank's own conductance: the parallel branches of the cell as switched,
+wiring excluded (``c0 + sum of the closed a_k``, as the calibration and the solver model
+it). Every target is checked before anything is switched: the cell must be on the board,
+calibrated, without a short or a stuck-closed switch (a branch that cannot be opened), and
+the target inside the bank's reachable range; a `RealiseError` names the cell and the range.
+
+Verification: each programmed cell is read by the SMU (guarded) with the other cells of
+its row opened for the read and restored after it (a programmed row leaks the guard's
+drop into the reading, docs/simulator.md), at +V and -V (``repeats`` pairs); the reading
+through the cell's series path becomes the bank's conductance with the calibration's
+r_s: ``G = y / (1 - r_s y)``. Its uncertainty is statistical (the pairs' scatter), the
+meter's specification for the ranges read and the series path's. A cell meets a
+``tolerance`` (relative) when its measured value is within it of the target.
+
+Temperature: the calibration states each element at its run's mean board temperature;
+`temperature_widening` widens the temperature component by the board's temperature change
+since (the sensor, read now). Compensating the change instead (the element's TCR) is the
+job of temperature-compensated subsets (issue 17), which plug in here.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from labrss.lab import Lab
+from labrss.metrology.budget import BankUncertainty, ElementBudget
+from labrss.metrology.smu_accuracy import AccuracyTableError, accuracy_for_model
+from labrss.rss import solve
+from labrss.store import Calibration, ReadingRow, Store, reading_key
+from labrss.workflows.boards import register_board
+
+__all__ = [
+    "RealiseError",
+    "RealiseResult",
+    "RealiseSettings",
+    "RealisedCell",
+    "Target",
+    "check_unique",
+    "load_targets",
+    "parse_quantity",
+    "parse_targets",
+    "parse_tolerance",
+    "realise",
+    "temperature_widening",
+]
+
+FloatArray = NDArray[np.float64]
+TargetKind = Literal["resistance", "conductance"]
+
+#: Progress callback: (cells done, cells, message).
+Progress = Callable[[int, int, str], None]
+
+_PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3, "u": 1e-6, "µ": 1e-6}
+_PREFIX["n"] = 1e-9
+_PREFIX["p"] = 1e-12
+_QUANTITY = re.compile(
+    r"^\s*(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*"
+    r"(?P<prefix>[kKMGmuµnp]?)\s*(?P<unit>S|ohms?|Ω|R)?\s*$"
+)
+
+
+class RealiseError(ValueError):
+    """A target that cannot be realised, or bad input; the message names the cell (and the
+    reachable range) or the text. Raised before anything is switched."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cell's target: ``value`` in ohm (``kind`` resistance) or S (conductance)."""
+
+    r: int
+    c: int
+    value: float
+    kind: TargetKind
+
+    @property
+    def target_S(self) -> float:
+        """The target as the bank's conductance (S)."""
+        return 1.0 / self.value if self.kind == "resistance" else self.value
+
+    def text(self) -> str:
+        """The target as written back: ``4700 ohm`` or ``0.00012 S``."""
+        return f"{self.value:g} {'ohm' if self.kind == 'resistance' else 'S'}"
+
+
+def parse_quantity(text: str) -> tuple[float, TargetKind]:
+    """``"4.7k"`` -> (4700.0, resistance); ``"120uS"`` -> (1.2e-4, conductance).
+
+    A value ending in ``S`` is a conductance (prefixes m, u/µ, n, p); otherwise it is a
+    resistance in ohm (prefixes k, M, G; an optional ``ohm``/``Ω``/``R``). Raises
+    RealiseError naming the text for anything else, or a non-positive value.
+    """
+    m = _QUANTITY.match(text)
+    if not m:
+        raise RealiseError(
+            f"target {text!r}: expected a resistance (4.7k, 120, 1.5M ohm) or a conductance "
+            "(120uS, 0.5mS)"
+        )
+    value = float(m["num"]) * _PREFIX[m["prefix"]]
+    kind: TargetKind = "conductance" if m["unit"] == "S" else "resistance"
+    if kind == "resistance" and m["prefix"] in ("m", "u", "µ", "n", "p"):
+        raise RealiseError(f"target {text!r}: a resistance below 1 ohm? (write S for siemens)")
+    if not (math.isfinite(value) and value > 0):
+        raise RealiseError(f"target {text!r}: must be > 0")
+    return value, kind
+
+
+def _cell_of(text: str, where: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise RealiseError(f"{where}: cell {text!r} is not ROW,COL (0-based integers)")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_targets(specs: Iterable[str]) -> list[Target]:
+    """Targets from ``"ROW,COL=VALUE"`` texts (``"3,4=4.7k"``, ``"5,6=120uS"``)."""
+    out = []
+    for spec in specs:
+        cell, sep, value = spec.partition("=")
+        if not sep:
+            raise RealiseError(f"target {spec!r}: expected ROW,COL=VALUE (e.g. 3,4=4.7k)")
+        r, c = _cell_of(cell, f"target {spec!r}")
+        number, kind = parse_quantity(value)
+        out.append(Target(r, c, number, kind))
+    check_unique(out)
+    return out
+
+
+def load_targets(path: str | Path) -> list[Target]:
+    """Targets from a CSV file with a header: ``r,c,target`` (values as `parse_quantity`
+    reads them) or ``r,c,target_ohm`` / ``r,c,target_S`` (plain numbers)."""
+    file = Path(path)
+    try:
+        with file.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise RealiseError(f"{file}: cannot read the targets: {exc}") from None
+    out = []
+    for i, row in enumerate(rows, start=2):
+        where = f"{file}:{i}"
+        try:
+            r, c = int(row["r"]), int(row["c"])
+        except (KeyError, TypeError, ValueError):
+            raise RealiseError(f"{where}: needs integer columns r and c") from None
+        if row.get("target"):
+            number, kind = parse_quantity(row["target"])
+        elif row.get("target_ohm"):
+            number, kind = _number(row["target_ohm"], where), "resistance"
+        elif row.get("target_S"):
+            number, kind = _number(row["target_S"], where), "conductance"
+        else:
+            raise RealiseError(f"{where}: needs a target, target_ohm or target_S column")
+        out.append(Target(r, c, number, kind))
+    if not out:
+        raise RealiseError(f"{file}: no targets")
+    check_unique(out)
+    return out
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise RealiseError(f"{where}: {text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise RealiseError(f"{where}: {text!r} must be > 0")
+    return value
+
+
+def check_unique(targets: Sequence[Target]) -> None:
+    """RealiseError naming the first cell with two targets."""
+    seen: set[tuple[int, int]] = set()
+    for t in targets:
+        if (t.r, t.c) in seen:
+            raise RealiseError(f"cell ({t.r}, {t.c}) has two targets")
+        seen.add((t.r, t.c))
+
+
+def parse_tolerance(text: str) -> float:
+    """A relative tolerance: ``"0.01%"`` -> 1e-4, ``"100ppm"`` -> 1e-4, ``"1e-4"``."""
+    s = text.strip()
+    scale = 1.0
+    if s.endswith("%"):
+        s, scale = s[:-1], 1e-2
+    elif s.lower().endswith("ppm"):
+        s, scale = s[:-3], 1e-6
+    try:
+        value = float(s) * scale
+    except ValueError:
+        raise RealiseError(f"tolerance {text!r}: expected 0.01%, 100ppm or 1e-4") from None
+    if not (math.isfinite(value) and value > 0):
+        raise RealiseError(f"tolerance {text!r}: must be > 0")
+    return value
+
+
+@dataclass(frozen=True)
+class RealiseSettings:
+    """How `realise` works (stored with the run).
+
+    Attributes:
+        tolerance: relative tolerance a cell must meet (``|measured - target| <= tolerance x
+            target``); None: no verdict.
+        coverage_factor: k of the expanded uncertainty reported (U = k u).
+        verify: measure every programmed cell.
+        repeats: +V/-V reading pairs per verified cell.
+        nplc, read_voltage_V: of the verification reads (None: the station's).
+    """
+
+    tolerance: float | None = None
+    coverage_factor: float = 2.0
+    verify: bool = True
+    repeats: int = 4
+    nplc: float | None = None
+    read_voltage_V: float | None = None
+
+    def validate(self) -> RealiseSettings:
+        """Raise RealiseError naming the first bad setting; return self."""
+        if self.tolerance is not None and not (
+            math.isfinite(self.tolerance) and self.tolerance > 0
+        ):
+            raise RealiseError(f"realise setting tolerance = {self.tolerance!r}: must be > 0")
+        if not (math.isfinite(self.coverage_factor) and self.coverage_factor > 0):
+            raise RealiseError(
+                f"realise setting coverage_factor = {self.coverage_factor!r}: must be > 0"
+            )
+        if self.repeats < 2:
+            raise RealiseError(f"realise setting repeats = {self.repeats!r}: must be >= 2")
+        return self
+
+
+@dataclass(frozen=True)
+class RealisedCell:
+    """One realised cell (S unless named otherwise).
+
+    ``predicted_S`` is the bank conductance the calibration predicts for ``mask``,
+    ``u_S`` its combined standard uncertainty with ``components`` (docs/metrology.md),
+    ``expanded_S`` = k u. ``measured_S`` (NaN when not verified) is the bank's
+    conductance measured after programming, ``u_measured_S`` its standard uncertainty.
+    ``met``: the measured value is within the tolerance of the target (None without a
+    tolerance or a measurement).
+    """
+
+    r: int
+    c: int
+    target: Target
+    mask: int
+    predicted_S: float
+    u_S: float
+    expanded_S: float
+    components: dict[str, float]
+    measured_S: float = math.nan
+    u_measured_S: float = math.nan
+    met: bool | None = None
+
+    @property
+    def target_S(self) -> float:
+        """The target as a conductance (S)."""
+        return self.target.target_S
+
+    @property
+    def branches(self) -> tuple[int, ...]:
+        """The closed branches."""
+        return tuple(k for k in range(self.mask.bit_length()) if self.mask >> k & 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready (NaN as None)."""
+
+        def f(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "r": self.r,
+            "c": self.c,
+            "target": self.target.text(),
+            "target_S": self.target_S,
+            "mask": self.mask,
+            "mask_hex": f"{self.mask:X}",
+            "branches": list(self.branches),
+            "predicted_S": f(self.predicted_S),
+            "u_S": f(self.u_S),
+            "U_S": f(self.expanded_S),
+            "predicted_ohm": f(1.0 / self.predicted_S) if self.predicted_S > 0 else None,
+            "components_S": {k: f(v) for k, v in self.components.items()},
+            "measured_S": f(self.measured_S),
+            "u_measured_S": f(self.u_measured_S),
+            "met": self.met,
+        }
+
+
+@dataclass
+class RealiseResult:
+    """What `realise` did: the run, the calibration used, every cell."""
+
+    run_id: int
+    calibration_run_id: int
+    settings: RealiseSettings
+    cells: list[RealisedCell] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: counts, median relative error of the prediction and of the
+        measurement against the target."""
+        pred = np.array([abs(c.predicted_S / c.target_S - 1.0) for c in self.cells])
+        meas = np.array(
+            [
+                abs(c.measured_S / c.target_S - 1.0)
+                for c in self.cells
+                if math.isfinite(c.measured_S)
+            ]
+        )
+        rel_u = np.array([c.expanded_S / c.predicted_S for c in self.cells])
+        met = [c.met for c in self.cells if c.met is not None]
+        return {
+            "run_id": self.run_id,
+            "calibration_run_id": self.calibration_run_id,
+            "cells": len(self.cells),
+            "coverage_factor": self.settings.coverage_factor,
+            "tolerance": self.settings.tolerance,
+            "median_rel_error_predicted": float(np.median(pred)) if pred.size else None,
+            "median_rel_error_measured": float(np.median(meas)) if meas.size else None,
+            "median_rel_expanded_uncertainty": float(np.median(rel_u)) if rel_u.size else None,
+            "met": sum(bool(m) for m in met) if met else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary with a ``cells`` list (`RealisedCell.to_json`)."""
+        return {**self.summary(), "cells": [c.to_json() for c in self.cells]}
+
+
+def temperature_widening(
+    budget: ElementBudget, run_temperatures: Mapping[str, tuple[float, float]], now_C: float
+) -> ElementBudget:
+    """``budget`` with each temperature source widened by the board's temperature change
+    since its calibration run: ``u -> sqrt(u^2 + (T_now - T_run)^2)``.
+
+    ``run_temperatures`` maps a temperature source's name to (T_run mean degC, u K). A
+    source not listed, or a NaN temperature, is left as it is.
+    """
+    if not math.isfinite(now_C):
+        return budget
+    contrib = budget.contrib_S.copy()
+    sources = list(budget.sources)
+    for i, src in enumerate(budget.sources):
+        if src.category != "temperature" or src.name not in run_temperatures:
+            continue
+        t_run, u = run_temperatures[src.name]
+        if not (math.isfinite(t_run) and u > 0):
+            continue
+        wide = math.hypot(u, now_C - t_run)
+        contrib[..., i] *= wide / u
+        sources[i] = dataclasses.replace(
+            src,
+            u=wide,
+            note=f"{src.note}; widened by the change since calibration, {now_C - t_run:+.3f} K",
+        )
+    return ElementBudget(tuple(sources), budget.value_S, budget.cov_S2, contrib)
+
+
+def _run_temperatures(store: Store, calibration: Calibration) -> dict[str, tuple[float, float]]:
+    """Temperature source name -> (mean degC, u K) of each contributing run."""
+    out: dict[str, tuple[float, float]] = {}
+    if calibration.budget is None:
+        return out
+    runs = sorted({int(x) for x in np.unique(calibration.cell_run_id) if x >= 0})
+    names = {s.name for s in calibration.budget.sources if s.category == "temperature"}
+    for rid in runs:
+        try:
+            summary = store.get_value(rid, "summary")
+        except Exception:  # a run without a summary has no temperature to widen
+            continue
+        t = summary.get("temperature_C")
+        u = summary.get("temperature_u_K")
+        if t is None or u is None:
+            continue
+        for name in names:
+            if name in ("board temperature", f"run {rid}: board temperature"):
+                out[name] = (float(t), float(u))
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    target: Target
+    mask: int
+    bank: BankUncertainty
+
+
+def _faulty(calibration: Calibration, r: int, c: int) -> str | None:
+    for fault in calibration.faults:
+        if (fault.r, fault.c) == (r, c) and fault.kind in ("short", "stuck_closed"):
+            return f"branch {fault.k} is {fault.kind.replace('_', ' ')}"
+    return None
+
+
+def plan_targets(
+    calibration: Calibration, targets: Sequence[Target], budget: ElementBudget | None
+) -> list[_Plan]:
+    """Solve every target on the calibration and predict its bank; nothing is switched.
+
+    Raises RealiseError for the first unknown, uncalibrated or faulty cell, or a target
+    outside its bank's reachable range (naming the range in S and ohm).
+    """
+    rows, cols, k = calibration.conductance_S.shape
+    for t in targets:
+        if not (0 <= t.r < rows and 0 <= t.c < cols):
+            raise RealiseError(
+                f"cell ({t.r}, {t.c}) is not on the board (rows 0..{rows - 1}, cols 0..{cols - 1})"
+            )
+        if not calibration.measured[t.r, t.c]:
+            raise RealiseError(
+                f"cell ({t.r}, {t.c}) has no calibration: run `labrss calibrate --cells "
+                f"{t.r},{t.c}` first"
+            )
+        why = _faulty(calibration, t.r, t.c)
+        if why is not None:
+            raise RealiseError(f"cell ({t.r}, {t.c}) is faulty ({why}): it cannot be realised")
+    idx = np.array([(t.r, t.c) for t in targets], dtype=np.int64).reshape(-1, 2)
+    a = calibration.conductance_S[idx[:, 0], idx[:, 1]]
+    usable = calibration.usable[idx[:, 0], idx[:, 1]]
+    if not usable.any(axis=1).all():
+        i = int(np.flatnonzero(~usable.any(axis=1))[0])
+        raise RealiseError(f"cell ({targets[i].r}, {targets[i].c}) has no usable element")
+    c0 = np.nan_to_num(calibration.leakage_S[idx[:, 0], idx[:, 1]], nan=0.0).clip(min=0.0)
+    leak = np.broadcast_to(c0[:, None] / k, a.shape)
+    elements = np.where(usable, np.nan_to_num(a, nan=0.0) + leak, leak)
+    wanted = np.array([t.target_S for t in targets])
+    result = solve(elements, wanted, leakage_S=leak, exclude=~usable)
+    for i, t in enumerate(targets):
+        if not bool(result.reachable[i]):
+            lo, hi = float(result.reachable_lo[i]), float(result.reachable_hi[i])
+            raise RealiseError(
+                f"cell ({t.r}, {t.c}): target {t.text()} ({t.target_S:.6g} S) is outside the "
+                f"bank's reachable range {lo:.6g} .. {hi:.6g} S "
+                f"({1 / hi:.6g} .. {1 / lo if lo > 0 else math.inf:.6g} ohm)"
+            )
+    masks = np.asarray(result.mask, dtype=bool)
+    plans = []
+    for i, t in enumerate(targets):
+        mask_int = int(sum(1 << int(j) for j in np.flatnonzero(masks[i])))
+        if budget is not None:
+            cell = ElementBudget(
+                budget.sources,
+                budget.value_S[t.r, t.c],
+                budget.cov_S2[t.r, t.c],
+                budget.contrib_S[t.r, t.c],
+            )
+            bank = cell.bank(masks[i])
+        else:  # a calibration stored before the budget: its std_S, independent elements
+            s = np.where(masks[i], np.nan_to_num(calibration.std_S[t.r, t.c]), 0.0)
+            stat = float(np.sqrt((s**2).sum() + calibration.leakage_std_S[t.r, t.c] ** 2))
+            value = float(result.value[i])
+            bank = BankUncertainty(
+                np.asarray(value), np.asarray(stat), {"statistical": np.asarray(stat)}
+            )
+        plans.append(_Plan(t, mask_int, bank))
+    return plans
+
+
+def _verify(
+    lab: Lab,
+    store: Store,
+    run_id: int,
+    plan: _Plan,
+    *,
+    calibration: Calibration,
+    settings: RealiseSettings,
+) -> tuple[float, float]:
+    """Measure the programmed bank (S) and its standard uncertainty (module docstring)."""
+    t = plan.target
+    board_masks = lab.masks()
+    row = board_masks[t.r]
+    others = [c for c in range(row.shape[0]) if c != t.c and row[c].any()]
+    for c in others:
+        lab.set_cell_mask(t.r, c, 0)
+    v = float(settings.read_voltage_V or lab.station.measurement.read_voltage_V)
+    pairs: list[float] = []
+    rows: list[ReadingRow] = []
+    ranges: set[float] = set()
+    volts: list[float] = []
+    try:
+        for rep in range(settings.repeats):
+            plus = lab.measure_cell(t.r, t.c, nplc=settings.nplc, read_voltage_V=abs(v))
+            minus = lab.measure_cell(t.r, t.c, nplc=settings.nplc, read_voltage_V=-abs(v))
+            for sign, reading in (("+", plus), ("-", minus)):
+                rows.append(
+                    ReadingRow(
+                        key=reading_key(t.r, t.c, plan.mask, rep, f"v{sign}"),
+                        r=t.r,
+                        c=t.c,
+                        mask=plan.mask,
+                        value=reading.conductance_S
+                        if math.isfinite(reading.conductance_S)
+                        else math.nan,
+                        voltage_V=reading.voltage_V,
+                        current_A=reading.current_A,
+                        current_range_A=reading.current_range_A,
+                        nplc=reading.nplc,
+                        four_wire=reading.four_wire,
+                        limit_tripped=reading.limit_tripped,
+                        instrument_time_s=reading.time_s,
+                    )
+                )
+                ranges.add(float(reading.current_range_A))
+                volts.append(float(reading.voltage_V))
+            dv = plus.voltage_V - minus.voltage_V
+            if plus.limit_tripped or minus.limit_tripped or dv == 0:
+                continue
+            pairs.append((plus.current_A - minus.current_A) / dv)
+    finally:
+        for c in others:
+            lab.set_cell_mask(t.r, c, int(sum(1 << int(j) for j in np.flatnonzero(row[c]))))
+    store.add_readings(run_id, rows)
+    y = np.asarray(pairs, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if y.size < 2:
+        return math.nan, math.nan
+    rs = float(np.nan_to_num(calibration.series_ohm[t.r, t.c], nan=0.0))
+    u_rs = float(np.nan_to_num(calibration.series_std_ohm[t.r, t.c], nan=0.0))
+    mean = float(y.mean())
+    g = mean / (1.0 - rs * mean)
+    dgdy = 1.0 / (1.0 - rs * mean) ** 2
+    u_stat = float(y.std(ddof=1) / math.sqrt(y.size)) * dgdy
+    u_series = g**2 * u_rs
+    u_meter = math.nan
+    try:
+        acc = accuracy_for_model(lab.smu.model)
+        u_i = max(acc.current_range(r).u_gain for r in ranges)
+        u_v = max(acc.voltage_range_for(x).u_gain for x in volts)
+        u_meter = g * math.hypot(u_i, u_v)
+    except AccuracyTableError:
+        pass
+    return g, math.sqrt(u_stat**2 + u_series**2 + u_meter**2)
+
+
+def realise(
+    lab: Lab,
+    store: Store,
+    targets: Sequence[Target],
+    settings: RealiseSettings | None = None,
+    *,
+    progress: Progress | None = None,
+) -> RealiseResult:
+    """Realise ``targets`` on the lab's board (module docstring); a stored run.
+
+    Raises:
+        RealiseError: a bad target or setting (before anything is switched).
+        NoCalibrationError: the board has no calibration yet.
+    """
+    settings = (settings or RealiseSettings()).validate()
+    if not targets:
+        raise RealiseError("no targets")
+    board_id = register_board(lab, store)
+    calibration = store.latest_calibration(board_id)
+    budget = calibration.budget
+    now_C = math.nan
+    if budget is not None:
+        try:
+            now_C = float(lab.board.temperature_C())
+        except Exception:  # no sensor: the temperature component stays the calibration's
+            now_C = math.nan
+        budget = temperature_widening(budget, _run_temperatures(store, calibration), now_C)
+    plans = plan_targets(calibration, targets, budget)
+    run_id = store.start_run(
+        "realise",
+        board_id,
+        settings={
+            **dataclasses.asdict(settings),
+            "targets": [f"{t.r},{t.c}={t.text()}" for t in targets],
+            "calibration_run_id": calibration.run_id,
+        },
+        identities={**lab.identities, "station": lab.station.name},
+    )
+    result = RealiseResult(run_id, calibration.run_id, settings)
+    try:
+        for i, plan in enumerate(plans):
+            lab.set_cell_mask(plan.target.r, plan.target.c, plan.mask)
+            if progress is not None:
+                progress(
+                    i + 1, 2 * len(plans), f"programmed cell ({plan.target.r}, {plan.target.c})"
+                )
+        for i, plan in enumerate(plans):
+            measured = u_measured = math.nan
+            if settings.verify:
+                measured, u_measured = _verify(
+                    lab, store, run_id, plan, calibration=calibration, settings=settings
+                )
+            t = plan.target
+            met = None
+            if settings.tolerance is not None and math.isfinite(measured):
+                met = abs(measured - t.target_S) <= settings.tolerance * t.target_S
+            u = float(plan.bank.u_S)
+            result.cells.append(
+                RealisedCell(
+                    r=t.r,
+                    c=t.c,
+                    target=t,
+                    mask=plan.mask,
+                    predicted_S=float(plan.bank.value_S),
+                    u_S=u,
+                    expanded_S=settings.coverage_factor * u,
+                    components={n: float(v) for n, v in plan.bank.components.items()},
+                    measured_S=measured,
+                    u_measured_S=u_measured,
+                    met=met,
+                )
+            )
+            if progress is not None:
+                progress(len(plans) + i + 1, 2 * len(plans), f"verified cell ({t.r}, {t.c})")
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", note=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    _store_result(store, result, now_C)
+    store.finish_run(run_id, "completed")
+    return result
+
+
+def _store_result(store: Store, result: RealiseResult, now_C: float) -> None:
+    cells = result.cells
+    store.put_result(result.run_id, "cells", np.array([[c.r, c.c] for c in cells], dtype=np.int64))
+    store.put_result(result.run_id, "masks", np.array([c.mask for c in cells], dtype=np.uint64))
+    for name in ("target_S", "predicted_S", "u_S", "measured_S", "u_measured_S"):
+        store.put_result(
+            result.run_id, name, np.array([getattr(c, name) for c in cells], dtype=np.float64)
+        )
+    store.put_value(
+        result.run_id,
+        "summary",
+        {**result.summary(), "board_temperature_C": now_C if math.isfinite(now_C) else None},
+    )
+    store.put_value(result.run_id, "cell_budgets", [c.to_json() for c in cells])
