@@ -106,14 +106,16 @@ __all__ = [
     "build_plan",
     "design_rows",
     "estimate_cells",
+    "link_scatter",
     "memristor_band_from_board_info",
+    "repeat_scatter",
     "resume_run",
 ]
 
 log = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
-Role = Literal["fit", "holdout", "drift", "link"]
+Role = Literal["fit", "holdout", "drift", "link", "noise"]
 
 ASSUMED_OFF_LEAKAGE_S = 1e-9
 """Off-leakage per open branch (S) assumed for the healthy band when the board does not
@@ -131,7 +133,7 @@ common thick-film class (thick film +-100/200/300 ppm/K, thin film +-25/50/100).
 DEFAULT_TEMPERATURE_RESOLUTION_C = 0.1
 """Board temperature sensor resolution (degC) assumed when the board reports none."""
 
-_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d", "link": "l"}
+_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d", "link": "l", "noise": "n"}
 
 
 class CalibrationInterruptedError(Exception):
@@ -305,6 +307,11 @@ def build_plan(
         for j, row in enumerate(hold):
             for s in signs:
                 plan.append(PlannedReading(r, c, _mask(row), 0, "holdout", j, s))
+        if (r, c) == tuple(cells[0]):
+            full = (1 << n) - 1
+            for rep in range(settings.noise_repeats):
+                for s in signs:
+                    plan.append(PlannedReading(r, c, full, rep, "noise", 0, s))
     for rnd in range(settings.drift_rounds if settings.drift_cells else 0):
         for r, c in cells[: settings.drift_cells]:
             for k in range(n):
@@ -354,6 +361,30 @@ def link_estimates(
                 continue
             samples[sub.link].append(math.log(lo.g_S / hi.g_S))
     return estimate_links(link_plan.links, samples)
+
+
+def link_scatter(
+    link_plan: LinkPlan,
+    cells: Sequence[tuple[int, int]],
+    repeats: int,
+    readings: NDArray[np.void],
+    accuracy: SMUAccuracy | None,
+) -> list[tuple[float, int]]:
+    """(chi-square, dof) of every link subset's repeated reads on each of its two ranges
+    (`repeat_scatter`): the noise scale seen with many degrees of freedom."""
+    planned = [p for p, _ in link_readings(link_plan, cells, repeats)]
+    pairs = _combine(planned, readings, True, 1.0, accuracy=accuracy)
+    out = []
+    for sub in link_plan.subsets:
+        r, c = cells[sub.cell]
+        for side in (0, 1):
+            reads = [
+                pairs[(r, c, "link", rep, 2 * sub.link + side)]
+                for rep in range(repeats)
+                if (r, c, "link", rep, 2 * sub.link + side) in pairs
+            ]
+            out.append(repeat_scatter([p.g_S for p in reads], [p.rel_sigma for p in reads]))
+    return out
 
 
 # ---------------------------------------------------------------------------- bands
@@ -552,6 +583,7 @@ def estimate_cells(
     temperature: TemperatureSpread | None = None,
     reference: ReferenceStandard | None = None,
     on_date: datetime.date | None = None,
+    noise_terms: Sequence[tuple[float, int]] = (),
 ) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
     """Estimates, fault report, noise scale s and diagnostics from a run's readings.
 
@@ -561,7 +593,10 @@ def estimate_cells(
     corrected to the group's reference range) and the board temperature (``temperature``);
     ``CellResult.std_S`` is then the combined standard uncertainty, the components are in
     ``CellResult.components`` and the whole budget (with correlations) in the diagnostics
-    under ``"budget"``. Without it ``std_S`` is the statistical (Type A) part alone.
+    under ``"budget"``. ``noise_terms`` (chi-square, dof) of repeated reads taken outside
+    the plan (the range links', `repeat_scatter`) join the pooled noise scale of the
+    resistor cells, as do the plan's own ``noise`` reads. Without ``accuracy``, ``std_S`` is
+    the statistical (Type A) part alone.
     With ``reference`` (a standard on one of ``cells``) every estimate is anchored to its
     certificate (`labrss.metrology.reference.anchor`; ``on_date`` dates the calibration for
     the standard's drift); the diagnostics' ``"anchor"`` says how (or why not).
@@ -675,6 +710,21 @@ def estimate_cells(
         if clean[i] and fit.dof[pos] > 0:
             chi_sums[group[i]] += float(fit.chi2[pos])
             dof_sums[group[i]] += int(fit.dof[pos])
+    # repeated reads of one subset: their scatter about their mean (the noise probe, and
+    # the range links' repeats given as noise_terms)
+    if cells and settings.noise_repeats:
+        r0, c0_cell = cells[0]
+        probe = [
+            pairs[(r0, c0_cell, "noise", rep, 0)]
+            for rep in range(settings.noise_repeats)
+            if (r0, c0_cell, "noise", rep, 0) in pairs
+        ]
+        chi, d = repeat_scatter([p.g_S for p in probe], [p.rel_sigma for p in probe])
+        chi_sums[group[0]] += chi
+        dof_sums[group[0]] += d
+    for chi, d in noise_terms:
+        chi_sums[0] += chi
+        dof_sums[0] += d
     scales = [math.sqrt(c / d) if d else math.nan for c, d in zip(chi_sums, dof_sums, strict=True)]
     cell_scale = np.array([scales[g] for g in group], dtype=np.float64)
     for i, (fit, pos) in fits.items():
@@ -933,6 +983,21 @@ def _cell_budget(
         t_contrib[:, 1:, 0] = -tcr[:, None] * np.nan_to_num(value[:, 1:]) * temperature.u_K
         budget = budget.with_sources([temperature.source()], t_contrib)
     return budget
+
+
+def repeat_scatter(g_S: Sequence[float], rel_sigma: Sequence[float]) -> tuple[float, int]:
+    """(chi-square, dof) of repeated reads of one subset about their weighted mean, in units
+    of the noise model's sigma (``rel_sigma``): they estimate the noise scale s^2 as
+    chi-square / dof. NaN reads are ignored; fewer than two give (0, 0)."""
+    g = np.asarray(g_S, dtype=np.float64)
+    rel = np.asarray(rel_sigma, dtype=np.float64)
+    ok = np.isfinite(g) & np.isfinite(rel) & (rel > 0)
+    g, rel = g[ok], rel[ok]
+    if g.size < 2:
+        return 0.0, 0
+    w = 1.0 / rel**2
+    mean = float((w * g).sum() / w.sum())
+    return float((w * (g - mean) ** 2).sum()), int(g.size - 1)
 
 
 def _merge_reports(
@@ -1382,8 +1447,12 @@ class CalibrationRun:
         readings = self.store.readings(run_id)
         chain: ChainSolution | None = None
         links: tuple[LinkEstimate, ...] = ()
+        noise_terms: list[tuple[float, int]] = []
         if link_plan is not None and link_plan.links:
             links = link_estimates(link_plan, cells, settings.link_repeats, readings)
+            noise_terms = link_scatter(
+                link_plan, cells, settings.link_repeats, readings, self.accuracy
+            )
             fit_keys = {p.key for p in plan if p.role == "fit"}
             weights: dict[float, float] = {}
             for rec in readings:
@@ -1424,6 +1493,7 @@ class CalibrationRun:
             if settings.reference is not None
             else None,
             on_date=datetime.date.today(),
+            noise_terms=noise_terms,
         )
         anchor_info = diag.pop("anchor", None)
         budget = diag.pop("budget", None)

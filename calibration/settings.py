@@ -137,6 +137,11 @@ class CalibrationSettings:
             wall time (sleep) on hardware.
         batch_size: readings committed to the store per transaction.
         seed: seed of the held-out subsets (the plan is a pure function of the settings).
+        noise_repeats: +V/-V reads of one subset (the first cell's, every branch closed)
+            repeated this many times: their scatter estimates the meter's noise scale with
+            ``noise_repeats - 1`` degrees of freedom more than the fits' residuals give (one
+            per cell with the one-by-one design), so that a calibration of a few cells
+            still knows its statistical uncertainty (0: none).
         range_link: after the design, read a few subsets on two adjacent current ranges
             and express every range's gain relative to one reference range (docs/
             metrology.md): the inter-range gain mismatch (up to 0.05 % by datasheet) drops
@@ -170,6 +175,7 @@ class CalibrationSettings:
     drift_interval_s: float = 600.0
     batch_size: int = 20
     seed: int = 0
+    noise_repeats: int = 12
     range_link: bool = True
     link_subsets: int = 4
     link_repeats: int = 16
@@ -225,6 +231,13 @@ class CalibrationSettings:
                 self.link_subsets,
                 _is_int(self.link_subsets) and self.link_subsets >= 1,
                 ">= 1",
+            ),
+            (
+                "noise_repeats",
+                self.noise_repeats,
+                _is_int(self.noise_repeats)
+                and (self.noise_repeats == 0 or self.noise_repeats >= 3),
+                "0 or >= 3",
             ),
             (
                 "reference_repeats",

@@ -11,8 +11,13 @@ Quantities, for the whole cell (every usable branch closed) or for one branch k:
   it reports one, else the median of branch k over the calibrated cells (then the map shows
   how each element differs from its siblings). Cell: the sum of the usable branches'
   conductances against the sum of their nominals.
-* ``uncertainty``: relative standard uncertainty of G (ppm): ``sqrt(sum sigma_k^2) / sum
-  a_k`` for the cell, ``sigma_k / a_k`` for a branch.
+* ``uncertainty``: relative combined standard uncertainty of G (ppm): for a branch its
+  ``u_k / a_k``; for the cell (every usable branch closed) the bank's budget
+  (`labrss.metrology.budget.ElementBudget.bank`: sources shared by the branches, a range's
+  gain or the common scale, add linearly), or ``sqrt(sum u_k^2) / sum a_k`` for a
+  calibration stored without a budget.
+
+The Board tab's budget view uses `labrss.report.uncertainty_budget.budget_rows`.
 
 Faulty (excluded) branches are left out of the cell sums and marked on the map.
 """
@@ -99,6 +104,9 @@ def cell_map(
             elif quantity == "deviation":
                 nominal = np.nansum(np.where(usable, nominal_S, np.nan), axis=2)
                 v = 100.0 * (bank / nominal - 1.0)
+            elif calibration.budget is not None:
+                u = calibration.budget.bank(usable & measured[..., None]).u_S
+                v = 1e6 * u / bank
             else:
                 v = 1e6 * np.sqrt(np.nansum(s**2, axis=2)) / bank
             values = np.where(measured & (bank > 0), v, np.nan)
@@ -130,6 +138,7 @@ def describe_cell(
         return []
     rows: list[dict[str, float | bool | str]] = []
     kinds = {f.k: f.kind for f in calibration.faults if (f.r, f.c) == (r, c)}
+    comps = calibration.components
     for k in range(calibration.conductance_S.shape[2]):
         g = float(calibration.conductance_S[r, c, k])
         nominal = float(nominal_S[k]) if nominal_S is not None else math.nan
@@ -142,6 +151,7 @@ def describe_cell(
                 "deviation_pct": 100.0 * (g / nominal - 1.0) if nominal > 0 else math.nan,
                 "fault": kinds.get(k, ""),
                 "excluded": bool(calibration.excluded[r, c, k]),
+                "scale_S": float(comps["scale"][r, c, k]) if comps is not None else math.nan,
             }
         )
     return rows

@@ -134,3 +134,10 @@ def test_cli_json_has_a_cells_list(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "predicted S" in out and "U (k=2) S" in out
     assert main(["realise", "1,2=20k", "--db", db]) == 2
     assert "cell (1, 2) has no calibration" in capsys.readouterr().err
+    # labrss budget: the element's and the cell's budget, from the store alone
+    assert main(["budget", "1,1,2", "--db", db]) == 0
+    out = capsys.readouterr().out
+    for row in ("statistical", "range", "scale", "combined u", "expanded U (k = 2)"):
+        assert row in out
+    assert main(["budget", "1,2", "--db", db]) == 2
+    assert "cell (1, 2) has no calibration" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -41,11 +42,13 @@ from labrss.gui.tabs.base import LabTab, TabContext
 from labrss.gui.widgets.heatmap import CrossbarHeatMap
 from labrss.gui.workers import JobContext
 from labrss.lab import Reading
+from labrss.report.uncertainty_budget import budget_rows
 from labrss.store import Calibration
 
 log = logging.getLogger(__name__)
 
-_BRANCH_COLUMNS = ("branch", "G", "σ(G)", "R", "deviation", "switch", "fault")
+_BRANCH_COLUMNS = ("branch", "G", "u(G)", "R", "deviation", "switch", "fault")
+_BUDGET_COLUMNS = ("component", "branch", "ppm", "cell as switched", "ppm")
 
 
 def read_switches_job(r: int, c: int) -> Callable[[JobContext], Any]:
@@ -213,6 +216,32 @@ class BoardTab(LabTab):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setToolTip(
+            "u(G): combined standard uncertainty (k = 1) of each branch; select a branch to "
+            "see its uncertainty budget"
+        )
+        self.table.currentCellChanged.connect(self._branch_selected)
+        self.budget_branch: int | None = None
+        self.budget_box = QGroupBox("Uncertainty budget (docs/metrology.md)")
+        self.budget_table = QTableWidget(0, len(_BUDGET_COLUMNS))
+        self.budget_table.setHorizontalHeaderLabels(list(_BUDGET_COLUMNS))
+        self.budget_table.verticalHeader().setVisible(False)
+        self.budget_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.budget_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.budget_table.horizontalHeader().setStretchLastSection(True)
+        self.budget_table.verticalHeader().setDefaultSectionSize(20)
+        self.budget_table.setToolTip(
+            "standard uncertainties (k = 1) of the selected branch and of the cell's bank as "
+            "switched, per component; sources shared by the cell's branches (a range's gain, "
+            "the common scale) add linearly in the cell (docs/metrology.md)"
+        )
+        budget_layout = QVBoxLayout(self.budget_box)
+        budget_layout.setContentsMargins(4, 4, 4, 4)
+        budget_layout.addWidget(self.budget_table)
         self.read_button = QPushButton("Read switches")
         self.measure_button = QPushButton("Measure cell")
         self.branches_button = QPushButton("Measure branches")
@@ -236,17 +265,20 @@ class BoardTab(LabTab):
         buttons = QHBoxLayout()
         for b in (self.read_button, self.measure_button, self.branches_button):
             buttons.addWidget(b)
+        self.cell_pages = QTabWidget()
+        self.cell_pages.addTab(self.budget_box, "Uncertainty budget")
+        self.cell_pages.addTab(self.history_panel, "Reading history")
         cell_layout = QVBoxLayout(self.cell_box)
         cell_layout.addWidget(self.table, 3)
         cell_layout.addLayout(buttons)
         cell_layout.addWidget(self.reading_label)
-        cell_layout.addWidget(self.history_panel, 2)
+        cell_layout.addWidget(self.cell_pages, 4)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.cell_box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         self._set_actions_enabled(False)
@@ -325,6 +357,10 @@ class BoardTab(LabTab):
                 f"deviation {self.maps['deviation'].values[r, c]:+.3g} %, "
                 f"u(G) {self.maps['uncertainty'].values[r, c]:.3g} ppm"
             )
+            rows = budget_rows(self.calibration, r, c, None, None)
+            scale = next((row[4] for row in rows if row[0] == "scale"), float("nan"))
+            if np.isfinite(scale):
+                text += f" (k = 1; of which the common scale {1e6 * scale:.3g} ppm)"
             if self.maps["G"].faults[r, c]:
                 text += "  FAULT"
         else:
@@ -370,6 +406,44 @@ class BoardTab(LabTab):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(k, col, item)
+        self._show_budget()
+
+    def _branch_selected(self, row: int, *_: int) -> None:
+        self.budget_branch = row if row >= 0 else None
+        self._show_budget()
+
+    def _show_budget(self) -> None:
+        """The budget view: the selected branch (default 0) and the cell as switched."""
+        if self.selected is None:
+            return
+        r, c = self.selected
+        session = self.ctx.session
+        k_total = session.branches if session else 0
+        chosen = self.budget_branch if self.budget_branch is not None else 0
+        k = chosen if 0 <= chosen < k_total else None
+        rows = budget_rows(self.calibration, r, c, k, self.cell_mask)
+        mask_text = (
+            "every usable branch closed" if self.cell_mask is None else f"0x{self.cell_mask:X}"
+        )
+        self.budget_box.setTitle(
+            f"Branch {k if k is not None else '-'} and the cell as switched ({mask_text})"
+        )
+        self.budget_table.setRowCount(len(rows))
+        for i, (name, uk, rk, ub, rb) in enumerate(rows):
+            texts = [
+                name,
+                format_siemens(uk) if np.isfinite(uk) else "–",
+                f"{1e6 * rk:.3g}" if np.isfinite(rk) else "–",
+                format_siemens(ub) if np.isfinite(ub) else "–",
+                f"{1e6 * rb:.3g}" if np.isfinite(rb) else "–",
+            ]
+            for col, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.budget_table.setItem(i, col, item)
 
     def _load_history(self) -> None:
         """The selected cell's stored readings (store query), then drawn."""

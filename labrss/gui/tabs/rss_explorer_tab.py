@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QRadioButton,
     QSlider,
     QSpinBox,
@@ -40,8 +41,11 @@ from labrss.gui.plot_export import PlotData, PlotPanel, style_plot
 from labrss.gui.result_stream import format_ohm, format_siemens
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
+from labrss.gui.workers import Job, JobContext
+from labrss.metrology.budget import ElementBudget
 from labrss.rss import RSSResult
-from labrss.store import Calibration
+from labrss.store import Calibration, Store
+from labrss.workflows.realise import RealiseResult, RealiseSettings, Target, realise
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,7 @@ class RSSExplorerTab(LabTab):
         for d in (self.syn_r0, self.syn_tol):
             d.valueChanged.connect(self.rebuild_bank)
         self.use_cal.toggled.connect(self.rebuild_bank)
+        self.use_cal.toggled.connect(lambda _: self._update_program_button())
 
         # --- target
         self.unit = QComboBox()
@@ -153,9 +158,22 @@ class RSSExplorerTab(LabTab):
         form.addRow("Achieved", self.achieved)
         form.addRow("Error (achieved − target)", self.error)
         form.addRow("Relative error", self.rel_error)
-        form.addRow("Predicted σ", self.sigma)
+        form.addRow("Predicted u", self.sigma)
         form.addRow("Reachable", self.reachable)
         form.addRow("Method", self.method)
+        self.program_button = QPushButton("Program this cell")
+        self.program_button.setToolTip(
+            "Realise the target on the board (labrss realise): program the cell's switches, "
+            "verify by measurement, store the run"
+        )
+        self.program_button.clicked.connect(self.program_cell)
+        self.program_button.setEnabled(False)
+        self.realised = QLabel("")
+        self.realised.setWordWrap(True)
+        self.realised.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.program_button, self.realised)
+        self.job: Job | None = None
+        self.last_realised: RealiseResult | None = None
 
         # --- bits vs n
         self.bits_plot = pg.PlotWidget(background="w")
@@ -360,9 +378,13 @@ class RSSExplorerTab(LabTab):
         self.rel_error.setText(
             f"{100 * rel:+.4g} %" if abs(rel) >= 1e-3 else f"{1e6 * rel:+.4g} ppm"
         )
-        sigma = res.sigma
+        sigma: float | None = None if res.sigma is None else float(res.sigma)
+        if sigma is not None and self.use_cal.isChecked() and self.calibration is not None:
+            sigma = self._budget_sigma(np.asarray(res.mask, dtype=bool), value) or sigma
         self.sigma.setText(
-            format_value(float(sigma), self.kind) if sigma is not None else "– (synthetic bank)"
+            format_value(float(sigma), self.kind) + " (k = 1)"
+            if sigma is not None
+            else "– (synthetic bank)"
         )
         lo, hi = float(res.reachable_lo), float(res.reachable_hi)
         flag = "" if bool(res.reachable) else "  (target outside: nearest end)"
@@ -371,6 +393,104 @@ class RSSExplorerTab(LabTab):
         )
         self.method.setText(f"{res.method}, {'exact' if bool(res.exact) else 'heuristic'}")
         return res
+
+    def _budget_sigma(self, mask: np.ndarray, value: float) -> float | None:
+        """The predicted value's combined standard uncertainty from the calibration's
+        budget (correlated sources add linearly), in the target's unit; None without one."""
+        cal = self.calibration
+        if cal is None or cal.budget is None:
+            return None
+        r, c = self.row.value(), self.col.value()
+        b = cal.budget
+        cell = ElementBudget(b.sources, b.value_S[r, c], b.cov_S2[r, c], b.contrib_S[r, c])
+        bank = cell.bank(mask)
+        g_bank, u_bank = float(bank.value_S), float(bank.u_S)
+        if not (math.isfinite(u_bank) and g_bank > 0):
+            return None
+        rs = self.bank.series_ohm if self.bank is not None else 0.0
+        # through the series path: G = g / (1 + r_s g), dG/dg = 1 / (1 + r_s g)^2
+        u_cell = u_bank / (1.0 + rs * g_bank) ** 2
+        if self.kind == "conductance":
+            return u_cell
+        return u_cell * value**2  # R = 1 / G: u_R = u_G R^2
+
+    # ------------------------------------------------------------------ program
+    def bank_target(self) -> Target:
+        """The explorer's target as the bank's own value (its series path removed): what
+        `labrss.workflows.realise.realise` realises."""
+        rs = self.bank.series_ohm if self.bank is not None else 0.0
+        v = self.target_value()
+        if self.kind == "conductance":
+            den = 1.0 - rs * v
+            if den <= 0:
+                raise ValueError(f"target {v:g} S is beyond the series path's 1/r_s")
+            return Target(self.row.value(), self.col.value(), v / den, "conductance")
+        if v <= rs:
+            raise ValueError(f"target {v:g} ohm is below the series path {rs:g} ohm")
+        return Target(self.row.value(), self.col.value(), v - rs, "resistance")
+
+    def program_cell(self) -> Job | None:
+        """Realise the current target on the calibrated cell (worker job)."""
+        session = self.ctx.session
+        if session is None or session.db_path is None or not self.use_cal.isChecked():
+            return None
+        try:
+            target = self.bank_target()
+        except ValueError as exc:
+            self.realised.setText(f"<span style='color:#c62828'>{exc}</span>")
+            return None
+        db = str(session.db_path)
+
+        def run(ctx: JobContext) -> RealiseResult:
+            with Store(db) as store:
+                return realise(
+                    ctx.lab,
+                    store,
+                    [target],
+                    RealiseSettings(),
+                    progress=ctx.progress,
+                )
+
+        self.realised.setText("programming …")
+        self.job = self.ctx.run(
+            f"realise cell ({target.r}, {target.c})",
+            run,
+            self._realised,
+            on_error=lambda exc: self._program_ended(f"failed: {exc}"),
+        )
+        self._update_program_button()
+        return self.job
+
+    def _realised(self, result: RealiseResult) -> None:
+        self.last_realised = result
+        (cell,) = result.cells
+        rel = cell.measured_S / cell.target_S - 1
+        off = f"{100 * rel:+.3g} %" if abs(rel) >= 1e-3 else f"{1e6 * rel:+.3g} ppm"
+        met = f"{off} from the target"
+        self._program_ended(
+            f"run {result.run_id}: switches 0x{cell.mask:X}; predicted bank "
+            f"{format_siemens(cell.predicted_S)} ± {format_siemens(cell.expanded_S)} (k = 2, "
+            f"{1e6 * cell.expanded_S / cell.predicted_S:.3g} ppm); measured "
+            f"{format_siemens(cell.measured_S)}, {met}"
+        )
+
+    def _program_ended(self, text: str) -> None:
+        self.job = None
+        self.realised.setText(text)
+        self._update_program_button()
+
+    def _update_program_button(self) -> None:
+        session = self.ctx.session
+        self.program_button.setEnabled(
+            session is not None
+            and self.calibration is not None
+            and self.use_cal.isChecked()
+            and self.job is None
+            and not self.ctx.busy
+        )
+
+    def set_busy(self, busy: bool) -> None:
+        self._update_program_button()
 
     # ------------------------------------------------------------------ hooks
     def on_connected(self, session: Session) -> None:
@@ -386,11 +506,13 @@ class RSSExplorerTab(LabTab):
         if self.calibration is not None:
             self.use_cal.setChecked(True)
         self.rebuild_bank()
+        self._update_program_button()
 
     def on_disconnected(self) -> None:
         self.calibration = None
         self.use_cal.setEnabled(False)
         self.use_syn.setChecked(True)
+        self._update_program_button()
 
     def plots(self) -> list[PlotPanel]:
         return [self.bits_panel]
