@@ -798,6 +798,15 @@ def estimate_cells(
             chain=chain,
             temperature=temperature,
             n=n,
+            own_tcr=(
+                {
+                    (list(cells).index(reference.cell), reference.branch): (
+                        reference.tcr_ppm_per_K * 1e-6
+                    )
+                }
+                if reference is not None and reference.cell in cells
+                else None
+            ),
         )
         if reference is not None:
             anchored = _anchor(budget, reference, cells, temperature, on_date)
@@ -947,6 +956,7 @@ def _cell_budget(
     chain: ChainSolution | None,
     temperature: TemperatureSpread | None,
     n: int,
+    own_tcr: Mapping[tuple[int, int], float] | None = None,
 ) -> ElementBudget:
     """The budget of every cell (NaN for cells without a fit): the fit's covariance times
     the pooled noise scale squared (Type A), the meter's sources pushed through each fit
@@ -977,10 +987,12 @@ def _cell_budget(
         contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i, : L.shape[1]])
     budget = ElementBudget(tuple(sources), value, cov, contrib)
     if temperature is not None and temperature.u_K > 0:
-        tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))
+        tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))[:, None] * np.ones((1, n))
+        for (i, k), alpha in (own_tcr or {}).items():
+            tcr[i, k] = alpha  # an element of known TCR: the reference standard
         t_contrib = np.zeros((n_cells, n + 1, 1))
         # R(T) = R (1 + tcr dT): the conductance moves by -tcr a dT
-        t_contrib[:, 1:, 0] = -tcr[:, None] * np.nan_to_num(value[:, 1:]) * temperature.u_K
+        t_contrib[:, 1:, 0] = -tcr * np.nan_to_num(value[:, 1:]) * temperature.u_K
         budget = budget.with_sources([temperature.source()], t_contrib)
     return budget
 
@@ -1359,12 +1371,19 @@ class CalibrationRun:
             if str(rec["key"]) in fit_keys and math.isfinite(float(rec["current_range_A"]))
         }
         bank = np.array([np.concatenate([[c.leakage_S], c.conductance_S]) for c in results])
+        exclude = np.array(report.excluded, dtype=bool)
+        for i, (r, c) in enumerate(cells):
+            # memristor cells' read noise (~20x the meter's) would blur the links
+            if self.lab.board.info.get("element") in ("memristor", "mixed") and (
+                self.lab.cell_kind(r, c) == "memristor"
+            ):
+                exclude[i] = True
         link_plan = plan_links(
             [row.full_scale for row in self.accuracy.current],
             sorted(used),
             bank_S=bank.reshape(len(cells), n + 1),
             series_ohm=np.array([c.series_ohm for c in results]),
-            exclude=report.excluded,
+            exclude=exclude,
             voltage_V=float(settings.read_voltage_V or 0.0),
             per_link=settings.link_subsets,
         )

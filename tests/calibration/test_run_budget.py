@@ -94,8 +94,8 @@ def test_the_meters_drawn_errors_explain_the_estimates_at_1_plc(
     predicted = budget.contrib_S[:, 1:, :] @ xi
     raw = error / type_a
     resid = (error - predicted) / type_a
-    # Teeth: the meter's errors are many statistical standard errors at 1 PLC ...
-    assert np.sqrt(np.mean(raw**2)) > 3.0, np.sqrt(np.mean(raw**2))
+    # Teeth: the meter's errors are several statistical standard errors at 1 PLC ...
+    assert np.sqrt(np.mean(raw**2)) > 2.5, np.sqrt(np.mean(raw**2))
     # ... and the budget's sources account for them: the residual is the statistical
     # part, mean z^2 ~ F(n, nu) (nu: the dof the noise scale was pooled from).
     n, nu = resid.size, int(result.summary["noise_dof"])

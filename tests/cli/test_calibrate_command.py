@@ -18,8 +18,9 @@ def test_json_summary_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[st
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "completed"
     assert summary["elements"] == 8 and summary["faults"] == 0
-    # 22 design readings, then the range links: 2 links x 16 repeats x 4 reads
-    assert summary["readings"] == 22 + 128
+    # 22 design readings, 12 x 2 of the noise probe, then the range links: 2 links x 16
+    # repeats x 4 reads
+    assert summary["readings"] == 22 + 24 + 128
     assert summary["instrument_time_s"] == pytest.approx(summary["readings"] * 0.01 / 50)
     assert 0 < summary["median_relative_uncertainty"] < 0.05
     assert (
