@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# `labrss` turns an unexpected exception into one line for users; in tests it must fail
+# loudly with its traceback (tests of that one line unset it).
+os.environ.setdefault("LABRSS_DEBUG", "1")
 
 import pytest
 from hypothesis import HealthCheck, settings
