@@ -43,23 +43,27 @@ class Spread:
 
 
 def normal(values: npt.ArrayLike) -> Spread:
-    """Mean and sample standard deviation of the finite values."""
+    """Robust centre and spread of the finite values: the median and 1.4826 x the median
+    absolute deviation (the standard deviation for a normal population; one failed
+    per-device fit does not move either)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return Spread(math.nan, math.nan, 0)
-    return Spread(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan, v.size)
+    centre = float(np.median(v))
+    mad = float(np.median(np.abs(v - centre))) * 1.4826 if v.size > 1 else math.nan
+    return Spread(centre, mad, v.size)
 
 
 def lognormal(values: npt.ArrayLike) -> Spread:
-    """Median and spread in decades (std of log10) of the finite positive values."""
+    """Median and spread in decades (robust, as `normal`, of log10) of the finite positive
+    values."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         return Spread(math.nan, math.nan, 0)
-    logs = np.log10(v)
-    sigma = float(logs.std(ddof=1)) if v.size > 1 else math.nan
-    return Spread(float(10.0 ** np.median(logs)), sigma, v.size)
+    logs = normal(np.log10(v))
+    return Spread(float(10.0**logs.centre), logs.sigma, v.size)
 
 
 # ---------------------------------------------------------------------------- conduction
@@ -84,14 +88,14 @@ def fit_conduction(
     ``current_A`` at ``voltage_V`` (all one sign, no switching in between); ``read_S`` is
     each point's state read at ``read_voltage_V`` (the chord conductance there, so
     ``G = read_S / sinh_factor(read_voltage_V)``). Minimises the relative residuals over
-    V0 (bounded 1-D search). Returns (nan, nan) with fewer than two points.
+    V0 (bounded 1-D search). Returns (nan, nan) with fewer than three points.
     """
     v = np.asarray(voltage_V, dtype=np.float64)
     i = np.asarray(current_A, dtype=np.float64)
     g_read = np.asarray(read_S, dtype=np.float64)
     ok = np.isfinite(v) & np.isfinite(i) & np.isfinite(g_read) & (v != 0) & (g_read > 0)
     v, i, g_read = v[ok], i[ok], g_read[ok]
-    if v.size < 2:
+    if v.size < 3:
         return math.nan, math.nan
 
     def residuals(v0: float) -> FloatArray:

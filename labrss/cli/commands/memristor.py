@@ -185,7 +185,7 @@ def register(subparsers: Any) -> None:
     end = actions.add_parser("endurance", help="SET/RESET cycles to failure, window vs cycle")
     devices(end)
     end.add_argument("--set", type=float, default=2.0, dest="set_V", help="SET amplitude, V")
-    end.add_argument("--reset", type=float, default=1.5, dest="reset_V", help="RESET, V")
+    end.add_argument("--reset", type=float, default=2.0, dest="reset_V", help="RESET, V")
     end.add_argument("--width", type=float, default=1e-3, help="pulse width, s (1e-3)")
     end.add_argument("--max-cycles", type=int, default=10_000, help="stop here (10000)")
     end.add_argument("--per-decade", type=int, default=10, help="read checkpoints a decade")
