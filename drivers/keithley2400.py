@@ -194,20 +194,6 @@ class Keithley2400(SCPISourceMeter):
         self.output_enabled = parse_bool(self.ask(":OUTP?"))
         log.info("connected to %s (%s)", self.name, identity)
 
-    # ------------------------------------------------------------------ output
-    @property
-    def output_state(self) -> bool:
-        """Control the output relay (bool): reads ``:OUTP?``; setting True goes through
-        enable_output (refused before a compliance is set), False through disable_output."""
-        return parse_bool(self.ask(":OUTP?"))
-
-    @output_state.setter
-    def output_state(self, value: bool) -> None:
-        if value:
-            self.enable_output()
-        else:
-            self.disable_output()
-
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
         self, level_V: float, compliance_A: float, source_range_V: float | None
