@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Final
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentIdentityError, InstrumentModeError
@@ -47,9 +48,17 @@ from drivers.instrument import (
     strict_discrete_set,
     strict_range,
 )
-from drivers.smu import SafetyLimits, SCPISourceMeter, SMUReading, overflow_to_nan
+from drivers.plugins import Recognition, SMUConnection, SMUDriver
+from drivers.smu import (
+    SafetyLimits,
+    SCPISourceMeter,
+    SMUReading,
+    SourceMeter,
+    open_visa_smu,
+    overflow_to_nan,
+)
 
-__all__ = ["MODELS", "Keithley2400"]
+__all__ = ["DRIVER", "MODELS", "Keithley2400"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -194,6 +203,15 @@ class Keithley2400(SCPISourceMeter):
         self.output_enabled = parse_bool(self.ask(":OUTP?"))
         log.info("connected to %s (%s)", self.name, identity)
 
+    # ------------------------------------------------------------------ output
+    def read_compliance_A(self) -> float:
+        """The current compliance in force (A), read back from the instrument."""
+        return float(self.compliance_current_A)
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument."""
+        return bool(self.output_state)
+
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
         self, level_V: float, compliance_A: float, source_range_V: float | None
@@ -288,3 +306,30 @@ class Keithley2400(SCPISourceMeter):
             return self._fetch(command, n)
         finally:
             self.write(":TRIG:COUN 1")
+
+
+# ---------------------------------------------------------------------- plug-in description
+def _open(connection: SMUConnection) -> SourceMeter:
+    if connection.channel != 1:
+        raise ValueError(
+            f"the Keithley 2400 has one channel; channel {connection.channel!r} requested"
+        )
+    return open_visa_smu(
+        connection, "keithley2400", lambda adapter: Keithley2400(adapter, connection.limits)
+    )
+
+
+DRIVER: Final = SMUDriver(
+    open=_open,
+    description="Keithley 2400-series SourceMeter (2400/2401/2410/2420/2425/2430/2440), SCPI",
+    recognition=Recognition(
+        query="*IDN?",
+        # a 2450 in SCPI2400 mode answers MODEL 2450: the 2450 driver recognises it and
+        # its refusal (*LANG? is SCPI2400) says to use this driver
+        pattern=r"^KEITHLEY INSTRUMENTS[^,]*,MODEL 24(00|01|10|20|25|30|40),",
+    ),
+    channels=1,
+    simulator="2400",
+    capabilities=("4-wire", "buffered"),
+)
+"""The ``keithley2400`` entry point of ``labrss.smus`` (pyproject.toml)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Final
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentIdentityError, InstrumentModeError
@@ -39,9 +40,17 @@ from drivers.instrument import (
     strict_discrete_set,
     strict_range,
 )
-from drivers.smu import SafetyLimits, SCPISourceMeter, SMUReading, overflow_to_nan
+from drivers.plugins import Recognition, SMUConnection, SMUDriver
+from drivers.smu import (
+    SafetyLimits,
+    SCPISourceMeter,
+    SMUReading,
+    SourceMeter,
+    open_visa_smu,
+    overflow_to_nan,
+)
 
-__all__ = ["CURRENT_RANGES_A", "VOLTAGE_RANGES_V", "Keithley2450"]
+__all__ = ["CURRENT_RANGES_A", "DRIVER", "VOLTAGE_RANGES_V", "Keithley2450"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -236,6 +245,14 @@ class Keithley2450(SCPISourceMeter):
         self.output_enabled = self.output_state
         log.info("connected to %s (%s)", self.name, identity)
 
+    def read_compliance_A(self) -> float:
+        """The current compliance in force (A), read back from the instrument."""
+        return float(self.current_limit_A)
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument."""
+        return bool(self.output_state)
+
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
         self, level_V: float, compliance_A: float, source_range_V: float | None
@@ -348,3 +365,29 @@ class Keithley2450(SCPISourceMeter):
             self._reading(values[i], values[i + 1], values[i + 2], tripped, range_A)
             for i in range(0, 3 * n, 3)
         ]
+
+
+# ---------------------------------------------------------------------- plug-in description
+def _open(connection: SMUConnection) -> SourceMeter:
+    if connection.channel != 1:
+        raise ValueError(
+            f"the Keithley 2450 has one channel; channel {connection.channel!r} requested"
+        )
+    return open_visa_smu(
+        connection, "keithley2450", lambda adapter: Keithley2450(adapter, connection.limits)
+    )
+
+
+DRIVER: Final = SMUDriver(
+    open=_open,
+    description="Keithley 2450 SourceMeter, native SCPI command set",
+    recognition=Recognition(
+        query="*IDN?",
+        pattern=r"^KEITHLEY INSTRUMENTS[^,]*,MODEL 2450,",
+        usb_ids=((0x05E6, 0x2450),),
+    ),
+    channels=1,
+    simulator="2450",
+    capabilities=("4-wire", "buffered"),
+)
+"""The ``keithley2450`` entry point of ``labrss.smus`` (pyproject.toml)."""

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.mapping.conductance import MappedLayer
 from labrss.mapping.tiling import LayerNotRealisableError, plan_tiles
@@ -517,6 +518,7 @@ def program_network_memristor(
     """
     cfg = settings or MemristorProgramSettings()
     cfg.validate()
+    lab.require(Capability.PULSES, needed_by="program_network_memristor")
     g = lab.geometry
     check_resident(network, g.rows, g.cols)
     g_min, g_max = _memristor_range(lab)

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.mapping.conductance import MappedLayer, map_layer
 from labrss.mapping.tiling import plan_tiles
@@ -715,6 +716,12 @@ def program_network(
     """
     cfg = settings or ProgramSettings()
     cfg.validate()
+    lab.require(
+        Capability.DACS,
+        Capability.MVM_SMU,
+        needed_by="program_network (row DAC gains and MVM-style verification)",
+    )
+    lab.require_reads(needed_by="program_network")
     started = time.perf_counter()
     instrument0 = lab.instrument_time_s
     board_id = board_id_for(lab, store)

@@ -88,7 +88,9 @@ def test_resistor_board_asks_no_pulse_limits() -> None:
     assert board.max_pulse_voltage_V is None
     assert math.isnan(board.g_max_S)
     assert board.cell_kind(1, 2) == "resistor"
-    with pytest.raises(ValueError, match="no memristors to pulse"):
+    with pytest.raises(
+        ValueError, match=r"PULS 0,0,0,1,0.0001,1 needs .pulses. \(a memristor pulse circuit\)"
+    ):
         board.pulse(0, 0, 0, 1.0, 1e-4)
     port.assert_done()  # nothing was sent
 
