@@ -2,8 +2,10 @@
 
 from labrss.station.config import (
     SIM_ADDRESS,
+    BatchSettings,
     BoardSettings,
     MeasurementDefaults,
+    ReferenceStandard,
     SimulatorSettings,
     SMUSettings,
     Station,
@@ -17,8 +19,10 @@ from labrss.station.config import (
 
 __all__ = [
     "SIM_ADDRESS",
+    "BatchSettings",
     "BoardSettings",
     "MeasurementDefaults",
+    "ReferenceStandard",
     "SMUSettings",
     "SimulatorSettings",
     "Station",
