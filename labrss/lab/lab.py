@@ -146,6 +146,9 @@ class Lab:
         self._board: Board | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
         self._read_disturb: ReadDisturbLimits | None = None
+        self.last_write_s: dict[tuple[int, int, int], float] = {}
+        """Bench clock (`clock_s`) at the end of the last write (pulse or source step) of
+        each branch this `Lab` wrote: when its device was last programmed (retention)."""
         self._sourced_branch: tuple[int, int, int] | None = None
         """The branch `source_branch` left alone closed on the board (None: unknown)."""
         self._smu_source: tuple[float, float] | None = None
@@ -1058,6 +1061,7 @@ class Lab:
             raise
         self.pulses_applied += int(count)
         self.pulse_time_s += duration_s
+        self.last_write_s[(int(r), int(c), int(k))] = self.clock_s()
         return PulseRecord(
             branch=(int(r), int(c), int(k)),
             amplitude_V=amplitude,
@@ -1157,6 +1161,7 @@ class Lab:
         with self._output_on(smu):
             raw = smu.measure()
         self._account(raw)
+        self.last_write_s[branch] = self.clock_s()
         return Reading(
             resistance_ohm=raw.resistance_ohm,
             conductance_S=raw.conductance_S,
