@@ -1246,3 +1246,10 @@ class Lab:
             "min_element_resistance_ohm": self._r_min[0],
             "min_element_resistance_from": self._r_min[1],
         }
+
+
+def start_simulator(station: Station) -> SimulatedBench:
+    """The embedded simulated bench `Lab` starts for ``station``'s ``"sim"`` addresses,
+    started (the caller stops it). For checks that must not go through `Lab.open`, which
+    puts the bench in the safe state: ``labrss station check``."""
+    return Lab(station)._start_simulator()
