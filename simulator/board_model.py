@@ -56,12 +56,13 @@ from simulator.board_instance import (
 from simulator.clock import VirtualClock
 from simulator.crossbar_network import (
     CrossbarNodes,
+    CrossbarSolverCache,
     RoutingTopology,
-    build_crossbar_netlist,
     source_potentials,
 )
 from simulator.memristor import MemristorArray
 from simulator.nodal import Netlist, NodalSolution, NodalSolver
+from simulator.nodal_update import UpdatedNodalSolver
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -108,9 +109,19 @@ class BoardModel:
         config: the board's configuration (`load_board_config`).
         seed: the board instance (>= 0); same config and seed, same board, bit for bit.
         clock: the virtual clock shared with the SMU emulator (a new one if None).
+        low_rank_updates: solve switch, routing and value changes through a cached
+            factorisation (`CrossbarSolverCache`); False factorises every new state
+            (the reference the tests and benchmarks compare with).
     """
 
-    def __init__(self, config: BoardConfig, seed: int, clock: VirtualClock | None = None) -> None:
+    def __init__(
+        self,
+        config: BoardConfig,
+        seed: int,
+        clock: VirtualClock | None = None,
+        *,
+        low_rank_updates: bool = True,
+    ) -> None:
         if seed < 0:
             raise ValueError(f"the board seed must be >= 0, got {seed}")
         self.config = config
@@ -127,10 +138,18 @@ class BoardModel:
         self._routing = OPEN_ROUTING
         self._dac_codes = np.zeros(self.geometry.rows, dtype=np.int64)
         self._values: ElementValues | None = None
-        self._solver: NodalSolver | None = None
+        self._solver: NodalSolver | UpdatedNodalSolver | None = None
         self._solution: NodalSolution | None = None
-        self.n_factorisations = 0
-        """How many times the nodal matrix was factorised (for tests and benchmarks)."""
+        wiring = config.wiring
+        self._solvers = CrossbarSolverCache(
+            self._nodes,
+            wire_segment_ohm=wiring.wire_segment_ohm,
+            route_row_ohm=self._inst.route_row_ohm,
+            route_col_ohm=self._inst.route_col_ohm,
+            lead_ohm=wiring.lead_ohm,
+            float_conductance_S=wiring.float_conductance_S,
+            max_rank=None if low_rank_updates else -1,
+        )
         self._mem: MemristorArray | None = None
         if self._inst.memristor_devices is not None:
             self._mem = MemristorArray(
@@ -361,20 +380,22 @@ class BoardModel:
         r = self._routing
         return RoutingTopology(r.mode, r.row, r.col)
 
-    def _get_solver(self) -> NodalSolver:
+    @property
+    def n_factorisations(self) -> int:
+        """How many times a nodal matrix was factorised (for tests and benchmarks)."""
+        return self._solvers.factorisations
+
+    @property
+    def n_low_rank_updates(self) -> int:
+        """How many network states were solved as low-rank updates of a factorisation."""
+        return self._solvers.updates
+
+    def _get_solver(self) -> NodalSolver | UpdatedNodalSolver:
         vals = self._current_values()
         if self._solver is None:
-            wiring = self.config.wiring
-            netlist = build_crossbar_netlist(
-                self._cell_conductance(vals),
-                self._topology(),
-                wire_segment_ohm=wiring.wire_segment_ohm,
-                route_row_ohm=self._inst.route_row_ohm,
-                route_col_ohm=self._inst.route_col_ohm,
-                lead_ohm=wiring.lead_ohm,
+            self._solver = self._solvers.solver(
+                self._cell_conductance(vals), self._topology(), values_key=vals
             )
-            self._solver = NodalSolver(netlist, wiring.float_conductance_S)
-            self.n_factorisations += 1
         return self._solver
 
     def _dac_outputs_V(self) -> FloatArray:
@@ -384,7 +405,7 @@ class BoardModel:
             + self._inst.dac_offset_V
         )
 
-    def _solve(self) -> tuple[NodalSolver, NodalSolution]:
+    def _solve(self) -> tuple[NodalSolver | UpdatedNodalSolver, NodalSolution]:
         solver = self._get_solver()
         if self._solution is None or self._solution.solver is not solver:
             excitation = source_potentials(
@@ -412,6 +433,7 @@ class BoardModel:
                 "free_nodes": solver.n_free,
                 "lu_nnz": solver.nnz_factor,
                 "factorisations": self.n_factorisations,
+                "low_rank_updates": self.n_low_rank_updates,
             }
 
     @property
