@@ -11,6 +11,8 @@ library's overhead.
 
 Rounds alternate raw and pyvisa so drifts in machine load hit both; the table shows the
 median rate over rounds. Seeded bench; each measurement is bounded by ``--seconds``.
+Aim (`benchmarks.aims`): pyvisa-py keeps at least half the raw socket's rate on both
+queries (its overhead at most doubles the time of an exchange).
 
     python -m benchmarks.bench_scpi_socket [--seconds 0.5] [--rounds 3] [--board small]
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 import pyvisa
 from pyvisa.resources import MessageBasedResource
 
+from benchmarks.aims import Aims
 from simulator.bench import SimulatedBench
 
 SMU_SETUP = (
@@ -143,9 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"median of {args.rounds} rounds x {args.seconds} s)"
     )
     print(f"{'query':<14}{'raw socket q/s':>16}{'pyvisa-py q/s':>16}{'pyvisa/raw':>12}")
+    aims = Aims("bench_scpi_socket")
     for command, raw, pv in rows:
         print(f"{command:<14}{raw:>16.0f}{pv:>16.0f}{pv / raw:>12.2f}")
-    return 0
+        aims.at_least(
+            f"{command} queries/s, pyvisa-py / raw socket",
+            pv / raw,
+            0.5,
+            includes="write + read-line over loopback TCP, median of alternating rounds",
+        )
+    return aims.finish()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.aims import Aims
 from labrss.cli.main import main as labrss_main
 from simulator.crossbar_network import CrossbarSolverCache
 
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'preset':<8} {'reference ms/el':>16} {'low-rank ms/el':>15} {'speed-up':>9} "
         f"{'instrument ms/el':>17} {'sim/real':>9}  aim"
     )
-    missed = []
+    aims = Aims("bench_sim_calibration")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for preset in args.presets:
@@ -86,10 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     instrument = s["instrument_time_per_element_s"]
             aim = ""
             if preset == "large":
-                ok = best[True] <= AIM_LARGE_S
-                aim = f"<= {AIM_LARGE_S * 1e3:.0f} ms {'ok' if ok else 'MISSED'}"
-                if not ok:
-                    missed.append(preset)
+                aim = f"<= {AIM_LARGE_S * 1e3:.0f} ms"
+                aims.at_most(
+                    "large board: wall time per element, one-by-one calibration",
+                    best[True] * 1e3,
+                    AIM_LARGE_S * 1e3,
+                    unit="ms",
+                    includes="labrss calibrate --cells 0-1,0-3 in process on the embedded "
+                    "simulator: drivers, sockets, emulators, nodal solves, store",
+                )
+            aims.at_least(
+                f"{preset}: low-rank speed-up over a factorisation per state",
+                best[False] / best[True],
+                1.0,
+                unit="x",
+                includes="same calibration, best of the alternating runs",
+            )
             print(
                 f"{preset:<8} {best[False] * 1e3:>16.2f} {best[True] * 1e3:>15.2f} "
                 f"{best[False] / best[True]:>8.1f}x {instrument * 1e3:>17.1f} "
@@ -97,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
     print(f"({time.strftime('%Y-%m-%d %H:%M')}, best of {args.repeats} alternating runs)")
-    return 1 if missed else 0
+    return aims.finish()
 
 
 if __name__ == "__main__":

@@ -714,6 +714,7 @@ class CalibrationRun:
         self.lab = lab
         self.store = store
         self.requested = (settings or CalibrationSettings()).validate()
+        lab.require_reads(needed_by="calibration")
         self.parent_run_id = parent_run_id
         self._wait = wait_s
         self.run_id: int | None = None
@@ -774,7 +775,7 @@ class CalibrationRun:
         settings, cells, n = self.check()
         board_id = self._register_board()
         lab = self.lab
-        identities = {
+        identities: dict[str, object] = {
             **lab.identities,
             "board_serial": lab.board.serial,
             "station": lab.station.name,

@@ -41,18 +41,36 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Literal, Protocol, TypeVar, cast
+from typing import Final, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import serial
 
+from drivers.board import (
+    ELEMENT_KINDS,
+    Board,
+    BoardGeometry,
+    Capability,
+    CellKind,
+    ElementKind,
+    MissingCapabilityError,
+    PulseLimits,
+)
 from drivers.errors import BoardError, BoardIdentityError, InstrumentLimitError
+from drivers.plugins import BoardConnection, BoardDriver, Recognition
 from drivers.smu import overflow_to_nan
 
-__all__ = ["BoardGeometry", "CellKind", "CrossbarBoard", "ElementKind", "PulseLimits", "SerialPort"]
+__all__ = [
+    "DRIVER",
+    "BoardGeometry",
+    "CellKind",
+    "CrossbarBoard",
+    "ElementKind",
+    "PulseLimits",
+    "SerialPort",
+]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -71,13 +89,11 @@ _HEX_RE = re.compile(r"^[0-9A-Fa-f]+$")
 _ROUTE_RE = re.compile(r"^(OPEN|CELL \d+,\d+,[24]W|MVM ADC|MVM SMU,\d+)$")
 _REQUIRED_INFO = ("rows", "cols", "branches", "element", "dac_bits", "dac_range_V", "adc_range_A")
 
-ElementKind = Literal["resistor", "memristor", "mixed"]
-"""``BOARD:INFO?`` ``element``: every cell resistors, every cell memristors, or some of each."""
-CellKind = Literal["resistor", "memristor"]
-"""The kind of one cell's elements (``BOARD:KIND?`` ``RES`` / ``MEM``)."""
-ELEMENT_KINDS: Final = ("resistor", "memristor", "mixed")
 DEFAULT_PULSE_GAP_S: Final = 1e-3
 """Inter-pulse gap (s) assumed for timing when ``BOARD:INFO?`` gives no ``pulse_gap_s``."""
+ASSUMED_SWITCH_OFF_MAX_S: Final = 1e-9
+"""Off-leakage bound of one branch switch (S) when ``BOARD:INFO?`` gives no
+``switch_off_max_S``: an ADG1414-class switch leaks at most ~1 nA at 1 V over temperature."""
 
 
 class SerialPort(Protocol):
@@ -95,31 +111,6 @@ class SerialPort(Protocol):
     def reset_input_buffer(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class BoardGeometry:
-    """R row lines x C column lines, K branches per cell."""
-
-    rows: int
-    cols: int
-    branches: int
-
-
-@dataclass(frozen=True)
-class PulseLimits:
-    """The pulse circuit's hardware limits (``PULSe:LIMits?``).
-
-    Attributes:
-        max_amplitude_V: largest |amplitude| (V).
-        min_width_s, max_width_s: pulse width range (s).
-        max_count: most pulses in one ``PULSe`` command.
-    """
-
-    max_amplitude_V: float
-    min_width_s: float
-    max_width_s: float
-    max_count: int
 
 
 def _parse_pulse_limits(reply: str) -> PulseLimits:
@@ -181,7 +172,7 @@ def _parse_floats(count: int) -> Callable[[str], list[float]]:
     return parse
 
 
-class CrossbarBoard:
+class CrossbarBoard(Board):
     """Driver of the labrss crossbar board (see the module docstring).
 
     Args:
@@ -205,6 +196,9 @@ class CrossbarBoard:
             None on a resistor board.
         g_min_S, g_max_S: the memristors' nominal conductance bounds from ``BOARD:INFO?``
             (S), NaN when the board does not report them.
+        set_threshold_min_V, reset_threshold_min_V: the memristors' smallest switching
+            threshold magnitude per polarity from ``BOARD:INFO?`` (V; SET: row positive
+            with respect to the column), NaN when the board does not report them.
     """
 
     def __init__(
@@ -309,6 +303,20 @@ class CrossbarBoard:
         )
         self._mask_digits = -(-geometry.branches // 4)
         self._connect_memristors()
+        self.open_cell_max_S = geometry.branches * self._info_number(
+            "switch_off_max_S", ASSUMED_SWITCH_OFF_MAX_S
+        )
+        # Protocol version 1 boards have all of these; pulses only with memristors.
+        caps = {
+            Capability.DACS,
+            Capability.ADCS,
+            Capability.MVM_SMU,
+            Capability.FOUR_WIRE,
+            Capability.TEMPERATURE,
+        }
+        if self.pulse_limits is not None:
+            caps.add(Capability.PULSES)
+        self.capabilities = frozenset(caps)
         log.info("connected to %s (%s)", self.name, identity)
 
     def _info_number(self, key: str, default: float) -> float:
@@ -336,6 +344,8 @@ class CrossbarBoard:
         self.element_kind = cast(ElementKind, kind)
         self.g_min_S = self._info_number("g_min_S", math.nan)
         self.g_max_S = self._info_number("g_max_S", math.nan)
+        self.set_threshold_min_V = self._info_number("set_threshold_min_V", math.nan)
+        self.reset_threshold_min_V = self._info_number("reset_threshold_min_V", math.nan)
         self.bbm_delay_s = self._info_number("bbm_delay_s", 0.0)
         self.pulse_gap_s = self._info_number("pulse_gap_s", DEFAULT_PULSE_GAP_S)
         self.pulse_limits: PulseLimits | None = None
@@ -797,10 +807,9 @@ class CrossbarBoard:
     def _require_memristor(self, r: int, c: int, k: int, command: str) -> PulseLimits:
         self._check_cell(r, c)
         self._check_index("branch", k, self.geometry.branches)
-        if self.pulse_limits is None:
-            raise ValueError(
-                f"{self.name}: a {self.element_kind} board has no memristors to pulse "
-                f"({command}); nothing sent"
+        if self.pulse_limits is None:  # a resistor board: no pulse circuit
+            raise MissingCapabilityError(
+                [Capability.PULSES], instrument=self.name, needed_by=command
             )
         if self.cell_kind(r, c) != "memristor":
             raise ValueError(
@@ -925,3 +934,38 @@ class CrossbarBoard:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# ---------------------------------------------------------------------- plug-in description
+def _open(connection: BoardConnection) -> CrossbarBoard:
+    return CrossbarBoard(
+        connection.address,
+        timeout_s=connection.timeout_s,
+        retries=connection.retries,
+        max_dac_voltage_V=connection.max_dac_voltage_V,
+        max_pulse_voltage_V=connection.max_pulse_voltage_V,
+    )
+
+
+DRIVER: Final = BoardDriver(
+    open=_open,
+    description="labrss crossbar board over a serial port (docs/board-protocol.md)",
+    capabilities=frozenset(
+        {
+            Capability.DACS,
+            Capability.ADCS,
+            Capability.MVM_SMU,
+            Capability.PULSES,
+            Capability.FOUR_WIRE,
+            Capability.TEMPERATURE,
+        }
+    ),
+    recognition=Recognition(
+        query="*IDN?",
+        pattern=r"^LABRSS,XBAR-\d+x\d+x\d+,",
+        transports=("serial",),
+        baud_rate=BAUD_RATE,
+    ),
+    simulator="crossbar",
+)
+"""The ``crossbar`` entry point of ``labrss.boards`` (pyproject.toml)."""

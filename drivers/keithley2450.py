@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Final
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentIdentityError, InstrumentModeError
@@ -39,9 +40,17 @@ from drivers.instrument import (
     strict_discrete_set,
     strict_range,
 )
-from drivers.smu import SafetyLimits, SCPISourceMeter, SMUReading, overflow_to_nan
+from drivers.plugins import Recognition, SMUConnection, SMUDriver
+from drivers.smu import (
+    SafetyLimits,
+    SCPISourceMeter,
+    SMUReading,
+    SourceMeter,
+    open_visa_smu,
+    overflow_to_nan,
+)
 
-__all__ = ["CURRENT_RANGES_A", "VOLTAGE_RANGES_V", "Keithley2450"]
+__all__ = ["CURRENT_RANGES_A", "DRIVER", "VOLTAGE_RANGES_V", "Keithley2450"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -63,6 +72,12 @@ READING_ELEMENTS = "READ,SOUR,REL"
 LANGUAGE_HELP = (
     "switch the 2450 to its native command set: front panel MENU > System > Settings > "
     "Command Set > SCPI, or send *LANG SCPI, then power-cycle the instrument"
+)
+
+
+SCPI2400_HELP = (
+    '; or keep the Model 2400 command set and use the 2400 driver: driver = "keithley2400" '
+    'in the station file\'s [smu] table (open_smu("keithley2400", ...) in a script)'
 )
 
 
@@ -227,14 +242,23 @@ class Keithley2450(SCPISourceMeter):
         self.rename(f"Keithley 2450 {self.serial} at {adapter.name}")
         language = self.language
         if language.upper() != "SCPI":
+            also = SCPI2400_HELP if language.upper() == "SCPI2400" else ""
             raise InstrumentModeError(
-                f"the instrument uses the {language!r} command set; {LANGUAGE_HELP}",
+                f"the instrument uses the {language!r} command set; {LANGUAGE_HELP}{also}",
                 instrument=self.name,
                 command="*LANG?",
             )
         self.clear_status()
         self.output_enabled = self.output_state
         log.info("connected to %s (%s)", self.name, identity)
+
+    def read_compliance_A(self) -> float:
+        """The current compliance in force (A), read back from the instrument."""
+        return float(self.current_limit_A)
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument."""
+        return bool(self.output_state)
 
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
@@ -348,3 +372,29 @@ class Keithley2450(SCPISourceMeter):
             self._reading(values[i], values[i + 1], values[i + 2], tripped, range_A)
             for i in range(0, 3 * n, 3)
         ]
+
+
+# ---------------------------------------------------------------------- plug-in description
+def _open(connection: SMUConnection) -> SourceMeter:
+    if connection.channel != 1:
+        raise ValueError(
+            f"the Keithley 2450 has one channel; channel {connection.channel!r} requested"
+        )
+    return open_visa_smu(
+        connection, "keithley2450", lambda adapter: Keithley2450(adapter, connection.limits)
+    )
+
+
+DRIVER: Final = SMUDriver(
+    open=_open,
+    description="Keithley 2450 SourceMeter, native SCPI command set",
+    recognition=Recognition(
+        query="*IDN?",
+        pattern=r"^KEITHLEY INSTRUMENTS[^,]*,MODEL 2450,",
+        usb_ids=((0x05E6, 0x2450),),
+    ),
+    channels=1,
+    simulator="2450",
+    capabilities=("4-wire", "buffered"),
+)
+"""The ``keithley2450`` entry point of ``labrss.smus`` (pyproject.toml)."""

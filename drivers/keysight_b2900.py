@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Final
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentIdentityError
@@ -28,9 +29,17 @@ from drivers.instrument import (
     strict_discrete_set,
     strict_range,
 )
-from drivers.smu import SafetyLimits, SCPISourceMeter, SMUReading, overflow_to_nan
+from drivers.plugins import Recognition, SMUConnection, SMUDriver
+from drivers.smu import (
+    SafetyLimits,
+    SCPISourceMeter,
+    SMUReading,
+    SourceMeter,
+    open_visa_smu,
+    overflow_to_nan,
+)
 
-__all__ = ["CHANNELS", "KeysightB2900"]
+__all__ = ["CHANNELS", "DRIVER", "KeysightB2900"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -179,6 +188,14 @@ class KeysightB2900(SCPISourceMeter):
         self.output_enabled = self.output_state
         log.info("connected to %s (%s)", self.name, identity)
 
+    def read_compliance_A(self) -> float:
+        """The current compliance in force (A), read back from the instrument."""
+        return float(self.compliance_current_A)
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument."""
+        return bool(self.output_state)
+
     # ------------------------------------------------------------------ command lists
     def voltage_source_commands(
         self, level_V: float, compliance_A: float, source_range_V: float | None
@@ -287,3 +304,26 @@ class KeysightB2900(SCPISourceMeter):
             return self._fetch(fetch, n)
         finally:
             self.write(f":TRIG{ch}:COUN 1")
+
+
+# ---------------------------------------------------------------------- plug-in description
+def _open(connection: SMUConnection) -> SourceMeter:
+    return open_visa_smu(
+        connection,
+        "keysight_b2900",
+        lambda adapter: KeysightB2900(adapter, connection.limits, channel=connection.channel),
+    )
+
+
+DRIVER: Final = SMUDriver(
+    open=_open,
+    description="Keysight B2900 series SMU (B2901A/B2902A/B2911A/B2912A/B2901B/B2902B)",
+    recognition=Recognition(
+        query="*IDN?",
+        pattern=r"^(Keysight|Agilent) Technologies,B29(01|02|11|12)[AB],",
+    ),
+    channels=2,
+    simulator="B2902A",
+    capabilities=("4-wire", "buffered", "2 channels (B2902A, B2912A)"),
+)
+"""The ``keysight_b2900`` entry point of ``labrss.smus`` (pyproject.toml)."""

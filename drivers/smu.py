@@ -3,8 +3,9 @@
 :class:`SourceMeter` is what ``Lab`` and the calibration code use: source a voltage with a
 current compliance, measure current and sensed voltage (2- or 4-wire), single or buffered
 readings, output as a context manager, :meth:`SourceMeter.shutdown` to a safe state. One
-class per model implements it (:mod:`drivers.keithley2450`, :mod:`drivers.keysight_b2900`);
-:func:`open_smu` opens one by driver name and VISA resource string.
+class per model implements it (:mod:`drivers.keithley2450`, :mod:`drivers.keysight_b2900`, or a
+plug-in's, `drivers.plugins`); :func:`open_smu` opens one by driver name and VISA resource
+string.
 
 Safety lives here: every level and compliance request is checked against the
 :class:`SafetyLimits` given at open time, and a request beyond them raises
@@ -19,23 +20,26 @@ import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentLimitError
 from drivers.instrument import SCPIInstrument
 
+if TYPE_CHECKING:
+    from drivers.plugins import SMUConnection
+
 __all__ = [
     "OVERFLOW_THRESHOLD",
-    "SMU_DRIVERS",
     "SCPISourceMeter",
     "SMUReading",
     "SafetyLimits",
     "SourceMeter",
     "open_smu",
+    "open_visa_smu",
     "overflow_to_nan",
 ]
 
@@ -214,6 +218,18 @@ class SourceMeter(abc.ABC):
     @abc.abstractmethod
     def measure_many(self, n: int) -> list[SMUReading]:
         """``n`` readings from one trigger, buffered in the instrument."""
+
+    def read_compliance_A(self) -> float:
+        """The current compliance in force, read back from the instrument (A).
+
+        For the self-test (``labrss selftest``); a driver that cannot read it back raises
+        NotImplementedError, and the self-test then reports the check as failed.
+        """
+        raise NotImplementedError(f"{self.instrument_name}: no compliance read-back")
+
+    def read_output_on(self) -> bool:
+        """Whether the output is on, read back from the instrument (not the driver's flag)."""
+        raise NotImplementedError(f"{self.instrument_name}: no output-state read-back")
 
     @abc.abstractmethod
     def check_errors(self, command: str | None = None) -> None:
@@ -398,8 +414,29 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         self.adapter.close()
 
 
-SMU_DRIVERS = ("keithley2450", "keysight_b2900")
-"""Driver names accepted by :func:`open_smu` (and in the station file)."""
+def open_visa_smu(
+    connection: SMUConnection,
+    driver: str,
+    factory: Callable[[Adapter], SourceMeter],
+) -> SourceMeter:
+    """Open a VISA session for ``connection`` and build the SMU driver on it.
+
+    The session is closed again if ``factory`` raises (a wrong instrument at the address,
+    a dead link). For `drivers.plugins.SMUDriver.open` implementations.
+    """
+    from drivers.adapters import VISAAdapter
+
+    adapter = VISAAdapter(
+        connection.resource,
+        timeout_s=connection.timeout_s,
+        visa_library=connection.visa_library,
+        instrument=f"{driver} at {connection.resource}",
+    )
+    try:
+        return factory(adapter)
+    except BaseException:
+        adapter.close()
+        raise
 
 
 def open_smu(
@@ -414,39 +451,35 @@ def open_smu(
     """Open the SMU at VISA ``resource`` with the named driver and check its identity.
 
     Args:
-        driver: ``"keithley2450"`` or ``"keysight_b2900"``.
+        driver: an installed SMU driver's name (entry point group ``labrss.smus``:
+            ``keithley2450``, ``keysight_b2900``, or a plug-in's; `labrss drivers` lists
+            them).
         resource: any VISA resource string (``TCPIP0::host::5025::SOCKET``, ``USB0::...``).
         limits: the safety limits every request is checked against.
         timeout_s: per-reply timeout (s).
-        channel: SMU channel (B2900 only; 1 or 2 on a B2902A).
+        channel: SMU channel (1-based; only multi-channel models have more than 1).
         visa_library: pyvisa backend, ``"@py"`` by default.
 
     Raises:
-        ValueError: unknown driver name, or a channel the driver does not have.
+        ValueError: unknown driver name (listing the installed ones), or a channel the
+            driver does not have.
+        drivers.plugins.PluginError: the driver's plug-in cannot be loaded.
         InstrumentIdentityError: ``*IDN?`` names another model (the message gives the
             address and what answered).
         InstrumentError: the resource cannot be opened.
     """
-    from drivers.adapters import VISAAdapter
+    from drivers.plugins import SMUConnection, UnknownDriverError, find_smu_driver
 
-    if driver not in SMU_DRIVERS:
-        raise ValueError(f"unknown SMU driver {driver!r}; expected one of {', '.join(SMU_DRIVERS)}")
-    if driver == "keithley2450" and channel != 1:
-        raise ValueError(f"the Keithley 2450 has one channel; channel {channel!r} requested")
-    adapter = VISAAdapter(
-        resource,
-        timeout_s=timeout_s,
-        visa_library=visa_library,
-        instrument=f"{driver} at {resource}",
-    )
     try:
-        if driver == "keithley2450":
-            from drivers.keithley2450 import Keithley2450
-
-            return Keithley2450(adapter, limits)
-        from drivers.keysight_b2900 import KeysightB2900
-
-        return KeysightB2900(adapter, limits, channel=channel)
-    except BaseException:
-        adapter.close()
-        raise
+        description = find_smu_driver(driver)
+    except UnknownDriverError as exc:
+        raise ValueError(str(exc)) from None
+    if not 1 <= channel <= description.channels:
+        raise ValueError(
+            f"the {driver} driver's instruments have {description.channels} channel(s); "
+            f"channel {channel!r} requested"
+        )
+    connection = SMUConnection(
+        resource, limits, timeout_s=timeout_s, channel=channel, visa_library=visa_library
+    )
+    return description.open(connection)

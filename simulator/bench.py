@@ -25,13 +25,15 @@ from simulator.board_config import BoardConfig, load_board_config
 from simulator.board_emulator import BoardProtocol
 from simulator.board_model import BoardModel
 from simulator.clock import VirtualClock
+from simulator.keithley2400_emulator import Keithley2400Emulator
 from simulator.keithley2450_emulator import Keithley2450Emulator
 from simulator.keysight_b2900_emulator import KeysightB2900Emulator
-from simulator.line_server import LineServer
+from simulator.line_server import LineServer, LineSession
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 
-SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
-"""SMU models the bench can emulate: Keithley 2450 (native SCPI), Keysight B2901A/B2902A."""
+SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
+"""SMU models the bench can emulate: Keithley 2450 (native SCPI), Keysight B2901A/B2902A,
+Keithley 2400."""
 
 BOARD_BUSY_REPLY: Final = 'ERR -200,"Execution error; board busy: another host is connected"'
 """The line a second host gets from the board before it is closed (docs/board-protocol.md)."""
@@ -58,16 +60,21 @@ class SimulatedBench:
         board: a preset name ("small", "default", "large", "memristor", "mixed"), a TOML
             file path, or a `BoardConfig`.
         seed: the board and every random stream of the bench derive from it (>= 0).
-        smu_model: "2450", "B2901A" or "B2902A". On a B2902A, channel 1 is wired to the
+        smu_model: "2450", "B2901A", "B2902A" or "2400". On a B2902A, channel 1 is wired to the
             board's SMU port and channel 2 to nothing (an open circuit).
         smu_port, board_port: TCP ports on 127.0.0.1; 0 picks a free one.
         realtime_factor: pacing of the virtual clock (0: never sleeps; 1: real time).
+        board_protocol: what speaks for the board on its serial socket:
+            ``board_protocol(model)`` returns a line session (`simulator.line_server.
+            LineSession`); None: the labrss board protocol (`BoardProtocol`). A driver
+            plug-in for a board with its own protocol emulates it this way, on the
+            simulated board's physics (docs/drivers.md).
 
     Attributes:
         model: the board model; ground truth for tests and studies only. While hosts are
             connected, hold ``lock`` around any direct use of it.
         clock: the virtual clock shared by the board and the SMU.
-        smu: the SMU emulator; board: the board protocol emulator.
+        smu: the SMU emulator; board: the board's protocol emulator (a line session).
         lock: serialises every emulator call (SMU and board threads never race on the model).
     """
 
@@ -80,6 +87,7 @@ class SimulatedBench:
         smu_port: int = 0,
         board_port: int = 0,
         realtime_factor: float = 0.0,
+        board_protocol: Callable[[BoardModel], LineSession] | None = None,
     ) -> None:
         if smu_model not in SMU_MODELS:
             raise ValueError(f"unknown SMU model {smu_model!r}; choose one of {SMU_MODELS}")
@@ -91,8 +99,12 @@ class SimulatedBench:
         self.clock = VirtualClock(realtime_factor=realtime_factor)
         self.model = BoardModel(config, seed, self.clock)
         self.lock = threading.Lock()
-        self.smu: Keithley2450Emulator | KeysightB2900Emulator
-        if smu_model == "2450":
+        self.smu: Keithley2450Emulator | KeysightB2900Emulator | Keithley2400Emulator
+        if smu_model == "2400":
+            self.smu = Keithley2400Emulator(
+                self.model.smu_port, self.clock, seed, serial=f"{seed % 10**7:07d}"
+            )
+        elif smu_model == "2450":
             self.smu = Keithley2450Emulator(
                 self.model.smu_port, self.clock, seed, serial=f"{seed % 10**8:08d}"
             )
@@ -103,7 +115,9 @@ class SimulatedBench:
             self.smu = KeysightB2900Emulator(
                 ports, self.clock, seed, model=smu_model, serial=f"MY{seed % 10**8:08d}"
             )
-        self.board = BoardProtocol(self.model)
+        self.board: LineSession = (
+            BoardProtocol(self.model) if board_protocol is None else board_protocol(self.model)
+        )
         self._smu_server = LineServer(
             lambda: self.smu, name="smu", port=smu_port, lock=self.lock, busy_reply=None
         )

@@ -29,6 +29,20 @@ branches' conductances get independent draws dG, the SMU port conductance of a r
 gains the cell's sum of dG and each column current sum_r dG[r, c] V_r. The first-order error
 is dG times the wires' relative effect (< 1e-3), far below dG itself, and the factorisation is
 kept.
+
+Read disturb (simulator/memristor.py, "Read disturb"): whatever voltage the network puts
+across a memristor stresses it, reads included. The model integrates the stress over
+virtual time, event by event: before every command that changes the network or its sources
+(switches, routing, DACs, pulses, safe state) and before every reading, the interval since
+the last event is applied with the configuration that held during it. Two sources drive
+the devices: the board's own (DAC outputs and TIA offsets, in MVM routing) and the SMU,
+which reports each reading's force voltage and duration through `PortModel.hold`
+(`smu_hold`; time the SMU spends with its output on between readings is not counted).
+Each device's voltage is its cell's voltage from the nodal solution, divided
+between the device and its switch (``V_cell R_dev / (R_dev + r_switch)``, r_on closed,
+r_off open). Creep is folded into the element values at their next re-evaluation
+(``environment.update_step_s``), like drift; a stress that switched a device (above
+threshold) re-evaluates them at once, like a pulse.
 """
 
 from __future__ import annotations
@@ -158,6 +172,8 @@ class BoardModel:
         self._read_noise = read_noise_rng(seed)
         self._mem_g_S: FloatArray | None = None
         self._pulse_counts = np.zeros(self.geometry.shape, dtype=np.int64)
+        self._stress_from_s = self.clock.now_s
+        """Read disturb: the board's own sources' stress is applied up to this time (s)."""
 
     # ------------------------------------------------------------------ validation
     def _check_row(self, r: int) -> None:
@@ -192,6 +208,7 @@ class BoardModel:
             return int(np.sum(bits.astype(np.int64) << np.arange(bits.size)))
 
     def _apply_switches(self, new: BoolArray) -> None:
+        self._settle_stress()
         if np.array_equal(new, self._switches):
             return
         # Break-before-make: open what must open, wait, close what must close.
@@ -281,6 +298,7 @@ class BoardModel:
                 raise ValueError(f"unknown routing mode {mode!r}")
             if routing.four_wire and mode != "cell":
                 raise ValueError("4-wire sensing exists only in cell routing")
+            self._settle_stress()
             if routing != self._routing:  # the same routing again: same network
                 self._routing = routing
                 self._invalidate()
@@ -295,6 +313,7 @@ class BoardModel:
         with self._lock:
             self._check_row(row)
             code = self._dac_code(volts_V)
+            self._settle_stress()
             self._dac_codes[row] = code
             self._solution = None
             self.clock.advance(self.config.dac.settle_time_s)
@@ -309,6 +328,7 @@ class BoardModel:
                     f"{volts.size} DAC voltages given, the board has {self.geometry.rows} rows"
                 )
             codes = np.array([self._dac_code(float(v)) for v in volts], dtype=np.int64)
+            self._settle_stress()
             self._dac_codes = codes
             self._solution = None
             self.clock.advance(self.config.dac.settle_time_s)
@@ -325,6 +345,7 @@ class BoardModel:
     def zero_dacs(self) -> None:
         """Every DAC at 0 V."""
         with self._lock:
+            self._settle_stress()
             self._dac_codes = np.zeros(self.geometry.rows, dtype=np.int64)
             self._solution = None
             self.clock.advance(self.config.dac.settle_time_s)
@@ -339,6 +360,7 @@ class BoardModel:
     def safe(self) -> None:
         """Every switch open, routing open, every DAC at 0 V."""
         with self._lock:
+            self._settle_stress()
             self.open_all_switches()
             if self._routing != OPEN_ROUTING:
                 self.set_routing(OPEN_ROUTING)
@@ -450,6 +472,7 @@ class BoardModel:
         switches. In ``mvm_smu`` routing the column current flows INTO HI, so i0_A = -I_col.
         """
         with self._lock:
+            self._settle_stress()
             routing = self._routing
             if routing.mode not in ("cell", "mvm_smu"):
                 return OPEN_CIRCUIT
@@ -464,6 +487,23 @@ class BoardModel:
                     column = d_g[:, routing.col]
                     g_s += float(column.sum())
                     i0 -= float(column @ self._dac_outputs_V())
+            nonlinear = None
+            mem = self._mem
+            if (
+                mem is not None
+                and routing.mode == "cell"
+                and np.isfinite([mem.config.iv_v0_set_V, mem.config.iv_v0_reset_V]).any()
+                and self._inst.memristor[routing.row, routing.col, 0]
+                and mem.formed[routing.row, routing.col][
+                    self.effective_switches()[routing.row, routing.col]
+                ].all()
+            ):
+                # (A virgin device's intact oxide conducts linearly: no factor then.)
+                # Every closed device of the routed cell sees the force voltage (up to its
+                # switch's ~0.1 % drop): the cell's current scales by the devices' factor.
+                def nonlinear(v: float, m: MemristorArray = mem) -> float:
+                    return float(m.iv_factor(v))
+
             if routing.four_wire:
                 assert routing.row is not None and routing.col is not None
                 v_sense = sol.potential_V(int(self._nodes.row_edge(routing.row))) - sol.potential_V(
@@ -476,8 +516,16 @@ class BoardModel:
                     sense_offset_V=float(v_sense[1]),
                     four_wire=True,
                     description=routing.describe(),
+                    held=self.smu_hold,
+                    nonlinear=nonlinear,
                 )
-            return PortModel(g_S=g_s, i0_A=i0, description=routing.describe())
+            return PortModel(
+                g_S=g_s,
+                i0_A=i0,
+                description=routing.describe(),
+                held=self.smu_hold,
+                nonlinear=nonlinear,
+            )
 
     def true_column_currents_A(self) -> FloatArray:
         """Column currents into the TIAs (A) with the SMU (if routed) at 0 V; NaN for a
@@ -504,6 +552,7 @@ class BoardModel:
         column routed to the SMU. Raises BoardStateError unless routed MVM ADC / MVM SMU.
         """
         with self._lock:
+            self._settle_stress()
             true_a = self.true_column_currents_A()
             if self._mem is not None:
                 true_a = true_a + self._read_noise_cells_S().T @ self._dac_outputs_V()
@@ -523,6 +572,7 @@ class BoardModel:
         """Each cell's own bank conductance (R, C) in S, effective switch states, now.
         Hidden truth: tests and studies only."""
         with self._lock:
+            self._settle_stress()
             return self._cell_conductance(self._current_values())
 
     def true_temperature_C(self) -> float:
@@ -603,6 +653,7 @@ class BoardModel:
                 raise ValueError(f"pulse count {count} not in 1..{lim.max_count}")
             self._check_memristor(r, c, k)
             assert self._mem is not None
+            self._settle_stress()
             bbm = self.config.bbm_delay_s
             self.clock.advance(bbm)  # isolate: switches open, routing disconnected
             start = self.clock.now_s
@@ -618,6 +669,9 @@ class BoardModel:
                 r_dev = 1.0 / self._mem.conductance_S(start)[r, c, ks]
                 v_dev = amp * r_dev / (r_dev + vals.r_on_ohm[r, c, ks])
                 idx = (np.full(ks.size, r), np.full(ks.size, c), ks)
+                # A pulse is a stress like any other: the creep of its time at v_dev, then
+                # the switching law (nothing below threshold).
+                self._mem.creep(idx, v_dev, duration_s=count * width, at_s=start)
                 self._mem.apply_pulses(
                     idx,
                     v_dev,
@@ -629,6 +683,76 @@ class BoardModel:
             self.clock.advance(count * period)
             self._pulse_counts[r, c, k] += count
             self.clock.advance(bbm)  # restore switches and routing
+            self._stress_from_s = self.clock.now_s  # isolated for the whole command
+            self._values = None
+            self._invalidate()
+
+    # ------------------------------------------------------------------ read disturb
+    def smu_hold(
+        self, v_force_V: float, duration_s: float, current_limit_A: float = np.inf
+    ) -> None:
+        """The SMU held its force HI at ``v_force_V`` (V) for the last ``duration_s`` (s) of
+        virtual time under the current limit ``current_limit_A`` (A) (a reading: the SMU
+        emulators call it through `PortModel.hold`). The limit bounds what a DC SET or a
+        forming under the SMU can reach (simulator/memristor.py, "Forming").
+
+        Applies that stress, with the board's own sources, to every memristor (module
+        docstring, "Read disturb"); what the board's sources alone did before the reading is
+        settled first. Nothing happens on a board without memristors.
+        """
+        with self._lock:
+            v, t = float(v_force_V), float(duration_s)
+            if not (np.isfinite(v) and np.isfinite(t) and t >= 0):
+                raise ValueError(f"SMU stress {v} V for {t} s must be finite, duration >= 0")
+            end = self.clock.now_s
+            start = max(end - t, self._stress_from_s)
+            self._settle_stress(until_s=start)
+            if self._routing.mode in ("cell", "mvm_smu"):
+                self._stress(v, end - start, start, float(current_limit_A))
+            else:  # the SMU is not connected: only the board's own sources
+                self._stress(0.0, end - start, start)
+            self._stress_from_s = end
+
+    def _settle_stress(self, until_s: float | None = None) -> None:
+        """Apply the board's own sources' stress from the last event to ``until_s`` (now)."""
+        end = self.clock.now_s if until_s is None else until_s
+        start = self._stress_from_s
+        if end <= start:
+            return
+        self._stress_from_s = end
+        self._stress(0.0, end - start, start)
+
+    def _stress(
+        self,
+        v_force_V: float,
+        duration_s: float,
+        start_s: float,
+        current_limit_A: float = np.inf,
+    ) -> None:
+        """Every memristor's voltage with the SMU at ``v_force_V`` and the board's sources,
+        held for ``duration_s`` from ``start_s`` (`MemristorArray.apply_stress`), the SMU's
+        current limit bounding what it can SET or form."""
+        mem = self._mem
+        if mem is None or duration_s <= 0 or self._routing.mode == "open":
+            return
+        if self._routing.mode == "cell" and v_force_V == 0.0:
+            return  # nothing drives the lines: no DAC or TIA is connected in cell routing
+        _, sol = self._solve()
+        potentials = sol.potentials_V
+        v_node = potentials[:, 0] * v_force_V + potentials[:, 1]
+        rr, cc = np.meshgrid(
+            np.arange(self.geometry.rows), np.arange(self.geometry.cols), indexing="ij"
+        )
+        v_cell = v_node[self._nodes.row(rr, cc)] - v_node[self._nodes.col(rr, cc)]
+        vals = self._current_values()
+        assert self._mem_g_S is not None
+        r_dev = 1.0 / self._mem_g_S
+        r_switch = np.where(self.effective_switches(), vals.r_on_ohm, vals.r_off_ohm)
+        v_dev = v_cell[:, :, None] * (r_dev / (r_dev + r_switch))
+        v_dev = np.where(self._inst.memristor, v_dev, 0.0)
+        if mem.apply_stress(
+            v_dev, duration_s=duration_s, start_s=start_s, current_limit_A=current_limit_A
+        ):
             self._values = None
             self._invalidate()
 
@@ -647,6 +771,7 @@ class BoardModel:
         """Every memristor's true conductance now (R, C, K), S; 0 on resistor branches.
         Hidden truth: tests and studies only."""
         with self._lock:
+            self._settle_stress()
             if self._mem is None:
                 return np.zeros(self.geometry.shape)
             g = self._mem.conductance_S(self.clock.now_s)
@@ -683,17 +808,29 @@ class BoardModel:
         ``nominal_ohm``: the nominal resistance of branch k for k = 0..K-1, separated by
         ``/`` (per-branch schemes), or ``nominal_min_ohm``/``nominal_max_ohm`` when every
         element is drawn in a range; ``tolerance`` (relative); ``switch_on_ohm`` (typical
-        datasheet on-resistance). Calibration uses them for fault bands and sanity checks.
+        datasheet on-resistance), ``switch_off_max_S`` (the largest off-leakage conductance of
+        one switch: an open cell of K branches shows at most K times it). Calibration uses
+        them for fault bands and sanity checks; the self-test for isolation.
         Boards with memristors add the device range ``g_min_S``/``g_max_S`` and the pulse
-        circuit's limits; mixed boards ``memristor_columns``; memristor-only boards have no
-        resistor keys.
+        circuit's limits, and the devices' smallest switching thresholds per polarity
+        (``set_threshold_min_V``, ``reset_threshold_min_V``: the datasheet minimum, nominal
+        less 3 sigma, where the drawn thresholds are clipped); mixed boards
+        ``memristor_columns``; memristor-only boards have no resistor keys.
         """
         el = self.config.element
-        bom: dict[str, str | int | float] = {"switch_on_ohm": self.config.switch.r_on_ohm}
+        sw = self.config.switch
+        bom: dict[str, str | int | float] = {
+            "switch_on_ohm": sw.r_on_ohm,
+            # datasheet-style bound: the lowest off resistance's leakage, doubled for each
+            # leakage_doubling_K up to 30 K above the reference temperature
+            "switch_off_max_S": 2.0 ** (30.0 / sw.leakage_doubling_K) / sw.r_off_min_ohm,
+        }
         if el.kind != "resistor":
             mem, lim = self.config.memristor, self.config.pulse
             bom["g_min_S"] = mem.g_min_S
             bom["g_max_S"] = mem.g_max_S
+            bom["set_threshold_min_V"] = mem.set_threshold_V - 3.0 * mem.threshold_sigma_V
+            bom["reset_threshold_min_V"] = mem.reset_threshold_V - 3.0 * mem.threshold_sigma_V
             bom["pulse_max_amplitude_V"] = lim.max_amplitude_V
             bom["pulse_min_width_s"] = lim.min_width_s
             bom["pulse_max_width_s"] = lim.max_width_s
@@ -719,6 +856,7 @@ class BoardModel:
         Never reachable through an instrument interface: for tests and calibration studies.
         """
         with self._lock:
+            self._settle_stress()
             vals = self._current_values()
             inst = self._inst
             cfg = self.config

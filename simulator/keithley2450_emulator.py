@@ -19,24 +19,41 @@ import datetime as _dt
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from simulator.background import TICK, WAIT, BackgroundRun, Step
 from simulator.clock import VirtualClock
+from simulator.keithley2400_emulator import Keithley2400Emulator
+from simulator.keithley2450_trigger import (
+    MAX_BLOCKS,
+    SWEEP_LIST,
+    Block,
+    SourceList,
+    SweepPoint,
+    duration_loop_blocks,
+    linear_levels,
+    log_levels,
+    simple_loop_blocks,
+    step_levels,
+    sweep_blocks,
+)
 from simulator.port_model import PortModel
 from simulator.scpi import (
     ESR_PON,
     Bool,
     Call,
     Choice,
+    CountOrInf,
     Num,
     ScpiDevice,
     ScpiError,
     Special,
     Str,
+    Word,
 )
 from simulator.smu_physics import (
     AUTO_OHMS_VOLTAGE_LIMIT_V,
@@ -109,6 +126,11 @@ class _SenseSettings:
     last_range: int = 0
     low_limit: int = 0
     high_limit: int = 0
+    filter_on: bool = False
+    filter_type: str = "REPEAT"
+    filter_count: int = 10
+    filter_stack: deque[float] = field(default_factory=deque)
+    user_delays_s: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,6 +145,7 @@ class _SourceSettings:
     delay_auto: bool = True
     readback: bool = True
     off_mode: str = "NORMAL"
+    user_delays_s: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,9 @@ class _Entry:
     source_function: str
     source_status: int
     time_s: float
+    range_fs: float = 0.0
+    """Full scale of the measure range the reading was made on (for FORMatted)."""
+    source_range_fs: float = 0.0
 
 
 @dataclass
@@ -145,6 +171,8 @@ class _Buffer:
     continuous: bool = True
     style: str = "STANDARD"
     entries: deque[_Entry] = field(default_factory=deque)
+    stats: list[float] = field(default_factory=list)
+    """Readings since the statistics were last cleared (:TRAC:STAT:CLE, :TRAC:CLE)."""
 
     def add(self, entry: _Entry) -> None:
         if len(self.entries) >= self.capacity:
@@ -152,15 +180,12 @@ class _Buffer:
                 return  # fill-once buffer: full, further readings are not stored
             self.entries.popleft()
         self.entries.append(entry)
+        if abs(entry.reading) < 9e37:
+            self.stats.append(entry.reading)
 
-
-@dataclass
-class _Sweep:
-    function: str
-    points: list[float]
-    delay_s: float
-    count: int
-    buffer: str
+    def clear(self) -> None:
+        self.entries.clear()
+        self.stats.clear()
 
 
 class Keithley2450Emulator(ScpiDevice):
@@ -194,6 +219,7 @@ class Keithley2450Emulator(ScpiDevice):
         self._port = port
         self.clock = clock
         self.serial = serial
+        self._seed = seed
         self.line_frequency_Hz = float(line_frequency_Hz)
         calibration_rng = np.random.default_rng([seed, 2450, 0])
         self._rng = np.random.default_rng([seed, 2450, 1])
@@ -245,14 +271,72 @@ class Keithley2450Emulator(ScpiDevice):
             "DEFBUFFER1": _Buffer("defbuffer1", DEFAULT_BUFFER_CAPACITY),
             "DEFBUFFER2": _Buffer("defbuffer2", DEFAULT_BUFFER_CAPACITY),
         }
-        self.trigger_model: tuple[str, int, float, str] | None = None
-        self.sweep: _Sweep | None = None
+        if getattr(self, "run", None) is not None and self.run is not None:
+            self.run.abort()
+        self.blocks: dict[int, Block] = {}
+        """The trigger model (block number -> block); empty after *RST."""
+        self.source_lists: dict[str, SourceList] = {}
+        self.list_index: dict[str, int] = {}
+        self.run: BackgroundRun | None = None
+        self.run_block = 0
+        self.command_event = False
+        self.point_delay_s: float | bool | None = False
+        """Source delay of the sweep point in force (False: the source settings' delay)."""
+        self.source_value_lists: dict[str, list[float]] = {"VOLT": [], "CURR": []}
+        self.ascii_precision = 0
+        self.operation_enable = 0
+        self.questionable_enable = 0
+        self.brightness = "ON50"
         self.display_text = ["", ""]
 
     def power_cycle(self) -> None:
-        """Power off and on: a pending ``*LANG`` takes effect; settings and buffers reset."""
+        """Power off and on: a pending ``*LANG`` takes effect; settings and buffers reset.
+
+        After ``*LANG SCPI2400`` the instrument speaks the Model 2400 command set
+        (reference manual appendix D): a `Keithley2400Emulator` engine with this 2450's
+        ranges, identity and clock serves every line until ``*LANG SCPI`` and another
+        power cycle.
+        """
         self.language = self.pending_language
         self._power_on_state()
+        self.scpi2400: Keithley2400Emulator | None = None
+        if self.language == "SCPI2400":
+            engine = Keithley2400Emulator(
+                self._port,
+                self.clock,
+                self._seed,
+                serial=self.serial,
+                line_frequency_Hz=self.line_frequency_Hz,
+                identity=self.identity(),
+                ranges=(
+                    K2450_MEASURE_CURRENT,
+                    K2450_MEASURE_VOLTAGE,
+                    K2450_SOURCE_VOLTAGE,
+                    K2450_SOURCE_CURRENT,
+                ),
+                name="Keithley 2450 (SCPI2400 mode)",
+            )
+            engine.add(
+                ":*LANG",
+                set=self._set_lang,
+                query=lambda c: self.language,
+                params=[Choice("SCPI|SCPI2400|TSP", name="*LANG language")],
+            )
+            self.scpi2400 = engine
+
+    def handle_line(self, line: str) -> str | None:
+        """One program message; in SCPI2400 mode the 2400 engine executes it."""
+        engine: Keithley2400Emulator | None = getattr(self, "scpi2400", None)
+        if engine is not None:
+            return engine.handle_line(line)
+        return super().handle_line(line)
+
+    def line_too_long(self, n_bytes: int) -> str | None:
+        """A discarded overlong line: -363 in the active command set's queue."""
+        engine: Keithley2400Emulator | None = getattr(self, "scpi2400", None)
+        if engine is not None:
+            return engine.line_too_long(n_bytes)
+        return super().line_too_long(n_bytes)
 
     def on_connect(self) -> None:
         """A host connected (LAN): instrument state is kept, as on the real instrument."""
@@ -265,7 +349,7 @@ class Keithley2450Emulator(ScpiDevice):
         return f"KEITHLEY INSTRUMENTS,MODEL 2450,{self.serial},{FIRMWARE}"
 
     def check_header_allowed(self, tokens: list[str], is_common: bool) -> None:
-        """In SCPI2400 or TSP mode only the common commands and ``:SYST:ERR?`` answer."""
+        """In TSP mode only the common commands and ``:SYST:ERR?`` answer (Lua is not emulated)."""
         if self.language == "SCPI" or is_common:
             return
         names = [t.upper().rstrip("0123456789") for t in tokens]
@@ -276,13 +360,7 @@ class Keithley2450Emulator(ScpiDevice):
             ["SYSTEM", "ERR"],
         ):
             return
-        if self.language == "TSP":
-            raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")
-        raise ScpiError(
-            -113,
-            f"{':'.join(tokens)}: instrument is in SCPI2400 mode "
-            "(*LANG SCPI and a power cycle restore the native set)",
-        )
+        raise ScpiError(-285, f"{':'.join(tokens)} in TSP mode", "TSP Syntax error")
 
     # ------------------------------------------------------------------ registration
     def _register(self) -> None:
@@ -357,20 +435,75 @@ class Keithley2450Emulator(ScpiDevice):
                 query=self._query_attr("source", fn, "readback"),
                 params=[Bool()],
             )
+            sweep_tail = [
+                Num(-1, 1e4, name="delay", unit="S", optional=True),
+                Num(0, 268435455, name="count", integer=True, optional=True),
+                Choice("AUTO|BEST|FIXed", name="range type", optional=True),
+                Bool(name="fail abort", optional=True),
+                Bool(name="dual", optional=True),
+                Str(name="buffer name", optional=True),
+            ]
+            level = Num(-lvl_max, lvl_max, name="level", unit=unit)
             add(
                 f"[:SOURce[1]]:SWEep:{long}:LINear",
-                set=self._setter_sweep(fn),
+                set=self._setter_sweep(fn, "LIN"),
+                params=[level, level, Num(2, 1e6, name="points", integer=True), *sweep_tail],
+            )
+            add(
+                f"[:SOURce[1]]:SWEep:{long}:LINear:STEP",
+                set=self._setter_sweep(fn, "STEP"),
+                params=[level, level, Num(0, 2 * lvl_max, name="step", unit=unit), *sweep_tail],
+            )
+            add(
+                f"[:SOURce[1]]:SWEep:{long}:LOG",
+                set=self._setter_sweep(fn, "LOG"),
                 params=[
-                    Num(-lvl_max, lvl_max, name="start", unit=unit),
-                    Num(-lvl_max, lvl_max, name="stop", unit=unit),
+                    level,
+                    level,
                     Num(2, 1e6, name="points", integer=True),
-                    Num(0, 1e4, name="delay", unit="S", optional=True),
-                    Num(1, 268435455, name="count", integer=True, optional=True),
-                    Choice("AUTO|BEST|FIXed", name="range type", optional=True),
+                    *sweep_tail,
+                    Num(-lvl_max, lvl_max, name="asymptote", unit=unit, optional=True),
+                ],
+            )
+            add(
+                f"[:SOURce[1]]:SWEep:{long}:LIST",
+                set=self._setter_sweep(fn, "LIST"),
+                params=[
+                    Num(1, 1e6, name="start index", integer=True),
+                    Num(-1, 1e4, name="delay", unit="S", optional=True),
+                    Num(0, 268435455, name="count", integer=True, optional=True),
                     Bool(name="fail abort", optional=True),
-                    Bool(name="dual", optional=True),
                     Str(name="buffer name", optional=True),
                 ],
+            )
+            add(
+                f"[:SOURce[1]]:LIST:{long}",
+                set=self._setter_source_list(fn, append=False),
+                query=self._query_source_list(fn),
+                params=[level],
+                query_params=[
+                    Num(1, 1e6, name="start index", integer=True, optional=True),
+                    Num(1, 1e6, name="count", integer=True, optional=True),
+                ],
+                variadic=level,
+                max_variadic=2499,
+            )
+            add(
+                f"[:SOURce[1]]:LIST:{long}:APPend",
+                set=self._setter_source_list(fn, append=True),
+                params=[level],
+                variadic=level,
+                max_variadic=2499,
+            )
+            add(
+                f"[:SOURce[1]]:LIST:{long}:POINts",
+                query=self._query_list_points(fn),
+            )
+            add(
+                f"[:SOURce[1]]:{long}:DELay:USER#5",
+                set=self._setter_user_delay("source", fn),
+                query=self._query_user_delay("source", fn),
+                params=[Num(0, 1e4, 0.0, "S", "user delay")],
             )
             add(
                 f":OUTPut[1]:{long}:SMODe",
@@ -440,6 +573,30 @@ class Keithley2450Emulator(ScpiDevice):
                 query=self._query_attr("sense", fn, "autozero"),
                 params=[Bool(name="autozero")],
             )
+            add(
+                f"{base}:AVERage[:STATe]",
+                set=self._setter_filter(fn, "filter_on"),
+                query=self._query_attr("sense", fn, "filter_on"),
+                params=[Bool(name="averaging filter")],
+            )
+            add(
+                f"{base}:AVERage:TCONtrol",
+                set=self._setter_filter(fn, "filter_type"),
+                query=self._query_text("sense", fn, "filter_type", 3),
+                params=[Choice("REPeat|MOVing", name="filter type")],
+            )
+            add(
+                f"{base}:AVERage:COUNt",
+                set=self._setter_filter(fn, "filter_count"),
+                query=self._query_text("sense", fn, "filter_count", 0),
+                params=[Num(1, 100, 10, "", "filter count", integer=True)],
+            )
+            add(
+                f"{base}:DELay:USER#5",
+                set=self._setter_user_delay("sense", fn),
+                query=self._query_user_delay("sense", fn),
+                params=[Num(0, 1e4, 0.0, "S", "user delay")],
+            )
         add(
             "[:SENSe[1]]:RESistance:OCOMpensated",
             set=self._setter_attr("sense", "RES", "ocom"),
@@ -486,17 +643,20 @@ class Keithley2450Emulator(ScpiDevice):
             max_variadic=MAX_BUFFER_ELEMENTS,
         )
         add(":INITiate[:IMMediate]", set=self._initiate)
-        add(":ABORt", set=lambda c: None)
+        add(":ABORt", set=self._abort)
+        add(":*TRG", set=self._bus_trigger)
         add(
             ":TRIGger:LOAD",
             set=self._trigger_load,
             params=[
                 Str(name="trigger model"),
-                Num(1, 268435455, name="count", integer=True, optional=True),
+                Num(0, 1e5, name="count or duration", optional=True),
                 Num(0, 1e4, name="delay", unit="S", optional=True),
                 Str(name="buffer name", optional=True),
             ],
         )
+        add(":TRIGger:STATe", query=self._trigger_state)
+        self._register_blocks()
 
         add(
             ":TRACe:MAKE",
@@ -509,7 +669,7 @@ class Keithley2450Emulator(ScpiDevice):
         )
         add(
             ":TRACe:CLEar",
-            set=lambda c: self._buffer(c.args, 0).entries.clear(),
+            set=lambda c: self._buffer(c.args, 0).clear(),
             params=[buffer_arg],
         )
         add(":TRACe:DELete", set=self._trace_delete, params=[Str(name="buffer name")])
@@ -554,15 +714,31 @@ class Keithley2450Emulator(ScpiDevice):
             max_variadic=MAX_BUFFER_ELEMENTS,
         )
         add(":TRACe:TRIGger", set=self._trace_trigger, params=[buffer_arg])
-        for stat in ("AVERage", "STDDev", "MINimum", "MAXimum"):
+        for stat in ("AVERage", "STDDev", "MINimum", "MAXimum", "PK2Pk"):
             add(
                 f":TRACe:STATistics:{stat}",
                 query=self._trace_stat(stat.upper()),
                 query_params=[buffer_arg],
             )
+        add(
+            ":TRACe:STATistics:CLEar",
+            set=lambda c: self._buffer(c.args, 0).stats.clear(),
+            params=[buffer_arg],
+        )
 
         add(":STATus:CLEar", set=lambda c: self._clear_events())
-        add(":STATus:PRESet", set=lambda c: None)
+        add(":STATus:PRESet", set=self._status_preset)
+        for reg in ("OPERation", "QUEStionable"):
+            attr = "operation_enable" if reg == "OPERation" else "questionable_enable"
+            add(f":STATus:{reg}[:EVENt]", query=lambda c: "0")
+            add(f":STATus:{reg}:CONDition", query=lambda c: "0")
+            add(
+                f":STATus:{reg}:ENABle",
+                set=self._setter_register(attr),
+                query=self._query_register(attr),
+                params=[Num(0, 65535, 0, "", "enable mask", integer=True)],
+            )
+            self.add_not_emulated(f":STATus:{reg}:MAP", "mapping instrument events to status bits")
         add(":SYSTem:CLEar", set=lambda c: self.errors.clear())
         add(":SYSTem:LFRequency", query=lambda c: f"{self.line_frequency_Hz:g}")
         add(
@@ -575,7 +751,8 @@ class Keithley2450Emulator(ScpiDevice):
         )
         add(
             ":DISPlay:LIGHt:STATe",
-            set=lambda c: None,
+            set=lambda c: setattr(self, "brightness", c.args[0]),
+            query=lambda c: self.brightness[:5],
             params=[Choice("ON100|ON75|ON50|ON25|OFF|BLACkout", name="brightness")],
         )
         add(
@@ -597,6 +774,36 @@ class Keithley2450Emulator(ScpiDevice):
             query=lambda c: "ASC",
             params=[Choice("ASCii|REAL|SREAL", name="data format")],
         )
+        add(
+            ":FORMat:ASCii:PRECision",
+            set=lambda c: setattr(self, "ascii_precision", int(c.args[0])),
+            query=lambda c: str(self.ascii_precision),
+            params=[Num(0, 16, 0, "", "ASCII precision", integer=True)],
+        )
+        for pattern, what in (
+            ("[:SOURce[1]]:CONFiguration", "source configuration lists"),
+            ("[:SENSe[1]]:CONFiguration", "measure configuration lists"),
+            ("[:SENSe[1]]:CURRent[:DC]:RELative", "the relative offset"),
+            ("[:SENSe[1]]:VOLTage[:DC]:RELative", "the relative offset"),
+            ("[:SENSe[1]]:RESistance:RELative", "the relative offset"),
+            (":CALCulate", "math and limit tests (:CALC)"),
+            (":DIGital", "the digital I/O"),
+            (":TRIGger:DIGital", "the digital I/O trigger lines"),
+            (":TRIGger:EXTernal", "the external trigger lines"),
+            (":TRIGger:TIMer", "the trigger timers"),
+            (":TRIGger:LAN", "the LAN trigger events"),
+            (":TRIGger:BLENder", "the event blenders"),
+            (":TRIGger:BLOCk:BRANch:DELTa", "the BRANCH_DELTA block"),
+            (":TRIGger:BLOCk:BRANch:LIMit", "the limit branch blocks"),
+            (":TRIGger:BLOCk:BRANch:EVENt", "the BRANCH_ON_EVENT block"),
+            (":TRIGger:BLOCk:DIGital", "the DIGITAL_IO block"),
+            (":TRIGger:BLOCk:LOG", "the LOG_EVENT block (event log)"),
+            (":TRACe:WRITe", "writable buffers"),
+            (":TRACe:SAVE", "saving buffers to a USB drive"),
+            (":SYSTem:EVENtlog", "the event log"),
+            (":SCRipt", "scripts"),
+        ):
+            self.add_not_emulated(pattern, what)
 
     # ------------------------------------------------------------------ generic setters
     def _query_attr(self, table: str, key: str, attr: str) -> Callable[[Call], str]:
@@ -621,6 +828,27 @@ class Keithley2450Emulator(ScpiDevice):
 
     def _query_smode(self, fn: str) -> Callable[[Call], str]:
         return lambda call: self.source[fn].off_mode[:4]
+
+    def _query_list_points(self, fn: str) -> Callable[[Call], str]:
+        return lambda call: str(len(self.source_value_lists[fn]))
+
+    def _query_text(self, table: str, key: str, attr: str, width: int) -> Callable[[Call], str]:
+        """Query a setting as text (``width`` > 0: its first characters, a short form)."""
+
+        def query(call: Call) -> str:
+            text = str(getattr(getattr(self, table)[key], attr))
+            return text[:width] if width else text
+
+        return query
+
+    def _setter_register(self, attr: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            setattr(self, attr, int(call.args[0]))
+
+        return setter
+
+    def _query_register(self, attr: str) -> Callable[[Call], str]:
+        return lambda call: str(getattr(self, attr))
 
     def _setter_attr(self, table: str, key: str, attr: str) -> Callable[[Call], None]:
         def setter(call: Call) -> None:
@@ -701,23 +929,118 @@ class Keithley2450Emulator(ScpiDevice):
 
         return setter
 
-    def _setter_sweep(self, fn: str) -> Callable[[Call], None]:
+    def _setter_sweep(self, fn: str, kind: str) -> Callable[[Call], None]:
+        """``:SOUR:SWE:<f>:LIN|LIN:STEP|LOG|LIST``: a source list and the sweep trigger model.
+
+        The command replaces the trigger model (as on the 2450); it runs on ``:INIT``.
+        """
+
         def setter(call: Call) -> None:
-            args = call.args
-            start, stop, points = float(args[0]), float(args[1]), int(args[2])
-            delay = float(args[3]) if len(args) > 3 else 0.0
-            count = int(args[4]) if len(args) > 4 else 1
-            dual = bool(args[7]) if len(args) > 7 else False
-            name = args[8] if len(args) > 8 else "defbuffer1"
-            self._buffer([name], 0)
-            levels = list(np.linspace(start, stop, points))
+            args = list(call.args)
+            if kind == "LIST":
+                start_index = int(args[0])
+                values = self.source_value_lists[fn]
+                if not values:
+                    raise ScpiError(
+                        -221, f"{call.header}: the source list is empty (send :SOUR:LIST:{fn})"
+                    )
+                if start_index > len(values):
+                    raise ScpiError(
+                        -222,
+                        f"{call.header}: start index {start_index} beyond the "
+                        f"{len(values)} list points",
+                    )
+                levels = values[start_index - 1 :]
+                tail = [args[1] if len(args) > 1 else -1.0, args[2] if len(args) > 2 else 1]
+                tail += ["BEST", args[3] if len(args) > 3 else True, False]
+                tail += [args[4] if len(args) > 4 else "defbuffer1"]
+            else:
+                start, stop = float(args[0]), float(args[1])
+                try:
+                    if kind == "LIN":
+                        levels = linear_levels(start, stop, int(args[2]))
+                    elif kind == "STEP":
+                        levels = step_levels(start, stop, float(args[2]))
+                    else:
+                        asymptote = float(args[9]) if len(args) > 9 else 0.0
+                        levels = log_levels(start, stop, int(args[2]), asymptote)
+                except ValueError as exc:
+                    raise ScpiError(-222, f"{call.header}: {exc}") from None
+                if len(levels) > 1_000_000:
+                    raise ScpiError(-222, f"{call.header}: {len(levels)} points exceed 1e6")
+                defaults: list[Any] = [-1.0, 1, "BEST", True, False, "defbuffer1"]
+                tail = [args[3 + i] if len(args) > 3 + i else d for i, d in enumerate(defaults)]
+            delay_arg, count, range_mode, fail_abort, dual, buffer = tail
+            self._buffer([buffer], 0)
             if dual:
-                levels += levels[::-1]
-            self.source_function = fn
-            self.sweep = _Sweep(fn, [float(x) for x in levels], delay, count, name)
-            self.trigger_model = None
+                levels = levels + levels[::-1]
+            delay = None if float(delay_arg) < 0 else float(delay_arg)
+            ranges = self._source_ranges(fn)
+            settings = self.source[fn]
+            if range_mode == "FIXED":
+                top = ranges.specs[settings.range_index].max_reading
+                worst = max(abs(x) for x in levels)
+                if worst > top * (1 + 1e-9):
+                    raise ScpiError(
+                        -221,
+                        f"{call.header}: level {worst:g} exceeds the fixed "
+                        f"{ranges.full_scales[settings.range_index]:g} {ranges.unit} source "
+                        "range",
+                    )
+            self.source_lists[SWEEP_LIST] = SourceList(
+                fn,
+                [SweepPoint(level, delay) for level in levels],
+                range_mode=str(range_mode),
+                fail_abort=bool(fail_abort),
+            )
+            self.blocks = sweep_blocks(len(levels), int(count), delay, str(buffer))
 
         return setter
+
+    def _setter_source_list(self, fn: str, *, append: bool) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            values = [float(v) for v in call.args]
+            if append:
+                self.source_value_lists[fn].extend(values)
+            else:
+                self.source_value_lists[fn] = values
+
+        return setter
+
+    def _query_source_list(self, fn: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            values = self.source_value_lists[fn]
+            start = int(call.args[0]) if call.args else 1
+            count = int(call.args[1]) if len(call.args) > 1 else len(values) - start + 1
+            chosen = values[start - 1 : start - 1 + max(count, 0)]
+            return ",".join(_nr3(v) for v in chosen)
+
+        return query
+
+    def _setter_user_delay(self, table: str, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            getattr(self, table)[fn].user_delays_s[call.suffix()] = float(call.args[0])
+
+        return setter
+
+    def _query_user_delay(self, table: str, fn: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            return _nr3(getattr(self, table)[fn].user_delays_s.get(call.suffix(), 0.0))
+
+        return query
+
+    def _setter_filter(self, fn: str, attr: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            settings = self.sense[fn]
+            value = call.args[0]
+            setattr(settings, attr, int(value) if attr == "filter_count" else value)
+            settings.filter_stack.clear()  # a changed filter starts a new average
+
+        return setter
+
+    def _status_preset(self, call: Call) -> None:
+        self.operation_enable = 0
+        self.questionable_enable = 0
 
     def _set_output(self, call: Call) -> None:
         self.output_on = bool(call.args[0])
@@ -828,7 +1151,7 @@ class Keithley2450Emulator(ScpiDevice):
     def _trace_points(self, call: Call) -> None:
         buffer = self._buffer(call.args, 1)
         buffer.capacity = int(call.args[0])
-        buffer.entries.clear()  # resizing clears the buffer, as on the 2450
+        buffer.clear()  # resizing clears the buffer, as on the 2450
 
     def _trace_fill(self, call: Call) -> None:
         self._buffer(call.args, 1).continuous = call.args[0] == "CONTINUOUS"
@@ -848,6 +1171,7 @@ class Keithley2450Emulator(ScpiDevice):
         return ",".join(self._format_entry(e, elements, first) for e in entries)
 
     def _trace_trigger(self, call: Call) -> None:
+        self._require_idle(call.header)
         buffer = self._buffer(call.args, 0)
         for _ in range(self.count):
             self._store(buffer, self._measure_entry(self.sense_function))
@@ -855,7 +1179,7 @@ class Keithley2450Emulator(ScpiDevice):
     def _trace_stat(self, statistic: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
             buffer = self._buffer(call.args, 0)
-            values = np.array([e.reading for e in buffer.entries if abs(e.reading) < 9e37])
+            values = np.array(buffer.stats)
             if values.size == 0:
                 return _nr3(NAN_READING)
             if statistic == "AVERAGE":
@@ -865,6 +1189,8 @@ class Keithley2450Emulator(ScpiDevice):
                 return _nr3(float(values.std(ddof=1)) if values.size > 1 else 0.0)
             if statistic == "MINIMUM":
                 return _nr3(float(values.min()))
+            if statistic == "PK2PK":
+                return _nr3(float(values.max() - values.min()))
             return _nr3(float(values.max()))
 
         return query
@@ -872,14 +1198,21 @@ class Keithley2450Emulator(ScpiDevice):
     def _store(self, buffer: _Buffer, entry: _Entry) -> None:
         buffer.add(entry)
 
+    def _number(self, value: float) -> str:
+        """A reading in the ASCII format (``:FORM:ASC:PREC``: significant digits, 0 = auto)."""
+        if self.ascii_precision <= 0:
+            return _nr3(value)
+        return f"{value:.{self.ascii_precision - 1}E}"
+
     def _format_entry(self, entry: _Entry, elements: list[Any], first_s: float) -> str:
         out: list[str] = []
         stamp = EPOCH + _dt.timedelta(seconds=entry.time_s)
+        nanoseconds = round((entry.time_s - math.floor(entry.time_s)) * 1e9) % 1_000_000_000
         for element in elements:
             if element == "READING":
-                out.append(_nr3(entry.reading))
+                out.append(self._number(entry.reading))
             elif element == "SOURCE":
-                out.append(_nr3(entry.source))
+                out.append(self._number(entry.source))
             elif element == "RELATIVE":
                 out.append(_nr3(entry.time_s - first_s))
             elif element == "UNIT":
@@ -893,21 +1226,26 @@ class Keithley2450Emulator(ScpiDevice):
             elif element == "DATE":
                 out.append(stamp.strftime("%m/%d/%Y"))
             elif element == "TIME":
-                out.append(stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond:06d}")
+                # "23:09:43": hours, minutes, seconds (reference manual, bufferVar.times).
+                out.append(stamp.strftime("%H:%M:%S"))
             elif element == "TSTAMP":
-                out.append(stamp.strftime("%m/%d/%Y %H:%M:%S.") + f"{stamp.microsecond:06d}000")
+                # "03/01/2013 14:46:07.714614838": nanoseconds (bufferVar.timestamps).
+                out.append(stamp.strftime("%m/%d/%Y %H:%M:%S.") + f"{nanoseconds:09d}")
             elif element == "SECONDS":
                 out.append(str(int(stamp.timestamp())))
             elif element == "FRACTIONAL":
-                out.append(_nr3(entry.time_s - math.floor(entry.time_s)))
+                out.append(f"{nanoseconds / 1e9:.9f}")
             elif element == "FORMATTED":
-                out.append(_formatted(entry.reading, _UNIT[entry.function]))
+                out.append(_formatted(entry.reading, _UNIT[entry.function], entry.range_fs))
             elif element == "SOURFORMATTED":
-                out.append(_formatted(entry.source, _UNIT[entry.source_function]))
+                out.append(
+                    _formatted(entry.source, _UNIT[entry.source_function], entry.source_range_fs)
+                )
         return ",".join(out)
 
     # ------------------------------------------------------------------ measuring
     def _read(self, call: Call) -> str:
+        self._require_idle(call.header)
         buffer = self._buffer(call.args, 0)
         entry: _Entry | None = None
         for _ in range(self.count):
@@ -919,6 +1257,7 @@ class Keithley2450Emulator(ScpiDevice):
 
     def _measure_function(self, fn: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
+            self._require_idle(call.header)
             self._buffer(call.args, 0)
             self.sense_function = fn
             return self._read(call)
@@ -934,49 +1273,382 @@ class Keithley2450Emulator(ScpiDevice):
         first = buffer.entries[0].time_s
         return self._format_entry(buffer.entries[-1], call.args[1:] or ["READING"], first)
 
+    # ------------------------------------------------------------------ trigger model
+    def _register_blocks(self) -> None:
+        """``:TRIGger:BLOCk:...``: define the building blocks of a trigger model."""
+        add = self.add
+        block = Num(1, MAX_BLOCKS, name="block number", integer=True)
+        target = Num(1, MAX_BLOCKS, name="branch-to block", integer=True)
+        buffer_arg = Str(name="buffer name", optional=True)
+
+        def define(kind: str, **fields: Any) -> Callable[[Call], None]:
+            def setter(call: Call) -> None:
+                self._define_block(call, kind, **fields)
+
+            return setter
+
+        add(":TRIGger:BLOCk:BUFFer:CLEar", set=define("BUFFER_CLEAR"), params=[block, buffer_arg])
+        add(
+            ":TRIGger:BLOCk:MEASure",
+            set=define("MEASURE"),
+            params=[block, buffer_arg, CountOrInf(name="count", optional=True)],
+        )
+        add(
+            ":TRIGger:BLOCk:DELay:CONStant",
+            set=define("DELAY_CONSTANT"),
+            params=[block, Num(0, 1e4, name="delay", unit="S")],
+        )
+        add(
+            ":TRIGger:BLOCk:DELay:DYNamic",
+            set=define("DELAY_DYNAMIC"),
+            params=[block, Word(name="user delay (M1..M5, S1..S5)")],
+        )
+        add(":TRIGger:BLOCk:BRANch:ALWays", set=define("BRANCH_ALWAYS"), params=[block, target])
+        add(":TRIGger:BLOCk:BRANch:ONCE", set=define("BRANCH_ONCE"), params=[block, target])
+        add(
+            ":TRIGger:BLOCk:BRANch:ONCE:EXCLuded",
+            set=define("BRANCH_ONCE_EXCLUDED"),
+            params=[block, target],
+        )
+        add(
+            ":TRIGger:BLOCk:BRANch:COUNter",
+            set=define("BRANCH_COUNTER"),
+            params=[block, Num(1, 268435455, name="target count", integer=True), target],
+        )
+        add(
+            ":TRIGger:BLOCk:BRANch:COUNter:RESet",
+            set=define("BRANCH_COUNTER_RESET"),
+            params=[block, target],
+        )
+        add(
+            ":TRIGger:BLOCk:BRANch:COUNter:COUNt",
+            query=lambda c: str(self._counters.get(int(c.args[0]), 0)),
+            query_params=[block],
+        )
+        add(
+            ":TRIGger:BLOCk:SOURce:STATe",
+            set=define("SOURCE_OUTPUT"),
+            params=[block, Bool(name="output state")],
+        )
+        add(
+            ":TRIGger:BLOCk:WAIT",
+            set=define("WAIT"),
+            params=[
+                block,
+                Word(name="event"),
+                Choice("ENTer|NEVer", name="clear", optional=True),
+            ],
+            variadic=Word(name="logic or event"),
+            max_variadic=6,
+        )
+        add(
+            ":TRIGger:BLOCk:NOTify",
+            set=define("NOTIFY"),
+            params=[block, Num(1, 8, name="notify ID", integer=True)],
+        )
+        add(":TRIGger:BLOCk:NOP", set=define("NOP"), params=[block])
+        for node, kind in (("RECall", "CONFIG_RECALL"), ("NEXT", "CONFIG_NEXT")):
+            add(
+                f":TRIGger:BLOCk:CONFig:{node}",
+                set=define(kind),
+                params=[block, Str(name="configuration list")],
+                variadic=Num(1, 1e6, name="index", integer=True),
+                max_variadic=2,
+            )
+        add(
+            ":TRIGger:BLOCk:CONFig:PREVious",
+            set=define("CONFIG_PREV"),
+            params=[block, Str(name="configuration list")],
+        )
+        add(":TRIGger:BLOCk:LIST", query=self._block_list)
+        self._counters: dict[int, int] = {}
+
+    def _define_block(self, call: Call, kind: str) -> None:
+        if self.run is not None and self.run.active:
+            raise ScpiError(-221, f"{call.header}: the trigger model is running")
+        args = call.args
+        number = int(args[0])
+        if kind == "BUFFER_CLEAR":
+            name = str(args[1]) if len(args) > 1 and args[1] is not None else "defbuffer1"
+            self._buffer([name], 0)
+            new = Block(kind, buffer=name)
+        elif kind == "MEASURE":
+            name = str(args[1]) if len(args) > 1 and args[1] is not None else "defbuffer1"
+            self._buffer([name], 0)
+            count = int(args[2]) if len(args) > 2 and args[2] is not None else None
+            if len(args) <= 2:
+                count = 1
+            new = Block(kind, buffer=name, count=count)
+        elif kind == "DELAY_CONSTANT":
+            new = Block(kind, time_s=float(args[1]))
+        elif kind == "DELAY_DYNAMIC":
+            word = str(args[1])
+            if len(word) != 2 or word[0] not in "MS" or word[1] not in "12345":
+                raise ScpiError(-224, f"{call.header}: user delay {word} is not M1..M5 or S1..S5")
+            new = Block(kind, name=word)
+        elif kind in ("BRANCH_ALWAYS", "BRANCH_ONCE", "BRANCH_ONCE_EXCLUDED"):
+            new = Block(kind, target=int(args[1]))
+        elif kind == "BRANCH_COUNTER":
+            new = Block(kind, count=int(args[1]), target=int(args[2]))
+        elif kind == "BRANCH_COUNTER_RESET":
+            new = Block(kind, target=int(args[1]))
+        elif kind == "SOURCE_OUTPUT":
+            new = Block(kind, state=bool(args[1]))
+        elif kind == "WAIT":
+            event = str(args[1])
+            if event not in ("COMM", "COMMAND") or len(args) > 3:
+                raise ScpiError(
+                    -224,
+                    f"{call.header}: waiting on {event} is not emulated (only COMMand, the "
+                    "*TRG bus trigger, is)",
+                )
+            clear = len(args) > 2 and args[2] == "ENTER"
+            new = Block(kind, name="COMMAND", state=clear)
+        elif kind == "NOTIFY":
+            new = Block(kind, index=int(args[1]))
+        elif kind in ("CONFIG_RECALL", "CONFIG_NEXT", "CONFIG_PREV"):
+            list_name = str(args[1])
+            if list_name.upper() not in {n.upper() for n in self.source_lists}:
+                raise ScpiError(
+                    -224,
+                    f"{call.header}: configuration list {list_name!r} does not exist "
+                    "(user configuration lists are not emulated; sweeps make their own)",
+                )
+            if len(args) > 3:
+                raise ScpiError(
+                    -224, f"{call.header}: measure configuration lists are not emulated"
+                )
+            index = int(args[2]) if len(args) > 2 else 1
+            new = Block(kind, name=SWEEP_LIST, index=index)
+        else:
+            new = Block(kind)
+        self.blocks[number] = new
+
+    def _block_list(self, call: Call) -> str:
+        return ";".join(self.blocks[n].describe(n) for n in sorted(self.blocks))
+
     def _trigger_load(self, call: Call) -> None:
+        if self.run is not None and self.run.active:
+            raise ScpiError(-221, f"{call.header}: the trigger model is running")
         model = str(call.args[0]).upper()
+        args = call.args
         if model == "EMPTY":
-            self.trigger_model = None
-            self.sweep = None
+            self.blocks = {}
             return
-        if model != "SIMPLELOOP":
+        if model not in ("SIMPLELOOP", "DURATIONLOOP"):
             raise ScpiError(
                 -224,
-                f"{call.header}: trigger model {call.args[0]!r} not emulated "
-                '(use "SimpleLoop" or "Empty")',
+                f"{call.header}: the predefined trigger model {call.args[0]!r} is not "
+                'emulated ("SimpleLoop", "DurationLoop" and "Empty" are)',
             )
-        count = int(call.args[1]) if len(call.args) > 1 else 1
-        delay = float(call.args[2]) if len(call.args) > 2 else 0.0
-        name = str(call.args[3]) if len(call.args) > 3 else "defbuffer1"
+        first = float(args[1]) if len(args) > 1 else 1.0
+        delay = float(args[2]) if len(args) > 2 else 0.0
+        name = str(args[3]) if len(args) > 3 else "defbuffer1"
         self._buffer([name], 0)
-        self.trigger_model = ("SIMPLELOOP", count, delay, name)
-        self.sweep = None
+        if model == "SIMPLELOOP":
+            if first < 1 or first != int(first):
+                raise ScpiError(-222, f"{call.header}: count {first:g} is not an integer >= 1")
+            self.blocks = simple_loop_blocks(int(first), delay, name)
+        else:
+            if first <= 0:
+                raise ScpiError(-222, f"{call.header}: duration {first:g} s must be > 0")
+            self.blocks = duration_loop_blocks(first, delay, name)
+
+    def _trigger_state(self, call: Call) -> str:
+        if self.run is not None:
+            state = self.run.state
+            block = self.run.block
+        else:
+            state = "IDLE" if self.blocks else "EMPTY"
+            block = 0
+        return f"{state};{state};{block}"
 
     def _initiate(self, call: Call) -> None:
-        if self.sweep is not None:
-            sweep = self.sweep
-            buffer = self._buffer([sweep.buffer], 0)
-            self.output_on = True
-            settings = self.source[sweep.function]
-            saved = settings.level
-            for _ in range(sweep.count):
-                for level in sweep.points:
-                    settings.level = level
-                    if settings.auto:
-                        settings.range_index = self._source_ranges(sweep.function).index_for(level)
-                    self.clock.advance(sweep.delay_s)
-                    self._store(buffer, self._measure_entry(self.sense_function))
-            settings.level = saved
+        if self.run is not None and self.run.active:
+            raise ScpiError(-221, f"{call.header}: the trigger model is already running")
+        if not self.blocks:
+            # No trigger model: :INIT makes :SENS:COUN readings into defbuffer1 (the
+            # front-panel trigger mode), at once.
+            buffer = self._buffer([], 0)
+            for _ in range(self.count):
+                self._store(buffer, self._measure_entry(self.sense_function))
             return
-        if self.trigger_model is not None:
-            _, count, delay, name = self.trigger_model
-            buffer = self._buffer([name], 0)
+        numbers = sorted(self.blocks)
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ScpiError(
+                -221, f"{call.header}: trigger model blocks {numbers} are not numbered 1..n"
+            )
+        for n, b in self.blocks.items():
+            if b.kind.startswith("BRANCH") and not 1 <= b.target <= len(numbers):
+                raise ScpiError(-221, f"{call.header}: block {n} branches to missing {b.target}")
+            if b.kind == "MEASURE" and b.count is None and n != len(numbers):
+                raise ScpiError(
+                    -224,
+                    f"{call.header}: a MEASURE block with count INF before other blocks "
+                    "(background measurements) is not emulated",
+                )
+        open_ended = any(
+            (b.kind == "MEASURE" and b.count is None)
+            or (b.kind == "BRANCH_ALWAYS" and b.target <= n)
+            for n, b in self.blocks.items()
+        )
+        self._counters = {}
+        self.run = BackgroundRun(
+            self._model_steps(dict(self.blocks)),
+            lambda: self.clock.now_s,
+            open_ended=open_ended,
+            on_error=self._run_error,
+            on_end=self._run_ended,
+        )
+
+    def _run_error(self, exc: Exception) -> None:
+        if isinstance(exc, ScpiError):
+            self.push_error(exc.code, exc.detail, exc.message)
         else:
-            count, delay, buffer = self.count, 0.0, self._buffer([], 0)
-        for _ in range(count):
+            self.push_error(-200, f"trigger model: {exc}")
+
+    def _run_ended(self) -> None:
+        self.point_delay_s = False
+        self.operations_completed()
+
+    def _abort(self, call: Call) -> None:
+        if self.run is not None:
+            self.run.abort()
+
+    def _bus_trigger(self, call: Call) -> None:
+        """``*TRG``: the COMMAND trigger event; a WAIT block waiting for it continues."""
+        self.command_event = True
+        if self.run is not None:
+            self.run.trigger()
+
+    def before_line(self) -> None:
+        """Let a running trigger model progress by the time since the previous line."""
+        if self.run is not None and self.run.active:
+            self.run.progress()
+
+    def operations_pending(self) -> bool:
+        """A started trigger model has not ended."""
+        return self.run is not None and self.run.active
+
+    def wait_complete(self) -> bool:
+        """Run the trigger model to its end; False for a model that cannot end by itself."""
+        if self.run is None or not self.run.active:
+            return True
+        return self.run.run_to_end()
+
+    def _require_idle(self, command: str) -> None:
+        if self.run is not None and self.run.active:
+            raise ScpiError(
+                -221, f"{command}: the trigger model is running (send :ABOR or wait with *WAI)"
+            )
+
+    def _model_steps(self, blocks: dict[int, Block]) -> Generator[Step, None, None]:
+        """Execute the trigger model block by block; yields after every block."""
+        once_seen: set[int] = set()
+        counters = self._counters
+        pc = 1
+        n_blocks = len(blocks)
+        while 1 <= pc <= n_blocks:
+            block = blocks[pc]
+            following = pc + 1
+            kind = block.kind
+            if kind == "BUFFER_CLEAR":
+                self._buffer([block.buffer], 0).clear()
+            elif kind == "MEASURE":
+                buffer = self._buffer([block.buffer], 0)
+                made = 0
+                while block.count is None or made < block.count:
+                    self._store(buffer, self._measure_entry(self.sense_function))
+                    made += 1
+                    if block.count is None or made < block.count:
+                        yield TICK, pc
+            elif kind == "DELAY_CONSTANT":
+                self.clock.advance(block.time_s)
+            elif kind == "DELAY_DYNAMIC":
+                self.clock.advance(self._dynamic_delay_s(block.name))
+            elif kind == "BRANCH_ALWAYS":
+                following = block.target
+            elif kind == "BRANCH_COUNTER":
+                counters[pc] = counters.get(pc, 0) + 1
+                if block.count is not None and counters[pc] < block.count:
+                    following = block.target
+                else:
+                    counters[pc] = 0  # reached: reset, so an enclosing loop can repeat it
+            elif kind == "BRANCH_COUNTER_RESET":
+                counters[block.target] = 0
+            elif kind == "BRANCH_ONCE":
+                if pc not in once_seen:
+                    once_seen.add(pc)
+                    following = block.target
+            elif kind == "BRANCH_ONCE_EXCLUDED":
+                if pc in once_seen:
+                    following = block.target
+                once_seen.add(pc)
+            elif kind == "SOURCE_OUTPUT":
+                self.output_on = block.state
+            elif kind in ("CONFIG_RECALL", "CONFIG_NEXT", "CONFIG_PREV"):
+                self._config_step(block)
+            elif kind == "WAIT":
+                if block.state:
+                    self.command_event = False
+                while not self.command_event:
+                    yield WAIT, pc
+                self.command_event = False
+            elif kind == "DURATION":
+                yield from self._duration_steps(block, pc)
+            # NOTIFY and NOP: nothing the emulator can observe.
+            yield TICK, pc
+            pc = following
+
+    def _config_step(self, block: Block) -> None:
+        """Recall a point of the sweep's source list (recall, next, previous)."""
+        source_list = self.source_lists[SWEEP_LIST]
+        n = len(source_list.points)
+        index = self.list_index.get(SWEEP_LIST, 1)
+        if block.kind == "CONFIG_RECALL":
+            index = block.index
+        elif block.kind == "CONFIG_NEXT":
+            index = index + 1 if index < n else 1
+        else:
+            index = index - 1 if index > 1 else n
+        if not 1 <= index <= n:
+            raise ScpiError(-222, f"configuration list index {index} outside 1..{n}")
+        self.list_index[SWEEP_LIST] = index
+        point = source_list.points[index - 1]
+        fn = source_list.function
+        settings = self.source[fn]
+        ranges = self._source_ranges(fn)
+        if source_list.range_mode == "AUTO":
+            settings.auto = True
+            settings.range_index = ranges.index_for(point.level)
+        elif source_list.range_mode == "BEST":
+            settings.auto = False
+            settings.range_index = ranges.index_for(max(abs(p.level) for p in source_list.points))
+        if self.source_function != fn:
+            self.source_function = fn
+        settings.level = point.level
+        self.point_delay_s = point.delay_s
+
+    def _dynamic_delay_s(self, name: str) -> float:
+        """DELAY_DYNAMIC: a user delay (M<n> measure, S<n> source) or a sweep point's delay."""
+        if name == "S1" and self.point_delay_s is not False:
+            # In a sweep the point's source delay is the delay (auto: the auto delay).
+            delay = self.point_delay_s
+            return AUTO_SOURCE_DELAY_S if delay is None else float(delay)
+        table = self.sense[self.sense_function] if name[0] == "M" else None
+        if table is not None:
+            return table.user_delays_s.get(int(name[1]), 0.0)
+        return self.source[self.source_function].user_delays_s.get(int(name[1]), 0.0)
+
+    def _duration_steps(self, block: Block, pc: int) -> Generator[Step, None, None]:
+        """Duration Loop: readings back to back (each after the delay) until the duration."""
+        buffer = self._buffer([block.buffer], 0)
+        start = self.clock.now_s
+        delay = block.extra.get("delay_s", 0.0)
+        while self.clock.now_s - start < block.time_s:
             self.clock.advance(delay)
             self._store(buffer, self._measure_entry(self.sense_function))
+            yield TICK, pc
 
     def _actual_source_level(self, fn: str) -> float:
         settings = self.source[fn]
@@ -1008,6 +1680,8 @@ class Keithley2450Emulator(ScpiDevice):
         sense = self.sense[fn]
         src = self.source[self.source_function]
         delay = AUTO_SOURCE_DELAY_S if src.delay_auto else src.delay_s
+        if self.point_delay_s is not False:
+            delay = 0.0  # in a sweep the point's delay block has already waited
         conversions = 2 if (fn == "RES" and sense.ocom) else 1
         source_function = self.source_function
         programmed = src.level
@@ -1050,6 +1724,8 @@ class Keithley2450Emulator(ScpiDevice):
                 value, overflow = self._ohms_overflow(value, sense)
         else:
             value, overflow, steps = self._convert(fn, op, sense)
+            if sense.filter_on and not overflow:
+                value, overflow, conversions = self._filtered(fn, op, sense, value)
         elapsed = delay + measurement_time_s(
             sense.nplc, self.line_frequency_Hz, autozero=sense.autozero, conversions=conversions
         )
@@ -1057,6 +1733,10 @@ class Keithley2450Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(sense.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
+        # The reading's stress on the board (read disturb, DC switching, forming), under the
+        # current limit: the compliance of a voltage source, the level of a current source.
+        climit = self.source["VOLT"].limit if self.source_function == "VOLT" else abs(op.i_A)
+        port.hold(op.v_force_V, elapsed, climit)
         status = STAT_TERMINAL_FRONT if self.terminals == "FRONT" else 0
         if overflow:
             status |= STAT_QUESTIONABLE
@@ -1074,7 +1754,50 @@ class Keithley2450Emulator(ScpiDevice):
             )
         else:
             source_value = programmed
-        return _Entry(value, fn, status, source_value, source_function, source_status, now)
+        source_ranges = self._source_ranges(source_function)
+        return _Entry(
+            value,
+            fn,
+            status,
+            source_value,
+            source_function,
+            source_status,
+            now,
+            range_fs=self._sense_full_scales(fn)[sense.range_index],
+            source_range_fs=source_ranges.full_scales[source_ranges.index_for(programmed)],
+        )
+
+    def _filtered(
+        self, fn: str, op: OperatingPoint, sense: _SenseSettings, first: float
+    ) -> tuple[float, bool, int]:
+        """The averaging filter: (value, overflow, conversions made for this reading).
+
+        Repeating: ``count`` new conversions averaged for every reading. Moving: a stack of
+        the last ``count`` conversions; the first reading fills it, each later reading
+        adds one conversion (reference manual, "Filtering measurement data").
+        """
+        count = sense.filter_count
+        if sense.filter_type == "REPEAT":
+            values = [first]
+            for _ in range(count - 1):
+                value, overflow, _ = self._convert(fn, op, sense)
+                if overflow:
+                    return value, True, count
+                values.append(value)
+            return float(np.mean(values)), False, count
+        stack = sense.filter_stack
+        made = 1
+        stack.append(first)
+        while len(stack) < count:
+            value, overflow, _ = self._convert(fn, op, sense)
+            if overflow:
+                stack.clear()
+                return value, True, made
+            stack.append(value)
+            made += 1
+        while len(stack) > count:
+            stack.popleft()
+        return float(np.mean(stack)), False, made
 
     def _read_quantity(self, meter: MeterRanges, true_value: float) -> MeterReading:
         """Read V or I on its own autoranged range (ohms function, source readback)."""
@@ -1149,15 +1872,26 @@ _PREFIXES = (
     (1e6, "M"),
     (1e9, "G"),
 )
+DISPLAY_DIGITS = 6
+"""Digits of a FORMatted value: 6 (the reference manual's sample ``-00.0024 mV``)."""
 
 
-def _formatted(value: float, unit: str) -> str:
-    """A front-panel style value (``+100.0012 uA``)."""
+def _formatted(value: float, unit: str, range_fs: float) -> str:
+    """A reading as the front panel shows it: in the range's unit, fixed digits.
+
+    The range picks the prefix and the number of integer digits (the 20 mV range shows
+    ``-00.0024 mV`` for -2.4 uV, as in the reference manual's ``:MEAS:VOLT? ...,FORM``
+    example); 6 digits in all, sign always shown.
+    """
     if abs(value) >= OVERFLOW_READING:
         return "Overflow"
     base = {"Amp DC": "A", "Volt DC": "V", "Ohm": "Ohm"}[unit]
+    reference = range_fs if range_fs > 0 else abs(value)
     scale, prefix = 1.0, ""
     for s, p in _PREFIXES:
-        if abs(value) >= s:
+        if reference * (1 + 1e-9) >= s:
             scale, prefix = s, p
-    return f"{value / scale:+.4f} {prefix}{base}"
+    integer_digits = max(1, len(str(round(reference / scale))))
+    decimals = max(0, DISPLAY_DIGITS - integer_digits)
+    width = integer_digits + (decimals + 1 if decimals else 0)
+    return f"{value / scale:+0{width + 1}.{decimals}f} {prefix}{base}"

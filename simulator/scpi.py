@@ -236,7 +236,7 @@ def _expansions(nodes: list[_Node]) -> list[list[_Node]]:
 
 def _split_token(token: str) -> tuple[str, int | None]:
     """``SOUR2`` -> ("SOUR", 2); ``VOLT`` -> ("VOLT", None)."""
-    match = re.match(r"^([A-Za-z_]+)(\d*)$", token)
+    match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*?)(\d*)$", token)
     if not match:
         raise ScpiError(-113, f"header mnemonic {token!r}")
     digits = match.group(2)
@@ -438,6 +438,22 @@ class Str(Param):
             quote = text[0]
             return text[1:-1].replace(quote * 2, quote)
         raise ScpiError(-104, f"{self.name}: expected a quoted string, got {text!r}")
+
+
+@dataclass
+class CountOrInf(Param):
+    """A count: an integer in ``[lo, hi]`` or ``INF``/``INFinite`` (returned as None)."""
+
+    lo: int = 1
+    hi: int = 2**31 - 1
+    name: str = "count"
+    optional: bool = False
+
+    def convert(self, raw: str) -> Any:
+        word = raw.strip().upper()
+        if word in ("INF", "INFINITE"):
+            return None
+        return Num(self.lo, self.hi, name=self.name, integer=True).convert(raw)
 
 
 @dataclass
@@ -665,7 +681,7 @@ def split_params(text: str) -> list[str]:
             continue
         current.append(ch)
     parts.append("".join(current).strip())
-    for part in parts:
+    for part in parts[:-1]:
         if not part:
             raise ScpiError(-102, f"empty parameter in {text.strip()!r}")
     return parts
@@ -696,6 +712,7 @@ class ScpiDevice:
     def __init__(self, name: str) -> None:
         self.name = name
         self.tree = CommandTree()
+        self._not_emulated: dict[tuple[str, ...], tuple[str, int]] = {}
         self.errors = ErrorQueue(self.ERROR_QUEUE_CAPACITY)
         self.esr = 0
         self.ese = 0
@@ -719,6 +736,48 @@ class ScpiDevice:
             Command(pattern, set, query, tuple(params), tuple(query_params), variadic, max_variadic)
         )
 
+    def add_not_emulated(self, pattern: str, what: str, code: int = -113) -> None:
+        """Declare a real command family the emulator refuses (``pattern`` and below).
+
+        A header under ``pattern`` that no registered command matches is refused with
+        ``code`` and a message naming ``what`` and saying it is not emulated, instead of a
+        bare "Undefined header": a script learns that the instrument has the command and
+        the emulator does not.
+        """
+        if pattern.startswith(":*"):
+            self._not_emulated[(pattern[1:].upper(),)] = (what, code)
+            return
+        for form in _expansions(_parse_pattern(pattern)):
+            keys: list[tuple[str, ...]] = [()]
+            for node in form:
+                names = {node.short, node.long}
+                keys = [(*k, name) for k in keys for name in names]
+            for key in keys:
+                self._not_emulated[key] = (what, code)
+
+    def not_emulated_error(self, tokens: list[str]) -> ScpiError | None:
+        """The refusal for a header under a declared not-emulated family, else None."""
+        if tokens[0].startswith("*"):
+            names = [tokens[0].upper()]
+        else:
+            try:
+                names = [_split_token(t)[0] for t in tokens]
+            except ScpiError:
+                return None
+        raw = [t.upper() for t in tokens]
+        for k in range(len(names), 0, -1):
+            entry = self._not_emulated.get(tuple(raw[:k])) or self._not_emulated.get(
+                tuple(names[:k])
+            )
+            if entry is not None:
+                what, code = entry
+                return ScpiError(
+                    code,
+                    f"{':'.join(tokens)}: {what} is not emulated by this simulator "
+                    "(docs/smu-emulators.md)",
+                )
+        return None
+
     def _add_common_commands(self) -> None:
         self.add(":*IDN", query=lambda c: self.identity())
         self.add(":*RST", set=lambda c: self.reset())
@@ -737,8 +796,8 @@ class ScpiDevice:
             params=[Num(0, 255, name="*SRE mask", integer=True)],
         )
         self.add(":*STB", query=lambda c: str(self.status_byte()))
-        self.add(":*OPC", set=self._set_opc, query=lambda c: "1")
-        self.add(":*WAI", set=lambda c: None)
+        self.add(":*OPC", set=self._set_opc, query=self._query_opc)
+        self.add(":*WAI", set=lambda c: self._wait_or_refuse("*WAI"))
         self.add(":*TST", query=lambda c: "0")
         self.add(":SYSTem:ERRor[:NEXT]", query=lambda c: self.error_reply(*self.errors.pop()))
         self.add(":SYSTem:ERRor:COUNt", query=lambda c: str(len(self.errors)))
@@ -751,8 +810,42 @@ class ScpiDevice:
         self.sre = int(call.args[0]) & ~STB_MSS
 
     def _set_opc(self, call: Call) -> None:
-        # Every operation completes before the next line is read: OPC is set at once.
-        self.esr |= ESR_OPC
+        # OPC is set when every pending operation has completed (IEEE 488.2 12.5.2).
+        if self.operations_pending():
+            self._opc_armed = True
+        else:
+            self.esr |= ESR_OPC
+
+    def _query_opc(self, call: Call) -> str:
+        self._wait_or_refuse("*OPC?")
+        return "1"
+
+    def _wait_or_refuse(self, command: str) -> None:
+        """``*WAI`` / ``*OPC?``: run pending operations to their end in instrument time."""
+        if not self.wait_complete():
+            raise ScpiError(
+                -200,
+                f"{command}: the running operation never completes by itself (infinite "
+                "count or waiting for a trigger); the instrument would wait forever, the "
+                "emulator refuses instead (send :ABOR)",
+            )
+
+    def operations_pending(self) -> bool:
+        """Whether an overlapped operation (a trigger model, a sweep) is still running."""
+        return False
+
+    def wait_complete(self) -> bool:
+        """Finish every pending operation (advancing instrument time); False if it cannot."""
+        return True
+
+    def operations_completed(self) -> None:
+        """Called by subclasses when pending operations end: a pending ``*OPC`` sets OPC."""
+        if getattr(self, "_opc_armed", False):
+            self._opc_armed = False
+            self.esr |= ESR_OPC
+
+    def before_line(self) -> None:
+        """Hook run before each program message (lets background operations progress)."""
 
     def _read_esr(self) -> int:
         value, self.esr = self.esr, 0
@@ -841,6 +934,7 @@ class ScpiDevice:
         replies: list[str] = []
         if not line.strip():
             return None
+        self.before_line()
         try:
             units = split_units(line)
         except ScpiError as exc:
@@ -898,7 +992,13 @@ class ScpiDevice:
             is_common = False
             new_path = tokens[:-1]
         self.check_header_allowed(tokens, is_common)
-        command, suffixes = self.tree.lookup(tokens)
+        try:
+            command, suffixes = self.tree.lookup(tokens)
+        except ScpiError as exc:
+            refusal = self.not_emulated_error(tokens) if exc.code == -113 else None
+            if refusal is not None:
+                raise refusal from None
+            raise
         raw = split_params(params_text)
         shown = (header + ("?" if is_query else "")).upper()
         if is_query:
@@ -918,6 +1018,14 @@ class ScpiDevice:
         shown: str, raw: list[str], params: Sequence[Param], command: Command
     ) -> list[Any]:
         n_required = sum(1 for p in params if not p.optional)
+        if raw and not raw[-1]:
+            # "a, b, " : an empty trailing parameter. Instruments that accept it (the 2450's
+            # :TRAC:MAKE "buf", 100, ) treat it as omitted; only an optional one may be empty.
+            position = len(raw) - 1
+            spec = params[position] if position < len(params) else command.variadic
+            if spec is None or not spec.optional or position < n_required:
+                raise ScpiError(-102, f"{shown}: empty parameter {position + 1}")
+            raw = raw[:-1]
         if len(raw) < n_required:
             missing = params[len(raw)]
             raise ScpiError(-109, f"{shown}: {missing.name} missing")

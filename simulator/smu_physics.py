@@ -163,6 +163,43 @@ B2900_SOURCE_CURRENT = (
 )
 
 
+# Keithley 2400 (SPEC-2400 Rev. H, 1 year, 23 +- 5 C): 5.5 digits. Measure current resolution
+# is range/1e5 (10 pA on 1 uA), measure voltage range/2e5 (1 uV on 200 mV); source
+# programming resolution is range/4e4 for voltage (5 uV on 200 mV) and range/2e4 for current
+# (50 pA on 1 uA). Noise: the model's 5 ppm-of-range rule; the 2400's source noise is 25 ppm
+# of range peak-peak on the voltage ranges (0.1-10 Hz), about 4 ppm RMS (p-p / 6).
+K2400_MEASURE_CURRENT = (
+    _spec(1e-6, 0.029, 300e-12, 1e5),
+    _spec(10e-6, 0.027, 700e-12, 1e5),
+    _spec(100e-6, 0.025, 6e-9, 1e5),
+    _spec(1e-3, 0.027, 60e-9, 1e5),
+    _spec(10e-3, 0.035, 600e-9, 1e5),
+    _spec(100e-3, 0.055, 6e-6, 1e5),
+    _spec(1.0, 0.22, 570e-6, 1e5),
+)
+K2400_MEASURE_VOLTAGE = (
+    _spec(200e-3, 0.012, 300e-6, 2e5),
+    _spec(2.0, 0.012, 300e-6, 2e5),
+    _spec(20.0, 0.015, 1.5e-3, 2e5),
+    _spec(200.0, 0.015, 10e-3, 2e5),
+)
+K2400_SOURCE_VOLTAGE = (
+    _spec(200e-3, 0.02, 600e-6, 4e4),
+    _spec(2.0, 0.02, 600e-6, 4e4),
+    _spec(20.0, 0.02, 2.4e-3, 4e4),
+    _spec(200.0, 0.02, 24e-3, 4e4),
+)
+K2400_SOURCE_CURRENT = (
+    _spec(1e-6, 0.035, 600e-12, 2e4),
+    _spec(10e-6, 0.033, 2e-9, 2e4),
+    _spec(100e-6, 0.031, 20e-9, 2e4),
+    _spec(1e-3, 0.034, 200e-9, 2e4),
+    _spec(10e-3, 0.045, 2e-6, 2e4),
+    _spec(100e-3, 0.066, 20e-6, 2e4),
+    _spec(1.0, 0.27, 900e-6, 2e4),
+)
+
+
 def noise_sigma(spec: RangeSpec, nplc: float, exponent: float = NOISE_EXPONENT) -> float:
     """RMS reading noise (A or V) on range ``spec`` at aperture ``nplc`` (line cycles)."""
     if nplc <= 0:
@@ -226,18 +263,18 @@ def operating_point(
     g, i0 = port.g_S, port.i0_A
     if source == "VOLT":
         v_force = (level - b) / a
-        current = g * v_force + i0
+        current = port.current_A(v_force)
         if abs(current) > limit:
             current = math.copysign(limit, current)
             if g > 0:
-                v_force = (current - i0) / g
+                v_force = port.force_for_current_V(current)
             tripped = True
         else:
             tripped = False
         return OperatingPoint(v_force, a * v_force + b, current, tripped)
     if source == "CURR":
         if g > 0:
-            v_force = (level - i0) / g
+            v_force = port.force_for_current_V(level)
             v_meas = a * v_force + b
             if abs(v_meas) <= limit:
                 return OperatingPoint(v_force, v_meas, level, False)
@@ -248,7 +285,7 @@ def operating_point(
                 return OperatingPoint(0.0, b, i0, False)
             v_meas = math.copysign(limit, level - i0)
         v_force = (v_meas - b) / a
-        return OperatingPoint(v_force, v_meas, g * v_force + i0, True)
+        return OperatingPoint(v_force, v_meas, port.current_A(v_force), True)
     raise ValueError(f"source function must be 'VOLT' or 'CURR', got {source!r}")
 
 

@@ -5,14 +5,24 @@
         r = lab.measure_branch(2, 3, 0)      # ohm, S, with the reading's metadata
         print(r.resistance_ohm, r.conductance_S, r.limit_tripped)
 
-`Lab` opens the SMU over VISA (`drivers.smu.open_smu`) and the board over serial
-(`drivers.crossbar_board.CrossbarBoard`), both from the station's addresses; an address of
-``"sim"`` (the default) is replaced by the embedded simulator's (`simulator.bench.
-SimulatedBench`, started on loopback ports), so hardware and simulator share one code path.
+`Lab` opens the SMU (`drivers.smu.open_smu`) and the board (`drivers.board.Board`), each
+through the driver the station names (installed drivers are plug-ins: `drivers.plugins`),
+from the station's addresses; an address of ``"sim"`` (the default) is replaced by the
+embedded simulator's (`simulator.bench.SimulatedBench`, started on loopback ports), so
+hardware and simulator share one code path.
+
+Benches differ: `Lab` codes against the board interface only, and an operation that needs
+what the bench lacks (row DACs, ADCs, a pulse circuit, 4-wire sense: the board's
+``capabilities``) raises `drivers.board.MissingCapabilityError` naming it before anything
+is sent; `require` lets a workflow check everything it needs up front.
 
 Safety:
 * Every request is checked against the station's limits (source voltage, DAC voltage,
   worst-case power per element: see `labrss.lab.safety`) before anything is switched.
+* On a board with memristors, every read and MVM voltage is also kept below a safe
+  fraction of the devices' switching thresholds (read disturb: ``[limits]
+  read_disturb_fraction`` times the smallest threshold of each polarity, from
+  ``BOARD:INFO?`` or the station; `read_disturb_limits`, `labrss.lab.safety`).
 * The SMU's compliance comes from the station and is set before the output goes on; the
   output is on only while a reading is taken (and while columns are read at 0 V).
 * Break-before-make: the board opens before it closes within one command and on every
@@ -35,6 +45,7 @@ A `Lab` is not thread-safe: use it from one thread (the GUI runs it in a worker 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
@@ -42,26 +53,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from drivers.crossbar_board import BoardGeometry, CellKind, CrossbarBoard
+from drivers.board import Board, BoardGeometry, Capability, CellKind
 from drivers.errors import (
     BoardError,
     InstrumentCommandError,
     InstrumentIdentityError,
     InstrumentLimitError,
 )
+from drivers.plugins import BoardConnection, PluginError, UnknownDriverError, find_board_driver
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
 from labrss.lab.safety import (
     NO_TOLERANCE_MARGIN,
+    ReadDisturbLimits,
     check_row_voltages,
     check_source_voltage,
     min_element_resistance,
+    read_disturb_limits,
 )
 from labrss.station import Station, StationError, default_station
 from labrss.station.config import NPLC_MAX, NPLC_MIN
@@ -124,13 +138,17 @@ class Lab:
         self.station: Station = station if station is not None else default_station()
         self.simulator: SimulatedBench | None = None
         self._smu: SourceMeter | None = None
-        self._board: CrossbarBoard | None = None
+        self._board: Board | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
+        self._read_disturb: ReadDisturbLimits | None = None
+        self._sourced_branch: tuple[int, int, int] | None = None
+        """The branch `source_branch` left alone closed on the board (None: unknown)."""
         self._smu_source: tuple[float, float] | None = None
         self._smu_measure: tuple[float, float | None, bool] | None = None
         self._routing: _Routing | None = None
         self._measured_cell: tuple[int, int] | None = None
         self._row_voltages_V: npt.NDArray[np.float64] = np.zeros(0)
+        self._unsettled = True
         self.instrument_time_s = 0.0
         self.readings_taken = 0
         self.pulses_applied = 0
@@ -200,22 +218,12 @@ class Lab:
                 instrument=exc.instrument,
                 command=exc.command,
             ) from exc
-        try:
-            self._board = CrossbarBoard(
-                board_address,
-                timeout_s=st.board.timeout_s,
-                retries=st.board.retries,
-                max_dac_voltage_V=st.limits.max_dac_voltage_V,
-                max_pulse_voltage_V=st.limits.max_pulse_voltage_V,
-            )
-        except InstrumentIdentityError as exc:
-            raise type(exc)(
-                f"{exc.detail}; {st.name} says [board] address = {board_address!r} is a "
-                "labrss crossbar board: fix the address",
-                instrument=exc.instrument,
-                command=exc.command,
-            ) from exc
+        self._board = self._open_board(board_address)
         self._r_min = min_element_resistance(st.limits, self._board.info)
+        if self._board.element_kind != "resistor":
+            self._read_disturb = read_disturb_limits(
+                st.limits, self._board.set_threshold_min_V, self._board.reset_threshold_min_V
+            )
         log.info(
             "opened %s: SMU %s at %s, board %s at %s; R_min %.4g ohm from %s",
             st.name,
@@ -227,16 +235,69 @@ class Lab:
         )
         self.safe()
 
+    def _open_board(self, address: str) -> Board:
+        """The station's board through its driver (a plug-in, `drivers.plugins`)."""
+        st = self.station
+        try:
+            driver = find_board_driver(st.board.driver)
+        except (UnknownDriverError, PluginError) as exc:
+            raise StationError(st.name, "[board] driver", st.board.driver, str(exc)) from exc
+        connection = BoardConnection(
+            address,
+            timeout_s=st.board.timeout_s,
+            retries=st.board.retries,
+            max_dac_voltage_V=st.limits.max_dac_voltage_V,
+            max_pulse_voltage_V=st.limits.max_pulse_voltage_V,
+            options=dict(st.board.options),
+        )
+        try:
+            board = driver.open(connection)
+        except InstrumentIdentityError as exc:
+            raise type(exc)(
+                f"{exc.detail}; {st.name} says [board] driver = {st.board.driver!r} at "
+                f"[board] address = {address!r}: fix the driver or the address",
+                instrument=exc.instrument,
+                command=exc.command,
+            ) from exc
+        if not isinstance(board, Board):
+            raise PluginError(
+                f"board driver {st.board.driver!r}: open() returned a {type(board).__name__}, "
+                "not a drivers.board.Board"
+            )
+        return board
+
+    def _board_emulator(self) -> Callable[[Any], Any] | None:
+        """A plug-in's own protocol emulator (``BoardDriver.simulator = "module:attr"``)."""
+        driver = find_board_driver(self.station.board.driver)
+        ref = driver.simulator
+        if ref is None or ":" not in ref:
+            return None
+        module_name, _, attribute = ref.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"board driver {self.station.board.driver!r}: its simulator {ref!r} cannot be "
+                f"loaded: {exc}"
+            ) from exc
+        if not callable(factory):
+            raise PluginError(
+                f"board driver {self.station.board.driver!r}: its simulator {ref!r} is not callable"
+            )
+        return cast(Callable[[Any], Any], factory)
+
     def _start_simulator(self) -> SimulatedBench:
         from simulator.bench import SimulatedBench
 
         sim = self.station.simulator
+        protocol = self._board_emulator() if self.station.board.simulated else None
         try:
             bench = SimulatedBench(
                 sim.board,
                 sim.seed,
                 smu_model=sim.smu_model,
                 realtime_factor=sim.realtime_factor,
+                board_protocol=protocol,
             )
         except (ValueError, OSError) as exc:  # bad preset name or board file
             raise StationError(
@@ -315,7 +376,10 @@ class Lab:
                 if isinstance(exc, BoardError) and exc.code is None:
                     steps = []  # the link is gone: the board goes safe on link loss by itself
                 else:
-                    steps = [self._board.open_all, self._board.zero_dacs, self._board.route_open]
+                    board = self._board
+                    steps = [board.open_all, board.route_open]
+                    if board.has(Capability.DACS):
+                        steps.insert(1, board.zero_dacs)
                 for step in steps:
                     try:
                         step()
@@ -329,15 +393,17 @@ class Lab:
             ) from first
 
     def _forget_state(self) -> None:
+        self._sourced_branch = None
         self._smu_source = None
         self._smu_measure = None
         self._routing = None
         self._measured_cell = None
+        self._unsettled = True
         rows = self._board.geometry.rows if self._board is not None else 0
         self._row_voltages_V = np.zeros(rows)
 
     # ------------------------------------------------------------------ properties
-    def _require_board(self) -> CrossbarBoard:
+    def _require_board(self) -> Board:
         if self._board is None:
             raise LabError("the Lab is not open: use `with Lab(station) as lab:`")
         return self._board
@@ -353,9 +419,31 @@ class Lab:
         return self._require_smu()
 
     @property
-    def board(self) -> CrossbarBoard:
+    def board(self) -> Board:
         """The board driver (see the class docstring before using it directly)."""
         return self._require_board()
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What the board has (`drivers.board.Capability`)."""
+        return self._require_board().capabilities
+
+    def require(self, *capabilities: Capability, needed_by: str) -> None:
+        """Refuse, before anything is sent, what the bench cannot do.
+
+        Raises:
+            MissingCapabilityError: naming every absent capability and ``needed_by``.
+        """
+        self._require_board().require(*capabilities, needed_by=needed_by)
+
+    def require_reads(self, *, needed_by: str) -> None:
+        """Refuse a workflow whose default cell reads the bench cannot take (the station's
+        ``[measurement] four_wire = true`` on a bench without 4-wire sense)."""
+        if self.station.measurement.four_wire:
+            self.require(
+                Capability.FOUR_WIRE,
+                needed_by=f"{needed_by} with [measurement] four_wire = true ({self.station.name})",
+            )
 
     @property
     def simulated(self) -> bool:
@@ -377,6 +465,24 @@ class Lab:
         """The smallest element resistance (ohm) assumed by the power check."""
         self._require_board()
         return self._r_min[0]
+
+    @property
+    def read_disturb_limits(self) -> ReadDisturbLimits | None:
+        """The read / MVM voltage limits on memristor cells (None on a resistor board)."""
+        self._require_board()
+        return self._read_disturb
+
+    @property
+    def max_row_voltage_V(self) -> float:
+        """Largest |row DAC voltage| (V) `apply_rows` accepts in both polarities: the
+        station's ``max_dac_voltage_V``, and on a board with memristors the read-disturb
+        limit of both polarities (when a threshold is unknown, `apply_rows` refuses every
+        non-zero voltage on such a board, naming the setting to give)."""
+        self._require_board()
+        limit = self.station.limits.max_dac_voltage_V
+        if self._read_disturb is not None and math.isfinite(self._read_disturb.max_either_V):
+            return min(limit, self._read_disturb.max_either_V)
+        return limit
 
     # ------------------------------------------------------------------ validation
     def _check_cell(self, r: int, c: int) -> None:
@@ -403,7 +509,13 @@ class Lab:
             raise LabInputError(f"NPLC {value!r} outside {NPLC_MIN}..{NPLC_MAX}")
         return value
 
-    def _read_voltage(self, read_voltage_V: float | None) -> float:
+    def _four_wire(self, four_wire: bool | None) -> bool:
+        value = self.station.measurement.four_wire if four_wire is None else bool(four_wire)
+        if value:
+            self.require(Capability.FOUR_WIRE, needed_by="a 4-wire cell read")
+        return value
+
+    def _read_voltage(self, read_voltage_V: float | None, cell: tuple[int, int]) -> float:
         value = (
             self.station.measurement.read_voltage_V
             if read_voltage_V is None
@@ -412,6 +524,11 @@ class Lab:
         if value == 0.0:
             raise LabInputError("read voltage must be non-zero (R = V / I)")
         check_source_voltage(value, self.station.limits, self._r_min)
+        if self._read_disturb is not None:
+            # Guarded cell routing: +V on the read cell, -V on the other closed cells.
+            read_cell_is_memristor = self.cell_kind(*cell) == "memristor"
+            polarities = ("same", "opposite") if read_cell_is_memristor else ("opposite",)
+            self._read_disturb.check(value, what="read voltage", polarities=polarities)
         return value
 
     # ------------------------------------------------------------------ SMU
@@ -470,6 +587,7 @@ class Lab:
             return
         board = self._require_board()
         self._routing = None
+        self._unsettled = True
         kind, r, c, four_wire = routing
         if kind == "cell":
             board.route_cell(r, c, four_wire=four_wire)
@@ -478,6 +596,14 @@ class Lab:
         else:
             board.route_mvm_smu(c)
         self._routing = routing
+
+    def _settle(self) -> None:
+        """Wait out the board's declared settling time after a switch or routing change
+        (``Board.settle_time_s``; 0 on the crossbar board, whose commands include it)."""
+        settle_s = self._require_board().settle_time_s
+        if self._unsettled and settle_s > 0:
+            self._pass_time(settle_s)
+        self._unsettled = False
 
     def _read_cell(
         self,
@@ -494,6 +620,7 @@ class Lab:
             level_V, nplc, four_wire, self.station.measurement.current_range_A
         )
         self._route(("cell", r, c, four_wire))
+        self._settle()
         with self._output_on(smu):
             raw = smu.measure()
         self._account(raw)
@@ -577,9 +704,9 @@ class Lab:
     ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
-        level_V = self._read_voltage(read_voltage_V)
+        level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
-        wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
+        wires4 = self._four_wire(four_wire)
         board = self._require_board()
         cell = (int(r), int(c))
         try:
@@ -587,8 +714,13 @@ class Lab:
                 previous = self._measured_cell
                 board.set_cell_mask(*previous, 0)
                 self._measured_cell = None
+            if self._sourced_branch is not None and (
+                self._sourced_branch[:2] != cell or 1 << self._sourced_branch[2] != int(mask)
+            ):
+                self._sourced_branch = None
             board.set_cell_mask(cell[0], cell[1], int(mask))
             self._measured_cell = cell
+            self._unsettled = True
         except BaseException:
             self._safe_after_failure()
             raise
@@ -612,25 +744,50 @@ class Lab:
         the board reports it.
         """
         self._check_cell(r, c)
-        level_V = self._read_voltage(read_voltage_V)
+        level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
-        wires4 = self.station.measurement.four_wire if four_wire is None else four_wire
+        wires4 = self._four_wire(four_wire)
         mask = self._require_board().cell_mask(int(r), int(c))
         return self._read_cell(
             int(r), int(c), mask, "cell", level_V=level_V, nplc=nplc_, four_wire=wires4
         )
 
+    @contextmanager
+    def holding_cell(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        *,
+        nplc: float | None = None,
+        read_voltage_V: float | None = None,
+    ) -> Iterator[SourceMeter]:
+        """Cell (r, c) with ``mask`` closed, routed, the SMU sourcing the read voltage with
+        its output on, for the ``with`` block (readings with ``smu.measure()``).
+
+        Set up exactly as `measure_subset` (which takes one reading first, with every
+        check). The output goes off when the block ends; if the block raises (an
+        interruption, a failure), the whole bench goes safe before the exception propagates.
+        """
+        self.measure_subset(r, c, mask, nplc=nplc, read_voltage_V=read_voltage_V)
+        smu = self._require_smu()
+        with self._output_on(smu):
+            yield smu
+
     # ------------------------------------------------------------------ switches
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
         """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        self._sourced_branch = None
         self._check_cell(r, c)
         self._check_mask(mask)
         self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
+        self._unsettled = True
         if self._measured_cell == (r, c):
             self._measured_cell = None
 
     def set_masks(self, masks: npt.ArrayLike) -> None:
         """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        self._sourced_branch = None
         g = self.geometry
         array = np.asarray(masks)
         if array.shape != (g.rows, g.cols, g.branches):
@@ -643,6 +800,7 @@ class Lab:
                 raise LabInputError("masks must be boolean (or 0/1)")
             array = array.astype(bool)
         self._require_board().set_masks(array, verify=True)
+        self._unsettled = True
         self._measured_cell = None
 
     def masks(self) -> npt.NDArray[np.bool_]:
@@ -652,21 +810,30 @@ class Lab:
 
     def open_all(self) -> None:
         """Open every switch on the board."""
+        self._sourced_branch = None
         self._require_board().open_all()
         self._measured_cell = None
+        self._unsettled = True
 
     # ------------------------------------------------------------------ MVM
     def apply_rows(self, volts_V: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Set every row DAC (V); returns the quantised voltages the board set (V).
 
-        Checked against ``[limits] max_dac_voltage_V`` and the power per element before
+        Checked against ``[limits] max_dac_voltage_V``, the power per element and, on a
+        board with memristors, the read-disturb limit of each row voltage's polarity, before
         any DAC is written. The DACs drive the rows only in MVM routing (`read_columns`).
         """
         rows = self.geometry.rows
         volts = np.asarray(volts_V, dtype=np.float64)
         if volts.shape != (rows,):
             raise LabInputError(f"row voltages must have shape ({rows},), got {volts.shape}")
+        self.require(Capability.DACS, needed_by="apply_rows")
         check_row_voltages(volts, self.station.limits, self._r_min)
+        if self._read_disturb is not None:
+            for row, volts_row in enumerate(volts):
+                self._read_disturb.check(
+                    float(volts_row), what=f"row {row} voltage", polarities=("same",)
+                )
         try:
             quantised = np.asarray(
                 self._require_board().set_dacs([float(v) for v in volts]), dtype=np.float64
@@ -693,13 +860,15 @@ class Lab:
         if path == "adc":
             if nplc is not None:
                 raise LabInputError("nplc applies to the SMU path only, not to the ADCs")
+            self.require(Capability.DACS, Capability.ADCS, needed_by="read_columns('adc')")
             try:
                 self._route(("mvm_adc", -1, -1, False))
+                self._settle()
                 currents = np.asarray(board.read_adcs(), dtype=np.float64)
             except BaseException:
                 self._safe_after_failure()
                 raise
-            full_scale = _info_float(board.info, "adc_range_A")
+            full_scale = board.adc_range_A
             return ColumnReading(
                 path="adc",
                 currents_A=currents,
@@ -712,6 +881,7 @@ class Lab:
             )
         if path != "smu":
             raise LabInputError(f"column read path must be 'smu' or 'adc', got {path!r}")
+        self.require(Capability.DACS, Capability.MVM_SMU, needed_by="read_columns('smu')")
         nplc_ = self._nplc(nplc)
         # Autorange: column currents sum a whole column, far beyond one branch's range.
         smu = self._configure_smu(0.0, nplc_, False, None)
@@ -722,6 +892,7 @@ class Lab:
         with self._output_on(smu):
             for c in range(cols):
                 self._route(("mvm_smu", -1, c, False))
+                self._settle()
                 raw = smu.measure()
                 self._account(raw)
                 currents[c] = -raw.current_A
@@ -804,6 +975,7 @@ class Lab:
                 limit_key="[limits] max_pulse_voltage_V",
             )
         self._check_pulse_power(amplitude)
+        self.require(Capability.PULSES, needed_by="pulse_branch")
         if self.cell_kind(r, c) != "memristor":
             raise LabInputError(
                 f"cell ({r}, {c}) of {self.board.identity} holds resistors: only memristor "
@@ -826,6 +998,112 @@ class Lab:
             count=int(count),
             duration_s=duration_s,
             clock_s=self.clock_s(),
+        )
+
+    def source_branch(
+        self,
+        r: int,
+        c: int,
+        k: int,
+        voltage_V: float,
+        *,
+        compliance_A: float,
+        nplc: float | None = None,
+    ) -> Reading:
+        """Hold ``voltage_V`` (V) across memristor branch k of cell (r, c) alone under a
+        current compliance ``compliance_A`` (A), and measure the current: a **write** (the
+        steps of a forming ramp or of a DC I-V sweep), not a read.
+
+        The read-disturb guard does not apply (switching is the point); instead, before
+        anything is switched or sourced: a memristor cell only; ``|voltage_V|`` within
+        ``[limits] max_source_voltage_V`` (the SMU) and ``max_pulse_voltage_V`` (what a
+        write may put on a device); the compliance within ``[limits]
+        compliance_current_A``; the power ``V^2 G_max`` within ``max_power_per_element_W``
+        (`SafetyLimitError` or `LabInputError` naming the key). Every other switch of the
+        board is opened first (guarded routing puts -V on every other closed cell), then
+        only branch k of the cell is closed; the SMU autoranges. The next read restores the
+        station's compliance.
+
+        Returns:
+            the `Reading` (``limit_tripped`` when the compliance held the current).
+        """
+        self._check_cell(r, c)
+        branches = self.geometry.branches
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
+            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
+        volts = float(voltage_V)
+        limits = self.station.limits
+        for key, limit in (
+            ("max_source_voltage_V", limits.max_source_voltage_V),
+            ("max_pulse_voltage_V", limits.max_pulse_voltage_V),
+        ):
+            if not math.isfinite(volts) or abs(volts) > limit:
+                raise SafetyLimitError(
+                    f"source voltage {voltage_V!r} V on branch ({r}, {c}, {k}) exceeds "
+                    f"[limits] {key} = {limit!r} V ({self.station.name}); nothing was sent",
+                    quantity="source voltage",
+                    value=volts,
+                    limit=limit,
+                    limit_key=f"[limits] {key}",
+                )
+        comp = float(compliance_A)
+        if not (math.isfinite(comp) and 0 < comp <= limits.compliance_current_A):
+            raise SafetyLimitError(
+                f"compliance {compliance_A!r} A must be > 0 and within [limits] "
+                f"compliance_current_A = {limits.compliance_current_A!r} A "
+                f"({self.station.name}); nothing was sent",
+                quantity="compliance current",
+                value=comp,
+                limit=limits.compliance_current_A,
+                limit_key="[limits] compliance_current_A",
+            )
+        self._check_pulse_power(volts)
+        if self.cell_kind(r, c) != "memristor":
+            raise LabInputError(
+                f"cell ({r}, {c}) holds resistors: only memristor branches are written"
+            )
+        nplc_ = self._nplc(nplc)
+        board = self._require_board()
+        smu = self._require_smu()
+        branch = (int(r), int(c), int(k))
+        try:
+            if self._sourced_branch != branch or self._measured_cell != branch[:2]:
+                self._sourced_branch = None
+                board.open_all()
+                self._measured_cell = None
+                board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
+                self._measured_cell = branch[:2]
+                self._sourced_branch = branch  # only this branch closed on the board
+            self._smu_source = None
+            smu.configure_voltage_source(volts, comp)
+            self._smu_source = (volts, comp)
+            measure = (nplc_, None, False)
+            if self._smu_measure != measure:
+                self._smu_measure = None
+                smu.configure_measurement(nplc=nplc_, current_range_A=None, four_wire=False)
+                self._smu_measure = measure
+            self._route(("cell", int(r), int(c), False))
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        with self._output_on(smu):
+            raw = smu.measure()
+        self._account(raw)
+        return Reading(
+            resistance_ohm=raw.resistance_ohm,
+            conductance_S=raw.conductance_S,
+            voltage_V=raw.voltage_V,
+            current_A=raw.current_A,
+            limit_tripped=raw.limit_tripped,
+            current_range_A=raw.current_range_A,
+            nplc=raw.nplc,
+            four_wire=raw.four_wire,
+            time_s=raw.timestamp_s,
+            instrument=raw.instrument,
+            cell=(int(r), int(c)),
+            mask=1 << int(k),
+            kind="branch",
+            source_voltage_V=volts,
         )
 
     def pulse_count(self, r: int, c: int, k: int) -> int:
@@ -852,10 +1130,13 @@ class Lab:
         if not math.isfinite(value) or value < 0:
             raise LabInputError(f"wait time must be a finite number >= 0 s, got {seconds!r}")
         self._require_board()
+        self._pass_time(value)
+
+    def _pass_time(self, seconds: float) -> None:
         if self.simulator is not None:
-            self.simulator.clock.advance(value)
+            self.simulator.clock.advance(seconds)
         if not (self.station.smu.simulated and self.station.board.simulated):
-            time.sleep(value)
+            time.sleep(seconds)
 
     def describe(self) -> dict[str, Any]:
         """The station and the instruments in use, for run metadata (JSON-ready)."""
@@ -864,14 +1145,9 @@ class Lab:
             "station": self.station.name,
             "simulated": self.simulated,
             "identities": self.identities,
+            "drivers": {"board": self.station.board.driver, "smu": self.station.smu.driver},
+            "capabilities": sorted(c.value for c in self.capabilities),
             "geometry": {"rows": g.rows, "cols": g.cols, "branches": g.branches},
             "min_element_resistance_ohm": self._r_min[0],
             "min_element_resistance_from": self._r_min[1],
         }
-
-
-def _info_float(info: dict[str, str], key: str) -> float:
-    try:
-        return float(info[key])
-    except (KeyError, ValueError):
-        return math.nan

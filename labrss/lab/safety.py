@@ -15,12 +15,25 @@ for memristors ``1 / (1.2 g_max_S)``, from the device range's upper conductance 
 on a mixed board the smaller of the two); else `ASSUMED_MIN_ELEMENT_RESISTANCE_OHM`.
 A shorted element (a fault) is not covered by any of these: only the SMU compliance
 bounds the measured cell's current in that case.
+
+**Memristor read disturb.** A memristor is reprogrammed by any voltage above its switching
+threshold, reads included, and creeps below it (docs/memristor.md, "Read disturb"). On a
+board with memristors every read and MVM voltage on memristor cells is therefore refused
+above ``[limits] read_disturb_fraction`` times the smallest switching threshold of its
+polarity: the board's ``BOARD:INFO?`` ``set_threshold_min_V`` / ``reset_threshold_min_V``,
+or the station's ``memristor_set_threshold_V`` / ``memristor_reset_threshold_V``
+(`ReadDisturbLimits`). Polarity is the device's: SET when the row is positive with
+respect to the column. An MVM row voltage V puts V across every cell of its row. A guarded
+cell read at V puts V across the read cell and -V across every closed cell on the other
+rows and columns (their rows at LO, their columns at GUARD), so a cell read must stay
+within both polarities' limits.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -162,3 +175,111 @@ def _check_power(
             limit=limits.max_power_per_element_W,
             limit_key="[limits] max_power_per_element_W",
         )
+
+
+@dataclass(frozen=True)
+class ReadDisturbLimits:
+    """The largest read / MVM voltage on memristor cells, per polarity (module docstring).
+
+    Attributes:
+        fraction: ``[limits] read_disturb_fraction``.
+        set_threshold_V, reset_threshold_V: the smallest switching threshold magnitude of
+            each polarity (V); NaN when neither the board nor the station gives it.
+        set_origin, reset_origin: where each threshold came from, for messages.
+    """
+
+    fraction: float
+    set_threshold_V: float
+    reset_threshold_V: float
+    set_origin: str
+    reset_origin: str
+
+    @property
+    def max_set_V(self) -> float:
+        """Largest positive (SET-polarity) voltage allowed across a device (V); NaN: unknown."""
+        return self.fraction * self.set_threshold_V
+
+    @property
+    def max_reset_V(self) -> float:
+        """Largest magnitude of a negative (RESET-polarity) voltage (V); NaN: unknown."""
+        return self.fraction * self.reset_threshold_V
+
+    @property
+    def max_either_V(self) -> float:
+        """Largest magnitude allowed in both polarities (V); NaN if a threshold is unknown."""
+        return min(self.max_set_V, self.max_reset_V)
+
+    def check(self, voltage_V: float, *, what: str, polarities: tuple[str, ...]) -> None:
+        """Refuse ``voltage_V`` if it exceeds the limit of any polarity it puts on a device.
+
+        ``polarities``: which device polarities the voltage is applied in, ``"same"`` (the
+        device sees ``voltage_V``) and/or ``"opposite"`` (it sees ``-voltage_V``).
+
+        Raises:
+            SafetyLimitError: naming the voltage, the threshold, its origin and the setting.
+        """
+        for polarity in polarities:
+            device_V = voltage_V if polarity == "same" else -voltage_V
+            if device_V == 0.0:
+                continue
+            is_set = device_V > 0
+            name = "SET" if is_set else "RESET"
+            threshold = self.set_threshold_V if is_set else self.reset_threshold_V
+            origin = self.set_origin if is_set else self.reset_origin
+            key = f"[limits] memristor_{name.lower()}_threshold_V"
+            where = (
+                "across the read cell"
+                if polarity == "same"
+                else "across every closed cell of the other rows and columns (guarded read)"
+            )
+            if not math.isfinite(threshold):
+                raise SafetyLimitError(
+                    f"{what} {voltage_V!r} V would put {device_V:+.4g} V ({name} polarity) "
+                    f"on memristor devices {where}, and their {name} switching threshold is "
+                    f"unknown: the board reports no {name.lower()}_threshold_min_V in "
+                    f"BOARD:INFO? and the station sets no {key}; set it (from the device "
+                    "datasheet) to read memristor cells; nothing was switched or sourced",
+                    quantity="read disturb",
+                    value=voltage_V,
+                    limit=math.nan,
+                    limit_key=key,
+                )
+            limit = self.fraction * threshold
+            if abs(device_V) > limit:
+                raise SafetyLimitError(
+                    f"{what} {voltage_V!r} V would put {device_V:+.4g} V ({name} polarity) on "
+                    f"memristor devices {where}: beyond [limits] read_disturb_fraction = "
+                    f"{self.fraction!r} x the smallest {name} switching threshold "
+                    f"{threshold:.4g} V ({origin}) = {limit:.4g} V; such a read would "
+                    "reprogram or disturb the devices; nothing was switched or sourced",
+                    quantity="read disturb",
+                    value=voltage_V,
+                    limit=limit,
+                    limit_key="[limits] read_disturb_fraction",
+                )
+
+
+def read_disturb_limits(
+    limits: StationLimits, board_set_threshold_V: float, board_reset_threshold_V: float
+) -> ReadDisturbLimits:
+    """The `ReadDisturbLimits` of a board with memristors: the station's thresholds if it
+    sets them, else the board's (``BOARD:INFO?``; NaN or non-positive means not reported)."""
+
+    def pick(station: float | None, board: float, polarity: str) -> tuple[float, str]:
+        if station is not None:
+            return station, f"[limits] memristor_{polarity}_threshold_V"
+        if math.isfinite(board) and board > 0:
+            return board, f"BOARD:INFO? {polarity}_threshold_min_V"
+        return math.nan, "unknown"
+
+    set_th, set_origin = pick(limits.memristor_set_threshold_V, board_set_threshold_V, "set")
+    reset_th, reset_origin = pick(
+        limits.memristor_reset_threshold_V, board_reset_threshold_V, "reset"
+    )
+    return ReadDisturbLimits(
+        fraction=limits.read_disturb_fraction,
+        set_threshold_V=set_th,
+        reset_threshold_V=reset_th,
+        set_origin=set_origin,
+        reset_origin=reset_origin,
+    )

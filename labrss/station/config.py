@@ -19,13 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from drivers.plugins import (
+    SIMULATED_BENCHES,
+    BoardDriver,
+    PluginError,
+    SMUDriver,
+    UnknownDriverError,
+    find_board_driver,
+    find_smu_driver,
+)
+
 SIM_ADDRESS: Final = "sim"
 """Address meaning "the embedded simulator's instrument"."""
 
-SMU_DRIVERS: Final = ("keithley2450", "keysight_b2900")
-BOARD_DRIVERS: Final = ("crossbar",)
-SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A")
-_DEFAULT_SIM_MODEL: Final = {"keithley2450": "2450", "keysight_b2900": "B2902A"}
+SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
+SIM_BENCHES: Final = SIMULATED_BENCHES
+"""What ``[simulator] bench`` may name: the crossbar board, or a switching matrix in front
+of a passive array (docs/switch-matrix.md)."""
 
 NPLC_MIN: Final = 0.01
 """Smallest NPLC accepted: the Keithley 2450's lower bound (the B2900 goes lower)."""
@@ -61,9 +71,10 @@ class SMUSettings:
     """The source-measure unit.
 
     Attributes:
-        driver: ``"keithley2450"`` or ``"keysight_b2900"``.
+        driver: an installed SMU driver (``"keithley2450"``, ``"keysight_b2900"``, or a
+            plug-in's; `labrss drivers` lists them).
         address: any VISA resource string, or ``"sim"`` for the embedded simulator's SMU.
-        channel: SMU channel (1 or 2; 2 only on a two-channel Keysight B2902A).
+        channel: SMU channel (1-based; 2 only on a two-channel model such as a B2902A).
         timeout_s: VISA I/O timeout (s).
     """
 
@@ -80,20 +91,25 @@ class SMUSettings:
 
 @dataclass(frozen=True)
 class BoardSettings:
-    """The crossbar board.
+    """The board: the bench's switching hardware (drivers.board.Board).
 
     Attributes:
-        driver: ``"crossbar"`` (the labrss board protocol).
-        address: any pyserial port or URL (``COM3``, ``/dev/ttyACM0``,
-            ``socket://host:port``), or ``"sim"`` for the embedded simulator's board.
-        timeout_s: serial read timeout per reply line (s).
-        retries: how many times a transient serial error is retried per command.
+        driver: an installed board driver (``"crossbar"``: the labrss board protocol;
+            ``"keysight34980a"``: a switching matrix; or a plug-in's).
+        address: the driver's address: a pyserial port or URL for the crossbar board
+            (``COM3``, ``/dev/ttyACM0``, ``socket://host:port``), a VISA resource for a
+            switching matrix; or ``"sim"`` for the embedded simulator's.
+        timeout_s: per-reply timeout (s).
+        retries: how many times a transient link error is retried per command.
+        options: the driver's own options (``[board.options]``, checked against what the
+            driver declares; file paths resolved against the station file's directory).
     """
 
     driver: str = "crossbar"
     address: str = SIM_ADDRESS
     timeout_s: float = 2.0
     retries: int = 3
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
@@ -120,6 +136,15 @@ class StationLimits:
             enforced by `Lab` and by the board driver before a ``PULSe`` is sent (the
             board's own ``PULSe:LIMits?`` also applies). The 2 V default is the top of
             ArC ONE's write-verify sweep (0.5-2.0 V; docs/memristor.md).
+        read_disturb_fraction: on a board with memristors, the largest voltage a read or
+            an MVM input may put across memristor cells, as a fraction of the smallest
+            switching threshold of that polarity (``BOARD:INFO?`` ``set_threshold_min_V`` /
+            ``reset_threshold_min_V``, or the overrides below). Reads last far longer than
+            pulses, and devices creep well below their threshold (docs/memristor.md, "Read
+            disturb"), so the default is a third (docs/station.md says why).
+        memristor_set_threshold_V, memristor_reset_threshold_V: the smallest SET / RESET
+            switching threshold magnitude of the board's devices (V), overriding what the
+            board reports (e.g. from your own characterisation); ``None``: the board's.
     """
 
     max_source_voltage_V: float = 1.0
@@ -128,6 +153,9 @@ class StationLimits:
     max_dac_voltage_V: float = 0.5
     min_element_resistance_ohm: float | None = None
     max_pulse_voltage_V: float = 2.0
+    read_disturb_fraction: float = 1.0 / 3.0
+    memristor_set_threshold_V: float | None = None
+    memristor_reset_threshold_V: float | None = None
 
 
 @dataclass(frozen=True)
@@ -167,17 +195,39 @@ class SimulatorSettings:
     """The embedded simulator, used for every instrument whose address is ``"sim"``.
 
     Attributes:
-        board: a board preset name (``small``, ``default``, ``large``) or a board TOML path.
+        bench: the simulated bench: ``crossbar`` (the labrss board) or ``switch-matrix``
+            (a Keysight 34980A matrix in front of a passive array); by default the one
+            the board driver declares.
+        board: a board preset name (``small``, ``default``, ``large``, ...) or a board
+            TOML path.
         seed: the simulated board's seed (same seed, same board).
-        smu_model: the emulated SMU (``2450``, ``B2901A``, ``B2902A``); defaults to the one
-            matching ``[smu] driver``.
+        smu_model: the emulated SMU (``2450``, ``B2901A``, ``B2902A``, ``2400``); defaults
+            to the one the ``[smu] driver`` declares.
         realtime_factor: 0 = as fast as possible; f > 0 paces instrument time at f x real time.
     """
 
     board: str = "default"
     seed: int = 0
     smu_model: str = "2450"
+    bench: str = "crossbar"
     realtime_factor: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """The batch engine (precision studies, SLTH pruning, batch solves; docs/cluster.md).
+
+    Attributes:
+        scheduler: ``tcp://HOST:PORT`` of an existing Dask scheduler, ``"local"`` or
+            ``None`` for a LocalCluster started per run. ``--scheduler`` and the
+            ``LABRSS_SCHEDULER`` environment variable take precedence.
+        workers: LocalCluster worker processes (0: one per core).
+        threads_per_worker: threads per worker, and numba's thread count in each task.
+    """
+
+    scheduler: str | None = None
+    workers: int = 0
+    threads_per_worker: int = 1
 
 
 @dataclass(frozen=True)
@@ -193,6 +243,7 @@ class Station:
     measurement: MeasurementDefaults = field(default_factory=MeasurementDefaults)
     store: StoreSettings = field(default_factory=StoreSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
     source: Path | None = None
 
     @property
@@ -249,7 +300,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     name = str(src_path) if src_path is not None else "<station>"
     base_dir = src_path.parent if src_path is not None else Path.cwd()
 
-    sections = ("smu", "board", "limits", "measurement", "store", "simulator")
+    sections = ("smu", "board", "limits", "measurement", "store", "simulator", "batch")
     for key, value in data.items():
         if key not in sections:
             raise StationError(
@@ -259,27 +310,40 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
             raise StationError(name, key, value, "must be a table ([section])")
 
     smu_t = _Table(name, "smu", data.get("smu", {}))
+    smu_driver_name = smu_t.text("driver", SMUSettings.driver)
+    smu_driver = _smu_driver(name, smu_driver_name)
     smu = SMUSettings(
-        driver=smu_t.choice("driver", SMU_DRIVERS, SMUSettings.driver),
+        driver=smu_driver_name,
         address=smu_t.text("address", SMUSettings.address),
-        channel=smu_t.integer("channel", SMUSettings.channel, low=1, high=2),
+        channel=smu_t.integer("channel", SMUSettings.channel, low=1, high=8),
         timeout_s=smu_t.number("timeout_s", SMUSettings.timeout_s, low=0.0, low_open=True),
     )
-    if smu.channel != 1 and smu.driver != "keysight_b2900":
+    if smu.channel > smu_driver.channels:
         raise StationError(
             name,
             "[smu] channel",
             smu.channel,
-            f"only a keysight_b2900 has channel 2, not {smu.driver}",
+            f"the {smu.driver} driver's instruments have {smu_driver.channels} channel(s)",
         )
     smu_t.finish()
 
+    sim_data = data.get("simulator", {})
+    sim_bench = sim_data.get("bench") if isinstance(sim_data, Mapping) else None
     board_t = _Table(name, "board", data.get("board", {}))
+    # With only [simulator] bench given, the bench's own driver is the default.
+    default_driver = (
+        _BENCH_DRIVERS.get(sim_bench, BoardSettings.driver)
+        if isinstance(sim_bench, str)
+        else BoardSettings.driver
+    )
+    board_driver_name = board_t.text("driver", default_driver)
+    board_driver = _board_driver(name, board_driver_name)
     board = BoardSettings(
-        driver=board_t.choice("driver", BOARD_DRIVERS, BoardSettings.driver),
+        driver=board_driver_name,
         address=board_t.text("address", BoardSettings.address),
         timeout_s=board_t.number("timeout_s", BoardSettings.timeout_s, low=0.0, low_open=True),
         retries=board_t.integer("retries", BoardSettings.retries, low=0, high=100),
+        options=_board_options(board_t, board_driver_name, board_driver, base_dir),
     )
     board_t.finish()
 
@@ -311,6 +375,22 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         max_pulse_voltage_V=lim_t.number(
             "max_pulse_voltage_V",
             StationLimits.max_pulse_voltage_V,
+            low=0.0,
+            low_open=True,
+            high=MAX_PULSE_VOLTAGE_CEILING_V,
+        ),
+        read_disturb_fraction=lim_t.number(
+            "read_disturb_fraction",
+            StationLimits.read_disturb_fraction,
+            low=0.0,
+            low_open=True,
+            high=1.0,
+        ),
+        memristor_set_threshold_V=lim_t.optional_number(
+            "memristor_set_threshold_V", low=0.0, low_open=True, high=MAX_PULSE_VOLTAGE_CEILING_V
+        ),
+        memristor_reset_threshold_V=lim_t.optional_number(
+            "memristor_reset_threshold_V",
             low=0.0,
             low_open=True,
             high=MAX_PULSE_VOLTAGE_CEILING_V,
@@ -357,16 +437,61 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     store_t.finish()
 
     sim_t = _Table(name, "simulator", data.get("simulator", {}))
-    sim_board = sim_t.text("board", SimulatorSettings.board)
+    default_bench = (
+        board_driver.simulator if board_driver.simulator in SIM_BENCHES else SimulatorSettings.bench
+    )
+    bench = sim_t.choice("bench", SIM_BENCHES, default_bench)
+    if board.simulated and board_driver.simulator is None:
+        raise StationError(
+            name,
+            "[board] address",
+            board.address,
+            f"the {board.driver} driver has no simulator: give its real address",
+        )
+    needed_bench = board_driver.simulator if board_driver.simulator in SIM_BENCHES else "crossbar"
+    if board.simulated and needed_bench != bench:
+        raise StationError(
+            name,
+            "[simulator] bench",
+            bench,
+            f"the simulated {bench} bench does not speak the {board.driver} driver's protocol "
+            f"(it needs bench = {needed_bench!r}); change [board] driver or the bench",
+        )
+    sim_board = sim_t.text("board", _BENCH_PRESETS[bench])
     if sim_board.endswith(".toml"):
         sim_board = str(_resolve(sim_board, base_dir))
+    default_model = smu_driver.simulator or SIM_SMU_MODELS[0]
+    smu_model = sim_t.choice("smu_model", SIM_SMU_MODELS, default_model)
+    if smu.simulated and smu_driver.simulator is None and "smu_model" not in sim_t.table:
+        raise StationError(
+            name,
+            "[smu] address",
+            smu.address,
+            f"the {smu.driver} driver has no simulated instrument: give its real address",
+        )
     simulator = SimulatorSettings(
         board=sim_board,
         seed=sim_t.integer("seed", SimulatorSettings.seed, low=0, high=2**63 - 1),
-        smu_model=sim_t.choice("smu_model", SIM_SMU_MODELS, _DEFAULT_SIM_MODEL[smu.driver]),
+        smu_model=smu_model,
         realtime_factor=sim_t.number("realtime_factor", SimulatorSettings.realtime_factor, low=0.0),
+        bench=bench,
     )
     sim_t.finish()
+
+    batch_t = _Table(name, "batch", data.get("batch", {}))
+    scheduler = batch_t.optional_text("scheduler")
+    if scheduler is not None and scheduler != "local" and "://" not in scheduler:
+        raise StationError(
+            name, "[batch] scheduler", scheduler, 'expected tcp://HOST:PORT or "local"'
+        )
+    batch = BatchSettings(
+        scheduler=scheduler,
+        workers=batch_t.integer("workers", BatchSettings.workers, low=0, high=100_000),
+        threads_per_worker=batch_t.integer(
+            "threads_per_worker", BatchSettings.threads_per_worker, low=1, high=1024
+        ),
+    )
+    batch_t.finish()
 
     return Station(
         smu=smu,
@@ -375,8 +500,54 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         measurement=measurement,
         store=store,
         simulator=simulator,
+        batch=batch,
         source=src_path,
     )
+
+
+_BENCH_DRIVERS: Final = {"crossbar": "crossbar"}
+"""The board driver a station uses by default for each simulated bench."""
+_BENCH_PRESETS: Final = {"crossbar": "default"}
+"""The default ``[simulator] board`` preset of each simulated bench."""
+
+
+def _smu_driver(source: str, driver: str) -> SMUDriver:
+    try:
+        return find_smu_driver(driver)
+    except (UnknownDriverError, PluginError) as exc:
+        raise StationError(source, "[smu] driver", driver, str(exc)) from exc
+
+
+def _board_driver(source: str, driver: str) -> BoardDriver:
+    try:
+        return find_board_driver(driver)
+    except (UnknownDriverError, PluginError) as exc:
+        raise StationError(source, "[board] driver", driver, str(exc)) from exc
+
+
+def _board_options(
+    table: _Table, driver_name: str, driver: BoardDriver, base_dir: Path
+) -> dict[str, Any]:
+    """``[board.options]``: only what the driver declares; its path options resolved."""
+    raw = table.optional_table("options")
+    options: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in driver.options:
+            known = ", ".join(sorted(driver.options)) or "none"
+            raise StationError(
+                table.source,
+                f"[board.options] {key}",
+                value,
+                f"the {driver_name} driver has no such option (its options: {known})",
+            )
+        if key in driver.path_options:
+            if not isinstance(value, str) or not value.strip():
+                raise StationError(
+                    table.source, f"[board.options] {key}", value, "must be a file path"
+                )
+            value = str(_resolve(value.strip(), base_dir))
+        options[key] = value
+    return options
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
@@ -420,6 +591,14 @@ class _Table:
         if not isinstance(value, str) or not value.strip():
             raise self._error(key, value, "must be a non-empty string")
         return value.strip()
+
+    def optional_table(self, key: str) -> Mapping[str, Any]:
+        value = self._get(key)
+        if value is _MISSING:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._error(key, value, "must be a table")
+        return value
 
     def optional_text(self, key: str) -> str | None:
         value = self._get(key)

@@ -1,4 +1,4 @@
-"""Export a run, or the latest calibration of a board, as CSV files or one NPZ archive.
+"""Export a run, or the latest calibration of a board: CSV files, NPZ, netCDF-4 or HDF5.
 
 Layouts (documented in full in docs/store.md):
 
@@ -11,6 +11,9 @@ Layouts (documented in full in docs/store.md):
 * NPZ: one file ``out`` (``.npz`` appended if missing), no pickles (``np.load`` works with
   ``allow_pickle=False``); the array names and units are listed in `NPZ_RUN_ARRAYS` and
   `NPZ_CALIBRATION_ARRAYS`, and ``metadata_json`` is a 0-d string with the provenance.
+* netCDF-4 (``.nc``) and HDF5 (``.h5``): labelled arrays with named dimensions, units and
+  the run's metadata as attributes (`labrss.store.dataset`), readable with
+  ``xarray.open_dataset`` and ``h5py`` without labrss.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from labrss.store.records import CellEstimate, Fault
+from labrss.store.records import Calibration, CellEstimate, Fault
 from labrss.store.store import Store, StoreError
 
-ExportFormat = Literal["csv", "npz"]
-EXPORT_FORMATS: tuple[str, ...] = ("csv", "npz")
+ExportFormat = Literal["csv", "npz", "netcdf", "hdf5"]
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "npz", "netcdf", "hdf5")
+
+#: File name suffix each single-file format gets when ``out`` has none of its own.
+_SUFFIXES = {"npz": ".npz", "netcdf": ".nc", "hdf5": ".h5"}
 
 #: Arrays of a run's NPZ export: name -> meaning and unit. ``readings_*`` are 1-D, one
 #: entry per reading; element arrays are (rows, cols, branches); cell arrays (rows, cols).
@@ -138,6 +144,25 @@ def _npz_path(out: Path) -> Path:
     return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
 
 
+def _file_path(out: Path, fmt: str) -> Path:
+    """``out`` for a single-file format: its suffix appended unless ``out`` has one."""
+    if fmt == "npz":
+        return _npz_path(out)
+    if out.exists() and out.is_dir():
+        raise StoreError(f"{fmt} export writes one file, but {out} is a directory")
+    return out if out.suffix else out.with_name(out.name + _SUFFIXES[fmt])
+
+
+def _write_labelled(
+    variables: Sequence[Any], attrs: dict[str, Any], out: Path, fmt: str
+) -> list[Path]:
+    from labrss.store.dataset import write_hdf5, write_netcdf
+
+    path = _file_path(out, fmt)
+    writer = write_netcdf if fmt == "netcdf" else write_hdf5
+    return [writer(variables, attrs, path)]
+
+
 def _prepare_dir(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise StoreError(f"CSV export needs a directory, but {out} is a file")
@@ -201,6 +226,10 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
     ``out`` as ``fmt``; return the files written."""
     _check_format(fmt)
     out = Path(out).expanduser()
+    if fmt in ("netcdf", "hdf5"):
+        from labrss.store.dataset import run_variables
+
+        return _write_labelled(*run_variables(store, run_id), out, fmt)
     meta = run_metadata(store, run_id)
     board = store.board(meta["run"]["board_id"])
     readings = store.readings(run_id)
@@ -284,17 +313,11 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
     return [path]
 
 
-def export_calibration(
-    store: Store, board_id: int, out: str | Path, fmt: ExportFormat
-) -> list[Path]:
-    """Write the board's latest calibration (`Store.latest_calibration`) to ``out`` as
-    ``fmt``; return the files written."""
-    _check_format(fmt)
-    out = Path(out).expanduser()
-    cal = store.latest_calibration(board_id)
+def calibration_metadata(store: Store, board_id: int, cal: Calibration) -> dict[str, Any]:
+    """Provenance of a calibration export: the board and the runs its cells come from."""
     board = store.board(board_id)
     run_ids = sorted({int(x) for x in np.unique(cal.cell_run_id) if x >= 0})
-    meta = {
+    return {
         "format": "labrss calibration export",
         "database": str(store.path),
         "schema_version": store.schema_version,
@@ -303,6 +326,22 @@ def export_calibration(
         "latest_ended_at": cal.ended_at,
         "runs": [store.run(rid).as_dict() for rid in run_ids],
     }
+
+
+def export_calibration(
+    store: Store, board_id: int, out: str | Path, fmt: ExportFormat
+) -> list[Path]:
+    """Write the board's latest calibration (`Store.latest_calibration`) to ``out`` as
+    ``fmt``; return the files written."""
+    _check_format(fmt)
+    out = Path(out).expanduser()
+    if fmt in ("netcdf", "hdf5"):
+        from labrss.store.dataset import calibration_variables
+
+        return _write_labelled(*calibration_variables(store, board_id), out, fmt)
+    cal = store.latest_calibration(board_id)
+    board = store.board(board_id)
+    meta = calibration_metadata(store, board_id, cal)
     faults = list(cal.faults)
     if fmt == "csv":
         directory = _prepare_dir(out)

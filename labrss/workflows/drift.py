@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.store import Store
 from labrss.workflows.memristor_rss import (
@@ -188,6 +189,7 @@ def drift_study(
     `DriftStudy` (module docstring).
     """
     s = settings if settings is not None else DriftSettings()
+    lab.require(Capability.PULSES, needed_by="drift_study")
     if len(cells) != len(targets_S) or not cells:
         raise LabInputError(f"{len(cells)} cells but {len(targets_S)} targets")
     g = lab.geometry

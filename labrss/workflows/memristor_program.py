@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.mapping.conductance import MappedLayer
 from labrss.mapping.tiling import LayerNotRealisableError, plan_tiles
@@ -106,11 +107,13 @@ class MemristorProgramSettings:
         bank: how each bank is programmed (`BankSettings`: coarse tolerance, reads, ...).
         fill: fraction of the working range's half-width the largest weight may use.
         x_margin: input range ``x_max`` = this times the largest ``|x_reference|``.
-        v_max_V: largest DAC voltage for inputs (V); None: `DAC_HEADROOM` times the
-            station's ``max_dac_voltage_V``.
-        read_voltage_V: verification row voltage (V); None: ``v_max_V``. It must stay far
-            below the devices' switching thresholds (0.65 V at the lowest on the simulated
-            CMO devices): the default 0.49 V does.
+        v_max_V: largest DAC voltage for inputs (V); None: `DAC_HEADROOM` times
+            `Lab.max_row_voltage_V`: the station's ``max_dac_voltage_V`` and the devices'
+            read-disturb limit in both polarities (``[limits] read_disturb_fraction`` of
+            the smallest switching threshold: 0.45 V / 3 = 0.15 V on the simulated CMO
+            devices, so 0.147 V). MVM inputs take either sign, so both polarities count.
+        read_voltage_V: verification row voltage (V); None: ``v_max_V``. `Lab` refuses it
+            above the read-disturb limit of its polarity.
         nplc: SMU integration time for verification (None: the station's).
         rel_tol, abs_tol_S, sigma_factor: a cell misses when ``|G_meas - G_pred|`` exceeds
             ``rel_tol G_pred + abs_tol_S + sigma_factor sigma_pred``; the default 1 %
@@ -515,6 +518,7 @@ def program_network_memristor(
     """
     cfg = settings or MemristorProgramSettings()
     cfg.validate()
+    lab.require(Capability.PULSES, needed_by="program_network_memristor")
     g = lab.geometry
     check_resident(network, g.rows, g.cols)
     g_min, g_max = _memristor_range(lab)
@@ -527,11 +531,7 @@ def program_network_memristor(
                     "a memristor program needs memristor cells for every weight"
                 )
     plan = coarse_levels(g_min, g_max, g.branches, tolerance=cfg.bank.coarse_tolerance)
-    v_max = float(
-        cfg.v_max_V
-        if cfg.v_max_V is not None
-        else DAC_HEADROOM * lab.station.limits.max_dac_voltage_V
-    )
+    v_max = float(cfg.v_max_V if cfg.v_max_V is not None else DAC_HEADROOM * lab.max_row_voltage_V)
     targets = _plan_targets(
         network,
         x_reference,

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab
 from labrss.metrics.mvm import MVMComparison, compare, relative_l2_error
 from labrss.store import Store
@@ -53,6 +54,12 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 FloatArray = npt.NDArray[np.float64]
+
+#: What each column read-out path needs from the bench.
+PATH_NEEDS: dict[str, tuple[Capability, ...]] = {
+    "adc": (Capability.DACS, Capability.ADCS),
+    "smu": (Capability.DACS, Capability.MVM_SMU),
+}
 
 #: Times an overflowed column read-out is repeated (at `OVERRANGE_SCALE` of the row
 #: voltages) before its NaN is kept.
@@ -225,6 +232,7 @@ def run_mvm(
     """
     cfg = settings or MVMSettings()
     cfg.validate()
+    lab.require(*PATH_NEEDS[cfg.path], needed_by=f"run_mvm with path = {cfg.path!r}")
     started = time.perf_counter()
     instrument0 = lab.instrument_time_s
     xs = np.asarray(x, dtype=np.float64)

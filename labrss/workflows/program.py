@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.mapping.conductance import MappedLayer, map_layer
 from labrss.mapping.tiling import plan_tiles
@@ -116,8 +117,10 @@ class ProgramSettings:
     """What `program_network` is asked to do (stored with the run).
 
     Attributes:
-        v_max_V: largest DAC voltage for inputs (V); None: `DAC_HEADROOM` times the
-            station's ``max_dac_voltage_V`` (room for the DAC gain pre-compensation).
+        v_max_V: largest DAC voltage for inputs (V); None: `DAC_HEADROOM` times
+            `Lab.max_row_voltage_V` (the station's ``max_dac_voltage_V``, and on a board
+            with memristors their read-disturb limit; room for the DAC gain
+            pre-compensation).
         x_margin: input range ``x_max`` of each layer = this times the largest
             ``|activation|`` of ``x_reference`` (headroom for analog error in hidden
             layers).
@@ -713,17 +716,19 @@ def program_network(
     """
     cfg = settings or ProgramSettings()
     cfg.validate()
+    lab.require(
+        Capability.DACS,
+        Capability.MVM_SMU,
+        needed_by="program_network (row DAC gains and MVM-style verification)",
+    )
+    lab.require_reads(needed_by="program_network")
     started = time.perf_counter()
     instrument0 = lab.instrument_time_s
     board_id = board_id_for(lab, store)
     calibration = store.latest_calibration(board_id)
     model = element_model(calibration)
     # headroom for the DAC gain pre-compensation (V_set = V / gain, gains ~1 +- 1e-3)
-    v_max = float(
-        cfg.v_max_V
-        if cfg.v_max_V is not None
-        else DAC_HEADROOM * lab.station.limits.max_dac_voltage_V
-    )
+    v_max = float(cfg.v_max_V if cfg.v_max_V is not None else DAC_HEADROOM * lab.max_row_voltage_V)
     layers, x_max = map_network(network, model, x_reference, v_max_V=v_max, settings=cfg)
     v_read = float(cfg.read_voltage_V if cfg.read_voltage_V is not None else v_max)
     total = 1 + sum(lay.plan.n_tiles for lay in layers)
@@ -838,13 +843,18 @@ def save_program(store: Store, result: ProgramResult) -> None:
     store.put_result(run, "dac.reference_cells", result.dac.reference_cells)
     store.put_result(run, "dac.reference_S", result.dac.reference_S)
     store.put_value(run, "dac.read_voltage_V", result.dac.read_voltage_V)
+    dims: dict[str, list[str]] = {}  # named dimensions for the netCDF/HDF5 export
     for c in result.checks:
         stem = f"check.L{c.layer}T{c.tile}"
+        tile_dims = [f"L{c.layer}T{c.tile}.row", f"L{c.layer}T{c.tile}.column"]
         for name in ("predicted_S", "sigma_S", "first_measured_S", "measured_S", "tolerance_S"):
             store.put_result(run, f"{stem}.{name}", getattr(c, name))
+            dims[f"{stem}.{name}"] = tile_dims
         for name in ("programmed", "miss", "repaired"):
             store.put_result(run, f"{stem}.{name}", getattr(c, name))
+            dims[f"{stem}.{name}"] = tile_dims
         store.put_value(run, f"{stem}.rounds", c.rounds)
+    store.put_value(run, "dims", dims)
     store.put_value(run, "summary", result.summary())
 
 

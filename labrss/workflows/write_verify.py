@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.board import Capability
 from labrss.lab import Lab, LabError, LabInputError, Reading
 from labrss.lab.lab import PulseRecord
 from labrss.memristor import Pulse, Status, WriteVerifyPolicy, WriteVerifySettings
@@ -227,6 +228,7 @@ def bench_settings(lab: Lab, settings: WriteVerifySettings) -> WriteVerifySettin
     Raises:
         LabInputError: the board has no memristors, or the settings cannot fit the limits.
     """
+    lab.require(Capability.PULSES, needed_by="write-verify")
     board = lab.board
     limits = board.pulse_limits
     if limits is None or board.max_pulse_voltage_V is None:

@@ -65,3 +65,20 @@ def test_export_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "no database at" in capsys.readouterr().err and not missing.exists()
     with pytest.raises(SystemExit):
         main(["export", "1", "--format", "xlsx", "--out", out, "--db", str(db)])
+
+
+def test_export_run_netcdf_and_hdf5(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import h5py
+    import xarray as xr
+
+    for fmt, name in (("netcdf", "r.nc"), ("hdf5", "r.h5")):
+        out = str(tmp_path / "r")
+        assert main(["export", "1", "--format", fmt, "--out", out, "--db", str(db)]) == 0
+        assert capsys.readouterr().out.split() == [str(tmp_path / name)]
+    with xr.open_dataset(tmp_path / "r.nc") as ds:
+        assert ds["value"].values.tolist() == pytest.approx([0, 1e-3, 2e-3, 3e-3])
+        assert ds["conductance_S"].dims == ("row", "column", "branch")
+    with h5py.File(tmp_path / "r.h5") as fh:
+        assert fh["faults/fault_kind"].asstr()[0] == "short"

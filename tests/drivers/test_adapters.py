@@ -82,9 +82,9 @@ def test_refused_connection_is_a_clear_error() -> None:
 
 
 def test_unknown_driver_and_channel() -> None:
-    with pytest.raises(ValueError, match="unknown SMU driver 'keithley2400'"):
-        open_smu("keithley2400", "TCPIP0::127.0.0.1::1::SOCKET", LIMITS)
-    with pytest.raises(ValueError, match="one channel"):
+    with pytest.raises(ValueError, match="no SMU driver named 'keithley2410' is installed"):
+        open_smu("keithley2410", "TCPIP0::127.0.0.1::1::SOCKET", LIMITS)
+    with pytest.raises(ValueError, match="1 channel"):
         open_smu("keithley2450", "TCPIP0::127.0.0.1::1::SOCKET", LIMITS, channel=2)
 
 

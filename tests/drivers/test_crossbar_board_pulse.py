@@ -22,7 +22,7 @@ MEM_INFO = (
     "rows=2;cols=3;branches=4;element=memristor;dac_bits=16;dac_range_V=1;adc_bits=16;"
     "adc_range_A=0.005;bbm_delay_s=0.001;switch_on_ohm=9.5;g_min_S=8e-06;g_max_S=9e-05;"
     "pulse_max_amplitude_V=3;pulse_min_width_s=1e-07;pulse_max_width_s=0.01;"
-    "pulse_max_count=1000;pulse_gap_s=0.001"
+    "pulse_max_count=1000;pulse_gap_s=0.001;set_threshold_min_V=0.65;reset_threshold_min_V=0.45"
 )
 MIXED_INFO = MEM_INFO.replace("element=memristor", "element=mixed") + ";memristor_columns=2"
 RES_INFO = (
@@ -58,7 +58,27 @@ def test_memristor_board_connect_reads_limits_and_bounds() -> None:
     assert board.g_min_S == 8e-6
     assert board.g_max_S == 9e-5
     assert board.pulse_gap_s == 1e-3
+    assert board.set_threshold_min_V == 0.65
+    assert board.reset_threshold_min_V == 0.45
     port.assert_done()
+
+
+def test_switching_thresholds_absent_or_malformed() -> None:
+    board, _ = open_board(MEM_INFO.replace(";set_threshold_min_V=0.65", ""), [])
+    assert math.isnan(board.set_threshold_min_V)
+    assert board.reset_threshold_min_V == 0.45
+    with pytest.raises(BoardError, match=r"malformed BOARD:INFO\? value reset_threshold_min_V"):
+        open_board(MEM_INFO.replace("reset_threshold_min_V=0.45", "reset_threshold_min_V=x"), [])
+
+
+def test_simulated_board_reports_its_thresholds() -> None:
+    with SimulatedBench("memristor", seed=1) as bench:
+        board = CrossbarBoard(bench.board_url)
+        try:
+            assert board.set_threshold_min_V == pytest.approx(0.65)
+            assert board.reset_threshold_min_V == pytest.approx(0.45)
+        finally:
+            board.close()
 
 
 def test_resistor_board_asks_no_pulse_limits() -> None:
@@ -68,7 +88,9 @@ def test_resistor_board_asks_no_pulse_limits() -> None:
     assert board.max_pulse_voltage_V is None
     assert math.isnan(board.g_max_S)
     assert board.cell_kind(1, 2) == "resistor"
-    with pytest.raises(ValueError, match="no memristors to pulse"):
+    with pytest.raises(
+        ValueError, match=r"PULS 0,0,0,1,0.0001,1 needs .pulses. \(a memristor pulse circuit\)"
+    ):
         board.pulse(0, 0, 0, 1.0, 1e-4)
     port.assert_done()  # nothing was sent
 

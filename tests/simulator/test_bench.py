@@ -437,8 +437,8 @@ def test_port_in_use_names_the_server_and_leaves_nothing_running(bench: Simulate
 def test_bad_arguments_are_clear_errors() -> None:
     with pytest.raises(FileNotFoundError, match="no-such-preset"):
         SimulatedBench("no-such-preset")
-    with pytest.raises(ValueError, match="unknown SMU model '2400'"):
-        SimulatedBench("small", smu_model="2400")
+    with pytest.raises(ValueError, match="unknown SMU model '2410'"):
+        SimulatedBench("small", smu_model="2410")
     with pytest.raises(ValueError, match="seed must be >= 0"):
         SimulatedBench("small", seed=-1)
 

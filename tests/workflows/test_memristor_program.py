@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labrss.lab import Lab, LabInputError
+from drivers.board import MissingCapabilityError
+from labrss.lab import Lab
 from labrss.mapping.tiling import LayerNotRealisableError
 from labrss.networks.model import Network
 from labrss.station import parse_station
@@ -59,7 +60,9 @@ def test_only_resident_networks_are_accepted() -> None:
 def test_a_resistor_board_is_refused_before_anything_is_switched(store: Store) -> None:
     net, x = tiny_network()
     with Lab(parse_station({"simulator": {"board": "small", "seed": 1}})) as lab:
-        with pytest.raises(LabInputError, match="no memristor range"):
+        with pytest.raises(
+            MissingCapabilityError, match="program_network_memristor needs 'pulses'"
+        ):
             program_network_memristor(lab, store, net, x)
         assert lab.pulses_applied == 0
     assert store.runs() == []

@@ -1,7 +1,9 @@
-"""`labrss export`: write a run, or a board's latest calibration, as CSV files or NPZ.
+"""`labrss export`: write a run, or a board's latest calibration: CSV, NPZ, netCDF, HDF5.
 
     labrss export 12 --format csv --out run12/          # a directory of CSV files
     labrss export 12 --format npz --out run12.npz
+    labrss export 12 --format netcdf --out run12.nc     # xarray.open_dataset("run12.nc")
+    labrss export 12 --format hdf5 --out run12.h5       # h5py.File("run12.h5")
     labrss export --latest-calibration 1 --format npz --out board1-cal.npz
 
 The layouts (file and column names, array names and units) are in docs/store.md. Prints the
@@ -25,7 +27,7 @@ def register(subparsers: Any) -> None:
     """Add the ``export`` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
-        help="export a run or a board's latest calibration (CSV or NPZ)",
+        help="export a run or a board's latest calibration (CSV, NPZ, netCDF or HDF5)",
         description=(
             "Export a run (its readings, including those of the runs it resumes, estimates, "
             "faults and results) or the latest calibration of a board."
@@ -40,7 +42,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, dest="fmt")
     parser.add_argument(
-        "--out", required=True, metavar="PATH", help="directory (csv) or file (npz)"
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="directory (csv) or file (npz, netcdf: .nc, hdf5: .h5 appended without a suffix)",
     )
     add_db_options(parser)
     parser.set_defaults(func=run)

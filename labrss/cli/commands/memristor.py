@@ -5,6 +5,15 @@
     labrss memristor rss --cell 0,3:150e-6 --cell 1,4:120e-6 --compare --tolerance 0.001
     labrss memristor drift --cell 0,0:150e-6 --times 60,3600,86400 --tolerance 0.01
 
+Characterisation modules (devices: ``--cells ROWS,COLS`` in calibration's syntax and
+``--branches`` ``*`` | ``0-3`` | ``0+5``, or ``--device R,C,K`` repeated):
+
+    labrss memristor form --board memristor_unformed --max-voltage 3 --cells 0,0-3
+    labrss memristor iv --cells 0,0 --branches 0-3 --set-max 1.8 --reset-max 1.5 --cycles 3
+    labrss memristor retention --cells 0,0-1 --interval 10 --duration 2.6e6 --log
+    labrss memristor endurance --device 0,0,0 --max-cycles 10000
+    labrss memristor seek --device 0,1,2 --target 40e-6 --tolerance 0.01
+
 With no ``--station`` the embedded simulator runs a memristor board (``--board``, default
 ``memristor``; ``mixed`` has memristors in columns 4-7). Every read and pulse is stored
 (``--db``, default as for every command; ``--no-store`` for none). ``--json`` prints one
@@ -27,11 +36,17 @@ from labrss.memristor import WriteVerifySettings
 from labrss.station import Station, StationError, load_station, parse_station
 from labrss.store import Store, StoreError, resolve_db_path
 from labrss.workflows.drift import DEFAULT_TIMES_S, DriftSettings, drift_study
+from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
+from labrss.workflows.memristor_form import FormSettings, form
+from labrss.workflows.memristor_iv import IVSettings, iv_sweep
+from labrss.workflows.memristor_module import Branch, select_devices
+from labrss.workflows.memristor_retention import RetentionSettings, retention
 from labrss.workflows.memristor_rss import (
     BankSettings,
     compare_methods,
     run_method,
 )
+from labrss.workflows.memristor_seek import seek
 from labrss.workflows.write_verify import write_verify
 
 EXIT_INSTRUMENT = 1
@@ -67,6 +82,13 @@ def register(subparsers: Any) -> None:
         p.add_argument("--no-store", action="store_true", help="store nothing")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--nplc", type=float, help="integration time (default: station's)")
+        p.add_argument(
+            "--max-voltage",
+            type=float,
+            metavar="V",
+            help="embedded simulator only: raise [limits] max_source_voltage_V and "
+            "max_pulse_voltage_V to V (forming and staircase I-V are writes through the SMU)",
+        )
 
     wv = actions.add_parser("write-verify", help="write-verify devices to target conductances")
     wv.add_argument(
@@ -117,6 +139,64 @@ def register(subparsers: Any) -> None:
     common(drift)
     drift.set_defaults(func=run_drift)
 
+    def devices(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--cells", default="0,0", help="ROWS,COLS of the devices (0,0)")
+        p.add_argument("--branches", default="*", help="branches: *, N, A-B, A+B (*)")
+        p.add_argument("--device", action="append", metavar="R,C,K", help="one device (repeatable)")
+        p.add_argument("--reads", type=int, default=1, help="readings averaged per read (1)")
+
+    fm = actions.add_parser("form", help="forming ramps under a compliance; forming yield")
+    devices(fm)
+    fm.add_argument("--start", type=float, default=1.0, help="ramp start, V (1.0)")
+    fm.add_argument("--stop", type=float, default=3.0, help="ramp end, V (3.0)")
+    fm.add_argument("--step", type=float, default=0.05, help="ramp step, V (0.05)")
+    fm.add_argument("--compliance", type=float, default=30e-6, help="current limit, A (30e-6)")
+    common(fm)
+    fm.set_defaults(func=run_form)
+
+    iv = actions.add_parser("iv", help="pulsed or staircase I-V loops, SET/RESET voltages")
+    devices(iv)
+    iv.add_argument("--mode", choices=("pulsed", "staircase"), default="pulsed")
+    iv.add_argument(
+        "--compliance", type=float, default=100e-6, help="staircase current limit, A (1e-4)"
+    )
+    iv.add_argument("--set-max", type=float, default=1.8, help="largest SET amplitude, V")
+    iv.add_argument("--reset-max", type=float, default=1.5, help="largest RESET magnitude, V")
+    iv.add_argument("--step", type=float, default=0.05, help="staircase step, V (0.05)")
+    iv.add_argument("--width", type=float, default=1e-3, help="pulse width, s (1e-3)")
+    iv.add_argument("--cycles", type=int, default=3, help="loops per device (3)")
+    common(iv)
+    iv.set_defaults(func=run_iv)
+
+    ret = actions.add_parser("retention", help="read devices every x for y (virtual clock)")
+    devices(ret)
+    ret.add_argument("--interval", type=float, default=60.0, help="between reads, s (60)")
+    ret.add_argument("--duration", type=float, default=3600.0, help="how long, s (3600)")
+    ret.add_argument(
+        "--log", action="store_true", help="log-spaced points from --interval to --duration"
+    )
+    ret.add_argument("--read-voltage", type=float, help="read voltage, V (station's)")
+    common(ret)
+    ret.set_defaults(func=run_retention)
+
+    end = actions.add_parser("endurance", help="SET/RESET cycles to failure, window vs cycle")
+    devices(end)
+    end.add_argument("--set", type=float, default=2.0, dest="set_V", help="SET amplitude, V")
+    end.add_argument("--reset", type=float, default=1.5, dest="reset_V", help="RESET, V")
+    end.add_argument("--width", type=float, default=1e-3, help="pulse width, s (1e-3)")
+    end.add_argument("--max-cycles", type=int, default=10_000, help="stop here (10000)")
+    end.add_argument("--per-decade", type=int, default=10, help="read checkpoints a decade")
+    common(end)
+    end.set_defaults(func=run_endurance)
+
+    sk = actions.add_parser("seek", help="converge devices to a target, with pulse history")
+    devices(sk)
+    sk.add_argument("--target", type=float, required=True, help="target conductance, S")
+    sk.add_argument("--tolerance", type=float, default=0.01, help="relative band (0.01)")
+    sk.add_argument("--max-pulses", type=int, default=100, help="pulse budget per device")
+    common(sk)
+    sk.set_defaults(func=run_seek)
+
 
 # ---------------------------------------------------------------------------- parsing
 def _target(text: str, count: int, option: str) -> tuple[tuple[int, ...], float]:
@@ -134,8 +214,19 @@ def _target(text: str, count: int, option: str) -> tuple[tuple[int, ...], float]
 
 def _station(args: argparse.Namespace) -> Station:
     if args.station:
+        if getattr(args, "max_voltage", None) is not None:
+            raise _BadInputError(
+                "--max-voltage is for the embedded simulator; set [limits] "
+                "max_source_voltage_V and max_pulse_voltage_V in the station file"
+            )
         return load_station(args.station)
-    return parse_station({"simulator": {"board": args.board, "seed": args.seed}})
+    data: dict[str, Any] = {"simulator": {"board": args.board, "seed": args.seed}}
+    if getattr(args, "max_voltage", None) is not None:
+        data["limits"] = {
+            "max_source_voltage_V": args.max_voltage,
+            "max_pulse_voltage_V": args.max_voltage,
+        }
+    return parse_station(data)
 
 
 def _store(args: argparse.Namespace, station: Station) -> AbstractContextManager[Store | None]:
@@ -303,3 +394,117 @@ def run_drift(args: argparse.Namespace) -> int:
         return {"station": station.name, **study.summary()}
 
     return _run(args, "labrss memristor drift", body)
+
+
+# ---------------------------------------------------------------------------- modules
+def _devices(args: argparse.Namespace, lab: Lab) -> list[Branch]:
+    if args.device:
+        parsed = []
+        for text in args.device:
+            parts = [p.strip() for p in text.split(",")]
+            if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                raise _BadInputError(f"--device {text!r}: expected R,C,K")
+            r, c, k = (int(p) for p in parts)
+            parsed.extend(select_devices(lab, [(r, c)], [k]))
+        return parsed
+    return select_devices(lab, args.cells, args.branches)
+
+
+def _module(args: argparse.Namespace, prog: str, body: Callable[[Lab, Any], Any]) -> int:
+    def run() -> dict[str, Any]:
+        station = _station(args)
+        with Lab(station) as lab, _store(args, station) as store:
+            result = body(lab, store)
+        return {"station": station.name, **result.summary()}
+
+    return _run(args, prog, run)
+
+
+def run_iv(args: argparse.Namespace) -> int:
+    """``labrss memristor iv``."""
+    settings = IVSettings(
+        mode=args.mode,
+        compliance_A=args.compliance,
+        v_set_max_V=args.set_max,
+        v_reset_max_V=args.reset_max,
+        step_V=args.step,
+        width_s=args.width,
+        cycles=args.cycles,
+        reads=args.reads,
+        nplc=args.nplc,
+    )
+    return _module(
+        args,
+        "labrss memristor iv",
+        lambda lab, store: iv_sweep(lab, _devices(args, lab), settings, store=store),
+    )
+
+
+def run_retention(args: argparse.Namespace) -> int:
+    """``labrss memristor retention``."""
+    settings = RetentionSettings(
+        interval_s=args.interval,
+        duration_s=args.duration,
+        log_spacing=args.log,
+        reads=args.reads,
+        nplc=args.nplc,
+        read_voltage_V=args.read_voltage,
+    )
+    return _module(
+        args,
+        "labrss memristor retention",
+        lambda lab, store: retention(lab, _devices(args, lab), settings, store=store),
+    )
+
+
+def run_endurance(args: argparse.Namespace) -> int:
+    """``labrss memristor endurance``."""
+    settings = EnduranceSettings(
+        set_V=args.set_V,
+        reset_V=args.reset_V,
+        width_s=args.width,
+        max_cycles=args.max_cycles,
+        per_decade=args.per_decade,
+        reads=args.reads,
+        nplc=args.nplc,
+    )
+    return _module(
+        args,
+        "labrss memristor endurance",
+        lambda lab, store: endurance(lab, _devices(args, lab), settings, store=store),
+    )
+
+
+def run_seek(args: argparse.Namespace) -> int:
+    """``labrss memristor seek``."""
+    settings = WriteVerifySettings(tolerance=args.tolerance, max_pulses=args.max_pulses)
+    return _module(
+        args,
+        "labrss memristor seek",
+        lambda lab, store: seek(
+            lab,
+            _devices(args, lab),
+            args.target,
+            settings,
+            reads=args.reads,
+            nplc=args.nplc,
+            store=store,
+        ),
+    )
+
+
+def run_form(args: argparse.Namespace) -> int:
+    """``labrss memristor form``."""
+    settings = FormSettings(
+        v_start_V=args.start,
+        v_stop_V=args.stop,
+        step_V=args.step,
+        compliance_A=args.compliance,
+        reads=max(args.reads, 1),
+        nplc=args.nplc,
+    )
+    return _module(
+        args,
+        "labrss memristor form",
+        lambda lab, store: form(lab, _devices(args, lab), settings, store=store),
+    )

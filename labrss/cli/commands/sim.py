@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from types import FrameType
 
-SMU_MODELS = ("2450", "B2901A", "B2902A")
+SMU_MODELS = ("2450", "B2901A", "B2902A", "2400")
 """The `--smu-model` choices (the same as `simulator.bench.SMU_MODELS`, kept here so that
 `labrss --help` does not import the simulator)."""
 
@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sim",
         help="serve the simulated bench (SMU and board) on loopback TCP ports",
         description=(
-            "Serve a simulated Keithley 2450 (or Keysight B2900) and crossbar board on "
-            "127.0.0.1 until SIGINT/SIGTERM. Prints 'smu: <VISA resource>' and "
+            "Serve a simulated Keithley 2450 (or Keysight B2900, or Keithley 2400) and "
+            "crossbar board on 127.0.0.1 until SIGINT/SIGTERM. Prints 'smu: <VISA resource>' and "
             "'board: <pyserial URL>', one per line."
         ),
     )

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from drivers.plugins import find_smu_driver, smu_drivers
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
@@ -37,9 +38,7 @@ from labrss.workflows.boards import register_board
 
 log = logging.getLogger(__name__)
 
-SMU_DRIVERS = ("keithley2450", "keysight_b2900")
-SIM_PRESETS = ("small", "default", "large", "memristor", "mixed")
-_SIM_SMU_MODEL = {"keithley2450": "2450", "keysight_b2900": "B2902A"}
+SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
 _SIM_TEXT = "sim (embedded simulator)"
 
 
@@ -112,7 +111,7 @@ class ConnectTab(LabTab):
 
         # --- instruments
         self.smu_driver = QComboBox()
-        self.smu_driver.addItems(SMU_DRIVERS)
+        self.smu_driver.addItems(list(smu_drivers()))  # every installed SMU driver
         self.smu_address = QComboBox()
         self.smu_address.setEditable(True)
         self.smu_address.addItems([_SIM_TEXT, "TCPIP0::192.168.1.50::5025::SOCKET"])
@@ -232,7 +231,7 @@ class ConnectTab(LabTab):
         preset = self.sim_board.currentText().strip() or sim.board
         smu_model = sim.smu_model
         if driver != base.smu.driver:
-            smu_model = _SIM_SMU_MODEL[driver]
+            smu_model = find_smu_driver(driver).simulator or smu_model
         sim = dataclasses.replace(
             sim, board=preset, seed=int(self.sim_seed.value()), smu_model=smu_model
         )

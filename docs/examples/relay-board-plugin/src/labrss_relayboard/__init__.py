@@ -1,0 +1,1 @@
+"""labrss driver for the ACME relay board: an example plug-in (docs/drivers.md)."""
