@@ -446,6 +446,25 @@ class BoardModel:
             )
             return solver.netlist, excitation
 
+    def element_values(self) -> ElementValues:
+        """Element and switch values now (ohm). Hidden truth: tests and exports only."""
+        with self._lock:
+            return self._current_values()
+
+    def solved_state(self, force_V: float) -> tuple[FloatArray, float]:
+        """The solve behind every reading, at SMU force ``force_V``: every node's
+        potential (V, `nodes` numbering) and the current the SMU's HI terminal pushes into
+        the board (A; meaningful in cell and MVM SMU routing). No read noise. Hidden
+        truth: tests and independent checks (`simulator.spice`) only."""
+        with self._lock:
+            solver, sol = self._solve()
+            v = sol.potentials_V
+            i_hi = solver.source_currents_A(sol)[0]
+            return (
+                np.asarray(v[:, 0] * force_V + v[:, 1], dtype=np.float64),
+                float(i_hi[0] * force_V + i_hi[1]),
+            )
+
     def solver_stats(self) -> dict[str, int]:
         """Size of the current nodal system: free nodes, nonzeros of the LU factors, and
         how many factorisations the model has done (for benchmarks and tests)."""
