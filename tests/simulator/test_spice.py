@@ -13,7 +13,8 @@ solver, carries the source current as an unknown); on the small board and in MVM
 routing it agrees to ~5e-10 (docs/simulator.md, "Independent check").
 
 ngspice is a Debian package (`.ci/run` installs it); without it these tests skip, saying
-so. Large preset: one state (ngspice takes a few seconds on its 140k resistors).
+so. Large preset: one state (ngspice takes 15-60 s on its ~140k resistors: the one long
+test here).
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ def _states(preset: str, n: int, seed: int) -> list[tuple[np.ndarray, Routing, n
 @needs_ngspice
 @pytest.mark.parametrize(
     ("preset", "n_states"),
-    [("small", 3), ("default", 3), ("memristor", 3), ("mixed", 3), ("large", 1)],
+    [
+        ("small", 3),
+        ("default", 3),
+        ("memristor", 3),
+        ("mixed", 3),
+        pytest.param("large", 1, marks=pytest.mark.slow),  # ngspice: 15-60 s here
+    ],
 )
 def test_nodal_solve_matches_ngspice(preset: str, n_states: int, tmp_path: Path) -> None:
     cfg = load_board_config(preset)
