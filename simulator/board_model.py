@@ -420,6 +420,31 @@ class BoardModel:
             )
         return self._solver
 
+    def _hi_current_A(self, sol: NodalSolution) -> FloatArray:
+        """Current the SMU's HI terminal pushes into the board, per excitation (n_rhs,).
+
+        Summed over the cells of the line HI is routed to (the routed row in cell routing,
+        the column in MVM SMU routing): by Kirchhoff's current law that line carries
+        exactly its cells' currents, and across a cell the potential difference is the
+        read voltage, where the current in the 50 mohm lead is a difference of two
+        potentials near the force voltage (it rounded to ~1e-4 relative on a cell of
+        leakage only)."""
+        routing = self._routing
+        v = sol.group_potentials_V[sol.solver.group_of]
+        nodes = self._nodes
+        g = self._cell_conductance(self._current_values())
+        if routing.mode == "cell":
+            assert routing.row is not None
+            cols = np.arange(self.geometry.cols)
+            d = v[nodes.row(routing.row, cols)] - v[nodes.col(routing.row, cols)]
+            return np.asarray(g[routing.row] @ d)
+        if routing.mode == "mvm_smu":
+            assert routing.col is not None
+            rows = np.arange(self.geometry.rows)
+            d = v[nodes.col(rows, routing.col)] - v[nodes.row(rows, routing.col)]
+            return np.asarray(g[:, routing.col] @ d)
+        return np.zeros(v.shape[1])
+
     def _dac_outputs_V(self) -> FloatArray:
         """True DAC output voltages (V): gain and offset errors on the code voltage."""
         return (
@@ -457,9 +482,9 @@ class BoardModel:
         the board (A; meaningful in cell and MVM SMU routing). No read noise. Hidden
         truth: tests and independent checks (`simulator.spice`) only."""
         with self._lock:
-            solver, sol = self._solve()
+            _, sol = self._solve()
             v = sol.potentials_V
-            i_hi = solver.source_currents_A(sol)[0]
+            i_hi = self._hi_current_A(sol)
             return (
                 np.asarray(v[:, 0] * force_V + v[:, 1], dtype=np.float64),
                 float(i_hi[0] * force_V + i_hi[1]),
@@ -495,9 +520,9 @@ class BoardModel:
             routing = self._routing
             if routing.mode not in ("cell", "mvm_smu"):
                 return OPEN_CIRCUIT
-            solver, sol = self._solve()
-            currents = solver.source_currents_A(sol)  # (n_fixed, 2): index 0 is HI
-            g_s, i0 = float(currents[0, 0]), float(currents[0, 1])
+            _, sol = self._solve()
+            currents = self._hi_current_A(sol)  # per volt of force, the board's sources
+            g_s, i0 = float(currents[0]), float(currents[1])
             if self._mem is not None:
                 d_g = self._read_noise_cells_S()
                 if routing.mode == "cell":

@@ -282,7 +282,7 @@ class CrossbarSolverCache:
         self._base_g: FloatArray | None = None
         self._base_route: dict[tuple[int, int], float] = {}
         self._values_key: object = None
-        self._base_mode = "open"
+        self._base_routing: RoutingTopology | None = None
         self._cache: ZCache | None = None
         self.factorisations = 0
         """How many base states were factorised."""
@@ -325,7 +325,8 @@ class CrossbarSolverCache:
         # a routing mode change re-bases: it changes every line's routing (rank 2 (R + C),
         # beyond max_rank on large boards), and potentials of another scale (cell reads
         # at the force voltage, MVM at the DAC inputs) lose digits through a far base
-        same_mode = self._base_mode == routing.mode or {self._base_mode, routing.mode} == {
+        base_mode = self._base_routing.mode if self._base_routing is not None else "open"
+        same_mode = base_mode == routing.mode or {base_mode, routing.mode} == {
             "mvm_adc",
             "mvm_smu",
         }
@@ -358,7 +359,7 @@ class CrossbarSolverCache:
             self._base = solver
             self._base_g = g_S.copy()
             self._base_route = route if route is not None else {}
-            self._base_mode = routing.mode
+            self._base_routing = routing
             self._values_key = values_key
             self._cache = ZCache(solver)
         return solver

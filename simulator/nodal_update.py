@@ -180,13 +180,6 @@ class UpdatedNodalSolver:
             if self.rank:
                 beta = np.where(self._b_fixed[:, None], self._dg[:, None] * v_groups[self._gb], 0.0)
                 x = self._apply(x0, beta)
-                # one step of iterative refinement against this state's matrix (b = b0 +
-                # U beta): the update cancels large terms when strong conductances
-                # (routing switches, 10 S) change, and loses a few digits without it
-                b = rhs0.copy()
-                b[self._ia[self._b_fixed]] += beta[self._b_fixed]
-                r = b - self._matvec(x)
-                x = x + self._apply(base.solve_free(r), np.zeros_like(beta))
             else:
                 x = x0
             v_groups[base.free_groups] = x

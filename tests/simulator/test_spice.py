@@ -6,11 +6,10 @@ its node voltages and SMU source current are compared with the simulator's
 (`BoardModel.solved_state`) on every preset in random switch, routing and DAC states.
 
 Tolerances: node voltages 1e-9 relative (plus 1e-15 V for nodes at 0 V); measured
-agreement ~2e-13. The SMU current 1e-7 relative: the simulator reads it as a lead current
-(a difference of two potentials near the force voltage across 50 mohm), which rounds to
-~2e-8 relative on a microampere cell reading of the default board (ngspice, an MNA
-solver, carries the source current as an unknown); on the small board and in MVM SMU
-routing it agrees to ~5e-10 (docs/simulator.md, "Independent check").
+agreement 8e-14 to 4e-12. The SMU current 1e-7 relative: these states agree to 1e-9, but
+a microampere cell reading of the default board in another state differed by 1.8e-8
+(ngspice carries the source current as an MNA unknown, the simulator sums it from the
+routed line's cell currents; docs/simulator.md, "Independent check").
 
 ngspice is a Debian package (`.ci/run` installs it); without it these tests skip, saying
 so. Large preset: one state (ngspice takes 15-60 s on its ~140k resistors: the one long
