@@ -28,6 +28,11 @@ Safety:
 * Break-before-make: the board opens before it closes within one command and on every
   routing change; `Lab` also opens the previous cell it measured before it closes branches
   in a new one.
+* No hot switching: the SMU output is off whenever a switch changes (it is on only during
+  a reading), and no switch changes while the DACs may drive the rows. Before
+  `set_cell_mask`, `set_masks`, `open_all` or a cell read changes a switch with the board
+  in MVM routing and a DAC not at 0 V, `Lab` zeroes every DAC and opens the routing first
+  (so `apply_rows` must be called again before the next `read_columns`).
 * Leaving the ``with`` block by any path (normal exit, exception, KeyboardInterrupt), and
   any failure while opening, puts the bench in the safe state: SMU output at 0 V and off,
   every switch open, every DAC at 0 V, routing open. Clean-up is best effort on each
@@ -734,6 +739,7 @@ class Lab:
         board = self._require_board()
         cell = (int(r), int(c))
         try:
+            self._cold()
             if self._measured_cell is not None and self._measured_cell != cell:
                 previous = self._measured_cell
                 board.set_cell_mask(*previous, 0)
@@ -806,18 +812,49 @@ class Lab:
             yield smu
 
     # ------------------------------------------------------------------ switches
+    def _cold(self) -> None:
+        """No hot switching: before a switch changes, if the rows may be driven (MVM
+        routing with a DAC not at 0 V), zero every DAC and open the routing. When `Lab` does
+        not know the routing (after a safe state or a failure) the board is asked. The SMU
+        output is already off (`_output_on` confirms it after each read)."""
+        if not np.any(self._row_voltages_V != 0.0):
+            return
+        board = self._require_board()
+        if self._routing is None:
+            mvm = board.routing().startswith("MVM")
+        else:
+            mvm = self._routing[0] in ("mvm_adc", "mvm_smu")
+        if not mvm:
+            return
+        log.info("rows driven in MVM routing: DACs to 0 V and routing open before switching")
+        try:
+            board.zero_dacs()
+            self._row_voltages_V = np.zeros(self.geometry.rows)
+            self._routing = None
+            board.route_open()
+        except BaseException:
+            self._safe_after_failure()
+            raise
+
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
-        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         self._check_cell(r, c)
         self._check_mask(mask)
+        self._cold()
         self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
         self._unsettled = True
         if self._measured_cell == (r, c):
             self._measured_cell = None
 
     def set_masks(self, masks: npt.ArrayLike) -> None:
-        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         g = self.geometry
         array = np.asarray(masks)
@@ -830,6 +867,7 @@ class Lab:
             if not np.isin(array, (0, 1)).all():
                 raise LabInputError("masks must be boolean (or 0/1)")
             array = array.astype(bool)
+        self._cold()
         self._require_board().set_masks(array, verify=True)
         self._unsettled = True
         self._measured_cell = None
@@ -840,8 +878,9 @@ class Lab:
         return result
 
     def open_all(self) -> None:
-        """Open every switch on the board."""
+        """Open every switch on the board (never hot: see `set_masks`)."""
         self._sourced_branch = None
+        self._cold()
         self._require_board().open_all()
         self._measured_cell = None
         self._unsettled = True
@@ -1101,6 +1140,7 @@ class Lab:
         try:
             if self._sourced_branch != branch or self._measured_cell != branch[:2]:
                 self._sourced_branch = None
+                self._cold()
                 board.open_all()
                 self._measured_cell = None
                 board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
