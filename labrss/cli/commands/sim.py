@@ -5,6 +5,15 @@ Prints exactly two lines on stdout, then serves until SIGINT or SIGTERM (exit co
     smu: TCPIP0::127.0.0.1::P::SOCKET
     board: socket://127.0.0.1:Q
 
+With ``--vxi11`` the SMU is also served over VXI-11, as LAN instruments advertise it, and a
+third line names its INSTR resource; ``--portmapper`` adds a portmapper on port 111 (it needs
+root, or a lowered ``net.ipv4.ip_unprivileged_port_start``) so that the resource is the
+plain ``TCPIP0::127.0.0.1::inst0::INSTR`` every VISA library understands; without it the
+resource carries the port (``TCPIP0::127.0.0.1,P::inst0::INSTR``, pyvisa-py only), and a
+portmapper that cannot bind 111 is one line on stderr, not an error:
+
+    smu-vxi11: TCPIP0::127.0.0.1::inst0::INSTR
+
 ``--dump-truth FILE`` writes the board's ground truth (.json or .npz) and exits without
 serving; ``--netlist FILE`` writes the board as a SPICE netlist (`simulator.spice`) in the
 state given by ``--route`` and ``--close`` (default: the power-up state, everything open)
@@ -26,6 +35,9 @@ from typing import Any
 SMU_MODELS = ("2450", "B2901A", "B2902A", "2400")
 """The `--smu-model` choices (the same as `simulator.bench.SMU_MODELS`, kept here so that
 `labrss --help` does not import the simulator)."""
+
+PORTMAPPER_PORT = 111
+"""Where VISA libraries ask for a VXI-11 instrument's port."""
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -56,6 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--smu-port", type=_port, default=0, metavar="P", help="0: any free port")
     parser.add_argument("--board-port", type=_port, default=0, metavar="Q", help="0: any free port")
     parser.add_argument("--smu-model", choices=SMU_MODELS, default="2450")
+    parser.add_argument(
+        "--vxi11",
+        action="store_true",
+        help="also serve the SMU over VXI-11 (prints 'smu-vxi11: <INSTR resource>')",
+    )
+    parser.add_argument(
+        "--portmapper",
+        action="store_true",
+        help="with VXI-11, a portmapper on port 111 (needs root): the resource needs no port",
+    )
     parser.add_argument(
         "--realtime",
         type=_non_negative_float,
@@ -110,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             smu_port=args.smu_port,
             board_port=args.board_port,
             realtime_factor=args.realtime,
+            vxi11=args.vxi11 or args.portmapper,
+            portmapper_port=PORTMAPPER_PORT if args.portmapper else None,
         )
         if args.dump_truth is not None:
             dump_truth(bench.model, args.dump_truth)
@@ -131,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(f"smu: {bench.smu_resource}", flush=True)
         print(f"board: {bench.board_url}", flush=True)
+        if args.vxi11 or args.portmapper:
+            if bench.portmapper_error is not None:
+                print(f"labrss sim: no portmapper: {bench.portmapper_error}", file=sys.stderr)
+            print(f"smu-vxi11: {bench.smu_instr_resource}", flush=True)
         while not stop.wait(0.2):
             pass
     finally:
