@@ -471,9 +471,9 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     )
 
 
-_BENCH_DRIVERS: Final = {"crossbar": "crossbar"}
+_BENCH_DRIVERS: Final = {"crossbar": "crossbar", "switch-matrix": "keysight34980a"}
 """The board driver a station uses by default for each simulated bench."""
-_BENCH_PRESETS: Final = {"crossbar": "default"}
+_BENCH_PRESETS: Final = {"crossbar": "default", "switch-matrix": "switch-matrix"}
 """The default ``[simulator] board`` preset of each simulated bench."""
 
 

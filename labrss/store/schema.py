@@ -19,6 +19,8 @@ History:
    rebuilt (create, copy, drop, rename: SQLite's documented procedure, with foreign keys
    off during the migration and `PRAGMA foreign_key_check` before its commit).
 5. an index of readings by cell, for a cell's history across runs (`Store.cell_readings`).
+6. switch (relay) operation counts per board, as the instrument counts them, recorded at
+   the start of every run on a bench that counts (`Store.record_switch_counts`).
 """
 
 from __future__ import annotations
@@ -210,12 +212,25 @@ _V5 = """
 CREATE INDEX readings_cell ON readings(r, c)
 """
 
+_V6 = """
+CREATE TABLE switch_counts (
+    id                INTEGER PRIMARY KEY,
+    board_id          INTEGER NOT NULL REFERENCES boards(id),
+    recorded_at       REAL    NOT NULL,
+    rated_operations  INTEGER,
+    counts_json       TEXT    NOT NULL,
+    where_json        TEXT    NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX switch_counts_board ON switch_counts(board_id, recorded_at)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
     Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
     Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
     Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
+    Migration(6, "switch (relay) operation counts per board", _script(_V6)),
 )
 
 #: The version a database has after `migrate`.
