@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-PRESETS = ("small", "default", "large", "memristor", "mixed")
+PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
 """Preset names accepted by `load_board_config`."""
 
 NominalScheme = Literal["equal", "ladder", "spread", "log_uniform", "list"]
@@ -234,6 +234,34 @@ class MemristorConfig:
     initial_state_min: float = 0.0
     initial_state_max: float = 1.0
     """The as-delivered state x is uniform in [initial_state_min, initial_state_max]."""
+    formed_fraction: float = 1.0
+    """Fraction of devices delivered formed; the others are virgin and need forming (a
+    voltage above their forming voltage, under a current compliance: simulator/memristor.py,
+    "Forming"). 1.0: every device is formed (the other parameters below do nothing)."""
+    virgin_S: float = 0.1e-6
+    """Median conductance of a virgin (unformed) device (S): the intact oxide."""
+    virgin_sigma_decades: float = 0.2
+    """Device-to-device spread of the virgin conductance (log-normal, decades)."""
+    forming_V: float = 2.5
+    """Median forming voltage (V, device voltage, either polarity)."""
+    forming_sigma_V: float = 0.15
+    """Device-to-device spread of the forming voltage (V, gaussian, clipped at 3 sigma)."""
+    compliance_clamp_V: float = 0.45
+    """A filament formed or SET under a current compliance I_cc ends at G = I_cc / this
+    (Ielmini's R_on = V_C / I_C, the compliance-controlled on state), clipped to the
+    device's range."""
+    breakdown_factor: float = 2.0
+    """Forming with I_cc / compliance_clamp_V above this many times g_max (or with no
+    compliance: a pulse) is a hard breakdown: the device sticks at g_max for good."""
+    iv_v0_set_V: float = math.inf
+    """I-V non-linearity at positive device voltage: I = G V0 sinh(V / V0) (the
+    Stanford/PKU RRAM model's conduction law; G is the small-signal conductance). inf:
+    linear."""
+    iv_v0_reset_V: float = math.inf
+    """The same at negative device voltage (asymmetric I-V)."""
+    window_closure: float = 0.0
+    """Endurance: fraction of the switching window lost by the end of a device's endurance
+    budget (both bounds move in, quadratically in cycles / budget); then it sticks."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -294,7 +322,24 @@ class MemristorConfig:
                 raise BoardConfigError(
                     f"memristor.{pol}_threshold_V = {th} must exceed 3 threshold_sigma_V"
                 )
-        for name in ("endurance_stuck_on_fraction", "initial_state_min", "initial_state_max"):
+        for name in ("virgin_S", "forming_V", "compliance_clamp_V", "breakdown_factor"):
+            _positive(f"memristor.{name}", getattr(self, name))
+        for name in ("virgin_sigma_decades", "forming_sigma_V"):
+            _non_negative(f"memristor.{name}", getattr(self, name))
+        for name in ("iv_v0_set_V", "iv_v0_reset_V"):
+            if not getattr(self, name) > 0:
+                raise BoardConfigError(f"memristor.{name} = {getattr(self, name)} must be > 0")
+        if self.forming_V <= 3.0 * self.forming_sigma_V:
+            raise BoardConfigError(
+                f"memristor.forming_V = {self.forming_V} must exceed 3 forming_sigma_V"
+            )
+        for name in (
+            "endurance_stuck_on_fraction",
+            "initial_state_min",
+            "initial_state_max",
+            "formed_fraction",
+            "window_closure",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise BoardConfigError(f"memristor.{name} = {value} not in [0, 1]")
@@ -619,8 +664,15 @@ def load_board_config(preset_or_path: str | Path) -> BoardConfig:
 
 
 def _preset_data(name: str) -> dict[str, Any]:
+    """A preset's keys; a preset may start from another (``base``), like a board file."""
     ref = resources.files("simulator").joinpath("presets", f"{name}.toml")
-    return tomllib.loads(ref.read_text(encoding="utf-8"))
+    data = tomllib.loads(ref.read_text(encoding="utf-8"))
+    base = data.pop("base", None)
+    if base is not None:
+        base_data = _preset_data(base)
+        base_data.pop("name", None)
+        data = _merge(base_data, data)
+    return data
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

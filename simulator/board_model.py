@@ -465,6 +465,23 @@ class BoardModel:
                     column = d_g[:, routing.col]
                     g_s += float(column.sum())
                     i0 -= float(column @ self._dac_outputs_V())
+            nonlinear = None
+            mem = self._mem
+            if (
+                mem is not None
+                and routing.mode == "cell"
+                and np.isfinite([mem.config.iv_v0_set_V, mem.config.iv_v0_reset_V]).any()
+                and self._inst.memristor[routing.row, routing.col, 0]
+                and mem.formed[routing.row, routing.col][
+                    self.effective_switches()[routing.row, routing.col]
+                ].all()
+            ):
+                # (A virgin device's intact oxide conducts linearly: no factor then.)
+                # Every closed device of the routed cell sees the force voltage (up to its
+                # switch's ~0.1 % drop): the cell's current scales by the devices' factor.
+                def nonlinear(v: float, m: MemristorArray = mem) -> float:
+                    return float(m.iv_factor(v))
+
             if routing.four_wire:
                 assert routing.row is not None and routing.col is not None
                 v_sense = sol.potential_V(int(self._nodes.row_edge(routing.row))) - sol.potential_V(
@@ -478,8 +495,15 @@ class BoardModel:
                     four_wire=True,
                     description=routing.describe(),
                     held=self.smu_hold,
+                    nonlinear=nonlinear,
                 )
-            return PortModel(g_S=g_s, i0_A=i0, description=routing.describe(), held=self.smu_hold)
+            return PortModel(
+                g_S=g_s,
+                i0_A=i0,
+                description=routing.describe(),
+                held=self.smu_hold,
+                nonlinear=nonlinear,
+            )
 
     def true_column_currents_A(self) -> FloatArray:
         """Column currents into the TIAs (A) with the SMU (if routed) at 0 V; NaN for a
@@ -642,9 +666,13 @@ class BoardModel:
             self._invalidate()
 
     # ------------------------------------------------------------------ read disturb
-    def smu_hold(self, v_force_V: float, duration_s: float) -> None:
+    def smu_hold(
+        self, v_force_V: float, duration_s: float, current_limit_A: float = np.inf
+    ) -> None:
         """The SMU held its force HI at ``v_force_V`` (V) for the last ``duration_s`` (s) of
-        virtual time (a reading: the SMU emulators call it through `PortModel.hold`).
+        virtual time under the current limit ``current_limit_A`` (A) (a reading: the SMU
+        emulators call it through `PortModel.hold`). The limit bounds what a DC SET or a
+        forming under the SMU can reach (simulator/memristor.py, "Forming").
 
         Applies that stress, with the board's own sources, to every memristor (module
         docstring, "Read disturb"); what the board's sources alone did before the reading is
@@ -658,7 +686,7 @@ class BoardModel:
             start = max(end - t, self._stress_from_s)
             self._settle_stress(until_s=start)
             if self._routing.mode in ("cell", "mvm_smu"):
-                self._stress(v, end - start, start)
+                self._stress(v, end - start, start, float(current_limit_A))
             else:  # the SMU is not connected: only the board's own sources
                 self._stress(0.0, end - start, start)
             self._stress_from_s = end
@@ -672,9 +700,16 @@ class BoardModel:
         self._stress_from_s = end
         self._stress(0.0, end - start, start)
 
-    def _stress(self, v_force_V: float, duration_s: float, start_s: float) -> None:
+    def _stress(
+        self,
+        v_force_V: float,
+        duration_s: float,
+        start_s: float,
+        current_limit_A: float = np.inf,
+    ) -> None:
         """Every memristor's voltage with the SMU at ``v_force_V`` and the board's sources,
-        held for ``duration_s`` from ``start_s`` (`MemristorArray.apply_stress`)."""
+        held for ``duration_s`` from ``start_s`` (`MemristorArray.apply_stress`), the SMU's
+        current limit bounding what it can SET or form."""
         mem = self._mem
         if mem is None or duration_s <= 0 or self._routing.mode == "open":
             return
@@ -693,7 +728,9 @@ class BoardModel:
         r_switch = np.where(self.effective_switches(), vals.r_on_ohm, vals.r_off_ohm)
         v_dev = v_cell[:, :, None] * (r_dev / (r_dev + r_switch))
         v_dev = np.where(self._inst.memristor, v_dev, 0.0)
-        if mem.apply_stress(v_dev, duration_s=duration_s, start_s=start_s):
+        if mem.apply_stress(
+            v_dev, duration_s=duration_s, start_s=start_s, current_limit_A=current_limit_A
+        ):
             self._values = None
             self._invalidate()
 

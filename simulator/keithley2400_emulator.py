@@ -1193,7 +1193,9 @@ class Keithley2400Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(self.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
-        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
+        # The reading's stress (read disturb, DC switching, forming) under the current limit.
+        climit = self.protection["CURR"] if self.source_function == "VOLT" else abs(op.i_A)
+        port.hold(op.v_force_V, elapsed, climit)
         result["TIME"] = now - self.timer_zero_s
         result["STAT"] = float(status)
         self.measurement_event |= MEAS_READING_AVAILABLE

@@ -1733,7 +1733,10 @@ class Keithley2450Emulator(ScpiDevice):
             RANGE_CHANGE_S + measurement_time_s(sense.nplc, self.line_frequency_Hz, autozero=False)
         )
         now = self.clock.advance(elapsed)
-        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
+        # The reading's stress on the board (read disturb, DC switching, forming), under the
+        # current limit: the compliance of a voltage source, the level of a current source.
+        climit = self.source["VOLT"].limit if self.source_function == "VOLT" else abs(op.i_A)
+        port.hold(op.v_force_V, elapsed, climit)
         status = STAT_TERMINAL_FRONT if self.terminals == "FRONT" else 0
         if overflow:
             status |= STAT_QUESTIONABLE

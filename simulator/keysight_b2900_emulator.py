@@ -1,18 +1,30 @@
-"""A Keysight B2901A (one channel) or B2902A (two channels) precision SMU, SCPI subset.
+"""A Keysight B2901A (one channel) or B2902A (two channels) precision SMU, SCPI.
 
-The subset a resistance / current bench uses (Keysight B2900 SCPI Command Reference):
-source function and level per channel, compliance (``:SENS:CURR:PROT``) and its tripped
-query, measure functions, NPLC / aperture, measure ranges and autorange, resistance in
-manual (V/I of your own source) or auto (test current from the ohms range) mode, remote
-sense, output on/off with the automatic output-on of ``:MEAS?`` and ``:INIT``, spot
-measurements ``:MEAS[:<f>]? (@list)`` with ``:FORM:ELEM:SENS``, a triggered burst
-(``:TRIG:COUN``, ``:INIT``, ``:FETC:ARR:<f>?``), the error queue and the common commands.
+What a measurement script uses, after the B2900 SCPI Command Reference (B2910-90030) and
+User's Guide (B2910-90010):
+
+* source function, FIXed level, its TRIGgered level, staircase SWEep (LIN/LOG, UP/DOWN,
+  SINGle/DOUBle, BEST/AUTO/FIXed ranging, start/stop/center/span/step/points couplings)
+  and LIST modes (`simulator.b2900_source`); compliance and its tripped query; ranges;
+* measure functions, NPLC / aperture, ranges and autorange, resistance in manual (V/I of
+  your own source) or auto (test current from the ohms range) mode, remote sense;
+* the ARM-TRIGger model per channel and device action (TRANsient, ACQuire): counts,
+  delays, AINT / BUS / TIMer sources, ``:INIT``, ``:ABOR``, ``:IDLE?``, ``*TRG``,
+  ``*OPC`` / ``*OPC?`` / ``*WAI`` in instrument time (`simulator.b2900_trigger`);
+* ``:MEAS?`` (spot), ``:READ[:ARR]?``, ``:FETC[:ARR|:SCAL][:<elem>]?`` with
+  ``:FORM:ELEM:SENS``, ``:FORM ASC|REAL,32|REAL,64`` and ``:FORM:BORD``, the trace buffer
+  ``:TRAC`` (`simulator.b2900_data`);
+* output on/off, low terminal, auto on/off, ``:OUTP:OFF:MODE``, ``:OUTP:PROT``;
+* the error queue and the common commands (``*OPT?`` included).
+
+Anything else a script may send is refused with the instrument's error number and a
+message saying it is not emulated (docs/smu-emulators.md lists every command family).
 Channel suffixes and channel lists address the channels; a B2901A refuses channel 2
 (-114 in a header, -222 in a channel list).
 
 Each channel sees the board through its own ``port()`` callable; a channel wired to
 nothing gets `simulator.port_model.OPEN_CIRCUIT`. The physics is `simulator.smu_physics`.
-See docs/smu-emulators.md for the command list and the deviations from the instrument.
+The SCPI engine is independent of the transport: `handle_line` is the whole interface.
 """
 
 from __future__ import annotations
@@ -24,14 +36,32 @@ from typing import Any
 
 import numpy as np
 
+from simulator.b2900_data import (
+    ELEMENT_ORDER,
+    Reading,
+    TraceBuffer,
+    format_numbers,
+    interleave,
+    nan_reading,
+    nr3,
+)
+from simulator.b2900_source import MAX_POINTS, SourceProgram
+from simulator.b2900_trigger import (
+    ACTIONS,
+    ActionLayers,
+    Machine,
+    TriggerScheduler,
+    action_model,
+)
 from simulator.clock import VirtualClock
-from simulator.port_model import PortModel
+from simulator.port_model import OPEN_CIRCUIT, PortModel
 from simulator.scpi import (
     ESR_PON,
     Bool,
     Call,
     Channels,
     Choice,
+    CountOrInf,
     Num,
     ScpiDevice,
     ScpiError,
@@ -59,8 +89,11 @@ MODELS = {"B2901A": 1, "B2902A": 2}
 """Supported models and their channel counts."""
 RESISTANCE_RANGES_OHM = (2.0, 20.0, 200.0, 2e3, 20e3, 200e3, 2e6, 20e6, 200e6)
 AUTO_SOURCE_DELAY_S = 1e-3
-ELEMENT_ORDER = ("VOLT", "CURR", "RES", "TIME", "STAT", "SOUR")
-"""Data elements in the fixed order the B2900 returns them."""
+"""Source wait (s) after a source change: before a spot measurement and per TRANsient step."""
+MAX_RESULTS = 100_000
+"""Readings one initiation keeps per channel (ARM count x TRIGger count is limited to it)."""
+MAX_LEVEL = {"VOLT": 210.0, "CURR": 3.03}
+UNIT = {"VOLT": "V", "CURR": "A"}
 _ELEMENT_KEY = {
     "VOLTAGE": "VOLT",
     "CURRENT": "CURR",
@@ -72,11 +105,76 @@ _ELEMENT_KEY = {
 STATUS_COMPLIANCE = 1 << 3
 STATUS_OVERFLOW = 1 << 4
 STATUS_REMOTE_SENSE = 1 << 6
+_ACTION_NODES = {"": ACTIONS, ":ALL": ACTIONS, ":ACQuire": ("ACQ",), ":TRANsient": ("TRAN",)}
+"""Header node of an ARM / TRIGger / INITiate / ABORt / IDLE command -> device actions."""
+NOT_EMULATED = (
+    (":CALCulate#2", "the CALCulate subsystem (math, limit tests, composite limits)"),
+    ("[:SENSe#2]:DATA", "the :SENSe:DATA buffer (use :FETCh, :READ or :TRACe)"),
+    ("[:SENSe#2]:WAIT", "the measurement wait time control"),
+    ("[:SENSe#2]:CURRent[:DC]:PROTection:POSitive", "separate positive/negative limits"),
+    ("[:SENSe#2]:CURRent[:DC]:PROTection:NEGative", "separate positive/negative limits"),
+    ("[:SENSe#2]:VOLTage[:DC]:PROTection:POSitive", "separate positive/negative limits"),
+    ("[:SENSe#2]:VOLTage[:DC]:PROTection:NEGative", "separate positive/negative limits"),
+    ("[:SENSe#2]:CURRent[:DC]:RANGe:AUTO:LLIMit", "autorange limits"),
+    ("[:SENSe#2]:VOLTage[:DC]:RANGe:AUTO:LLIMit", "autorange limits"),
+    ("[:SENSe#2]:CURRent[:DC]:RANGe:AUTO:ULIMit", "autorange limits"),
+    ("[:SENSe#2]:VOLTage[:DC]:RANGe:AUTO:ULIMit", "autorange limits"),
+    ("[:SENSe#2]:CURRent[:DC]:RANGe:AUTO:MODE", "autorange modes"),
+    ("[:SENSe#2]:CURRent[:DC]:RANGe:AUTO:THReshold", "autorange thresholds"),
+    ("[:SOURce#2]:PULSe", "pulse output"),
+    ("[:SOURce#2]:FUNCtion:SHAPe", "the pulse shape (DC only)"),
+    ("[:SOURce#2]:FUNCtion:TRIGgered", "continuous triggered output"),
+    ("[:SOURce#2]:WAIT", "the source wait time control"),
+    ("[:SOURce#2]:CURRent:RANGe:AUTO:LLIMit", "source autorange limits"),
+    ("[:SOURce#2]:VOLTage:RANGe:AUTO:LLIMit", "source autorange limits"),
+    ("[:SOURce#2]:LIST:CURRent:STARt", "a list start point"),
+    ("[:SOURce#2]:LIST:VOLTage:STARt", "a list start point"),
+    ("[:SOURce#2]:DIGital", "the digital I/O"),
+    ("[:SOURce#2]:TOUTput", "trigger outputs"),
+    (":ARM#2:ACQuire:TOUTput", "trigger outputs"),
+    (":ARM#2:TRANsient:TOUTput", "trigger outputs"),
+    (":ARM#2:ALL:TOUTput", "trigger outputs"),
+    (":ARM#2:TOUTput", "trigger outputs"),
+    (":TRIGger#2:ACQuire:TOUTput", "trigger outputs"),
+    (":TRIGger#2:TRANsient:TOUTput", "trigger outputs"),
+    (":TRIGger#2:ALL:TOUTput", "trigger outputs"),
+    (":TRIGger#2:TOUTput", "trigger outputs"),
+    (":ARM#2:ACQuire:BYPass", "event detector bypass"),
+    (":ARM#2:TRANsient:BYPass", "event detector bypass"),
+    (":ARM#2:ALL:BYPass", "event detector bypass"),
+    (":ARM#2:BYPass", "event detector bypass"),
+    (":TRIGger#2:ACQuire:BYPass", "event detector bypass"),
+    (":TRIGger#2:TRANsient:BYPass", "event detector bypass"),
+    (":TRIGger#2:ALL:BYPass", "event detector bypass"),
+    (":TRIGger#2:BYPass", "event detector bypass"),
+    (":ARM#2:ACQuire:SOURce:LAN", "LXI trigger events"),
+    (":ARM#2:TRANsient:SOURce:LAN", "LXI trigger events"),
+    (":TRIGger#2:ACQuire:SOURce:LAN", "LXI trigger events"),
+    (":TRIGger#2:TRANsient:SOURce:LAN", "LXI trigger events"),
+    (":OUTPut#2:FILTer", "the output filter"),
+    (":OUTPut#2:HCAPacitance", "the high capacitance mode"),
+    (":OUTPut#2:RECovery", "the output recovery"),
+    (":OUTPut#2:PROTection:POSitive", "separate protection limits"),
+    (":FORMat:ELEMents:CALCulate", "calculation result data (no :CALCulate subsystem)"),
+    (":FORMat:DIGital", "the bit pattern format (no limit tests)"),
+    (":FORMat:SREGister", "the status register format"),
+    (":STATus", "the STATus subsystem registers"),
+    (":SYSTem:GROup", "channel grouping"),
+    (":SYSTem:LANGuage", "other command languages"),
+    (":SYSTem:PRESet", "the preset state"),
+    (":PROGram", "program memory"),
+    (":MMEMory", "mass memory"),
+    (":HCOPy", "hard copies"),
+    (":DIAGnostic", "diagnostics"),
+    (":CALibration", "calibration"),
+    (":LXI", "LXI"),
+)
+"""Command families the instrument has and the emulator refuses (-113, "not emulated")."""
 
 
 @dataclass
 class _Channel:
-    """The settings and meters of one SMU channel."""
+    """The settings, meters, trigger layers, data and trace buffer of one SMU channel."""
 
     port: Callable[[], PortModel]
     meter_i: MeterRanges
@@ -87,6 +185,7 @@ class _Channel:
     level: dict[str, float] = field(default_factory=dict)
     source_range: dict[str, int] = field(default_factory=dict)
     source_auto: dict[str, bool] = field(default_factory=dict)
+    program: SourceProgram = field(default_factory=SourceProgram)
     protection: dict[str, float] = field(default_factory=dict)
     sense_range: dict[str, int] = field(default_factory=dict)
     sense_auto: dict[str, bool] = field(default_factory=dict)
@@ -99,9 +198,31 @@ class _Channel:
     output_low: str = "GROUND"
     on_auto: bool = True
     off_auto: bool = False
-    trigger_count: int = 1
-    trigger_period_s: float = 0.0
-    data: list[dict[str, float]] = field(default_factory=list)
+    off_mode: str = "NORM"
+    output_protection: bool = False
+    layers: dict[str, ActionLayers] = field(default_factory=dict)
+    out_level: float | None = None
+    """The level a running TRANsient action outputs (None: the programmed level)."""
+    out_range: int | None = None
+    results: list[Reading] = field(default_factory=list)
+    trace: TraceBuffer = field(default_factory=TraceBuffer)
+
+
+@dataclass(frozen=True)
+class _Stress:
+    """What a reading held on the port: reported to the board when its time has passed."""
+
+    port: PortModel
+    v_force_V: float
+    current_limit_A: float
+
+    def report(self, duration_s: float) -> None:
+        """`PortModel.hold` for the last ``duration_s`` (read disturb, switching, forming)."""
+        self.port.hold(self.v_force_V, duration_s, self.current_limit_A)
+
+
+class _ProtectionTripError(Exception):
+    """The channel reached compliance with ``:OUTP:PROT ON``: output off, actions stopped."""
 
 
 class KeysightB2900Emulator(ScpiDevice):
@@ -117,7 +238,8 @@ class KeysightB2900Emulator(ScpiDevice):
         line_frequency_Hz: 50 or 60 (``:SYST:LFR``).
     """
 
-    MAX_LINE_BYTES = 4096
+    MAX_LINE_BYTES = 65536
+    """A 2500-value ``:SOUR:LIST`` fits in one program message."""
     ERROR_QUEUE_CAPACITY = 30
 
     def __init__(
@@ -143,8 +265,6 @@ class KeysightB2900Emulator(ScpiDevice):
         if line_frequency_Hz not in (50.0, 60.0):
             raise ValueError(f"Keysight {model}: line frequency must be 50 or 60 Hz")
         super().__init__(f"Keysight {model}")
-        from simulator.port_model import OPEN_CIRCUIT
-
         self.model = model
         self.n_channels = n_channels
         self.serial = serial
@@ -163,14 +283,24 @@ class KeysightB2900Emulator(ScpiDevice):
             )
             for p in port_list
         ]
+        self.scheduler = TriggerScheduler(
+            clock,
+            on_error=self._action_failed,
+            on_machine_end=self._action_ended,
+            on_idle=self.operations_completed,
+        )
         self._register()
+        for pattern, what in NOT_EMULATED:
+            self.add_not_emulated(pattern, what)
         self.reset()
         self.clear_status()
         self.esr |= ESR_PON
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """``*RST``: source 0 V, compliance 100 uA / 2 V, autorange, NPLC 1, output off."""
+        """``*RST``: running actions aborted; source 0 V, compliance 100 uA / 2 V,
+        autorange, NPLC 1, output off, FIXed mode, trigger counts 1 from AINT, ASCII data."""
+        self.scheduler.abort(range(self.n_channels), ACTIONS)
         for ch in self.channels:
             ch.source_function = "VOLT"
             ch.level = {"VOLT": 0.0, "CURR": 0.0}
@@ -179,6 +309,7 @@ class KeysightB2900Emulator(ScpiDevice):
                 "CURR": ch.source_i.index_for(1e-4),
             }
             ch.source_auto = {"VOLT": True, "CURR": True}
+            ch.program = SourceProgram()
             ch.protection = {"CURR": 1e-4, "VOLT": 2.0}
             ch.sense_range = {
                 "CURR": ch.meter_i.index_for(1e-4),
@@ -195,10 +326,16 @@ class KeysightB2900Emulator(ScpiDevice):
             ch.output_low = "GROUND"
             ch.on_auto = True
             ch.off_auto = False
-            ch.trigger_count = 1
-            ch.trigger_period_s = 0.0
-            ch.data = []
+            ch.off_mode = "NORM"
+            ch.output_protection = False
+            ch.layers = {action: ActionLayers() for action in ACTIONS}
+            ch.out_level = None
+            ch.out_range = None
+            ch.results = []
+            ch.trace = TraceBuffer()
         self.elements = list(ELEMENT_ORDER)
+        self.data_format = "ASC"
+        self.swapped = False
         self.timer_zero_s = self.clock.now_s
 
     def power_cycle(self) -> None:
@@ -211,7 +348,7 @@ class KeysightB2900Emulator(ScpiDevice):
         """A host connected: state is kept."""
 
     def on_disconnect(self) -> None:
-        """The host went away: state (including outputs) is kept, as on the instrument."""
+        """The host went away: state (including outputs and running actions) is kept."""
 
     def identity(self) -> str:
         """``*IDN?``: Keysight Technologies,<model>,<serial>,<firmware>."""
@@ -221,39 +358,83 @@ class KeysightB2900Emulator(ScpiDevice):
         """Keysight prints the code with a sign: ``+0,"No error"``."""
         return format_error(code, message).replace(f"{code},", f"{code:+d},", 1)
 
+    # ------------------------------------------------------------------ overlapped operations
+    def before_line(self) -> None:
+        """Running trigger models progress by the (wall) time since the previous line."""
+        self.scheduler.progress()
+
+    def operations_pending(self) -> bool:
+        """A device action of some channel is running."""
+        return self.scheduler.active()
+
+    def wait_complete(self) -> bool:
+        """Run every device action to its end; False when one cannot end by itself."""
+        return self.scheduler.run_to_end()
+
     # ------------------------------------------------------------------ registration
     def _register(self) -> None:
+        self._register_source()
+        self._register_sense()
+        self._register_output()
+        self._register_trigger()
+        self._register_data()
+        self._register_system()
+
+    def _register_source(self) -> None:
         n = self.n_channels
         add = self.add
-        chans = Channels(n, name="channel list", optional=True)
         add(
             f"[:SOURce#{n}]:FUNCtion:MODE",
             set=self._set_source_function,
             query=lambda c: self._ch(c).source_function,
             params=[Choice("VOLTage|CURRent", name="source function")],
         )
-        for fn, long, max_level, unit in (
-            ("VOLT", "VOLTage", 210.0, "V"),
-            ("CURR", "CURRent", 3.03, "A"),
-        ):
+        for fn, long in (("VOLT", "VOLTage"), ("CURR", "CURRent")):
+            top, unit = MAX_LEVEL[fn], UNIT[fn]
             base = f"[:SOURce#{n}]:{long}"
             add(
                 f"{base}[:LEVel][:IMMediate][:AMPLitude]",
                 set=self._setter_level(fn),
                 query=self._query_level(fn),
-                params=[Num(-max_level, max_level, 0.0, unit, f"{fn} source level")],
+                params=[Num(-top, top, 0.0, unit, f"{fn} source level")],
+            )
+            add(
+                f"{base}[:LEVel]:TRIGgered[:AMPLitude]",
+                set=self._setter_program(fn, "triggered"),
+                query=self._query_program(fn, "triggered"),
+                params=[Num(-top, top, 0.0, unit, f"{fn} triggered level")],
             )
             add(
                 f"{base}:MODE",
-                set=self._set_source_mode,
-                query=lambda c: "FIX",
+                set=self._setter_mode(fn),
+                query=self._program_reply(fn, lambda p, fn: p.mode[fn]),
                 params=[Choice("FIXed|SWEep|LIST", name="source mode")],
+            )
+            for node in ("STARt", "STOP", "CENTer", "SPAN"):
+                bound = 2 * top if node == "SPAN" else top
+                add(
+                    f"{base}:{node}",
+                    set=self._setter_sweep_end(fn, node[:4].upper()),
+                    query=self._query_sweep_end(fn, node[:4].upper()),
+                    params=[Num(-bound, bound, 0.0, unit, f"{fn} sweep {node.lower()}")],
+                )
+            add(
+                f"{base}:STEP",
+                set=self._setter_step(fn),
+                query=self._program_reply(fn, lambda p, fn: nr3(p.step[fn])),
+                params=[Num(-2 * top, 2 * top, 0.0, unit, f"{fn} sweep step")],
+            )
+            add(
+                f"{base}:POINts",
+                set=self._set_points,
+                query=lambda c: str(self._ch(c).program.points),
+                params=[Num(1, MAX_POINTS, 1, "", "sweep points", integer=True)],
             )
             add(
                 f"{base}:RANGe",
                 set=self._setter_source_range(fn),
                 query=self._query_source_range(fn),
-                params=[Num(-max_level, max_level, max_level, unit, f"{fn} source range")],
+                params=[Num(-top, top, top, unit, f"{fn} source range")],
             )
             add(
                 f"{base}:RANGe:AUTO",
@@ -261,6 +442,48 @@ class KeysightB2900Emulator(ScpiDevice):
                 query=self._query_source_auto(fn),
                 params=[Bool()],
             )
+            value = Num(-top, top, 0.0, unit, f"{fn} list value")
+            add(
+                f"[:SOURce#{n}]:LIST:{long}",
+                set=self._setter_list(fn, append=False),
+                query=self._program_reply(fn, lambda p, fn: ",".join(nr3(v) for v in p.lists[fn])),
+                params=[value],
+                variadic=value,
+                max_variadic=MAX_POINTS - 1,
+            )
+            add(
+                f"[:SOURce#{n}]:LIST:{long}:APPend",
+                set=self._setter_list(fn, append=True),
+                params=[value],
+                variadic=value,
+                max_variadic=MAX_POINTS - 1,
+            )
+            add(
+                f"[:SOURce#{n}]:LIST:{long}:POINts",
+                query=self._program_reply(fn, lambda p, fn: str(len(p.lists[fn]))),
+            )
+        add(
+            f"[:SOURce#{n}]:SWEep:POINts",
+            set=self._set_points,
+            query=lambda c: str(self._ch(c).program.points),
+            params=[Num(1, MAX_POINTS, 1, "", "sweep points", integer=True)],
+        )
+        for node, attr, choices in (
+            ("SPACing", "spacing", "LINear|LOGarithmic"),
+            ("STAir", "stair", "SINGle|DOUBle"),
+            ("DIRection", "direction", "UP|DOWN"),
+            ("RANGing", "ranging", "BEST|FIXed|AUTO"),
+        ):
+            add(
+                f"[:SOURce#{n}]:SWEep:{node}",
+                set=self._setter_sweep_choice(attr),
+                query=self._program_reply(attr, lambda p, attr: str(getattr(p, attr))),
+                params=[Choice(choices, name=f"sweep {attr}")],
+            )
+
+    def _register_sense(self) -> None:
+        n = self.n_channels
+        add = self.add
         for fn, long, lo, hi, unit in (
             ("CURR", "CURRent[:DC]", 1e-8, 3.03, "A"),
             ("VOLT", "VOLTage[:DC]", 0.02, 210.0, "V"),
@@ -276,13 +499,13 @@ class KeysightB2900Emulator(ScpiDevice):
             add(
                 f"{base}:NPLCycles",
                 set=self._set_nplc,
-                query=lambda c: _nr3(self._ch(c).nplc),
+                query=lambda c: nr3(self._ch(c).nplc),
                 params=[Num(4e-4, 100.0, 1.0, "", "NPLC")],
             )
             add(
                 f"{base}:APERture",
                 set=self._set_aperture,
-                query=lambda c: _nr3(self._ch(c).nplc / self.line_frequency_Hz),
+                query=lambda c: nr3(self._ch(c).nplc / self.line_frequency_Hz),
                 params=[Num(8e-6, 2.0, 0.1 / self.line_frequency_Hz, "S", "aperture")],
             )
         for fn, long, lo, hi, unit in (
@@ -340,6 +563,9 @@ class KeysightB2900Emulator(ScpiDevice):
         add(f"[:SENSe#{n}]:FUNCtion:OFF:ALL", set=lambda c: self._ch(c).functions.clear())
         add(f"[:SENSe#{n}]:FUNCtion:ALL", set=self._set_functions_all)
 
+    def _register_output(self) -> None:
+        n = self.n_channels
+        add = self.add
         add(
             f":OUTPut#{n}[:STATe]",
             set=self._set_output,
@@ -364,60 +590,172 @@ class KeysightB2900Emulator(ScpiDevice):
             query=lambda c: "1" if self._ch(c).off_auto else "0",
             params=[Bool()],
         )
+        add(
+            f":OUTPut#{n}:OFF:MODE",
+            set=self._set_off_mode,
+            query=lambda c: self._ch(c).off_mode,
+            params=[Choice("ZERO|HIZ|NORMal", name="output-off mode")],
+        )
+        add(
+            f":OUTPut#{n}:PROTection[:STATe]",
+            set=self._setter_channel_bool("output_protection"),
+            query=lambda c: "1" if self._ch(c).output_protection else "0",
+            params=[Bool(name="output protection")],
+        )
 
+    def _register_trigger(self) -> None:
+        n = self.n_channels
+        add = self.add
+        chans = Channels(n, name="channel list", optional=True)
+        for node, actions in _ACTION_NODES.items():
+            add(
+                f":INITiate[:IMMediate]{node}",
+                set=self._initiator(actions),
+                params=[chans],
+            )
+            add(f":ABORt{node}", set=self._aborter(actions), params=[chans])
+            add(f":IDLE{node}", query=self._idler(actions), query_params=[chans])
+            for layer in ("ARM", "TRIG"):
+                root = f":ARM#{n}" if layer == "ARM" else f":TRIGger#{n}"
+                add(
+                    f"{root}{node}:COUNt",
+                    set=self._setter_layer(actions, layer, "count"),
+                    query=self._query_layer(actions, layer, "count"),
+                    params=[CountOrInf(1, 100_000, name=f"{layer} count")],
+                )
+                add(
+                    f"{root}{node}:DELay",
+                    set=self._setter_layer(actions, layer, "delay_s"),
+                    query=self._query_layer(actions, layer, "delay_s"),
+                    params=[Num(0.0, 100_000.0, 0.0, "S", f"{layer} delay")],
+                )
+                add(
+                    f"{root}{node}:TIMer",
+                    set=self._setter_layer(actions, layer, "timer_s"),
+                    query=self._query_layer(actions, layer, "timer_s"),
+                    params=[Num(1e-5, 100_000.0, 1e-5, "S", f"{layer} timer interval")],
+                )
+                add(
+                    f"{root}{node}:SOURce[:SIGNal]",
+                    set=self._setter_layer(actions, layer, "source"),
+                    query=self._query_layer(actions, layer, "source"),
+                    params=[
+                        Choice(
+                            "AINT|BUS|TIMer|INT1|INT2|LAN|EXT1|EXT2|EXT3|EXT4|EXT5|EXT6|"
+                            "EXT7|EXT8|EXT9|EXT10|EXT11|EXT12|EXT13|EXT14",
+                            name=f"{layer} source",
+                        )
+                    ],
+                )
+                add(f"{root}{node}[:IMMediate]", set=self._immediate(actions, layer))
+        add(":*TRG", set=lambda c: self.scheduler.bus_trigger())
+
+    def _register_data(self) -> None:
+        n = self.n_channels
+        add = self.add
+        chans = Channels(n, name="channel list", optional=True)
+        element = Choice("VOLTage|CURRent|RESistance|TIME|STATus|SOURce", name="element")
         add(
             ":FORMat:ELEMents:SENSe",
             set=self._set_elements,
             query=lambda c: ",".join(self.elements),
-            params=[Choice("VOLTage|CURRent|RESistance|TIME|STATus|SOURce", name="element")],
-            variadic=Choice("VOLTage|CURRent|RESistance|TIME|STATus|SOURce", name="element"),
+            params=[element],
+            variadic=element,
             max_variadic=5,
         )
         add(
             ":FORMat[:DATA]",
             set=self._set_format,
-            query=lambda c: "ASC",
-            params=[Choice("ASCii|REAL", name="data format")],
+            query=self._query_format,
+            params=[
+                Choice("ASCii|REAL", name="data format"),
+                Num(32, 64, 64, "", "REAL length", optional=True, integer=True),
+            ],
+        )
+        add(
+            ":FORMat:BORDer",
+            set=self._set_byte_order,
+            query=lambda c: "SWAP" if self.swapped else "NORM",
+            params=[Choice("NORMal|SWAPped", name="byte order")],
         )
         add(":MEASure", query=self._measure_elements, query_params=[chans])
         for fn, long in (("CURR", "CURRent[:DC]"), ("VOLT", "VOLTage[:DC]"), ("RES", "RESistance")):
             add(f":MEASure:{long}", query=self._measure_one(fn), query_params=[chans])
-        add(":INITiate[:IMMediate][:ALL]", set=self._initiate, params=[chans])
-        add(":INITiate[:IMMediate]:ACQuire", set=self._initiate, params=[chans])
-        add(":ABORt[:ALL]", set=lambda c: None, params=[chans])
-        add(":ABORt:ACQuire", set=lambda c: None, params=[chans])
-        for node in ("", ":ACQuire", ":TRANsient", ":ALL"):
+        for root, initiate in ((":FETCh", False), (":READ", True)):
+            add(f"{root}:ARRay", query=self._fetcher(None, True, initiate), query_params=[chans])
             add(
-                f":TRIGger#{n}{node}:COUNt",
-                set=self._set_trigger_count,
-                query=lambda c: str(self._ch(c).trigger_count),
-                params=[Num(1, 100000, 1, "", "trigger count", integer=True)],
+                f"{root}[:SCALar]", query=self._fetcher(None, False, initiate), query_params=[chans]
             )
-            add(
-                f":TRIGger#{n}{node}:TIMer",
-                set=self._set_trigger_period,
-                query=lambda c: _nr3(self._ch(c).trigger_period_s),
-                params=[Num(1e-5, 1e5, 1e-5, "S", "trigger period")],
-            )
-            add(
-                f":TRIGger#{n}{node}:SOURce",
-                set=lambda c: None,
-                query=lambda c: "AINT",
-                params=[Choice("AINT|BUS|TIMer|INT1|INT2|LAN|EXT1|EXT2", name="trigger source")],
-            )
-        for element in ("CURRent", "VOLTage", "RESistance", "TIME", "STATus", "SOURce"):
-            add(
-                f":FETCh:ARRay:{element}",
-                query=self._fetch_array(_ELEMENT_KEY[element.upper()]),
-                query_params=[chans],
-            )
-            add(
-                f":FETCh[:SCALar]:{element}",
-                query=self._fetch_scalar(_ELEMENT_KEY[element.upper()]),
-                query_params=[chans],
-            )
-        add(":FETCh:ARRay", query=self._fetch_array(None), query_params=[chans])
-        add(":FETCh[:SCALar]", query=self._fetch_scalar(None), query_params=[chans])
+            for name in ("CURRent", "VOLTage", "RESistance", "TIME", "STATus", "SOURce"):
+                key = _ELEMENT_KEY[name.upper()]
+                add(
+                    f"{root}:ARRay:{name}",
+                    query=self._fetcher(key, True, initiate),
+                    query_params=[chans],
+                )
+                add(
+                    f"{root}[:SCALar]:{name}",
+                    query=self._fetcher(key, False, initiate),
+                    query_params=[chans],
+                )
+        trace = f":TRACe#{n}"
+        add(f"{trace}:CLEar", set=self._trace_clear)
+        add(
+            f"{trace}:POINts",
+            set=self._trace_points,
+            query=lambda c: str(self._ch(c).trace.size),
+            params=[Num(1, 100_000, 100_000, "", "trace buffer size", integer=True)],
+        )
+        add(
+            f"{trace}:POINts:ACTual",
+            query=lambda c: str(len(self._ch(c).trace.readings)),
+        )
+        add(f"{trace}:FREE", query=self._trace_free)
+        add(
+            f"{trace}:FEED",
+            set=self._trace_feed,
+            query=lambda c: "SENS",
+            params=[Choice("SENSe|MATH|LIMit", name="trace feed")],
+        )
+        add(
+            f"{trace}:FEED:CONTrol",
+            set=self._trace_control,
+            query=lambda c: self._ch(c).trace.control,
+            params=[Choice("NEVer|NEXT", name="trace control")],
+        )
+        add(
+            f"{trace}:DATA",
+            query=self._trace_data,
+            query_params=[
+                Num(0, 99_999, 0, "", "offset", optional=True, integer=True),
+                Num(1, 100_000, 100_000, "", "size", optional=True, integer=True),
+            ],
+        )
+        add(
+            f"{trace}:TSTamp:FORMat",
+            set=self._trace_setter("timestamp_format", {"ABSOLUTE": "ABS", "DELTA": "DELT"}),
+            query=lambda c: self._ch(c).trace.timestamp_format,
+            params=[Choice("ABSolute|DELTa", name="timestamp format")],
+        )
+        add(
+            f"{trace}:STATistic:FORMat",
+            set=self._trace_setter(
+                "statistic",
+                {
+                    "MEAN": "MEAN",
+                    "SDEVIATION": "SDEV",
+                    "MINIMUM": "MIN",
+                    "MAXIMUM": "MAX",
+                    "PKPK": "PKPK",
+                },
+            ),
+            query=lambda c: self._ch(c).trace.statistic,
+            params=[Choice("MEAN|SDEViation|MINimum|MAXimum|PKPK", name="statistic")],
+        )
+        add(f"{trace}:STATistic:DATA", query=self._trace_statistic)
+
+    def _register_system(self) -> None:
+        add = self.add
         add(
             ":SYSTem:LFRequency",
             set=self._set_lfr,
@@ -432,7 +770,8 @@ class KeysightB2900Emulator(ScpiDevice):
         )
         add(":DISPlay:ENABle", set=lambda c: None, query=lambda c: "1", params=[Bool()])
         add(":SYSTem:TIME:TIMer:COUNt:RESet", set=self._reset_timer)
-        add(":SYSTem:TIME:TIMer:COUNt", query=lambda c: _nr3(self.clock.now_s - self.timer_zero_s))
+        add(":SYSTem:TIME:TIMer:COUNt", query=lambda c: nr3(self.clock.now_s - self.timer_zero_s))
+        add(":*OPT", query=lambda c: "0")
 
     # ------------------------------------------------------------------ helpers
     def _ch(self, call: Call) -> _Channel:
@@ -456,15 +795,113 @@ class KeysightB2900Emulator(ScpiDevice):
             return ch.meter_v.full_scales
         return RESISTANCE_RANGES_OHM
 
-    # ------------------------------------------------------------------ handlers
+    def _require_idle(self, index: int, command: str) -> None:
+        if self.scheduler.active([index]):
+            raise ScpiError(
+                -221,
+                f"{command}: channel {index + 1} is running a triggered operation "
+                "(wait with *OPC? or :IDLE?, or send :ABOR)",
+            )
+
+    def _program_reply(
+        self, key: str, render: Callable[[SourceProgram, str], str]
+    ) -> Callable[[Call], str]:
+        """A query answering ``render(program, key)`` for the addressed channel."""
+        return lambda call: render(self._ch(call).program, key)
+
+    # ------------------------------------------------------------------ source handlers
     def _set_source_function(self, call: Call) -> None:
         self._ch(call).source_function = "VOLT" if call.args[0] == "VOLTAGE" else "CURR"
 
-    def _set_source_mode(self, call: Call) -> None:
-        if call.args[0] != "FIXED":
-            raise ScpiError(
-                -224, f"{call.header}: {call.args[0]} mode is not emulated (only FIXed)"
+    def _setter_mode(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            self._ch(call).program.mode[fn] = {"FIXED": "FIX", "SWEEP": "SWE"}.get(
+                call.args[0], call.args[0]
             )
+
+        return setter
+
+    def _setter_program(self, fn: str, attr: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            getattr(self._ch(call).program, attr)[fn] = float(call.args[0])
+
+        return setter
+
+    def _query_program(self, fn: str, attr: str) -> Callable[[Call], str]:
+        return lambda call: nr3(getattr(self._ch(call).program, attr)[fn])
+
+    def _setter_sweep_end(self, fn: str, which: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            program = self._ch(call).program
+            value = float(call.args[0])
+            start, stop = program.start[fn], program.stop[fn]
+            if which == "STAR":
+                start = value
+            elif which == "STOP":
+                stop = value
+            else:
+                center = value if which == "CENT" else program.center(fn)
+                span = value if which == "SPAN" else program.span(fn)
+                start, stop = center - span / 2, center + span / 2
+                top = MAX_LEVEL[fn]
+                if max(abs(start), abs(stop)) > top * (1 + 1e-12):
+                    raise ScpiError(
+                        -222,
+                        f"{call.header}: start {start:g} / stop {stop:g} outside "
+                        f"-{top:g}..{top:g} {UNIT[fn]}",
+                    )
+            program.set_start_stop(fn, start, stop)
+
+        return setter
+
+    def _query_sweep_end(self, fn: str, which: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            program = self._ch(call).program
+            value = {
+                "STAR": program.start[fn],
+                "STOP": program.stop[fn],
+                "CENT": program.center(fn),
+                "SPAN": program.span(fn),
+            }[which]
+            return nr3(value)
+
+        return query
+
+    def _setter_step(self, fn: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            self._ch(call).program.set_step(fn, float(call.args[0]), call.header)
+
+        return setter
+
+    def _set_points(self, call: Call) -> None:
+        self._ch(call).program.set_points(int(call.args[0]))
+
+    def _setter_sweep_choice(self, attr: str) -> Callable[[Call], None]:
+        short = {
+            "LINEAR": "LIN",
+            "LOGARITHMIC": "LOG",
+            "SINGLE": "SING",
+            "DOUBLE": "DOUB",
+            "FIXED": "FIX",
+        }
+
+        def setter(call: Call) -> None:
+            setattr(self._ch(call).program, attr, short.get(call.args[0], call.args[0]))
+
+        return setter
+
+    def _setter_list(self, fn: str, *, append: bool) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            program = self._ch(call).program
+            values = [float(v) for v in call.args]
+            new = (program.lists[fn] + values) if append else values
+            if len(new) > MAX_POINTS:
+                raise ScpiError(
+                    -222, f"{call.header}: {len(new)} list values (at most {MAX_POINTS})"
+                )
+            program.lists[fn] = new
+
+        return setter
 
     def _setter_level(self, fn: str) -> Callable[[Call], None]:
         def setter(call: Call) -> None:
@@ -481,11 +918,12 @@ class KeysightB2900Emulator(ScpiDevice):
                     f"{ranges.unit} source range",
                 )
             ch.level[fn] = level
+            ch.program.triggered[fn] = level  # the triggered level follows until set apart
 
         return setter
 
     def _query_level(self, fn: str) -> Callable[[Call], str]:
-        return lambda call: _nr3(self._ch(call).level[fn])
+        return lambda call: nr3(self._ch(call).level[fn])
 
     def _setter_source_range(self, fn: str) -> Callable[[Call], None]:
         def setter(call: Call) -> None:
@@ -498,7 +936,7 @@ class KeysightB2900Emulator(ScpiDevice):
     def _query_source_range(self, fn: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
             ch = self._ch(call)
-            return _nr3(self._source_ranges(ch, fn).full_scales[ch.source_range[fn]])
+            return nr3(self._source_ranges(ch, fn).full_scales[ch.source_range[fn]])
 
         return query
 
@@ -518,7 +956,7 @@ class KeysightB2900Emulator(ScpiDevice):
         return setter
 
     def _query_protection(self, fn: str) -> Callable[[Call], str]:
-        return lambda call: _nr3(self._ch(call).protection[fn])
+        return lambda call: nr3(self._ch(call).protection[fn])
 
     def _query_tripped(self, fn: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
@@ -552,7 +990,7 @@ class KeysightB2900Emulator(ScpiDevice):
     def _query_sense_range(self, fn: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
             ch = self._ch(call)
-            return _nr3(self._sense_scales(ch, fn)[ch.sense_range[fn]])
+            return nr3(self._sense_scales(ch, fn)[ch.sense_range[fn]])
 
         return query
 
@@ -604,7 +1042,12 @@ class KeysightB2900Emulator(ScpiDevice):
         return ",".join(f'"{f}"' for f in ELEMENT_ORDER if f in ch.functions)
 
     def _set_output(self, call: Call) -> None:
-        self._ch(call).output_on = bool(call.args[0])
+        index = call.suffix() - 1
+        on = bool(call.args[0])
+        if not on and self.scheduler.active([index]):
+            # The source cannot go on stepping with its output off: its actions stop.
+            self.scheduler.abort([index], ACTIONS)
+        self.channels[index].output_on = on
 
     def _set_low(self, call: Call) -> None:
         ch = self._ch(call)
@@ -620,19 +1063,29 @@ class KeysightB2900Emulator(ScpiDevice):
 
         return setter
 
+    def _set_off_mode(self, call: Call) -> None:
+        self._ch(call).off_mode = "NORM" if call.args[0] == "NORMAL" else call.args[0]
+
     def _set_elements(self, call: Call) -> None:
         chosen = {_ELEMENT_KEY[str(a)] for a in call.args}
         self.elements = [e for e in ELEMENT_ORDER if e in chosen]
 
     def _set_format(self, call: Call) -> None:
-        if call.args[0] != "ASCII":
-            raise ScpiError(-224, f"{call.header}: only ASCii data is emulated")
+        if call.args[0] == "ASCII":
+            if len(call.args) > 1:
+                raise ScpiError(-108, f"{call.header}: ASCii takes no length")
+            self.data_format = "ASC"
+            return
+        length = int(call.args[1]) if len(call.args) > 1 else 64
+        if length not in (32, 64):
+            raise ScpiError(-224, f"{call.header}: REAL length {length} is not 32 or 64")
+        self.data_format = f"REAL{length}"
 
-    def _set_trigger_count(self, call: Call) -> None:
-        self._ch(call).trigger_count = int(call.args[0])
+    def _query_format(self, call: Call) -> str:
+        return "ASC" if self.data_format == "ASC" else f"REAL,{self.data_format[4:]}"
 
-    def _set_trigger_period(self, call: Call) -> None:
-        self._ch(call).trigger_period_s = float(call.args[0])
+    def _set_byte_order(self, call: Call) -> None:
+        self.swapped = call.args[0] == "SWAPPED"
 
     def _set_lfr(self, call: Call) -> None:
         if call.args[0] not in (50, 60):
@@ -642,6 +1095,234 @@ class KeysightB2900Emulator(ScpiDevice):
     def _reset_timer(self, call: Call) -> None:
         self.timer_zero_s = self.clock.now_s
 
+    # ------------------------------------------------------------------ trigger handlers
+    def _setter_layer(
+        self, actions: Sequence[str], layer: str, attr: str
+    ) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            value: Any = call.args[0]
+            if attr == "source":
+                value = "TIM" if value == "TIMER" else value
+                if value not in ("AINT", "BUS", "TIM"):
+                    raise ScpiError(
+                        -224,
+                        f"{call.header}: the {value} trigger source (internal bus, LXI, "
+                        "digital I/O) is not emulated by this simulator; use AINT, BUS or "
+                        "TIMer (docs/smu-emulators.md)",
+                    )
+            ch = self._ch(call)
+            for action in actions:
+                target = ch.layers[action].arm if layer == "ARM" else ch.layers[action].trig
+                setattr(target, attr, value)
+
+        return setter
+
+    def _query_layer(self, actions: Sequence[str], layer: str, attr: str) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            layers = self._ch(call).layers[actions[-1]]  # ALL reports the ACQuire setting
+            target = layers.arm if layer == "ARM" else layers.trig
+            value = getattr(target, attr)
+            if attr == "count":
+                return "2147483647" if value is None else str(value)
+            if attr == "source":
+                return str(value)
+            return nr3(float(value))
+
+        return query
+
+    def _initiator(self, actions: Sequence[str]) -> Callable[[Call], None]:
+        return lambda call: self._initiate(self._channels_of(call), actions, call.header)
+
+    def _aborter(self, actions: Sequence[str]) -> Callable[[Call], None]:
+        return lambda call: self.scheduler.abort(self._channels_of(call), actions)
+
+    def _idler(self, actions: Sequence[str]) -> Callable[[Call], str]:
+        def query(call: Call) -> str:
+            self._wait_for(self._channels_of(call), call.header)
+            return "1"
+
+        return query
+
+    def _immediate(self, actions: Sequence[str], layer: str) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            index = call.suffix() - 1
+            for action in actions:
+                self.scheduler.bus_trigger(index, action, layer)
+
+        return setter
+
+    def _wait_for(self, channels: Sequence[int], command: str) -> None:
+        """Run the channels' actions to their end, or refuse if they cannot end (-200)."""
+        if not self.scheduler.run_to_end(channels):
+            raise ScpiError(
+                -200,
+                f"{command}: the triggered operation of channel(s) "
+                f"{', '.join(str(c + 1) for c in channels)} never completes by itself "
+                "(INFinity count or waiting for *TRG); the instrument would wait forever, "
+                "the emulator refuses instead (send :ABOR)",
+            )
+
+    def _initiate(self, channels: Sequence[int], actions: Sequence[str], command: str) -> None:
+        """``:INIT``: start the ARM-TRIGger models of the channels' device actions."""
+        plans: list[tuple[int, list[float], list[int]]] = []
+        for index in channels:
+            ch = self.channels[index]
+            for action in actions:
+                if self.scheduler.find(index, action) is not None:
+                    raise ScpiError(
+                        -213,
+                        f"{command}: channel {index + 1} {action} is already initiated",
+                        "Init ignored",
+                    )
+                steps = ch.layers[action].steps
+                if steps is not None and steps > MAX_RESULTS:
+                    raise ScpiError(
+                        -221,
+                        f"{command}: ARM count x TRIGger count = {steps} exceeds "
+                        f"{MAX_RESULTS} for channel {index + 1} {action}",
+                    )
+            if not ch.output_on and not ch.on_auto:
+                raise ScpiError(
+                    -221,
+                    f"{command}: channel {index + 1} output off and :OUTP:ON:AUTO OFF; "
+                    "nothing initiated",
+                )
+            values, ranges = (
+                ([], []) if "TRAN" not in actions else self._transient_plan(ch, index, command)
+            )
+            plans.append((index, values, ranges))
+        for index, values, ranges in plans:
+            ch = self.channels[index]
+            ch.output_on = True
+            if "ACQ" in actions:
+                ch.results = []
+            group: dict[str, Machine] = {}
+            for action in ACTIONS:
+                if action in actions:
+                    group[action] = Machine(index, action, ch.layers[action].open_ended)
+            for action, machine in group.items():
+                other = "ACQ" if action == "TRAN" else "TRAN"
+                if action == "TRAN":
+                    act = self._transient_action(index, values, ranges)
+                    finish: Callable[[int], None] | None = self._transient_settled(index)
+                else:
+                    act, finish = self._acquire_action(index)
+                model = action_model(
+                    machine,
+                    ch.layers[action],
+                    self.clock,
+                    act,
+                    _partner(group, other),
+                    finish=finish,
+                )
+                self.scheduler.start(machine, model)
+
+    def _transient_plan(
+        self, ch: _Channel, index: int, command: str
+    ) -> tuple[list[float], list[int]]:
+        """The levels the TRANsient action outputs and the source range of each."""
+        fn = ch.source_function
+        where = f"{command} (channel {index + 1})"
+        values = ch.program.values(fn, where)
+        ranges_of = self._source_ranges(ch, fn)
+        top = max(abs(v) for v in values)
+        try:
+            best = ranges_of.index_for(top)
+        except ValueError as exc:
+            raise ScpiError(-221, f"{where}: {exc}") from None
+        ranging = ch.program.ranging if ch.program.mode[fn] != "FIX" else "FIX"
+        if ranging == "FIX" and ch.source_auto[fn]:
+            ranging = "AUTO"
+        if ranging == "FIX":
+            fixed = ch.source_range[fn]
+            limit = ranges_of.specs[fixed].max_reading
+            if top > limit * (1 + 1e-9):
+                raise ScpiError(
+                    -221,
+                    f"{where}: level {top:g} exceeds the fixed {ranges_of.full_scales[fixed]:g}"
+                    f" {ranges_of.unit} source range",
+                )
+            return values, [fixed] * len(values)
+        if ranging == "BEST" and ch.program.spacing == "LIN":
+            return values, [best] * len(values)
+        return values, [ranges_of.index_for(v) for v in values]
+
+    def _transient_action(
+        self, index: int, values: list[float], ranges: list[int]
+    ) -> Callable[[int], float]:
+        ch = self.channels[index]
+        fn = ch.source_function
+        fixed_mode = ch.program.mode[fn] == "FIX"
+
+        def act(step: int) -> float:
+            k = step % len(values)
+            ch.out_level, ch.out_range = values[k], ranges[k]
+            if fixed_mode:
+                ch.level[fn] = values[k]  # the triggered level becomes the output level
+            return AUTO_SOURCE_DELAY_S
+
+        return act
+
+    def _transient_settled(self, index: int) -> Callable[[int], None]:
+        """After a source step's wait: its stress on the board (`PortModel.hold`)."""
+        ch = self.channels[index]
+
+        def finish(step: int) -> None:
+            port = ch.port()
+            op = self._op_point(ch, port)
+            climit = ch.protection["CURR"] if ch.source_function == "VOLT" else abs(op.i_A)
+            _Stress(port, op.v_force_V, climit).report(AUTO_SOURCE_DELAY_S)
+
+        return finish
+
+    def _acquire_action(self, index: int) -> tuple[Callable[[int], float], Callable[[int], None]]:
+        """The measurement: converted at the trigger, stored when its conversion ends."""
+        ch = self.channels[index]
+        pending: list[tuple[Reading, bool, _Stress, float]] = []
+
+        def act(step: int) -> float:
+            start_s = self.clock.now_s
+            reading, duration_s, tripped, stress = self._reading(index, ch.functions)
+            reading["TIME"] = start_s - self.timer_zero_s
+            pending.append((reading, tripped, stress, duration_s))
+            return duration_s
+
+        def finish(step: int) -> None:
+            reading, tripped, stress, duration_s = pending.pop()
+            stress.report(duration_s)  # read disturb, switching, forming on the board
+            ch.results.append(reading)
+            if len(ch.results) >= MAX_RESULTS + MAX_RESULTS // 10:
+                # An INFinity count keeps the newest readings; trimmed in chunks (amortised O(1)).
+                del ch.results[: len(ch.results) - MAX_RESULTS]
+            ch.trace.store(reading)
+            if tripped and ch.output_protection:
+                ch.output_on = False
+                raise _ProtectionTripError()
+
+        return act, finish
+
+    def _action_failed(self, channel: int, exc: Exception) -> None:
+        if isinstance(exc, _ProtectionTripError):
+            return
+        if isinstance(exc, ScpiError):
+            self.push_error(exc.code, exc.detail, exc.message)
+        else:
+            self.push_error(-200, f"channel {channel + 1} triggered operation: {exc}")
+
+    def _action_ended(self, machine: Machine) -> None:
+        ch = self.channels[machine.channel]
+        others = [
+            m
+            for m in self.scheduler.machines
+            if m.alive and m.channel == machine.channel and m is not machine
+        ]
+        if others:
+            return
+        # The channel went idle: later spot measurements use the programmed level again.
+        ch.out_level, ch.out_range = None, None
+        if ch.off_auto:
+            ch.output_on = False
+
     # ------------------------------------------------------------------ measuring
     def _op_point(
         self,
@@ -650,32 +1331,37 @@ class KeysightB2900Emulator(ScpiDevice):
         *,
         source: str | None = None,
         level: float | None = None,
+        range_index: int | None = None,
     ) -> OperatingPoint:
         fn = ch.source_function if source is None else source
         ranges = self._source_ranges(ch, fn)
         if level is None:
-            actual = ranges.actual(ch.level[fn], ch.source_range[fn])
+            if ch.out_level is not None and fn == ch.source_function:
+                index = ch.out_range
+                if index is None:
+                    index = ranges.index_for(ch.out_level)
+                actual = ranges.actual(ch.out_level, index)
+            else:
+                actual = ranges.actual(ch.level[fn], ch.source_range[fn])
         else:
-            actual = ranges.actual(level, ranges.index_for(level))
+            index = ranges.index_for(level) if range_index is None else range_index
+            actual = ranges.actual(level, index)
         limit = ch.protection["CURR" if fn == "VOLT" else "VOLT"]
         return operating_point(port, fn, actual, limit, remote_sense=ch.remote_sense)
 
-    def _measure(self, index: int, functions: set[str]) -> dict[str, float]:
-        """One spot measurement on channel ``index`` of the given functions (SI values)."""
+    def _reading(self, index: int, functions: set[str]) -> tuple[Reading, float, bool, _Stress]:
+        """One reading of channel ``index`` at its present output (SI values).
+
+        Returns the reading (TIME still to fill), its conversion time (s), whether the
+        source was in compliance, and the stress to report to the board once that time has
+        passed (`PortModel.hold`). The clock is not advanced here.
+        """
         ch = self.channels[index]
-        if not ch.output_on:
-            if not ch.on_auto:
-                raise ScpiError(
-                    -221,
-                    f"channel {index + 1}: output off and :OUTP:ON:AUTO OFF; measurement not made",
-                )
-            ch.output_on = True
         port = ch.port()
-        steps = 0
         conversions = 1
         op = self._op_point(ch, port)
-        source_value = ch.level[ch.source_function]
-        result: dict[str, float] = {}
+        source_value = ch.out_level if ch.out_level is not None else ch.level[ch.source_function]
+        result: Reading = {}
         status = 0
         if "RES" in functions and ch.res_mode == "AUTO":
             op, r_index, source_value = self._auto_ohms(ch, port)
@@ -715,15 +1401,13 @@ class KeysightB2900Emulator(ScpiDevice):
                 conversions = 2
             if abs(result["RES"]) >= OVERFLOW_READING:
                 status |= STATUS_OVERFLOW
-        elapsed = AUTO_SOURCE_DELAY_S + measurement_time_s(
+        duration_s = measurement_time_s(
             ch.nplc, self.line_frequency_Hz, autozero=False, conversions=conversions
         )
-        elapsed += steps * (
+        duration_s += steps * (
             RANGE_CHANGE_S + measurement_time_s(ch.nplc, self.line_frequency_Hz, autozero=False)
         )
-        now = self.clock.advance(elapsed)
-        port.hold(op.v_force_V, elapsed)  # the reading's stress on the board (read disturb)
-        result["TIME"] = now - self.timer_zero_s
+        result["TIME"] = 0.0
         result["STAT"] = float(status)
         result["SOUR"] = source_value
         for fn in ("VOLT", "CURR"):
@@ -731,9 +1415,32 @@ class KeysightB2900Emulator(ScpiDevice):
                 result[fn] = NAN_READING
         if "RES" not in functions:
             result["RES"] = NAN_READING
-        if ch.off_auto:
+        # Under the current limit: the compliance of a voltage source, the current sourced.
+        climit = ch.protection["CURR"] if ch.source_function == "VOLT" else abs(op.i_A)
+        return result, duration_s, op.tripped, _Stress(port, op.v_force_V, climit)
+
+    def _spot(self, index: int, functions: set[str], command: str) -> Reading:
+        """``:MEAS``: one spot measurement at the programmed output; replaces the data."""
+        ch = self.channels[index]
+        self._require_idle(index, command)
+        if not ch.output_on:
+            if not ch.on_auto:
+                raise ScpiError(
+                    -221,
+                    f"channel {index + 1}: output off and :OUTP:ON:AUTO OFF; measurement not made",
+                )
+            ch.output_on = True
+        start_s = self.clock.advance(AUTO_SOURCE_DELAY_S)
+        reading, duration_s, tripped, stress = self._reading(index, functions)
+        reading["TIME"] = start_s - self.timer_zero_s
+        self.clock.advance(duration_s)
+        # The reading's stress on the board (memristor read disturb): wait + conversion.
+        stress.report(AUTO_SOURCE_DELAY_S + duration_s)
+        ch.results = [reading]
+        ch.trace.store(reading)
+        if ch.off_auto or (tripped and ch.output_protection):
             ch.output_on = False
-        return result
+        return reading
 
     def _auto_ohms(self, ch: _Channel, port: PortModel) -> tuple[OperatingPoint, int, float]:
         """Auto-ohms mode: the test current of the ohms range (autorange: smallest that fits)."""
@@ -767,70 +1474,109 @@ class KeysightB2900Emulator(ScpiDevice):
             return math.copysign(OVERFLOW_READING, value)
         return value
 
+    # ------------------------------------------------------------------ data queries
+    def _data_reply(self, values: list[float]) -> str:
+        return format_numbers(values, self.data_format, self.swapped)
+
     def _measure_elements(self, call: Call) -> str:
-        out: list[str] = []
-        for index in self._channels_of(call):
-            ch = self.channels[index]
-            result = self._measure(index, ch.functions)
-            out.extend(_nr3(result[e]) for e in self.elements)
-        return ",".join(out)
+        readings = [
+            [self._spot(index, self.channels[index].functions, call.header)]
+            for index in self._channels_of(call)
+        ]
+        return self._data_reply(interleave(readings, self.elements))
 
     def _measure_one(self, fn: str) -> Callable[[Call], str]:
         def query(call: Call) -> str:
-            out: list[str] = []
+            readings = []
             for index in self._channels_of(call):
                 ch = self.channels[index]
                 ch.functions.add(fn)
-                out.append(_nr3(self._measure(index, ch.functions)[fn]))
-            return ",".join(out)
+                readings.append([self._spot(index, ch.functions, call.header)])
+            return self._data_reply(interleave(readings, [fn]))
 
         return query
 
-    def _initiate(self, call: Call) -> None:
-        for index in self._channels_of(call):
-            ch = self.channels[index]
-            ch.data = []
-            for k in range(ch.trigger_count):
-                if k and ch.trigger_period_s:
-                    self.clock.advance(ch.trigger_period_s)
-                ch.data.append(self._measure(index, ch.functions))
+    def _fetcher(self, element: str | None, array: bool, initiate: bool) -> Callable[[Call], str]:
+        """``:FETC`` / ``:READ`` (``:ARR`` or ``:SCAL``, all elements or one)."""
 
-    def _fetch_array(self, element: str | None) -> Callable[[Call], str]:
         def query(call: Call) -> str:
-            out: list[str] = []
-            for index in self._channels_of(call):
-                data = self.channels[index].data
-                if not data:
-                    raise ScpiError(
-                        -230,
-                        f"{call.header}: no data on channel {index + 1} (send :INIT first)",
-                        "Data corrupt or stale",
-                    )
-                for point in data:
-                    keys = [element] if element else self.elements
-                    out.extend(_nr3(point[k]) for k in keys)
-            return ",".join(out)
+            channels = self._channels_of(call)
+            if initiate:
+                self._initiate(channels, ACTIONS, call.header)
+            # The data are complete when the acquisition has ended: wait for it.
+            self._wait_for(channels, call.header)
+            per_channel: list[list[Reading]] = []
+            for index in channels:
+                results = self.channels[index].results[-MAX_RESULTS:] or [nan_reading()]
+                per_channel.append(results if array else results[-1:])
+            keys = [element] if element else self.elements
+            return self._data_reply(interleave(per_channel, keys))
 
         return query
 
-    def _fetch_scalar(self, element: str | None) -> Callable[[Call], str]:
-        def query(call: Call) -> str:
-            out: list[str] = []
-            for index in self._channels_of(call):
-                data = self.channels[index].data
-                if not data:
-                    raise ScpiError(
-                        -230,
-                        f"{call.header}: no data on channel {index + 1}",
-                        "Data corrupt or stale",
-                    )
-                keys = [element] if element else self.elements
-                out.extend(_nr3(data[-1][k]) for k in keys)
-            return ",".join(out)
+    # ------------------------------------------------------------------ trace buffer
+    def _require_trace_idle(self, call: Call) -> None:
+        if self._ch(call).trace.control != "NEV":
+            raise ScpiError(
+                -221,
+                f"{call.header}: the trace buffer is storing (:TRAC:FEED:CONT NEXT); "
+                "set :TRAC:FEED:CONT NEV first",
+            )
 
-        return query
+    def _trace_clear(self, call: Call) -> None:
+        self._require_trace_idle(call)
+        self._ch(call).trace.readings = []
+
+    def _trace_points(self, call: Call) -> None:
+        self._require_trace_idle(call)
+        trace = self._ch(call).trace
+        trace.size = int(call.args[0])
+        trace.readings = trace.readings[: trace.size]
+
+    def _trace_free(self, call: Call) -> str:
+        trace = self._ch(call).trace
+        return f"{trace.size - len(trace.readings)},{trace.size}"
+
+    def _trace_feed(self, call: Call) -> None:
+        self._require_trace_idle(call)
+        if call.args[0] != "SENSE":
+            raise ScpiError(
+                -224,
+                f"{call.header}: feeding {call.args[0]} results (no :CALCulate subsystem) "
+                "is not emulated by this simulator; SENSe data only (docs/smu-emulators.md)",
+            )
+
+    def _trace_control(self, call: Call) -> None:
+        trace = self._ch(call).trace
+        trace.control = "NEV" if call.args[0] == "NEVER" else "NEXT"
+        if trace.control == "NEXT" and len(trace.readings) >= trace.size:
+            trace.control = "NEV"  # full: storing stops at once, as when it fills
+
+    def _trace_setter(self, attr: str, names: dict[str, str]) -> Callable[[Call], None]:
+        def setter(call: Call) -> None:
+            setattr(self._ch(call).trace, attr, names[call.args[0]])
+
+        return setter
+
+    def _trace_data(self, call: Call) -> str:
+        trace = self._ch(call).trace
+        offset = int(call.args[0]) if call.args else 0
+        size = int(call.args[1]) if len(call.args) > 1 else None
+        if not trace.readings:
+            raise ScpiError(
+                -230, f"{call.header}: the trace buffer is empty", "Data corrupt or stale"
+            )
+        if offset >= len(trace.readings):
+            raise ScpiError(
+                -222,
+                f"{call.header}: offset {offset} beyond the {len(trace.readings)} stored readings",
+            )
+        return self._data_reply(trace.data(self.elements, offset, size))
+
+    def _trace_statistic(self, call: Call) -> str:
+        return self._data_reply(self._ch(call).trace.statistics(self.elements))
 
 
-def _nr3(value: float) -> str:
-    """The B2900's ASCII number format (``+1.000000E-03``)."""
-    return f"{value:+.6E}"
+def _partner(group: dict[str, Machine], action: str) -> Callable[[], Machine | None]:
+    """The machine of ``action`` initiated together with another one (None if it was not)."""
+    return lambda: group.get(action)

@@ -114,6 +114,12 @@ class MemristorDevices:
     """As-delivered normalised state x in [0, 1]."""
     initial_drift_z: FloatArray
     """The drift's standard normal for the as-delivered state (programmed at t = 0)."""
+    formed: BoolArray | None = None
+    """Delivered formed (None: every device; see "Forming")."""
+    virgin_S: FloatArray | None = None
+    """Conductance of each device while virgin (S; None when every device is formed)."""
+    forming_V: FloatArray | None = None
+    """Each device's forming voltage (V, magnitude; None when every device is formed)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -157,7 +163,15 @@ def draw_memristor_devices(
     z0 = rng.standard_normal(shape)
     off = np.zeros(shape, dtype=bool) if stuck_off is None else np.asarray(stuck_off, dtype=bool)
     on = np.zeros(shape, dtype=bool) if stuck_on is None else np.asarray(stuck_on, dtype=bool)
+    formed = virgin = forming = None
+    if c.formed_fraction < 1.0:  # drawn last, and only then: formed presets keep their draws
+        formed = rng.random(shape) < c.formed_fraction
+        virgin = c.virgin_S * 10.0 ** (c.virgin_sigma_decades * _clipped_normal(rng, shape))
+        forming = c.forming_V + c.forming_sigma_V * _clipped_normal(rng, shape)
     return MemristorDevices(
+        formed=formed,
+        virgin_S=virgin,
+        forming_V=forming,
         g_min_S=g_min,
         g_max_S=g_max,
         set_levels=set_levels,
@@ -259,6 +273,9 @@ class MemristorArray:
         self._drift_z = d.initial_drift_z.copy()
         self._cycles = np.zeros(d.shape, dtype=np.int64)
         self._worn_out = np.zeros(d.shape, dtype=bool)
+        self._formed = np.ones(d.shape, dtype=bool) if d.formed is None else d.formed.copy()
+        self._broken = np.zeros(d.shape, dtype=bool)
+        """Hard breakdown at forming: stuck at g_max for good."""
 
     # ------------------------------------------------------------------ state
     @property
@@ -276,10 +293,20 @@ class MemristorArray:
         """Virtual time of each device's last programming (s; 0 = as delivered)."""
         return self._t_prog_s.copy()
 
+    @property
+    def formed(self) -> BoolArray:
+        """Devices that are formed (a copy); the others are virgin."""
+        return self._formed.copy()
+
+    @property
+    def broken(self) -> BoolArray:
+        """Devices broken down at forming (a copy): stuck at g_max."""
+        return self._broken.copy()
+
     def stuck_on(self) -> BoolArray:
-        """Devices that sit at g_max whatever the pulses (faults and wear-out)."""
+        """Devices that sit at g_max whatever the pulses (faults, wear-out, breakdown)."""
         d = self.devices
-        return d.stuck_on | (self._worn_out & d.wears_out_on & ~d.stuck_off)
+        return (d.stuck_on | (self._worn_out & d.wears_out_on & ~d.stuck_off)) | self._broken
 
     def stuck_off(self) -> BoolArray:
         """Devices that sit at g_min whatever the pulses (faults and wear-out)."""
@@ -294,7 +321,58 @@ class MemristorArray:
         g = self._g_prog_S - c.drift_S_per_ln * ln_t + c.drift_sigma_S_per_ln * ln_t * self._drift_z
         g = np.clip(g, d.g_min_S, d.g_max_S)
         g = np.where(self.stuck_on(), d.g_max_S, g)
-        return np.asarray(np.where(self.stuck_off(), d.g_min_S, g), dtype=np.float64)
+        g = np.where(self.stuck_off() & ~self._broken, d.g_min_S, g)
+        if d.virgin_S is not None:
+            g = np.where(self._formed, g, d.virgin_S)
+        return np.asarray(g, dtype=np.float64)
+
+    def window_bounds(self) -> tuple[FloatArray, FloatArray]:
+        """The normalised state's bounds now (x_lo, x_hi): [0, 1] until the window closes
+        with cycling (``window_closure``: each bound moves in by closure/2 (n/N)^2)."""
+        c, d = self.config, self.devices
+        if c.window_closure == 0.0:
+            return np.zeros(d.shape), np.ones(d.shape)
+        f = np.minimum(self._cycles / np.maximum(d.endurance_cycles, 1), 1.0)
+        shift = 0.5 * c.window_closure * f * f
+        return shift, 1.0 - shift
+
+    def iv_factor(self, device_voltage_V: npt.ArrayLike) -> FloatArray:
+        """I / (G V) at device voltage V: sinh(V / V0) / (V / V0), V0 by polarity (1 when
+        linear, ``iv_v0_*`` infinite). The Stanford/PKU conduction law I = G V0 sinh(V/V0)."""
+        c = self.config
+        v = np.asarray(device_voltage_V, dtype=np.float64)
+        v0 = np.where(v >= 0, c.iv_v0_set_V, c.iv_v0_reset_V)
+        u = np.where(np.isfinite(v0), v / np.where(np.isfinite(v0), v0, 1.0), 0.0)
+        small = np.abs(u) < 1e-6
+        safe = np.where(small, 1.0, u)
+        return np.asarray(np.where(small, 1.0 + u * u / 6.0, np.sinh(safe) / safe), np.float64)
+
+    # ------------------------------------------------------------------ forming
+    def form(
+        self,
+        index: BoolArray,
+        *,
+        current_limit_A: float,
+        at_s: float,
+    ) -> None:
+        """Form the virgin devices ``index``: their filament grows until the current limit
+        holds it, ending at G = I_limit / ``compliance_clamp_V`` (clipped to the range); a
+        limit beyond ``breakdown_factor`` x g_max x clamp (or none: inf) breaks them down
+        (stuck at g_max). The formed state is programmed at ``at_s`` (drift starts there).
+        """
+        c, d = self.config, self.devices
+        idx = np.asarray(index, dtype=bool) & ~self._formed
+        if not idx.any():
+            return
+        g_new = current_limit_A / c.compliance_clamp_V
+        broken = idx & (g_new > c.breakdown_factor * d.g_max_S)
+        ok = idx & ~broken
+        self._formed |= idx
+        self._broken |= broken
+        self._g_prog_S = np.where(ok, np.clip(g_new, d.g_min_S, d.g_max_S), self._g_prog_S)
+        self._g_prog_S = np.where(broken, d.g_max_S, self._g_prog_S)
+        self._t_prog_s = np.where(idx, at_s, self._t_prog_s)
+        self._drift_z = np.where(idx, self._rng.standard_normal(d.shape), self._drift_z)
 
     def read_noise_sigma_S(self, conductance_S: npt.ArrayLike) -> FloatArray:
         """Read-noise sigma for conductances ``conductance_S`` (S): coefficient * log10(G/1 uS)."""
@@ -312,8 +390,14 @@ class MemristorArray:
         count: int,
         start_s: float,
         end_s: float,
+        current_limit_A: float = math.inf,
     ) -> None:
         """Apply ``count`` identical pulses to the devices ``index``.
+
+        ``current_limit_A``: the current compliance of the source (an SMU's; the pulse
+        circuit has none): a SET ends no higher than I_limit / ``compliance_clamp_V``, and
+        a virgin device whose forming voltage the pulse exceeds forms under it (`form`;
+        without a limit that is a hard breakdown). Virgin devices do not switch.
 
         ``amplitude_V`` is the signed device voltage (+ SET, - RESET), one value or one per
         selected device; the burst starts at virtual time ``start_s`` (the devices' drifted
@@ -374,7 +458,17 @@ class MemristorArray:
         shape = np.where(is_set, pick(d.set_shape), pick(d.reset_shape))
         # Devices that switch: not stuck, and the pulse is above their threshold. Only they
         # count a cycle and are re-programmed (a sub-threshold pulse changes nothing at all).
-        switching = ~(pick(d.stuck_on) | pick(d.stuck_off)) & (dp > 0)
+        switching = (
+            ~(pick(d.stuck_on) | pick(d.stuck_off) | pick(self._broken))
+            & pick(self._formed)
+            & (dp > 0)
+        )
+        if d.forming_V is not None:
+            forms = ~pick(self._formed) & (np.abs(amp) > pick(d.forming_V))
+            if forms.any():
+                mask_f = np.zeros(d.shape, dtype=bool)
+                mask_f.reshape(-1)[flat[forms]] = True
+                self.form(mask_f, current_limit_A=current_limit_A, at_s=end_s)
         worn = pick(self._worn_out).astype(bool)
         was_worn = worn.copy()
         cycles = pick(self._cycles).astype(np.int64)
@@ -391,7 +485,15 @@ class MemristorArray:
             # C2C noise: variance proportional to the deterministic step (in average levels).
             noise_sigma = c.c2c_sigma * np.sqrt(np.abs(new_x - x) * levels)
             new_x = new_x + noise_sigma * self._rng.standard_normal(flat.size)
-            x = np.where(responsive, np.clip(new_x, 0.0, 1.0), x)
+            lo, hi = 0.0, 1.0
+            if c.window_closure > 0.0:  # the window closes with cycling
+                f = np.minimum(cycles / np.maximum(endurance, 1), 1.0)
+                lo = 0.5 * c.window_closure * f * f
+                hi = 1.0 - lo
+            x = np.where(responsive, np.clip(new_x, lo, hi), x)
+        if math.isfinite(current_limit_A):  # a SET under compliance stops at I / V_clamp
+            x_cap = (current_limit_A / c.compliance_clamp_V - g_min) / span
+            x = np.where(is_set & switching, np.minimum(x, np.maximum(x_cap, 0.0)), x)
         self._cycles.reshape(-1)[flat] = cycles
         self._worn_out.reshape(-1)[flat] = worn
         programmed = switching & ~was_worn & ~worn
@@ -454,9 +556,18 @@ class MemristorArray:
         shift_S = np.where(live, (new_x - x) * span, 0.0)
         self._g_prog_S.reshape(-1)[flat] += shift_S
 
-    def apply_stress(self, voltage_V: npt.ArrayLike, *, duration_s: float, start_s: float) -> bool:
+    def apply_stress(
+        self,
+        voltage_V: npt.ArrayLike,
+        *,
+        duration_s: float,
+        start_s: float,
+        current_limit_A: float = math.inf,
+    ) -> bool:
         """Hold ``voltage_V`` (V, signed, the devices' shape) across every device for
-        ``duration_s`` (s) from virtual time ``start_s``: read disturb (module docstring).
+        ``duration_s`` (s) from virtual time ``start_s``: read disturb (module docstring),
+        and the DC switching and forming of an SMU sweep, under the source's current limit
+        ``current_limit_A`` (`apply_pulses`).
 
         Every device creeps (`creep`); devices above the threshold of their polarity are
         then switched as by one pulse of their voltage and width ``duration_s``
@@ -473,6 +584,8 @@ class MemristorArray:
             return False
         self.creep(v != 0, v[v != 0], duration_s=duration_s, at_s=start_s)
         over = np.where(v > 0, v > d.set_threshold_V, -v > d.reset_threshold_V)
+        if d.forming_V is not None:  # virgin devices do not switch; above forming, they form
+            over = (over & self._formed) | (~self._formed & (np.abs(v) > d.forming_V))
         if not np.any(over):
             return False
         self.apply_pulses(
@@ -482,5 +595,6 @@ class MemristorArray:
             count=1,
             start_s=start_s,
             end_s=start_s + duration_s,
+            current_limit_A=current_limit_A,
         )
         return True

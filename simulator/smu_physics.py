@@ -263,18 +263,18 @@ def operating_point(
     g, i0 = port.g_S, port.i0_A
     if source == "VOLT":
         v_force = (level - b) / a
-        current = g * v_force + i0
+        current = port.current_A(v_force)
         if abs(current) > limit:
             current = math.copysign(limit, current)
             if g > 0:
-                v_force = (current - i0) / g
+                v_force = port.force_for_current_V(current)
             tripped = True
         else:
             tripped = False
         return OperatingPoint(v_force, a * v_force + b, current, tripped)
     if source == "CURR":
         if g > 0:
-            v_force = (level - i0) / g
+            v_force = port.force_for_current_V(level)
             v_meas = a * v_force + b
             if abs(v_meas) <= limit:
                 return OperatingPoint(v_force, v_meas, level, False)
@@ -285,7 +285,7 @@ def operating_point(
                 return OperatingPoint(0.0, b, i0, False)
             v_meas = math.copysign(limit, level - i0)
         v_force = (v_meas - b) / a
-        return OperatingPoint(v_force, v_meas, g * v_force + i0, True)
+        return OperatingPoint(v_force, v_meas, port.current_A(v_force), True)
     raise ValueError(f"source function must be 'VOLT' or 'CURR', got {source!r}")
 
 

@@ -39,6 +39,7 @@ from labrss.gui.main_window import MainWindow
 from labrss.gui.settings import GuiSettings
 from labrss.gui.tabs.board_tab import BoardTab
 from labrss.gui.tabs.calibrate_tab import CalibrateTab
+from labrss.gui.tabs.characterise_tab import CharacteriseTab
 from labrss.gui.tabs.memristor_tab import MemristorTab
 from labrss.gui.tabs.mvm_tab import MVMTab
 from labrss.gui.tabs.program_tab import DIGITS, ProgramTab
@@ -237,6 +238,23 @@ def main(out_dir: Path) -> int:
     wait(app, lambda: mem.job is None and not window.worker.busy)
     print("memristor:", mem.wv_status.text())
     grab(app, window, [(mem, "memristor")], out_dir)
+
+    # Characterise: a pulsed I-V of two devices, with a sequence in the list
+    ch = window.tab_pages[CharacteriseTab.title]
+    assert isinstance(ch, CharacteriseTab)
+    ch.module.setCurrentText("retention")
+    ch.cells.setText("2,3")
+    ch.branches.setText("0-1")
+    ch.set_field("duration_s", 86400)
+    ch.set_field("log_spacing", True)
+    ch.add_module_step()
+    ch.add_wait_step(3600)
+    ch.module.setCurrentText("iv")
+    ch.set_field("cycles", 2)
+    ch.run_button.click()
+    wait(app, lambda: ch.last_result is not None and ch.job is None and not window.worker.busy)
+    print("characterise:", ch.status.text())
+    grab(app, window, [(ch, "characterise")], out_dir)
     window.close()
     return 0
 

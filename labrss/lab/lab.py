@@ -143,6 +143,8 @@ class Lab:
         self._board: Board | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
         self._read_disturb: ReadDisturbLimits | None = None
+        self._sourced_branch: tuple[int, int, int] | None = None
+        """The branch `source_branch` left alone closed on the board (None: unknown)."""
         self._smu_source: tuple[float, float] | None = None
         self._smu_measure: tuple[float, float | None, bool] | None = None
         self._routing: _Routing | None = None
@@ -426,6 +428,7 @@ class Lab:
             ) from first
 
     def _forget_state(self) -> None:
+        self._sourced_branch = None
         self._smu_source = None
         self._smu_measure = None
         self._routing = None
@@ -746,6 +749,10 @@ class Lab:
                 previous = self._measured_cell
                 board.set_cell_mask(*previous, 0)
                 self._measured_cell = None
+            if self._sourced_branch is not None and (
+                self._sourced_branch[:2] != cell or 1 << self._sourced_branch[2] != int(mask)
+            ):
+                self._sourced_branch = None
             board.set_cell_mask(cell[0], cell[1], int(mask))
             self._measured_cell = cell
             self._unsettled = True
@@ -805,6 +812,7 @@ class Lab:
     # ------------------------------------------------------------------ switches
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
         """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        self._sourced_branch = None
         self._check_cell(r, c)
         self._check_mask(mask)
         self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
@@ -814,6 +822,7 @@ class Lab:
 
     def set_masks(self, masks: npt.ArrayLike) -> None:
         """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        self._sourced_branch = None
         g = self.geometry
         array = np.asarray(masks)
         if array.shape != (g.rows, g.cols, g.branches):
@@ -836,6 +845,7 @@ class Lab:
 
     def open_all(self) -> None:
         """Open every switch on the board."""
+        self._sourced_branch = None
         self._require_board().open_all()
         self._measured_cell = None
         self._unsettled = True
@@ -1086,6 +1096,112 @@ class Lab:
             count=int(count),
             duration_s=duration_s,
             clock_s=self.clock_s(),
+        )
+
+    def source_branch(
+        self,
+        r: int,
+        c: int,
+        k: int,
+        voltage_V: float,
+        *,
+        compliance_A: float,
+        nplc: float | None = None,
+    ) -> Reading:
+        """Hold ``voltage_V`` (V) across memristor branch k of cell (r, c) alone under a
+        current compliance ``compliance_A`` (A), and measure the current: a **write** (the
+        steps of a forming ramp or of a DC I-V sweep), not a read.
+
+        The read-disturb guard does not apply (switching is the point); instead, before
+        anything is switched or sourced: a memristor cell only; ``|voltage_V|`` within
+        ``[limits] max_source_voltage_V`` (the SMU) and ``max_pulse_voltage_V`` (what a
+        write may put on a device); the compliance within ``[limits]
+        compliance_current_A``; the power ``V^2 G_max`` within ``max_power_per_element_W``
+        (`SafetyLimitError` or `LabInputError` naming the key). Every other switch of the
+        board is opened first (guarded routing puts -V on every other closed cell), then
+        only branch k of the cell is closed; the SMU autoranges. The next read restores the
+        station's compliance.
+
+        Returns:
+            the `Reading` (``limit_tripped`` when the compliance held the current).
+        """
+        self._check_cell(r, c)
+        branches = self.geometry.branches
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < branches:
+            raise LabInputError(f"branch {k!r} not on the board (branches 0..{branches - 1})")
+        volts = float(voltage_V)
+        limits = self.station.limits
+        for key, limit in (
+            ("max_source_voltage_V", limits.max_source_voltage_V),
+            ("max_pulse_voltage_V", limits.max_pulse_voltage_V),
+        ):
+            if not math.isfinite(volts) or abs(volts) > limit:
+                raise SafetyLimitError(
+                    f"source voltage {voltage_V!r} V on branch ({r}, {c}, {k}) exceeds "
+                    f"[limits] {key} = {limit!r} V ({self.station.name}); nothing was sent",
+                    quantity="source voltage",
+                    value=volts,
+                    limit=limit,
+                    limit_key=f"[limits] {key}",
+                )
+        comp = float(compliance_A)
+        if not (math.isfinite(comp) and 0 < comp <= limits.compliance_current_A):
+            raise SafetyLimitError(
+                f"compliance {compliance_A!r} A must be > 0 and within [limits] "
+                f"compliance_current_A = {limits.compliance_current_A!r} A "
+                f"({self.station.name}); nothing was sent",
+                quantity="compliance current",
+                value=comp,
+                limit=limits.compliance_current_A,
+                limit_key="[limits] compliance_current_A",
+            )
+        self._check_pulse_power(volts)
+        if self.cell_kind(r, c) != "memristor":
+            raise LabInputError(
+                f"cell ({r}, {c}) holds resistors: only memristor branches are written"
+            )
+        nplc_ = self._nplc(nplc)
+        board = self._require_board()
+        smu = self._require_smu()
+        branch = (int(r), int(c), int(k))
+        try:
+            if self._sourced_branch != branch or self._measured_cell != branch[:2]:
+                self._sourced_branch = None
+                board.open_all()
+                self._measured_cell = None
+                board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
+                self._measured_cell = branch[:2]
+                self._sourced_branch = branch  # only this branch closed on the board
+            self._smu_source = None
+            smu.configure_voltage_source(volts, comp)
+            self._smu_source = (volts, comp)
+            measure = (nplc_, None, False)
+            if self._smu_measure != measure:
+                self._smu_measure = None
+                smu.configure_measurement(nplc=nplc_, current_range_A=None, four_wire=False)
+                self._smu_measure = measure
+            self._route(("cell", int(r), int(c), False))
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        with self._output_on(smu):
+            raw = smu.measure()
+        self._account(raw)
+        return Reading(
+            resistance_ohm=raw.resistance_ohm,
+            conductance_S=raw.conductance_S,
+            voltage_V=raw.voltage_V,
+            current_A=raw.current_A,
+            limit_tripped=raw.limit_tripped,
+            current_range_A=raw.current_range_A,
+            nplc=raw.nplc,
+            four_wire=raw.four_wire,
+            time_s=raw.timestamp_s,
+            instrument=raw.instrument,
+            cell=(int(r), int(c)),
+            mask=1 << int(k),
+            kind="branch",
+            source_voltage_V=volts,
         )
 
     def pulse_count(self, r: int, c: int, k: int) -> int:

@@ -24,7 +24,9 @@ Seed scheme: the values and the random targets of model ``m``, size ``n`` come f
 ``numpy.random.SeedSequence([seed, crc32(m), n]).spawn(2)`` (child 0: values, child 1:
 targets), drawn for all instances at once, one row per instance. So every (model, n) is an
 independent stream, instance ``i`` is the same whatever the number of instances asked for
-(rows fill in order), and the result does not depend on how instances are chunked.
+(rows fill in order), and the result does not depend on how instances are chunked: a
+chunk of instances ``start .. stop - 1`` (`run_point` with ``start``) is seeded by its
+position, so a study split over any number of workers is bit-identical to one call.
 
 Complexity per instance: ``O(2**n)`` time for the sorted sums, ``O(log 2**n)`` per target;
 memory ``O(chunk * 2**n)``, the chunk sized to a byte budget.
@@ -51,6 +53,7 @@ __all__ = [
     "PointErrors",
     "SlopeFit",
     "StatisticRow",
+    "concatenate_points",
     "counting_limit_bits",
     "draw_instances",
     "fit_slopes",
@@ -330,18 +333,31 @@ def _streams(model: ElementModel, n: int, seed: int) -> tuple[np.random.Generato
 
 
 def draw_instances(
-    model: ElementModel, n: int, instances: int, *, seed: int, targets_per_instance: int = 16
+    model: ElementModel,
+    n: int,
+    instances: int,
+    *,
+    seed: int,
+    targets_per_instance: int = 16,
+    start: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The seeded instances of one (model, n) point: what `run_point` studies.
+    """The seeded instances ``start .. start + instances - 1`` of one (model, n) point.
 
     Returns ``values`` (instances, n), the interval ends ``lo``, ``hi`` (instances,) and
     the random ``targets`` (instances, targets_per_instance), uniform in ``[lo, hi]``.
+    Instance ``i`` is the same whatever ``start`` and ``instances`` (rows fill the
+    stream in order: the first ``start + instances`` rows are drawn and the first
+    ``start`` dropped, ``O((start + instances) n)``), so chunks seeded by their position
+    reproduce one whole draw bit for bit.
     """
+    if start < 0:
+        msg = f"draw_instances: start = {start} must be >= 0"
+        raise ValueError(msg)
     rng_values, rng_targets = _streams(model, n, seed)
-    values = model.draw_values(rng_values, instances, n)
+    values = model.draw_values(rng_values, start + instances, n)[start:]
     lo, hi = model.target_interval(values)
-    unit_targets = rng_targets.uniform(0.0, 1.0, size=(instances, targets_per_instance))
-    targets = lo[:, None] + unit_targets * (hi - lo)[:, None]
+    unit_targets = rng_targets.uniform(0.0, 1.0, size=(start + instances, targets_per_instance))
+    targets = lo[:, None] + unit_targets[start:] * (hi - lo)[:, None]
     return values, lo, hi, targets
 
 
@@ -354,8 +370,12 @@ def run_point(
     targets_per_instance: int = 16,
     chunk_bytes: int = 64 << 20,
     progress: Callable[[int], None] | None = None,
+    start: int = 0,
 ) -> PointErrors:
     """Draw ``instances`` instances of ``model`` with ``n`` elements and measure their errors.
+
+    ``start``: the first instance's position in the point's stream (a chunk of a larger
+    point, see `draw_instances`); the errors of instance ``i`` do not depend on it.
 
     Instances are processed in chunks of rows holding at most ``chunk_bytes`` of sorted
     sums (at least one row); the statistics kernels run over each chunk as a whole (numba,
@@ -369,7 +389,7 @@ def run_point(
         )
         raise ValueError(msg)
     values, lo, hi, targets = draw_instances(
-        model, n, instances, seed=seed, targets_per_instance=targets_per_instance
+        model, n, instances, seed=seed, targets_per_instance=targets_per_instance, start=start
     )
 
     size = 1 << n
@@ -378,22 +398,42 @@ def run_point(
     where = np.empty(instances)
     rand = np.empty((instances, targets_per_instance))
     buf = np.empty((chunk, size))
-    for start in range(0, instances, chunk):
-        stop = min(start + chunk, instances)
-        rows = stop - start
+    for first in range(0, instances, chunk):
+        last = min(first + chunk, instances)
+        rows = last - first
         for r in range(rows):
-            buf[r] = sorted_subset_sums(values[start + r])[0]
+            buf[r] = sorted_subset_sums(values[first + r])[0]
         block = buf[:rows]
-        worst[start:stop], where[start:stop] = worst_case_errors(
-            block, lo[start:stop], hi[start:stop]
+        worst[first:last], where[first:last] = worst_case_errors(
+            block, lo[first:last], hi[first:last]
         )
-        rand[start:stop] = nearest_sum_errors(block, targets[start:stop])
+        rand[first:last] = nearest_sum_errors(block, targets[first:last])
         if progress is not None:
             progress(rows)
     width = hi - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(width > 0, (where - lo) / width, 0.0)
     return PointErrors(model.name, n, seed, worst, fraction, rand, width)
+
+
+def concatenate_points(parts: Sequence[PointErrors]) -> PointErrors:
+    """One point from its chunks (consecutive instance ranges, in order)."""
+    if not parts:
+        msg = "concatenate_points: no chunks"
+        raise ValueError(msg)
+    first = parts[0]
+    if any((p.model, p.n, p.seed) != (first.model, first.n, first.seed) for p in parts):
+        msg = "concatenate_points: chunks of different (model, n, seed) points"
+        raise ValueError(msg)
+    return PointErrors(
+        first.model,
+        first.n,
+        first.seed,
+        np.concatenate([p.worst_error for p in parts]),
+        np.concatenate([p.worst_position for p in parts]),
+        np.concatenate([p.random_error for p in parts]),
+        np.concatenate([p.interval_width for p in parts]),
+    )
 
 
 # ------------------------------------------------------------------------- statistics

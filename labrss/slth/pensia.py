@@ -37,6 +37,7 @@ layers take ``O(d_in**2 n + d_in n d_out)`` memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,16 @@ import numpy as np
 from labrss.networks.model import Layer, Network
 from labrss.rss import solve_signed
 
-__all__ = ["SLTHLayerReport", "SLTHResult", "prune_to_target"]
+__all__ = [
+    "LayerInstances",
+    "PruningPlan",
+    "SLTHLayerReport",
+    "SLTHResult",
+    "assemble_pruning",
+    "plan_pruning",
+    "prune_to_target",
+    "solve_instances",
+]
 
 #: Largest share of an instance's own subset-sum range its target may use.
 _FILL = 0.9
@@ -135,6 +145,53 @@ class SLTHResult:
 
 
 @dataclass(frozen=True)
+class LayerInstances:
+    """The subset-sum instances of one target layer, drawn and normalised, not yet solved.
+
+    Attributes
+    ----------
+    a : (d_in + 1, n) first random layer (row ``d_in``: the bias units).
+    b : (d_in + 1, d_out, n) second random layer.
+    pos_el, neg_el : (2, d_in + 1, d_out, n) the instances' positive values and the
+        magnitudes of their negative values (0: not available), side 0 the ``S+``
+        (``x_j > 0``) instances, side 1 the ``S-`` ones.
+    targets : (2, d_in + 1, d_out) normalised targets (``c W``, ``-c W``, ``k b``).
+    scale : ``c``, the layer's normalisation.
+    eps_abs : the tolerance in normalised units (None: best subsets).
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    pos_el: np.ndarray
+    neg_el: np.ndarray
+    targets: np.ndarray
+    scale: float
+    eps_abs: float | None
+
+    @property
+    def instances(self) -> int:
+        """Subset-sum instances of the layer: ``2 (d_in + 1) d_out``."""
+        return int(self.targets.size)
+
+
+@dataclass(frozen=True)
+class PruningPlan:
+    """Every layer's instances, drawn in order from one seeded generator (`plan_pruning`).
+
+    Solving is the costly part: `solve_instances` takes any slice of a layer's instances
+    along the input axis (axis 1), so the plan can be solved in chunks anywhere and put
+    together by `assemble_pruning`; `prune_to_target` does all three in one call.
+    """
+
+    target: Network
+    layers: tuple[LayerInstances, ...]
+    n: int
+    seed: int
+    w_max: float
+    eps_rel: float | None
+
+
+@dataclass(frozen=True)
 class _Block:
     """The two random layers of one target layer, with masks and realised values."""
 
@@ -154,7 +211,16 @@ class _Block:
     eps_abs: float | None  # the tolerance in normalised units
 
 
-def _block(
+def _sides(a: np.ndarray, d_out: int) -> np.ndarray:
+    """Which units serve which ReLU side: (2, rows, d_out, n) bool (bias: ``S+`` only)."""
+    rows, n = a.shape
+    side_pos = np.broadcast_to((a > 0)[:, None, :], (rows, d_out, n))
+    side_neg = np.broadcast_to((a < 0)[:, None, :], (rows, d_out, n)).copy()
+    side_neg[rows - 1] = False  # relu(-1) = 0: the bias input has no negative side
+    return np.stack([side_pos, side_neg])
+
+
+def _layer_instances(
     weights: np.ndarray,
     bias: np.ndarray,
     n: int,
@@ -162,8 +228,8 @@ def _block(
     *,
     w_max: float,
     eps_rel: float | None,
-) -> _Block:
-    """Draw the random layers for one target layer, normalise it, choose the masks.
+) -> LayerInstances:
+    """Draw the random layers for one target layer and normalise it (see the module doc).
 
     ``bias`` is already multiplied by the previous layers' scale ``k_{l-1}``; the layer's
     own scale ``c`` multiplies both (see `prune_to_target`).
@@ -173,14 +239,10 @@ def _block(
     a = rng.uniform(-1.0, 1.0, size=(rows, n))
     b = rng.uniform(-1.0, 1.0, size=(rows, d_out, n))
     q = np.abs(a)[:, None, :] * b  # |a_jk| b_ijk, (rows, d_out, n)
-    side_pos = np.broadcast_to((a > 0)[:, None, :], q.shape)
-    side_neg = np.broadcast_to((a < 0)[:, None, :], q.shape).copy()
-    side_neg[d_in] = False  # relu(-1) = 0: the bias input has no negative side
-    avail = np.stack([side_pos, side_neg])  # (2, rows, d_out, n)
+    avail = _sides(a, d_out)  # (2, rows, d_out, n)
     qq = np.broadcast_to(q, avail.shape)
     pos_el = np.where(avail & (qq > 0), qq, 0.0)
     neg_el = np.where(avail & (qq < 0), -qq, 0.0)
-    exclude = (pos_el == 0, neg_el == 0)
     u = np.concatenate([weights, bias[None, :]], axis=0)  # (rows, d_out), unscaled
     us = np.stack([u, -u])
     us[1, d_in] = 0.0
@@ -192,8 +254,22 @@ def _block(
     c = w_max / peak if peak > 0 else 1.0
     if live.any():
         c = min(c, _FILL * float((side_range[live] / np.abs(us[live])).min()))
-    targets = c * us
     eps_abs = None if eps_rel is None else eps_rel * c * peak
+    return LayerInstances(a, b, pos_el, neg_el, c * us, c, eps_abs)
+
+
+def solve_instances(
+    pos_el: np.ndarray, neg_el: np.ndarray, targets: np.ndarray, eps_abs: float | None
+) -> dict[str, np.ndarray]:
+    """Solve a block of instances (any slice of a layer's along the input axis).
+
+    Arrays in, arrays out: ``pos_el``, ``neg_el`` (..., n), ``targets`` (...). Returns
+    ``chosen`` (..., n) bool (the products kept), ``value`` (...) (the realised sums)
+    and ``reachable`` (...) (target within the subset sums' range). Every instance is
+    solved on its own, exactly (`labrss.rss.solve_signed`); with ``eps_abs``, among the
+    subsets within ``max(eps, optimum)`` of the target, the fewest products.
+    """
+    exclude = (pos_el == 0, neg_el == 0)
     res = solve_signed(pos_el, neg_el, targets, exclude=exclude)
     if eps_abs is not None:
         # Among subsets within max(eps, optimum) of the target, keep the fewest products.
@@ -201,9 +277,36 @@ def _block(
         res = solve_signed(
             pos_el, neg_el, targets, exclude=exclude, secondary="switches", near_optimal_tol=tol
         )
-    chosen = (res.mask_pos | res.mask_neg) & avail  # (2, rows, d_out, n)
+    return {
+        "chosen": np.asarray(res.mask_pos | res.mask_neg),
+        "value": np.asarray(res.value, dtype=np.float64),
+        "reachable": np.asarray(res.reachable, dtype=bool),
+    }
+
+
+def _block(
+    weights: np.ndarray,
+    bias: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    w_max: float,
+    eps_rel: float | None,
+) -> _Block:
+    """Draw, solve and assemble one target layer in one call (`labrss.slth.blocks` uses it)."""
+    inst = _layer_instances(weights, bias, n, rng, w_max=w_max, eps_rel=eps_rel)
+    return _block_from(inst, solve_instances(inst.pos_el, inst.neg_el, inst.targets, inst.eps_abs))
+
+
+def _block_from(inst: LayerInstances, solution: dict[str, np.ndarray]) -> _Block:
+    """The two random layers of one target layer, with masks, from its solved instances."""
+    a, b = inst.a, inst.b
+    rows, n = a.shape
+    d_in, d_out = rows - 1, b.shape[1]
+    avail = _sides(a, d_out)
+    chosen = solution["chosen"] & avail  # (2, rows, d_out, n)
     unit_mask = chosen.any(axis=0)  # (rows, d_out, n): each (j, k) is on one side only
-    value = np.asarray(res.value)
+    value = solution["value"]
 
     hidden = rows * n
     first_w = np.zeros((d_in, hidden))
@@ -219,7 +322,7 @@ def _block(
     first_mask_w[row_of, np.arange(d_in * n)] = used_units[: d_in * n]
     first_mask_b[d_in * n :] = used_units[d_in * n :]
     second_mask = unit_mask.transpose(0, 2, 1).reshape(hidden, d_out)
-    reach = np.asarray(res.reachable)
+    reach = solution["reachable"]
     return _Block(
         first=Layer(first_w, first_b),
         second=Layer(second_w, np.zeros(d_out)),
@@ -233,9 +336,48 @@ def _block(
         kept=int(used_units.sum() + second_mask.sum()),
         total=int(rows * n + rows * n * d_out),
         n_pos=(a[:d_in] > 0).sum(axis=1),
-        scale=c,
-        eps_abs=eps_abs,
+        scale=inst.scale,
+        eps_abs=inst.eps_abs,
     )
+
+
+def _check_settings(n: int, w_max: float, eps_rel: float | None) -> None:
+    if n < 1:
+        msg = f"prune_to_target: n = {n}: need at least one hidden unit per input"
+        raise ValueError(msg)
+    if not (np.isfinite(w_max) and w_max > 0):
+        msg = f"prune_to_target: w_max = {w_max!r}: must be finite and > 0"
+        raise ValueError(msg)
+    if eps_rel is not None and not (np.isfinite(eps_rel) and eps_rel >= 0):
+        msg = f"prune_to_target: eps_rel = {eps_rel!r}: must be finite and >= 0"
+        raise ValueError(msg)
+
+
+def plan_pruning(
+    target: Network,
+    n: int = 40,
+    *,
+    seed: int = 0,
+    w_max: float = 0.25,
+    eps_rel: float | None = None,
+) -> PruningPlan:
+    """Draw the random network for ``target`` and set up every layer's instances.
+
+    Parameters as `prune_to_target`. The random weights come from one generator seeded
+    with ``seed``, layer after layer, so a plan is a deterministic function of its
+    arguments. ``O(sum_l (d_in + 1) d_out n)`` time and memory; nothing is solved.
+    """
+    _check_settings(n, w_max, eps_rel)
+    rng = np.random.default_rng(seed)
+    k_prev = 1.0
+    layers = []
+    for lay in target.layers:
+        inst = _layer_instances(
+            lay.weights, k_prev * lay.bias, n, rng, w_max=w_max, eps_rel=eps_rel
+        )
+        layers.append(inst)
+        k_prev *= inst.scale
+    return PruningPlan(target, tuple(layers), n, seed, w_max, eps_rel)
 
 
 def prune_to_target(
@@ -268,17 +410,28 @@ def prune_to_target(
     Returns
     -------
     SLTHResult
+
+    In one process: `plan_pruning`, `solve_instances` on each whole layer, then
+    `assemble_pruning`. `labrss.workflows.prune` runs the same steps with the solves
+    split into chunks on the batch engine.
     """
-    if n < 1:
-        msg = f"prune_to_target: n = {n}: need at least one hidden unit per input"
+    plan = plan_pruning(target, n, seed=seed, w_max=w_max, eps_rel=eps_rel)
+    return assemble_pruning(
+        plan,
+        [solve_instances(li.pos_el, li.neg_el, li.targets, li.eps_abs) for li in plan.layers],
+    )
+
+
+def assemble_pruning(plan: PruningPlan, solutions: Sequence[dict[str, np.ndarray]]) -> SLTHResult:
+    """The pruned network and its reports from the plan and each layer's solution.
+
+    ``solutions[l]`` is `solve_instances` of layer ``l``'s whole instance arrays (chunks
+    along the input axis concatenated on axis 1).
+    """
+    if len(solutions) != len(plan.layers):
+        msg = f"assemble_pruning: {len(solutions)} solutions for {len(plan.layers)} layers"
         raise ValueError(msg)
-    if not (np.isfinite(w_max) and w_max > 0):
-        msg = f"prune_to_target: w_max = {w_max!r}: must be finite and > 0"
-        raise ValueError(msg)
-    if eps_rel is not None and not (np.isfinite(eps_rel) and eps_rel >= 0):
-        msg = f"prune_to_target: eps_rel = {eps_rel!r}: must be finite and >= 0"
-        raise ValueError(msg)
-    rng = np.random.default_rng(seed)
+    target, n, seed, w_max, eps_rel = plan.target, plan.n, plan.seed, plan.w_max, plan.eps_rel
     k_prev = 1.0
     random_layers: list[Layer] = []
     pruned_layers: list[Layer] = []
@@ -286,11 +439,19 @@ def prune_to_target(
     b_masks: list[np.ndarray] = []
     effective: list[Layer] = []
     reports: list[SLTHLayerReport] = []
-    for index, lay in enumerate(target.layers):
+    for index, (lay, inst, sol) in enumerate(
+        zip(target.layers, plan.layers, solutions, strict=True)
+    ):
+        if sol["value"].shape != inst.targets.shape:
+            msg = (
+                f"assemble_pruning: layer {index}: solution shape {sol['value'].shape}, "
+                f"instances {inst.targets.shape}"
+            )
+            raise ValueError(msg)
         w, bias = lay.weights, lay.bias
         w_abs = float(np.abs(w).max())
         b_abs = float(np.abs(bias).max())
-        blk = _block(w, k_prev * bias, n, rng, w_max=w_max, eps_rel=eps_rel)
+        blk = _block_from(inst, sol)
         c = blk.scale
         k = k_prev * c
         eps_abs = blk.eps_abs

@@ -2,6 +2,7 @@
 
 from labrss.station.config import (
     SIM_ADDRESS,
+    BatchSettings,
     BoardSettings,
     MeasurementDefaults,
     SimulatorSettings,
@@ -17,6 +18,7 @@ from labrss.station.config import (
 
 __all__ = [
     "SIM_ADDRESS",
+    "BatchSettings",
     "BoardSettings",
     "MeasurementDefaults",
     "SMUSettings",

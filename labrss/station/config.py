@@ -214,6 +214,23 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """The batch engine (precision studies, SLTH pruning, batch solves; docs/cluster.md).
+
+    Attributes:
+        scheduler: ``tcp://HOST:PORT`` of an existing Dask scheduler, ``"local"`` or
+            ``None`` for a LocalCluster started per run. ``--scheduler`` and the
+            ``LABRSS_SCHEDULER`` environment variable take precedence.
+        workers: LocalCluster worker processes (0: one per core).
+        threads_per_worker: threads per worker, and numba's thread count in each task.
+    """
+
+    scheduler: str | None = None
+    workers: int = 0
+    threads_per_worker: int = 1
+
+
+@dataclass(frozen=True)
 class Station:
     """A validated station: instruments, limits, measurement defaults, store, simulator.
 
@@ -226,6 +243,7 @@ class Station:
     measurement: MeasurementDefaults = field(default_factory=MeasurementDefaults)
     store: StoreSettings = field(default_factory=StoreSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
     source: Path | None = None
 
     @property
@@ -282,7 +300,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     name = str(src_path) if src_path is not None else "<station>"
     base_dir = src_path.parent if src_path is not None else Path.cwd()
 
-    sections = ("smu", "board", "limits", "measurement", "store", "simulator")
+    sections = ("smu", "board", "limits", "measurement", "store", "simulator", "batch")
     for key, value in data.items():
         if key not in sections:
             raise StationError(
@@ -460,6 +478,21 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     )
     sim_t.finish()
 
+    batch_t = _Table(name, "batch", data.get("batch", {}))
+    scheduler = batch_t.optional_text("scheduler")
+    if scheduler is not None and scheduler != "local" and "://" not in scheduler:
+        raise StationError(
+            name, "[batch] scheduler", scheduler, 'expected tcp://HOST:PORT or "local"'
+        )
+    batch = BatchSettings(
+        scheduler=scheduler,
+        workers=batch_t.integer("workers", BatchSettings.workers, low=0, high=100_000),
+        threads_per_worker=batch_t.integer(
+            "threads_per_worker", BatchSettings.threads_per_worker, low=1, high=1024
+        ),
+    )
+    batch_t.finish()
+
     return Station(
         smu=smu,
         board=board,
@@ -467,6 +500,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         measurement=measurement,
         store=store,
         simulator=simulator,
+        batch=batch,
         source=src_path,
     )
 

@@ -28,6 +28,7 @@ from labrss.memristor.characterisation import EnduranceCriterion, log_checkpoint
 from labrss.store import Store
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ModuleRun,
     ProgressCallback,
@@ -124,6 +125,7 @@ def endurance(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> EnduranceResult:
     """Cycle each device to failure or ``max_cycles`` (module docstring)."""
@@ -150,6 +152,7 @@ def endurance(
         note=note,
         progress=progress,
         should_stop=should_stop,
+        on_data=on_data,
     ) as run:
         for i, device in enumerate(devices):
             on: list[float] = []
@@ -167,6 +170,7 @@ def endurance(
                 if cycle in marks:
                     off.append(run.read(device, reads=s.reads, nplc=s.nplc))
                     points.append((i, cycle, on[-1], off[-1]))
+                    run.emit("endurance", device=i, cycle=cycle, g_on_S=on[-1], g_off_S=off[-1])
                     run.flush()
                     run.progress(i * s.max_cycles + cycle, total, f"{device}: cycle {cycle}")
                     at = criterion.failed_at(on, off)

@@ -9,14 +9,21 @@ A cycle is the staircase of `labrss.memristor.characterisation.sweep_voltages`:
 default): at each step one pulse of that amplitude and ``width_s`` goes through the board's
 pulse circuit, then the device is read alone at the (safe) read voltage: the loop is the
 remanent state against the pulse amplitude, as ArC's pulsed curve tracer draws it.
-The SET and RESET voltages of each cycle are extracted from the reads
+**Staircase**: at each step the SMU holds the voltage across the device alone under a
+current compliance (`Lab.source_branch`: a write, checked against ``[limits]
+max_source_voltage_V`` and ``max_pulse_voltage_V``; the compliance sets the on state a DC
+SET reaches) and measures the current there: the I-V loop itself, non-linear and
+asymmetric on real devices; the device is then read at the read voltage as in the pulsed
+mode. The SET and RESET voltages of each cycle are extracted from the reads
 (`switching_voltages`: the first step of a polarity that moves the state by more than
 ``relative_change``, confirmed by the next). They depend on the pulse width, as on real
 devices (a longer pulse switches at a lower amplitude).
 
 Every amplitude is checked against the bench's pulse limits before the first pulse; reads
 go through `Lab`'s guards. Stored (run kind ``memristor_iv``): every reading and pulse;
-``voltage_V`` (step), ``conductance_S`` (device, cycle, step), ``initial_S`` (device: the
+``voltage_V`` (step), ``conductance_S`` (device, cycle, step), ``current_A`` (device,
+cycle, step: the current at the step voltage, staircase only, NaN when pulsed),
+``initial_S`` (device: the
 read before the first cycle), ``set_V`` and ``reset_V`` (device, cycle), the device
 coordinates.
 """
@@ -35,6 +42,7 @@ from labrss.memristor.characterisation import sweep_voltages, switching_voltages
 from labrss.store import Store
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ModuleRun,
     ProgressCallback,
@@ -44,8 +52,8 @@ from labrss.workflows.memristor_module import (
     require_pulses,
 )
 
-IVMode = Literal["pulsed"]
-IV_MODES: tuple[str, ...] = ("pulsed",)
+IVMode = Literal["pulsed", "staircase"]
+IV_MODES: tuple[str, ...] = ("pulsed", "staircase")
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ class IVSettings:
     """An I-V sweep (defaults for the simulated CMO/HfOx devices).
 
     Attributes:
-        mode: ``pulsed`` (pulse, then read at the read voltage).
+        mode: ``pulsed`` (pulse, then read at the read voltage) or ``staircase`` (the SMU
+            holds each step under ``compliance_A`` and measures the current, then a read).
+        compliance_A: the current compliance of a staircase step (A).
         v_set_max_V, v_reset_max_V: largest amplitude of each polarity (V, magnitudes).
         step_V: staircase step (V).
         width_s: pulse width at each step (s).
@@ -73,11 +83,19 @@ class IVSettings:
     nplc: float | None = None
     read_voltage_V: float | None = None
     relative_change: float = 0.05
+    compliance_A: float = 100e-6
 
     def __post_init__(self) -> None:
         if self.mode not in IV_MODES:
             raise ValueError(f"I-V mode {self.mode!r} is not one of {', '.join(IV_MODES)}")
-        for name in ("v_set_max_V", "v_reset_max_V", "step_V", "width_s", "relative_change"):
+        for name in (
+            "v_set_max_V",
+            "v_reset_max_V",
+            "step_V",
+            "width_s",
+            "relative_change",
+            "compliance_A",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"I-V {name} = {value!r}: must be > 0")
@@ -96,6 +114,8 @@ class IVResult(ModuleResult):
 
     voltage_V: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     conductance_S: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    current_A: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    initial_S: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     set_V: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
     reset_V: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
 
@@ -126,6 +146,7 @@ def iv_sweep(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> IVResult:
     """Sweep each device ``cycles`` times (module docstring); cancel keeps whole cycles."""
@@ -135,11 +156,25 @@ def iv_sweep(
     max_v, min_w, max_w = require_pulses(lab, "iv")
     check_amplitude("I-V v_set_max_V", s.v_set_max_V, max_v, lab)
     check_amplitude("I-V v_reset_max_V", s.v_reset_max_V, max_v, lab)
-    if not min_w <= s.width_s <= max_w:
+    if s.mode == "pulsed" and not min_w <= s.width_s <= max_w:
         raise LabInputError(f"I-V width_s = {s.width_s} s not in {min_w:g}..{max_w:g} s")
+    if s.mode == "staircase":
+        limits = lab.station.limits
+        top = max(s.v_set_max_V, s.v_reset_max_V)
+        if top > limits.max_source_voltage_V:
+            raise LabInputError(
+                f"staircase I-V to {top:g} V exceeds [limits] max_source_voltage_V = "
+                f"{limits.max_source_voltage_V:g} V of {lab.station.name}"
+            )
+        if s.compliance_A > limits.compliance_current_A:
+            raise LabInputError(
+                f"I-V compliance {s.compliance_A:g} A exceeds [limits] compliance_current_A"
+                f" = {limits.compliance_current_A:g} A"
+            )
     volts = s.voltages_V()
     n_dev, n_steps = len(devices), volts.size
     g = np.full((n_dev, s.cycles, n_steps), np.nan)
+    cur = np.full((n_dev, s.cycles, n_steps), np.nan)
     g0 = np.full(n_dev, np.nan)  # each device's state before its first cycle
     result = IVResult(devices=list(devices), voltage_V=volts)
     with ModuleRun(
@@ -151,6 +186,7 @@ def iv_sweep(
         note=note,
         progress=progress,
         should_stop=should_stop,
+        on_data=on_data,
     ) as run:
         total = n_dev * s.cycles
         for i, device in enumerate(devices):
@@ -161,9 +197,21 @@ def iv_sweep(
                     if run.stop():
                         result.cancelled = True
                         break
-                    run.pulse(device, float(v), s.width_s)
+                    if s.mode == "pulsed":
+                        run.pulse(device, float(v), s.width_s)
+                    else:
+                        reading = lab.source_branch(*device, float(v), compliance_A=s.compliance_A)
+                        run.record(reading)
+                        cur[i, cycle, j] = reading.current_A
                     g[i, cycle, j] = run.read(
                         device, reads=s.reads, nplc=s.nplc, read_voltage_V=s.read_voltage_V
+                    )
+                    run.emit(
+                        "iv",
+                        device=i,
+                        cycle=cycle,
+                        voltage_V=float(v),
+                        conductance_S=g[i, cycle, j],
                     )
                 run.flush()
                 if result.cancelled:
@@ -171,6 +219,8 @@ def iv_sweep(
             if result.cancelled:
                 break
         result.conductance_S = g
+        result.current_A = cur
+        result.initial_S = g0
         before = np.concatenate([g0[:, None], g[:, :-1, -1]], axis=1)  # (device, cycle)
         set_v, reset_v = switching_voltages(
             volts,
@@ -186,6 +236,7 @@ def iv_sweep(
             {
                 "voltage_V": (volts, ["step"]),
                 "conductance_S": (g, ["device", "cycle", "step"]),
+                "current_A": (cur, ["device", "cycle", "step"]),
                 "initial_S": (g0, ["device"]),
                 "set_V": (result.set_V, ["device", "cycle"]),
                 "reset_V": (result.reset_V, ["device", "cycle"]),

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.settings import SettingsError, parse_cells, resolve_cells
+from drivers.board import Capability
 from labrss.lab import Lab, LabInputError, Reading
 from labrss.store import Store
 from labrss.workflows.boards import register_board
@@ -41,6 +42,8 @@ ProgressCallback = Callable[[int, int, str], None]
 """``progress(done, total, message)``."""
 StopFlag = Callable[[], bool]
 """Polled between steps: True stops the module (the data so far is kept)."""
+DataCallback = Callable[[str, dict[str, Any]], None]
+"""``on_data(kind, point)``: each new point as it is measured (live plots)."""
 
 
 def parse_branches(text: str, branches: int) -> tuple[int, ...]:
@@ -103,7 +106,9 @@ def select_devices(
 
 def require_pulses(lab: Lab, module: str) -> tuple[float, float, float]:
     """The bench's pulse capability, checked up front: (max amplitude V, min width s,
-    max width s). Raises `LabInputError` naming the missing capability."""
+    max width s). Raises `drivers.board.MissingCapabilityError` (a ValueError) naming the
+    missing capability, or `LabInputError` when the board reports no pulse limits."""
+    lab.require(Capability.PULSES, needed_by=f"memristor {module}")
     board = lab.board
     limits = board.pulse_limits
     if limits is None or board.max_pulse_voltage_V is None:
@@ -196,8 +201,10 @@ class ModuleRun:
         note: str = "",
         progress: ProgressCallback | None = None,
         should_stop: StopFlag | None = None,
+        on_data: DataCallback | None = None,
     ) -> None:
         self.lab = lab
+        self.on_data = on_data
         self.store = store
         self.module = module
         self.kind = f"memristor_{module}"
@@ -242,6 +249,11 @@ class ModuleRun:
         """Report progress (if anyone listens)."""
         if self.progress_cb is not None:
             self.progress_cb(done, total, message)
+
+    def emit(self, kind: str, **point: Any) -> None:
+        """Publish a new point to a live view (if anyone listens)."""
+        if self.on_data is not None:
+            self.on_data(kind, point)
 
     def stop(self) -> bool:
         """Whether the user asked to stop."""

@@ -30,6 +30,7 @@ from labrss.memristor.characterisation import drift_per_decade, log_time_points
 from labrss.store import Store
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ModuleRun,
     ProgressCallback,
@@ -125,6 +126,7 @@ def retention(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> RetentionResult:
     """Follow ``devices`` over time (module docstring); cancel keeps the points so far."""
@@ -142,6 +144,7 @@ def retention(
         note=note,
         progress=progress,
         should_stop=should_stop,
+        on_data=on_data,
     ) as run:
         start = lab.clock_s()
         done_t: list[float] = []
@@ -160,6 +163,7 @@ def retention(
                 ]
             )
             done_t.append(0.5 * (t0 + lab.clock_s()) - start)
+            run.emit("retention", time_s=done_t[-1], conductance_S=list(rows[-1]))
             run.flush()
         result.time_s = np.array(done_t)
         result.conductance_S = np.array(rows).reshape(len(done_t), len(devices))

@@ -27,6 +27,7 @@ from labrss.memristor import Pulse, WriteVerifyPolicy, WriteVerifySettings
 from labrss.store import Store
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ModuleRun,
     ProgressCallback,
@@ -86,6 +87,7 @@ def seek(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> SeekResult:
     """Converge each device to its target (one value for all, or one per device)."""
@@ -114,6 +116,7 @@ def seek(
         note=note,
         progress=progress,
         should_stop=should_stop,
+        on_data=on_data,
     ) as run:
         for i, (device, target) in enumerate(zip(devices, targets, strict=True)):
             if run.stop():
@@ -125,6 +128,7 @@ def seek(
             g = run.read(device, reads=reads, nplc=nplc)
             initial = g
             history.append((i, 0, 0.0, 0.0, g, lab.clock_s()))
+            run.emit("seek", device=i, pulse=0, conductance_S=g, target_S=target)
             step = policy.next(g)
             while isinstance(step, Pulse):
                 if run.stop():
@@ -133,6 +137,7 @@ def seek(
                 run.pulse(device, step.amplitude_V, step.width_s)
                 g = run.read(device, reads=reads, nplc=nplc)
                 history.append((i, policy.pulses, step.amplitude_V, step.width_s, g, lab.clock_s()))
+                run.emit("seek", device=i, pulse=policy.pulses, conductance_S=g, target_S=target)
                 step = policy.next(g)
             if isinstance(step, Pulse):  # cancelled mid-device
                 break

@@ -1,27 +1,31 @@
 """Run the RSS precision study and write its CSV tables and PNG figure (the I/O side).
 
-The computation is `labrss.rss.study` (pure); this module loops over models and sizes,
-optionally over several worker processes, reports progress, and writes
+The computation is `labrss.rss.study` (pure); this module splits every (model, n) point
+into chunks of consecutive instances, each seeded by its position in the point's stream,
+runs them on the batch engine (`labrss.workflows.batch`: Dask, a LocalCluster or a
+cluster), persists each finished chunk under ``OUT/chunks/`` (so that ``resume=True``
+recomputes nothing finished), reports progress, and writes
 
 * ``rss_study.csv``: one row per (model, n, statistic): ``model, n, instances,
   statistic, error, bits, counting_limit_bits`` (errors in the model's unit, 1 or G0);
 * ``rss_study_slopes.csv``: the fitted slopes (bits per element) per (model, statistic);
 * ``rss_study.png``: bits against n, one panel per model.
 
-Same configuration, same files: every number comes from the seeded streams of
-`labrss.rss.study` and is written with Python's shortest round-trip float repr.
+Same configuration, same files, whatever the number of workers or where they run: every
+number comes from the seeded streams of `labrss.rss.study` and is written with Python's
+shortest round-trip float repr.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from labrss.report.rss_study_plot import plot_rss_study
 from labrss.rss.study import (
@@ -30,18 +34,29 @@ from labrss.rss.study import (
     PointErrors,
     SlopeFit,
     StatisticRow,
+    concatenate_points,
     fit_slopes,
     run_point,
     summarize_point,
 )
+from labrss.workflows.batch import (
+    BatchReport,
+    Chunk,
+    ChunkStore,
+    EngineSettings,
+    run_chunks,
+)
 
 __all__ = [
+    "CHUNK_SUMS",
     "CSV_COLUMNS",
     "DEFAULT_CONFIG",
+    "LARGE_CONFIG",
     "QUICK_CONFIG",
     "RSSStudyConfig",
     "RSSStudyOutcome",
     "format_slopes",
+    "point_chunks",
     "read_study_csv",
     "run_rss_study",
     "write_study_csv",
@@ -52,7 +67,11 @@ _SLOPE_COLUMNS = ("model", "statistic", "slope_bits_per_element", "intercept", "
 
 #: Progress callback: (work done, total work, message). Work is counted in subset sums
 #: (instances x 2**n), so the fraction done tracks the time spent.
-Progress = Callable[[int, int, str], None]
+Progress = Callable[[float, float, str], None]
+
+#: Subset sums per chunk (instances x 2**n): 2**24 sums is about a second of one core
+#: and 128 MiB of sorted sums; at n > 24 a chunk is one instance.
+CHUNK_SUMS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,6 @@ class RSSStudyConfig:
     seed: int = 20230323
     targets_per_instance: int = 16
     fit_min_n: int = DEFAULT_FIT_MIN_N
-    jobs: int = 1
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -76,10 +94,10 @@ class RSSStudyConfig:
         if not self.models or not self.n_values:
             msg = "rss-study: need at least one model and one n"
             raise ValueError(msg)
-        if self.instances < 1 or self.targets_per_instance < 1 or self.jobs < 1:
+        if self.instances < 1 or self.targets_per_instance < 1:
             msg = (
-                f"rss-study: instances ({self.instances}), targets per instance "
-                f"({self.targets_per_instance}) and jobs ({self.jobs}) must be >= 1"
+                f"rss-study: instances ({self.instances}) and targets per instance "
+                f"({self.targets_per_instance}) must be >= 1"
             )
             raise ValueError(msg)
         for name in self.models:
@@ -91,6 +109,9 @@ class RSSStudyConfig:
 DEFAULT_CONFIG = RSSStudyConfig()
 #: The README's quick run: under a minute on 2 cores.
 QUICK_CONFIG = RSSStudyConfig(n_values=(4, 6, 8, 10, 12, 14, 16, 18), instances=500)
+#: The cluster-sized study (`--large`): n up to 26, 10,000 instances per point, every
+#: model (about 60 core-hours, almost all of it at n = 26; docs/cluster.md).
+LARGE_CONFIG = RSSStudyConfig(n_values=tuple(range(4, 27, 2)), instances=10_000)
 
 
 @dataclass(frozen=True)
@@ -105,11 +126,53 @@ class RSSStudyOutcome:
     png_path: Path
     elapsed_s: float
     points: list[PointErrors] = field(repr=False, default_factory=list)
+    batch: BatchReport | None = field(repr=False, default=None)
 
 
-def _point_job(model: str, n: int, instances: int, seed: int, targets: int) -> PointErrors:
-    """Worker entry point (module level so that it pickles)."""
-    return run_point(MODELS[model], n, instances, seed=seed, targets_per_instance=targets)
+def _chunk_job(  # noqa: PLR0917 (called with the chunk's positional args)
+    model: str, n: int, start: int, stop: int, seed: int, targets: int
+) -> dict[str, np.ndarray]:
+    """One chunk on a worker: instances ``start .. stop - 1`` of point (model, n)."""
+    p = run_point(
+        MODELS[model], n, stop - start, seed=seed, targets_per_instance=targets, start=start
+    )
+    return {
+        "worst_error": p.worst_error,
+        "worst_position": p.worst_position,
+        "random_error": p.random_error,
+        "interval_width": p.interval_width,
+    }
+
+
+def point_chunks(
+    config: RSSStudyConfig, *, chunk_sums: int = CHUNK_SUMS
+) -> dict[tuple[str, int], list[Chunk]]:
+    """The chunks of every (model, n) point: consecutive instance ranges, by position.
+
+    A chunk holds ``max(1, chunk_sums // 2**n)`` instances (the last one fewer); its
+    key ``MODEL_nNN_START-STOP`` is its position, its cost its number of subset sums.
+    """
+    out: dict[tuple[str, int], list[Chunk]] = {}
+    for model in config.models:
+        for n in config.n_values:
+            per = max(1, chunk_sums >> n)
+            out[(model, n)] = [
+                Chunk(
+                    f"{model}_n{n:02d}_{a:06d}-{min(a + per, config.instances):06d}",
+                    _chunk_job,
+                    (
+                        model,
+                        n,
+                        a,
+                        min(a + per, config.instances),
+                        config.seed,
+                        config.targets_per_instance,
+                    ),
+                    cost=float((min(a + per, config.instances) - a) << n),
+                )
+                for a in range(0, config.instances, per)
+            ]
+    return out
 
 
 def _fmt(x: float | int | str) -> str:
@@ -183,61 +246,61 @@ def run_rss_study(
     out_dir: Path,
     *,
     progress: Progress | None = None,
+    engine: EngineSettings | None = None,
+    resume: bool = False,
+    chunk_sums: int = CHUNK_SUMS,
+    client: object | None = None,
 ) -> RSSStudyOutcome:
-    """Run every (model, n) point of ``config`` and write CSV, slopes CSV and PNG.
+    """Run every (model, n) point of ``config`` on the batch engine; write CSV, slopes, PNG.
 
-    With ``config.jobs > 1`` the points run in that many worker processes, largest n
-    first; results do not depend on ``jobs``. Workers are spawned, not forked: numba's
-    OpenMP threads make fork unsafe once a parallel kernel has run in this process
-    (spawn skips re-running a package's ``__main__``, so `python -m labrss` is safe).
+    ``engine``: where the chunks run (default: a LocalCluster, one worker per core);
+    ``client``: an open `distributed.Client` to use instead. Each finished chunk is
+    saved under ``out_dir/chunks``; ``resume=True`` keeps the chunks of an earlier run
+    with the same configuration (else they are cleared) and computes only the rest.
+    Raises `labrss.workflows.batch.BatchInterrupted` on Ctrl-C (finished chunks kept).
+    The result does not depend on the engine, the workers or the chunking.
     """
     config.validate()
     start = time.perf_counter()
-    points_todo = [(m, n) for m in config.models for n in config.n_values]
-    total = sum(config.instances << n for _, n in points_todo)
-    done = 0
-    results: dict[tuple[str, int], PointErrors] = {}
-
-    def report(work: int, message: str) -> None:
-        nonlocal done
-        done += work
-        if progress is not None:
-            progress(done, total, message)
-
-    if config.jobs == 1:
-        for model, n in points_todo:
-
-            def chunk_done(k: int, n: int = n, model: str = model) -> None:
-                report(k << n, f"{model} n={n}")
-
-            results[(model, n)] = run_point(
-                MODELS[model],
-                n,
-                config.instances,
-                seed=config.seed,
-                targets_per_instance=config.targets_per_instance,
-                progress=chunk_done,
-            )
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=ctx) as pool:
-            futures = {
-                pool.submit(
-                    _point_job,
+    chunks = point_chunks(config, chunk_sums=chunk_sums)
+    store = ChunkStore.open(
+        out_dir / "chunks",
+        {
+            "job": "rss-study",
+            "models": list(config.models),
+            "n_values": list(config.n_values),
+            "instances": config.instances,
+            "seed": config.seed,
+            "targets_per_instance": config.targets_per_instance,
+            "chunk_sums": chunk_sums,
+        },
+        resume=resume,
+    )
+    report = run_chunks(
+        [c for cs in chunks.values() for c in cs],
+        engine if engine is not None else EngineSettings(),
+        store=store,
+        progress=progress,
+        client=client,
+    )
+    points = [
+        concatenate_points(
+            [
+                PointErrors(
                     model,
                     n,
-                    config.instances,
                     config.seed,
-                    config.targets_per_instance,
-                ): (model, n)
-                for model, n in sorted(points_todo, key=lambda p: -p[1])
-            }
-            for fut in as_completed(futures):
-                model, n = futures[fut]
-                results[(model, n)] = fut.result()
-                report(config.instances << n, f"{model} n={n}")
-
-    points = [results[p] for p in points_todo]
+                    report.results[c.key]["worst_error"],
+                    report.results[c.key]["worst_position"],
+                    report.results[c.key]["random_error"],
+                    report.results[c.key]["interval_width"],
+                )
+                for c in chunks[(model, n)]
+            ]
+        )
+        for model in config.models
+        for n in config.n_values
+    ]
     rows = [row for p in points for row in summarize_point(p)]
     fits = fit_slopes(rows, min_n=config.fit_min_n)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,6 +316,7 @@ def run_rss_study(
         png_path,
         time.perf_counter() - start,
         points,
+        report,
     )
 
 

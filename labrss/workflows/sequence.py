@@ -53,9 +53,11 @@ from labrss.memristor import WriteVerifySettings
 from labrss.store import Store, StoreError
 from labrss.workflows.boards import register_board
 from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
+from labrss.workflows.memristor_form import FormSettings, form
 from labrss.workflows.memristor_iv import IVSettings, iv_sweep
 from labrss.workflows.memristor_module import (
     Branch,
+    DataCallback,
     ModuleResult,
     ProgressCallback,
     StopFlag,
@@ -120,6 +122,12 @@ def _build_seek(values: dict[str, Any]) -> SeekStepSettings:
 
 
 MODULES: dict[str, ModuleSpec] = {
+    "form": ModuleSpec(
+        "form",
+        _dataclass_builder(FormSettings),
+        lambda lab, devices, s, kw: form(lab, devices, s, **kw),
+        lambda s: [],  # a write through the SMU: checked against the station by `form`
+    ),
     "iv": ModuleSpec(
         "iv",
         _dataclass_builder(IVSettings),
@@ -410,6 +418,7 @@ def run_sequence(
     progress: ProgressCallback | None = None,
     should_stop: StopFlag | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    on_data: DataCallback | None = None,
     note: str = "",
 ) -> SequenceResult:
     """Run a sequence (module docstring). ``resume`` (needs ``store``) is the interrupted
@@ -462,6 +471,7 @@ def run_sequence(
                 kwargs: dict[str, Any] = {
                     "store": store,
                     "should_stop": should_stop,
+                    "on_data": on_data,
                     "note": f"sequence run {run_id} step {planned.id}",
                 }
                 module_result = MODULES[step.module].run(lab, devices, step.settings, kwargs)

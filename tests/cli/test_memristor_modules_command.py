@@ -40,3 +40,12 @@ def test_module_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "expected R,C,K" in capsys.readouterr().err
     assert main(["memristor", "iv", "--cells", "0,0", "--board", "small", "--no-store"]) == 2
     assert "holds resistors" in capsys.readouterr().err
+
+
+def test_form_command(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["memristor", "form", "--board", "memristor_unformed", "--device", "0,0,0"]
+    assert main([*args, "--no-store", "--json"]) == 2  # the station's 1 V limit
+    assert "max_source_voltage_V = 1 V" in capsys.readouterr().err
+    assert main([*args, "--max-voltage", "3", "--start", "2.2", "--no-store", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["yield"] == 1.0 and 2.2 < out["median_forming_V"] < 3.0

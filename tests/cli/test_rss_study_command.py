@@ -25,6 +25,7 @@ def test_runs_and_prints_slopes(tmp_path: Path, capsys: pytest.CaptureFixture[st
         [
             "rss-study", "--n", "6:12:2", "--instances", "20", "--models",
             "uniform,parallel20", "--seed", "3", "--fit-min-n", "8", "--out", str(tmp_path),
+            "--workers", "0",
         ]
     )  # fmt: skip
     assert code == 0

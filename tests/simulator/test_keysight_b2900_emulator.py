@@ -289,10 +289,10 @@ def test_settings_round_trip_and_errors() -> None:
     for line, code in (
         (":SENS1:CURR:NPLC 1000", -222),
         (":SOUR1:VOLT 300", -222),
-        (":SOUR1:VOLT:MODE SWE", -224),
+        (":SOUR1:PULS:WIDT 1e-3", -113),
         (':SENS1:FUNC "POW"', -224),
         (":SYST:LFR 55", -224),
-        (":FETC:ARR:CURR? (@2)", -230),
+        (":TRIG1:SOUR EXT1", -224),
         (":OUTP1 ON;:OUTP1:LOW FLO", -221),
     ):
         smu.handle_line(line)

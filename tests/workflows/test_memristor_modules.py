@@ -178,3 +178,77 @@ def test_export_of_a_module_run(lab: Lab, store: Store, tmp_path: Path) -> None:
         assert ds["conductance_S"].dims == ("time", "device")
         assert ds["time_s"].attrs["units"] == "s"
         assert ds["device_branch"].values.tolist() == [0, 1]
+
+
+UNFORMED = {
+    "simulator": {"board": "memristor_unformed", "seed": 4},
+    "limits": {"max_source_voltage_V": 3.0, "max_pulse_voltage_V": 3.0},
+}
+
+
+def test_forming_yield_voltages_and_states(store: Store) -> None:
+    from labrss.workflows.memristor_form import FormSettings, form
+
+    with Lab(parse_station(UNFORMED)) as lab:
+        devices = select_devices(lab, "0,0-1", "0-3")
+        assert lab.simulator is not None and lab.simulator.model.memristors is not None
+        truth = lab.simulator.model.memristors.devices.forming_V
+        assert truth is not None
+        v_true = np.array([truth[d] for d in devices])
+        order = np.sort(v_true)
+        stop = float(order[4] + order[5]) / 2  # the three highest do not form by here
+        settings = FormSettings(v_start_V=2.0, v_stop_V=stop, step_V=0.05, compliance_A=30e-6)
+        result = form(lab, devices, settings, store=store)
+        assert lab.simulator.model.memristors.formed[0, :2, :4].reshape(-1).tolist() == [
+            v <= stop for v in v_true
+        ]
+    out = result.outcomes
+    formed = out["status"] == "formed"
+    assert formed.tolist() == (v_true < stop).tolist()  # ramp ends at `stop`: v <= stop forms
+    # The ramp's first step above a device's forming voltage forms it (two readings per
+    # step: the second sees a forming during the first).
+    v_meas = out["forming_V"][formed]
+    assert np.all(v_meas > v_true[formed]) and np.all(v_meas <= v_true[formed] + 0.05 + 1e-9)
+    # The compliance sets the state: 30 uA / 0.45 V = 66.7 uS (a 0.1 V read sees 0.7 % more
+    # through the sinh I-V, plus read noise and the first seconds of relaxation).
+    np.testing.assert_allclose(out["formed_S"][formed], 30e-6 / 0.45, rtol=0.02)
+    assert np.all(out["formed_S"][~formed] < 1e-6)
+    s = result.summary()
+    assert s["yield"] == pytest.approx(5 / 8) and len(s["not_formed"]) == 3
+    ds = run_dataset(store, result.run_id or -1)
+    assert ds["forming.forming_V"].dims == ("device",) and ds.attrs["run_kind"] == "memristor_form"
+
+
+def test_staircase_iv_is_the_non_linear_loop(store: Store) -> None:
+    from labrss.workflows.memristor_form import FormSettings, form
+
+    with Lab(parse_station(UNFORMED)) as lab:
+        device = select_devices(lab, "1,1", "2")
+        form(lab, device, FormSettings(v_start_V=2.0), store=store)
+        settings = IVSettings(
+            mode="staircase", v_set_max_V=1.4, v_reset_max_V=1.4, step_V=0.1, cycles=2
+        )
+        result = iv_sweep(lab, device, settings, store=store)
+        assert lab.simulator is not None and lab.simulator.model.memristors is not None
+        drawn = lab.simulator.model.memristors.devices
+        th_set = drawn.set_threshold_V[1, 1, 2]
+        th_reset = drawn.reset_threshold_V[1, 1, 2]
+    v = result.voltage_V
+    i = result.current_A[0, 0]
+    g0 = result.initial_S[0] / (np.sinh(0.1 / 0.5) / 0.2)  # small-signal G from a 0.1 V read
+    below = (v > 0) & (v < th_set - 0.05) & (np.arange(v.size) < np.argmax(v))
+    # Below threshold the current is the Stanford/PKU law I = G V0 sinh(V / V0), V0 = 0.5 V.
+    np.testing.assert_allclose(i[below], g0 * 0.5 * np.sinh(v[below] / 0.5), rtol=0.02)
+    # asymmetric: at -0.4 V the RESET side's wider V0 gives less current than at +0.4 V
+    assert result.set_V.min() > th_set and -result.reset_V.max() > th_reset
+    assert np.isfinite(result.current_A).all() and np.isnan(result.current_A).sum() == 0
+    assert store.get_result(result.run_id or -1, "current_A").shape == (1, 2, v.size)
+
+
+def test_forming_needs_the_station_limits_raised(store: Store) -> None:
+    from labrss.workflows.memristor_form import form
+
+    with Lab(parse_station({"simulator": {"board": "memristor_unformed", "seed": 0}})) as lab:
+        with pytest.raises(LabInputError, match=r"exceeds \[limits\] max_source_voltage_V = 1 V"):
+            form(lab, select_devices(lab, "0,0", "0"), store=store)
+        assert lab.readings_taken == 0

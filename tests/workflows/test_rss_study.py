@@ -1,4 +1,4 @@
-"""The study workflow: CSV, slopes CSV and PNG written, reproducible, independent of jobs."""
+"""The study workflow: CSV, slopes CSV and PNG written, reproducible, independent of workers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from labrss.rss.study import MODELS, STATISTICS
+from labrss.workflows.batch import EngineSettings
 from labrss.workflows.rss_study import (
     CSV_COLUMNS,
     QUICK_CONFIG,
@@ -24,8 +25,13 @@ SMALL = RSSStudyConfig(
 
 
 def test_writes_csv_slopes_and_png(tmp_path: Path) -> None:
-    calls: list[tuple[int, int, str]] = []
-    out = run_rss_study(SMALL, tmp_path / "out", progress=lambda d, t, m: calls.append((d, t, m)))
+    calls: list[tuple[float, float, str]] = []
+    out = run_rss_study(
+        SMALL,
+        tmp_path / "out",
+        progress=lambda d, t, m: calls.append((d, t, m)),
+        engine=EngineSettings.in_process(),
+    )
     assert out.csv_path.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
     rows = read_study_csv(out.csv_path)
     assert len(rows) == 2 * 4 * len(STATISTICS)
@@ -49,13 +55,37 @@ def test_writes_csv_slopes_and_png(tmp_path: Path) -> None:
     assert "worst_median" in format_slopes(out.fits)
 
 
-@pytest.mark.slow  # spawns two worker processes (numba import in each)
-def test_same_seed_same_csv_whatever_the_jobs(tmp_path: Path) -> None:
-    a = run_rss_study(SMALL, tmp_path / "a")
-    b = run_rss_study(RSSStudyConfig(**{**SMALL.__dict__, "jobs": 2}), tmp_path / "b")
-    c = run_rss_study(RSSStudyConfig(**{**SMALL.__dict__, "seed": 1}), tmp_path / "c")
+@pytest.mark.slow  # starts a LocalCluster of two worker processes (numba import in each)
+def test_same_seed_same_csv_whatever_the_workers(tmp_path: Path) -> None:
+    one = EngineSettings.in_process()
+    a = run_rss_study(SMALL, tmp_path / "a", engine=one)
+    b = run_rss_study(SMALL, tmp_path / "b", engine=EngineSettings(workers=2), chunk_sums=1 << 12)
+    c = run_rss_study(RSSStudyConfig(**{**SMALL.__dict__, "seed": 1}), tmp_path / "c", engine=one)
+    assert b.batch is not None and len(b.batch.workers_seen) == 2
     assert a.csv_path.read_bytes() == b.csv_path.read_bytes()
     assert a.csv_path.read_bytes() != c.csv_path.read_bytes()
+
+
+def test_resume_recomputes_nothing_finished(tmp_path: Path) -> None:
+    one = EngineSettings.in_process()
+    first = run_rss_study(SMALL, tmp_path, engine=one, chunk_sums=1 << 10)
+    assert first.batch is not None and first.batch.reused == 0
+    chunks = sorted((tmp_path / "chunks").glob("*.npz"))
+    assert len(chunks) == first.batch.computed > 4
+    for path in chunks[::2]:  # as if the run had stopped before these
+        path.unlink()
+    again = run_rss_study(SMALL, tmp_path, engine=one, chunk_sums=1 << 10, resume=True)
+    assert again.batch is not None
+    assert (again.batch.reused, again.batch.computed) == (
+        len(chunks) - len(chunks[::2]),
+        len(chunks[::2]),
+    )
+    assert again.rows == first.rows
+    with pytest.raises(ValueError, match="instances"):
+        run_rss_study(
+            RSSStudyConfig(**{**SMALL.__dict__, "instances": 61}), tmp_path, engine=one,
+            chunk_sums=1 << 10, resume=True,
+        )  # fmt: skip
 
 
 def test_bad_configuration_is_named() -> None:

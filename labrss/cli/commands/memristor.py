@@ -8,6 +8,7 @@
 Characterisation modules (devices: ``--cells ROWS,COLS`` in calibration's syntax and
 ``--branches`` ``*`` | ``0-3`` | ``0+5``, or ``--device R,C,K`` repeated):
 
+    labrss memristor form --board memristor_unformed --max-voltage 3 --cells 0,0-3
     labrss memristor iv --cells 0,0 --branches 0-3 --set-max 1.8 --reset-max 1.5 --cycles 3
     labrss memristor retention --cells 0,0-1 --interval 10 --duration 2.6e6 --log
     labrss memristor endurance --device 0,0,0 --max-cycles 10000
@@ -36,6 +37,7 @@ from labrss.station import Station, StationError, load_station, parse_station
 from labrss.store import Store, StoreError, resolve_db_path
 from labrss.workflows.drift import DEFAULT_TIMES_S, DriftSettings, drift_study
 from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
+from labrss.workflows.memristor_form import FormSettings, form
 from labrss.workflows.memristor_iv import IVSettings, iv_sweep
 from labrss.workflows.memristor_module import Branch, select_devices
 from labrss.workflows.memristor_retention import RetentionSettings, retention
@@ -80,6 +82,13 @@ def register(subparsers: Any) -> None:
         p.add_argument("--no-store", action="store_true", help="store nothing")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--nplc", type=float, help="integration time (default: station's)")
+        p.add_argument(
+            "--max-voltage",
+            type=float,
+            metavar="V",
+            help="embedded simulator only: raise [limits] max_source_voltage_V and "
+            "max_pulse_voltage_V to V (forming and staircase I-V are writes through the SMU)",
+        )
 
     wv = actions.add_parser("write-verify", help="write-verify devices to target conductances")
     wv.add_argument(
@@ -136,8 +145,21 @@ def register(subparsers: Any) -> None:
         p.add_argument("--device", action="append", metavar="R,C,K", help="one device (repeatable)")
         p.add_argument("--reads", type=int, default=1, help="readings averaged per read (1)")
 
-    iv = actions.add_parser("iv", help="pulsed I-V loops, SET/RESET voltages per cycle")
+    fm = actions.add_parser("form", help="forming ramps under a compliance; forming yield")
+    devices(fm)
+    fm.add_argument("--start", type=float, default=1.0, help="ramp start, V (1.0)")
+    fm.add_argument("--stop", type=float, default=3.0, help="ramp end, V (3.0)")
+    fm.add_argument("--step", type=float, default=0.05, help="ramp step, V (0.05)")
+    fm.add_argument("--compliance", type=float, default=30e-6, help="current limit, A (30e-6)")
+    common(fm)
+    fm.set_defaults(func=run_form)
+
+    iv = actions.add_parser("iv", help="pulsed or staircase I-V loops, SET/RESET voltages")
     devices(iv)
+    iv.add_argument("--mode", choices=("pulsed", "staircase"), default="pulsed")
+    iv.add_argument(
+        "--compliance", type=float, default=100e-6, help="staircase current limit, A (1e-4)"
+    )
     iv.add_argument("--set-max", type=float, default=1.8, help="largest SET amplitude, V")
     iv.add_argument("--reset-max", type=float, default=1.5, help="largest RESET magnitude, V")
     iv.add_argument("--step", type=float, default=0.05, help="staircase step, V (0.05)")
@@ -192,8 +214,19 @@ def _target(text: str, count: int, option: str) -> tuple[tuple[int, ...], float]
 
 def _station(args: argparse.Namespace) -> Station:
     if args.station:
+        if getattr(args, "max_voltage", None) is not None:
+            raise _BadInputError(
+                "--max-voltage is for the embedded simulator; set [limits] "
+                "max_source_voltage_V and max_pulse_voltage_V in the station file"
+            )
         return load_station(args.station)
-    return parse_station({"simulator": {"board": args.board, "seed": args.seed}})
+    data: dict[str, Any] = {"simulator": {"board": args.board, "seed": args.seed}}
+    if getattr(args, "max_voltage", None) is not None:
+        data["limits"] = {
+            "max_source_voltage_V": args.max_voltage,
+            "max_pulse_voltage_V": args.max_voltage,
+        }
+    return parse_station(data)
 
 
 def _store(args: argparse.Namespace, station: Station) -> AbstractContextManager[Store | None]:
@@ -390,6 +423,8 @@ def _module(args: argparse.Namespace, prog: str, body: Callable[[Lab, Any], Any]
 def run_iv(args: argparse.Namespace) -> int:
     """``labrss memristor iv``."""
     settings = IVSettings(
+        mode=args.mode,
+        compliance_A=args.compliance,
         v_set_max_V=args.set_max,
         v_reset_max_V=args.reset_max,
         step_V=args.step,
@@ -455,4 +490,21 @@ def run_seek(args: argparse.Namespace) -> int:
             nplc=args.nplc,
             store=store,
         ),
+    )
+
+
+def run_form(args: argparse.Namespace) -> int:
+    """``labrss memristor form``."""
+    settings = FormSettings(
+        v_start_V=args.start,
+        v_stop_V=args.stop,
+        step_V=args.step,
+        compliance_A=args.compliance,
+        reads=max(args.reads, 1),
+        nplc=args.nplc,
+    )
+    return _module(
+        args,
+        "labrss memristor form",
+        lambda lab, store: form(lab, _devices(args, lab), settings, store=store),
     )

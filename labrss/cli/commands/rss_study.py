@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labrss.cli.batch_args import add_engine_arguments, engine_from_args, progress_bar
 from labrss.rss.study import MODELS
+from labrss.station import StationError
+from labrss.workflows.batch import BatchInterrupted
 from labrss.workflows.rss_study import (
     DEFAULT_CONFIG,
+    LARGE_CONFIG,
     QUICK_CONFIG,
-    RSSStudyConfig,
-    RSSStudyOutcome,
     format_slopes,
     run_rss_study,
 )
@@ -66,7 +68,10 @@ def register(subparsers: Any) -> None:
             "compute, from all 2^n sorted subset sums, the exact worst-case error over the "
             "target interval and the error for random targets. Writes rss_study.csv, "
             "rss_study_slopes.csv and rss_study.png into --out and prints the fitted slopes "
-            "(bits per element) next to the counting limit of 1 bit per element. Models: "
+            "(bits per element) next to the counting limit of 1 bit per element. The work "
+            "runs in seeded chunks on Dask (a LocalCluster by default, or --scheduler): the "
+            "result is the same for any number of workers, and --resume continues an "
+            "interrupted run. Models: "
             + "; ".join(f"{m.name}: {m.description}" for m in MODELS.values())
         ),
     )
@@ -103,7 +108,6 @@ def register(subparsers: Any) -> None:
         default=d.fit_min_n,
         help=f"smallest n in the slope fit (default {d.fit_min_n})",
     )
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
         "--out", type=Path, default=Path("rss-study"), help="output directory (default ./rss-study)"
     )
@@ -113,13 +117,24 @@ def register(subparsers: Any) -> None:
         help="small run for the README (under a minute): fewer instances, n up to "
         f"{q.n_values[-1]}; explicit --n/--instances still win",
     )
+    p.add_argument(
+        "--large",
+        action="store_true",
+        help=f"the cluster-sized study: n = {LARGE_CONFIG.n_values[0]}:"
+        f"{LARGE_CONFIG.n_values[-1]}:2, {LARGE_CONFIG.instances} instances, every model "
+        "(tens of core-hours; docs/cluster.md); explicit --n/--instances still win",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_engine_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the study from parsed arguments; print slopes to stdout, progress to stderr."""
-    base = QUICK_CONFIG if args.quick else DEFAULT_CONFIG
+    if args.quick and args.large:
+        print("labrss rss-study: --quick and --large exclude each other", file=sys.stderr)
+        return 2
+    base = QUICK_CONFIG if args.quick else LARGE_CONFIG if args.large else DEFAULT_CONFIG
     config = dataclasses.replace(
         base,
         n_values=args.n if args.n is not None else base.n_values,
@@ -128,37 +143,33 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         targets_per_instance=args.targets,
         fit_min_n=args.fit_min_n,
-        jobs=args.jobs,
     )
     try:
         config.validate()
-    except ValueError as exc:
+        engine = engine_from_args(args)
+    except (ValueError, StationError) as exc:
         print(f"labrss rss-study: {exc}", file=sys.stderr)
         return 2
-    outcome = _run_with_progress(config, args.out, show=not args.no_progress)
+    try:
+        with progress_bar("rss-study", show=not args.no_progress) as progress:
+            outcome = run_rss_study(
+                config, args.out, engine=engine, resume=args.resume, progress=progress
+            )
+    except BatchInterrupted as exc:
+        print(f"labrss rss-study: {exc}", file=sys.stderr)
+        return 130
+    except (ValueError, ConnectionError) as exc:
+        print(f"labrss rss-study: {exc}", file=sys.stderr)
+        return 2
+    batch = outcome.batch
+    reused = f", {batch.reused} chunk(s) reused" if batch is not None and batch.reused else ""
+    where = batch.where if batch is not None else engine.where
     print(
         f"rss-study: {len(config.models)} model(s), n = {','.join(map(str, config.n_values))}, "
         f"{config.instances} instances each, seed {config.seed}, "
-        f"{outcome.elapsed_s:.1f} s"
+        f"{outcome.elapsed_s:.1f} s on {where}{reused}"
     )
     print(f"fitted slopes (bits per element, n >= {config.fit_min_n}):")
     print(format_slopes(outcome.fits) if outcome.fits else "  (fewer than 2 sizes in the fit)")
     print(f"wrote {outcome.csv_path}, {outcome.slopes_path}, {outcome.png_path}")
     return 0
-
-
-def _run_with_progress(config: RSSStudyConfig, out: Path, *, show: bool) -> RSSStudyOutcome:
-    if not show:
-        return run_rss_study(config, out)
-    from tqdm import tqdm
-
-    with tqdm(
-        total=1.0, file=sys.stderr, unit="", bar_format="{l_bar}{bar}| {elapsed}<{remaining}"
-    ) as bar:
-
-        def progress(done: int, total: int, message: str) -> None:
-            bar.set_description(f"rss-study {message}", refresh=False)
-            bar.n = done / total
-            bar.refresh()
-
-        return run_rss_study(config, out, progress=progress)

@@ -53,6 +53,13 @@ def register(subparsers: Any) -> None:
         p.add_argument("--board", default="memristor", help="simulated board preset")
         p.add_argument("--seed", type=int, default=0, help="simulated board seed (0)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument(
+            "--max-voltage",
+            type=float,
+            metavar="V",
+            help="embedded simulator only: raise [limits] max_source_voltage_V and "
+            "max_pulse_voltage_V to V (forming and staircase I-V steps)",
+        )
         if name == "run":
             p.add_argument("--resume", type=int, metavar="RUN", help="continue sequence RUN")
             p.add_argument("--db", metavar="PATH", help="database file")
@@ -68,8 +75,19 @@ _ERRORS = (SequenceError, StationError, LabError, InstrumentError, OSError, Stor
 
 def _station(args: argparse.Namespace) -> Station:
     if args.station:
+        if args.max_voltage is not None:
+            raise SequenceError(
+                "--max-voltage is for the embedded simulator; set [limits] "
+                "max_source_voltage_V and max_pulse_voltage_V in the station file"
+            )
         return load_station(args.station)
-    return parse_station({"simulator": {"board": args.board, "seed": args.seed}})
+    data: dict[str, Any] = {"simulator": {"board": args.board, "seed": args.seed}}
+    if args.max_voltage is not None:
+        data["limits"] = {
+            "max_source_voltage_V": args.max_voltage,
+            "max_pulse_voltage_V": args.max_voltage,
+        }
+    return parse_station(data)
 
 
 def _fail(exc: Exception) -> int:

@@ -20,6 +20,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("program_tab", "ProgramTab"),
     ("mvm_tab", "MVMTab"),
     ("memristor_tab", "MemristorTab"),
+    ("characterise_tab", "CharacteriseTab"),
 ]
 
 

@@ -38,7 +38,7 @@ from labrss.workflows.boards import register_board
 
 log = logging.getLogger(__name__)
 
-SIM_PRESETS = ("small", "default", "large", "memristor", "mixed")
+SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
 _SIM_TEXT = "sim (embedded simulator)"
 
 

@@ -4,10 +4,10 @@ every logical cell), Program and verify (live progress), predicted vs measured w
 repaired and missed cells marked.
 
 Every step is a workflow function run in the bench worker: `labrss.networks.digits.
-train_digits_mlp` / `labrss.networks.weights_file.load_weights`, `labrss.slth.
-prune_to_target`, `labrss.workflows.program.map_network` and `program_network` (what
-`labrss program` runs). The programmed result is published on the result stream
-(``"program_done"``) for the MVM tab.
+train_digits_mlp` / `labrss.networks.weights_file.load_weights`, `labrss.workflows.
+prune.prune_network` (the batch engine), `labrss.workflows.program.map_network` and
+`program_network` (what `labrss program` runs). The programmed result is published on
+the result stream (``"program_done"``) for the MVM tab.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from labrss.gui.workers import Job, JobCancelledError, JobContext
 from labrss.mapping.conductance import MappedLayer
 from labrss.metrics.mvm import accuracy
 from labrss.networks.model import Network
-from labrss.slth.pensia import SLTHResult, prune_to_target
+from labrss.slth.pensia import SLTHResult
 from labrss.store import Store
 from labrss.workflows.program import (
     DAC_HEADROOM,
@@ -65,6 +65,7 @@ from labrss.workflows.program import (
     map_network,
     program_network,
 )
+from labrss.workflows.prune import PruneSettings, engine_for, prune_network
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,15 @@ def load_network(
 
 
 def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
-    """`prune_to_target` of the source network and the pruned network's own accuracy."""
-    ticket = prune_to_target(source.network, n, seed=seed)
+    """Prune the source network (SLTH) and measure the pruned network's own accuracy.
+
+    Runs on the batch engine (`labrss.workflows.prune`): a large network on a
+    LocalCluster or the ``$LABRSS_SCHEDULER`` cluster, a small one in this process;
+    the same ticket as `prune_to_target` either way.
+    """
+    target = source.network
+    settings = PruneSettings(n=n, seed=seed)
+    ticket = prune_network(target, settings, None, engine=engine_for(target)).ticket
     acc = float("nan")
     if source.x_test is not None and source.y_test is not None:
         acc = accuracy(ticket.network.forward(source.x_test), source.y_test)

@@ -1,0 +1,240 @@
+"""Batch work on the Dask engine: pruning a larger network and the `--large` study, 1 vs 2 workers.
+
+Run: ``python -m benchmarks.bench_cluster`` (about 5-10 minutes on 2 cores; ``--quick``
+for a smoke run that checks nothing). Prints three tables and exits non-zero when an aim
+is missed.
+
+1. SLTH pruning (`labrss.workflows.prune`, method ``pensia``) of a 64-256-128-10 MLP
+   trained on scikit-learn's digits, at n = 32 and 40: wall time of the chunked solve on
+   a LocalCluster of 1 and of 2 worker processes (one thread each, workers warmed up
+   first: imports and numba's compiled cache loaded; best of ``--repeats``, 1 and 2
+   workers alternating so that both see the same machine load), the speed-up, the peak
+   RSS per worker, and the pruned network's own test accuracy next to the target's.
+2. The `--large` precision study (n = 4..26, 10,000 instances, every model): the cost
+   of one chunk of each size measured on one worker (a sample of chunks per (model, n),
+   never the whole study), the whole study's work from the chunk counts, and a
+   projection to 64 workers: ``total work / (64 x efficiency)`` with the efficiency
+   measured here on 2 workers, bounded below by the longest chunk. The same sample is
+   run on 2 workers for its speed-up.
+3. Bit-identity: the pruned networks (1 vs 2 workers) and the study sample (1 vs 2
+   workers) compared array by array.
+
+Aims (exit 1 on a miss): speed-up >= 1.7 on 2 workers for the pruning at n = 32 and at
+n = 40 and for the study sample; identical results for 1 and 2 workers; the pruned
+network at n = 40 within 1 point of the target's test accuracy.
+
+The machine is shared: figures are wall times under whatever else runs (the load average
+is printed before and after); ratios are measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from labrss.networks.digits import train_digits_mlp
+from labrss.networks.model import Network
+from labrss.workflows.batch import BatchReport, Chunk, EngineSettings, open_client, run_chunks
+from labrss.workflows.prune import PRUNE_METHODS, PruneSettings
+from labrss.workflows.rss_study import LARGE_CONFIG, RSSStudyConfig, point_chunks
+
+SPEEDUP_AIM = 1.7
+ACCURACY_AIM_POINTS = 1.0
+WORKERS_PROJECTED = 64
+
+
+@dataclass
+class Timing:
+    """Best wall time (s) of the chunked run and its report."""
+
+    wall_s: float
+    report: BatchReport
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
+def _timed_runs(
+    chunks: list[Chunk], warm: list[Chunk], repeats: int
+) -> tuple[dict[int, Timing], dict[int, float]]:
+    """Best-of-``repeats`` wall time on 1 and 2 workers, alternating; cluster start-up (s)."""
+    best: dict[int, Timing] = {}
+    startup: dict[int, float] = {}
+    for _ in range(repeats):
+        for workers in (1, 2):
+            engine = EngineSettings(workers=workers)
+            t0 = time.perf_counter()
+            with open_client(engine) as client:
+                client.wait_for_workers(workers)
+                run_chunks(warm, engine, client=client)  # imports + numba cache, every worker
+                startup[workers] = time.perf_counter() - t0
+                t1 = time.perf_counter()
+                report = run_chunks(chunks, engine, client=client)
+                wall = time.perf_counter() - t1
+            if workers not in best or wall < best[workers].wall_s:
+                best[workers] = Timing(wall, report)
+    return best, startup
+
+
+def _same(a: BatchReport, b: BatchReport) -> bool:
+    return a.results.keys() == b.results.keys() and all(
+        a.results[k].keys() == b.results[k].keys()
+        and all(np.array_equal(a.results[k][n], b.results[k][n]) for n in a.results[k])
+        for k in a.results
+    )
+
+
+def _mib(report: BatchReport) -> str:
+    peaks = report.peak_rss_per_worker()
+    return "/".join(f"{v / 2**20:.0f}" for v in sorted(peaks.values()))
+
+
+def bench_pruning(
+    network: Network,
+    *,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    n_values: tuple[int, ...],
+    repeats: int,
+    check: Callable[[str, bool], None],
+) -> None:
+    target_acc = network.accuracy(x_test, y_test)
+    print(f"\n1. SLTH pruning ({network.name}, target test accuracy {100 * target_acc:.2f} %)")
+    print(
+        f"{'n':>3} {'chunks':>7} {'instances':>10} {'1 worker s':>11} {'2 workers s':>12} "
+        f"{'speed-up':>9} {'peak RSS MiB 1w | 2w':>22} {'pruned acc %':>13}"
+    )
+    for n in n_values:
+        settings = PruneSettings(n=n, seed=0)
+        job = PRUNE_METHODS["pensia"].build(network, settings)
+        warm = job.chunks[-2:]  # the small output-layer chunks: cheap, same kernels
+        best, _ = _timed_runs(job.chunks, warm, repeats)
+        one, two = best[1], best[2]
+        speedup = one.wall_s / two.wall_s
+        ticket = job.assemble(two.report.results)
+        acc = ticket.network.accuracy(x_test, y_test)
+        instances = sum(int(c.args[2].size) for c in job.chunks)
+        print(
+            f"{n:>3} {len(job.chunks):>7} {instances:>10} {one.wall_s:>11.1f} "
+            f"{two.wall_s:>12.1f} {speedup:>9.2f} {_mib(one.report) + ' | ' + _mib(two.report):>22}"
+            f" {100 * acc:>13.2f}"
+        )
+        check(f"pruning n={n}: speed-up {speedup:.2f} >= {SPEEDUP_AIM}", speedup >= SPEEDUP_AIM)
+        check(f"pruning n={n}: 1 and 2 workers identical", _same(one.report, two.report))
+        if n == 40:
+            check(
+                f"pruning n=40: pruned accuracy {100 * acc:.2f} % within "
+                f"{ACCURACY_AIM_POINTS} point of {100 * target_acc:.2f} %",
+                100 * (target_acc - acc) <= ACCURACY_AIM_POINTS,
+            )
+
+
+def bench_large_study(
+    sample_per_point: int,
+    sizes: tuple[int, ...],
+    *,
+    repeats: int,
+    check: Callable[[str, bool], None],
+) -> None:
+    config = LARGE_CONFIG
+    all_chunks = point_chunks(config)
+    # the sample: the first `sample_per_point` chunks of each (model, n) in `sizes`
+    sample = [c for (m, n), cs in all_chunks.items() if n in sizes for c in cs[:sample_per_point]]
+    warm_cfg = RSSStudyConfig(n_values=(4,), instances=2, models=config.models)
+    warm = [c for cs in point_chunks(warm_cfg).values() for c in cs]
+    best, _ = _timed_runs(sample, warm, repeats)
+    one, two = best[1], best[2]
+    speedup = one.wall_s / two.wall_s
+    per_chunk: dict[int, float] = {}
+    for n in sizes:
+        secs = [s.seconds for k, s in one.report.stats.items() if f"_n{n:02d}_" in k]
+        per_chunk[n] = float(np.median(secs))
+    print(
+        f"\n2. --large study (n = {config.n_values[0]}..{config.n_values[-1]}, "
+        f"{config.instances} instances, {len(config.models)} models): cost per chunk on one "
+        f"worker (median of {sample_per_point} chunks x {len(config.models)} models)"
+    )
+    print(f"{'n':>3} {'instances/chunk':>16} {'chunks':>8} {'s/chunk':>9} {'core-hours':>11}")
+    total_s = 0.0
+    longest = 0.0
+    for n in config.n_values:
+        cs = [c for (m, nn), lst in all_chunks.items() if nn == n for c in lst]
+        per = int(cs[0].args[3] - cs[0].args[2])
+        if n in per_chunk:
+            cost = per_chunk[n]
+        else:  # below the measured sizes: the smallest measured one's time per subset sum
+            n_ref = min(per_chunk)
+            cost = per_chunk[n_ref] * cs[0].cost / all_chunks[(config.models[0], n_ref)][0].cost
+        total_s += cost * len(cs)
+        longest = max(longest, cost)
+        print(f"{n:>3} {per:>16} {len(cs):>8} {cost:>9.3f} {cost * len(cs) / 3600:>11.2f}")
+    efficiency = speedup / 2
+    projected = max(total_s / (WORKERS_PROJECTED * efficiency), longest)
+    print(
+        f"whole --large study: {total_s / 3600:.1f} core-hours of chunks; projected wall time on "
+        f"{WORKERS_PROJECTED} workers at the measured 2-worker efficiency {efficiency:.2f}: "
+        f"{projected / 3600:.2f} h ({projected / 60:.0f} min)"
+    )
+    print(
+        f"sample ({len(sample)} chunks, n = {','.join(map(str, sizes))}): 1 worker "
+        f"{one.wall_s:.1f} s, 2 workers {two.wall_s:.1f} s, speed-up {speedup:.2f}; peak RSS "
+        f"per worker MiB 1w {_mib(one.report)} | 2w {_mib(two.report)}"
+    )
+    check(f"study sample: speed-up {speedup:.2f} >= {SPEEDUP_AIM}", speedup >= SPEEDUP_AIM)
+    check("study sample: 1 and 2 workers identical", _same(one.report, two.report))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="smoke run: small, aims not checked")
+    p.add_argument("--repeats", type=int, default=2, help="best of R runs per worker count")
+    args = p.parse_args(argv)
+    misses: list[str] = []
+
+    def check(what: str, ok: bool) -> None:
+        print(f"  [{'ok' if ok else 'MISSED'}] {what}")
+        if not ok:
+            misses.append(what)
+
+    print(f"bench_cluster: {os.cpu_count()} cores, {_load()}")
+    t0 = time.perf_counter()
+    if args.quick:
+        model = train_digits_mlp((16,), 0)
+        bench_pruning(
+            model.network,
+            x_test=model.data.x_test,
+            y_test=model.data.y_test,
+            n_values=(16,),
+            repeats=1,
+            check=lambda w, o: None,
+        )
+        bench_large_study(1, (12, 14), repeats=1, check=lambda w, o: None)
+        return 0
+    model = train_digits_mlp((256, 128), 0)
+    bench_pruning(
+        model.network,
+        x_test=model.data.x_test,
+        y_test=model.data.y_test,
+        n_values=(32, 40),
+        repeats=args.repeats,
+        check=check,
+    )
+    bench_large_study(2, (20, 22, 24, 26), repeats=args.repeats, check=check)
+    print(f"\n{time.perf_counter() - t0:.0f} s; {_load()}")
+    if misses:
+        print(f"MISSED {len(misses)} aim(s): " + "; ".join(misses))
+        return 1
+    print("all aims met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

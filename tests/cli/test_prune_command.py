@@ -1,0 +1,53 @@
+"""`labrss prune`: the digits MLP pruned on the batch engine, outputs, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labrss.cli.main import main
+from labrss.networks.digits import train_digits_mlp
+from labrss.networks.weights_file import load_weights, save_weights
+from labrss.slth.pensia import prune_to_target
+
+
+def test_prunes_the_digits_mlp_as_one_call_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["prune", "--n", "16", "--seed", "4", "--out", str(tmp_path), "--workers", "0"]
+    assert main([*argv, "--json", "--no-progress", "--cells-per-chunk", "300"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "pensia" and summary["n"] == 16
+    assert summary["chunks"] == summary["chunks_computed"] > 3
+    assert 0.0 < summary["pruned_accuracy"] <= 1.0
+    assert summary["target_accuracy"] > 0.9
+    pruned = load_weights(tmp_path / "pruned.npz")
+    model = train_digits_mlp((16,), 0)
+    ref = prune_to_target(model.network, 16, seed=4)
+    for a, b in zip(pruned.layers, ref.network.layers, strict=True):
+        np.testing.assert_array_equal(a.weights, b.weights)
+    assert summary["pruned_accuracy"] == ref.network.accuracy(model.data.x_test, model.data.y_test)
+    # resumed: every chunk comes from the store, nothing is recomputed
+    assert main([*argv, "--resume", "--cells-per-chunk", "300"]) == 0
+    out = capsys.readouterr()
+    assert "chunk(s) reused" in out.out and "accuracy: target" in out.out
+    assert "prune" in out.err  # the progress bar
+    assert json.loads((tmp_path / "prune.json").read_text())["chunks_computed"] == 0
+
+
+def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prune", "--network", str(tmp_path / "none.npz"), "--workers", "0"]) == 2
+    assert "none.npz" in capsys.readouterr().err
+    assert main(["prune", "--n", "0", "--workers", "0"]) == 2
+    assert "n = 0" in capsys.readouterr().err
+    net = train_digits_mlp((16,), 0).network
+    save_weights(tmp_path / "net.npz", net)
+    code = main(
+        ["prune", "--network", str(tmp_path / "net.npz"), "--scheduler", "nowhere",
+         "--out", str(tmp_path / "o")]
+    )  # fmt: skip
+    assert code == 2
+    assert "tcp://HOST:PORT" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""CNN lottery tickets: each method's pruned network, evaluated as itself, approximates a
+small random CNN; errors fall with n; structured tickets keep whole units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labrss.networks.layers import Conv, Flatten, ReLU
+from labrss.networks.model import Layer
+from labrss.networks.onnx_file import load_onnx, save_onnx
+from labrss.networks.sequential import SequentialNetwork
+from labrss.slth.blocks import build_block
+from labrss.slth.tickets import TICKET_METHODS, prune_sequential
+
+
+def _tiny_cnn(seed: int = 0) -> SequentialNetwork:
+    rng = np.random.default_rng(seed)
+    return SequentialNetwork(
+        [
+            Conv(rng.normal(size=(3, 1, 3)) * 0.5, rng.normal(size=3) * 0.1, (2,), ((1, 1),)),
+            ReLU(),
+            Conv(rng.normal(size=(2, 3, 3)) * 0.5, rng.normal(size=2) * 0.1, (1,), ((1, 1),)),
+            ReLU(),
+            Flatten(),
+            Layer(rng.normal(size=(2 * 6, 4)) * 0.5, rng.normal(size=4) * 0.1),
+        ],
+        (1, 12),
+        name="tiny",
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "n", "tol"),
+    # measured max relative output errors (seed 0): pensia n = 40 1.8e-3, da-cunha n = 56
+    # 1.0e-4 (n = 40: 6.2e-2), structured n = 10 per kernel entry 5.1e-2, malach n = 40
+    # 0.72 (one product per weight: no better than a coarse guess)
+    [("pensia", 40, 1e-2), ("da-cunha", 56, 1e-2), ("structured", 10, 0.15), ("malach", 40, 1.0)],
+)
+def test_ticket_approximates_target(method: str, n: int, tol: float) -> None:
+    target = _tiny_cnn()
+    ticket = prune_sequential(target, method, n, seed=0)
+    assert ticket.network is not target
+    # twice the depth: every conv/dense layer became conv-relu-conv (dense-relu-dense)
+    assert len(ticket.network.ops) == len(target.ops) + 2 * 3
+    x = np.random.default_rng(1).normal(size=(64, 12))
+    y = target.scores(x)
+    y_t = ticket.network.scores(x) * ticket.output_scale
+    err = float(np.abs(y_t - y).max() / np.abs(y).max())
+    assert err < tol, f"{method}: relative output error {err:.3g}"
+    s = ticket.summary(x, target.predict(x))
+    assert s["target_accuracy"] == 1.0
+    assert 0 < s["kept_parameters"] < s["total_parameters"]
+    assert s["overparam_total"] == pytest.approx(ticket.total / target.n_parameters)
+    assert len(s["layers"]) == 3
+
+
+def test_subset_sums_beat_single_products() -> None:
+    """The seeds' central claim on one layer: at the same random network (n = 24 units
+    per input), subset sums reach errors orders of magnitude below the best single
+    product (Malach et al.), and the subset-sum error falls fast with n."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(8, 6))
+    b = rng.normal(size=6) * 0.1
+    eye = np.eye(8)
+
+    def err(method: str, n: int) -> float:
+        blk = build_block(
+            method, w, b, n, np.random.default_rng(2), w_max=0.25, inputs_nonnegative=True
+        )
+        got = blk(eye) - blk(np.zeros((1, 8)))
+        return float(np.abs(got - blk.scale * w).max() / np.abs(blk.scale * w).max())
+
+    assert err("pensia", 24) < err("malach", 24) / 20
+    assert err("pensia", 32) < err("pensia", 16) / 10
+    assert err("da-cunha", 32) < err("da-cunha", 16) / 10
+
+
+def test_structured_keeps_whole_units_in_sign_pairs() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 2))  # 2 input channels x kernel 3
+    blk = build_block(
+        "structured", w, np.zeros(2), 6, np.random.default_rng(1), w_max=0.5,
+        inputs_nonnegative=False, groups=np.arange(6).reshape(2, 3),
+    )  # fmt: skip
+    u, v = blk.u_weights, blk.v_weights
+    h = u.shape[1] // 2
+    # units come in pairs (U, V) and (-U, -V): the block is linear, relu(z) - relu(-z) = z
+    np.testing.assert_array_equal(u[:, h:], -u[:, :h])
+    np.testing.assert_array_equal(v[h:], -v[:h])
+    x = rng.normal(size=(5, 6))
+    np.testing.assert_allclose(blk(x), x @ (u[:, :h] @ v[:h]), atol=1e-12)
+    # every kept unit's filter covers its whole input group and feeds exactly one output
+    nz = u[:, :h] != 0
+    for col in range(h):
+        rows = np.flatnonzero(nz[:, col])
+        assert rows.tolist() in ([0, 1, 2], [3, 4, 5])
+    assert ((v[:h] != 0).sum(axis=1) == 1).all()
+
+
+def test_ticket_saves_as_onnx(tmp_path: Path) -> None:
+    ticket = prune_sequential(_tiny_cnn(), "da-cunha", 16)
+    path = save_onnx(ticket.network, tmp_path / "ticket.onnx", dtype=np.float64)
+    x = np.random.default_rng(2).normal(size=(5, 12))
+    np.testing.assert_allclose(load_onnx(path).forward(x), ticket.network.forward(x), rtol=1e-12)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown method 'lottery'"):
+        prune_sequential(_tiny_cnn(), "lottery")
+    with pytest.raises(ValueError, match="n = 0"):
+        prune_sequential(_tiny_cnn(), "pensia", 0)
+    assert set(TICKET_METHODS) == {"pensia", "malach", "da-cunha", "structured"}
