@@ -45,6 +45,7 @@ A `Lab` is not thread-safe: use it from one thread (the GUI runs it in a worker 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
@@ -63,12 +64,20 @@ from drivers.board import Board, BoardGeometry, Capability, CellKind, SwitchWear
 from drivers.errors import (
     BoardError,
     InstrumentCommandError,
+    InstrumentError,
     InstrumentIdentityError,
     InstrumentLimitError,
 )
-from drivers.plugins import BoardConnection, PluginError, UnknownDriverError, find_board_driver
+from drivers.plugins import (
+    BoardConnection,
+    PluginError,
+    UnknownDriverError,
+    board_drivers,
+    find_board_driver,
+)
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
+from labrss.lab.guarded_board import BoardDriverError, GuardedBoard
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
 from labrss.lab.safety import (
     NO_TOLERANCE_MARGIN,
@@ -246,6 +255,8 @@ class Lab:
             driver = find_board_driver(st.board.driver)
         except (UnknownDriverError, PluginError) as exc:
             raise StationError(st.name, "[board] driver", st.board.driver, str(exc)) from exc
+        installed = board_drivers().get(st.board.driver)
+        label = installed.label if installed is not None else repr(st.board.driver)
         options = dict(st.board.options)
         matrix = self.simulator.matrix if self.simulator is not None else None
         if st.board.simulated and matrix is not None:
@@ -260,6 +271,8 @@ class Lab:
         )
         try:
             board = driver.open(connection)
+        except (StationError, PluginError):
+            raise
         except InstrumentIdentityError as exc:
             raise type(exc)(
                 f"{exc.detail}; {st.name} says [board] driver = {st.board.driver!r} at "
@@ -267,12 +280,26 @@ class Lab:
                 instrument=exc.instrument,
                 command=exc.command,
             ) from exc
+        except (InstrumentError, ValueError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a plug-in's own failure, named with the driver
+            raise BoardDriverError(
+                f"failed ({type(exc).__name__}: {exc})",
+                driver=label,
+                operation=f"open({address!r})",
+                instrument=f"board driver {label} at {address}",
+            ) from exc
         if not isinstance(board, Board):
             raise PluginError(
-                f"board driver {st.board.driver!r}: open() returned a {type(board).__name__}, "
+                f"board driver {label}: open() returned a {type(board).__name__}, "
                 "not a drivers.board.Board"
             )
-        return board
+        try:
+            return GuardedBoard(board, label)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                board.close()
+            raise
 
     def _board_emulator(self) -> Callable[[Any], Any] | None:
         """A plug-in's own protocol emulator (``BoardDriver.simulator = "module:attr"``)."""
@@ -408,7 +435,10 @@ class Lab:
             except Exception as exc:
                 failures.append(f"board SAFE: {exc}")
                 first = first or exc
-                if isinstance(exc, BoardError) and exc.code is None:
+                link_gone = (isinstance(exc, BoardError) and exc.code is None) or (
+                    isinstance(exc, BoardDriverError) and exc.link_lost
+                )
+                if link_gone:
                     steps = []  # the link is gone: the board goes safe on link loss by itself
                 else:
                     board = self._board

@@ -31,6 +31,7 @@ from labrss.workflows.program import program_network
 from tests.calibration.test_run_helpers import true_branch_conductance_S
 
 STATION = {"simulator": {"bench": "switch-matrix", "seed": 3}}
+pytestmark = pytest.mark.xdist_group("switch_matrix_bench")  # one bench, one calibration
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +120,11 @@ def test_programming_and_an_mvm_by_superposition(
 
 def test_relay_counts_are_stored_with_every_run(bench: tuple[Lab, Store]) -> None:
     lab, store = bench
+    register_board(lab, store)
+    lab.measure_branch(2, 1, 3, nplc=0.01)  # relays move
     board_id = register_board(lab, store)
     history = store.switch_counts(board_id)
-    assert len(history) >= 2  # the calibration's registration and this one at least
+    assert len(history) >= 2  # every registration records them
     latest = history[-1]
     assert latest.rated_operations == 100_000_000
     assert set(latest.counts) == {str(ch) for ch in lab.board.layout.channels}  # type: ignore[attr-defined]
