@@ -181,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             unit="",
             includes="rows x columns, plus the batch's reference reads",
         )
+        aims.at_most(
+            "MVM by superposition, relay closures per vector",
+            closures,
+            64,
+            unit="",
+            includes="every crosspoint's DIAG:REL:CYCL? count, summed: routing changes",
+        )
         aims.holds(
             "no unmodelled relay state in the whole run",
             getattr(sim.board, "unmodelled_states", 1) == 0,
