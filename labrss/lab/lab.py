@@ -28,6 +28,11 @@ Safety:
 * Break-before-make: the board opens before it closes within one command and on every
   routing change; `Lab` also opens the previous cell it measured before it closes branches
   in a new one.
+* No hot switching: the SMU output is off whenever a switch changes (it is on only during
+  a reading), and no switch changes while the DACs may drive the rows. Before
+  `set_cell_mask`, `set_masks`, `open_all` or a cell read changes a switch with the board
+  in MVM routing and a DAC not at 0 V, `Lab` zeroes every DAC and opens the routing first
+  (so `apply_rows` must be called again before the next `read_columns`).
 * Leaving the ``with`` block by any path (normal exit, exception, KeyboardInterrupt), and
   any failure while opening, puts the bench in the safe state: SMU output at 0 V and off,
   every switch open, every DAC at 0 V, routing open. Clean-up is best effort on each
@@ -152,6 +157,9 @@ class Lab:
         self._board: Board | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
         self._read_disturb: ReadDisturbLimits | None = None
+        self.last_write_s: dict[tuple[int, int, int], float] = {}
+        """Bench clock (`clock_s`) at the end of the last write (pulse or source step) of
+        each branch this `Lab` wrote: when its device was last programmed (retention)."""
         self._sourced_branch: tuple[int, int, int] | None = None
         """The branch `source_branch` left alone closed on the board (None: unknown)."""
         self._smu_source: tuple[float, float] | None = None
@@ -680,9 +688,15 @@ class Lab:
         level_V: float,
         nplc: float,
         four_wire: bool,
+        current_range_A: float | None = None,
     ) -> Reading:
         smu = self._configure_smu(
-            level_V, nplc, four_wire, self.station.measurement.current_range_A
+            level_V,
+            nplc,
+            four_wire,
+            self.station.measurement.current_range_A
+            if current_range_A is None
+            else current_range_A,
         )
         self._route(("cell", r, c, four_wire))
         self._settle()
@@ -715,6 +729,7 @@ class Lab:
         nplc: float | None = None,
         read_voltage_V: float | None = None,
         four_wire: bool | None = None,
+        current_range_A: float | None = None,
     ) -> Reading:
         """Measure cell (r, c) with exactly the branches of ``mask`` closed.
 
@@ -723,13 +738,22 @@ class Lab:
         4-wire), then the SMU sources ``read_voltage_V`` (V; default from the station) and
         measures the current for ``nplc`` power-line cycles (default from the station).
         The cell keeps ``mask`` afterwards. Every check (indices, mask, voltage and power
-        limits) happens before anything is switched.
+        limits) happens before anything is switched. ``current_range_A`` fixes the SMU's
+        current range for this read (A; default: the station's, autorange when it has none):
+        calibration's range linking reads one subset on two adjacent ranges.
 
         Returns:
             the `Reading` (R in ohm, G in S, with the SMU's metadata).
         """
         return self._measure_mask(
-            r, c, mask, "subset", nplc=nplc, read_voltage_V=read_voltage_V, four_wire=four_wire
+            r,
+            c,
+            mask,
+            "subset",
+            nplc=nplc,
+            read_voltage_V=read_voltage_V,
+            four_wire=four_wire,
+            current_range_A=current_range_A,
         )
 
     def measure_branch(
@@ -766,15 +790,21 @@ class Lab:
         nplc: float | None,
         read_voltage_V: float | None,
         four_wire: bool | None,
+        current_range_A: float | None = None,
     ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
+        if current_range_A is not None and not (
+            math.isfinite(current_range_A) and current_range_A > 0
+        ):
+            raise LabInputError(f"current range {current_range_A!r} A must be finite and > 0")
         level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
         wires4 = self._four_wire(four_wire)
         board = self._require_board()
         cell = (int(r), int(c))
         try:
+            self._cold()
             if self._measured_cell is not None and self._measured_cell != cell:
                 previous = self._measured_cell
                 board.set_cell_mask(*previous, 0)
@@ -790,7 +820,14 @@ class Lab:
             self._safe_after_failure()
             raise
         return self._read_cell(
-            cell[0], cell[1], int(mask), kind, level_V=level_V, nplc=nplc_, four_wire=wires4
+            cell[0],
+            cell[1],
+            int(mask),
+            kind,
+            level_V=level_V,
+            nplc=nplc_,
+            four_wire=wires4,
+            current_range_A=current_range_A,
         )
 
     def measure_cell(
@@ -840,18 +877,49 @@ class Lab:
             yield smu
 
     # ------------------------------------------------------------------ switches
+    def _cold(self) -> None:
+        """No hot switching: before a switch changes, if the rows may be driven (MVM
+        routing with a DAC not at 0 V), zero every DAC and open the routing. When `Lab` does
+        not know the routing (after a safe state or a failure) the board is asked. The SMU
+        output is already off (`_output_on` confirms it after each read)."""
+        if not np.any(self._row_voltages_V != 0.0):
+            return
+        board = self._require_board()
+        if self._routing is None:
+            mvm = board.routing().startswith("MVM")
+        else:
+            mvm = self._routing[0] in ("mvm_adc", "mvm_smu")
+        if not mvm:
+            return
+        log.info("rows driven in MVM routing: DACs to 0 V and routing open before switching")
+        try:
+            board.zero_dacs()
+            self._row_voltages_V = np.zeros(self.geometry.rows)
+            self._routing = None
+            board.route_open()
+        except BaseException:
+            self._safe_after_failure()
+            raise
+
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
-        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         self._check_cell(r, c)
         self._check_mask(mask)
+        self._cold()
         self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
         self._unsettled = True
         if self._measured_cell == (r, c):
             self._measured_cell = None
 
     def set_masks(self, masks: npt.ArrayLike) -> None:
-        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         g = self.geometry
         array = np.asarray(masks)
@@ -864,6 +932,7 @@ class Lab:
             if not np.isin(array, (0, 1)).all():
                 raise LabInputError("masks must be boolean (or 0/1)")
             array = array.astype(bool)
+        self._cold()
         self._require_board().set_masks(array, verify=True)
         self._unsettled = True
         self._measured_cell = None
@@ -874,8 +943,9 @@ class Lab:
         return result
 
     def open_all(self) -> None:
-        """Open every switch on the board."""
+        """Open every switch on the board (never hot: see `set_masks`)."""
         self._sourced_branch = None
+        self._cold()
         self._require_board().open_all()
         self._measured_cell = None
         self._unsettled = True
@@ -1119,6 +1189,7 @@ class Lab:
             raise
         self.pulses_applied += int(count)
         self.pulse_time_s += duration_s
+        self.last_write_s[(int(r), int(c), int(k))] = self.clock_s()
         return PulseRecord(
             branch=(int(r), int(c), int(k)),
             amplitude_V=amplitude,
@@ -1197,6 +1268,7 @@ class Lab:
         try:
             if self._sourced_branch != branch or self._measured_cell != branch[:2]:
                 self._sourced_branch = None
+                self._cold()
                 board.open_all()
                 self._measured_cell = None
                 board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
@@ -1217,6 +1289,7 @@ class Lab:
         with self._output_on(smu):
             raw = smu.measure()
         self._account(raw)
+        self.last_write_s[branch] = self.clock_s()
         return Reading(
             resistance_ohm=raw.resistance_ohm,
             conductance_S=raw.conductance_S,

@@ -19,7 +19,11 @@ History:
    rebuilt (create, copy, drop, rename: SQLite's documented procedure, with foreign keys
    off during the migration and `PRAGMA foreign_key_check` before its commit).
 5. an index of readings by cell, for a cell's history across runs (`Store.cell_readings`).
-6. switch (relay) operation counts per board, as the instrument counts them, recorded at
+6. the uncertainty budget per element: ``estimates.std_S`` becomes the combined standard
+   uncertainty and its components get columns ``u_<component>_S`` (statistical, series,
+   leakage, range, offset, scale, temperature; docs/metrology.md). Rows of older runs keep
+   NULL components: their ``std_S`` was the statistical part alone.
+7. switch (relay) operation counts per board, as the instrument counts them, recorded at
    the start of every run on a bench that counts (`Store.record_switch_counts`).
 """
 
@@ -213,6 +217,16 @@ CREATE INDEX readings_cell ON readings(r, c)
 """
 
 _V6 = """
+ALTER TABLE estimates ADD COLUMN u_statistical_S REAL;
+ALTER TABLE estimates ADD COLUMN u_series_S REAL;
+ALTER TABLE estimates ADD COLUMN u_leakage_S REAL;
+ALTER TABLE estimates ADD COLUMN u_range_S REAL;
+ALTER TABLE estimates ADD COLUMN u_offset_S REAL;
+ALTER TABLE estimates ADD COLUMN u_scale_S REAL;
+ALTER TABLE estimates ADD COLUMN u_temperature_S REAL
+"""
+
+_V7 = """
 CREATE TABLE switch_counts (
     id                INTEGER PRIMARY KEY,
     board_id          INTEGER NOT NULL REFERENCES boards(id),
@@ -230,7 +244,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
     Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
     Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
-    Migration(6, "switch (relay) operation counts per board", _script(_V6)),
+    Migration(6, "uncertainty budget components per element", _script(_V6)),
+    Migration(7, "switch (relay) operation counts per board", _script(_V7)),
 )
 
 #: The version a database has after `migrate`.

@@ -8,8 +8,12 @@ call returned for, and a call interrupted half-way leaves no trace.
 
 Runs left ``running`` by a process that died are marked ``interrupted`` by
 `Store.mark_interrupted_runs`, which every `Store` calls when it opens the file (see its
-docstring for how "died" is decided). A resumed run is a new run whose ``parent_run_id`` is
-the interrupted one; `Store.readings` and `Store.completed_keys` follow that lineage.
+docstring for how "died" is decided: by the heartbeat, even when a process with the run's
+pid exists, since pids are reused). A run that is known dead but not yet stale can be
+marked by hand (`Store.mark_run_interrupted`; ``labrss runs --mark-interrupted RUN``, the
+GUI's Calibrate tab), after which it can be resumed. A resumed run is a new run whose
+``parent_run_id`` is the interrupted one; `Store.readings` and `Store.completed_keys`
+follow that lineage.
 
 A `Store` (like its ``sqlite3`` connection) belongs to the thread that opened it; open one
 per thread. Several processes may open the same file at once.
@@ -17,6 +21,7 @@ per thread. Several processes may open the same file at once.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -35,11 +40,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labrss import __version__
+from labrss.metrology.budget import ElementBudget, Source, sources_from_json, sources_to_json
 from labrss.store.records import (
     ELEMENT_KINDS,
     FAULT_KINDS,
     READING_NUMERIC_FIELDS,
     RUN_STATUSES,
+    UNCERTAINTY_COMPONENTS,
     BoardInfo,
     Calibration,
     CellEstimate,
@@ -54,9 +61,12 @@ from labrss.store.records import (
 )
 from labrss.store.schema import check_database, migrate, schema_version
 
-#: A run whose process cannot be checked (another host, no pid) is considered dead when its
-#: last heartbeat is older than this (s). Long operations should call `Store.heartbeat`.
+#: A run is considered dead when its last heartbeat is older than this (s), whatever its
+#: pid: a live process with the run's pid may be another one (pids are reused, containers
+#: restart at pid 1). Long operations call `Store.heartbeat` well within it.
 DEFAULT_STALE_AFTER_S = 3600.0
+
+_COMPONENT_COLUMNS = tuple(f"u_{name}_S" for name in UNCERTAINTY_COMPONENTS)
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _RESULT_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -120,6 +130,25 @@ def _pid_alive(pid: int) -> bool:
         return True  # no procfs: trust kill(0)
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X")
+
+
+def _process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (s since the epoch), from Linux's procfs; None if unknown.
+
+    /proc/PID/stat field 22 is the start in clock ticks after boot; /proc/stat ``btime`` is
+    the boot time (s since the epoch).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        ticks = int(fields[19])  # field 22 of the whole line: 20th after "(comm) "
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _hostname() -> str:
@@ -538,11 +567,12 @@ class Store:
     def mark_interrupted_runs(self) -> list[int]:
         """Mark runs left ``running`` by a dead process as ``interrupted``; return their ids.
 
-        A run is dead when it was started on this host and its process (pid) no longer
-        exists (or is a zombie), or, when that cannot be checked (another host, unknown
-        pid), when its last heartbeat (start, each `add_readings`, `heartbeat`) is older than
-        ``stale_after_s``. The run's end time becomes its last sign of life (latest
-        heartbeat or reading), so its wall time excludes the time it lay dead.
+        A run is dead when its last sign of life (start, each `add_readings`, `heartbeat`)
+        is older than ``stale_after_s``, **whatever its pid**: a live process with the run's
+        pid may be another one (pids are reused; in containers, often at once). Sooner, a
+        run started on this host is dead when its process no longer exists (or is a zombie)
+        or started after the run did (its pid was reused). The run's end time becomes its
+        last sign of life, so its wall time excludes the time it lay dead.
         """
         here = _hostname()
         now = time.time()
@@ -555,15 +585,23 @@ class Store:
         for run_id, pid, host, heartbeat_at, started_at, last_reading in rows:
             signs = [x for x in (heartbeat_at, last_reading) if x is not None]
             last = max(signs) if signs else float(started_at)
+            why = None
             if host == here and pid is not None:
-                if _pid_alive(int(pid)):
-                    continue
-                why = f"process {pid} on {host} is gone"
-            elif now - last > self.stale_after_s:
-                why = f"no heartbeat for {now - last:.0f} s (process {pid} on {host})"
-            else:
-                continue
-            dead.append((int(run_id), float(last), why))
+                born = _process_start_time(int(pid)) if _pid_alive(int(pid)) else None
+                reused = born is not None and born > float(started_at) + 1.0
+                if not _pid_alive(int(pid)):
+                    why = f"process {pid} on {host} is gone"
+                elif reused:
+                    why = f"process {pid} on {host} started after the run: its pid was reused"
+                elif int(pid) == os.getpid():
+                    continue  # this very process started the run: alive
+            if why is None and now - last > self.stale_after_s:
+                why = (
+                    f"no heartbeat for {now - last:.0f} s (process {pid} on {host}, "
+                    f"stale after {self.stale_after_s:.0f} s)"
+                )
+            if why is not None:
+                dead.append((int(run_id), float(last), why))
         if dead:
             with self._write() as conn:
                 for run_id, last, why in dead:
@@ -574,6 +612,29 @@ class Store:
                         (last, last, f"[marked interrupted: {why}]", run_id),
                     )
         return [run_id for run_id, _, _ in dead]
+
+    def mark_run_interrupted(self, run_id: int, reason: str = "marked by hand") -> RunInfo:
+        """Mark running run ``run_id`` interrupted by hand (its process is known dead, but
+        the heartbeat is not stale yet); it can then be resumed. Returns the updated run.
+
+        Only a ``running`` run can be marked (`StoreError` otherwise). The caller confirms
+        first: if the run's process is in fact alive, it will fail at its next write. The
+        end time is the run's last sign of life, and ``reason`` goes into its note.
+        """
+        info = self._running(run_id)
+        row = self._conn.execute(
+            "SELECT max(wall_time) FROM readings WHERE run_id = ?", (int(run_id),)
+        ).fetchone()
+        signs = [x for x in (info.heartbeat_at, row[0]) if x is not None]
+        last = float(max(signs)) if signs else info.started_at
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?, "
+                "wall_time_s = ? - started_at, "
+                "note = trim(note || ' ' || ?) WHERE id = ? AND status = 'running'",
+                (last, last, f"[marked interrupted: {reason}]", int(run_id)),
+            )
+        return self.run(run_id)
 
     # ------------------------------------------------------------------ readings
     def add_readings(self, run_id: int, rows: Iterable[ReadingRow]) -> int:
@@ -748,6 +809,7 @@ class Store:
                     int(cell.n_readings),
                 )
             )
+            comps = cell.components or {}
             for k in range(board.branches):
                 elem_rows.append(
                     (
@@ -757,6 +819,10 @@ class Store:
                         k,
                         nan_to_none(float(cell.conductance_S[k])),
                         nan_to_none(float(cell.std_S[k])),
+                        *(
+                            nan_to_none(float(comps[name][k])) if name in comps else None
+                            for name in UNCERTAINTY_COMPONENTS
+                        ),
                     )
                 )
         with self._write() as conn:
@@ -767,25 +833,35 @@ class Store:
                 cell_rows,
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO estimates (run_id, r, c, k, conductance_S, std_S) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO estimates (run_id, r, c, k, conductance_S, std_S, "
+                + ", ".join(_COMPONENT_COLUMNS)
+                + ") VALUES (?, ?, ?, ?, ?, ?"
+                + ", ?" * len(_COMPONENT_COLUMNS)
+                + ")",
                 elem_rows,
             )
         return len(cell_rows)
 
     def estimates(self, run_id: int) -> list[CellEstimate]:
-        """The run's cell estimates, ordered by (r, c)."""
+        """The run's cell estimates, ordered by (r, c). ``components`` is None for a cell
+        whose elements have no stored budget (runs from before schema 6)."""
         board = self.board(self.run(run_id).board_id)
         k_count = board.branches
-        elements: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-        for r, c, k, g, s in self._conn.execute(
-            "SELECT r, c, k, conductance_S, std_S FROM estimates WHERE run_id = ?", (run_id,)
+        n_comp = len(UNCERTAINTY_COMPONENTS)
+        # per cell: (K, 2 + components) array of conductance, std and the components
+        elements: dict[tuple[int, int], NDArray[np.float64]] = {}
+        has_budget: set[tuple[int, int]] = set()
+        for row in self._conn.execute(
+            "SELECT r, c, k, conductance_S, std_S, "
+            + ", ".join(_COMPONENT_COLUMNS)
+            + " FROM estimates WHERE run_id = ?",
+            (run_id,),
         ):
-            g_arr, s_arr = elements.setdefault(
-                (r, c), (np.full(k_count, np.nan), np.full(k_count, np.nan))
-            )
-            g_arr[k] = math.nan if g is None else g
-            s_arr[k] = math.nan if s is None else s
+            r, c, k = int(row[0]), int(row[1]), int(row[2])
+            arr = elements.setdefault((r, c), np.full((k_count, 2 + n_comp), np.nan))
+            arr[k] = [math.nan if v is None else float(v) for v in row[3:]]
+            if any(v is not None for v in row[5:]):
+                has_budget.add((r, c))
         out = []
         for row in self._conn.execute(
             "SELECT r, c, series_ohm, series_std_ohm, leakage_S, leakage_std_S, chi2, dof, "
@@ -794,16 +870,14 @@ class Store:
             (run_id,),
         ):
             r, c = int(row[0]), int(row[1])
-            g_arr, s_arr = elements.get(
-                (r, c), (np.full(k_count, np.nan), np.full(k_count, np.nan))
-            )
+            arr = elements.get((r, c), np.full((k_count, 2 + n_comp), np.nan))
             f = [math.nan if v is None else float(v) for v in row[2:7]]
             out.append(
                 CellEstimate(
                     r=r,
                     c=c,
-                    conductance_S=g_arr,
-                    std_S=s_arr,
+                    conductance_S=arr[:, 0].copy(),
+                    std_S=arr[:, 1].copy(),
                     series_ohm=f[0],
                     series_std_ohm=f[1],
                     leakage_S=f[2],
@@ -813,6 +887,11 @@ class Store:
                     holdout_chi2=math.nan if row[8] is None else float(row[8]),
                     holdout_dof=int(row[9]),
                     n_readings=int(row[10]),
+                    components={
+                        name: arr[:, 2 + i].copy() for i, name in enumerate(UNCERTAINTY_COMPONENTS)
+                    }
+                    if (r, c) in has_budget
+                    else None,
                 )
             )
         return out
@@ -859,19 +938,56 @@ class Store:
             for r, c, k, kind, ev in rows
         ]
 
+    def put_budget(
+        self, run_id: int, cells: Sequence[tuple[int, int]], budget: ElementBudget
+    ) -> None:
+        """Store a calibration run's full budget (correlations included) as its results
+        ``budget_cells``, ``budget_sources``, ``budget_value_S``, ``budget_cov_S2`` and
+        ``budget_contrib_S`` (cells in the order of ``cells``)."""
+        if budget.value_S.shape[0] != len(cells):
+            raise StoreError(
+                f"run {run_id}: budget of {budget.value_S.shape[0]} cells for {len(cells)} cells"
+            )
+        self.put_result(run_id, "budget_cells", np.asarray(cells, dtype=np.int64).reshape(-1, 2))
+        self.put_value(run_id, "budget_sources", sources_to_json(budget.sources))
+        self.put_result(run_id, "budget_value_S", budget.value_S)
+        self.put_result(run_id, "budget_cov_S2", budget.cov_S2)
+        self.put_result(run_id, "budget_contrib_S", budget.contrib_S)
+
+    def budget(self, run_id: int) -> tuple[NDArray[np.int64], ElementBudget] | None:
+        """(cells (N, 2), budget) stored by `put_budget`, or None for a run without one."""
+        names = self.result_names(run_id)
+        if "budget_sources" not in names:
+            return None
+        cells = self.get_result(run_id, "budget_cells").astype(np.int64)
+        budget = ElementBudget(
+            sources_from_json(self.get_value(run_id, "budget_sources")),
+            self.get_result(run_id, "budget_value_S").astype(np.float64),
+            self.get_result(run_id, "budget_cov_S2").astype(np.float64),
+            self.get_result(run_id, "budget_contrib_S").astype(np.float64),
+        )
+        return cells, budget
+
     def latest_calibration(self, board_id: int) -> Calibration:
         """The board's calibration, merged per cell over its completed calibration runs
-        (most recent first; see `Calibration`). `NoCalibrationError` if there is none."""
+        (most recent first; see `Calibration`). `NoCalibrationError` if there is none.
+
+        Budgets merge too: a meter source (a range's gain or offset) of runs taken with the
+        same SMU is one source (the same instrument error); every other source (links,
+        temperature, reference anchoring) is its run's own."""
         board = self.board(board_id)
         shape = board.shape
         g = np.full(shape, np.nan)
         s = np.full(shape, np.nan)
+        comps = {name: np.full(shape, np.nan) for name in UNCERTAINTY_COMPONENTS}
+        any_comps = False
         cell = {name: np.full(shape[:2], np.nan) for name in ("rs", "rs_std", "leak", "leak_std")}
         excluded = np.zeros(shape, dtype=bool)
         measured = np.zeros(shape[:2], dtype=bool)
         cell_run = np.full(shape[:2], -1, dtype=np.int64)
         faults: list[Fault] = []
         latest: tuple[int, float] | None = None
+        run_cells: dict[int, set[tuple[int, int]]] = {}
         runs = self._conn.execute(
             "SELECT id, ended_at FROM runs WHERE board_id = ? AND kind = 'calibration' AND "
             "status = 'completed' AND EXISTS (SELECT 1 FROM cell_estimates e WHERE "
@@ -892,10 +1008,15 @@ class Store:
                 cell_run[est.r, est.c] = run_id
                 g[est.r, est.c] = est.conductance_S
                 s[est.r, est.c] = est.std_S
+                if est.components is not None:
+                    any_comps = True
+                    for name, value in est.components.items():
+                        comps[name][est.r, est.c] = value
                 cell["rs"][est.r, est.c] = est.series_ohm
                 cell["rs_std"][est.r, est.c] = est.series_std_ohm
                 cell["leak"][est.r, est.c] = est.leakage_S
                 cell["leak_std"][est.r, est.c] = est.leakage_std_S
+            run_cells[int(run_id)] = taken
             for fault in self.faults(run_id):
                 if (fault.r, fault.c) in taken:
                     excluded[fault.r, fault.c, fault.k] = True
@@ -919,7 +1040,62 @@ class Store:
             measured=measured,
             cell_run_id=cell_run,
             faults=tuple(sorted(faults, key=lambda f: (f.r, f.c, f.k))),
+            components=comps if any_comps else None,
+            budget=self._merged_budget(shape, run_cells),
         )
+
+    def _merged_budget(
+        self, shape: tuple[int, int, int], run_cells: dict[int, set[tuple[int, int]]]
+    ) -> ElementBudget | None:
+        """The board-wide budget of the cells each run contributes (see
+        `latest_calibration`); cells of runs without a budget keep their Type A variance
+        (the old std_S) on the diagonal and no shared sources."""
+        rows, cols, k = shape
+        parts: list[tuple[int, NDArray[np.int64], ElementBudget, str]] = []
+        for run_id, taken in run_cells.items():
+            if not taken:
+                continue
+            stored = self.budget(run_id)
+            if stored is None:
+                continue
+            smu = str(self.run(run_id).identities.get("smu", ""))
+            parts.append((run_id, stored[0], stored[1], smu))
+        if not parts:
+            return None
+        keys: dict[tuple[str, str], int] = {}
+        sources: list[Source] = []
+        multi = len(parts) > 1
+        for run_id, _, budget, smu in parts:
+            for src in budget.sources:
+                shared = src.name.startswith(("gain ", "offset ", "reference certificate"))
+                key = (smu if shared else f"run {run_id}", src.name)
+                if key not in keys:
+                    keys[key] = len(sources)
+                    name = src.name if shared or not multi else f"run {run_id}: {src.name}"
+                    sources.append(dataclasses.replace(src, name=name))
+        value = np.full((rows, cols, k + 1), np.nan)
+        cov = np.full((rows, cols, k + 2, k + 2), np.nan)
+        contrib = np.zeros((rows, cols, k + 1, len(sources)))
+        for run_id, cells, budget, smu in parts:
+            index = [
+                keys[
+                    (
+                        smu
+                        if src.name.startswith(("gain ", "offset ", "reference certificate"))
+                        else f"run {run_id}",
+                        src.name,
+                    )
+                ]
+                for src in budget.sources
+            ]
+            taken = run_cells[run_id]
+            for pos, (r, c) in enumerate(cells):
+                if (int(r), int(c)) not in taken:
+                    continue
+                value[r, c] = budget.value_S[pos]
+                cov[r, c] = budget.cov_S2[pos]
+                contrib[r, c][:, index] = budget.contrib_S[pos]
+        return ElementBudget(tuple(sources), value, cov, contrib)
 
     # ------------------------------------------------------------------ results
     def _check_result_name(self, run_id: int, name: str) -> None:

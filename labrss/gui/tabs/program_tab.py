@@ -153,6 +153,7 @@ def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
     target = source.network
     settings = PruneSettings(n=n, seed=seed)
     ticket = prune_network(target, settings, None, engine=engine_for(target)).ticket
+    assert isinstance(ticket, SLTHResult)  # pensia on an MLP: the SLTHResult path
     acc = float("nan")
     if source.x_test is not None and source.y_test is not None:
         acc = accuracy(ticket.network.forward(source.x_test), source.y_test)
