@@ -6,7 +6,9 @@ Prints exactly two lines on stdout, then serves until SIGINT or SIGTERM (exit co
     board: socket://127.0.0.1:Q
 
 ``--dump-truth FILE`` writes the board's ground truth (.json or .npz) and exits without
-serving. Errors (a port in use, a bad preset or board file) are one line on stderr and exit
+serving; ``--netlist FILE`` writes the board as a SPICE netlist (`simulator.spice`) in the
+state given by ``--route`` and ``--close`` (default: the power-up state, everything open)
+and exits. Errors (a port in use, a bad preset or board file) are one line on stderr and exit
 code 2.
 """
 
@@ -19,6 +21,7 @@ import threading
 import tomllib
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 SMU_MODELS = ("2450", "B2901A", "B2902A", "2400")
 """The `--smu-model` choices (the same as `simulator.bench.SMU_MODELS`, kept here so that
@@ -77,6 +80,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="write the board's ground truth (.json or .npz) and exit without serving",
     )
+    parser.add_argument(
+        "--netlist",
+        type=Path,
+        metavar="FILE",
+        help="write the board as a SPICE netlist (ngspice -b FILE) and exit without serving",
+    )
+    parser.add_argument(
+        "--route",
+        default="open",
+        metavar="SPEC",
+        help="routing for --netlist: open, cell:R,C, cell4w:R,C, mvm_adc or mvm_smu:C",
+    )
+    parser.add_argument(
+        "--close",
+        choices=("none", "all", "random"),
+        default="none",
+        help="switches for --netlist: all open, all closed, or half closed at random (--seed)",
+    )
+    parser.add_argument(
+        "--force-V",
+        type=float,
+        default=1.0,
+        metavar="V",
+        help="SMU force voltage written into the --netlist sources (V)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -99,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
             dump_truth(bench.model, args.dump_truth)
             print(f"truth: {args.dump_truth}", flush=True)
             return EXIT_OK
+        if args.netlist is not None:
+            _write_netlist(bench.model, args)
+            print(f"netlist: {args.netlist}", flush=True)
+            return EXIT_OK
         bench.start()
     except _USER_ERRORS as exc:
         return _fail(exc)
@@ -120,6 +152,38 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return EXIT_OK
+
+
+def _write_netlist(model: Any, args: argparse.Namespace) -> None:
+    """Put the model in the requested state and write its SPICE netlist."""
+    import numpy as np
+
+    from simulator.board_model import Routing
+    from simulator.spice import write_board_netlist
+
+    shape = model.geometry.shape
+    if args.close == "all":
+        model.set_switches(np.ones(shape, dtype=bool))
+    elif args.close == "random":
+        model.set_switches(np.random.default_rng(args.seed).random(shape) < 0.5)
+    model.set_routing(_routing(args.route, Routing))
+    write_board_netlist(model, args.netlist, args.force_V)
+
+
+def _routing(spec: str, routing_cls: Any) -> Any:
+    """``open``, ``cell:R,C``, ``cell4w:R,C``, ``mvm_adc`` or ``mvm_smu:C`` as a Routing."""
+    kind, _, where = spec.partition(":")
+    try:
+        numbers = [int(x) for x in where.split(",")] if where else []
+    except ValueError:
+        raise ValueError(f"--route {spec!r}: row and column must be integers") from None
+    if kind in ("open", "mvm_adc") and not numbers:
+        return routing_cls(kind)
+    if kind in ("cell", "cell4w") and len(numbers) == 2:
+        return routing_cls("cell", numbers[0], numbers[1], four_wire=kind == "cell4w")
+    if kind == "mvm_smu" and len(numbers) == 1:
+        return routing_cls("mvm_smu", col=numbers[0])
+    raise ValueError(f"--route {spec!r}: expected open, cell:R,C, cell4w:R,C, mvm_adc or mvm_smu:C")
 
 
 def _fail(exc: BaseException) -> int:
