@@ -94,7 +94,12 @@ from labrss.lab.safety import (
 )
 from labrss.lab.switch_wear import RelayWearWarning, wear_warnings
 from labrss.station import Station, StationError, default_station
-from labrss.station.config import NPLC_MAX, NPLC_MIN
+from labrss.station.config import (
+    DEFAULT_VISA_LIBRARY,
+    NPLC_MAX,
+    NPLC_MIN,
+    format_geometry,
+)
 
 if TYPE_CHECKING:
     from simulator.bench import SimulatedBench
@@ -230,6 +235,7 @@ class Lab:
                 limits,
                 timeout_s=st.smu.timeout_s,
                 channel=st.smu.channel,
+                visa_library=DEFAULT_VISA_LIBRARY if st.smu.simulated else st.smu.visa_library,
             )
         except InstrumentIdentityError as exc:
             raise InstrumentIdentityError(
@@ -239,6 +245,7 @@ class Lab:
                 command=exc.command,
             ) from exc
         self._board = self._open_board(board_address)
+        self._check_geometry(board_address)
         self._warn_wear()
         self._r_min = min_element_resistance(st.limits, self._board.info)
         if self._board.element_kind != "resistor":
@@ -255,6 +262,21 @@ class Lab:
             *self._r_min,
         )
         self.safe()
+
+    def _check_geometry(self, address: str) -> None:
+        """Refuse a board whose geometry is not the station's ``[board] geometry``."""
+        expected = self.station.board.geometry
+        board = self._board
+        assert board is not None
+        g = board.geometry
+        if expected is None or (g.rows, g.cols, g.branches) == expected:
+            return
+        raise InstrumentIdentityError(
+            f"the board at {address!r} is {g.rows}x{g.cols}x{g.branches} but "
+            f"{self.station.name} says [board] geometry = {format_geometry(expected)!r}: "
+            "another board is connected, or the station file is wrong",
+            instrument=board.name,
+        )
 
     def _open_board(self, address: str) -> Board:
         """The station's board through its driver (a plug-in, `drivers.plugins`)."""
@@ -1352,3 +1374,10 @@ class Lab:
             "min_element_resistance_ohm": self._r_min[0],
             "min_element_resistance_from": self._r_min[1],
         }
+
+
+def start_simulator(station: Station) -> SimulatedBench:
+    """The embedded simulated bench `Lab` starts for ``station``'s ``"sim"`` addresses,
+    started (the caller stops it). For checks that must not go through `Lab.open`, which
+    puts the bench in the safe state: ``labrss station check``."""
+    return Lab(station)._start_simulator()

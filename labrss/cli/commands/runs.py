@@ -7,13 +7,15 @@
     labrss runs --mark-interrupted 12 --yes    # scripts: no question
 
 The table shows id, kind, status, board (id and serial), start time (UTC), wall time (s)
-and the number of stored readings. Opening the database marks runs left running by dead
-processes as interrupted (docs/store.md): a process that is gone, or whose pid was reused,
-or a run silent for longer than the stale time. ``--mark-interrupted RUN`` marks a
-``running`` run interrupted at once, for when you know its process died (so that
-``labrss calibrate --resume RUN`` can continue it); it asks for confirmation (type the run
-id; ``--yes`` for scripts), since marking a run that is in fact alive makes its process
-fail at its next write. Errors are one line on stderr, exit code 2.
+and the number of stored readings; with nothing to list (an empty store, or none yet at the
+path), one line says so and names the next step (exit code 0; ``--json`` prints ``[]``).
+Opening the database marks runs left running by dead processes as interrupted
+(docs/store.md): a process that is gone, or whose pid was reused, or a run silent for longer
+than the stale time. ``--mark-interrupted RUN`` marks a ``running`` run interrupted at once,
+for when you know its process died (so that ``labrss calibrate --resume RUN`` can continue
+it); it asks for confirmation (type the run id; ``--yes`` for scripts), since marking a run
+that is in fact alive makes its process fail at its next write. Errors are one line on
+stderr, exit code 2.
 This module also holds the ``--db``/``--station`` options shared with `labrss export`.
 """
 
@@ -31,6 +33,8 @@ from labrss.station import StationError, load_station
 from labrss.store import Store, StoreError, StoreSchemaError, resolve_db_path
 
 EXIT_BAD_INPUT = 2
+FIRST_RUN_HINT = "`labrss calibrate` makes the first"
+"""The next step `labrss runs` names when there is nothing to list."""
 
 
 def add_db_options(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(args, must_exist=False)
         if store is None:
             rows: list[dict[str, Any]] = []
+            if not args.json:
+                print(f"no runs yet (no database at {db_path(args)}); {FIRST_RUN_HINT}")
+                return 0
             print(f"labrss runs: no database at {db_path(args)}", file=sys.stderr)
         else:
             with store:
@@ -152,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(rows, sys.stdout, indent=2, sort_keys=True)
         print()
+        return 0
+    if not rows:
+        which = f" for board {args.board}" if args.board is not None else ""
+        print(f"no runs yet{which}; {FIRST_RUN_HINT}")
         return 0
     header = ("id", "kind", "status", "board", "started (UTC)", "wall time s", "readings")
     table = [

@@ -5,6 +5,15 @@ Prints exactly two lines on stdout, then serves until SIGINT or SIGTERM (exit co
     smu: TCPIP0::127.0.0.1::P::SOCKET
     board: socket://127.0.0.1:Q
 
+With ``--vxi11`` the SMU is also served over VXI-11, as LAN instruments advertise it, and a
+third line names its INSTR resource; ``--portmapper`` adds a portmapper on port 111 (it needs
+root, or a lowered ``net.ipv4.ip_unprivileged_port_start``) so that the resource is the
+plain ``TCPIP0::127.0.0.1::inst0::INSTR`` every VISA library understands; without it the
+resource carries the port (``TCPIP0::127.0.0.1,P::inst0::INSTR``, pyvisa-py only), and a
+portmapper that cannot bind 111 is one line on stderr, not an error:
+
+    smu-vxi11: TCPIP0::127.0.0.1::inst0::INSTR
+
 ``--dump-truth FILE`` writes the board's ground truth (.json or .npz) and exits without
 serving; ``--netlist FILE`` writes the board as a SPICE netlist (`simulator.spice`) in the
 state given by ``--route`` and ``--close`` (default: the power-up state, everything open)
@@ -28,6 +37,9 @@ SMU_MODELS = ("2450", "B2901A", "B2902A", "2400")
 `labrss --help` does not import the simulator)."""
 BENCHES = ("crossbar", "switch-matrix")
 """The `--bench` choices (`simulator.bench.BENCHES`)."""
+
+PORTMAPPER_PORT = 111
+"""Where VISA libraries ask for a VXI-11 instrument's port."""
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -66,6 +78,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="crossbar",
         help="the simulated bench (switch-matrix: --board names a switch-matrix preset, "
         "switch-matrix or switch-matrix-worn, or a bench file)",
+    )
+    parser.add_argument(
+        "--vxi11",
+        action="store_true",
+        help="also serve the SMU over VXI-11 (prints 'smu-vxi11: <INSTR resource>')",
+    )
+    parser.add_argument(
+        "--portmapper",
+        action="store_true",
+        help="with VXI-11, a portmapper on port 111 (needs root): the resource needs no port",
     )
     parser.add_argument(
         "--realtime",
@@ -122,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
             board_port=args.board_port,
             realtime_factor=args.realtime,
             bench=args.bench,
+            vxi11=args.vxi11 or args.portmapper,
+            portmapper_port=PORTMAPPER_PORT if args.portmapper else None,
         )
         if args.dump_truth is not None:
             dump_truth(bench.model, args.dump_truth)
@@ -145,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"board: {bench.board_address}", flush=True)
         if bench.matrix is not None:
             print(f"layout: {bench.matrix.layout_path}", flush=True)
+        if args.vxi11 or args.portmapper:
+            if bench.portmapper_error is not None:
+                print(f"labrss sim: no portmapper: {bench.portmapper_error}", file=sys.stderr)
+            print(f"smu-vxi11: {bench.smu_instr_resource}", flush=True)
         while not stop.wait(0.2):
             pass
     finally:
