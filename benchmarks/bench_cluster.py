@@ -155,12 +155,13 @@ def bench_large_study(
     speedup = one.wall_s / two.wall_s
     per_chunk: dict[int, float] = {}
     for n in sizes:
-        secs = [s.seconds for k, s in one.report.stats.items() if f"_n{n:02d}_" in k]
+        secs = [s.cpu_seconds for k, s in one.report.stats.items() if f"_n{n:02d}_" in k]
         per_chunk[n] = float(np.median(secs))
     print(
         f"\n2. --large study (n = {config.n_values[0]}..{config.n_values[-1]}, "
-        f"{config.instances} instances, {len(config.models)} models): cost per chunk on one "
-        f"worker (median of {sample_per_point} chunks x {len(config.models)} models)"
+        f"{config.instances} instances, {len(config.models)} models): CPU seconds per chunk "
+        f"of one worker process (median of {sample_per_point} chunks x "
+        f"{len(config.models)} models; CPU time, not wall: the machine is shared)"
     )
     print(f"{'n':>3} {'instances/chunk':>16} {'chunks':>8} {'s/chunk':>9} {'core-hours':>11}")
     total_s = 0.0
