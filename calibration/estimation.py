@@ -47,6 +47,7 @@ __all__ = [
     "WeighingFit",
     "fit_weighing",
     "holdout_check",
+    "parameter_sensitivity",
     "predict",
     "simulate_standard_errors",
 ]
@@ -349,6 +350,27 @@ def predict(fit: WeighingFit, X_new: ArrayLike) -> tuple[FloatArray, FloatArray]
     J = _jacobian(G, A, fit.series_ohm, fit.series_fitted)
     var = np.einsum("chi,cij,chj->ch", J, fit.covariance, J)
     return y_hat, var
+
+
+def parameter_sensitivity(fit: WeighingFit) -> FloatArray:
+    """d(estimates)/d(readings) at the fit's solution: (cells, p, M), parameters in the
+    ``covariance`` order (c0, a_0..a_{n-1}[, r_s]), readings in design order.
+
+    ``L = (J^T W J)^-1 J^T W`` with ``W = 1 / sigma^2`` (zero for NaN readings): a small
+    shift ``dy`` of the readings moves the estimates by ``L dy`` (first order). The
+    uncertainty budget pushes shared systematic reading errors (a range's gain error
+    shifts every reading taken on that range) through it. Cost O(cells M p^2).
+    """
+    _, A = _design_matrix(fit.X)
+    theta = np.concatenate([fit.leakage_S[:, None], fit.conductance_S], axis=1)
+    G = theta @ A.T
+    J = _jacobian(G, A, fit.series_ohm, fit.series_fitted)
+    sig = fit.sigma_S
+    w = np.where(np.isfinite(sig) & (sig > 0), 1.0 / np.where(sig > 0, sig, 1.0) ** 2, 0.0)
+    N = np.einsum("cmi,cm,cmj->cij", J, w, J)
+    _, inv, _ = _solve_batched(N, np.zeros(N.shape[:2]))
+    L: FloatArray = np.einsum("cij,cmj,cm->cim", inv, J, w)
+    return L
 
 
 def holdout_check(

@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,9 +62,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from calibration.budget import PairArrays, TemperatureSpread, reading_sources
 from calibration.designs import holdout_subsets, one_by_one, s_matrix_design
 from calibration.drift import DriftReport, fit_drift
-from calibration.estimation import WeighingFit, fit_weighing, holdout_check
+from calibration.estimation import (
+    WeighingFit,
+    fit_weighing,
+    holdout_check,
+    parameter_sensitivity,
+)
 from calibration.faults import FaultFinding, FaultReport, NominalBand, classify_faults
 from calibration.settings import (
     CalibrationSettings,
@@ -71,6 +79,18 @@ from calibration.settings import (
 )
 from labrss.lab import Lab, LabInputError
 from labrss.lab.safety import check_source_voltage
+from labrss.metrology.budget import Category, ElementBudget, Source, combine_components
+from labrss.metrology.range_link import (
+    ChainSolution,
+    LinkEstimate,
+    LinkPlan,
+    estimate_links,
+    plan_links,
+    solve_chain,
+)
+from labrss.metrology.reference import AnchorResult, anchor, expected_branch_conductance
+from labrss.metrology.smu_accuracy import SMUAccuracy, accuracy_for_model
+from labrss.station import ReferenceStandard
 from labrss.station.config import NPLC_MAX, NPLC_MIN
 from labrss.store import CellEstimate, Fault, ReadingRow, Store, StoreError, reading_key
 from labrss.workflows.boards import register_board
@@ -90,8 +110,10 @@ __all__ = [
     "resume_run",
 ]
 
+log = logging.getLogger(__name__)
+
 FloatArray = NDArray[np.float64]
-Role = Literal["fit", "holdout", "drift"]
+Role = Literal["fit", "holdout", "drift", "link"]
 
 ASSUMED_OFF_LEAKAGE_S = 1e-9
 """Off-leakage per open branch (S) assumed for the healthy band when the board does not
@@ -102,7 +124,14 @@ SWITCH_ON_SPREAD = 0.5
 """Relative spread allowed around the board's typical ``switch_on_ohm`` (a datasheet
 typical value, not a bound: +-50 % covers the ADG1414's flatness and temperature)."""
 
-_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d"}
+DEFAULT_TCR_PPM_PER_K = 100.0
+"""Resistor temperature coefficient (ppm/K) assumed when the board reports none: the
+common thick-film class (thick film +-100/200/300 ppm/K, thin film +-25/50/100)."""
+
+DEFAULT_TEMPERATURE_RESOLUTION_C = 0.1
+"""Board temperature sensor resolution (degC) assumed when the board reports none."""
+
+_TAG_ROLE = {"fit": "f", "holdout": "h", "drift": "d", "link": "l"}
 
 
 class CalibrationInterruptedError(Exception):
@@ -185,6 +214,7 @@ class CellResult:
     holdout_chi2: float
     holdout_dof: int
     n_readings: int
+    components: Mapping[str, FloatArray] | None = None
 
     def to_store(self) -> CellEstimate:
         """The store's record of this cell."""
@@ -202,6 +232,7 @@ class CellResult:
             holdout_chi2=self.holdout_chi2,
             holdout_dof=self.holdout_dof,
             n_readings=self.n_readings,
+            components=dict(self.components) if self.components is not None else None,
         )
 
 
@@ -267,7 +298,7 @@ def build_plan(
         X, hold = design_rows(
             settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=(r, c)
         )
-        for rep in range(settings.repeats):
+        for rep in range(settings.passes((r, c))):
             for j, row in enumerate(X):
                 for s in signs:
                     plan.append(PlannedReading(r, c, _mask(row), rep, "fit", j, s))
@@ -280,6 +311,49 @@ def build_plan(
                 for s in signs:
                     plan.append(PlannedReading(r, c, 1 << k, rnd, "drift", k, s))
     return plan
+
+
+def link_readings(
+    link_plan: LinkPlan, cells: Sequence[tuple[int, int]], repeats: int
+) -> list[tuple[PlannedReading, float]]:
+    """The range-link readings of ``link_plan`` with their fixed current range (A).
+
+    Per subset, ``repeats`` times: the lower range at +V and -V, then the upper range at
+    +V and -V (interleaved, so slow drift cancels in each ratio). Role ``link``, row
+    ``2 x link + (0 lower, 1 upper)``; keys as every reading's.
+    """
+    out: list[tuple[PlannedReading, float]] = []
+    for sub in link_plan.subsets:
+        r, c = cells[sub.cell]
+        ranges = link_plan.links[sub.link]
+        for rep in range(repeats):
+            for side in (0, 1):
+                for sign in (1, -1):
+                    p = PlannedReading(r, c, sub.mask, rep, "link", 2 * sub.link + side, sign)
+                    out.append((p, ranges[side]))
+    return out
+
+
+def link_estimates(
+    link_plan: LinkPlan,
+    cells: Sequence[tuple[int, int]],
+    repeats: int,
+    readings: NDArray[np.void],
+) -> tuple[LinkEstimate, ...]:
+    """Each link's ``e_lo - e_hi`` from the stored link readings: the mean of
+    ``ln(g_lo / g_hi)`` over the +V/-V pairs of every subset and repeat."""
+    planned = [p for p, _ in link_readings(link_plan, cells, repeats)]
+    pairs = _combine(planned, readings, True, 1.0)
+    samples: list[list[float]] = [[] for _ in link_plan.links]
+    for sub in link_plan.subsets:
+        r, c = cells[sub.cell]
+        for rep in range(repeats):
+            lo = pairs.get((r, c, "link", rep, 2 * sub.link))
+            hi = pairs.get((r, c, "link", rep, 2 * sub.link + 1))
+            if lo is None or hi is None or not (lo.g_S > 0 and hi.g_S > 0):
+                continue
+            samples[sub.link].append(math.log(lo.g_S / hi.g_S))
+    return estimate_links(link_plan.links, samples)
 
 
 # ---------------------------------------------------------------------------- bands
@@ -368,14 +442,50 @@ class _Pair:
     rel_sigma: float  # sigma in units of the noise scale s (S per unit s)
     tripped: bool
     time_s: float
+    i_p: float = math.nan  # the +V read's current (A, range-link corrected) ...
+    i_m: float = math.nan  # ... and the -V read's (NaN without reversal)
+    v_p: float = math.nan  # sensed voltages (V)
+    v_m: float = math.nan
+    r_p: float = math.nan  # current ranges (A)
+    r_m: float = math.nan
+
+
+def _voltage_range(accuracy: SMUAccuracy | None, volts: float) -> float:
+    """The voltage range a read-back of ``volts`` was autoranged to (V), 0 if unknown."""
+    if accuracy is None or not math.isfinite(volts) or volts == 0:
+        return 0.0
+    return accuracy.voltage_range_for(volts).full_scale
 
 
 def _combine(
-    plan: Sequence[PlannedReading], readings: NDArray[np.void], reversal: bool, voltage_V: float
+    plan: Sequence[PlannedReading],
+    readings: NDArray[np.void],
+    reversal: bool,
+    voltage_V: float,
+    *,
+    accuracy: SMUAccuracy | None = None,
+    correction: Mapping[float, float] | None = None,
 ) -> dict[tuple[int, int, str, int, int], _Pair]:
-    """Per (r, c, role, repeat, row): the conductance of the +V/-V pair (or the +V reading)."""
+    """Per (r, c, role, repeat, row): the conductance of the +V/-V pair (or the +V reading).
+
+    ``correction`` maps a current range (A) to its range-link correction ``d_r``: currents
+    read on it are divided by ``1 + d_r``. The noise model (sigma in units of the pooled
+    scale s): an SMU's noise is a fixed fraction of the range on both meters (SPEC-2450
+    noise column: 5 ppm of range for current and voltage), so
+    ``sigma_g = s sqrt(R_I+^2 + R_I-^2 + g^2 (R_V+^2 + R_V-^2)) / |dV|`` (R: the ranges).
+    """
     by_key = {str(rec["key"]): rec for rec in readings}
+    corr = dict(correction or {})
     out: dict[tuple[int, int, str, int, int], _Pair] = {}
+
+    def current(rec: np.void) -> tuple[float, float]:
+        rng = float(rec["current_range_A"])
+        d = corr.get(rng, 0.0)
+        for key, value in corr.items():
+            if math.isclose(key, rng, rel_tol=1e-6):
+                d = value
+        return float(rec["current_A"]) / (1.0 + d), rng
+
     for p in plan:
         if p.sign < 0:
             continue
@@ -383,28 +493,36 @@ def _combine(
         if plus is None:
             continue
         ident = (p.r, p.c, p.role, p.repeat, p.row)
+        i_p, r_p = current(plus)
+        v_p = float(plus["voltage_V"])
+        i_m = v_m = r_m = math.nan
         if reversal:
             minus_key = PlannedReading(p.r, p.c, p.mask, p.repeat, p.role, p.row, -1).key
             minus = by_key.get(minus_key)
             if minus is None:
                 continue
+            i_m, r_m = current(minus)
+            v_m = float(minus["voltage_V"])
             tripped = bool(plus["limit_tripped"]) or bool(minus["limit_tripped"])
-            dv = float(plus["voltage_V"]) - float(minus["voltage_V"])
-            di = float(plus["current_A"]) - float(minus["current_A"])
+            dv = v_p - v_m
+            di = i_p - i_m
             g = di / dv if dv != 0 and math.isfinite(di) else math.nan
-            rng = math.hypot(float(plus["current_range_A"]), float(minus["current_range_A"]))
-            rel = rng / abs(dv) if dv != 0 else math.nan
+            rv2 = _voltage_range(accuracy, v_p) ** 2 + _voltage_range(accuracy, v_m) ** 2
+            num = math.sqrt(r_p**2 + r_m**2 + (g**2 if math.isfinite(g) else 0.0) * rv2)
+            rel = num / abs(dv) if dv != 0 else math.nan
             t = 0.5 * (float(plus["instrument_time_s"]) + float(minus["instrument_time_s"]))
         else:
             tripped = bool(plus["limit_tripped"])
-            g = float(plus["value"])
-            rel = float(plus["current_range_A"]) / abs(voltage_V)
+            g = i_p / v_p if v_p != 0 and math.isfinite(i_p) else math.nan
+            rv = _voltage_range(accuracy, v_p)
+            num = math.hypot(r_p, (g if math.isfinite(g) else 0.0) * rv)
+            rel = num / abs(v_p) if v_p != 0 else math.nan
             t = float(plus["instrument_time_s"])
         if tripped:
             g = math.nan
         if not math.isfinite(rel) or rel <= 0:
             rel = 1.0 / abs(voltage_V)
-        out[ident] = _Pair(g, rel, tripped, t)
+        out[ident] = _Pair(g, rel, tripped, t, i_p, i_m, v_p, v_m, r_p, r_m)
     return out
 
 
@@ -429,8 +547,24 @@ def estimate_cells(
     band: NominalBand | None,
     memristor_cells: Sequence[bool] | None = None,
     memristor_band: NominalBand | None = None,
+    accuracy: SMUAccuracy | None = None,
+    chain: ChainSolution | None = None,
+    temperature: TemperatureSpread | None = None,
+    reference: ReferenceStandard | None = None,
+    on_date: datetime.date | None = None,
 ) -> tuple[list[CellResult], FaultReport, float, dict[str, Any]]:
     """Estimates, fault report, noise scale s and diagnostics from a run's readings.
+
+    With ``accuracy`` (the SMU model's datasheet table) every estimate gets its GUM budget
+    (`calibration.budget`, `labrss.metrology.budget`): the meter's per-range errors pushed
+    through each cell's fit, range links (``chain``: readings on linked ranges are
+    corrected to the group's reference range) and the board temperature (``temperature``);
+    ``CellResult.std_S`` is then the combined standard uncertainty, the components are in
+    ``CellResult.components`` and the whole budget (with correlations) in the diagnostics
+    under ``"budget"``. Without it ``std_S`` is the statistical (Type A) part alone.
+    With ``reference`` (a standard on one of ``cells``) every estimate is anchored to its
+    certificate (`labrss.metrology.reference.anchor`; ``on_date`` dates the calibration for
+    the standard's drift); the diagnostics' ``"anchor"`` says how (or why not).
 
     ``readings``: `Store.readings` of the run (its lineage). Cells whose readings are not
     all there get NaN estimates. See the module docstring for the model.
@@ -444,7 +578,14 @@ def estimate_cells(
     diagnostics.
     """
     V = float(settings.read_voltage_V or 0.0) or 1.0
-    pairs = _combine(plan, readings, settings.reversal, V)
+    pairs = _combine(
+        plan,
+        readings,
+        settings.reversal,
+        V,
+        accuracy=accuracy,
+        correction=chain.correction if chain is not None else None,
+    )
     n_cells = len(cells)
     designs = [
         design_rows(settings.design, n, holdout=settings.holdout, seed=settings.seed, cell=rc)
@@ -453,27 +594,37 @@ def estimate_cells(
     X_pass = designs[0][0] if designs else np.zeros((0, n), np.uint8)
     Xf = np.tile(X_pass, (settings.repeats, 1))
     M = Xf.shape[0]
-    y = np.full((n_cells, M), np.nan)
-    rel = np.ones((n_cells, M))
-    tripped = np.zeros((n_cells, M), bool)
+    # the reference standard's cell may have more passes: arrays are padded to the longest
+    passes = np.array([settings.passes(rc) for rc in cells], dtype=np.int64)
+    M_max = int(passes.max()) * X_pass.shape[0] if n_cells else M
+    y = np.full((n_cells, M_max), np.nan)
+    rel = np.ones((n_cells, M_max))
+    tripped = np.zeros((n_cells, M_max), bool)
+    raw = {
+        name: np.full((n_cells, M_max), np.nan)
+        for name in ("i_p", "i_m", "v_p", "v_m", "r_p", "r_m")
+    }
     for i, (r, c) in enumerate(cells):
-        for rep in range(settings.repeats):
+        for rep in range(int(passes[i])):
             for j in range(X_pass.shape[0]):
                 pair = pairs.get((r, c, "fit", rep, j))
                 if pair is not None:
                     m = rep * X_pass.shape[0] + j
                     y[i, m], rel[i, m], tripped[i, m] = pair.g_S, pair.rel_sigma, pair.tripped
+                    for name, arr in raw.items():
+                        arr[i, m] = getattr(pair, name)
     complete = np.array(
         [
             all(
                 (r, c, "fit", rep, j) in pairs
-                for rep in range(settings.repeats)
+                for rep in range(int(passes[i]))
                 for j in range(len(X_pass))
             )
-            for r, c in cells
+            for i, (r, c) in enumerate(cells)
         ],
         bool,
     )
+    width = passes * X_pass.shape[0]  # readings per cell
     a = np.full((n_cells, n), np.nan)
     s = np.full((n_cells, n), np.nan)
     c0 = np.full(n_cells, np.nan)
@@ -484,22 +635,29 @@ def estimate_cells(
     dof = np.full(n_cells, -1, np.int64)
     # A cell with a tripped or missing fit reading is fitted on its own (the design may no
     # longer identify every branch: its estimates are then NaN, "unknown").
-    clean = complete & ~tripped.any(axis=1) & np.isfinite(y).all(axis=1)
+    valid_all = np.array([np.isfinite(y[i, : width[i]]).all() for i in range(n_cells)], bool)
+    clean = complete & ~tripped.any(axis=1) & valid_all
     fits: dict[int, tuple[WeighingFit, int]] = {}
-    if clean.any():
-        idx = np.flatnonzero(clean)
-        fit = _fit_group(Xf, y[idx], rel[idx], settings.fit_series)
+    for count in sorted(set(passes.tolist())):
+        idx = np.flatnonzero(clean & (passes == count))
+        if idx.size == 0:
+            continue
+        m_c = count * X_pass.shape[0]
+        X_c = np.tile(X_pass, (count, 1))
+        fit = _fit_group(X_c, y[idx, :m_c], rel[idx, :m_c], settings.fit_series)
         if fit is not None:
             for pos, cell_i in enumerate(idx):
                 fits[int(cell_i)] = (fit, pos)
         else:
-            clean[:] = False
+            clean[idx] = False
     for ci in (int(x) for x in np.flatnonzero(complete & ~clean)):
-        keep = np.isfinite(y[ci])
-        cols_used = Xf[keep].sum(axis=0) > 0
+        m_c = int(width[ci])
+        X_c = np.tile(X_pass, (int(passes[ci]), 1))
+        keep = np.isfinite(y[ci, :m_c])
+        cols_used = X_c[keep].sum(axis=0) > 0
         if keep.sum() <= int(cols_used.sum()) + 1:
             continue
-        one_fit = _fit_group(Xf, y[ci : ci + 1], rel[ci : ci + 1], settings.fit_series)
+        one_fit = _fit_group(X_c, y[ci : ci + 1, :m_c], rel[ci : ci + 1, :m_c], settings.fit_series)
         if one_fit is not None:
             fits[ci] = (one_fit, 0)
     # The noise scale s, pooled over the cleanly fitted cells of each group (resistor
@@ -549,7 +707,7 @@ def estimate_cells(
         h_chi2[i] = float(check.chi2[0])
         h_dof[i] = int(check.dof[0])
     # Faults, per group with the group's band and noise scale.
-    y_faults = np.where(tripped, np.inf, y)
+    y_faults = np.where(tripped, np.inf, y)[:, :M]
     parts: list[tuple[NDArray[np.intp], FaultReport]] = []
     for g, g_band in ((0, band), (1, memristor_band)):
         idx = np.flatnonzero(group == g)
@@ -570,13 +728,49 @@ def estimate_cells(
                     k_sigma=settings.k_sigma,
                     X=Xf,
                     y_S=y_faults[idx],
-                    limit_tripped=tripped[idx],
-                    sigma_S=rel[idx] * g_scale if math.isfinite(g_scale) else None,
+                    limit_tripped=tripped[idx, :M],
+                    sigma_S=rel[idx, :M] * g_scale if math.isfinite(g_scale) else None,
                 ),
             )
         )
     report = _merge_reports(parts, n_cells, n)
     scale = scales[0] if dof_sums[0] or not dof_sums[1] else scales[1]
+    budget: ElementBudget | None = None
+    components: dict[Category, FloatArray] | None = None
+    anchor_info: dict[str, Any] = {}
+    u_combined = s
+    if accuracy is not None:
+        budget = _cell_budget(
+            fits,
+            cell_scale,
+            PairArrays(g=y, **raw),
+            accuracy,
+            chain=chain,
+            temperature=temperature,
+            n=n,
+        )
+        if reference is not None:
+            anchored = _anchor(budget, reference, cells, temperature, on_date)
+            if isinstance(anchored, str):
+                anchor_info = {"status": "not anchored", "reason": anchored}
+            else:
+                budget, result = anchored
+                f = result.factor
+                a = budget.value_S[:, 1:]
+                c0 = budget.value_S[:, 0]
+                rs = rs * f
+                rs_s = rs_s * f
+                c0_s = c0_s / f
+                anchor_info = {
+                    "status": "anchored",
+                    "factor": f,
+                    "measured_S": result.measured_S,
+                    "expected_S": result.expected_S,
+                    "u_relative": result.u_relative,
+                    "sources": {s.name: s.u for s in result.sources},
+                }
+        components = budget.components()
+        u_combined = combine_components(components)
     n_read = np.zeros(n_cells, np.int64)
     for i, (r, c) in enumerate(cells):
         n_read[i] = sum(1 for key in pairs if key[0] == r and key[1] == c and key[2] != "drift")
@@ -585,7 +779,7 @@ def estimate_cells(
             r=r,
             c=c,
             conductance_S=a[i],
-            std_S=s[i],
+            std_S=u_combined[i],
             leakage_S=float(c0[i]),
             leakage_std_S=float(c0_s[i]),
             series_ohm=float(rs[i]),
@@ -595,10 +789,13 @@ def estimate_cells(
             holdout_chi2=float(h_chi2[i]),
             holdout_dof=int(h_dof[i]),
             n_readings=int(n_read[i]) * (2 if settings.reversal else 1),
+            components=None
+            if components is None
+            else {cat: np.asarray(v[i]) for cat, v in components.items()},
         )
         for i, (r, c) in enumerate(cells)
     ]
-    diagnostics = {
+    diagnostics: dict[str, Any] = {
         "noise_scale": scale,
         "noise_scale_resistor": scales[0],
         "noise_scale_memristor": scales[1],
@@ -614,7 +811,128 @@ def estimate_cells(
             )
         ),
     }
+    if budget is not None:
+        diagnostics["budget"] = budget
+    if reference is not None and accuracy is not None:
+        diagnostics["anchor"] = anchor_info
     return results, report, scale, diagnostics
+
+
+def _anchor(
+    budget: ElementBudget,
+    reference: ReferenceStandard,
+    cells: Sequence[tuple[int, int]],
+    temperature: TemperatureSpread | None,
+    on_date: datetime.date | None,
+) -> tuple[ElementBudget, AnchorResult] | str:
+    """Anchor ``budget`` to the standard (module docstring of
+    `labrss.metrology.reference`), or the reason it cannot be done."""
+    if reference.cell not in cells:
+        return f"the reference cell {reference.cell} was not calibrated"
+    i = list(cells).index(reference.cell)
+    k = reference.branch
+    c0 = float(budget.value_S[i, 0])
+    c0 = c0 if math.isfinite(c0) and c0 > 0 else 0.0
+    t_cal = temperature.mean_C if temperature is not None else math.nan
+    if not math.isfinite(t_cal):
+        t_cal = reference.certificate_temperature_C
+    expected = expected_branch_conductance(
+        reference.resistance_ohm,
+        leakage_S=c0,
+        temperature_C=t_cal,
+        certificate_temperature_C=reference.certificate_temperature_C,
+        tcr_ppm_per_K=reference.tcr_ppm_per_K,
+    )
+    cert = [
+        Source(
+            "reference certificate",
+            "scale",
+            reference.standard_uncertainty_ohm / reference.resistance_ohm,
+            "1",
+            f"U = {reference.expanded_uncertainty_ohm:g} ohm (k = {reference.coverage_factor:g}) "
+            f"on {reference.resistance_ohm:g} ohm, certificate of {reference.certificate_date}",
+        ),
+        Source(
+            "reference temperature",
+            "scale",
+            abs(reference.tcr_ppm_per_K) * 1e-6 * reference.temperature_uncertainty_K,
+            "1",
+            f"TCR {reference.tcr_ppm_per_K:g} ppm/K x {reference.temperature_uncertainty_K:g} K",
+        ),
+        Source(
+            "reference off-leakage",
+            "scale",
+            c0 / math.sqrt(12.0) / expected,
+            "1",
+            "its switch's open conductance: somewhere in [0, c0] of its cell",
+        ),
+    ]
+    if reference.drift_ppm_per_year > 0 and reference.certificate_date and on_date is not None:
+        age_years = max(
+            (on_date - datetime.date.fromisoformat(reference.certificate_date)).days / 365.25,
+            0.0,
+        )
+        cert.append(
+            Source(
+                "reference drift",
+                "scale",
+                reference.drift_ppm_per_year * 1e-6 * age_years / math.sqrt(3.0),
+                "1",
+                f"{reference.drift_ppm_per_year:g} ppm/year x {age_years:.2f} years "
+                "since the certificate (rectangular)",
+            )
+        )
+    try:
+        return anchor(budget, i, k, expected, cert)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _cell_budget(
+    fits: Mapping[int, tuple[WeighingFit, int]],
+    cell_scale: FloatArray,
+    pairs: PairArrays,
+    accuracy: SMUAccuracy,
+    *,
+    chain: ChainSolution | None,
+    temperature: TemperatureSpread | None,
+    n: int,
+) -> ElementBudget:
+    """The budget of every cell (NaN for cells without a fit): the fit's covariance times
+    the pooled noise scale squared (Type A), the meter's sources pushed through each fit
+    (``L @ D``), and the board temperature."""
+    n_cells = pairs.g.shape[0]
+    sources, shifts = reading_sources(pairs, accuracy, chain)
+    value = np.full((n_cells, n + 1), np.nan)
+    cov = np.full((n_cells, n + 2, n + 2), np.nan)
+    contrib = np.zeros((n_cells, n + 1, len(sources)))
+    sensitivities: dict[int, FloatArray] = {}
+    for i, (fit, pos) in fits.items():
+        key = id(fit)
+        if key not in sensitivities:
+            sensitivities[key] = parameter_sensitivity(fit)
+        L = sensitivities[key][pos]
+        scale = float(cell_scale[i])
+        p_lin = n + 1
+        value[i, 0] = fit.leakage_S[pos]
+        value[i, 1:] = fit.conductance_S[pos]
+        c = np.zeros((n + 2, n + 2))
+        full = fit.covariance[pos] * scale**2
+        c[:p_lin, :p_lin] = full[:p_lin, :p_lin]
+        if fit.series_fitted:
+            c[:p_lin, -1] = full[:p_lin, -1]
+            c[-1, :p_lin] = full[-1, :p_lin]
+            c[-1, -1] = full[-1, -1]
+        cov[i] = c
+        contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i, : L.shape[1]])
+    budget = ElementBudget(tuple(sources), value, cov, contrib)
+    if temperature is not None and temperature.u_K > 0:
+        tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))
+        t_contrib = np.zeros((n_cells, n + 1, 1))
+        # R(T) = R (1 + tcr dT): the conductance moves by -tcr a dT
+        t_contrib[:, 1:, 0] = -tcr[:, None] * np.nan_to_num(value[:, 1:]) * temperature.u_K
+        budget = budget.with_sources([temperature.source()], t_contrib)
+    return budget
 
 
 def _merge_reports(
@@ -718,6 +1036,8 @@ class CalibrationRun:
         self.parent_run_id = parent_run_id
         self._wait = wait_s
         self.run_id: int | None = None
+        self.accuracy: SMUAccuracy | None = None
+        self._temperatures: list[tuple[float, float]] = []
 
     # ---------------------------------------------------------------- checks
     def check(self) -> tuple[CalibrationSettings, list[tuple[int, int]], int]:
@@ -750,6 +1070,20 @@ class CalibrationRun:
                 f"calibration setting drift_cells = {settings.drift_cells}: only "
                 f"{len(cells)} cells are selected"
             )
+        self.accuracy = accuracy_for_model(lab.smu.model, lab.station.smu.driver)
+        if settings.anchor and settings.reference is None and lab.station.reference is not None:
+            settings = dataclasses.replace(settings, reference=lab.station.reference.to_json())
+        if settings.reference is not None:
+            ref = ReferenceStandard.from_json(settings.reference)
+            r, c = ref.cell
+            if not (0 <= r < g.rows and 0 <= c < g.cols and 0 <= ref.branch < g.branches):
+                raise SettingsError(
+                    f"reference standard at cell {ref.cell}, branch {ref.branch} is not on the "
+                    f"board ({g.rows}x{g.cols}x{g.branches}): check [reference] in "
+                    f"{lab.station.name}"
+                )
+            if ref.cell not in cells:
+                cells.append(ref.cell)  # measured with the selection: it anchors the scale
         return settings, cells, g.branches
 
     def _register_board(self) -> int:
@@ -805,18 +1139,21 @@ class CalibrationRun:
         buffer: list[ReadingRow] = []
         measured = 0
         last_drift_round = -1
+        last_cell: tuple[int, int] | None = None
 
         def flush() -> None:
             if buffer:
                 self.store.add_readings(run_id, buffer)
                 buffer.clear()
 
+        total = [len(plan), len(plan) - len(todo)]  # readings planned, stored before
+
         def report(cell: tuple[int, int] | None) -> None:
             if progress is not None:
                 progress(
                     RunProgress(
-                        done=len(plan) - len(todo) + measured,
-                        total=len(plan),
+                        done=total[1] + measured,
+                        total=total[0],
                         measured_now=measured,
                         instrument_time_s=lab.instrument_time_s - start_instr,
                         wall_time_s=time.monotonic() - start_wall,
@@ -824,63 +1161,94 @@ class CalibrationRun:
                     )
                 )
 
+        def stop_requested() -> bool:
+            if should_stop is None or not should_stop():
+                return False
+            flush()
+            self.store.finish_run(
+                run_id,
+                "interrupted",
+                instrument_time_s=lab.instrument_time_s - start_instr,
+                note="stopped on request",
+            )
+            lab.open_all()
+            return True
+
+        def interrupted() -> CalibrationResult:
+            return CalibrationResult(
+                run_id,
+                "interrupted",
+                settings,
+                (),
+                (),
+                None,
+                math.nan,
+                {"run_id": run_id, "status": "interrupted", "readings": measured},
+            )
+
+        def take(p: PlannedReading, current_range_A: float | None = None) -> None:
+            nonlocal measured
+            reading = lab.measure_subset(
+                p.r,
+                p.c,
+                p.mask,
+                nplc=settings.nplc,
+                read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
+                current_range_A=current_range_A,
+            )
+            buffer.append(
+                ReadingRow(
+                    key=p.key,
+                    r=p.r,
+                    c=p.c,
+                    mask=p.mask,
+                    value=reading.conductance_S
+                    if math.isfinite(reading.conductance_S)
+                    else math.nan,
+                    voltage_V=reading.voltage_V,
+                    current_A=reading.current_A,
+                    current_range_A=reading.current_range_A,
+                    nplc=reading.nplc,
+                    four_wire=reading.four_wire,
+                    limit_tripped=reading.limit_tripped,
+                    instrument_time_s=reading.time_s,
+                )
+            )
+            measured += 1
+            if len(buffer) >= settings.batch_size:
+                flush()
+            report((p.r, p.c))
+
+        link_plan: LinkPlan | None = None
         try:
             lab.open_all()  # every other cell open: the guarded read is accurate
             report(None)
             for p in todo:
-                if should_stop is not None and should_stop():
-                    flush()
-                    self.store.finish_run(
-                        run_id,
-                        "interrupted",
-                        instrument_time_s=lab.instrument_time_s - start_instr,
-                        note="stopped on request",
-                    )
-                    lab.open_all()
-                    return CalibrationResult(
-                        run_id,
-                        "interrupted",
-                        settings,
-                        (),
-                        (),
-                        None,
-                        math.nan,
-                        {"run_id": run_id, "status": "interrupted", "readings": measured},
-                    )
+                if stop_requested():
+                    return interrupted()
+                if (p.r, p.c) != last_cell:
+                    self._sample_temperature()
+                    last_cell = (p.r, p.c)
                 if p.role == "drift" and p.repeat != last_drift_round:
                     if p.repeat > 0:
                         flush()
                         self._wait_between_rounds(settings.drift_interval_s)
                     last_drift_round = p.repeat
-                reading = lab.measure_subset(
-                    p.r,
-                    p.c,
-                    p.mask,
-                    nplc=settings.nplc,
-                    read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
-                )
-                buffer.append(
-                    ReadingRow(
-                        key=p.key,
-                        r=p.r,
-                        c=p.c,
-                        mask=p.mask,
-                        value=reading.conductance_S
-                        if math.isfinite(reading.conductance_S)
-                        else math.nan,
-                        voltage_V=reading.voltage_V,
-                        current_A=reading.current_A,
-                        current_range_A=reading.current_range_A,
-                        nplc=reading.nplc,
-                        four_wire=reading.four_wire,
-                        limit_tripped=reading.limit_tripped,
-                        instrument_time_s=reading.time_s,
-                    )
-                )
-                measured += 1
-                if len(buffer) >= settings.batch_size:
-                    flush()
-                report((p.r, p.c))
+                take(p)
+            flush()
+            # Range linking: planned from the design's readings (all stored now, so a
+            # resumed run plans the very same links and measures only what is missing).
+            link_plan, link_list = self._plan_links(run_id, settings, cells, n, plan)
+            link_todo = [(p, rng) for p, rng in link_list if p.key not in done_keys]
+            total[0] += len(link_list)
+            total[1] += len(link_list) - len(link_todo)
+            for p, rng in link_todo:
+                if stop_requested():
+                    return interrupted()
+                if (p.r, p.c) != last_cell:
+                    self._sample_temperature()
+                    last_cell = (p.r, p.c)
+                take(p, rng)
             flush()
             lab.open_all()
         except BaseException as exc:
@@ -900,13 +1268,86 @@ class CalibrationRun:
             plan=plan,
             wall_s=time.monotonic() - start_wall,
             instrument_s=lab.instrument_time_s - start_instr,
+            link_plan=link_plan,
         )
+
+    def _plan_links(
+        self,
+        run_id: int,
+        settings: CalibrationSettings,
+        cells: list[tuple[int, int]],
+        n: int,
+        plan: list[PlannedReading],
+    ) -> tuple[LinkPlan | None, list[tuple[PlannedReading, float]]]:
+        """The range-link plan (`labrss.metrology.range_link.plan_links`) from the run's
+        design readings, and its readings with their fixed current range (A)."""
+        if not (settings.range_link and settings.reversal) or self.accuracy is None:
+            return None, []
+        readings = self.store.readings(run_id)
+        results, report, _, _ = estimate_cells(
+            plan, readings, settings, cells=cells, n=n, band=None, accuracy=None
+        )
+        fit_keys = {p.key for p in plan if p.role == "fit"}
+        used = {
+            float(rec["current_range_A"])
+            for rec in readings
+            if str(rec["key"]) in fit_keys and math.isfinite(float(rec["current_range_A"]))
+        }
+        bank = np.array([np.concatenate([[c.leakage_S], c.conductance_S]) for c in results])
+        link_plan = plan_links(
+            [row.full_scale for row in self.accuracy.current],
+            sorted(used),
+            bank_S=bank.reshape(len(cells), n + 1),
+            series_ohm=np.array([c.series_ohm for c in results]),
+            exclude=report.excluded,
+            voltage_V=float(settings.read_voltage_V or 0.0),
+            per_link=settings.link_subsets,
+        )
+        return link_plan, link_readings(link_plan, cells, settings.link_repeats)
 
     def _wait_between_rounds(self, interval_s: float) -> None:
         if self._wait is not None:
             self._wait(interval_s)
         else:  # sleeps on hardware, advances the virtual clock on the simulator
             self.lab.wait_s(interval_s)
+
+    def _sample_temperature(self) -> None:
+        """One board temperature sample (instrument time s, degC) for the budget's
+        temperature component; a board without a sensor gives NaN."""
+        try:
+            value = float(self.lab.board.temperature_C())
+        except Exception as exc:  # a sensor failure must not stop a calibration
+            log.warning("board temperature not available: %s", exc)
+            value = math.nan
+        self._temperatures.append((self.lab.instrument_time_s, value))
+
+    def _temperature_spread(
+        self, run_id: int, board_info: Mapping[str, str], memristor_cells: Sequence[bool]
+    ) -> TemperatureSpread:
+        """The run's temperature spread (samples of this session and of the runs it
+        resumes) and the board's resistor TCR (`DEFAULT_TCR_PPM_PER_K` if not reported)."""
+        samples = [t for _, t in self._temperatures]
+        for rid in self.store.lineage(run_id)[1:]:
+            if "board_temperature_C" in self.store.result_names(rid):
+                samples.extend(self.store.get_result(rid, "board_temperature_C")[:, 1].tolist())
+        if self._temperatures:
+            self.store.put_result(
+                run_id, "board_temperature_C", np.asarray(self._temperatures, dtype=np.float64)
+            )
+        tcr_values = _floats(board_info.get("tcr_ppm_per_K"))
+        if tcr_values:
+            tcr, source = tcr_values[0], f"{tcr_values[0]:g} ppm/K (board bill of materials)"
+        else:
+            tcr = DEFAULT_TCR_PPM_PER_K
+            source = f"{tcr:g} ppm/K (assumed: the board reports none)"
+        per_cell = np.where(np.asarray(memristor_cells, dtype=bool), 0.0, tcr * 1e-6)
+        resolution = _floats(board_info.get("temperature_resolution_C"))
+        return TemperatureSpread.from_samples(
+            samples,
+            resolution_C=resolution[0] if resolution else DEFAULT_TEMPERATURE_RESOLUTION_C,
+            tcr_per_K=per_cell,
+            tcr_source=source,
+        )
 
     def _abandon(
         self, run_id: int, buffer: list[ReadingRow], exc: BaseException, instrument_s: float
@@ -936,8 +1377,28 @@ class CalibrationRun:
         plan: list[PlannedReading],
         wall_s: float,
         instrument_s: float,
+        link_plan: LinkPlan | None = None,
     ) -> CalibrationResult:
         readings = self.store.readings(run_id)
+        chain: ChainSolution | None = None
+        links: tuple[LinkEstimate, ...] = ()
+        if link_plan is not None and link_plan.links:
+            links = link_estimates(link_plan, cells, settings.link_repeats, readings)
+            fit_keys = {p.key for p in plan if p.role == "fit"}
+            weights: dict[float, float] = {}
+            for rec in readings:
+                if str(rec["key"]) in fit_keys and math.isfinite(float(rec["current_range_A"])):
+                    rng = float(rec["current_range_A"])
+                    weights[rng] = weights.get(rng, 0.0) + 1.0
+            if any(math.isfinite(e.delta) for e in links):
+                chain = solve_chain(
+                    sorted(weights),
+                    links,
+                    weights,
+                    u_gain={row.full_scale: row.u_gain for row in self.accuracy.current}
+                    if self.accuracy is not None
+                    else None,
+                )
         board_info = self.lab.board.info
         kind = board_info.get("element", "resistor")
         memristor_cells = [
@@ -946,6 +1407,7 @@ class CalibrationRun:
         ]
         band = band_from_board_info(board_info, n, margin=settings.band_margin)
         mem_band = memristor_band_from_board_info(board_info, n, margin=settings.band_margin)
+        temperature = self._temperature_spread(run_id, board_info, memristor_cells)
         results, report, scale, diag = estimate_cells(
             plan,
             readings,
@@ -955,12 +1417,23 @@ class CalibrationRun:
             band=band,
             memristor_cells=memristor_cells,
             memristor_band=mem_band,
+            accuracy=self.accuracy,
+            chain=chain,
+            temperature=temperature,
+            reference=ReferenceStandard.from_json(settings.reference)
+            if settings.reference is not None
+            else None,
+            on_date=datetime.date.today(),
         )
+        anchor_info = diag.pop("anchor", None)
+        budget = diag.pop("budget", None)
         faults = [
             Fault(cells[f.cell][0], cells[f.cell][1], f.k, f.kind, dict(f.evidence))
             for f in report.findings
         ]
         self.store.put_estimates(run_id, [c.to_store() for c in results])
+        if budget is not None:
+            self.store.put_budget(run_id, cells, budget)
         self.store.put_faults(run_id, faults)
         drift = _drift_report(plan, readings, settings, cells, n)
         if drift is not None:
@@ -982,6 +1455,10 @@ class CalibrationRun:
         s = np.array([c.std_S for c in results])
         usable = np.isfinite(a) & np.isfinite(s) & ~report.excluded & (a > 0)
         rel = s[usable] / a[usable]
+        s_stat = np.array(
+            [c.components["statistical"] if c.components is not None else c.std_S for c in results]
+        )
+        rel_stat = s_stat[usable] / a[usable]
         n_elements = len(cells) * n
         summary: dict[str, Any] = {
             "run_id": run_id,
@@ -993,7 +1470,27 @@ class CalibrationRun:
             "fault_kinds": {
                 k: sum(1 for f in faults if f.kind == k) for k in sorted({f.kind for f in faults})
             },
+            # the combined standard uncertainty (the budget), and its statistical part
             "median_relative_uncertainty": float(np.median(rel)) if rel.size else math.nan,
+            "median_relative_uncertainty_statistical": float(np.median(rel_stat))
+            if rel_stat.size
+            else math.nan,
+            "smu_accuracy_table": self.accuracy.source if self.accuracy is not None else None,
+            "temperature_C": temperature.mean_C,
+            "temperature_u_K": temperature.u_K,
+            "tcr_ppm_per_K": temperature.tcr_source,
+            "range_links": [
+                {
+                    "lower_A": e.lo_A,
+                    "upper_A": e.hi_A,
+                    "gain_difference": e.delta,
+                    "u": e.u,
+                    "pairs": e.n,
+                }
+                for e in links
+            ],
+            "range_reference_A": chain.main_reference_A if chain is not None else None,
+            "anchor": anchor_info,
             "readings": len(readings),
             "readings_per_element": len(plan) / n_elements if n_elements else math.nan,
             "wall_time_s": wall_total,

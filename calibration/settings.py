@@ -137,6 +137,22 @@ class CalibrationSettings:
             wall time (sleep) on hardware.
         batch_size: readings committed to the store per transaction.
         seed: seed of the held-out subsets (the plan is a pure function of the settings).
+        range_link: after the design, read a few subsets on two adjacent current ranges
+            and express every range's gain relative to one reference range (docs/
+            metrology.md): the inter-range gain mismatch (up to 0.05 % by datasheet) drops
+            out, one common scale factor remains. Needs ``reversal``; skipped on a fixed
+            range.
+        link_subsets: subsets read per pair of adjacent ranges (one per cell, the solver
+            picks those at ~85 % of the lower range).
+        link_repeats: +V/-V reads of each subset on each range of its link; the link's
+            standard uncertainty falls as 1/sqrt(link_subsets x link_repeats).
+        anchor: when the station declares a reference standard (``[reference]``), measure
+            it and anchor the absolute scale to its certificate.
+        reference_repeats: the standard's cell is measured with ``repeats x
+            reference_repeats`` passes of the design: the anchor's own statistical and
+            series-path uncertainty fall as 1/sqrt(passes), below the certificate's.
+        reference: the reference standard's certificate used by the run (filled from the
+            station when the run starts, stored with the run; None: none).
     """
 
     cells: CellSelection = field(default_factory=CellSelection)
@@ -154,6 +170,12 @@ class CalibrationSettings:
     drift_interval_s: float = 600.0
     batch_size: int = 20
     seed: int = 0
+    range_link: bool = True
+    link_subsets: int = 4
+    link_repeats: int = 16
+    anchor: bool = True
+    reference_repeats: int = 12
+    reference: dict[str, Any] | None = None
 
     def validate(self) -> CalibrationSettings:
         """Check every value (independent of the board); return self.
@@ -198,6 +220,24 @@ class CalibrationSettings:
                 ">= 1",
             ),
             ("seed", self.seed, _is_int(self.seed) and self.seed >= 0, ">= 0"),
+            (
+                "link_subsets",
+                self.link_subsets,
+                _is_int(self.link_subsets) and self.link_subsets >= 1,
+                ">= 1",
+            ),
+            (
+                "reference_repeats",
+                self.reference_repeats,
+                _is_int(self.reference_repeats) and self.reference_repeats >= 1,
+                ">= 1",
+            ),
+            (
+                "link_repeats",
+                self.link_repeats,
+                _is_int(self.link_repeats) and self.link_repeats >= 2,
+                ">= 2",
+            ),
         ]
         if self.nplc is not None:
             checks.append(("nplc", self.nplc, _finite(self.nplc) and self.nplc > 0, "> 0"))
@@ -224,6 +264,14 @@ class CalibrationSettings:
                 self.read_voltage_V if self.read_voltage_V is not None else read_voltage_V
             ),
         )
+
+    def passes(self, cell: tuple[int, int]) -> int:
+        """Design passes of ``cell``: ``repeats``, times ``reference_repeats`` for the
+        reference standard's cell."""
+        ref = self.reference
+        if ref is not None and tuple(int(v) for v in ref["cell"]) == tuple(cell):
+            return self.repeats * self.reference_repeats
+        return self.repeats
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; `from_json` reads it back."""

@@ -532,6 +532,40 @@ class FaultConfig:
 
 
 @dataclass(frozen=True)
+class ReferenceConfig:
+    """An on-board reference standard: one branch populated with a precision resistor and
+    calibrated in place (the certificate states the branch's resistance with its switch
+    closed, at ``environment.reference_C``, as seen at the board's connector).
+
+    The hidden true value is drawn from the seed: ``certified_ohm`` times ``1 + d`` with
+    ``d`` normal of standard deviation ``expanded_uncertainty_ohm / coverage_factor /
+    certified_ohm``, clipped at the expanded uncertainty, so the certificate is right to
+    its stated uncertainty. The element's own TCR is ``tcr_ppm_per_K`` (no aging); its
+    switch keeps the board's on-resistance and temperature coefficient. ``row = -1``: no
+    reference (the default).
+    """
+
+    row: int = -1
+    col: int = -1
+    branch: int = -1
+    certified_ohm: float = 10e3
+    expanded_uncertainty_ohm: float = 0.5
+    coverage_factor: float = 2.0
+    tcr_ppm_per_K: float = 0.5
+    certificate_date: str = "2025-01-15"
+
+    def __post_init__(self) -> None:
+        _positive("reference.certified_ohm", self.certified_ohm)
+        _positive("reference.expanded_uncertainty_ohm", self.expanded_uncertainty_ohm)
+        _positive("reference.coverage_factor", self.coverage_factor)
+
+    @property
+    def present(self) -> bool:
+        """Whether the board carries a reference."""
+        return self.row >= 0
+
+
+@dataclass(frozen=True)
 class BoardConfig:
     """Everything that defines a simulated board (apart from its seed)."""
 
@@ -545,6 +579,7 @@ class BoardConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     memristor: MemristorConfig = field(default_factory=MemristorConfig)
     pulse: PulseConfig = field(default_factory=PulseConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     name: str = "custom"
     """Preset name or file stem, for logs and BOARD:INFO?."""
     bbm_delay_s: float = 1e-3
@@ -569,6 +604,19 @@ class BoardConfig:
                 raise BoardConfigError(
                     f"element.memristor_columns holds column {c}, not in "
                     f"0..{self.geometry.cols - 1}"
+                )
+        ref = self.reference
+        if ref.present:
+            g = self.geometry
+            if not (0 <= ref.row < g.rows and 0 <= ref.col < g.cols and 0 <= ref.branch < k):
+                raise BoardConfigError(
+                    f"reference at ({ref.row}, {ref.col}, {ref.branch}) is not on the board "
+                    f"({g.rows}x{g.cols}x{k})"
+                )
+            if self.memristor_cell_mask()[ref.row][ref.col]:
+                raise BoardConfigError(
+                    f"reference at ({ref.row}, {ref.col}) is a memristor cell: a reference "
+                    "standard is a resistor"
                 )
         n_mem = sum(map(sum, self.memristor_cell_mask())) * k
         for name in ("memristor_stuck_on_count", "memristor_stuck_off_count"):
@@ -628,6 +676,7 @@ _SECTIONS: dict[str, type] = {
     "faults": FaultConfig,
     "memristor": MemristorConfig,
     "pulse": PulseConfig,
+    "reference": ReferenceConfig,
 }
 _TOP_KEYS = ("name", "bbm_delay_s", "base")
 

@@ -36,6 +36,7 @@ _STREAM_ELEMENTS, _STREAM_SWITCHES, _STREAM_WIRING, _STREAM_CONVERTERS = 0, 1, 2
 _STREAM_FAULTS, _STREAM_ENVIRONMENT, _STREAM_NOISE = 4, 5, 6
 _STREAM_MEMRISTORS, _STREAM_MEMRISTOR_FAULTS = 7, 8
 _STREAM_PULSE_NOISE, _STREAM_READ_NOISE = 9, 10
+_STREAM_REFERENCE = 11
 
 MEMRISTOR_FAULT_KINDS = ("memristor_stuck_on", "memristor_stuck_off")
 """Memristor fault kinds drawn with the board (wear-out happens later, in the model)."""
@@ -215,6 +216,21 @@ def draw_board_instance(config: BoardConfig, seed: int) -> BoardInstance:
 
     faults = _draw_faults(config.faults, shape, child_rng(seed, _STREAM_FAULTS))
     resistance_ref = nominal * (1.0 + eps)
+    ref = config.reference
+    if ref.present:
+        # its own stream: every other drawn value stays what the seed gave without it
+        at = (ref.row, ref.col, ref.branch)
+        rel_u = ref.expanded_uncertainty_ohm / ref.coverage_factor / ref.certified_ohm
+        bound = ref.expanded_uncertainty_ohm / ref.certified_ohm
+        d = float(
+            np.clip(rel_u * child_rng(seed, _STREAM_REFERENCE).standard_normal(), -bound, bound)
+        )
+        resistance_ref = resistance_ref.copy()
+        resistance_ref[at] = ref.certified_ohm * (1.0 + d) - r_on[at]
+        tcr = tcr.copy()
+        tcr[at] = ref.tcr_ppm_per_K
+        aging = aging.copy()
+        aging[at] = 0.0
     kind_cells = np.asarray(config.memristor_cell_mask(), dtype=bool)
     is_mem = np.repeat(kind_cells[:, :, None], geo.branches, axis=2)
     devices: MemristorDevices | None = None

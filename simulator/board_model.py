@@ -785,10 +785,12 @@ class BoardModel:
 
         ``nominal_ohm``: the nominal resistance of branch k for k = 0..K-1, separated by
         ``/`` (per-branch schemes), or ``nominal_min_ohm``/``nominal_max_ohm`` when every
-        element is drawn in a range; ``tolerance`` (relative); ``switch_on_ohm`` (typical
+        element is drawn in a range; ``tolerance`` (relative); ``tcr_ppm_per_K`` (the
+        resistors' nominal temperature coefficient); ``switch_on_ohm`` (typical
         datasheet on-resistance), ``switch_off_max_S`` (the largest off-leakage conductance of
         one switch: an open cell of K branches shows at most K times it). Calibration uses
-        them for fault bands and sanity checks; the self-test for isolation.
+        them for fault bands, sanity checks and the temperature budget; the self-test for
+        isolation.
         Boards with memristors add the device range ``g_min_S``/``g_max_S`` and the pulse
         circuit's limits, and the devices' smallest switching thresholds per polarity
         (``set_threshold_min_V``, ``reset_threshold_min_V``: the datasheet minimum, nominal
@@ -819,6 +821,8 @@ class BoardModel:
         if el.kind == "memristor":
             return bom
         bom["tolerance"] = el.tolerance
+        # the resistors' nominal temperature coefficient (the part's datasheet class)
+        bom["tcr_ppm_per_K"] = el.tcr_ppm_per_K
         if el.nominal_scheme == "log_uniform":
             bom["nominal_min_ohm"] = el.nominal_ohm
             bom["nominal_max_ohm"] = el.nominal_max_ohm

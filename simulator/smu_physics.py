@@ -128,7 +128,7 @@ K2450_SOURCE_CURRENT = (
 
 # Keysight B2901A/B2902A (B2900A series data sheet, 1 year, 23 +- 5 C, 1 PLC), 6.5 digits.
 B2900_MEASURE_CURRENT = (
-    _spec(100e-9, 0.025, 100e-12, 1e6),
+    _spec(100e-9, 0.060, 100e-12, 1e6),  # data sheet p. 16: +-(0.06 % + 100 pA)
     _spec(1e-6, 0.025, 500e-12, 1e6),
     _spec(10e-6, 0.025, 1.5e-9, 1e6),
     _spec(100e-6, 0.020, 25e-9, 1e6),

@@ -615,9 +615,15 @@ class Lab:
         level_V: float,
         nplc: float,
         four_wire: bool,
+        current_range_A: float | None = None,
     ) -> Reading:
         smu = self._configure_smu(
-            level_V, nplc, four_wire, self.station.measurement.current_range_A
+            level_V,
+            nplc,
+            four_wire,
+            self.station.measurement.current_range_A
+            if current_range_A is None
+            else current_range_A,
         )
         self._route(("cell", r, c, four_wire))
         self._settle()
@@ -650,6 +656,7 @@ class Lab:
         nplc: float | None = None,
         read_voltage_V: float | None = None,
         four_wire: bool | None = None,
+        current_range_A: float | None = None,
     ) -> Reading:
         """Measure cell (r, c) with exactly the branches of ``mask`` closed.
 
@@ -658,13 +665,22 @@ class Lab:
         4-wire), then the SMU sources ``read_voltage_V`` (V; default from the station) and
         measures the current for ``nplc`` power-line cycles (default from the station).
         The cell keeps ``mask`` afterwards. Every check (indices, mask, voltage and power
-        limits) happens before anything is switched.
+        limits) happens before anything is switched. ``current_range_A`` fixes the SMU's
+        current range for this read (A; default: the station's, autorange when it has none):
+        calibration's range linking reads one subset on two adjacent ranges.
 
         Returns:
             the `Reading` (R in ohm, G in S, with the SMU's metadata).
         """
         return self._measure_mask(
-            r, c, mask, "subset", nplc=nplc, read_voltage_V=read_voltage_V, four_wire=four_wire
+            r,
+            c,
+            mask,
+            "subset",
+            nplc=nplc,
+            read_voltage_V=read_voltage_V,
+            four_wire=four_wire,
+            current_range_A=current_range_A,
         )
 
     def measure_branch(
@@ -701,9 +717,14 @@ class Lab:
         nplc: float | None,
         read_voltage_V: float | None,
         four_wire: bool | None,
+        current_range_A: float | None = None,
     ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
+        if current_range_A is not None and not (
+            math.isfinite(current_range_A) and current_range_A > 0
+        ):
+            raise LabInputError(f"current range {current_range_A!r} A must be finite and > 0")
         level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
         wires4 = self._four_wire(four_wire)
@@ -725,7 +746,14 @@ class Lab:
             self._safe_after_failure()
             raise
         return self._read_cell(
-            cell[0], cell[1], int(mask), kind, level_V=level_V, nplc=nplc_, four_wire=wires4
+            cell[0],
+            cell[1],
+            int(mask),
+            kind,
+            level_V=level_V,
+            nplc=nplc_,
+            four_wire=wires4,
+            current_range_A=current_range_A,
         )
 
     def measure_cell(

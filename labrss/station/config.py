@@ -12,6 +12,7 @@ value. Loading is O(size of the file).
 
 from __future__ import annotations
 
+import datetime
 import math
 import tomllib
 from collections.abc import Mapping
@@ -213,6 +214,74 @@ class SimulatorSettings:
     realtime_factor: float = 0.0
 
 
+REFERENCE_LOCATIONS: Final = ("branch",)
+"""Where a reference standard can be wired: ``branch`` (a board branch, read through the
+board like any element)."""
+
+
+@dataclass(frozen=True)
+class ReferenceStandard:
+    """A reference resistor with a calibration certificate (``[reference]``).
+
+    Attributes:
+        location: ``"branch"``: a board branch populated with the standard and calibrated
+            in place: ``resistance_ohm`` is the branch's resistance with its switch closed,
+            as seen at the board's connector.
+        cell: (row, col) of that branch's cell; branch: its index in the cell.
+        resistance_ohm: the certified value (ohm).
+        expanded_uncertainty_ohm: the certificate's expanded uncertainty U (ohm).
+        coverage_factor: the certificate's k (U = k u; 2 for ~95 %).
+        certificate_date: the calibration date, ISO ``YYYY-MM-DD``.
+        certificate_temperature_C: the temperature the certified value holds at (degC).
+        tcr_ppm_per_K: the branch's temperature coefficient (ppm/K), to carry the value to
+            the board temperature of a calibration.
+        drift_ppm_per_year: the standard's stability: ``drift x age`` widens the
+            certificate's uncertainty (rectangular, docs/metrology.md).
+        temperature_uncertainty_K: how well the board's sensor knows the standard's
+            temperature (K).
+    """
+
+    location: str
+    cell: tuple[int, int]
+    branch: int
+    resistance_ohm: float
+    expanded_uncertainty_ohm: float
+    coverage_factor: float = 2.0
+    certificate_date: str = ""
+    certificate_temperature_C: float = 23.0
+    tcr_ppm_per_K: float = 0.0
+    drift_ppm_per_year: float = 0.0
+    temperature_uncertainty_K: float = 1.0
+
+    @property
+    def standard_uncertainty_ohm(self) -> float:
+        """The certificate's standard uncertainty u = U / k (ohm)."""
+        return self.expanded_uncertainty_ohm / self.coverage_factor
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (stored with every calibration run that used it)."""
+        return {
+            "location": self.location,
+            "cell": list(self.cell),
+            "branch": self.branch,
+            "resistance_ohm": self.resistance_ohm,
+            "expanded_uncertainty_ohm": self.expanded_uncertainty_ohm,
+            "coverage_factor": self.coverage_factor,
+            "certificate_date": self.certificate_date,
+            "certificate_temperature_C": self.certificate_temperature_C,
+            "tcr_ppm_per_K": self.tcr_ppm_per_K,
+            "drift_ppm_per_year": self.drift_ppm_per_year,
+            "temperature_uncertainty_K": self.temperature_uncertainty_K,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReferenceStandard:
+        """Back from `to_json`."""
+        values = dict(data)
+        values["cell"] = tuple(int(v) for v in values["cell"])
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class BatchSettings:
     """The batch engine (precision studies, SLTH pruning, batch solves; docs/cluster.md).
@@ -243,6 +312,7 @@ class Station:
     measurement: MeasurementDefaults = field(default_factory=MeasurementDefaults)
     store: StoreSettings = field(default_factory=StoreSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    reference: ReferenceStandard | None = None
     batch: BatchSettings = field(default_factory=BatchSettings)
     source: Path | None = None
 
@@ -300,7 +370,16 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     name = str(src_path) if src_path is not None else "<station>"
     base_dir = src_path.parent if src_path is not None else Path.cwd()
 
-    sections = ("smu", "board", "limits", "measurement", "store", "simulator", "batch")
+    sections = (
+        "smu",
+        "board",
+        "limits",
+        "measurement",
+        "store",
+        "simulator",
+        "batch",
+        "reference",
+    )
     for key, value in data.items():
         if key not in sections:
             raise StationError(
@@ -493,6 +572,8 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     )
     batch_t.finish()
 
+    reference = _reference(name, data["reference"]) if "reference" in data else None
+
     return Station(
         smu=smu,
         board=board,
@@ -500,9 +581,52 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         measurement=measurement,
         store=store,
         simulator=simulator,
+        reference=reference,
         batch=batch,
         source=src_path,
     )
+
+
+def _reference(name: str, table: Mapping[str, Any]) -> ReferenceStandard:
+    """The ``[reference]`` section (`ReferenceStandard`); every key checked."""
+    ref_t = _Table(name, "reference", table)
+    location = ref_t.choice("location", REFERENCE_LOCATIONS, "branch")
+    cell = ref_t.int_pair("cell")
+    branch = ref_t.integer("branch", -1, low=0, high=63)
+    if branch < 0:
+        raise StationError(name, "[reference] branch", None, "is required", has_value=False)
+    resistance = ref_t.optional_number("resistance_ohm", low=0.0, low_open=True)
+    expanded = ref_t.optional_number("expanded_uncertainty_ohm", low=0.0, low_open=True)
+    if resistance is None or expanded is None:
+        missing = "resistance_ohm" if resistance is None else "expanded_uncertainty_ohm"
+        raise StationError(name, f"[reference] {missing}", None, "is required", has_value=False)
+    if expanded >= resistance:
+        raise StationError(
+            name,
+            "[reference] expanded_uncertainty_ohm",
+            expanded,
+            f"must be smaller than resistance_ohm = {resistance!r}",
+        )
+    date = ref_t.date("certificate_date")
+    ref = ReferenceStandard(
+        location=location,
+        cell=cell,
+        branch=branch,
+        resistance_ohm=resistance,
+        expanded_uncertainty_ohm=expanded,
+        coverage_factor=ref_t.number("coverage_factor", 2.0, low=0.0, low_open=True),
+        certificate_date=date,
+        certificate_temperature_C=ref_t.number(
+            "certificate_temperature_C", 23.0, low=-50.0, high=150.0
+        ),
+        tcr_ppm_per_K=ref_t.number("tcr_ppm_per_K", 0.0, low=-1e4, high=1e4),
+        drift_ppm_per_year=ref_t.number("drift_ppm_per_year", 0.0, low=0.0, high=1e5),
+        temperature_uncertainty_K=ref_t.number(
+            "temperature_uncertainty_K", 1.0, low=0.0, high=100.0
+        ),
+    )
+    ref_t.finish()
+    return ref
 
 
 _BENCH_DRIVERS: Final = {"crossbar": "crossbar"}
@@ -607,6 +731,35 @@ class _Table:
         if not isinstance(value, str) or not value.strip():
             raise self._error(key, value, "must be a non-empty string")
         return value.strip()
+
+    def int_pair(self, key: str) -> tuple[int, int]:
+        """A required ``[a, b]`` of non-negative integers (a cell)."""
+        value = self._get(key)
+        if value is _MISSING:
+            raise StationError(
+                self.source, self._key(key), None, "is required ([row, col])", has_value=False
+            )
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        ):
+            raise self._error(key, value, "must be [row, col], two integers >= 0")
+        return (int(value[0]), int(value[1]))
+
+    def date(self, key: str) -> str:
+        """A required date (a TOML date or an ISO ``YYYY-MM-DD`` string), as ISO text."""
+        value = self._get(key)
+        if value is _MISSING:
+            raise StationError(self.source, self._key(key), None, "is required", has_value=False)
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                return datetime.date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                pass
+        raise self._error(key, value, "must be a date, YYYY-MM-DD")
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(key, default)

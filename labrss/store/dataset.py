@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labrss import __version__
-from labrss.store.records import BoardInfo, CellEstimate, Fault
+from labrss.store.records import UNCERTAINTY_COMPONENTS, BoardInfo, CellEstimate, Fault
 from labrss.store.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -245,6 +245,28 @@ def estimate_variables(board: BoardInfo, estimates: Sequence[CellEstimate]) -> l
         for e in estimates:
             grid[e.r, e.c] = getattr(e, f.name)
         out.append(Variable(f.name, group, dims, grid, _attrs(f.name)))
+    out += _component_variables(
+        board.shape,
+        {(e.r, e.c): e.components for e in estimates if e.components is not None},
+    )
+    return out
+
+
+def _component_variables(
+    shape: tuple[int, int, int], per_cell: Mapping[tuple[int, int], Mapping[str, Any]]
+) -> list[Variable]:
+    """The uncertainty components ``u_<name>_S`` (row, column, branch) of the cells that
+    have a budget (docs/metrology.md); none when no cell has one."""
+    if not per_cell:
+        return []
+    out = []
+    for name in UNCERTAINTY_COMPONENTS:
+        grid = np.full(shape, np.nan)
+        for (r, c), comps in per_cell.items():
+            grid[r, c] = comps[name]
+        var = f"u_{name}_S"
+        desc = f"the {name} component of std_S (the combined standard uncertainty)"
+        out.append(Variable(var, "elements", ("row", "column", "branch"), grid, _attrs(var, desc)))
     return out
 
 
@@ -382,6 +404,15 @@ def calibration_variables(store: Store, board_id: int) -> tuple[list[Variable], 
             )
         elif value.shape == board.shape[:2]:
             variables.append(Variable(f.name, "cells", ("row", "column"), value, _attrs(f.name)))
+    if cal.components is not None:
+        rows, cols = np.nonzero(cal.measured)
+        variables += _component_variables(
+            board.shape,
+            {
+                (int(r), int(c)): {k: v[r, c] for k, v in cal.components.items()}
+                for r, c in zip(rows, cols, strict=True)
+            },
+        )
     variables += fault_variables(cal.faults)
     attrs = {
         "Conventions": "CF-1.10",

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from labrss.store.records import Calibration, CellEstimate, Fault
+from labrss.store.records import UNCERTAINTY_COMPONENTS, Calibration, CellEstimate, Fault
 from labrss.store.store import Store, StoreError
 
 ExportFormat = Literal["csv", "npz", "netcdf", "hdf5"]
@@ -59,7 +59,11 @@ NPZ_RUN_ARRAYS: dict[str, str] = {
     "readings_instrument_time_s": "float64: instrument time stamp, s",
     "readings_wall_time": "float64: wall-clock time, POSIX s",
     "conductance_S": "float64 (R,C,K): element conductance estimate, S (NaN: none)",
-    "std_S": "float64 (R,C,K): its standard error, S",
+    "std_S": "float64 (R,C,K): its combined standard uncertainty, S (docs/metrology.md)",
+    **{
+        f"u_{name}_S": f"float64 (R,C,K): the {name} component of std_S, S (NaN: no budget)"
+        for name in UNCERTAINTY_COMPONENTS
+    },
     "series_ohm": "float64 (R,C): common series path, ohm",
     "series_std_ohm": "float64 (R,C): its standard error, ohm",
     "leakage_S": "float64 (R,C): all-open conductance (leakage + offset), S",
@@ -81,7 +85,11 @@ NPZ_RUN_ARRAYS: dict[str, str] = {
 NPZ_CALIBRATION_ARRAYS: dict[str, str] = {
     "metadata_json": "0-d str: board and contributing runs (provenance)",
     "conductance_S": "float64 (R,C,K): element conductance estimate, S",
-    "std_S": "float64 (R,C,K): its standard error, S",
+    "std_S": "float64 (R,C,K): its combined standard uncertainty, S (docs/metrology.md)",
+    **{
+        f"u_{name}_S": f"float64 (R,C,K): the {name} component of std_S, S (NaN: no budget)"
+        for name in UNCERTAINTY_COMPONENTS
+    },
     "excluded": "bool (R,C,K): faulty, the solver must not use it",
     "series_ohm": "float64 (R,C): common series path, ohm",
     "series_std_ohm": "float64 (R,C): its standard error, ohm",
@@ -96,7 +104,19 @@ NPZ_CALIBRATION_ARRAYS: dict[str, str] = {
     "fault_evidence_json": "str",
 }
 
-_ESTIMATE_HEADER = ("r", "c", "k", "conductance_S", "std_S")
+_COMPONENT_HEADER = tuple(f"u_{name}_S" for name in UNCERTAINTY_COMPONENTS)
+#: ``std_S`` is the combined standard uncertainty; the ``u_*_S`` columns its components
+#: (empty for runs stored before the budget existed, whose std_S is statistical only).
+_ESTIMATE_HEADER = ("r", "c", "k", "conductance_S", "std_S", *_COMPONENT_HEADER)
+
+
+def _components_of(e: CellEstimate, k: int) -> tuple[float, ...]:
+    comps = e.components or {}
+    return tuple(
+        float(comps[name][k]) if name in comps else math.nan for name in UNCERTAINTY_COMPONENTS
+    )
+
+
 _CELL_HEADER = (
     "r",
     "c",
@@ -251,7 +271,7 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
                 directory / "estimates.csv",
                 _ESTIMATE_HEADER,
                 (
-                    (e.r, e.c, k, e.conductance_S[k], e.std_S[k])
+                    (e.r, e.c, k, e.conductance_S[k], e.std_S[k], *_components_of(e, k))
                     for e in estimates
                     for k in range(board.branches)
                 ),
@@ -288,9 +308,13 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
         "holdout_chi2",
     ):
         grids[name] = np.full(shape[:2], np.nan)
+    for name in UNCERTAINTY_COMPONENTS:
+        grids[f"u_{name}_S"] = np.full(shape, np.nan)
     for e in estimates:
         grids["conductance_S"][e.r, e.c] = e.conductance_S
         grids["std_S"][e.r, e.c] = e.std_S
+        for name, value in (e.components or {}).items():
+            grids[f"u_{name}_S"][e.r, e.c] = value
         for name in (
             "series_ohm",
             "series_std_ohm",
@@ -349,6 +373,9 @@ def export_calibration(
             json.dumps(meta, indent=2, sort_keys=True) + "\n"
         )
         cells = np.argwhere(cal.measured)
+        comps = cal.components or {
+            name: np.full(cal.std_S.shape, np.nan) for name in UNCERTAINTY_COMPONENTS
+        }
         return [
             directory / "calibration.json",
             _write_csv(
@@ -361,6 +388,7 @@ def export_calibration(
                         k,
                         cal.conductance_S[r, c, k],
                         cal.std_S[r, c, k],
+                        *(comps[name][r, c, k] for name in UNCERTAINTY_COMPONENTS),
                         bool(cal.excluded[r, c, k]),
                         cal.cell_run_id[r, c],
                     )
@@ -397,6 +425,14 @@ def export_calibration(
         "leakage_std_S": cal.leakage_std_S,
         "measured": cal.measured,
         "cell_run_id": cal.cell_run_id,
+        **{
+            f"u_{name}_S": (
+                cal.components[name]
+                if cal.components is not None
+                else np.full(cal.std_S.shape, np.nan)
+            )
+            for name in UNCERTAINTY_COMPONENTS
+        },
         **_fault_arrays(faults),
     }
     path = _npz_path(out)

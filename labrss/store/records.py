@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from labrss.metrology.budget import ElementBudget
+
 RunStatus = Literal["running", "completed", "interrupted", "failed"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
@@ -145,12 +147,28 @@ class RunInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+#: The components of an element's uncertainty budget (docs/metrology.md), in report order;
+#: stored per element as ``u_<name>_S`` (schema 6).
+UNCERTAINTY_COMPONENTS: tuple[str, ...] = (
+    "statistical",
+    "series",
+    "leakage",
+    "range",
+    "offset",
+    "scale",
+    "temperature",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CellEstimate:
     """The calibration estimates of one cell (r, c) of a run.
 
     ``conductance_S[k]``/``std_S[k]``: branch k's conductance a_k (closed minus open, S)
-    and its standard error; NaN where not estimated. ``series_ohm``: the common series
+    and its combined standard uncertainty; NaN where not estimated. ``components`` maps
+    each name of `UNCERTAINTY_COMPONENTS` to its (K,) part of ``std_S`` (S; the budget,
+    docs/metrology.md); None for runs stored before schema 6, whose ``std_S`` is the
+    statistical standard error alone. ``series_ohm``: the common series
     path; ``leakage_S``: the all-open conductance c0 (off-leakage of every branch plus any
     offset). ``chi2``/``dof``: the weighted residual sum of squares of the fit and its
     degrees of freedom; ``holdout_chi2``/``holdout_dof``: the same on the held-out
@@ -170,6 +188,7 @@ class CellEstimate:
     holdout_chi2: float = math.nan
     holdout_dof: int = -1
     n_readings: int = 0
+    components: dict[str, NDArray[np.float64]] | None = None
 
     def __post_init__(self) -> None:
         g = np.asarray(self.conductance_S, dtype=np.float64)
@@ -181,6 +200,22 @@ class CellEstimate:
             )
         object.__setattr__(self, "conductance_S", g)
         object.__setattr__(self, "std_S", s)
+        if self.components is not None:
+            comps = {}
+            for name, value in self.components.items():
+                if name not in UNCERTAINTY_COMPONENTS:
+                    raise ValueError(
+                        f"cell ({self.r}, {self.c}): unknown uncertainty component {name!r} "
+                        f"(known: {', '.join(UNCERTAINTY_COMPONENTS)})"
+                    )
+                arr = np.asarray(value, dtype=np.float64)
+                if arr.shape != g.shape:
+                    raise ValueError(
+                        f"cell ({self.r}, {self.c}): component {name!r} has shape "
+                        f"{arr.shape}, the estimates {g.shape}"
+                    )
+                comps[name] = arr
+            object.__setattr__(self, "components", comps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +237,12 @@ class Calibration:
     run that estimated it; ``cell_run_id`` says which (-1: never calibrated). Arrays are
     (rows, cols, branches) for elements and (rows, cols) for cells; NaN where unknown.
     ``excluded`` marks faulty branches (the solver must not use them).
+
+    ``std_S`` is each element's combined standard uncertainty; ``components`` its budget
+    (name -> (R, C, K) array, NaN where a cell's run stored none; None when no contributing
+    run stored one). ``budget`` holds the correlations too (`labrss.metrology.budget.
+    ElementBudget` over (R, C)): predicted banks use it (`ElementBudget.bank`); None when no
+    contributing run stored a budget.
     """
 
     board_id: int
@@ -217,6 +258,8 @@ class Calibration:
     measured: NDArray[np.bool_]
     cell_run_id: NDArray[np.int64]
     faults: tuple[Fault, ...]
+    components: dict[str, NDArray[np.float64]] | None = None
+    budget: ElementBudget | None = None
 
     @property
     def usable(self) -> NDArray[np.bool_]:
@@ -237,6 +280,7 @@ __all__ = [
     "FAULT_KINDS",
     "READING_NUMERIC_FIELDS",
     "RUN_STATUSES",
+    "UNCERTAINTY_COMPONENTS",
     "BoardInfo",
     "Calibration",
     "CellEstimate",

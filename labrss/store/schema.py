@@ -19,6 +19,10 @@ History:
    rebuilt (create, copy, drop, rename: SQLite's documented procedure, with foreign keys
    off during the migration and `PRAGMA foreign_key_check` before its commit).
 5. an index of readings by cell, for a cell's history across runs (`Store.cell_readings`).
+6. the uncertainty budget per element: ``estimates.std_S`` becomes the combined standard
+   uncertainty and its components get columns ``u_<component>_S`` (statistical, series,
+   leakage, range, offset, scale, temperature; docs/metrology.md). Rows of older runs keep
+   NULL components: their ``std_S`` was the statistical part alone.
 """
 
 from __future__ import annotations
@@ -210,12 +214,23 @@ _V5 = """
 CREATE INDEX readings_cell ON readings(r, c)
 """
 
+_V6 = """
+ALTER TABLE estimates ADD COLUMN u_statistical_S REAL;
+ALTER TABLE estimates ADD COLUMN u_series_S REAL;
+ALTER TABLE estimates ADD COLUMN u_leakage_S REAL;
+ALTER TABLE estimates ADD COLUMN u_range_S REAL;
+ALTER TABLE estimates ADD COLUMN u_offset_S REAL;
+ALTER TABLE estimates ADD COLUMN u_scale_S REAL;
+ALTER TABLE estimates ADD COLUMN u_temperature_S REAL
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
     Migration(3, "run liveness: pid, host, heartbeat", _script(_V3)),
     Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
     Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
+    Migration(6, "uncertainty budget components per element", _script(_V6)),
 )
 
 #: The version a database has after `migrate`.

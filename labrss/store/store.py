@@ -17,6 +17,7 @@ per thread. Several processes may open the same file at once.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -35,11 +36,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labrss import __version__
+from labrss.metrology.budget import ElementBudget, Source, sources_from_json, sources_to_json
 from labrss.store.records import (
     ELEMENT_KINDS,
     FAULT_KINDS,
     READING_NUMERIC_FIELDS,
     RUN_STATUSES,
+    UNCERTAINTY_COMPONENTS,
     BoardInfo,
     Calibration,
     CellEstimate,
@@ -56,6 +59,8 @@ from labrss.store.schema import check_database, migrate, schema_version
 #: A run whose process cannot be checked (another host, no pid) is considered dead when its
 #: last heartbeat is older than this (s). Long operations should call `Store.heartbeat`.
 DEFAULT_STALE_AFTER_S = 3600.0
+
+_COMPONENT_COLUMNS = tuple(f"u_{name}_S" for name in UNCERTAINTY_COMPONENTS)
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _RESULT_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -698,6 +703,7 @@ class Store:
                     int(cell.n_readings),
                 )
             )
+            comps = cell.components or {}
             for k in range(board.branches):
                 elem_rows.append(
                     (
@@ -707,6 +713,10 @@ class Store:
                         k,
                         nan_to_none(float(cell.conductance_S[k])),
                         nan_to_none(float(cell.std_S[k])),
+                        *(
+                            nan_to_none(float(comps[name][k])) if name in comps else None
+                            for name in UNCERTAINTY_COMPONENTS
+                        ),
                     )
                 )
         with self._write() as conn:
@@ -717,25 +727,35 @@ class Store:
                 cell_rows,
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO estimates (run_id, r, c, k, conductance_S, std_S) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO estimates (run_id, r, c, k, conductance_S, std_S, "
+                + ", ".join(_COMPONENT_COLUMNS)
+                + ") VALUES (?, ?, ?, ?, ?, ?"
+                + ", ?" * len(_COMPONENT_COLUMNS)
+                + ")",
                 elem_rows,
             )
         return len(cell_rows)
 
     def estimates(self, run_id: int) -> list[CellEstimate]:
-        """The run's cell estimates, ordered by (r, c)."""
+        """The run's cell estimates, ordered by (r, c). ``components`` is None for a cell
+        whose elements have no stored budget (runs from before schema 6)."""
         board = self.board(self.run(run_id).board_id)
         k_count = board.branches
-        elements: dict[tuple[int, int], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-        for r, c, k, g, s in self._conn.execute(
-            "SELECT r, c, k, conductance_S, std_S FROM estimates WHERE run_id = ?", (run_id,)
+        n_comp = len(UNCERTAINTY_COMPONENTS)
+        # per cell: (K, 2 + components) array of conductance, std and the components
+        elements: dict[tuple[int, int], NDArray[np.float64]] = {}
+        has_budget: set[tuple[int, int]] = set()
+        for row in self._conn.execute(
+            "SELECT r, c, k, conductance_S, std_S, "
+            + ", ".join(_COMPONENT_COLUMNS)
+            + " FROM estimates WHERE run_id = ?",
+            (run_id,),
         ):
-            g_arr, s_arr = elements.setdefault(
-                (r, c), (np.full(k_count, np.nan), np.full(k_count, np.nan))
-            )
-            g_arr[k] = math.nan if g is None else g
-            s_arr[k] = math.nan if s is None else s
+            r, c, k = int(row[0]), int(row[1]), int(row[2])
+            arr = elements.setdefault((r, c), np.full((k_count, 2 + n_comp), np.nan))
+            arr[k] = [math.nan if v is None else float(v) for v in row[3:]]
+            if any(v is not None for v in row[5:]):
+                has_budget.add((r, c))
         out = []
         for row in self._conn.execute(
             "SELECT r, c, series_ohm, series_std_ohm, leakage_S, leakage_std_S, chi2, dof, "
@@ -744,16 +764,14 @@ class Store:
             (run_id,),
         ):
             r, c = int(row[0]), int(row[1])
-            g_arr, s_arr = elements.get(
-                (r, c), (np.full(k_count, np.nan), np.full(k_count, np.nan))
-            )
+            arr = elements.get((r, c), np.full((k_count, 2 + n_comp), np.nan))
             f = [math.nan if v is None else float(v) for v in row[2:7]]
             out.append(
                 CellEstimate(
                     r=r,
                     c=c,
-                    conductance_S=g_arr,
-                    std_S=s_arr,
+                    conductance_S=arr[:, 0].copy(),
+                    std_S=arr[:, 1].copy(),
                     series_ohm=f[0],
                     series_std_ohm=f[1],
                     leakage_S=f[2],
@@ -763,6 +781,11 @@ class Store:
                     holdout_chi2=math.nan if row[8] is None else float(row[8]),
                     holdout_dof=int(row[9]),
                     n_readings=int(row[10]),
+                    components={
+                        name: arr[:, 2 + i].copy() for i, name in enumerate(UNCERTAINTY_COMPONENTS)
+                    }
+                    if (r, c) in has_budget
+                    else None,
                 )
             )
         return out
@@ -809,19 +832,56 @@ class Store:
             for r, c, k, kind, ev in rows
         ]
 
+    def put_budget(
+        self, run_id: int, cells: Sequence[tuple[int, int]], budget: ElementBudget
+    ) -> None:
+        """Store a calibration run's full budget (correlations included) as its results
+        ``budget_cells``, ``budget_sources``, ``budget_value_S``, ``budget_cov_S2`` and
+        ``budget_contrib_S`` (cells in the order of ``cells``)."""
+        if budget.value_S.shape[0] != len(cells):
+            raise StoreError(
+                f"run {run_id}: budget of {budget.value_S.shape[0]} cells for {len(cells)} cells"
+            )
+        self.put_result(run_id, "budget_cells", np.asarray(cells, dtype=np.int64).reshape(-1, 2))
+        self.put_value(run_id, "budget_sources", sources_to_json(budget.sources))
+        self.put_result(run_id, "budget_value_S", budget.value_S)
+        self.put_result(run_id, "budget_cov_S2", budget.cov_S2)
+        self.put_result(run_id, "budget_contrib_S", budget.contrib_S)
+
+    def budget(self, run_id: int) -> tuple[NDArray[np.int64], ElementBudget] | None:
+        """(cells (N, 2), budget) stored by `put_budget`, or None for a run without one."""
+        names = self.result_names(run_id)
+        if "budget_sources" not in names:
+            return None
+        cells = self.get_result(run_id, "budget_cells").astype(np.int64)
+        budget = ElementBudget(
+            sources_from_json(self.get_value(run_id, "budget_sources")),
+            self.get_result(run_id, "budget_value_S").astype(np.float64),
+            self.get_result(run_id, "budget_cov_S2").astype(np.float64),
+            self.get_result(run_id, "budget_contrib_S").astype(np.float64),
+        )
+        return cells, budget
+
     def latest_calibration(self, board_id: int) -> Calibration:
         """The board's calibration, merged per cell over its completed calibration runs
-        (most recent first; see `Calibration`). `NoCalibrationError` if there is none."""
+        (most recent first; see `Calibration`). `NoCalibrationError` if there is none.
+
+        Budgets merge too: a meter source (a range's gain or offset) of runs taken with the
+        same SMU is one source (the same instrument error); every other source (links,
+        temperature, reference anchoring) is its run's own."""
         board = self.board(board_id)
         shape = board.shape
         g = np.full(shape, np.nan)
         s = np.full(shape, np.nan)
+        comps = {name: np.full(shape, np.nan) for name in UNCERTAINTY_COMPONENTS}
+        any_comps = False
         cell = {name: np.full(shape[:2], np.nan) for name in ("rs", "rs_std", "leak", "leak_std")}
         excluded = np.zeros(shape, dtype=bool)
         measured = np.zeros(shape[:2], dtype=bool)
         cell_run = np.full(shape[:2], -1, dtype=np.int64)
         faults: list[Fault] = []
         latest: tuple[int, float] | None = None
+        run_cells: dict[int, set[tuple[int, int]]] = {}
         runs = self._conn.execute(
             "SELECT id, ended_at FROM runs WHERE board_id = ? AND kind = 'calibration' AND "
             "status = 'completed' AND EXISTS (SELECT 1 FROM cell_estimates e WHERE "
@@ -842,10 +902,15 @@ class Store:
                 cell_run[est.r, est.c] = run_id
                 g[est.r, est.c] = est.conductance_S
                 s[est.r, est.c] = est.std_S
+                if est.components is not None:
+                    any_comps = True
+                    for name, value in est.components.items():
+                        comps[name][est.r, est.c] = value
                 cell["rs"][est.r, est.c] = est.series_ohm
                 cell["rs_std"][est.r, est.c] = est.series_std_ohm
                 cell["leak"][est.r, est.c] = est.leakage_S
                 cell["leak_std"][est.r, est.c] = est.leakage_std_S
+            run_cells[int(run_id)] = taken
             for fault in self.faults(run_id):
                 if (fault.r, fault.c) in taken:
                     excluded[fault.r, fault.c, fault.k] = True
@@ -869,7 +934,62 @@ class Store:
             measured=measured,
             cell_run_id=cell_run,
             faults=tuple(sorted(faults, key=lambda f: (f.r, f.c, f.k))),
+            components=comps if any_comps else None,
+            budget=self._merged_budget(shape, run_cells),
         )
+
+    def _merged_budget(
+        self, shape: tuple[int, int, int], run_cells: dict[int, set[tuple[int, int]]]
+    ) -> ElementBudget | None:
+        """The board-wide budget of the cells each run contributes (see
+        `latest_calibration`); cells of runs without a budget keep their Type A variance
+        (the old std_S) on the diagonal and no shared sources."""
+        rows, cols, k = shape
+        parts: list[tuple[int, NDArray[np.int64], ElementBudget, str]] = []
+        for run_id, taken in run_cells.items():
+            if not taken:
+                continue
+            stored = self.budget(run_id)
+            if stored is None:
+                continue
+            smu = str(self.run(run_id).identities.get("smu", ""))
+            parts.append((run_id, stored[0], stored[1], smu))
+        if not parts:
+            return None
+        keys: dict[tuple[str, str], int] = {}
+        sources: list[Source] = []
+        multi = len(parts) > 1
+        for run_id, _, budget, smu in parts:
+            for src in budget.sources:
+                shared = src.name.startswith(("gain ", "offset ", "reference certificate"))
+                key = (smu if shared else f"run {run_id}", src.name)
+                if key not in keys:
+                    keys[key] = len(sources)
+                    name = src.name if shared or not multi else f"run {run_id}: {src.name}"
+                    sources.append(dataclasses.replace(src, name=name))
+        value = np.full((rows, cols, k + 1), np.nan)
+        cov = np.full((rows, cols, k + 2, k + 2), np.nan)
+        contrib = np.zeros((rows, cols, k + 1, len(sources)))
+        for run_id, cells, budget, smu in parts:
+            index = [
+                keys[
+                    (
+                        smu
+                        if src.name.startswith(("gain ", "offset ", "reference certificate"))
+                        else f"run {run_id}",
+                        src.name,
+                    )
+                ]
+                for src in budget.sources
+            ]
+            taken = run_cells[run_id]
+            for pos, (r, c) in enumerate(cells):
+                if (int(r), int(c)) not in taken:
+                    continue
+                value[r, c] = budget.value_S[pos]
+                cov[r, c] = budget.cov_S2[pos]
+                contrib[r, c][:, index] = budget.contrib_S[pos]
+        return ElementBudget(tuple(sources), value, cov, contrib)
 
     # ------------------------------------------------------------------ results
     def _check_result_name(self, run_id: int, name: str) -> None:

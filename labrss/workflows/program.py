@@ -48,6 +48,7 @@ from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.mapping.conductance import MappedLayer, map_layer
 from labrss.mapping.tiling import plan_tiles
+from labrss.metrology.budget import ElementBudget
 from labrss.networks.model import Layer, Network
 from labrss.rss import solve_signed
 from labrss.store import Calibration, ReadingRow, Store, reading_key
@@ -170,16 +171,30 @@ class ElementModel:
     off-leakage (``a_k + c0 / K``), ``leakage_S`` that share, so that a cell with mask
     ``m`` is ``sum_k leakage_S + sum_{k in m} (elements_S - leakage_S)`` as
     `labrss.mapping.map_layer` assumes. ``exclude`` marks faulty or unmeasured branches.
+
+    ``sigma_S`` is each element's standard uncertainty *without* the calibration's common
+    scale component (docs/metrology.md): programming compares cells measured on the same
+    meter scale and maps weights by ratios, where that factor cancels. ``budget`` (the
+    calibration's, with its correlations) makes `predicted_cells` add correlated sources
+    linearly; without one (a calibration stored before the budget) the elements are taken
+    as independent.
     """
 
     elements_S: FloatArray
     sigma_S: FloatArray
     leakage_S: FloatArray
     exclude: BoolArray
+    budget: ElementBudget | None = None
 
     def predicted_cells(self, masks: BoolArray) -> tuple[FloatArray, FloatArray]:
-        """Conductance and its std (S) of every board cell for board ``masks`` (R, C, K)."""
+        """Conductance and its standard uncertainty without the common scale (S) of every
+        board cell for board ``masks`` (R, C, K)."""
         g = self.leakage_S.sum(-1) + np.where(masks, self.elements_S - self.leakage_S, 0.0).sum(-1)
+        if self.budget is not None:
+            closed = masks & ~self.exclude
+            bank = self.budget.bank(closed)
+            s = np.where(np.isfinite(bank.u_ratio_S), bank.u_ratio_S, 0.0)
+            return np.asarray(g), np.asarray(s)
         s = np.sqrt(np.where(masks, self.sigma_S**2, 0.0).sum(-1))
         return np.asarray(g), np.asarray(s)
 
@@ -192,8 +207,18 @@ def element_model(calibration: Calibration) -> ElementModel:
     leak_cell = np.nan_to_num(np.asarray(calibration.leakage_S, dtype=np.float64), nan=0.0)
     leak = np.broadcast_to(np.maximum(leak_cell, 0.0)[..., None] / k, g.shape).copy()
     elements = np.where(usable, np.nan_to_num(g, nan=0.0) + leak, leak)
-    sigma = np.where(usable, np.nan_to_num(np.asarray(calibration.std_S), nan=0.0), 0.0)
-    return ElementModel(elements_S=elements, sigma_S=sigma, leakage_S=leak, exclude=~usable)
+    std = np.asarray(calibration.std_S, dtype=np.float64)
+    if calibration.components is not None:
+        scale = np.nan_to_num(calibration.components["scale"], nan=0.0)
+        std = np.sqrt(np.maximum(std**2 - scale**2, 0.0))
+    sigma = np.where(usable, np.nan_to_num(std, nan=0.0), 0.0)
+    return ElementModel(
+        elements_S=elements,
+        sigma_S=sigma,
+        leakage_S=leak,
+        exclude=~usable,
+        budget=calibration.budget,
+    )
 
 
 @dataclass(frozen=True)

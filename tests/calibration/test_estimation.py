@@ -236,3 +236,33 @@ def test_model_matches_the_simulated_boards_nodal_solve() -> None:
     assert ((fit.series_ohm > 0) & (fit.series_ohm < 1.0)).all()  # routing + leads, ohm
     check = holdout_check(fit, hold, np.array(y_hold), sigma_S=2e-4 * np.array(y_hold))
     assert not check.flagged.any()
+
+
+@pytest.mark.parametrize("fit_series", [False, True])
+def test_parameter_sensitivity_is_the_derivative_of_the_fit(fit_series: bool) -> None:
+    from calibration.estimation import parameter_sensitivity
+
+    rng = np.random.default_rng(3)
+    n = 4
+    X = np.vstack([np.zeros(n), np.eye(n), np.ones(n), np.ones(n), [1, 1, 0, 0]]).astype(np.uint8)
+    a = np.array([1e-4, 5e-5, 2.5e-5, 1.2e-5])
+    A = np.hstack([np.ones((X.shape[0], 1)), X])
+    G = A @ np.concatenate([[1e-9], a])
+    y = G / (1 + 0.3 * G) + 1e-9 * rng.standard_normal(G.size)
+    sigma = np.full(y.size, 1e-9)
+    kw = {"sigma_S": sigma, "fit_series": fit_series, "series_ohm": 0.0 if fit_series else 0.3}
+    fit = fit_weighing(X, y, **kw)
+    L = parameter_sensitivity(fit)[0]
+    p = 1 + n + int(fit_series)
+    theta = lambda f: np.concatenate(  # noqa: E731
+        [f.leakage_S, f.conductance_S[0], f.series_ohm if fit_series else []]
+    )
+    base = theta(fit)
+    for j in range(y.size):
+        dy = np.zeros_like(y)
+        dy[j] = 1e-10
+        numeric = (
+            theta(fit_weighing(X, y + dy, **kw)) - theta(fit_weighing(X, y - dy, **kw))
+        ) / 2e-10
+        np.testing.assert_allclose(L[:p, j], numeric, rtol=2e-3, atol=1e-6 * np.abs(numeric).max())
+    assert L.shape == (p, y.size) and np.isfinite(base).all()

@@ -73,9 +73,13 @@ def test_estimates_match_the_ground_truth_within_their_uncertainties(
     assert lo < float(np.mean(z**2)) < hi, (float(np.mean(z**2)), lo, hi)
     # Median relative error within twice the SMU's one-reading noise floor at this NPLC.
     rel_err = np.abs(a - a_true) / a_true
+    # the design's readings (not the range-link reads, which use chosen fixed ranges)
+    design = np.array([str(k).split(",")[4].startswith("f") for k in readings["key"]])
     ranges = np.array(
         [
-            np.median(readings["current_range_A"][(readings["r"] == r) & (readings["c"] == c)])
+            np.median(
+                readings["current_range_A"][design & (readings["r"] == r) & (readings["c"] == c)]
+            )
             for r, c in got
         ]
     )
@@ -92,12 +96,16 @@ def test_every_raw_reading_is_stored_with_its_key(tmp_path: Path) -> None:
         result = CalibrationRun(lab, store, settings).run()
         readings = store.readings(result.run_id)
         plan = build_plan(result.settings, [(0, 0)], 8)
-        assert [str(k) for k in readings["key"]] == [p.key for p in plan]
+        keys = [str(k) for k in readings["key"]]
+        # the design's readings in plan order, then the range links' (tag l...)
+        assert keys[: len(plan)] == [p.key for p in plan]
+        assert keys[len(plan) :] and all(k.split(",")[4].startswith("l") for k in keys[len(plan) :])
         # +V then -V of each subset; the store has the raw V and I of both
         assert np.all(readings["voltage_V"][0::2] > 0) and np.all(readings["voltage_V"][1::2] < 0)
         info = store.run(result.run_id)
         assert info.status == "completed"
         assert store.estimates(result.run_id)[0].n_readings == len(plan)
+        assert result.summary["range_links"], "the default run links its current ranges"
         cal = store.latest_calibration(info.board_id)
         assert cal.measured[0, 0] and not cal.measured[0, 1]
         np.testing.assert_allclose(cal.conductance_S[0, 0], result.cells[0].conductance_S)

@@ -18,13 +18,25 @@ def test_json_summary_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[st
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "completed"
     assert summary["elements"] == 8 and summary["faults"] == 0
-    assert summary["instrument_time_s"] == pytest.approx(22 * 0.01 / 50)
+    # 22 design readings, then the range links: 2 links x 16 repeats x 4 reads
+    assert summary["readings"] == 22 + 128
+    assert summary["instrument_time_s"] == pytest.approx(summary["readings"] * 0.01 / 50)
     assert 0 < summary["median_relative_uncertainty"] < 0.05
+    assert (
+        summary["median_relative_uncertainty"] > summary["median_relative_uncertainty_statistical"]
+    )
     with Store(db) as store:
         assert store.run(summary["run_id"]).status == "completed"
     assert main([*args, "--no-progress"]) == 0
     out = capsys.readouterr().out
-    for label in ("elements", "faults", "median rel. uncertainty", "wall time", "instrument time"):
+    for label in (
+        "elements",
+        "faults",
+        "median rel. uncertainty",
+        "absolute scale",
+        "wall time",
+        "instrument time",
+    ):
         assert label in out
 
 

@@ -47,3 +47,18 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str], tmp_path:
     code = main(["rss-study", "--models", "differential20", "--n", "5", "--out", str(tmp_path)])
     assert code == 2
     assert "must be even" in capsys.readouterr().err
+
+
+def test_dims_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["rss-study", "--dims", "1,2", "--n", "4:12:4", "--instances", "10", "--out",
+         str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "d log2(1/eps)" in out and "model nsn" in out
+    lines = (tmp_path / "mrss_study.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 3
+    assert (tmp_path / "mrss_study.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        main(["rss-study", "--dims", "0,2"])

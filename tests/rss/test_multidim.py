@@ -74,3 +74,20 @@ def test_subset_sums_and_errors() -> None:
         solve_mrss(np.zeros((40, 2)), np.zeros(2), method="exact")
     with pytest.raises(ValueError, match="norm"):
         solve_mrss(np.zeros((4, 2)), np.zeros(2), norm="l1")  # type: ignore[arg-type]
+
+
+def test_mrss_study_and_bounds() -> None:
+    from labrss.rss.mrss_study import counting_bound_n, n_needed, run_mrss_study
+
+    pts = run_mrss_study([1, 2], [4, 8, 12], instances=20, seed=1)
+    assert [(p.d, p.n) for p in pts] == [(1, 4), (1, 8), (1, 12), (2, 4), (2, 8), (2, 12)]
+    assert all(p.exact for p in pts)
+    by = {(p.d, p.n): p.median_error for p in pts}
+    # error falls with n, and faster in d = 1 than in d = 2
+    assert by[(1, 12)] < by[(1, 4)] / 10
+    assert by[(2, 12)] < by[(2, 4)]
+    assert by[(1, 8)] < by[(2, 8)]
+    # no n beats the counting bound: 2**n sums cannot cover [-1, 1]^d at eps below it
+    for d in (1, 2):
+        n = n_needed(pts, d, 0.1)
+        assert not n < counting_bound_n(d, 0.1) - 1  # NaN (not reached) is allowed

@@ -144,6 +144,10 @@ def test_the_shipped_examples_load() -> None:
     assert hardware.smu.address.startswith("TCPIP0::")
     sim = load_station(root / "station-sim.toml")
     assert sim.smu.simulated and sim.board.simulated
+    ref = load_station(root / "station-reference.toml").reference
+    assert ref is not None and ref.cell == (15, 15) and ref.branch == 0
+    assert ref.certificate_date == "2025-01-15" and ref.standard_uncertainty_ohm == 0.25
+    assert type(ref).from_json(ref.to_json()) == ref
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
@@ -156,6 +160,19 @@ def test_bad_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "[smu]\ndriver = \n")
     with pytest.raises(StationError, match=r"station\.toml: not valid TOML: .*line 2"):
         load_station(path)
+
+
+def _ref(**keys: str | None) -> str:
+    """A [reference] section, the given keys replaced (None: left out)."""
+    values: dict[str, str | None] = {
+        "cell": "[15, 15]",
+        "branch": "0",
+        "resistance_ohm": "1e4",
+        "expanded_uncertainty_ohm": "0.5",
+        "certificate_date": "2025-01-15",
+        **keys,
+    }
+    return "[reference]\n" + "".join(f"{k} = {v}\n" for k, v in values.items() if v is not None)
 
 
 # (TOML body, key named in the message, the message fragment) for every validation rule.
@@ -262,6 +279,24 @@ BAD = [
     ('[simulator]\nseed = "1"', "[simulator] seed = '1'", "must be an integer"),
     ("[simulator]\nrealtime_factor = -1", "[simulator] realtime_factor = -1", "must be >= 0.0"),
     ('[simulator]\nboard = ""', "[simulator] board = ''", "must be a non-empty string"),
+    (_ref(location="'smu'"), "[reference] location = 'smu'", "must be one of branch"),
+    (_ref(resistance_ohm_x="3"), "[reference] resistance_ohm_x = 3", "unknown key; expected"),
+    (
+        _ref(expanded_uncertainty_ohm=None),
+        "[reference] expanded_uncertainty_ohm",
+        "is required",
+    ),
+    (_ref(cell="[15]"), "[reference] cell = [15]", "must be [row, col], two integers >= 0"),
+    (
+        _ref(expanded_uncertainty_ohm="2e4"),
+        "[reference] expanded_uncertainty_ohm = 20000.0",
+        "must be smaller than resistance_ohm = 10000.0",
+    ),
+    (
+        _ref(certificate_date="'last year'"),
+        "[reference] certificate_date = 'last year'",
+        "must be a date, YYYY-MM-DD",
+    ),
 ]
 
 

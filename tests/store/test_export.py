@@ -17,6 +17,7 @@ from labrss.store.export import (
     export_calibration,
     export_run,
 )
+from labrss.store.records import UNCERTAINTY_COMPONENTS
 
 
 @pytest.fixture
@@ -30,9 +31,11 @@ def finished_run(store: Store, board_id: int) -> int:
         ],
     )
     g = np.linspace(1e-3, 1.7e-3, 8)
+    comps = {name: np.full(8, 1e-8) for name in UNCERTAINTY_COMPONENTS}
+    comps["scale"] = np.full(8, 2e-7)
     store.put_estimates(
         run,
-        [CellEstimate(1, 2, g, np.full(8, 2e-7), 11.5, 0.3, 1e-8, 2e-9, 1.5, 1, 2.0, 3, 4)],
+        [CellEstimate(1, 2, g, np.full(8, 2e-7), 11.5, 0.3, 1e-8, 2e-9, 1.5, 1, 2.0, 3, 4, comps)],
     )
     store.put_faults(run, [Fault(1, 2, 6, "open", {"z": -42.0})])
     store.put_result(run, "masks", np.arange(6, dtype=np.uint8).reshape(2, 3))
@@ -66,6 +69,9 @@ def test_run_csv(store: Store, finished_run: int, tmp_path: Path) -> None:
     assert readings[0]["current_A"] == ""  # NULL -> empty
     est = _read_csv(tmp_path / "out" / "estimates.csv")
     assert len(est) == 8 and float(est[7]["conductance_S"]) == 1.7e-3
+    # std_S is the combined uncertainty; its components have columns of their own
+    assert float(est[0]["std_S"]) == 2e-7 and float(est[0]["u_scale_S"]) == 2e-7
+    assert float(est[0]["u_statistical_S"]) == 1e-8
     cells = _read_csv(tmp_path / "out" / "cells.csv")
     assert cells[0]["series_ohm"] == "11.5" and cells[0]["holdout_dof"] == "3"
     faults = _read_csv(tmp_path / "out" / "faults.csv")
@@ -87,6 +93,7 @@ def test_run_npz(store: Store, finished_run: int, tmp_path: Path) -> None:
         assert np.isnan(z["conductance_S"][0, 0]).all()
         np.testing.assert_allclose(z["conductance_S"][1, 2], np.linspace(1e-3, 1.7e-3, 8))
         assert z["series_ohm"][1, 2] == 11.5 and z["dof"][0, 0] == -1
+        assert z["u_scale_S"][1, 2, 0] == 2e-7 and np.isnan(z["u_range_S"][0, 0]).all()
         assert z["readings_mask"].dtype == np.uint64
         assert z["readings_mask"].tolist() == [0, 1, 3, 255]
         assert z["fault_kind"].tolist() == ["open"]
@@ -107,6 +114,7 @@ def test_calibration_csv_and_npz(
     assert len(est) == 8
     assert [e["excluded"] for e in est].count("1") == 1 and est[6]["excluded"] == "1"
     assert {e["run_id"] for e in est} == {str(finished_run)}
+    assert float(est[3]["u_leakage_S"]) == 1e-8
     (path,) = export_calibration(store, board_id, tmp_path / "cal.npz", "npz")
     with np.load(path, allow_pickle=False) as z:
         assert set(z.files) == set(NPZ_CALIBRATION_ARRAYS)

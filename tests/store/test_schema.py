@@ -127,3 +127,39 @@ def test_version_3_database_gains_mixed_boards_and_memristor_faults(tmp_path: Pa
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO faults (run_id, r, c, k, kind) VALUES (99, 0, 0, 0, 'open')")
     conn.close()
+
+
+def test_version_5_calibration_opens_with_its_statistical_errors_and_no_budget(
+    tmp_path: Path,
+) -> None:
+    # Migration 6 adds the budget columns; a calibration stored before it keeps its
+    # estimates, its std_S (then the statistical standard error) and has no components.
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, target=5)
+    conn.execute(
+        "INSERT INTO boards (identity, serial, rows, cols, branches, element_kind, simulated,"
+        " registered_at) VALUES ('LABRSS,XBAR', 'S1', 1, 1, 2, 'resistor', 1, 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO runs (kind, board_id, status, settings_json, identities_json,"
+        " software_version, started_at, ended_at) VALUES ('calibration', 1, 'completed',"
+        " '{}', '{}', '0', 1.0, 2.0)"
+    )
+    conn.execute(
+        "INSERT INTO cell_estimates (run_id, r, c, series_ohm, leakage_S, dof, holdout_dof,"
+        " n_readings) VALUES (1, 0, 0, 0.3, 1e-10, 1, -1, 10)"
+    )
+    conn.executemany(
+        "INSERT INTO estimates (run_id, r, c, k, conductance_S, std_S) VALUES (1, 0, 0, ?, ?, ?)",
+        [(0, 1e-4, 1e-9), (1, 5e-5, 8e-10)],
+    )
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 6
+        (est,) = store.estimates(1)
+        assert est.components is None
+        assert est.std_S.tolist() == [1e-9, 8e-10]
+        cal = store.latest_calibration(1)
+        assert cal.components is None and cal.budget is None
+        assert cal.std_S[0, 0].tolist() == [1e-9, 8e-10]

@@ -65,6 +65,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="read at +V only (default: +V and -V, cancelling the meter's offsets)",
     )
+    parser.add_argument(
+        "--no-range-link",
+        action="store_true",
+        help="do not link the current ranges (default: a few subsets are read on two adjacent "
+        "ranges, so every range is on one scale; docs/metrology.md)",
+    )
+    parser.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="ignore the station's [reference] standard (default: measure it and anchor the "
+        "absolute scale to its certificate)",
+    )
     parser.add_argument("--resume", metavar="RUN", type=int, help="finish interrupted run RUN")
     parser.add_argument("--db", metavar="PATH", help="database file")
     parser.add_argument("--json", action="store_true", help="print one JSON summary object")
@@ -102,6 +114,18 @@ class _Bar:
             self.bar.close()
 
 
+def _scale_text(summary: dict[str, Any]) -> str:
+    """How the run's absolute scale is known: anchored to a standard, or the meter's
+    specification (with the range links' reference range)."""
+    anchor = summary.get("anchor") or {}
+    if anchor.get("status") == "anchored":
+        return f"anchored to the reference standard, u = {anchor['u_relative']:.2g} (relative)"
+    ref = summary.get("range_reference_A")
+    linked = f"ranges linked to {ref:g} A" if ref else "ranges not linked"
+    why = f"; not anchored: {anchor['reason']}" if anchor.get("reason") else ""
+    return f"the SMU's specification ({linked}){why}"
+
+
 def _table(summary: dict[str, Any], db: str, station: str) -> str:
     rows = [
         ("run", f"{summary['run_id']} ({summary['status']}, design {summary.get('design')})"),
@@ -112,8 +136,11 @@ def _table(summary: dict[str, Any], db: str, station: str) -> str:
         ("faults", f"{summary.get('faults')} {summary.get('fault_kinds') or ''}".strip()),
         (
             "median rel. uncertainty",
-            f"{summary.get('median_relative_uncertainty', math.nan):.3g}",
+            f"{summary.get('median_relative_uncertainty', math.nan):.3g} combined (k = 1), "
+            f"{summary.get('median_relative_uncertainty_statistical', math.nan):.3g} "
+            "statistical",
         ),
+        ("absolute scale", _scale_text(summary)),
         ("readings", str(summary.get("readings"))),
         ("wall time", _fmt_s(float(summary.get("wall_time_s", math.nan)))),
         ("instrument time", _fmt_s(float(summary.get("instrument_time_s", math.nan)))),
@@ -135,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             read_voltage_V=args.read_voltage,
             repeats=args.repeats,
             reversal=not args.no_reversal,
+            range_link=not args.no_range_link,
+            anchor=not args.no_anchor,
         ).validate()
         outcome = run_calibration(
             settings, station=station, db_path=args.db, resume=args.resume, progress=bar
