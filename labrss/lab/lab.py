@@ -28,6 +28,11 @@ Safety:
 * Break-before-make: the board opens before it closes within one command and on every
   routing change; `Lab` also opens the previous cell it measured before it closes branches
   in a new one.
+* No hot switching: the SMU output is off whenever a switch changes (it is on only during
+  a reading), and no switch changes while the DACs may drive the rows. Before
+  `set_cell_mask`, `set_masks`, `open_all` or a cell read changes a switch with the board
+  in MVM routing and a DAC not at 0 V, `Lab` zeroes every DAC and opens the routing first
+  (so `apply_rows` must be called again before the next `read_columns`).
 * Leaving the ``with`` block by any path (normal exit, exception, KeyboardInterrupt), and
   any failure while opening, puts the bench in the safe state: SMU output at 0 V and off,
   every switch open, every DAC at 0 V, routing open. Clean-up is best effort on each
@@ -78,7 +83,12 @@ from labrss.lab.safety import (
     read_disturb_limits,
 )
 from labrss.station import Station, StationError, default_station
-from labrss.station.config import NPLC_MAX, NPLC_MIN
+from labrss.station.config import (
+    DEFAULT_VISA_LIBRARY,
+    NPLC_MAX,
+    NPLC_MIN,
+    format_geometry,
+)
 
 if TYPE_CHECKING:
     from simulator.bench import SimulatedBench
@@ -141,6 +151,9 @@ class Lab:
         self._board: Board | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
         self._read_disturb: ReadDisturbLimits | None = None
+        self.last_write_s: dict[tuple[int, int, int], float] = {}
+        """Bench clock (`clock_s`) at the end of the last write (pulse or source step) of
+        each branch this `Lab` wrote: when its device was last programmed (retention)."""
         self._sourced_branch: tuple[int, int, int] | None = None
         """The branch `source_branch` left alone closed on the board (None: unknown)."""
         self._smu_source: tuple[float, float] | None = None
@@ -210,6 +223,7 @@ class Lab:
                 limits,
                 timeout_s=st.smu.timeout_s,
                 channel=st.smu.channel,
+                visa_library=DEFAULT_VISA_LIBRARY if st.smu.simulated else st.smu.visa_library,
             )
         except InstrumentIdentityError as exc:
             raise InstrumentIdentityError(
@@ -219,6 +233,7 @@ class Lab:
                 command=exc.command,
             ) from exc
         self._board = self._open_board(board_address)
+        self._check_geometry(board_address)
         self._r_min = min_element_resistance(st.limits, self._board.info)
         if self._board.element_kind != "resistor":
             self._read_disturb = read_disturb_limits(
@@ -234,6 +249,21 @@ class Lab:
             *self._r_min,
         )
         self.safe()
+
+    def _check_geometry(self, address: str) -> None:
+        """Refuse a board whose geometry is not the station's ``[board] geometry``."""
+        expected = self.station.board.geometry
+        board = self._board
+        assert board is not None
+        g = board.geometry
+        if expected is None or (g.rows, g.cols, g.branches) == expected:
+            return
+        raise InstrumentIdentityError(
+            f"the board at {address!r} is {g.rows}x{g.cols}x{g.branches} but "
+            f"{self.station.name} says [board] geometry = {format_geometry(expected)!r}: "
+            "another board is connected, or the station file is wrong",
+            instrument=board.name,
+        )
 
     def _open_board(self, address: str) -> Board:
         """The station's board through its driver (a plug-in, `drivers.plugins`)."""
@@ -731,6 +761,7 @@ class Lab:
         board = self._require_board()
         cell = (int(r), int(c))
         try:
+            self._cold()
             if self._measured_cell is not None and self._measured_cell != cell:
                 previous = self._measured_cell
                 board.set_cell_mask(*previous, 0)
@@ -803,18 +834,49 @@ class Lab:
             yield smu
 
     # ------------------------------------------------------------------ switches
+    def _cold(self) -> None:
+        """No hot switching: before a switch changes, if the rows may be driven (MVM
+        routing with a DAC not at 0 V), zero every DAC and open the routing. When `Lab` does
+        not know the routing (after a safe state or a failure) the board is asked. The SMU
+        output is already off (`_output_on` confirms it after each read)."""
+        if not np.any(self._row_voltages_V != 0.0):
+            return
+        board = self._require_board()
+        if self._routing is None:
+            mvm = board.routing().startswith("MVM")
+        else:
+            mvm = self._routing[0] in ("mvm_adc", "mvm_smu")
+        if not mvm:
+            return
+        log.info("rows driven in MVM routing: DACs to 0 V and routing open before switching")
+        try:
+            board.zero_dacs()
+            self._row_voltages_V = np.zeros(self.geometry.rows)
+            self._routing = None
+            board.route_open()
+        except BaseException:
+            self._safe_after_failure()
+            raise
+
     def set_cell_mask(self, r: int, c: int, mask: int) -> None:
-        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back."""
+        """Program cell (r, c)'s switches to ``mask`` (bit k = branch k), verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         self._check_cell(r, c)
         self._check_mask(mask)
+        self._cold()
         self._require_board().set_cell_mask(int(r), int(c), int(mask), verify=True)
         self._unsettled = True
         if self._measured_cell == (r, c):
             self._measured_cell = None
 
     def set_masks(self, masks: npt.ArrayLike) -> None:
-        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back."""
+        """Program every switch from an (R, C, K) bool array, row by row, verified by read-back.
+
+        Never hot: DACs driving the rows in MVM routing are zeroed and the routing opened
+        first (module docstring)."""
         self._sourced_branch = None
         g = self.geometry
         array = np.asarray(masks)
@@ -827,6 +889,7 @@ class Lab:
             if not np.isin(array, (0, 1)).all():
                 raise LabInputError("masks must be boolean (or 0/1)")
             array = array.astype(bool)
+        self._cold()
         self._require_board().set_masks(array, verify=True)
         self._unsettled = True
         self._measured_cell = None
@@ -837,8 +900,9 @@ class Lab:
         return result
 
     def open_all(self) -> None:
-        """Open every switch on the board."""
+        """Open every switch on the board (never hot: see `set_masks`)."""
         self._sourced_branch = None
+        self._cold()
         self._require_board().open_all()
         self._measured_cell = None
         self._unsettled = True
@@ -1019,6 +1083,7 @@ class Lab:
             raise
         self.pulses_applied += int(count)
         self.pulse_time_s += duration_s
+        self.last_write_s[(int(r), int(c), int(k))] = self.clock_s()
         return PulseRecord(
             branch=(int(r), int(c), int(k)),
             amplitude_V=amplitude,
@@ -1097,6 +1162,7 @@ class Lab:
         try:
             if self._sourced_branch != branch or self._measured_cell != branch[:2]:
                 self._sourced_branch = None
+                self._cold()
                 board.open_all()
                 self._measured_cell = None
                 board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
@@ -1117,6 +1183,7 @@ class Lab:
         with self._output_on(smu):
             raw = smu.measure()
         self._account(raw)
+        self.last_write_s[branch] = self.clock_s()
         return Reading(
             resistance_ohm=raw.resistance_ohm,
             conductance_S=raw.conductance_S,
@@ -1179,3 +1246,10 @@ class Lab:
             "min_element_resistance_ohm": self._r_min[0],
             "min_element_resistance_from": self._r_min[1],
         }
+
+
+def start_simulator(station: Station) -> SimulatedBench:
+    """The embedded simulated bench `Lab` starts for ``station``'s ``"sim"`` addresses,
+    started (the caller stops it). For checks that must not go through `Lab.open`, which
+    puts the bench in the safe state: ``labrss station check``."""
+    return Lab(station)._start_simulator()

@@ -181,7 +181,14 @@ def iv_sweep(
         lab,
         store,
         "iv",
-        asdict(s),
+        asdict(s)
+        | {
+            "read_voltage_used_V": (
+                lab.station.measurement.read_voltage_V
+                if s.read_voltage_V is None
+                else s.read_voltage_V
+            )
+        },
         devices,
         note=note,
         progress=progress,

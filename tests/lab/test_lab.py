@@ -455,6 +455,20 @@ def test_a_mismatching_embedded_smu_fails_and_stops_the_simulator() -> None:
     assert lab.simulator is None
 
 
+def test_a_board_of_another_geometry_than_the_stations_is_refused() -> None:
+    """``[board] geometry`` pins the board: another one at the address is not used."""
+    station = parse_station({"board": {"geometry": "16x16x8"}, "simulator": {"board": "small"}})
+    lab = Lab(station)
+    with pytest.raises(
+        InstrumentIdentityError, match=r"is 8x8x8 but <station> says \[board\] geometry = '16x16x8'"
+    ):
+        lab.open()
+    assert lab.simulator is None  # everything opened was closed again
+    pinned = parse_station({"board": {"geometry": "8x8x8"}, "simulator": {"board": "small"}})
+    with Lab(pinned) as lab:
+        assert (lab.geometry.rows, lab.geometry.cols, lab.geometry.branches) == (8, 8, 8)
+
+
 def test_a_bad_simulator_board_names_the_station_key() -> None:
     from labrss.station import StationError
 
