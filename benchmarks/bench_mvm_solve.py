@@ -39,7 +39,9 @@ def bench_preset(preset: str, rounds: int, seed: int = 0) -> dict[str, float]:
     """Median seconds of a first read and of a reused read on ``preset``."""
     cfg = load_board_config(preset)
     rng = np.random.default_rng(seed)
-    model = BoardModel(cfg, seed)
+    # a factorisation per new switch state (the low-rank path would turn the first read
+    # into an update: benchmarks.bench_sim_calibration measures that one)
+    model = BoardModel(cfg, seed, low_rank_updates=False)
     model.set_switches(rng.random(cfg.geometry.shape) < 0.5)
     model.set_routing(Routing("mvm_adc"))
     rows = cfg.geometry.rows

@@ -81,7 +81,7 @@ def _plot(points: list[dict[str, Any]], path: Path) -> None:
             ax_e.loglog(rho, err, "o-", color=colour, label=method)
             ax_a.semilogx(rho, 100 * acc, "o-", color=colour, label=method)
             # the bound's shape through the first point (module docstring)
-            eps = np.logspace(np.log10(min(err.min(), 1e-6)), 0, 60)
+            eps = np.logspace(np.log10(max(err.min() / 100, 1e-7)), 0, 60)
             e0, r0 = err[0], rho[0]
             if method in ("pensia", "da-cunha"):
                 shape = np.log(1 / eps) + 1.0

@@ -1633,8 +1633,15 @@ def resume_run(
     if info.kind != "calibration":
         raise StoreError(f"run {run_id} is a {info.kind} run, not a calibration run")
     if info.status not in ("interrupted", "failed"):
+        hint = ""
+        if info.status == "running":
+            hint = (
+                f"; if its process (pid {info.pid} on {info.host}) is gone, mark it "
+                f"interrupted: `labrss runs --mark-interrupted {run_id}` or, in the GUI, "
+                "Calibrate > Past runs > Mark interrupted"
+            )
         raise StoreError(
-            f"run {run_id} is {info.status}: only interrupted or failed runs can be resumed"
+            f"run {run_id} is {info.status}: only interrupted or failed runs can be resumed" + hint
         )
     board = store.board(info.board_id)
     if (board.identity, board.serial) != (lab.board.identity, lab.board.serial):

@@ -204,19 +204,6 @@ class Keithley2400(SCPISourceMeter):
         log.info("connected to %s (%s)", self.name, identity)
 
     # ------------------------------------------------------------------ output
-    @property
-    def output_state(self) -> bool:
-        """Control the output relay (bool): reads ``:OUTP?``; setting True goes through
-        enable_output (refused before a compliance is set), False through disable_output."""
-        return parse_bool(self.ask(":OUTP?"))
-
-    @output_state.setter
-    def output_state(self, value: bool) -> None:
-        if value:
-            self.enable_output()
-        else:
-            self.disable_output()
-
     def read_compliance_A(self) -> float:
         """The current compliance in force (A), read back from the instrument."""
         return float(self.compliance_current_A)

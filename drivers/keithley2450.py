@@ -204,13 +204,6 @@ class Keithley2450(SCPISourceMeter):
         get_process=lambda reply: int(float(reply)),
         set_process=lambda n: str(int(n)),
     )
-    output_state = control(
-        ":OUTP?",
-        ":OUTP {value}",
-        """Control the output relay (bool). Prefer enable_output(), which checks compliance.""",
-        get_process=parse_bool,
-        set_process=format_bool,
-    )
     language = measurement(
         "*LANG?",
         """Get the active command set: "SCPI", "SCPI2400" or "TSP".""",

@@ -69,6 +69,7 @@ class KeysightB2900(SCPISourceMeter):
     zero_voltage_command = ":SOUR{ch}:VOLT 0"
     output_on_command = ":OUTP{ch} ON"
     output_off_command = ":OUTP{ch} OFF"
+    output_query_command = ":OUTP{ch}?"
 
     source_voltage_V = control(
         ":SOUR{ch}:VOLT?",
@@ -144,14 +145,6 @@ class KeysightB2900(SCPISourceMeter):
         values=(1, MAX_TRIGGER_COUNT),
         get_process=lambda reply: int(float(reply)),
         set_process=lambda n: str(int(n)),
-    )
-    output_state = control(
-        ":OUTP{ch}?",
-        ":OUTP{ch} {value}",
-        """Control the channel's output (bool). Prefer enable_output(), which checks
-        compliance.""",
-        get_process=parse_bool,
-        set_process=format_bool,
     )
 
     def __init__(self, adapter: Adapter, limits: SafetyLimits, *, channel: int = 1) -> None:

@@ -19,6 +19,7 @@ import abc
 import contextlib
 import logging
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Self
 
 from drivers.adapters import Adapter
 from drivers.errors import InstrumentError, InstrumentLimitError
-from drivers.instrument import SCPIInstrument
+from drivers.instrument import SCPIInstrument, parse_bool
 
 if TYPE_CHECKING:
     from drivers.plugins import SMUConnection
@@ -266,10 +267,19 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     :meth:`measurement_commands`, validated before anything is sent), the output commands
     and the reading methods. This class sends them in a safe order and checks the error
     queue after every configuration.
+
+    **Output interlock.** Every public path to the output goes through the compliance
+    check: :meth:`enable_output`, :meth:`output_on`, the ``output_state`` property (True is
+    :meth:`enable_output`, False :meth:`disable_output`) and even a raw :meth:`write` of an
+    output-on command (``:OUTP ON``, ``:OUTP2:STAT 1``, ...) are refused, nothing sent,
+    while no compliance has been programmed; and each keeps ``output_enabled`` in step with
+    the instrument (``*RST`` and output-off commands clear it, reading ``output_state``
+    re-synchronises it from the instrument).
     """
 
     output_on_command = ":OUTP ON"
     output_off_command = ":OUTP OFF"
+    output_query_command = ":OUTP?"
     zero_voltage_command = ":SOUR:VOLT 0"
 
     def __init__(self, adapter: Adapter, limits: SafetyLimits, name: str) -> None:
@@ -312,6 +322,44 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     @abc.abstractmethod
     def level_command(self, level_V: float) -> str:
         """The validated command that sets the source level."""
+
+    # ------------------------------------------------------------------ output interlock
+    def write(self, command: str) -> None:
+        """Send one command line, through the output interlock (class docstring)."""
+        switch = _output_switch(command)
+        if switch == "on" and self.compliance_A is None:
+            raise InstrumentError(
+                "refusing to turn the output on before a current compliance is set "
+                "(call configure_voltage_source first)",
+                instrument=self.name,
+                command=command,
+            )
+        if switch == "off":
+            self.output_enabled = False  # before sending: never believe it on when unsure
+        super().write(command)
+        if switch == "on":
+            self.output_enabled = True
+        elif switch == "reset":
+            self.output_enabled = False
+            self.compliance_A = self.level_V = None
+
+    @property
+    def output_state(self) -> bool:
+        """Control the output (bool) through the interlock: reading asks the instrument and
+        brings ``output_enabled`` in step; True is :meth:`enable_output` (refused, nothing
+        sent, while no compliance is set), False :meth:`disable_output`."""
+        state = parse_bool(self.ask(self.format_command(self.output_query_command)))
+        self.output_enabled = state
+        return state
+
+    @output_state.setter
+    def output_state(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"{self.name}: output_state must be True or False, got {value!r}")
+        if value:
+            self.enable_output()
+        else:
+            self.disable_output()
 
     # ------------------------------------------------------------------ configuration
     def _send_checked(self, commands: list[str]) -> None:
@@ -412,6 +460,26 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     def close(self) -> None:
         """Close the VISA session (the output is left as it is: call shutdown first)."""
         self.adapter.close()
+
+
+_OUTPUT_SWITCH = re.compile(r"^\s*:?OUTP(?:UT)?\d?(?::STAT(?:E)?)?\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def _output_switch(command: str) -> str | None:
+    """What ``command`` does to the output: ``"on"``, ``"off"``, ``"reset"`` (``*RST``:
+    output off, settings forgotten) or None."""
+    text = command.strip()
+    if text.upper() == "*RST":
+        return "reset"
+    match = _OUTPUT_SWITCH.match(text)
+    if match is None:
+        return None
+    word = match.group(1).upper()
+    if word in ("ON", "1"):
+        return "on"
+    if word in ("OFF", "0"):
+        return "off"
+    return None
 
 
 def open_visa_smu(

@@ -210,7 +210,7 @@ class MemristorConfig:
     set_exponent: float = 3.0
     reset_exponent: float = 1.0
     reference_width_s: float = 1e-4
-    read_disturb_rate: float = 1e-3
+    read_disturb_rate: float = 1e-4
     """Read disturb: reference pulses that a stress AT the switching threshold is worth per
     ``reference_width_s`` (the sub-threshold creep law; simulator/memristor.py)."""
     read_disturb_scale_V: float = 0.04

@@ -27,7 +27,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from simulator.nodal import Netlist
+from simulator.nodal import Netlist, NodalSolver
+from simulator.nodal_update import UpdatedNodalSolver, ZCache
 
 FloatArray = npt.NDArray[np.float64]
 RoutingMode = Literal["open", "cell", "mvm_adc", "mvm_smu"]
@@ -116,6 +117,56 @@ class RoutingTopology:
     col: int | None = None
 
 
+def routing_edges(
+    nodes: CrossbarNodes,
+    routing: RoutingTopology,
+    route_row_ohm: FloatArray,
+    route_col_ohm: FloatArray,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+    """The routing matrix's closed switches: node pairs and resistances (ohm)."""
+    rows, cols = nodes.rows, nodes.cols
+    a: list[np.ndarray] = []
+    b: list[np.ndarray] = []
+    res: list[np.ndarray] = []
+
+    def add(na: npt.ArrayLike, nb: npt.ArrayLike, r_ohm: npt.ArrayLike) -> None:
+        na_arr, nb_arr, r_arr = np.broadcast_arrays(
+            np.asarray(na, dtype=np.int64),
+            np.asarray(nb, dtype=np.int64),
+            np.asarray(r_ohm, dtype=np.float64),
+        )
+        a.append(na_arr.ravel())
+        b.append(nb_arr.ravel())
+        res.append(r_arr.ravel())
+
+    all_rows, all_cols = np.arange(rows), np.arange(cols)
+    mode = routing.mode
+    if mode == "cell":
+        assert routing.row is not None and routing.col is not None
+        r0, c0 = routing.row, routing.col
+        other_rows = all_rows[all_rows != r0]
+        other_cols = all_cols[all_cols != c0]
+        add(nodes.row_edge(r0), nodes.hi_conn, route_row_ohm[r0])
+        add(nodes.col_edge(c0), nodes.lo_conn, route_col_ohm[c0])
+        add(nodes.row_edge(other_rows), nodes.lo_conn, route_row_ohm[other_rows])
+        add(nodes.col_edge(other_cols), nodes.guard_conn, route_col_ohm[other_cols])
+    elif mode in ("mvm_adc", "mvm_smu"):
+        add(nodes.row_edge(all_rows), nodes.dac(all_rows), route_row_ohm)
+        tia_cols = all_cols
+        if mode == "mvm_smu":
+            assert routing.col is not None
+            c0 = routing.col
+            add(nodes.col_edge(c0), nodes.hi_conn, route_col_ohm[c0])
+            tia_cols = all_cols[all_cols != c0]
+        add(nodes.col_edge(tia_cols), nodes.tia(tia_cols), route_col_ohm[tia_cols])
+    elif mode != "open":
+        raise ValueError(f"unknown routing mode {mode!r}")
+    if not a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    return np.concatenate(a), np.concatenate(b), np.concatenate(res)
+
+
 def build_crossbar_netlist(
     cell_conductance_S: FloatArray,
     routing: RoutingTopology,
@@ -155,28 +206,8 @@ def build_crossbar_netlist(
         lead_ohm,
     )
     # Routing.
-    all_rows, all_cols = np.arange(rows), np.arange(cols)
-    mode = routing.mode
-    if mode == "cell":
-        assert routing.row is not None and routing.col is not None
-        r0, c0 = routing.row, routing.col
-        other_rows = all_rows[all_rows != r0]
-        other_cols = all_cols[all_cols != c0]
-        add(nodes.row_edge(r0), nodes.hi_conn, route_row_ohm[r0])
-        add(nodes.col_edge(c0), nodes.lo_conn, route_col_ohm[c0])
-        add(nodes.row_edge(other_rows), nodes.lo_conn, route_row_ohm[other_rows])
-        add(nodes.col_edge(other_cols), nodes.guard_conn, route_col_ohm[other_cols])
-    elif mode in ("mvm_adc", "mvm_smu"):
-        add(nodes.row_edge(all_rows), nodes.dac(all_rows), route_row_ohm)
-        tia_cols = all_cols
-        if mode == "mvm_smu":
-            assert routing.col is not None
-            c0 = routing.col
-            add(nodes.col_edge(c0), nodes.hi_conn, route_col_ohm[c0])
-            tia_cols = all_cols[all_cols != c0]
-        add(nodes.col_edge(tia_cols), nodes.tia(tia_cols), route_col_ohm[tia_cols])
-    elif mode != "open":
-        raise ValueError(f"unknown routing mode {mode!r}")
+    ra, rb, rr_ohm = routing_edges(nodes, routing, route_row_ohm, route_col_ohm)
+    add(ra, rb, rr_ohm)
 
     # Conductances of the cells.
     g = cell_conductance_S.ravel()
@@ -207,3 +238,168 @@ def source_potentials(
     per_volt[[0, 2]] = 1.0  # HI and GUARD follow V_force; LO is ground
     own = np.concatenate([[0.0, 0.0, 0.0], dac_out_V, tia_offset_V])
     return np.stack([per_volt, own], axis=1)
+
+
+class CrossbarSolverCache:
+    """The board's nodal solver for any switch and routing state, refactorising rarely.
+
+    Holds one factorised base state (`NodalSolver`). A new state (cell conductances
+    ``G`` (R, C) in S and a routing) differs from it in the cells whose conductance
+    changed and in the routing switches that differ: when at most ``max_rank`` such
+    conductances changed, the state is solved exactly as a low-rank update of the base
+    (`UpdatedNodalSolver`, Sherman-Morrison-Woodbury); beyond that (many switches
+    changed, or every element value moved with temperature and aging), or when the
+    node groups could differ (a zero-ohm routing switch, or open routing where parts
+    float), the state becomes the new base and is factorised. A cell routed alone is
+    the extreme case: the whole network seen from that cell's terminals reduces to the
+    ``k x k`` matrix ``W`` of the update, so each switch change of the cell costs
+    ``O(n k)`` with no triangular solve.
+    """
+
+    default_max_rank = 48
+    """Most changed conductances solved as an update (-1: factorise every state, the
+    reference that benchmarks compare with)."""
+
+    min_free_nodes = 2000
+    """Smallest network (free nodes) kept as a base when not forced: below it a
+    factorisation costs about one pair of triangular solves (the default 16x16 board:
+    547 nodes, ~1 ms), so updates save nothing; the large board has 8323."""
+
+    def __init__(
+        self,
+        nodes: CrossbarNodes,
+        *,
+        wire_segment_ohm: float,
+        route_row_ohm: FloatArray,
+        route_col_ohm: FloatArray,
+        lead_ohm: float,
+        float_conductance_S: float,
+        max_rank: int | None = None,
+        force: bool = False,
+    ) -> None:
+        self.nodes = nodes
+        self._wire_segment_ohm = wire_segment_ohm
+        self._route_row_ohm = route_row_ohm
+        self._route_col_ohm = route_col_ohm
+        self._lead_ohm = lead_ohm
+        self._float_S = float_conductance_S
+        self.max_rank = self.default_max_rank if max_rank is None else max_rank
+        self._force = force
+        self._base: NodalSolver | None = None
+        self._base_g: FloatArray | None = None
+        self._base_route: dict[tuple[int, int], float] = {}
+        self._values_key: object = None
+        self._base_routing: RoutingTopology | None = None
+        self._cache: ZCache | None = None
+        self.factorisations = 0
+        """How many base states were factorised."""
+        self.updates = 0
+        """How many states were solved as low-rank updates."""
+
+    def _netlist(self, g_S: FloatArray, routing: RoutingTopology) -> Netlist:
+        return build_crossbar_netlist(
+            g_S,
+            routing,
+            wire_segment_ohm=self._wire_segment_ohm,
+            route_row_ohm=self._route_row_ohm,
+            route_col_ohm=self._route_col_ohm,
+            lead_ohm=self._lead_ohm,
+        )
+
+    def _route_map(self, routing: RoutingTopology) -> dict[tuple[int, int], float] | None:
+        """Routing switches as {(node_a, node_b): conductance S}; None if one is 0 ohm."""
+        a, b, r = routing_edges(self.nodes, routing, self._route_row_ohm, self._route_col_ohm)
+        if np.any(r == 0.0):
+            return None
+        out: dict[tuple[int, int], float] = {}
+        for na, nb, g in zip(a.tolist(), b.tolist(), (1.0 / r).tolist(), strict=True):
+            if np.isfinite(g) and g > 0:
+                key = (na, nb)
+                out[key] = out.get(key, 0.0) + g
+        return out
+
+    def solver(
+        self, g_S: FloatArray, routing: RoutingTopology, *, values_key: object
+    ) -> NodalSolver | UpdatedNodalSolver:
+        """A solver of the network with cell conductances ``g_S`` (R, C; S) and ``routing``.
+
+        ``values_key`` changes whenever the element values do (temperature, aging,
+        pulses): every cell then moves a little, a full-rank change, so the state is
+        factorised anew.
+        """
+        g_S = np.asarray(g_S, dtype=np.float64)
+        route = self._route_map(routing) if routing.mode != "open" else None
+        # a routing mode change re-bases: it changes every line's routing (rank 2 (R + C),
+        # beyond max_rank on large boards), and potentials of another scale (cell reads
+        # at the force voltage, MVM at the DAC inputs) lose digits through a far base
+        base_mode = self._base_routing.mode if self._base_routing is not None else "open"
+        same_mode = base_mode == routing.mode or {base_mode, routing.mode} == {
+            "mvm_adc",
+            "mvm_smu",
+        }
+        if (
+            self._base is not None
+            and route is not None
+            and same_mode
+            and values_key is self._values_key
+        ):
+            updated = self._update(g_S, routing, route)
+            if updated is not None:
+                return updated
+        return self._rebase(g_S, routing, route, values_key)
+
+    def _rebase(
+        self,
+        g_S: FloatArray,
+        routing: RoutingTopology,
+        route: dict[tuple[int, int], float] | None,
+        values_key: object,
+    ) -> NodalSolver:
+        """Factorise this state; keep it as the base when later states can update it."""
+        low_rank = route is not None and self.max_rank >= 0
+        solver = NodalSolver(self._netlist(g_S, routing), self._float_S)
+        self.factorisations += 1
+        self._base = None
+        large = self._force or solver.n_free >= self.min_free_nodes
+        if low_rank and large and solver.floating_groups.size == 0:
+            # nothing floats, so no later state in cell or MVM routing floats either
+            # (every line is routed to a source)
+            self._base = solver
+            self._base_g = g_S.copy()
+            self._base_route = route if route is not None else {}
+            self._base_routing = routing
+            self._values_key = values_key
+            self._cache = ZCache(solver)
+        return solver
+
+    def _update(
+        self, g_S: FloatArray, routing: RoutingTopology, route: dict[tuple[int, int], float]
+    ) -> UpdatedNodalSolver | None:
+        """This state as a low-rank update of the base, or None if too many conductances
+        differ."""
+        assert self._base is not None and self._base_g is not None
+        ref = self._base_g
+        cells = np.flatnonzero(g_S.ravel() != ref.ravel())
+        keys = set(route) | set(self._base_route)
+        r_changes = [
+            (k, route.get(k, 0.0) - self._base_route.get(k, 0.0))
+            for k in sorted(keys)
+            if route.get(k, 0.0) != self._base_route.get(k, 0.0)
+        ]
+        if cells.size + len(r_changes) > self.max_rank:
+            return None
+        r, c = np.divmod(cells, self.nodes.cols)
+        node_a = np.concatenate(
+            [self.nodes.row(r, c), np.array([k[0] for k, _ in r_changes], dtype=np.int64)]
+        ).astype(np.int64)
+        node_b = np.concatenate(
+            [self.nodes.col(r, c), np.array([k[1] for k, _ in r_changes], dtype=np.int64)]
+        ).astype(np.int64)
+        delta = np.concatenate([g_S.ravel()[cells] - ref.ravel()[cells], [d for _, d in r_changes]])
+        assert self._cache is not None
+        g_copy = g_S.copy()
+        solver = UpdatedNodalSolver(
+            self._cache, node_a, node_b, delta, lambda: self._netlist(g_copy, routing)
+        )
+        self.updates += 1
+        return solver

@@ -301,21 +301,45 @@ class LineServer:
 
     def _dispatch(self, session: LineSession, event: _Line | _Overlong) -> str | None:
         """Run one framed line through the session; contain any exception it raises."""
-        line = event.text if isinstance(event, _Line) else event.head
-        try:
-            with self._lock:
-                if isinstance(event, _Line):
-                    return session.handle_line(event.text)
-                too_long = getattr(session, "line_too_long", None)
-                if callable(too_long):
-                    reply: str | None = too_long(event.n_bytes)
-                    return reply
-                return session.handle_line(event.head)
-        except Exception as exc:
-            _log.exception("%s server: the emulator raised on %r", self.name, line[:80])
-            if self._internal_error_reply is None:
-                return None
-            return self._internal_error_reply(line, exc)
+        return run_line(
+            session,
+            event,
+            lock=self._lock,
+            name=self.name,
+            internal_error_reply=self._internal_error_reply,
+        )
+
+
+def run_line(
+    session: LineSession,
+    event: _Line | _Overlong,
+    *,
+    lock: threading.Lock | threading.RLock,
+    name: str,
+    internal_error_reply: InternalErrorReply | None = None,
+) -> str | None:
+    """One framed line through ``session`` under ``lock``: its reply, or None.
+
+    An overlong line goes to the session's ``line_too_long`` (else its head to
+    ``handle_line``). An exception of the session is logged and contained: the reply is
+    then ``internal_error_reply(line, exc)``, or None. Shared by every transport that
+    serves a line session (this server, `simulator.vxi11_server`).
+    """
+    line = event.text if isinstance(event, _Line) else event.head
+    try:
+        with lock:
+            if isinstance(event, _Line):
+                return session.handle_line(event.text)
+            too_long = getattr(session, "line_too_long", None)
+            if callable(too_long):
+                reply: str | None = too_long(event.n_bytes)
+                return reply
+            return session.handle_line(event.head)
+    except Exception as exc:
+        _log.exception("%s server: the emulator raised on %r", name, line[:80])
+        if internal_error_reply is None:
+            return None
+        return internal_error_reply(line, exc)
 
 
 # ---------------------------------------------------------------------- framing
@@ -384,6 +408,17 @@ class _LineFramer:
                 events.append(_Line(raw.decode("latin-1")))
             self._pending.clear()
         return events
+
+    def end(self) -> list[_Line | _Overlong]:
+        """The message ended without a final LF (a VXI-11 or USBTMC END): the pending
+        bytes form the last line, if any."""
+        return self.feed(b"\n") if self._pending or self._discarding else []
+
+    def reset(self) -> None:
+        """Forget any partial line (a device clear)."""
+        self._pending.clear()
+        self._discarding = False
+        self._discarded = 0
 
 
 def _max_line_bytes(session: LineSession) -> int:

@@ -47,11 +47,12 @@ voltage V for a time t (`MemristorArray.apply_stress`) does two things:
   drift adds up along a column's summed current, and reads should stay at 0.3 V or below
   (Shim, Luo, Seo, Yu, IRPS 2020, doi:10.1109/IRPS45951.2020.9129252); a million 0.2 V
   read pulses move programmed TaOx/HfOx weights only slightly (Yao et al., Nature 577, 641
-  (2020), Extended Data Fig. 7). The default rate (1e-3) is an **estimate** chosen so that
-  a device read at 0.1 V for a million 20 ms readings (NPLC 1, 50 Hz; 5.6 h of stress)
-  creeps by under one reference pulse (~1 % of its range) while a 20 ms read at threshold
-  is worth 0.2 reference pulses. The bipolar character (SET-ward for V > 0, RESET-ward for
-  V < 0) is why alternating the read polarity cancels it to first order (Shim et al.).
+  (2020), Extended Data Fig. 7). The default rate (1e-4) is an **estimate**: a second at the
+  threshold is worth one reference pulse (~1 % of the range), and a million 20 ms readings
+  at 0.1 V (NPLC 1, 50 Hz; 5.6 h of stress) creep a typical device (RESET threshold 0.6 V)
+  by 0.07 reference pulses and the weakest (0.45 V) by 3. The bipolar character (SET-ward
+  for V > 0, RESET-ward for V < 0) is why alternating the read polarity cancels it to first
+  order (Shim et al.).
 
 **Retention drift** (aihwkit's CMO/HfOx relaxation, crossbar_sim.md 2.2), from the time of
 the device's last programming t_p:

@@ -26,13 +26,15 @@ lock-free queue (the release runs in a finaliser, possibly during a garbage coll
 
 from __future__ import annotations
 
+import atexit
+import gc
 import queue
 import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +66,28 @@ def _superlu_loop() -> None:
         del job, future
 
 
+def _drain_at_exit() -> None:
+    """Let the SuperLU thread release what is pending before the interpreter finalises.
+
+    Without it, a factorisation released by the daemon thread while the interpreter was
+    shutting down sometimes corrupted the shutdown: the process printed "Exception ignored
+    in: <_io.TextIOWrapper name='<stdout>'> TypeError: an integer is required" and exited
+    with status 120 after long runs (a forming + endurance sequence, a benchmark) that had
+    completed. Runs at exit (atexit, before daemon threads stop), bounded to 10 s.
+    """
+    worker = _superlu_worker
+    if worker is None or not worker.is_alive():
+        return
+    for _ in range(2):  # a collection can finalise more solvers, queueing more releases
+        gc.collect()
+        done: Future[Any] = Future()
+        _superlu_jobs.put((lambda: None, done))
+        try:
+            done.result(timeout=10.0)
+        except Exception:  # never block or fail the exit
+            return
+
+
 def _superlu_thread() -> None:
     """Start the one daemon thread that creates and frees every SuperLU object."""
     global _superlu_worker  # noqa: PLW0603 - one process-wide worker, started on first use
@@ -71,10 +95,17 @@ def _superlu_thread() -> None:
         if _superlu_worker is None:
             _superlu_worker = threading.Thread(target=_superlu_loop, name="superlu", daemon=True)
             _superlu_worker.start()
+            atexit.register(_drain_at_exit)
 
 
 def _factorise(matrix: Any) -> Any:
-    """``splu(matrix)`` on the SuperLU thread."""
+    """``splu(matrix)`` on the SuperLU thread.
+
+    SuperLU's default (COLAMD ordering, partial pivoting). Minimum degree on ``A + A^T``
+    (symmetric mode, no pivoting) had ~2x less fill on the large board and solved ~4x
+    faster, but rounded worse: 1e-8 V against a dense solve on networks spanning nine
+    decades (`tests/simulator/test_nodal.py` holds 1e-9 V) and 8e-9 relative on board
+    readings that COLAMD gets to 1e-15."""
     _superlu_thread()
     future: Future[Any] = Future()
     _superlu_jobs.put((lambda: spla.splu(matrix), future))
@@ -207,7 +238,11 @@ class NodalSolver:
             extra = np.zeros(free.size)
             extra[self._index_in_class[self.floating_groups]] = float_conductance_S
             a_ff = (a_ff + sp.diags(extra)).tocsc()
+        self.a_ff = a_ff
+        """The factorised free-node matrix (S), CSC."""
         self._a_fx = laplacian[free][:, self._fixed_groups].tocsr()
+        self.laplacian_fixed_rows = laplacian[self._fixed_groups].tocsr()
+        """Rows of the fixed groups in the group Laplacian (source currents)."""
         self._lu = _factorise(a_ff) if free.size else None
         if self._lu is not None:
             # The box keeps the LU alive past this object; the finaliser empties it on the
@@ -216,8 +251,40 @@ class NodalSolver:
         self.n_free = int(free.size)
         self.nnz_factor = int(self._lu.L.nnz + self._lu.U.nnz) if self._lu is not None else 0
 
-    def solve(self, fixed_potentials_V: npt.ArrayLike) -> NodalSolution:
-        """Node potentials for source potentials ``(n_fixed,)`` or ``(n_fixed, n_rhs)`` (V)."""
+    # read-only views for low-rank updates (`simulator.nodal_update`)
+    @property
+    def a_fx(self) -> Any:
+        """Free-by-fixed block of the group Laplacian (S), CSR."""
+        return self._a_fx
+
+    @property
+    def fixed_groups(self) -> IntArray:
+        """Groups holding a source, in group order."""
+        return self._fixed_groups
+
+    @property
+    def free_groups(self) -> IntArray:
+        """Groups solved for, in the order of the matrix rows."""
+        return self._free_groups
+
+    @property
+    def fixed_group_flag(self) -> npt.NDArray[np.bool_]:
+        """Per group: True when a source holds it."""
+        return self._fixed_group_flag
+
+    @property
+    def index_in_class(self) -> IntArray:
+        """Per group: its position among the free or among the fixed groups."""
+        return self._index_in_class
+
+    def solve_free(self, rhs: FloatArray) -> FloatArray:
+        """``A_ff^{-1} rhs`` for ``rhs`` of shape (n_free, n_rhs): two triangular solves."""
+        assert self._lu is not None
+        return np.asarray(self._lu.solve(np.ascontiguousarray(rhs)))
+
+    def fixed_group_potentials(self, fixed_potentials_V: npt.ArrayLike) -> tuple[FloatArray, bool]:
+        """Group potentials (n_groups, n_rhs) with the sources' set and the rest 0, and
+        whether the input was one excitation (1-D). Checks shapes and merged sources."""
         v_src = np.asarray(fixed_potentials_V, dtype=np.float64)
         squeeze = v_src.ndim == 1
         if squeeze:
@@ -239,10 +306,24 @@ class NodalSolver:
                 f"fixed nodes {nodes.tolist()} are joined by a zero-resistance path to another "
                 "source at a different potential"
             )
+        return v_groups, squeeze
+
+    def solve(self, fixed_potentials_V: npt.ArrayLike) -> NodalSolution:
+        """Node potentials for source potentials ``(n_fixed,)`` or ``(n_fixed, n_rhs)`` (V)."""
+        v_groups, squeeze = self.fixed_group_potentials(fixed_potentials_V)
         if self._lu is not None:
-            rhs = -(self._a_fx @ v_groups[self._fixed_groups])
-            v_groups[self._free_groups] = self._lu.solve(np.ascontiguousarray(rhs))
+            rhs = np.ascontiguousarray(-(self._a_fx @ v_groups[self._fixed_groups]))
+            v_groups[self._free_groups] = self._lu.solve(rhs)
         return NodalSolution(self, v_groups, squeeze)
+
+    def currents_per_source(self, per_group: FloatArray, squeeze: bool) -> FloatArray:
+        """Per-group source currents (n_groups, n_rhs) -> one per fixed node: a group
+        holding several sources reports on the first of them and 0 on the others."""
+        src_groups = self.group_of[self.netlist.fixed_nodes]
+        currents = np.zeros((src_groups.size, per_group.shape[1]))
+        _, first = np.unique(src_groups, return_index=True)
+        currents[first] = per_group[src_groups[first]]
+        return currents[:, 0] if squeeze else currents
 
     def source_currents_A(self, solution: NodalSolution) -> FloatArray:
         """Current each fixed node's source pushes into the network (A), one per fixed node.
@@ -250,21 +331,23 @@ class NodalSolver:
         For a group holding several sources the whole group current is reported on the
         first of them and 0 on the others.
         """
-        out = self._laplacian[self._fixed_groups] @ solution.group_potentials_V
+        out = self.laplacian_fixed_rows @ solution.group_potentials_V
         per_group = np.zeros((self.n_groups, out.shape[1]))
         per_group[self._fixed_groups] = out
-        src_groups = self.group_of[self.netlist.fixed_nodes]
-        currents = np.zeros((src_groups.size, out.shape[1]))
-        _, first = np.unique(src_groups, return_index=True)
-        currents[first] = per_group[src_groups[first]]
-        return currents[:, 0] if solution.squeeze else currents
+        return self.currents_per_source(per_group, solution.squeeze)
+
+
+class NodeGrouping(Protocol):
+    """What a solution needs of its solver: the node -> group map."""
+
+    group_of: IntArray
 
 
 @dataclass(frozen=True)
 class NodalSolution:
     """Potentials of one solve; ``potentials_V`` is (n_nodes,) or (n_nodes, n_rhs)."""
 
-    solver: NodalSolver
+    solver: NodeGrouping
     group_potentials_V: FloatArray
     squeeze: bool
 

@@ -10,6 +10,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# `labrss` turns an unexpected exception into one line for users; in tests it must fail
+# loudly with its traceback (tests of that one line unset it).
+os.environ.setdefault("LABRSS_DEBUG", "1")
+# Discovery never broadcasts on the machine's network from a test: only loopback traffic
+# (tests that exercise the broadcast path replace the broadcasting call).
+os.environ["LABRSS_LAN_BROADCAST"] = "0"
 
 import pytest
 from hypothesis import HealthCheck, settings

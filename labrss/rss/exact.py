@@ -32,7 +32,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from labrss.rss.subset_sums import build_sorted_sums, build_sorted_sums_with_cost
+from labrss.rss.subset_sums import (
+    build_sorted_sums,
+    build_sorted_sums_with_cost,
+    build_sum_levels,
+    level_offsets_nb,
+    recover_mask,
+)
 
 __all__ = [
     "bits_to_bool",
@@ -41,6 +47,7 @@ __all__ = [
     "masked_sums",
     "masked_sums_bits",
     "mitm_nearest",
+    "mitm_nearest_within",
     "mitm_window_min_cost",
 ]
 
@@ -138,16 +145,247 @@ def enumerate_nearest(
 
 
 @njit(cache=True)
-def mitm_nearest(
+def _floor_index(arena: np.ndarray, b0: int, nb: int, a: float, t: float) -> int:
+    """Position of the largest ``b`` in ``arena[b0 : b0 + nb]`` with ``a + b <= t``
+    (``b0 - 1``, the ``-inf`` sentinel, when there is none). Binary search."""
+    lo = b0
+    hi = b0 + nb
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a + arena[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+#: Steps of the sweep between two checks of the tolerance window.
+_STOP_CHECK_STEPS = 64
+
+
+@njit(cache=True)
+def _path_state(  # noqa: PLR0917 (numba kernel: positional scalars)
+    sa: np.ndarray, a0: int, na: int, sb: np.ndarray, b0: int, nb: int, t: float, steps: int
+) -> tuple[int, int]:
+    """Positions ``(i, j)`` of the sweep of `_sweep` after ``steps`` steps.
+
+    The sweep is a merge of the first table (ascending ``a``) with the second read
+    downwards, ordered by the exact test ``a + b <= t`` (monotone in both, since
+    ``fl(a + b)`` is): so its state after any number of steps is found by binary search
+    over how many of them advanced ``a`` (merge-path co-ranking). ``O(log(na + nb))``.
+    """
+    top = b0 + nb - 1
+    lo = max(0, steps - nb)
+    hi = min(steps, na)
+    while lo < hi:
+        p = (lo + hi) // 2  # p steps advanced a, steps - p moved b down
+        # is a_p taken before the b of step steps - p (b_{top - (steps - p) + 1})?
+        if sa[a0 + p] + sb[top - (steps - p) + 1] <= t:
+            lo = p + 1
+        else:
+            hi = p
+    return a0 + lo, top - (steps - lo)
+
+
+@njit(cache=True)
+def _sweep(  # noqa: PLR0917 (numba kernel: positional scalars)
+    sa: np.ndarray,
+    a0: int,
+    na: int,
+    sb: np.ndarray,
+    b0: int,
+    nb: int,
+    t: float,
+    w_lo: float,
+    w_hi: float,
+) -> tuple[int, int, bool]:
+    """Floor and ceiling of ``t`` over the sums ``a + b`` of two sorted tables.
+
+    ``sa[a0 : a0 + na]`` and ``sb[b0 : b0 + nb]`` ascending, with ``-inf`` / ``+inf``
+    sentinels just outside each. Two pointers, ``a`` ascending and ``b`` descending:
+    each step finds either ``a + b > t`` (a ceiling candidate; no later ``a`` pairs
+    with this ``b`` below ``t``, so ``b`` moves down) or ``a + b <= t`` (the largest
+    such ``b`` for this ``a``: a floor candidate; ``a`` moves up). Every pair skipped is
+    dominated by a candidate, so the best candidates are the floor and the ceiling.
+
+    The ``na + nb`` steps are cut in four equal runs (`_path_state`), swept by four
+    branch-free chains in one loop: the CPU overlaps independent dependency chains,
+    while one chain waits on load, add, compare at every step (3.5x faster here than
+    one branchy sweep, measured side by side). ``O(na + nb)``.
+
+    Tolerance mode: with ``w_lo <= t <= w_hi`` the sweep stops (at most
+    ``_STOP_CHECK_STEPS`` steps later) once a candidate lies in the window; an empty
+    window (``w_lo > w_hi``) never stops it. Returns the positions (into ``sa``) of the
+    first-table entries of the best floor and ceiling (-1: none) and whether it stopped.
+    """
+    total = na + nb
+    run = total // 4
+    one = np.uint64(1)
+    i1, j1 = a0, b0 + nb - 1
+    i2, j2 = _path_state(sa, a0, na, sb, b0, nb, t, run)
+    i3, j3 = _path_state(sa, a0, na, sb, b0, nb, t, 2 * run)
+    i4, j4 = _path_state(sa, a0, na, sb, b0, nb, t, 3 * run)
+    # the last chain also takes the remainder of total / 4
+    lo_s = -np.inf
+    hi_s = np.inf
+    lo_i = -1
+    hi_i = -1
+    i5, j5 = i4, j4
+    for _ in range(total - 4 * run):
+        s = sa[i5] + sb[j5]
+        if s <= t:
+            if s > lo_s:
+                lo_s = s
+                lo_i = i5
+            i5 += 1
+        else:
+            if s < hi_s:
+                hi_s = s
+                hi_i = i5
+            j5 -= 1
+    # unsigned positions: numba skips its negative-index wraparound
+    u1 = np.uint64(i1)
+    v1 = np.uint64(j1)
+    u2 = np.uint64(i2)
+    v2 = np.uint64(j2)
+    u3 = np.uint64(i3)
+    v3 = np.uint64(j3)
+    u4 = np.uint64(i5)
+    v4 = np.uint64(j5)
+    ninf = -np.inf
+    pinf = np.inf
+    f1 = f2 = f3 = f4 = ninf
+    c1 = c2 = c3 = c4 = pinf
+    fi1 = fi2 = fi3 = fi4 = ci1 = ci2 = ci3 = ci4 = np.uint64(0)
+    stopped = False
+    left = run
+    while left > 0:
+        block = min(left, _STOP_CHECK_STEPS)
+        left -= block
+        for _ in range(block):
+            s1 = sa[u1] + sb[v1]
+            s2 = sa[u2] + sb[v2]
+            s3 = sa[u3] + sb[v3]
+            s4 = sa[u4] + sb[v4]
+            l1 = s1 <= t
+            l2 = s2 <= t
+            l3 = s3 <= t
+            l4 = s4 <= t
+            fi1 = u1 if l1 & (s1 > f1) else fi1
+            fi2 = u2 if l2 & (s2 > f2) else fi2
+            fi3 = u3 if l3 & (s3 > f3) else fi3
+            fi4 = u4 if l4 & (s4 > f4) else fi4
+            ci1 = u1 if (s1 > t) & (s1 < c1) else ci1
+            ci2 = u2 if (s2 > t) & (s2 < c2) else ci2
+            ci3 = u3 if (s3 > t) & (s3 < c3) else ci3
+            ci4 = u4 if (s4 > t) & (s4 < c4) else ci4
+            f1 = max(f1, s1 if l1 else ninf)
+            f2 = max(f2, s2 if l2 else ninf)
+            f3 = max(f3, s3 if l3 else ninf)
+            f4 = max(f4, s4 if l4 else ninf)
+            c1 = min(c1, pinf if l1 else s1)
+            c2 = min(c2, pinf if l2 else s2)
+            c3 = min(c3, pinf if l3 else s3)
+            c4 = min(c4, pinf if l4 else s4)
+            t1 = np.uint64(l1)
+            t2 = np.uint64(l2)
+            t3 = np.uint64(l3)
+            t4 = np.uint64(l4)
+            u1 += t1
+            v1 -= one - t1
+            u2 += t2
+            v2 -= one - t2
+            u3 += t3
+            v3 -= one - t3
+            u4 += t4
+            v4 -= one - t4
+        best_f = max(f1, f2, f3, f4)
+        best_c = min(c1, c2, c3, c4)
+        if best_f >= w_lo or best_c <= w_hi:
+            stopped = True
+            break
+    for f, fi in ((f1, fi1), (f2, fi2), (f3, fi3), (f4, fi4)):
+        if f > lo_s:
+            lo_s = f
+            lo_i = int(np.int64(fi))
+    for c, ci in ((c1, ci1), (c2, ci2), (c3, ci3), (c4, ci4)):
+        if c < hi_s:
+            hi_s = c
+            hi_i = int(np.int64(ci))
+    return lo_i, hi_i, stopped
+
+
+@njit(cache=True)
+def mitm_nearest_within(
+    values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`mitm_nearest` that may stop at the first sum inside ``[w_lo, w_hi]`` (C, m).
+
+    Returns the four arrays of `mitm_nearest` and ``stopped`` (C, m) bool: True where
+    the sweep stopped early, so that floor and ceiling are the best found so far (one of
+    them in the window) and not proven nearest. An empty window (``w_lo > w_hi``) never
+    stops: the answer is then exact.
+    """
+    n_cells, n = values.shape
+    m = targets.shape[1]
+    h = n // 2
+    floor_sum = np.empty((n_cells, m), dtype=np.float64)
+    ceil_sum = np.empty((n_cells, m), dtype=np.float64)
+    floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    stopped = np.zeros((n_cells, m), dtype=np.bool_)
+    off_a = level_offsets_nb(h)
+    off_b = level_offsets_nb(n - h)
+    arena_a = np.empty(off_a[h + 1], dtype=np.float64)
+    arena_b = np.empty(off_b[n - h + 1], dtype=np.float64)
+    bits_a = _bits(0, h)
+    bits_b = _bits(h, n - h)
+    a0 = off_a[h] + 1
+    b0 = off_b[n - h] + 1
+    na = 1 << h
+    nb = 1 << (n - h)
+    for c in range(n_cells):
+        va = values[c, :h]
+        vb = values[c, h:]
+        build_sum_levels(va, arena_a, off_a)
+        build_sum_levels(vb, arena_b, off_b)
+        for k in range(m):
+            t = targets[c, k]
+            lo_i, hi_i, stop = _sweep(arena_a, a0, na, arena_b, b0, nb, t, w_lo[c, k], w_hi[c, k])
+            stopped[c, k] = stop
+            # each winner's partner: the largest b with a + b <= t (floor), the next one
+            # (ceiling; the sweep's best ceiling for this a is that pair or an equal sum)
+            floor_sum[c, k] = -np.inf
+            ceil_sum[c, k] = np.inf
+            if lo_i >= 0:
+                lo_j = _floor_index(arena_b, b0, nb, arena_a[lo_i], t)
+                floor_sum[c, k] = arena_a[lo_i] + arena_b[lo_j]
+                floor_mask[c, k] = recover_mask(va, bits_a, arena_a, off_a, lo_i - a0) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, lo_j - b0)
+                )
+            if hi_i >= 0:
+                hi_j = _floor_index(arena_b, b0, nb, arena_a[hi_i], t) + 1
+                ceil_sum[c, k] = arena_a[hi_i] + arena_b[hi_j]
+                ceil_mask[c, k] = recover_mask(va, bits_a, arena_a, off_a, hi_i - a0) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, hi_j - b0)
+                )
+    return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
+
+
+@njit(cache=True)
+def _mitm_nearest_masks(
     values: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Floor and ceiling subset sums of every target by meet-in-the-middle.
+    """`mitm_nearest` for small n: tables carrying masks, one branchy sweep per target.
 
-    Same contract as `enumerate_nearest`. Per cell: two sorted half tables
-    (``O(2**(n/2))``); per target a two-pointer sweep: for each first-half sum ``a``
-    (ascending) the pointer ``j`` into the second half (descending) stops at the largest
-    ``b_j`` with ``a + b_j <= x``; ``a + b_j`` is a floor candidate and ``a + b_{j+1}`` a
-    ceiling candidate, and every pair skipped is dominated by one of them.
+    Below `_SMALL_MITM_N` elements the tables fit in L1 and the four-chain machinery's
+    fixed costs (co-ranking, mask recovery) dominate: this plain kernel is ~2x faster at
+    n = 16 (measured side by side), the four-chain one ~1.8x faster from n = 24. Per cell:
+    two sorted half tables (``O(2**(n/2))``); per target a two-pointer sweep: for each
+    first-half sum ``a`` (ascending) the pointer ``j`` into the second half (descending)
+    stops at the largest ``b_j`` with ``a + b_j <= x``; ``a + b_j`` is a floor candidate
+    and ``a + b_{j+1}`` a ceiling candidate, and every pair skipped is dominated by one
+    of them.
     """
     n_cells, n = values.shape
     m = targets.shape[1]
@@ -201,6 +439,29 @@ def mitm_nearest(
             ceil_sum[c, k] = best_hi
             ceil_mask[c, k] = best_hi_mask
     return floor_sum, floor_mask, ceil_sum, ceil_mask
+
+
+#: Below this many elements `mitm_nearest` uses `_mitm_nearest_masks`.
+_SMALL_MITM_N = 21
+
+
+@njit(cache=True)
+def mitm_nearest(
+    values: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Floor and ceiling subset sums of every target by meet-in-the-middle.
+
+    Same contract as `enumerate_nearest`. Per cell: the sorted sums of each half
+    (`build_sum_levels`, no masks carried: ``O(2**(n/2))``); per target a two-pointer
+    sweep (`_sweep`, ``O(2**(n/2))``), then the subsets of the two winning sums are
+    recovered from the level tables (`recover_mask`, ``O(n**2)``).
+    """
+    if values.shape[1] < _SMALL_MITM_N:
+        return _mitm_nearest_masks(values, targets)
+    empty_lo = np.full(targets.shape, np.inf)
+    empty_hi = np.full(targets.shape, -np.inf)
+    f_sum, f_mask, c_sum, c_mask, _ = mitm_nearest_within(values, targets, empty_lo, empty_hi)
+    return f_sum, f_mask, c_sum, c_mask
 
 
 @njit(cache=True)

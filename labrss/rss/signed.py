@@ -60,6 +60,7 @@ def solve_signed(
     near_optimal_tol: ArrayLike | None = None,
     method: Method = "auto",
     max_exact_n: int = 44,
+    error_tolerance: ArrayLike | None = None,
 ) -> SignedRSSResult:
     """Best joint subsets of a differential pair for each signed target ``G+ - G-`` (S).
 
@@ -72,7 +73,7 @@ def solve_signed(
     leakage_S, exclude, sigma_S : optional
         As in `labrss.rss.solve`; a 2-tuple ``(positive, negative)`` gives each column
         its own array, anything else applies to both columns.
-    near_optimal_tol, secondary, method, max_exact_n :
+    near_optimal_tol, secondary, method, max_exact_n, error_tolerance :
         As in `labrss.rss.solve`; the exact limit counts the elements of both columns.
     series_resistance_ohm, target_kind, topology :
         Only ``None``/0, ``"conductance"`` and ``"parallel"``: with a series resistance
@@ -196,8 +197,14 @@ def solve_signed(
         transform=Transform("parallel", "conductance"),
     )
     tol = prepare_tol(near_optimal_tol, cell_shape, has_m, m)
+    stop_tol = prepare_tol(error_tolerance, cell_shape, has_m, m, name="error_tolerance")
     core = solve_problem(
-        prob, secondary=secondary, near_optimal_tol=tol, method=method, max_exact_n=max_exact_n
+        prob,
+        secondary=secondary,
+        near_optimal_tol=tol,
+        method=method,
+        max_exact_n=max_exact_n,
+        error_tolerance=stop_tol,
     )
     mask = reshape_out(core.mask, cell_shape, has_m)
     return SignedRSSResult(

@@ -32,6 +32,7 @@ from labrss.rss.exact import (
     masked_sums,
     masked_sums_bits,
     mitm_nearest,
+    mitm_nearest_within,
     mitm_window_min_cost,
 )
 from labrss.rss.heuristic import heuristic_nearest, heuristic_window_min_cost
@@ -53,6 +54,9 @@ HEURISTIC_FREE_N = 32
 HEURISTIC_RESTARTS = 8
 #: method="auto" enumerates only up to this many elements in use (memory).
 _AUTO_ENUMERATE_MAX_N = 24
+#: Tolerance mode: free-set sizes of the quick passes tried before the exact sweep
+#: (greedy fixing of the other elements + exact MITM of the free set, `heuristic`).
+_TOLERANCE_FREE_NS = (16, 24, 32)
 #: Slack of the near-optimal window, in units of the sum magnitude's ulp, so that
 #: rounding of the window ends never drops the optimum itself.
 _WINDOW_ULPS = 8.0
@@ -325,8 +329,12 @@ def solve_problem(
     near_optimal_tol: np.ndarray | None,
     method: Method,
     max_exact_n: int,
+    error_tolerance: np.ndarray | None = None,
 ) -> CoreResult:
-    """Solve a flattened problem (see `Problem`): optimum, then secondary objective."""
+    """Solve a flattened problem (see `Problem`): optimum, then secondary objective.
+
+    ``error_tolerance`` (C, m), target's unit: tolerance mode (see `solve`).
+    """
     n_cells, n = prob.a.shape
     m = prob.targets.shape[1]
     tr = prob.transform
@@ -346,8 +354,14 @@ def solve_problem(
         x_floor = masked_sums(a_c, floor_c, prob.base)
         x_ceil = masked_sums(a_c, ceil_c, prob.base)
     else:
-        kernel = enumerate_nearest if chosen == "enumerate" else mitm_nearest
-        f_sum, f_bits, c_sum, c_bits = kernel(a_c, kernel_targets)
+        proven = np.ones((n_cells, m), dtype=bool)
+        if chosen == "mitm" and error_tolerance is not None:
+            f_sum, f_bits, c_sum, c_bits, proven = _mitm_within_tolerance(
+                prob, a_c, kernel_targets, error_tolerance
+            )
+        else:
+            kernel = enumerate_nearest if chosen == "enumerate" else mitm_nearest
+            f_sum, f_bits, c_sum, c_bits = kernel(a_c, kernel_targets)
         # a missing side is flagged by an infinite sum; its mask is unused
         floor_ok = np.isfinite(f_sum)
         ceil_ok = np.isfinite(c_sum)
@@ -399,8 +413,90 @@ def solve_problem(
     reachable = (prob.targets >= lo[:, None]) & (prob.targets <= hi[:, None])
     with np.errstate(invalid="ignore"):
         error = value - prob.targets
-    exact = np.full((n_cells, m), chosen != "heuristic")
+    exact = np.full((n_cells, m), False) if chosen == "heuristic" else proven
     return CoreResult(mask, value, error, exact, reachable, lo, hi, sigma, chosen)
+
+
+def _tolerance_window(prob: Problem, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sums ``x - base`` (kernel variable) whose value is within ``tol`` of the target.
+
+    ``|v(x) - T| <= tol`` mapped through the monotone inverse transform; no slack (a
+    sum found in it is good enough up to rounding). Empty (``lo > hi``) where the
+    target is unreachable in ``x`` (the exact search then runs in full).
+    """
+    tr = prob.transform
+    v_lo = prob.targets - tol
+    v_hi = prob.targets + tol
+    if tr.increasing:
+        x_lo, x_hi = tr.inverse(v_lo, prob.r), tr.inverse(v_hi, prob.r)
+    else:
+        x_lo, x_hi = tr.inverse(v_hi, prob.r), tr.inverse(v_lo, prob.r)
+    base = prob.base[:, None]
+    ok = np.isfinite(x_lo) & np.isfinite(x_hi)
+    lo = np.where(ok, x_lo - base, np.inf)
+    hi = np.where(ok, x_hi - base, -np.inf)
+    return np.ascontiguousarray(lo), np.ascontiguousarray(hi)
+
+
+def _mitm_within_tolerance(
+    prob: Problem, a_c: np.ndarray, kernel_targets: np.ndarray, tol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Floor/ceiling sums and bit masks, stopping at the first sum within ``tol``.
+
+    Quick passes first (`_TOLERANCE_FREE_NS`: the heuristic's greedy fixing plus an
+    exact MITM of a small free set, ``O(2**(k/2))`` per target); the (cell, target)
+    pairs they leave outside the window get the exact sweep, which also stops at the
+    first sum inside. Returns ``f_sum, f_bits, c_sum, c_bits`` (C, m) and ``proven``
+    (C, m): False where the search stopped early (good enough, not proven optimal).
+    """
+    n_cells, n_used = a_c.shape
+    m = kernel_targets.shape[1]
+    w_lo, w_hi = _tolerance_window(prob, tol)
+    f_sum = np.full((n_cells, m), -np.inf)
+    c_sum = np.full((n_cells, m), np.inf)
+    f_bits = np.zeros((n_cells, m), dtype=np.uint64)
+    c_bits = np.zeros((n_cells, m), dtype=np.uint64)
+    proven = np.zeros((n_cells, m), dtype=bool)
+    todo = np.ones((n_cells, m), dtype=bool)
+    weights = np.left_shift(np.uint64(1), np.arange(n_used, dtype=np.uint64))
+    for free_n in _TOLERANCE_FREE_NS:
+        cells = np.flatnonzero(todo.any(axis=1))
+        if free_n >= n_used or cells.size == 0:
+            break
+        lo_s, lo_m, hi_s, hi_m = heuristic_nearest(
+            a_c[cells], kernel_targets[cells], free_n=free_n, restarts=1
+        )
+        hit_lo = (lo_s >= w_lo[cells]) & (lo_s <= w_hi[cells])
+        hit_hi = (hi_s >= w_lo[cells]) & (hi_s <= w_hi[cells])
+        done = (hit_lo | hit_hi) & todo[cells]
+        if done.any():
+            rows, cols = np.nonzero(done)
+            sel = (cells[rows], cols)
+            f_sum[sel] = lo_s[rows, cols]
+            c_sum[sel] = hi_s[rows, cols]
+            f_bits[sel] = (lo_m[rows, cols] * weights).sum(-1, dtype=np.uint64)
+            c_bits[sel] = (hi_m[rows, cols] * weights).sum(-1, dtype=np.uint64)
+            todo[sel] = False
+    cells = np.flatnonzero(todo.any(axis=1))
+    if cells.size:
+        # targets already settled get an empty window: their kernel answer is not used
+        lo_k = np.where(todo[cells], w_lo[cells], np.inf)
+        hi_k = np.where(todo[cells], w_hi[cells], -np.inf)
+        fs, fb, cs, cb, stopped = mitm_nearest_within(
+            np.ascontiguousarray(a_c[cells]),
+            np.ascontiguousarray(kernel_targets[cells]),
+            np.ascontiguousarray(lo_k),
+            np.ascontiguousarray(hi_k),
+        )
+        keep = todo[cells]
+        rows, cols = np.nonzero(keep)
+        sel = (cells[rows], cols)
+        f_sum[sel] = fs[rows, cols]
+        c_sum[sel] = cs[rows, cols]
+        f_bits[sel] = fb[rows, cols]
+        c_bits[sel] = cb[rows, cols]
+        proven[sel] = ~stopped[rows, cols]
+    return f_sum, f_bits, c_sum, c_bits, proven
 
 
 def _sigma(prob: Problem, mask: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -545,15 +641,20 @@ def _validate_choices(
 
 
 def prepare_tol(
-    near_optimal_tol: object, cell_shape: tuple[int, ...], has_m: bool, m: int
+    near_optimal_tol: object,
+    cell_shape: tuple[int, ...],
+    has_m: bool,
+    m: int,
+    *,
+    name: str = "near_optimal_tol",
 ) -> np.ndarray | None:
-    """The near-optimal tolerance as a (C, m) array (target's unit), or None."""
+    """A tolerance option as a (C, m) array (target's unit), or None."""
     if near_optimal_tol is None:
         return None
-    tol = as_float_array("near_optimal_tol", near_optimal_tol)
+    tol = as_float_array(name, near_optimal_tol)
     out_shape = (*cell_shape, m) if has_m else cell_shape
-    tol = broadcast_option("near_optimal_tol", tol, out_shape)
-    check_values("near_optimal_tol", tol, "", per_element=False, allow_negative=False)
+    tol = broadcast_option(name, tol, out_shape)
+    check_values(name, tol, "", per_element=False, allow_negative=False)
     return np.ascontiguousarray(tol).reshape(-1, m)
 
 
@@ -579,6 +680,7 @@ def solve(
     near_optimal_tol: ArrayLike | None = None,
     method: Method = "auto",
     max_exact_n: int = 44,
+    error_tolerance: ArrayLike | None = None,
 ) -> RSSResult:
     """Best subset of each cell's elements for each target.
 
@@ -623,6 +725,15 @@ def solve(
         otherwise) when at most ``max_exact_n`` elements are in use, else the heuristic.
     max_exact_n : int
         Exact limit for ``method="auto"`` (at most 48).
+    error_tolerance : array_like, optional
+        Tolerance mode (meet-in-the-middle only), target's unit, broadcast to the
+        result shape: stop at the first subset whose ``|error| <= error_tolerance`` (up
+        to rounding), for example the calibration's uncertainty, below which a better
+        optimum means nothing. Quick passes on a small free set come first, then the
+        exact sweep stops at the first sum inside. Such a result has ``exact`` False
+        (good enough, not proven optimal); where nothing is within the tolerance the
+        search runs in full and the result is the proven optimum (``exact`` True).
+        Enumeration ignores it (already ``O(n)`` per target).
 
     Returns
     -------
@@ -696,8 +807,14 @@ def solve(
     )
     prob = Problem(a, base, var, ~excl, tg_flat, r, Transform(topology, target_kind))
     tol = prepare_tol(near_optimal_tol, cell_shape, has_m, m)
+    stop_tol = prepare_tol(error_tolerance, cell_shape, has_m, m, name="error_tolerance")
     core = solve_problem(
-        prob, secondary=secondary, near_optimal_tol=tol, method=method, max_exact_n=max_exact_n
+        prob,
+        secondary=secondary,
+        near_optimal_tol=tol,
+        method=method,
+        max_exact_n=max_exact_n,
+        error_tolerance=stop_tol,
     )
     return RSSResult(
         mask=reshape_out(core.mask, cell_shape, has_m),

@@ -20,6 +20,9 @@ __all__ = [
     "MAX_SUBSET_SUMS_N",
     "build_sorted_sums",
     "build_sorted_sums_with_cost",
+    "build_sum_levels",
+    "level_offsets_nb",
+    "recover_mask",
     "sorted_subset_sums",
 ]
 
@@ -236,3 +239,184 @@ def sorted_subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.empty(size, dtype=np.uint64),
     )
     return sums, masks
+
+
+# ----------------------------------------------------------------- mask-free level tables
+#: Merges producing fewer sums than this use the plain branchy merge; longer ones run
+#: four branch-free chains at once (see `_merge_four_chains`).
+_FOUR_CHAINS_FROM = 512
+
+
+@njit(cache=True)
+def level_offsets_nb(k: int) -> np.ndarray:
+    """Start of each level ``j = 0..k`` in a `build_sum_levels` arena (int64, ``k + 2``).
+
+    Level ``j`` holds ``2**j`` sums at ``[off[j] + 1, off[j] + 1 + 2**j)`` between the
+    sentinels ``-inf`` at ``off[j]`` and ``+inf`` at ``off[j] + 2**j + 1``; ``off[k + 1]``
+    is the arena size (``2**(k+1) + 2 k + 1`` floats).
+    """
+    off = np.zeros(k + 2, dtype=np.int64)
+    for j in range(k + 1):
+        off[j + 1] = off[j] + (1 << j) + 2
+    return off
+
+
+@njit(cache=True)
+def _corank(src: np.ndarray, base: int, size: int, a: float, out: int) -> int:
+    """How many entries of ``L`` are among the first ``out`` of ``merge(L, L + a)``.
+
+    ``L = src[base : base + size]``; the merge takes ``L`` on ties (the order of
+    `build_sorted_sums`). Binary search over the split, ``O(log size)``.
+    """
+    lo = max(0, out - size)
+    hi = min(out, size)
+    while lo < hi:
+        p = (lo + hi) // 2
+        q = out - p
+        # L[p] is taken before M[q - 1] = L[q - 1] + a: more than p come from L
+        if src[base + p] <= src[base + q - 1] + a:
+            lo = p + 1
+        else:
+            hi = p
+    return lo
+
+
+@njit(cache=True)
+def _merge_four_chains(  # noqa: PLR0917 (numba kernel: positional arrays)
+    src: np.ndarray, s0: int, size: int, a: float, dst: np.ndarray, d0: int
+) -> None:
+    """``dst[d0 : d0 + 2 size] = merge(L, L + a)`` with ``L = src[s0 : s0 + size]``.
+
+    The output is split at its middle (`_corank`) and each half is produced from both
+    ends at once: four independent branch-free dependency chains in one loop, which
+    the CPU overlaps (a single merge is bound by the latency of load, add, compare).
+    Needs the ``-inf`` / ``+inf`` sentinels at ``src[s0 - 1]`` and ``src[s0 + size]``.
+    Ties: ``L`` first (front chains take ``L`` on ties, back chains ``L + a``), the
+    same total order as `build_sorted_sums`, so the chains meet exactly.
+    """
+    half = size // 2
+    pm = _corank(src, s0, size, a, size)  # L entries in the first half of the output
+    qm = size - pm
+    # unsigned positions: numba then skips its negative-index wraparound (~30 % here)
+    one = np.uint64(1)
+    # chain 1: front of the first half; chain 2: back of the first half
+    p1 = np.uint64(s0)
+    q1 = np.uint64(s0)
+    p2 = np.uint64(s0 + pm - 1)
+    q2 = np.uint64(s0 + qm - 1)
+    # chain 3: front of the second half; chain 4: back of the second half
+    p3 = np.uint64(s0 + pm)
+    q3 = np.uint64(s0 + qm)
+    p4 = np.uint64(s0 + size - 1)
+    q4 = np.uint64(s0 + size - 1)
+    o1 = np.uint64(d0)
+    o2 = np.uint64(d0 + size - 1)
+    o3 = np.uint64(d0 + size)
+    o4 = np.uint64(d0 + 2 * size - 1)
+    for st in range(half):
+        step = np.uint64(st)  # one shared output counter (fewer live registers)
+        # front chains output the smaller candidate (L on ties: the same value), back
+        # chains the larger (L + a on ties); no data-dependent branch
+        x1 = src[p1]
+        y1 = src[q1] + a
+        x2 = src[p2]
+        y2 = src[q2] + a
+        x3 = src[p3]
+        y3 = src[q3] + a
+        x4 = src[p4]
+        y4 = src[q4] + a
+        t1 = np.uint64(x1 <= y1)
+        t2 = np.uint64(y2 >= x2)
+        t3 = np.uint64(x3 <= y3)
+        t4 = np.uint64(y4 >= x4)
+        dst[o1 + step] = min(x1, y1)
+        dst[o2 - step] = max(x2, y2)
+        dst[o3 + step] = min(x3, y3)
+        dst[o4 - step] = max(x4, y4)
+        p1 += t1
+        q1 += one - t1
+        q2 -= t2
+        p2 -= one - t2
+        p3 += t3
+        q3 += one - t3
+        q4 -= t4
+        p4 -= one - t4
+
+
+@njit(cache=True)
+def build_sum_levels(values: np.ndarray, arena: np.ndarray, off: np.ndarray) -> None:
+    """Fill ``arena`` with the sorted subset sums of ``values[:j]`` for ``j = 0..k``.
+
+    Layout: `level_offsets_nb` (``off``). Level ``j`` is ``merge(level j-1, level j-1 +
+    values[j-1])``, so each sum is accumulated in increasing element order and ties
+    are ordered as in `build_sorted_sums`. No masks are stored: `recover_mask` finds
+    the subset of any sum from the levels. ``O(2**k)`` time, ``2**(k+1)`` floats (half
+    the memory traffic of a table with masks).
+    """
+    k = values.shape[0]
+    for j in range(k + 1):
+        arena[off[j]] = -np.inf
+        arena[off[j] + (1 << j) + 1] = np.inf
+    arena[off[0] + 1] = 0.0
+    for j in range(1, k + 1):
+        size = 1 << (j - 1)
+        a = values[j - 1]
+        s0 = off[j - 1] + 1
+        d0 = off[j] + 1
+        if 2 * size >= _FOUR_CHAINS_FROM:
+            _merge_four_chains(arena, s0, size, a, arena, d0)
+            continue
+        p = s0
+        q = s0
+        for out in range(d0, d0 + 2 * size):
+            sp = arena[p]
+            sq = arena[q] + a
+            if sp <= sq:
+                arena[out] = sp
+                p += 1
+            else:
+                arena[out] = sq
+                q += 1
+
+
+@njit(cache=True)
+def recover_mask(
+    values: np.ndarray, bits: np.ndarray, arena: np.ndarray, off: np.ndarray, index: int
+) -> np.uint64:
+    """The subset (bits ``bits[j]``) whose sum is entry ``index`` of the top level.
+
+    Walks down the levels of `build_sum_levels`: a sum ``v`` of level ``j`` is either
+    in level ``j - 1`` (element ``j - 1`` out) or equals ``fl(u + values[j-1])`` for a
+    ``u`` of level ``j - 1`` (element in), found by binary search since ``fl(u + a)``
+    is non-decreasing in ``u``. The subset returned adds up, left to right, to exactly
+    that sum (among equal sums, any of their subsets). ``O(k**2)``.
+    """
+    k = values.shape[0]
+    v = arena[off[k] + 1 + index]
+    mask = np.uint64(0)
+    for j in range(k, 0, -1):
+        lo = off[j - 1] + 1
+        hi = lo + (1 << (j - 1))
+        # first entry >= v
+        b0 = lo
+        b1 = hi
+        while b0 < b1:
+            mid = (b0 + b1) // 2
+            if arena[mid] < v:
+                b0 = mid + 1
+            else:
+                b1 = mid
+        if b0 < hi and arena[b0] == v:
+            continue  # element j - 1 out
+        a = values[j - 1]
+        b0 = lo
+        b1 = hi
+        while b0 < b1:  # first u with fl(u + a) >= v
+            mid = (b0 + b1) // 2
+            if arena[mid] + a < v:
+                b0 = mid + 1
+            else:
+                b1 = mid
+        v = arena[b0]
+        mask |= bits[j - 1]
+    return mask

@@ -48,8 +48,9 @@ import numpy.typing as npt
 from labrss.rss import solve_signed
 from labrss.rss.multidim import solve_mrss
 from labrss.slth.pensia import _block as _pensia_block
+from labrss.slth.pensia import _layer_instances
 
-__all__ = ["BLOCK_METHODS", "Block", "build_block"]
+__all__ = ["BLOCK_METHODS", "Block", "build_block", "layer_scale"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -175,10 +176,10 @@ def _malach(w: FloatArray, b: FloatArray, n: int, rng: np.random.Generator, w_ma
 
 
 # ---------------------------------------------------------------------------- da Cunha
-def _da_cunha(
+def _da_cunha_draw(
     w: FloatArray, b: FloatArray, n: int, rng: np.random.Generator, w_max: float
-) -> Block:
-    """Per output channel, n units with full random filters; inputs >= 0 (docstring)."""
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, float]:
+    """The random units of `_da_cunha`, its instances and the layer's scale (no solve)."""
     p, o = w.shape
     rows = p + 1  # the unit bias as entry p (its input is 1)
     e = rng.uniform(-1.0, 1.0, size=(rows, o, n))  # filter entries and bias per unit
@@ -190,6 +191,42 @@ def _da_cunha(
     u = np.concatenate([w, b[None, :]], axis=0)  # (rows, o)
     ranges = np.where(u > 0, pos_el.sum(-1), neg_el.sum(-1))
     c = _scale(float(np.abs(u).max()), w_max, u, ranges)
+    return e, v, pos_el, neg_el, u, c
+
+
+def layer_scale(
+    method: str,
+    weights: npt.ArrayLike,
+    bias: npt.ArrayLike,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    w_max: float,
+    inputs_nonnegative: bool,
+) -> float:
+    """The scale ``c`` `build_block` will use with the same generator state, without
+    solving anything (cheap): what a chunked run needs to chain the layers' biases."""
+    w = np.asarray(weights, dtype=np.float64)
+    bb = np.asarray(bias, dtype=np.float64)
+    if method == "pensia" or (method == "da-cunha" and not inputs_nonnegative):
+        return _layer_instances(w, bb, n, rng, w_max=w_max, eps_rel=None).scale
+    if method == "da-cunha":
+        return _da_cunha_draw(w, bb, n, rng, w_max)[5]
+    if method == "malach":
+        peak = float(np.abs(np.concatenate([w, bb[None, :]])).max())
+    else:
+        peak = float(max(np.abs(w).max(), np.abs(bb).max()))
+    return w_max / peak if peak > 0 else 1.0
+
+
+def _da_cunha(
+    w: FloatArray, b: FloatArray, n: int, rng: np.random.Generator, w_max: float
+) -> Block:
+    """Per output channel, n units with full random filters; inputs >= 0 (docstring)."""
+    p, o = w.shape
+    rows = p + 1
+    e, v, pos_el, neg_el, u, c = _da_cunha_draw(w, b, n, rng, w_max)
+    avail = e > 0
     res = solve_signed(pos_el, neg_el, c * u, exclude=(pos_el == 0, neg_el == 0))
     chosen = (np.asarray(res.mask_pos) | np.asarray(res.mask_neg)) & avail  # (rows, o, n)
     unit_used = chosen.any(axis=0)  # (o, n)

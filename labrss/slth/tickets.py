@@ -31,18 +31,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labrss.networks.layers import Conv, Flatten, ReLU, Reshape
+from labrss.networks.layers import Conv, ReLU
 from labrss.networks.model import Layer
 from labrss.networks.sequential import Op, SequentialNetwork
-from labrss.slth.blocks import BLOCK_METHODS, Block, build_block
+from labrss.slth.blocks import BLOCK_METHODS, Block, build_block, layer_scale
 
 __all__ = [
     "DEFAULT_N",
     "DEFAULT_W_MAX",
     "TICKET_METHODS",
+    "LayerJob",
     "LayerTicket",
+    "TicketPlan",
     "TicketResult",
+    "assemble_ticket",
+    "plan_ticket",
     "prune_sequential",
+    "ticket_layer",
 ]
 
 #: The methods of `prune_sequential` (`labrss prune --method`).
@@ -201,6 +206,241 @@ def _errors(blk: Block, w: np.ndarray, b: np.ndarray, signed: bool) -> tuple[flo
     return float(err.max() / peak), float(np.sqrt(np.mean((err / peak) ** 2))), bias_err
 
 
+@dataclass(frozen=True)
+class LayerJob:
+    """One target layer's construction, planned: everything `ticket_layer` needs.
+
+    ``bias`` is already in the previous layers' scale (``k_{l-1} b``); the layer's own
+    generator is ``default_rng([seed, op_index])``, so any process rebuilds the same
+    random block; ``scale`` is the ``c`` it will find (checked on assembly).
+    """
+
+    op_index: int
+    method: str
+    weights: np.ndarray
+    bias: np.ndarray
+    n: int
+    seed: int
+    w_max: float
+    inputs_nonnegative: bool
+    groups: np.ndarray
+    max_exact_n: int
+    scale: float
+
+    def args(self) -> tuple[Any, ...]:
+        """The positional arguments of `ticket_layer`."""
+        return (
+            self.method,
+            self.weights,
+            self.bias,
+            self.n,
+            self.seed,
+            self.op_index,
+            self.w_max,
+            self.inputs_nonnegative,
+            self.groups,
+            self.max_exact_n,
+        )
+
+
+#: Constructions `ticket_layer` can report, by code.
+_CONSTRUCTIONS = ("pensia", "pensia (signed inputs)", "malach", "da-cunha", "structured")
+
+
+def ticket_layer(  # noqa: PLR0917 - the batch engine calls chunks with positional args
+    method: str,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    n: int,
+    seed: int,
+    op_index: int,
+    w_max: float,
+    inputs_nonnegative: bool,
+    groups: np.ndarray,
+    max_exact_n: int,
+) -> dict[str, np.ndarray]:
+    """Build and solve one layer's block (pure, arrays in and out: a batch-engine chunk).
+
+    Returns the block's matrices, ``scale``, ``counts`` (kept, total, units kept, units
+    total), ``optimal`` and the construction's code.
+    """
+    blk = build_block(
+        method,
+        weights,
+        bias,
+        n,
+        np.random.default_rng([seed, op_index]),
+        w_max=w_max,
+        inputs_nonnegative=inputs_nonnegative,
+        groups=groups,
+        max_exact_n=max_exact_n,
+    )
+    return {
+        "u_weights": blk.u_weights,
+        "u_bias": blk.u_bias,
+        "v_weights": blk.v_weights,
+        "v_bias": blk.v_bias,
+        "scale": np.array(blk.scale),
+        "counts": np.array([blk.kept, blk.total, blk.units_kept, blk.units_total]),
+        "optimal": np.array(blk.optimal),
+        "construction": np.array(_CONSTRUCTIONS.index(blk.construction)),
+    }
+
+
+@dataclass(frozen=True)
+class TicketPlan:
+    """A ticket planned layer by layer (`plan_ticket`), solved by `ticket_layer` calls
+    anywhere, put together by `assemble_ticket`."""
+
+    target: SequentialNetwork
+    method: str
+    n: int
+    seed: int
+    w_max: float
+    layers: tuple[LayerJob, ...]
+
+
+def plan_ticket(
+    target: SequentialNetwork,
+    method: str,
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    w_max: float | None = None,
+    inputs_nonnegative: bool = False,
+    max_exact_n: int = 32,
+) -> TicketPlan:
+    """The layers' jobs, their scales chained (cheap: draws, no subset sums solved)."""
+    if method not in TICKET_METHODS:
+        msg = f"unknown method {method!r}; choose from {', '.join(TICKET_METHODS)}"
+        raise ValueError(msg)
+    nn = DEFAULT_N[method] if n is None else int(n)
+    wm = DEFAULT_W_MAX[method] if w_max is None else float(w_max)
+    if nn < 1:
+        raise ValueError(f"{method}: n = {nn}: need at least one random unit")
+    if not (math.isfinite(wm) and wm > 0):
+        raise ValueError(f"{method}: w_max = {w_max!r}: must be finite and > 0")
+    nonneg = inputs_nonnegative
+    k_prev = 1.0
+    jobs: list[LayerJob] = []
+    for index, op in enumerate(target.ops):
+        if isinstance(op, ReLU):
+            nonneg = True
+            continue
+        if not isinstance(op, Conv | Layer):
+            continue
+        w = op.kernel_matrix() if isinstance(op, Conv) else op.weights
+        bias = k_prev * op.bias
+        c = layer_scale(
+            method, w, bias, nn, np.random.default_rng([seed, index]), w_max=wm,
+            inputs_nonnegative=nonneg,
+        )  # fmt: skip
+        jobs.append(
+            LayerJob(
+                op_index=index,
+                method=method,
+                weights=w,
+                bias=bias,
+                n=nn,
+                seed=seed,
+                w_max=wm,
+                inputs_nonnegative=nonneg,
+                groups=_groups(op),
+                max_exact_n=max_exact_n,
+                scale=c,
+            )
+        )
+        k_prev *= c
+        nonneg = False
+    return TicketPlan(target, method, nn, seed, wm, tuple(jobs))
+
+
+def assemble_ticket(
+    plan: TicketPlan, solutions: dict[int, dict[str, np.ndarray]], wall_time_s: float = math.nan
+) -> TicketResult:
+    """The pruned network and its report from every layer's `ticket_layer` result
+    (keyed by op index)."""
+    target = plan.target
+    jobs = {j.op_index: j for j in plan.layers}
+    ops: list[Op] = []
+    reports: list[LayerTicket] = []
+    k_prev = 1.0
+    for index, op in enumerate(target.ops):
+        if index not in jobs:
+            ops.append(op)
+            continue
+        assert isinstance(op, Conv | Layer)
+        job, sol = jobs[index], solutions[index]
+        kept, total, units_kept, units_total = (int(v) for v in sol["counts"])
+        blk = Block(
+            sol["u_weights"],
+            sol["u_bias"],
+            sol["v_weights"],
+            sol["v_bias"],
+            float(sol["scale"]),
+            kept,
+            total,
+            units_kept,
+            units_total,
+            _CONSTRUCTIONS[int(sol["construction"])],
+            float(sol["optimal"]),
+        )
+        if not math.isclose(blk.scale, job.scale, rel_tol=1e-12):
+            msg = f"op {index}: the solved block's scale {blk.scale} differs from the plan's"
+            raise ValueError(msg)
+        c = blk.scale
+        max_rel, rms_rel, bias_rel = _errors(
+            blk, job.weights, c * job.bias, not job.inputs_nonnegative
+        )
+        h = blk.u_weights.shape[1]
+        if isinstance(op, Conv):
+            ones = (1,) * op.dims
+            u_kernel = blk.u_weights.T.reshape(h, op.c_in, *op.kernel)
+            v_kernel = blk.v_weights.T.reshape(op.c_out, h, *ones)
+            ops += [
+                Conv(u_kernel, blk.u_bias, op.stride, op.padding),
+                ReLU(),
+                Conv(v_kernel, blk.v_bias, ones, ((0, 0),) * op.dims),
+            ]
+        else:
+            ops += [Layer(blk.u_weights, blk.u_bias), ReLU(), Layer(blk.v_weights, blk.v_bias)]
+        reports.append(
+            LayerTicket(
+                op_index=index,
+                kind="dense" if isinstance(op, Layer) else f"conv{op.dims}d",
+                construction=blk.construction,
+                d_in=int(job.weights.shape[0]),
+                d_out=int(job.weights.shape[1]),
+                n=job.n,
+                scale=c,
+                max_error_rel=max_rel,
+                rms_error_rel=rms_rel,
+                bias_max_error_rel=bias_rel,
+                kept=blk.kept,
+                total=blk.total,
+                units_kept=blk.units_kept,
+                units_total=blk.units_total,
+                target_parameters=int(op.weights.size + op.bias.size),
+                optimal=blk.optimal,
+            )
+        )
+        k_prev *= c
+    network = SequentialNetwork(
+        ops, target.input_shape, name=f"{plan.method} ticket (n = {plan.n}) of {target.name}"
+    )
+    return TicketResult(
+        network=network,
+        target=target,
+        method=plan.method,
+        n=plan.n,
+        seed=plan.seed,
+        w_max=plan.w_max,
+        output_scale=1.0 / k_prev,
+        layers=tuple(reports),
+        wall_time_s=wall_time_s,
+    )
+
+
 def prune_sequential(
     target: SequentialNetwork,
     method: str,
@@ -217,112 +457,25 @@ def prune_sequential(
     ----------
     target : the network (conv and dense layers, ReLU, flatten, reshape).
     method : ``pensia``, ``malach``, ``da-cunha`` or ``structured`` (`labrss.slth.blocks`).
-    n : random units per input entry / output channel / block (`DEFAULT_N`).
-    seed : seeds every random weight.
+    n : random units per input entry / output channel / kernel entry (`DEFAULT_N`).
+    seed : seeds every random weight (layer ``l``'s generator: ``[seed, op index]``).
     w_max : largest normalised target per layer (`DEFAULT_W_MAX`).
     inputs_nonnegative : the network's inputs are >= 0 (``da-cunha`` then builds its own
         construction for the first layer too).
     max_exact_n : ``structured``: exact MRSS up to this many units per block.
 
-    Cost: per layer the method's subset-sum instances (``pensia``/``da-cunha``: two per
-    weight, about ``n/2`` elements, exact; ``structured``: one ``d``-dimensional instance
-    per (input channel, output) of ``n`` vectors, exact meet in the middle).
+    `plan_ticket`, one `ticket_layer` per layer (in this process; `labrss prune` runs them
+    as chunks on the batch engine, same result), `assemble_ticket`. Cost: per layer the
+    method's subset-sum instances (``pensia``/``da-cunha``: two per weight of about
+    ``n/2`` elements, exact; ``structured``: one ``d``-dimensional instance of ``n d``
+    vectors per (input channel, output), exact meet in the middle up to ``max_exact_n``).
     """
     import time
 
-    if method not in TICKET_METHODS:
-        msg = f"unknown method {method!r}; choose from {', '.join(TICKET_METHODS)}"
-        raise ValueError(msg)
-    nn = DEFAULT_N[method] if n is None else int(n)
-    wm = DEFAULT_W_MAX[method] if w_max is None else float(w_max)
-    if nn < 1:
-        raise ValueError(f"{method}: n = {nn}: need at least one random unit")
-    if not (math.isfinite(wm) and wm > 0):
-        raise ValueError(f"{method}: w_max = {w_max!r}: must be finite and > 0")
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    nonneg = inputs_nonnegative
-    k_prev = 1.0
-    ops: list[Op] = []
-    reports: list[LayerTicket] = []
-    for index, op in enumerate(target.ops):
-        if isinstance(op, ReLU):
-            ops.append(op)
-            nonneg = True
-            continue
-        if isinstance(op, Flatten | Reshape):
-            ops.append(op)
-            continue
-        assert isinstance(op, Conv | Layer)
-        w = op.kernel_matrix() if isinstance(op, Conv) else op.weights
-        bias = k_prev * op.bias
-        blk = build_block(
-            method,
-            w,
-            bias,
-            nn,
-            rng,
-            w_max=wm,
-            inputs_nonnegative=nonneg,
-            groups=_groups(op),
-            max_exact_n=max_exact_n,
-        )
-        c = blk.scale
-        max_rel, rms_rel, bias_rel = _errors(blk, w, c * bias, not nonneg)
-        h = blk.u_weights.shape[1]
-        if isinstance(op, Conv):
-            ones = (1,) * op.dims
-            ops += [
-                Conv(
-                    blk.u_weights.T.reshape(h, op.c_in, *op.kernel),
-                    blk.u_bias,
-                    op.stride,
-                    op.padding,
-                ),
-                ReLU(),
-                Conv(
-                    blk.v_weights.T.reshape(op.c_out, h, *ones),
-                    blk.v_bias,
-                    ones,
-                    ((0, 0),) * op.dims,
-                ),
-            ]
-        else:
-            ops += [Layer(blk.u_weights, blk.u_bias), ReLU(), Layer(blk.v_weights, blk.v_bias)]
-        params = int(op.weights.size + op.bias.size)
-        reports.append(
-            LayerTicket(
-                op_index=index,
-                kind="dense" if isinstance(op, Layer) else f"conv{op.dims}d",
-                construction=blk.construction,
-                d_in=int(w.shape[0]),
-                d_out=int(w.shape[1]),
-                n=nn,
-                scale=c,
-                max_error_rel=max_rel,
-                rms_error_rel=rms_rel,
-                bias_max_error_rel=bias_rel,
-                kept=blk.kept,
-                total=blk.total,
-                units_kept=blk.units_kept,
-                units_total=blk.units_total,
-                target_parameters=params,
-                optimal=blk.optimal,
-            )
-        )
-        k_prev *= c
-        nonneg = False
-    network = SequentialNetwork(
-        ops, target.input_shape, name=f"{method} ticket (n = {nn}) of {target.name}"
-    )
-    return TicketResult(
-        network=network,
-        target=target,
-        method=method,
-        n=nn,
-        seed=seed,
-        w_max=wm,
-        output_scale=1.0 / k_prev,
-        layers=tuple(reports),
-        wall_time_s=time.perf_counter() - started,
-    )
+    plan = plan_ticket(
+        target, method, n, seed=seed, w_max=w_max, inputs_nonnegative=inputs_nonnegative,
+        max_exact_n=max_exact_n,
+    )  # fmt: skip
+    solutions = {job.op_index: ticket_layer(*job.args()) for job in plan.layers}
+    return assemble_ticket(plan, solutions, time.perf_counter() - started)

@@ -1,6 +1,7 @@
 """The station file: instruments, addresses and safety limits (simulator by default)."""
 
 from labrss.station.config import (
+    DEFAULT_VISA_LIBRARY,
     SIM_ADDRESS,
     BatchSettings,
     BoardSettings,
@@ -18,6 +19,7 @@ from labrss.station.config import (
 )
 
 __all__ = [
+    "DEFAULT_VISA_LIBRARY",
     "SIM_ADDRESS",
     "BatchSettings",
     "BoardSettings",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ from drivers.plugins import (
 
 SIM_ADDRESS: Final = "sim"
 """Address meaning "the embedded simulator's instrument"."""
+
+DEFAULT_VISA_LIBRARY: Final = "@py"
+"""pyvisa-py: the pure-Python VISA backend labrss installs."""
+VISA_LIBRARY_ALIASES: Final = {"@ni": "@ivi"}
+"""Backend names pyvisa still accepts for another (``@ni`` is the old name of ``@ivi``)."""
 
 SIM_SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
 SIM_BENCHES: Final = SIMULATED_BENCHES
@@ -77,12 +83,17 @@ class SMUSettings:
         address: any VISA resource string, or ``"sim"`` for the embedded simulator's SMU.
         channel: SMU channel (1-based; 2 only on a two-channel model such as a B2902A).
         timeout_s: VISA I/O timeout (s).
+        visa_library: the pyvisa backend that opens ``address``: ``"@py"`` (pyvisa-py,
+            the default, pure Python), ``"@ivi"`` (the vendor VISA installed on the
+            machine: NI-VISA, Keysight IO Libraries, R&S VISA), or the path of a VISA
+            library file. The embedded simulator's SMU is always opened with ``"@py"``.
     """
 
     driver: str = "keithley2450"
     address: str = SIM_ADDRESS
     channel: int = 1
     timeout_s: float = 5.0
+    visa_library: str = DEFAULT_VISA_LIBRARY
 
     @property
     def simulated(self) -> bool:
@@ -104,6 +115,10 @@ class BoardSettings:
         retries: how many times a transient link error is retried per command.
         options: the driver's own options (``[board.options]``, checked against what the
             driver declares; file paths resolved against the station file's directory).
+        geometry: the (rows, columns, branches) the bench must have (``geometry =
+            "16x16x8"``), or None (not checked). `Lab` refuses a board of another geometry
+            and ``labrss station check`` compares it: calibrations and programs are per
+            board, and a wrong board at the address must not be used.
     """
 
     driver: str = "crossbar"
@@ -111,6 +126,7 @@ class BoardSettings:
     timeout_s: float = 2.0
     retries: int = 3
     options: Mapping[str, Any] = field(default_factory=dict)
+    geometry: tuple[int, int, int] | None = None
 
     @property
     def simulated(self) -> bool:
@@ -396,6 +412,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         address=smu_t.text("address", SMUSettings.address),
         channel=smu_t.integer("channel", SMUSettings.channel, low=1, high=8),
         timeout_s=smu_t.number("timeout_s", SMUSettings.timeout_s, low=0.0, low_open=True),
+        visa_library=_visa_library(smu_t, "visa_library"),
     )
     if smu.channel > smu_driver.channels:
         raise StationError(
@@ -423,6 +440,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         timeout_s=board_t.number("timeout_s", BoardSettings.timeout_s, low=0.0, low_open=True),
         retries=board_t.integer("retries", BoardSettings.retries, low=0, high=100),
         options=_board_options(board_t, board_driver_name, board_driver, base_dir),
+        geometry=_geometry(board_t, "geometry"),
     )
     board_t.finish()
 
@@ -629,10 +647,62 @@ def _reference(name: str, table: Mapping[str, Any]) -> ReferenceStandard:
     return ref
 
 
-_BENCH_DRIVERS: Final = {"crossbar": "crossbar"}
+_BENCH_DRIVERS: Final = {"crossbar": "crossbar", "switch-matrix": "keysight34980a"}
 """The board driver a station uses by default for each simulated bench."""
-_BENCH_PRESETS: Final = {"crossbar": "default"}
+_BENCH_PRESETS: Final = {"crossbar": "default", "switch-matrix": "switch-matrix"}
 """The default ``[simulator] board`` preset of each simulated bench."""
+
+
+def visa_backends() -> list[str]:
+    """The pyvisa backends installed here, as a station names them (``@py``, ``@ivi``, ...)."""
+    from pyvisa.highlevel import list_backends
+
+    return [f"@{name}" for name in list_backends()]
+
+
+def _visa_library(table: _Table, key: str) -> str:
+    """A pyvisa backend (``@name``, installed) or a VISA library path (checked when opened)."""
+    value = table.text(key, DEFAULT_VISA_LIBRARY)
+    name = VISA_LIBRARY_ALIASES.get(value.lower(), value)
+    if not name.startswith("@"):
+        return value  # a library file: `labrss station check` says whether it loads
+    installed = visa_backends()
+    if name.lower() not in installed:
+        raise table._error(
+            key,
+            value,
+            f"no pyvisa backend of that name is installed (installed: "
+            f"{', '.join(installed)}); '@py' is pyvisa-py, '@ivi' the vendor VISA "
+            "(NI-VISA, Keysight IO Libraries), or give the path of a VISA library file",
+        )
+    return name.lower()
+
+
+_GEOMETRY_RE: Final = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_geometry(text: str) -> tuple[int, int, int] | None:
+    """``"16x16x8"`` -> (16, 16, 8); None unless three positive integers joined by ``x``."""
+    match = _GEOMETRY_RE.match(text)
+    if match is None:
+        return None
+    rows, cols, branches = (int(g) for g in match.groups())
+    return (rows, cols, branches) if min(rows, cols, branches) >= 1 else None
+
+
+def format_geometry(geometry: tuple[int, int, int]) -> str:
+    """(16, 16, 8) -> ``"16x16x8"`` (the form of ``[board] geometry``)."""
+    return "x".join(str(n) for n in geometry)
+
+
+def _geometry(table: _Table, key: str) -> tuple[int, int, int] | None:
+    value = table.optional_text(key)
+    if value is None:
+        return None
+    geometry = parse_geometry(value)
+    if geometry is None:
+        raise table._error(key, value, 'expected ROWSxCOLSxBRANCHES, e.g. "16x16x8"')
+    return geometry
 
 
 def _smu_driver(source: str, driver: str) -> SMUDriver:

@@ -8,8 +8,12 @@ call returned for, and a call interrupted half-way leaves no trace.
 
 Runs left ``running`` by a process that died are marked ``interrupted`` by
 `Store.mark_interrupted_runs`, which every `Store` calls when it opens the file (see its
-docstring for how "died" is decided). A resumed run is a new run whose ``parent_run_id`` is
-the interrupted one; `Store.readings` and `Store.completed_keys` follow that lineage.
+docstring for how "died" is decided: by the heartbeat, even when a process with the run's
+pid exists, since pids are reused). A run that is known dead but not yet stale can be
+marked by hand (`Store.mark_run_interrupted`; ``labrss runs --mark-interrupted RUN``, the
+GUI's Calibrate tab), after which it can be resumed. A resumed run is a new run whose
+``parent_run_id`` is the interrupted one; `Store.readings` and `Store.completed_keys`
+follow that lineage.
 
 A `Store` (like its ``sqlite3`` connection) belongs to the thread that opened it; open one
 per thread. Several processes may open the same file at once.
@@ -26,7 +30,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -52,12 +56,14 @@ from labrss.store.records import (
     ReadingRow,
     RunInfo,
     RunStatus,
+    SwitchCounts,
     nan_to_none,
 )
 from labrss.store.schema import check_database, migrate, schema_version
 
-#: A run whose process cannot be checked (another host, no pid) is considered dead when its
-#: last heartbeat is older than this (s). Long operations should call `Store.heartbeat`.
+#: A run is considered dead when its last heartbeat is older than this (s), whatever its
+#: pid: a live process with the run's pid may be another one (pids are reused, containers
+#: restart at pid 1). Long operations call `Store.heartbeat` well within it.
 DEFAULT_STALE_AFTER_S = 3600.0
 
 _COMPONENT_COLUMNS = tuple(f"u_{name}_S" for name in UNCERTAINTY_COMPONENTS)
@@ -124,6 +130,25 @@ def _pid_alive(pid: int) -> bool:
         return True  # no procfs: trust kill(0)
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X")
+
+
+def _process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (s since the epoch), from Linux's procfs; None if unknown.
+
+    /proc/PID/stat field 22 is the start in clock ticks after boot; /proc/stat ``btime`` is
+    the boot time (s since the epoch).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        ticks = int(fields[19])  # field 22 of the whole line: 20th after "(comm) "
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _hostname() -> str:
@@ -323,6 +348,55 @@ class Store:
         rows = self._conn.execute(f"SELECT {self._BOARD_COLUMNS} FROM boards ORDER BY id")
         return [self._board_from_row(row) for row in rows]
 
+    # ------------------------------------------------------------------ switch counts
+    def record_switch_counts(
+        self,
+        board_id: int,
+        counts: Mapping[str, int],
+        rated_operations: int | None,
+        where: Mapping[str, str] | None = None,
+        *,
+        recorded_at: float | None = None,
+    ) -> int:
+        """Store the board's switch operation counts (as the instrument keeps them); return
+        the record's id."""
+        self.board(board_id)  # a clear StoreError for an unknown board
+        bad = [name for name, n in counts.items() if not (isinstance(n, int) and n >= 0)]
+        if bad:
+            raise StoreError(f"switch {bad[0]!r}: count {counts[bad[0]]!r} is not an integer >= 0")
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO switch_counts (board_id, recorded_at, rated_operations, "
+                "counts_json, where_json) VALUES (?, ?, ?, ?, ?)",
+                (
+                    int(board_id),
+                    time.time() if recorded_at is None else float(recorded_at),
+                    None if rated_operations is None else int(rated_operations),
+                    json.dumps(dict(counts), sort_keys=True),
+                    json.dumps(dict(where or {}), sort_keys=True),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def switch_counts(self, board_id: int) -> list[SwitchCounts]:
+        """Every recording of the board's switch counts, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, board_id, recorded_at, rated_operations, counts_json, where_json "
+            "FROM switch_counts WHERE board_id = ? ORDER BY recorded_at, id",
+            (int(board_id),),
+        )
+        return [
+            SwitchCounts(
+                id=int(row[0]),
+                board_id=int(row[1]),
+                recorded_at=float(row[2]),
+                rated_operations=None if row[3] is None else int(row[3]),
+                counts={str(k): int(v) for k, v in json.loads(row[4]).items()},
+                where={str(k): str(v) for k, v in json.loads(row[5]).items()},
+            )
+            for row in rows
+        ]
+
     # ------------------------------------------------------------------ runs
     def start_run(
         self,
@@ -493,11 +567,12 @@ class Store:
     def mark_interrupted_runs(self) -> list[int]:
         """Mark runs left ``running`` by a dead process as ``interrupted``; return their ids.
 
-        A run is dead when it was started on this host and its process (pid) no longer
-        exists (or is a zombie), or, when that cannot be checked (another host, unknown
-        pid), when its last heartbeat (start, each `add_readings`, `heartbeat`) is older than
-        ``stale_after_s``. The run's end time becomes its last sign of life (latest
-        heartbeat or reading), so its wall time excludes the time it lay dead.
+        A run is dead when its last sign of life (start, each `add_readings`, `heartbeat`)
+        is older than ``stale_after_s``, **whatever its pid**: a live process with the run's
+        pid may be another one (pids are reused; in containers, often at once). Sooner, a
+        run started on this host is dead when its process no longer exists (or is a zombie)
+        or started after the run did (its pid was reused). The run's end time becomes its
+        last sign of life, so its wall time excludes the time it lay dead.
         """
         here = _hostname()
         now = time.time()
@@ -510,15 +585,23 @@ class Store:
         for run_id, pid, host, heartbeat_at, started_at, last_reading in rows:
             signs = [x for x in (heartbeat_at, last_reading) if x is not None]
             last = max(signs) if signs else float(started_at)
+            why = None
             if host == here and pid is not None:
-                if _pid_alive(int(pid)):
-                    continue
-                why = f"process {pid} on {host} is gone"
-            elif now - last > self.stale_after_s:
-                why = f"no heartbeat for {now - last:.0f} s (process {pid} on {host})"
-            else:
-                continue
-            dead.append((int(run_id), float(last), why))
+                born = _process_start_time(int(pid)) if _pid_alive(int(pid)) else None
+                reused = born is not None and born > float(started_at) + 1.0
+                if not _pid_alive(int(pid)):
+                    why = f"process {pid} on {host} is gone"
+                elif reused:
+                    why = f"process {pid} on {host} started after the run: its pid was reused"
+                elif int(pid) == os.getpid():
+                    continue  # this very process started the run: alive
+            if why is None and now - last > self.stale_after_s:
+                why = (
+                    f"no heartbeat for {now - last:.0f} s (process {pid} on {host}, "
+                    f"stale after {self.stale_after_s:.0f} s)"
+                )
+            if why is not None:
+                dead.append((int(run_id), float(last), why))
         if dead:
             with self._write() as conn:
                 for run_id, last, why in dead:
@@ -529,6 +612,29 @@ class Store:
                         (last, last, f"[marked interrupted: {why}]", run_id),
                     )
         return [run_id for run_id, _, _ in dead]
+
+    def mark_run_interrupted(self, run_id: int, reason: str = "marked by hand") -> RunInfo:
+        """Mark running run ``run_id`` interrupted by hand (its process is known dead, but
+        the heartbeat is not stale yet); it can then be resumed. Returns the updated run.
+
+        Only a ``running`` run can be marked (`StoreError` otherwise). The caller confirms
+        first: if the run's process is in fact alive, it will fail at its next write. The
+        end time is the run's last sign of life, and ``reason`` goes into its note.
+        """
+        info = self._running(run_id)
+        row = self._conn.execute(
+            "SELECT max(wall_time) FROM readings WHERE run_id = ?", (int(run_id),)
+        ).fetchone()
+        signs = [x for x in (info.heartbeat_at, row[0]) if x is not None]
+        last = float(max(signs)) if signs else info.started_at
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = ?, "
+                "wall_time_s = ? - started_at, "
+                "note = trim(note || ' ' || ?) WHERE id = ? AND status = 'running'",
+                (last, last, f"[marked interrupted: {reason}]", int(run_id)),
+            )
+        return self.run(run_id)
 
     # ------------------------------------------------------------------ readings
     def add_readings(self, run_id: int, rows: Iterable[ReadingRow]) -> int:

@@ -23,8 +23,11 @@ measures each cell twice, in the same minute:
 The time a bank stays within tolerance is the last checkpoint before its first miss
 (a lower bound; the checkpoints are log-spaced). Stored (``store`` given) as a run of kind
 ``drift``: every read (`Store.add_readings`), the programming pulses (``pulses``) and the
-arrays ``times_s``, ``error_fixed``, ``error_compensated``, ``true_error_fixed``,
-``true_error_compensated``, ``masks_compensated`` and a JSON ``summary``.
+arrays ``times_s``, ``error_fixed``, ``error_compensated``, ``masks_compensated`` and a JSON
+``summary``. The errors are measured ones: labrss never reads the simulator's truth; a test
+or benchmark compares with it through ``observe`` (`CellObserver`), called after each
+fixed read (``"fixed"``) and each re-solve (``"compensated"``) while the cell holds the
+mask just read.
 
 Cost per checkpoint and cell: ``verify_reads`` reads (fixed) plus K x ``reads_per_branch``
 + ``verify_reads`` reads (compensated).
@@ -47,6 +50,7 @@ from labrss.store import Store
 from labrss.workflows.memristor_rss import (
     BankResult,
     BankSettings,
+    CellObserver,
     measure_cell_S,
     program_bank_rss,
     resolve_bank,
@@ -109,8 +113,6 @@ class DriftStudy:
         cells: ``(row, col)`` per bank; targets_S: (n,) targets (S).
         times_s: (T,) checkpoints after programming (s).
         error_fixed, error_compensated: (T, n) measured relative errors.
-        true_error_fixed, true_error_compensated: (T, n) against the simulator's truth
-            (NaN on hardware).
         masks_compensated: (T, n, K) masks chosen by each re-solve.
         tolerance: the band; programmed: the banks right after programming.
         pulses: pulses spent programming (none afterwards).
@@ -122,8 +124,6 @@ class DriftStudy:
     times_s: FloatArray
     error_fixed: FloatArray
     error_compensated: FloatArray
-    true_error_fixed: FloatArray
-    true_error_compensated: FloatArray
     masks_compensated: npt.NDArray[np.bool_]
     tolerance: float
     programmed: list[BankResult]
@@ -165,12 +165,23 @@ class DriftStudy:
         }
 
 
-def _true_cell_S(lab: Lab, r: int, c: int) -> float:
-    sim = lab.simulator
-    if sim is None:
-        return math.nan
-    with sim.lock:
-        return float(sim.model.true_cell_conductance_S()[r, c])
+HEARTBEAT_EVERY_S = 600.0
+"""Real waits are cut into steps of this (s), each followed by a store heartbeat, so that
+a week-long wait on hardware never looks like a dead run (`Store.mark_interrupted_runs`)."""
+
+
+def _wait_alive(lab: Lab, seconds: float, store: Store | None, run_id: int | None) -> None:
+    """`Lab.wait_s`, with a heartbeat every `HEARTBEAT_EVERY_S` of a real (not virtual) wait."""
+    virtual = lab.station.smu.simulated and lab.station.board.simulated
+    if virtual or store is None or run_id is None:
+        lab.wait_s(seconds)
+        return
+    remaining = seconds
+    while remaining > 0:
+        step = min(HEARTBEAT_EVERY_S, remaining)
+        lab.wait_s(step)
+        remaining -= step
+        store.heartbeat(run_id)
 
 
 def drift_study(
@@ -182,11 +193,13 @@ def drift_study(
     store: Store | None = None,
     note: str = "",
     progress: Callable[[int, int, str], None] | None = None,
+    observe: CellObserver | None = None,
 ) -> DriftStudy:
     """Program the banks, then follow them over time with and without re-solving.
 
     Everything is checked before the first pulse (cells, targets, settings). Returns the
-    `DriftStudy` (module docstring).
+    `DriftStudy` (module docstring). ``observe(lab, r, c, "fixed" | "compensated")`` is
+    called at each checkpoint after each read (module docstring).
     """
     s = settings if settings is not None else DriftSettings()
     lab.require(Capability.PULSES, needed_by="drift_study")
@@ -212,8 +225,6 @@ def drift_study(
     n, n_t, k_all = len(cells), len(s.times_s), g.branches
     err_fixed = np.full((n_t, n), math.nan)
     err_comp = np.full((n_t, n), math.nan)
-    true_fixed = np.full((n_t, n), math.nan)
-    true_comp = np.full((n_t, n), math.nan)
     masks = np.zeros((n_t, n, k_all), dtype=bool)
     total = n + n_t
     time0 = lab.instrument_time_s + lab.pulse_time_s
@@ -231,7 +242,7 @@ def drift_study(
         for i, t in enumerate(s.times_s):
             if progress is not None:
                 progress(n + i, total, f"checkpoint {t:g} s")
-            lab.wait_s(max(0.0, t0 + t - lab.clock_s()))
+            _wait_alive(lab, max(0.0, t0 + t - lab.clock_s()), store, run_id)
             for j, (bank, target) in enumerate(zip(programmed, targets_S, strict=True)):
                 r, c = bank.cell
                 fixed = measure_cell_S(
@@ -244,10 +255,12 @@ def drift_study(
                     recorder=recorder,
                 )
                 err_fixed[i, j] = (fixed - target) / target
-                true_fixed[i, j] = (_true_cell_S(lab, r, c) - target) / target
+                if observe is not None:
+                    observe(lab, r, c, "fixed")
                 current[j] = resolve_bank(lab, current[j], float(target), s.bank, recorder=recorder)
                 err_comp[i, j] = current[j].error
-                true_comp[i, j] = (_true_cell_S(lab, r, c) - target) / target
+                if observe is not None:
+                    observe(lab, r, c, "compensated")
                 masks[i, j] = current[j].mask
             recorder.flush()
         lab.open_all()
@@ -265,8 +278,6 @@ def drift_study(
         times_s=np.asarray(s.times_s, dtype=np.float64),
         error_fixed=err_fixed,
         error_compensated=err_comp,
-        true_error_fixed=true_fixed,
-        true_error_compensated=true_comp,
         masks_compensated=masks,
         tolerance=s.tolerance,
         programmed=programmed,
@@ -280,8 +291,6 @@ def drift_study(
             "times_s",
             "error_fixed",
             "error_compensated",
-            "true_error_fixed",
-            "true_error_compensated",
             "masks_compensated",
         ):
             store.put_result(run_id, name, getattr(study, name))

@@ -70,7 +70,7 @@ class EnduranceSettings:
     """
 
     set_V: float = 2.0
-    reset_V: float = 1.5
+    reset_V: float = 2.0
     width_s: float = 1e-3
     max_cycles: int = 10_000
     per_decade: int = 10

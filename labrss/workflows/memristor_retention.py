@@ -13,7 +13,8 @@ guards, so a voltage that could disturb a memristor is refused there). Between p
 bench is left untouched (`Lab.wait_s`: a sleep on hardware, the virtual clock on the
 simulator, so a month takes seconds). Stored (run kind ``memristor_retention``): every
 reading; ``time_s`` (time), ``conductance_S`` (time, device), the device coordinates and
-the per-device drift per decade of time.
+the per-device drift per decade of time, and ``age_s`` (device): each device's time since
+this bench's last write to it when the run started (NaN if unknown), for the fit.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class RetentionResult(ModuleResult):
 
     time_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     conductance_S: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    age_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    """Each device's time since its last write by this `Lab` at the start (s; NaN:
+    unknown, e.g. programmed in another session)."""
 
     def drift_S_per_decade(self) -> npt.NDArray[np.float64]:
         """Each device's slope of G against log10(t) (S per decade)."""
@@ -147,6 +151,9 @@ def retention(
         on_data=on_data,
     ) as run:
         start = lab.clock_s()
+        # each device's age at the start: since this bench's last write to it (NaN: unknown)
+        age = np.array([start - lab.last_write_s.get(d, np.nan) for d in devices])
+        result.age_s = age
         done_t: list[float] = []
         rows: list[list[float]] = []
         for i, t in enumerate(times):
@@ -174,6 +181,7 @@ def retention(
                 "time_s": (result.time_s, ["time"]),
                 "conductance_S": (result.conductance_S, ["time", "device"]),
                 "drift_S_per_decade": (result.drift_S_per_decade(), ["device"]),
+                "age_s": (result.age_s, ["device"]),
                 **device_arrays(devices),
             },
         )

@@ -31,8 +31,11 @@ to the cell's tolerance, those switches closed, the cell verified the same way.
 **Comparison** (`compare_methods`): for each method and setting, a fresh simulated bench
 from the same station (same seed: the same devices in the same initial states) programs
 the same cells to the same targets; it reports the precision reached (measured cell vs
-target, and against the simulator's truth) against pulses and instrument time. Results
-are stored (run kind ``memristor_rss``) when a store is given.
+target) against pulses and instrument time. Results are stored (run kind
+``memristor_rss``) when a store is given. labrss knows only its measurements: a test or a
+benchmark that wants the error against the simulator's truth passes an ``observe``
+callback (`CellObserver`), called while each programmed cell holds its mask, and reads
+the truth itself (benchmarks/bench_memristor_programming.py does).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from labrss.workflows.write_verify import (
 __all__ = [
     "BankResult",
     "BankSettings",
+    "CellObserver",
     "MethodPoint",
     "compare_methods",
     "measure_cell_S",
@@ -78,6 +82,12 @@ log.addHandler(logging.NullHandler())
 Method = Literal["rss", "write_verify"]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+CellObserver = Callable[[Lab, int, int, str], None]
+"""``observe(lab, row, col, label)``: called while a programmed cell holds its mask
+(``label`` says when: ``"programmed"``, or the drift study's ``"fixed"`` and
+``"compensated"`` reads). For tests and benchmarks that compare a cell with the simulator's
+truth; labrss itself never reads the truth (docs/architecture.md)."""
 
 
 @dataclass(frozen=True)
@@ -481,8 +491,7 @@ class MethodPoint:
 
     Attributes:
         method: ``rss`` or ``write_verify``; setting: its tolerance (coarse for RSS).
-        errors: (n,) measured relative errors of the cells; true_errors: (n,) against the
-            simulator's truth (NaN on hardware).
+        errors: (n,) measured relative errors of the cells.
         pulses: (n,) pulses per cell; instrument_time_s: (n,) per cell (s).
         stuck: devices that ended ``stuck``; failed: devices not ``ok``.
         bench_time_s: the bench clock's advance over all the cells (s).
@@ -492,7 +501,6 @@ class MethodPoint:
     method: Method
     setting: float
     errors: FloatArray
-    true_errors: FloatArray
     pulses: npt.NDArray[np.int64]
     instrument_time_s: FloatArray
     stuck: int
@@ -503,16 +511,12 @@ class MethodPoint:
     def summary(self) -> dict[str, Any]:
         """JSON-ready medians and maxima."""
         abs_err = np.abs(self.errors)
-        abs_true = np.abs(self.true_errors)
         return {
             "method": self.method,
             "setting": self.setting,
             "cells": int(self.errors.size),
             "median_abs_error": float(np.median(abs_err)),
             "max_abs_error": float(np.max(abs_err)),
-            "median_abs_true_error": float(np.nanmedian(abs_true))
-            if np.isfinite(abs_true).any()
-            else None,
             "mean_pulses": float(np.mean(self.pulses)),
             "mean_instrument_time_s": float(np.mean(self.instrument_time_s)),
             "stuck": self.stuck,
@@ -520,14 +524,6 @@ class MethodPoint:
             "bench_time_s": self.bench_time_s,
             "run_id": self.run_id,
         }
-
-
-def _true_cell_S(lab: Lab, r: int, c: int) -> float:
-    sim = lab.simulator
-    if sim is None:
-        return math.nan
-    with sim.lock:
-        return float(sim.model.true_cell_conductance_S()[r, c])
 
 
 def run_method(
@@ -539,8 +535,13 @@ def run_method(
     *,
     store: Store | None = None,
     note: str = "",
+    observe: CellObserver | None = None,
 ) -> tuple[MethodPoint, list[BankResult]]:
-    """Program every cell with one method on an open bench; the point and the banks."""
+    """Program every cell with one method on an open bench; the point and the banks.
+
+    ``observe(lab, r, c, "programmed")`` is called after each cell is programmed, while it
+    holds its chosen mask (`CellObserver`).
+    """
     if len(cells) != len(targets_S) or not cells:
         raise LabInputError(f"{len(cells)} cells but {len(targets_S)} targets")
     for (r, c), t in zip(cells, targets_S, strict=True):
@@ -560,7 +561,6 @@ def run_method(
     recorder = DeviceRecorder(store, run_id, method)
     clock0 = lab.clock_s()
     banks: list[BankResult] = []
-    true_errors = []
     try:
         for (r, c), target in zip(cells, targets_S, strict=True):
             if method == "rss":
@@ -568,8 +568,9 @@ def run_method(
             else:
                 bank = program_bank_write_verify(lab, r, c, target, settings, recorder=recorder)
             banks.append(bank)
-            true_errors.append((_true_cell_S(lab, r, c) - target) / target)
             lab.set_cell_mask(r, c, bank.mask_int)
+            if observe is not None:
+                observe(lab, r, c, "programmed")
             recorder.flush()
     except BaseException as exc:
         if store is not None and run_id is not None:
@@ -583,7 +584,6 @@ def run_method(
         method=method,
         setting=setting,
         errors=np.array([b.error for b in banks]),
-        true_errors=np.array(true_errors),
         pulses=np.array([b.pulses for b in banks], dtype=np.int64),
         instrument_time_s=np.array([b.instrument_time_s for b in banks]),
         stuck=sum(b.stuck for b in banks),
@@ -609,6 +609,7 @@ def compare_methods(
     settings: BankSettings | None = None,
     store_factory: Callable[[], Store] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    observe: CellObserver | None = None,
 ) -> list[MethodPoint]:
     """Write-verify alone vs write-verify + RSS on the same devices (module docstring).
 
@@ -616,7 +617,7 @@ def compare_methods(
     same seed gives the same devices in the same initial states, so every point starts
     from the same bench. ``store_factory`` opens the store for each point (one per bench:
     a store belongs to its thread). Complexity: one bench per point, each programming
-    every cell.
+    every cell. ``observe`` is passed to `run_method` for every point.
     """
     base = settings if settings is not None else BankSettings()
     if not (station.smu.simulated and station.board.simulated):
@@ -635,9 +636,11 @@ def compare_methods(
         with Lab(station) as lab:
             if store_factory is not None:
                 with store_factory() as store:
-                    point, _ = run_method(lab, method, cells, targets_S, job_settings, store=store)
+                    point, _ = run_method(
+                        lab, method, cells, targets_S, job_settings, store=store, observe=observe
+                    )
             else:
-                point, _ = run_method(lab, method, cells, targets_S, job_settings)
+                point, _ = run_method(lab, method, cells, targets_S, job_settings, observe=observe)
         points.append(point)
     if progress is not None:
         progress(len(jobs), len(jobs), "done")

@@ -36,7 +36,15 @@ from typing import Any
 import numpy as np
 
 from labrss.networks.model import Network
+from labrss.networks.sequential import SequentialNetwork
 from labrss.slth.pensia import SLTHResult, assemble_pruning, plan_pruning, solve_instances
+from labrss.slth.tickets import (
+    DEFAULT_W_MAX,
+    TicketResult,
+    assemble_ticket,
+    plan_ticket,
+    ticket_layer,
+)
 from labrss.workflows.batch import (
     BatchReport,
     Chunk,
@@ -71,15 +79,16 @@ LARGE_NETWORK_INSTANCES = 50_000
 class PruneSettings:
     """A pruning: method (a `PRUNE_METHODS` name) and its parameters.
 
-    ``n`` random units per target input, ``seed`` of the random network, ``w_max`` and
-    ``eps_rel`` as in `labrss.slth.pensia.prune_to_target`, ``cells_per_chunk`` the
+    ``n`` random units per target input, ``seed`` of the random network, ``w_max`` (None:
+    the method's default, `labrss.slth.tickets.DEFAULT_W_MAX`) and ``eps_rel`` as in
+    `labrss.slth.pensia.prune_to_target` (``pensia`` on an MLP only), ``cells_per_chunk`` the
     chunk size in instances (part of the job's identity: it fixes the chunks' keys).
     """
 
     method: str = "pensia"
     n: int = 40
     seed: int = 0
-    w_max: float = 0.25
+    w_max: float | None = None
     eps_rel: float | None = None
     cells_per_chunk: int = CELLS_PER_CHUNK
 
@@ -101,7 +110,7 @@ class PruneJob:
     """What a method hands the engine: the chunks and how to put their results together."""
 
     chunks: list[Chunk]
-    assemble: Callable[[Mapping[str, dict[str, np.ndarray]]], SLTHResult]
+    assemble: Callable[[Mapping[str, dict[str, np.ndarray]]], SLTHResult | TicketResult]
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,13 +120,20 @@ class PruneMethod:
 
     name: str
     description: str
-    build: Callable[[Network, PruneSettings], PruneJob]
+    build: Callable[[Network | SequentialNetwork, PruneSettings], PruneJob]
 
 
-def _pensia_job(target: Network, settings: PruneSettings) -> PruneJob:
-    """Pensia et al.: the plan drawn here, each layer's instances chunked by input rows."""
+def _pensia_job(target: Network | SequentialNetwork, settings: PruneSettings) -> PruneJob:
+    """Pensia et al.: the plan drawn here, each layer's instances chunked by input rows
+    (a CNN or any `SequentialNetwork`: `_ticket_job`)."""
+    if isinstance(target, SequentialNetwork):
+        return _ticket_job(target, settings)
     plan = plan_pruning(
-        target, settings.n, seed=settings.seed, w_max=settings.w_max, eps_rel=settings.eps_rel
+        target,
+        settings.n,
+        seed=settings.seed,
+        w_max=DEFAULT_W_MAX["pensia"] if settings.w_max is None else settings.w_max,
+        eps_rel=settings.eps_rel,
     )
     chunks: list[Chunk] = []
     layout: list[list[str]] = []
@@ -157,12 +173,63 @@ def _pensia_job(target: Network, settings: PruneSettings) -> PruneJob:
     return PruneJob(chunks, assemble)
 
 
+def _as_sequential(target: Network | SequentialNetwork) -> SequentialNetwork:
+    return (
+        target if isinstance(target, SequentialNetwork) else SequentialNetwork.from_network(target)
+    )
+
+
+def _ticket_job(target: Network | SequentialNetwork, settings: PruneSettings) -> PruneJob:
+    """The CNN constructions (`labrss.slth.tickets`): the layers' scales chained here, one
+    chunk per target layer (its block drawn from ``[seed, op index]`` and solved there)."""
+    net = _as_sequential(target)
+    plan = plan_ticket(net, settings.method, settings.n, seed=settings.seed, w_max=settings.w_max)
+    chunks = [
+        Chunk(
+            f"{settings.method}_op{job.op_index:03d}",
+            ticket_layer,
+            job.args(),
+            cost=float(job.weights.size * job.n),
+        )
+        for job in plan.layers
+    ]
+
+    def assemble(results: Mapping[str, dict[str, np.ndarray]]) -> TicketResult:
+        return assemble_ticket(
+            plan,
+            {
+                job.op_index: results[f"{settings.method}_op{job.op_index:03d}"]
+                for job in plan.layers
+            },
+        )
+
+    return PruneJob(chunks, assemble, {"w_max": plan.w_max, "n": plan.n})
+
+
 #: The pruning methods by name (`labrss prune --method`): add an entry to add a method.
 PRUNE_METHODS: dict[str, PruneMethod] = {
     "pensia": PruneMethod(
         "pensia",
-        "Pensia et al. 2020: dense layers, each weight two subset sums of random products",
+        "Pensia et al. 2020: each weight two subset sums of random products (a CNN: one-entry "
+        "random filters)",
         _pensia_job,
+    ),
+    "da-cunha": PruneMethod(
+        "da-cunha",
+        "da Cunha, Natale, Viennot 2022: per output channel random full filters, each kernel "
+        "entry a subset sum (first layer of signed inputs: the pensia split)",
+        _ticket_job,
+    ),
+    "structured": PruneMethod(
+        "structured",
+        "da Cunha, d'Amore, Natale 2023: whole random filters kept or removed, each kernel "
+        "slice a multidimensional subset sum; --n per kernel entry (default 6)",
+        _ticket_job,
+    ),
+    "malach": PruneMethod(
+        "malach",
+        "Malach et al. 2020: one random product per weight, no subset sum (the baseline)",
+        _ticket_job,
     ),
 }
 
@@ -171,24 +238,29 @@ PRUNE_METHODS: dict[str, PruneMethod] = {
 class PruneOutcome:
     """The pruned ticket, the engine's report and the wall time (s)."""
 
-    ticket: SLTHResult
+    ticket: SLTHResult | TicketResult
     settings: PruneSettings
     batch: BatchReport
     wall_time_s: float
 
 
-def network_fingerprint(network: Network) -> str:
+def network_fingerprint(network: Network | SequentialNetwork) -> str:
     """SHA-256 (16 hex digits) of a network's layer shapes and weights (exact bytes)."""
     h = hashlib.sha256()
-    for layer in network.layers:
-        for arr in (layer.weights, layer.bias):
+    if isinstance(network, SequentialNetwork):
+        h.update(repr(network).encode())
+        params = [(m.weights, m.bias) for m in network.matrix_layers()]
+    else:
+        params = [(layer.weights, layer.bias) for layer in network.layers]
+    for pair in params:
+        for arr in pair:
             a = np.ascontiguousarray(arr, dtype=np.float64)
             h.update(str(a.shape).encode())
             h.update(a.tobytes())
     return h.hexdigest()[:16]
 
 
-def engine_for(target: Network, scheduler: str | None = None) -> EngineSettings:
+def engine_for(target: Network | SequentialNetwork, scheduler: str | None = None) -> EngineSettings:
     """The engine for pruning ``target`` interactively (the GUI's Program tab).
 
     With a ``scheduler`` (or ``$LABRSS_SCHEDULER``): that cluster. Else a network of at
@@ -199,14 +271,19 @@ def engine_for(target: Network, scheduler: str | None = None) -> EngineSettings:
     address = resolve_scheduler(scheduler)
     if address is not None:
         return EngineSettings(scheduler=address)
-    instances = sum(2 * (lay.d_in + 1) * lay.d_out for lay in target.layers)
+    mats = (
+        [(m.d_in, m.d_out) for m in target.matrix_layers()]
+        if isinstance(target, SequentialNetwork)
+        else [(lay.d_in, lay.d_out) for lay in target.layers]
+    )
+    instances = sum(2 * (d_in + 1) * d_out for d_in, d_out in mats)
     if instances >= LARGE_NETWORK_INSTANCES:
         return EngineSettings()
     return EngineSettings.in_process()
 
 
 def prune_network(
-    target: Network,
+    target: Network | SequentialNetwork,
     settings: PruneSettings,
     chunk_dir: Path | None,
     *,

@@ -51,3 +51,76 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )  # fmt: skip
     assert code == 2
     assert "tcp://HOST:PORT" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_with_saved_chunks_and_resume_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real SIGINT to a running `labrss prune`: exit 130, chunks kept, --resume ends it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = ["prune", "--n", "24", "--seed", "1", "--out", str(tmp_path), "--workers", "0"]
+    argv += ["--cells-per-chunk", "20", "--no-progress"]  # ~120 chunks: still running at the ^C
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labrss", *argv], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300  # generous: a busy shared machine
+    while len(list((tmp_path / "chunks").glob("*.npz"))) < 2:
+        assert proc.poll() is None, f"exited {proc.returncode}: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, "no chunk finished in 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err
+    saved = len(list((tmp_path / "chunks").glob("*.npz")))
+    assert main([*argv, "--resume", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["chunks_reused"] == saved >= 2
+    assert summary["chunks_computed"] == summary["chunks"] - saved > 0
+
+
+def test_cnn_methods_through_the_engine_equal_one_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labrss prune --network FILE.onnx --method M`: the chunked run (one chunk per layer)
+    gives the same pruned network as `prune_sequential`; JSON and pruned.onnx written."""
+    import json
+
+    import numpy as np
+
+    from labrss.networks.layers import Conv, Flatten, ReLU
+    from labrss.networks.model import Layer
+    from labrss.networks.onnx_file import load_onnx, save_onnx
+    from labrss.networks.sequential import SequentialNetwork
+    from labrss.slth.tickets import prune_sequential
+
+    rng = np.random.default_rng(0)
+    net = SequentialNetwork(
+        [
+            Conv(rng.normal(size=(3, 1, 3)), rng.normal(size=3) * 0.1, (2,), ((1, 1),)),
+            ReLU(),
+            Flatten(),
+            Layer(rng.normal(size=(18, 4)), rng.normal(size=4) * 0.1),
+        ],
+        (1, 12),
+    )
+    path = save_onnx(net, tmp_path / "cnn.onnx", dtype=np.float64)
+    x = rng.normal(size=(6, 12))
+    for method, n in (("da-cunha", 24), ("malach", 24), ("structured", 4)):
+        out = tmp_path / method
+        argv = ["prune", "--network", str(path), "--method", method, "--n", str(n),
+                "--out", str(out), "--workers", "0", "--json", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["method"] == method and summary["n"] == n
+        assert summary["chunks"] == 2  # one per target layer
+        assert len(summary["layers"]) == 2
+        assert 0 < summary["kept_parameters"] < summary["total_parameters"]
+        one_call = prune_sequential(load_onnx(path), method, n, seed=0)
+        want = one_call.network.forward(x)
+        got = load_onnx(out / "pruned.onnx").forward(x)  # weights stored as float32
+        np.testing.assert_allclose(got, want, atol=1e-5 * float(np.abs(want).max()))

@@ -79,3 +79,20 @@ def test_missing_database_and_bad_input(
     assert "no board with id 9" in capsys.readouterr().err
     assert main(["runs", "--station", str(tmp_path / "nope.toml")]) == 2
     assert "station file not found" in capsys.readouterr().err
+
+
+def test_empty_and_missing_store_name_the_next_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labrss runs` on a store with no runs (or none at the path) says what to do next."""
+    empty = tmp_path / "empty.db"
+    Store(empty).close()
+    assert main(["runs", "--db", str(empty)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "no runs yet; `labrss calibrate` makes the first\n" and out.err == ""
+    missing = tmp_path / "none" / "lab.db"
+    assert main(["runs", "--db", str(missing)]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("no runs yet (no database at ") and out.err == ""
+    assert out.out.rstrip().endswith("`labrss calibrate` makes the first")
+    assert not missing.exists()

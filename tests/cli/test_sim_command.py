@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from labrss.cli.commands import sim as sim_command
-from simulator.bench import SMU_MODELS
+from simulator.bench import BENCHES, SMU_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0  # bounds a failing test only (imports numpy/scipy on a busy CI box)
@@ -152,3 +152,22 @@ def test_port_in_use_is_one_line_on_stderr_and_exit_2(capsys: pytest.CaptureFixt
 
 def test_smu_model_choices_match_the_bench() -> None:
     assert sim_command.SMU_MODELS == SMU_MODELS
+    assert sim_command.BENCHES == BENCHES
+
+
+def test_netlist_in_process_writes_the_requested_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labrss sim --netlist`: the routing and switches asked for, sources at --force-V."""
+    from labrss.cli.main import main
+
+    path = tmp_path / "board.cir"
+    argv = ["sim", "--board", "small", "--netlist", str(path), "--route", "cell4w:2,3"]
+    assert main([*argv, "--close", "all", "--force-V", "0.25"]) == 0
+    assert capsys.readouterr().out == f"netlist: {path}\n"
+    text = path.read_text()
+    assert text.startswith("* labrss board small seed 0: cell (2,3) 4W")
+    assert "VHI hit 0 DC 0.25" in text
+    assert text.endswith(".end\n")
+    assert main(["sim", "--netlist", str(path), "--route", "cell:9"]) == 2
+    assert "--route 'cell:9'" in capsys.readouterr().err

@@ -210,3 +210,54 @@ def test_closing_during_a_calibration_asks_stops_it_and_leaves_the_bench_safe(
         runs = store.runs(kind="calibration")
     assert [r.status for r in runs] == ["interrupted"]  # stored, resumable
     assert 0 < runs[0].n_readings < (tab.last_progress.total if tab.last_progress else 0)
+
+
+def test_a_run_left_running_is_marked_interrupted_after_confirming_then_resumed(
+    qtbot: QtBot, connected: MainWindow
+) -> None:
+    # A run whose process died without the store noticing (its pid now belongs to another
+    # live process, its heartbeat is recent): recorded as running, not resumable until it is
+    # marked interrupted, which the tab does after asking.
+    tab = calibrate_tab(connected)
+    start_small(qtbot, tab, "0,0-1")
+    qtbot.waitUntil(
+        lambda: tab.last_progress is not None and tab.last_progress.measured_now >= 3,
+        timeout=RUN_TIMEOUT_MS,
+    )
+    press(qtbot, tab.pause_button)
+    qtbot.waitUntil(lambda: tab.job is None, timeout=RUN_TIMEOUT_MS)
+    run = tab.paused_run
+    assert run is not None
+    store = connected.ctx.store.store
+    assert store is not None
+    with store._write() as conn:
+        conn.execute(
+            "UPDATE runs SET status = 'running', ended_at = NULL, heartbeat_at = ? WHERE id = ?",
+            (time.time(), run),
+        )
+    tab.paused_run = None  # as after a restart of the GUI
+    tab.refresh_runs()
+    tab.runs.setCurrentIndex(tab.runs.findData(run))
+    assert tab.mark_button.isEnabled()
+    assert not tab.resume_button.isEnabled()
+    questions: list[str] = []
+    answers = iter([False, True])
+
+    def ask(parent: QWidget | None, title: str, text: str) -> bool:
+        questions.append(text)
+        return next(answers)
+
+    tab.ask = ask
+    click(tab.mark_button)  # answered No: nothing changes
+    assert store.run(run).status == "running"
+    assert "left as it was" in tab.status.text()
+    click(tab.mark_button)  # answered Yes
+    assert f"Run {run} is recorded as running" in questions[0]
+    assert store.run(run).status == "interrupted"
+    assert "marked in the GUI" in store.run(run).note
+    assert not tab.mark_button.isEnabled()
+    press(qtbot, tab.resume_button)
+    qtbot.waitUntil(lambda: tab.job is None and tab.paused_run is None, timeout=RUN_TIMEOUT_MS)
+    result = tab.last_result
+    assert result is not None and result.status == "completed"
+    assert store.run(result.run_id).parent_run_id == run

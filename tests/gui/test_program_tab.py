@@ -4,6 +4,8 @@ the workflow's stored results."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -20,6 +22,7 @@ from labrss.gui.tabs.program_tab import (
     predicted_error_ppm,
     prune,
 )
+from labrss.networks.model import Network
 from labrss.store import Store
 from labrss.workflows.program import load_program
 
@@ -142,3 +145,34 @@ def test_program_without_a_calibration_is_a_readable_error(
     assert isinstance(dialog, QMessageBox)
     assert "calibration" in dialog.informativeText()
     assert tab.result is None
+
+
+def test_onnx_weights_files(tmp_path: Path) -> None:
+    """An ONNX MLP loads as the tab's network; an ONNX CNN is refused naming the way."""
+    from labrss.gui.tabs.program_tab import WEIGHTS_FILE
+    from labrss.networks.files import builtin_path
+    from labrss.networks.onnx_file import save_onnx
+    from labrss.networks.sequential import SequentialNetwork
+
+    rng = np.random.default_rng(0)
+    mlp = SequentialNetwork.from_network(
+        Network(
+            [
+                (rng.normal(size=(6, 4)), rng.normal(size=4)),
+                (rng.normal(size=(4, 3)), rng.normal(size=3)),
+            ]
+        )
+    )
+    path = save_onnx(mlp, tmp_path / "mlp.onnx", dtype=np.float64)
+    ref = tmp_path / "x.npy"
+    np.save(ref, rng.random((20, 6)))
+    src = load_network(WEIGHTS_FILE, hidden=4, seed=0, weights=str(path), reference=str(ref))
+    assert src.network.sizes == (6, 4, 3)
+    with pytest.raises(ValueError, match="not a dense MLP: the Program tab programs dense"):
+        load_network(
+            WEIGHTS_FILE,
+            hidden=4,
+            seed=0,
+            weights=str(builtin_path("mnist1d-cnn")),
+            reference=str(ref),
+        )

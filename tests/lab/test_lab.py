@@ -274,7 +274,7 @@ def test_row_voltages_beyond_the_dac_limit_are_refused_before_any_dac_is_set(
             lab.apply_rows([0.1] * 7)
         with bench.lock:
             assert not bench.model.dac_voltages_V.any()
-        with pytest.raises(LabInputError, match="'smu' or 'adc'"):
+        with pytest.raises(LabInputError, match="'smu', 'adc' or 'superposition'"):
             lab.read_columns("tia")  # type: ignore[arg-type]
 
 
@@ -453,6 +453,20 @@ def test_a_mismatching_embedded_smu_fails_and_stops_the_simulator() -> None:
     with pytest.raises(InstrumentIdentityError, match="<station> says"):
         lab.open()
     assert lab.simulator is None
+
+
+def test_a_board_of_another_geometry_than_the_stations_is_refused() -> None:
+    """``[board] geometry`` pins the board: another one at the address is not used."""
+    station = parse_station({"board": {"geometry": "16x16x8"}, "simulator": {"board": "small"}})
+    lab = Lab(station)
+    with pytest.raises(
+        InstrumentIdentityError, match=r"is 8x8x8 but <station> says \[board\] geometry = '16x16x8'"
+    ):
+        lab.open()
+    assert lab.simulator is None  # everything opened was closed again
+    pinned = parse_station({"board": {"geometry": "8x8x8"}, "simulator": {"board": "small"}})
+    with Lab(pinned) as lab:
+        assert (lab.geometry.rows, lab.geometry.cols, lab.geometry.branches) == (8, 8, 8)
 
 
 def test_a_bad_simulator_board_names_the_station_key() -> None:

@@ -184,8 +184,8 @@ def test_old_read_settings_disturbed_devices_and_the_guarded_ones_do_not() -> No
         with pytest.raises(SafetyLimitError):
             lab.apply_rows(np.full(8, -0.49))
         # ... and its largest settings leave them alone. Worst device (RESET threshold
-        # 0.45 V) at 0.147 V for ~2 s: 1e-3 x 2e4 reference widths x sinh(3.7)/sinh(11.25)
-        # = 0.01 reference pulses of <= 4 % of the range each: < 1e-3 of the range.
+        # 0.45 V) at 0.147 V for ~2 s: 1e-4 x 2e4 reference widths x sinh(3.7)/sinh(11.25)
+        # = 1e-3 reference pulses of <= 4 % of the range each: < 1e-4 of the range.
         limit = lab.max_row_voltage_V
         guarded = _session(lab, read_V=0.99 * limit, row_V=-0.98 * limit)
-    assert guarded.max() < 1e-3
+    assert guarded.max() < 1e-4

@@ -11,7 +11,14 @@ from labrss.rss.exact import (
     enumerate_nearest,
     enumerate_window_min_cost,
     mitm_nearest,
+    mitm_nearest_within,
     mitm_window_min_cost,
+)
+from labrss.rss.subset_sums import (
+    build_sum_levels,
+    level_offsets_nb,
+    recover_mask,
+    sorted_subset_sums,
 )
 
 EPS = np.finfo(np.float64).eps
@@ -155,3 +162,120 @@ def test_window_min_cost_mitm_agrees_with_enumeration(kind: str, n: int, seed: i
     m_cost = (bits_to_bool(m_bits, n) * costs[:, None, :]).sum(-1)
     # sums of up to 20 costs in [0, 1]: rounding below 1e-13
     np.testing.assert_allclose(m_cost[m_found], e_cost[e_found], rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------ mask-free level tables
+@given(kinds, st.integers(0, 12), seeds)
+def test_levels_are_the_sorted_sums_of_each_prefix(kind: str, n: int, seed: int) -> None:
+    """Every level j of the arena is bit-identical to sorted_subset_sums(values[:j])."""
+    values = instance(kind, n, 1, seed)[0]
+    off = level_offsets_nb(n)
+    arena = np.full(int(off[-1]), np.nan)
+    build_sum_levels(values, arena, off)
+    for j in range(n + 1):
+        level = arena[off[j] + 1 : off[j] + 1 + 2**j]
+        np.testing.assert_array_equal(level, sorted_subset_sums(values[:j])[0])
+        assert arena[off[j]] == -np.inf
+        assert arena[off[j] + 2**j + 1] == np.inf
+
+
+@given(kinds, st.integers(0, 11), seeds)
+def test_recovered_masks_add_up_exactly(kind: str, n: int, seed: int) -> None:
+    """The mask recovered for every entry of the top level sums, left to right, to it."""
+    values = instance(kind, n, 1, seed)[0]
+    off = level_offsets_nb(n)
+    arena = np.empty(int(off[-1]))
+    build_sum_levels(values, arena, off)
+    bits = np.left_shift(np.uint64(1), np.arange(n, dtype=np.uint64))
+    top = arena[off[n] + 1 : off[n] + 1 + 2**n]
+    masks = np.array([recover_mask(values, bits, arena, off, i) for i in range(2**n)])
+    chosen = bits_to_bool(masks.astype(np.uint64), n)
+    sums = np.zeros(2**n)
+    for i in range(n):  # left to right, like the kernels
+        sums = np.where(chosen[:, i], sums + values[i], sums)
+    np.testing.assert_array_equal(sums, top)
+
+
+def test_four_chain_merge_at_every_size() -> None:
+    """Levels long enough for the four-chain merge, with many exact ties (integers)."""
+    rng = np.random.default_rng(7)
+    for values in (rng.integers(0, 4, 14).astype(float), rng.uniform(-1, 1, 14)):
+        off = level_offsets_nb(14)
+        arena = np.empty(int(off[-1]))
+        build_sum_levels(values, arena, off)
+        top = arena[off[14] + 1 : off[14] + 1 + 2**14]
+        np.testing.assert_array_equal(top, sorted_subset_sums(values)[0])
+
+
+# ------------------------------------------------------------ tolerance window
+@given(kinds, st.integers(0, 14), seeds)
+def test_window_stop_returns_a_sum_inside(kind: str, n: int, seed: int) -> None:
+    """Stopped: one side is in the window, both sides are real subsets on their side of
+    the target. Not stopped: the exact floor and ceiling (as without a window)."""
+    values = instance(kind, n, 2, seed)
+    rng = np.random.default_rng(seed + 5)
+    span = np.abs(values).sum(1, keepdims=True) + 1.0
+    targets = rng.uniform(-0.2, 1.2, (2, 3)) * span
+    width = 10.0 ** rng.uniform(-6, 0, (2, 3)) * span
+    lo, hi = targets - width, targets + width
+    lo[:, 0], hi[:, 0] = np.inf, -np.inf  # empty window: exact
+    f, fm, c, cm, stopped = mitm_nearest_within(values, targets, lo, hi)
+    f0, _, c0, _ = mitm_nearest(values, targets)
+    assert not stopped[:, 0].any()
+    for cell in range(2):
+        tol = ulp_tol(values[cell])
+        for k in range(3):
+            t = targets[cell, k]
+            assert f[cell, k] <= t < c[cell, k]
+            for s, bits in ((f[cell, k], fm[cell, k]), (c[cell, k], cm[cell, k])):
+                if np.isfinite(s):
+                    assert abs(values[cell][bits_to_bool(bits, n)].sum() - s) <= tol
+            if stopped[cell, k]:
+                inside = (lo[cell, k] <= f[cell, k] <= hi[cell, k]) or (
+                    lo[cell, k] <= c[cell, k] <= hi[cell, k]
+                )
+                assert inside
+            else:
+                assert f[cell, k] == f0[cell, k]
+                assert c[cell, k] == c0[cell, k]
+
+
+# ------------------------------------------------------------ independent reference
+def half_sums(values: np.ndarray) -> np.ndarray:
+    """All subset sums of ``values``, unsorted (numpy doubling: s, s + v)."""
+    sums = np.zeros(1)
+    for v in values:
+        sums = np.concatenate([sums, sums + v])
+    return sums
+
+
+def numpy_mitm_distance(values: np.ndarray, target: float) -> float:
+    """Nearest subset sum's distance by an independent numpy meet-in-the-middle:
+    each half's sums by doubling, np.sort, np.searchsorted."""
+    n = values.size
+    h = n // 2
+    a = np.sort(half_sums(values[:h]))
+    b = np.sort(half_sums(values[h:]))
+    idx = np.searchsorted(b, target - a)
+    best = np.inf
+    for shift in (-1, 0):
+        j = idx + shift
+        ok = (j >= 0) & (j < b.size)
+        best = min(best, float(np.abs(a[ok] + b[j[ok]] - target).min()))
+    return best
+
+
+def test_mitm_matches_the_numpy_reference_at_n32_and_n40() -> None:
+    rng = np.random.default_rng(40)
+    for n, cells in ((32, 3), (40, 1)):
+        values = 1.0 / (1e3 * rng.uniform(0.8, 1.2, (cells, n)))  # S: 1 kohm +-20 %
+        targets = rng.uniform(0.25, 0.75, (cells, 2)) * values.sum(1, keepdims=True)
+        f, fm, c, cm = mitm_nearest(values, targets)
+        for cell in range(cells):
+            tol = ulp_tol(values[cell])
+            for k in range(2):
+                t = targets[cell, k]
+                ref = numpy_mitm_distance(values[cell], t)
+                assert abs(min(t - f[cell, k], c[cell, k] - t) - ref) <= tol
+                for s, bits in ((f[cell, k], fm[cell, k]), (c[cell, k], cm[cell, k])):
+                    assert abs(values[cell][bits_to_bool(bits, n)].sum() - s) <= tol

@@ -461,3 +461,44 @@ def test_interval_ends_are_reachable_exactly(method: Method) -> None:
     assert res.reachable.tolist() == [True, True, False, False]
     assert res.reachable_hi[1] == top
     assert res.mask[1].all()
+
+
+# ----------------------------------------------------------------------- tolerance mode
+@given(st.integers(1, 12), st.integers(0, 2**32 - 1), st.floats(1e-9, 1e-2))
+def test_tolerance_mode_is_good_enough_or_optimal(n: int, seed: int, rel_tol: float) -> None:
+    """Within the tolerance whenever the optimum is; otherwise the proven optimum."""
+    rng = np.random.default_rng(seed)
+    el = 1.0 / (1e3 * rng.uniform(0.8, 1.2, (3, n)))
+    target = rng.uniform(0.0, 1.1, (3, 2)) * el.sum(1, keepdims=True)
+    tol = rel_tol * el.sum(1, keepdims=True) * np.ones((1, 2))
+    res = solve(el, target, error_tolerance=tol, method="mitm")
+    opt = solve(el, target, method="mitm")
+    rounding = 4 * (n + 2) * EPS * el.sum(1, keepdims=True)
+    within = np.abs(opt.error) <= tol
+    assert np.all(np.abs(res.error)[within] <= (tol + rounding)[within])
+    # not proven only where it stopped with a good-enough answer
+    assert np.all(np.abs(res.error)[~res.exact] <= (tol + rounding)[~res.exact])
+    np.testing.assert_allclose(
+        np.abs(res.error)[res.exact], np.abs(opt.error)[res.exact], rtol=0, atol=rounding.max()
+    )
+
+
+def test_tolerance_mode_at_n40_stops_early_and_reports_it() -> None:
+    """n = 40 with a calibration-like tolerance: good enough, flagged not proven; a zero
+    tolerance is the exact search."""
+    rng = np.random.default_rng(16)
+    el = 1.0 / (1e3 * rng.uniform(0.8, 1.2, (4, 40)))
+    target = rng.uniform(0.3, 0.7, 4) * el.sum(1)
+    res = solve(el, target, error_tolerance=1e-5 * target)
+    assert res.method == "mitm"
+    assert np.all(np.abs(res.error) <= 1e-5 * target)
+    assert not np.any(res.exact)
+    zero = solve(el[:1], target[:1], error_tolerance=0.0)
+    exact = solve(el[:1], target[:1])
+    assert zero.exact.all()
+    assert abs(zero.error[0]) == pytest.approx(abs(exact.error[0]), abs=1e-15)
+
+
+def test_tolerance_mode_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="error_tolerance"):
+        solve(np.ones((2, 4)), np.ones(2), error_tolerance=-1.0)

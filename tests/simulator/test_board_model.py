@@ -283,9 +283,9 @@ def test_same_seed_same_board_bit_for_bit_different_seeds_differ() -> None:
     assert not np.array_equal(a1, a3)
 
 
-def test_factorisation_reused_until_configuration_or_update_step_changes() -> None:
+def test_factorisation_reused_until_routing_mode_or_update_step_changes() -> None:
     clock = VirtualClock()
-    model = BoardModel(SMALL, seed=4, clock=clock)
+    model = BoardModel(SMALL, seed=4, clock=clock, low_rank_updates=True)
     model.set_cell_mask(0, 0, 0xFF)
     model.set_routing(Routing("mvm_adc"))
     model.set_dac(0, 0.5)
@@ -295,12 +295,14 @@ def test_factorisation_reused_until_configuration_or_update_step_changes() -> No
         model.adc_read()
         model.set_dac(1, 0.25)  # new right-hand side, same matrix
     assert model.n_factorisations == n
-    model.set_cell_mask(0, 1, 0x01)
+    updates = model.n_low_rank_updates
+    model.set_cell_mask(0, 1, 0x01)  # one cell: a rank-1 update of the factorisation
+    model.adc_read()
+    assert model.n_factorisations == n
+    assert model.n_low_rank_updates == updates + 1
+    clock.advance(SMALL.environment.update_step_s)  # every value moves: refactorise
     model.adc_read()
     assert model.n_factorisations == n + 1
-    clock.advance(SMALL.environment.update_step_s)
-    model.adc_read()
-    assert model.n_factorisations == n + 2
 
 
 def test_temperature_and_aging_move_the_elements() -> None:

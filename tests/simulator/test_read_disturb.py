@@ -52,7 +52,9 @@ def test_creep_law_values() -> None:
     assert law(0.9) == pytest.approx(CFG.read_disturb_rate)
     assert law(0.3, t=2e-2) == pytest.approx(200 * law(0.3))
     # sinh law, odd and exponential: sinh(0.1/0.04) / sinh(0.6/0.04) ...
-    assert law(0.1) == pytest.approx(1e-3 * math.sinh(2.5) / math.sinh(15.0), rel=1e-12)
+    assert law(0.1) == pytest.approx(
+        CFG.read_disturb_rate * math.sinh(2.5) / math.sinh(15.0), rel=1e-12
+    )
     # ... one decade per V_s ln 10 = 92 mV well below threshold.
     assert law(0.3) / law(0.3 - 0.04 * math.log(10)) == pytest.approx(10.0, rel=1e-3)
     # No overflow with a huge threshold / scale ratio.
@@ -135,11 +137,11 @@ def test_old_mvm_input_range_disturbs_devices_and_the_guarded_one_does_not() -> 
     assert old.max() > 0.05  # a weak device lost more than 5 % of its range
     assert np.count_nonzero(old > 0.01) >= 3
     # The guarded input range (labrss's default): 0.98 x 0.45 V / 3 = 0.147 V. Worst device
-    # (RESET threshold 0.45 V): 1e-3 x 2000 reference widths x sinh(3.68)/sinh(11.25) =
-    # 1.0e-3 reference pulses, a step of at most ~4 % of the range per pulse: < 5e-5.
+    # (RESET threshold 0.45 V): 1e-4 x 2000 reference widths x sinh(3.68)/sinh(11.25) =
+    # 1.0e-4 reference pulses, a step of at most ~4 % of the range per pulse: < 5e-6.
     guarded = mvm_stress(-0.98 * 0.45 / 3)
-    assert guarded.max() < 5e-5
-    assert mvm_stress(0.98 * 0.45 / 3).max() < 5e-5
+    assert guarded.max() < 5e-6
+    assert mvm_stress(0.98 * 0.45 / 3).max() < 5e-6
 
 
 @pytest.mark.parametrize(
@@ -176,10 +178,10 @@ def test_smu_readings_stress_the_routed_cell_through_the_port(smu_model: str, dr
     # 0.75 V that is a RESET pulse for every device (RESET thresholds <= 0.75 V).
     assert changes[0.75].max() > 0.1
     assert np.median(changes[0.75]) > 0.01
-    # At 0.1 V only creep: < 30 s of stress, worst device (RESET threshold 0.45 V) 1e-3 x
-    # 3e5 reference widths x sinh(2.5)/sinh(11.25) = 0.05 reference pulses of <= 4 % of
+    # At 0.1 V only creep: < 30 s of stress, worst device (RESET threshold 0.45 V) 1e-4 x
+    # 3e5 reference widths x sinh(2.5)/sinh(11.25) = 0.005 reference pulses of <= 4 % of
     # the range each.
-    assert changes[0.1].max() < 2e-3
+    assert changes[0.1].max() < 2e-4
 
 
 def test_board_reports_its_smallest_switching_thresholds() -> None:

@@ -24,11 +24,13 @@ driver = "keysight_b2900"
 address = "TCPIP0::192.168.1.50::5025::SOCKET"
 channel = 2
 timeout_s = 7.5
+visa_library = "@ivi"
 [board]
 driver = "crossbar"
 address = "/dev/ttyACM0"
 timeout_s = 1.5
 retries = 5
+geometry = "16 x 32x8"
 [limits]
 max_source_voltage_V = 0.5
 compliance_current_A = 0.002
@@ -65,7 +67,9 @@ def test_every_key_is_read_with_its_type(tmp_path: Path) -> None:
     assert station.smu.address == "TCPIP0::192.168.1.50::5025::SOCKET"
     assert station.smu.channel == 2
     assert station.smu.timeout_s == 7.5
+    assert station.smu.visa_library == "@ivi"
     assert not station.smu.simulated
+    assert station.board.geometry == (16, 32, 8)
     assert station.board.address == "/dev/ttyACM0"
     assert station.board.timeout_s == 1.5
     assert station.board.retries == 5
@@ -99,6 +103,7 @@ def test_an_empty_file_is_the_simulator_with_the_documented_defaults(tmp_path: P
         assert s.smu.address == SIM_ADDRESS and s.board.address == SIM_ADDRESS
         assert s.uses_simulator
         assert s.smu.driver == "keithley2450" and s.smu.channel == 1 and s.smu.timeout_s == 5.0
+        assert s.smu.visa_library == "@py" and s.board.geometry is None
         assert s.board.driver == "crossbar" and s.board.timeout_s == 2.0 and s.board.retries == 3
         assert s.limits.max_source_voltage_V == 1.0
         assert s.limits.compliance_current_A == 0.01
@@ -200,6 +205,14 @@ BAD = [
     ("[smu]\nchannel = 1.0", "[smu] channel = 1.0", "must be an integer"),
     ("[smu]\nchannel = 2", "[smu] channel = 2", "the keithley2450 driver's instruments have 1"),
     ("[smu]\ntimeout_s = 0", "[smu] timeout_s = 0", "must be > 0.0"),
+    (
+        '[smu]\nvisa_library = "@nivisa"',
+        "[smu] visa_library = '@nivisa'",
+        "no pyvisa backend of that name is installed (installed: @ivi, @py",
+    ),
+    ('[smu]\nvisa_library = ""', "[smu] visa_library = ''", "must be a non-empty string"),
+    ('[board]\ngeometry = "16x16"', "[board] geometry = '16x16'", "expected ROWSxCOLSxBRANCHES"),
+    ('[board]\ngeometry = "0x4x4"', "[board] geometry = '0x4x4'", "expected ROWSxCOLSxBRANCHES"),
     ('[smu]\ntimeout_s = "5"', "[smu] timeout_s = '5'", "must be a number"),
     (
         '[board]\ndriver = "other"',
@@ -362,3 +375,39 @@ def test_positive_limits_accept_positive_finite_numbers_only(key: str, value: ob
     else:
         with pytest.raises(StationError, match=rf"\[limits\] {key} = "):
             parse_station(data)
+
+
+def test_visa_library_names_a_backend_or_a_library_file(tmp_path: Path) -> None:
+    """``@ni`` is pyvisa's old name of ``@ivi``; a path is kept as given (checked on open)."""
+    for given_, kept in (
+        ("@ni", "@ivi"),
+        ("@PY", "@py"),
+        ("C:/Windows/System32/visa64.dll", "C:/Windows/System32/visa64.dll"),
+        ("/usr/lib/x86_64-linux-gnu/libvisa.so.0", "/usr/lib/x86_64-linux-gnu/libvisa.so.0"),
+    ):
+        station = load_station(write(tmp_path, f'[smu]\nvisa_library = "{given_}"\n'))
+        assert station.smu.visa_library == kept
+
+
+def test_the_switch_matrix_bench_and_its_driver(tmp_path: Path) -> None:
+    only_bench = parse_station({"simulator": {"bench": "switch-matrix"}})
+    assert only_bench.board.driver == "keysight34980a"
+    assert (only_bench.simulator.bench, only_bench.simulator.board) == (
+        "switch-matrix",
+        "switch-matrix",
+    )
+    only_driver = parse_station({"board": {"driver": "keysight34980a"}})
+    assert only_driver.simulator.bench == "switch-matrix"
+    file = tmp_path / "lab.toml"
+    file.write_text(
+        '[board]\ndriver = "keysight34980a"\naddress = "TCPIP0::10.0.0.7::5025::SOCKET"\n'
+        '[board.options]\nlayout = "array.toml"\n'
+    )
+    st = load_station(file)
+    assert st.board.options == {"layout": str(tmp_path / "array.toml")}
+    with pytest.raises(StationError, match=r"needs bench = 'crossbar'"):
+        parse_station({"board": {"driver": "crossbar"}, "simulator": {"bench": "switch-matrix"}})
+    with pytest.raises(StationError, match=r"its options: layout, visa_library"):
+        parse_station({"board": {"driver": "keysight34980a", "options": {"layot": "x"}}})
+    with pytest.raises(StationError, match=r"\[board.options\] layout = 3: must be a file path"):
+        parse_station({"board": {"driver": "keysight34980a", "options": {"layout": 3}}})

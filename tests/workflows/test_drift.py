@@ -19,9 +19,19 @@ def test_compensation_keeps_banks_within_tolerance(tmp_path: Path) -> None:
     cells = [(0, 0), (1, 3), (2, 6)]
     targets = [150e-6, 110e-6, 180e-6]
     times = (60.0, 3600.0, 86400.0, 30 * 86400.0)
+    true_S: dict[str, list[float]] = {"fixed": [], "compensated": []}
+
+    def observe(lab: Lab, r: int, c: int, label: str) -> None:
+        # The test compares with the simulator's truth; labrss never reads it.
+        assert lab.simulator is not None
+        with lab.simulator.lock:
+            true_S[label].append(float(lab.simulator.model.true_cell_conductance_S()[r, c]))
+
     with Lab(station) as lab, Store(tmp_path / "d.db") as store:
         clock0 = lab.clock_s()
-        study = drift_study(lab, cells, targets, DriftSettings(times_s=times), store=store)
+        study = drift_study(
+            lab, cells, targets, DriftSettings(times_s=times), store=store, observe=observe
+        )
         # a month of retention on the virtual clock
         assert lab.clock_s() - clock0 > 30 * 86400.0
         pulses_after = lab.pulses_applied
@@ -36,14 +46,19 @@ def test_compensation_keeps_banks_within_tolerance(tmp_path: Path) -> None:
     assert np.all(np.abs(study.error_compensated) <= 0.01)
     assert np.all(study.time_within_s(compensated=True) == times[-1])
     assert np.all(study.time_within_s(compensated=False) < times[-1])
+    tgt = np.asarray(targets)
+    true_error_fixed = (np.reshape(true_S["fixed"], (4, 3)) - tgt) / tgt
+    true_error_comp = (np.reshape(true_S["compensated"], (4, 3)) - tgt) / tgt
     # the fixed error grows with ln t (monotone at these widely spaced checkpoints)
-    assert np.all(np.diff(np.abs(study.true_error_fixed), axis=0) > 0)
+    assert np.all(np.diff(np.abs(true_error_fixed), axis=0) > 0)
     # the measured errors agree with the truth to the verify read noise (0.5 uS on >=110 uS)
-    assert np.allclose(study.error_fixed, study.true_error_fixed, atol=0.5e-6 / 110e-6)
+    assert np.allclose(study.error_fixed, true_error_fixed, atol=0.5e-6 / 110e-6)
+    assert np.allclose(study.error_compensated, true_error_comp, atol=0.5e-6 / 110e-6)
     with Store(tmp_path / "d.db") as store:
         assert study.run_id is not None
         assert store.run(study.run_id).kind == "drift"
         assert store.get_result(study.run_id, "error_fixed").shape == (4, 3)
+        assert "true_error_fixed" not in store.result_names(study.run_id)
         summary = store.get_value(study.run_id, "summary")
         assert summary["pulses_after_programming"] == 0
         assert summary["time_within_s_compensated"] == [times[-1]] * 3
@@ -61,3 +76,24 @@ def test_bad_settings_and_cells() -> None:
         with pytest.raises(LabInputError, match="2 cells but 1 targets"):
             drift_study(lab, [(0, 7), (0, 6)], [1e-4])
         assert lab.pulses_applied == 0
+
+
+def test_real_waits_heartbeat_so_a_long_study_never_looks_dead() -> None:
+    from types import SimpleNamespace
+
+    from labrss.workflows.drift import HEARTBEAT_EVERY_S, _wait_alive
+
+    waits: list[float] = []
+    beats: list[int] = []
+
+    def lab(simulated: bool) -> SimpleNamespace:
+        flag = SimpleNamespace(simulated=simulated)
+        return SimpleNamespace(station=SimpleNamespace(smu=flag, board=flag), wait_s=waits.append)
+
+    store = SimpleNamespace(heartbeat=beats.append)
+    _wait_alive(lab(False), 2.5 * HEARTBEAT_EVERY_S, store, 7)  # type: ignore[arg-type]
+    assert waits == [HEARTBEAT_EVERY_S, HEARTBEAT_EVERY_S, 0.5 * HEARTBEAT_EVERY_S]
+    assert beats == [7, 7, 7]
+    waits.clear()
+    _wait_alive(lab(True), 30 * 86400.0, store, 7)  # type: ignore[arg-type]
+    assert waits == [30 * 86400.0] and beats == [7, 7, 7]  # virtual: one step

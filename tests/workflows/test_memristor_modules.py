@@ -252,3 +252,42 @@ def test_forming_needs_the_station_limits_raised(store: Store) -> None:
         with pytest.raises(LabInputError, match=r"exceeds \[limits\] max_source_voltage_V = 1 V"):
             form(lab, select_devices(lab, "0,0", "0"), store=store)
         assert lab.readings_taken == 0
+
+
+def test_fit_recovers_the_drawn_devices(store: Store, tmp_path: Path) -> None:
+    from labrss.workflows.memristor_fit import board_toml, fit_runs
+    from labrss.workflows.memristor_form import FormSettings, form
+    from simulator.board_config import load_board_config
+
+    with Lab(parse_station(UNFORMED)) as lab:
+        devices = select_devices(lab, "2,2", "0-1")
+        runs = [
+            form(lab, devices, FormSettings(v_start_V=2.2), store=store).run_id,
+            iv_sweep(
+                lab,
+                devices,
+                IVSettings(
+                    mode="staircase", v_set_max_V=1.2, v_reset_max_V=1.2, step_V=0.1, cycles=1
+                ),
+                store=store,
+            ).run_id,
+            iv_sweep(lab, devices, IVSettings(step_V=0.05, cycles=1), store=store).run_id,
+        ]
+        assert lab.simulator is not None and lab.simulator.model.memristors is not None
+        drawn = lab.simulator.model.memristors.devices
+        fit = fit_runs(store, [r for r in runs if r is not None])
+    for d in devices:
+        got = fit.devices[d]
+        # conduction law V0 (0.5 / 0.6 V on this preset), the device's own range and
+        # thresholds, recovered from its measurements alone
+        assert got["iv_v0_set_V"] == pytest.approx(0.5, rel=0.03)
+        assert got["iv_v0_reset_V"] == pytest.approx(0.6, rel=0.03)
+        assert got["g_min_S"] == pytest.approx(drawn.g_min_S[d], rel=0.05)
+        assert got["g_max_S"] == pytest.approx(drawn.g_max_S[d], rel=0.05)
+        assert got["set_threshold_V"] == pytest.approx(drawn.set_threshold_V[d], abs=0.08)
+        assert got["reset_threshold_V"] == pytest.approx(drawn.reset_threshold_V[d], abs=0.08)
+        assert got["clamp_V"] == pytest.approx(0.45, rel=0.02)
+    board = tmp_path / "fitted.toml"
+    board.write_text(board_toml(fit))
+    config = load_board_config(board)  # the simulator runs the fitted devices
+    assert config.memristor.iv_v0_set_V == pytest.approx(0.5, rel=0.03)

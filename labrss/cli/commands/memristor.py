@@ -13,6 +13,7 @@ Characterisation modules (devices: ``--cells ROWS,COLS`` in calibration's syntax
     labrss memristor retention --cells 0,0-1 --interval 10 --duration 2.6e6 --log
     labrss memristor endurance --device 0,0,0 --max-cycles 10000
     labrss memristor seek --device 0,1,2 --target 40e-6 --tolerance 0.01
+    labrss memristor fit 12 13 14 --out my_devices.toml   # then: labrss sim --board it
 
 With no ``--station`` the embedded simulator runs a memristor board (``--board``, default
 ``memristor``; ``mixed`` has memristors in columns 4-7). Every read and pulse is stored
@@ -28,6 +29,7 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from drivers.errors import InstrumentError, InstrumentLimitError
@@ -37,6 +39,7 @@ from labrss.station import Station, StationError, load_station, parse_station
 from labrss.store import Store, StoreError, resolve_db_path
 from labrss.workflows.drift import DEFAULT_TIMES_S, DriftSettings, drift_study
 from labrss.workflows.memristor_endurance import EnduranceSettings, endurance
+from labrss.workflows.memristor_fit import board_parameters, board_toml, fit_runs
 from labrss.workflows.memristor_form import FormSettings, form
 from labrss.workflows.memristor_iv import IVSettings, iv_sweep
 from labrss.workflows.memristor_module import Branch, select_devices
@@ -182,12 +185,27 @@ def register(subparsers: Any) -> None:
     end = actions.add_parser("endurance", help="SET/RESET cycles to failure, window vs cycle")
     devices(end)
     end.add_argument("--set", type=float, default=2.0, dest="set_V", help="SET amplitude, V")
-    end.add_argument("--reset", type=float, default=1.5, dest="reset_V", help="RESET, V")
+    end.add_argument("--reset", type=float, default=2.0, dest="reset_V", help="RESET, V")
     end.add_argument("--width", type=float, default=1e-3, help="pulse width, s (1e-3)")
     end.add_argument("--max-cycles", type=int, default=10_000, help="stop here (10000)")
     end.add_argument("--per-decade", type=int, default=10, help="read checkpoints a decade")
     common(end)
     end.set_defaults(func=run_endurance)
+
+    ft = actions.add_parser(
+        "fit", help="fit the device model to stored runs; write a simulator board file"
+    )
+    ft.add_argument(
+        "runs", metavar="RUN", type=int, nargs="+", help="form/iv/retention/endurance runs"
+    )
+    ft.add_argument("--out", metavar="FILE", help="write the fitted board file (TOML) here")
+    ft.add_argument(
+        "--base", default="memristor_unformed", help="preset the board file starts from"
+    )
+    ft.add_argument("--db", metavar="PATH", help="database file")
+    ft.add_argument("--station", metavar="FILE", help="station TOML file (for its [store])")
+    ft.add_argument("--json", action="store_true", help="print one JSON object")
+    ft.set_defaults(func=run_fit)
 
     sk = actions.add_parser("seek", help="converge devices to a target, with pulse history")
     devices(sk)
@@ -508,3 +526,25 @@ def run_form(args: argparse.Namespace) -> int:
         "labrss memristor form",
         lambda lab, store: form(lab, _devices(args, lab), settings, store=store),
     )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """``labrss memristor fit``: per-device and population parameters, a board file."""
+
+    def body() -> dict[str, Any]:
+        station_path = args.station
+        store_path = load_station(station_path).store.path if station_path else None
+        path = resolve_db_path(args.db or store_path, station_path=station_path)
+        if not path.exists():
+            raise _BadInputError(f"no database at {path}")
+        with Store(path) as store:
+            fit = fit_runs(store, args.runs)
+        payload = fit.summary()
+        payload["board_parameters"] = board_parameters(fit)
+        if args.out:
+            out = Path(args.out)
+            out.write_text(board_toml(fit, base=args.base), encoding="utf-8")
+            payload["board_file"] = str(out)
+        return payload
+
+    return _run(args, "labrss memristor fit", body)

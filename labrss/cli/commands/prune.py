@@ -17,11 +17,14 @@ import numpy as np
 
 from labrss.cli.batch_args import add_engine_arguments, engine_from_args, progress_bar
 from labrss.networks.model import Network
+from labrss.networks.sequential import SequentialNetwork
+from labrss.slth.tickets import DEFAULT_N, TicketResult
 from labrss.station import StationError
 from labrss.workflows.batch import BatchInterrupted
 from labrss.workflows.prune import (
     CELLS_PER_CHUNK,
     PRUNE_METHODS,
+    PruneOutcome,
     PruneSettings,
     prune_network,
     ticket_summary,
@@ -59,8 +62,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--network",
         default="digits",
-        metavar="digits|FILE.npz",
-        help="the target: the digits example MLP (default) or a weights file",
+        metavar="digits|mnist1d-cnn|digits-cnn|FILE",
+        help="the target: the digits example MLP (default), a shipped CNN (mnist1d-cnn, "
+        "digits-cnn: test accuracies on their test sets) or a .npz / .onnx file",
     )
     p.add_argument(
         "--hidden",
@@ -70,9 +74,20 @@ def register(subparsers: Any) -> None:
         help="hidden widths of the digits MLP (default 16: 64-16-10)",
     )
     p.add_argument("--method", choices=sorted(PRUNE_METHODS), default="pensia")
-    p.add_argument("--n", type=int, default=40, help="random units per target input (default 40)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="random units per target input (pensia, malach), per output channel (da-cunha), "
+        "per kernel entry of each block (structured); default 40 (structured 6)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random network (default 0)")
-    p.add_argument("--w-max", type=float, default=0.25, help="normalised target peak (0.25)")
+    p.add_argument(
+        "--w-max",
+        type=float,
+        default=None,
+        help="normalised target peak (default 0.25; structured 0.5)",
+    )
     p.add_argument(
         "--eps-rel",
         type=float,
@@ -94,13 +109,22 @@ def register(subparsers: Any) -> None:
 
 def _target(
     args: argparse.Namespace,
-) -> tuple[Network, np.ndarray | None, np.ndarray | None]:
-    """The target network and, for a digits-shaped network, the digits test split."""
+) -> tuple[Network | SequentialNetwork, np.ndarray | None, np.ndarray | None]:
+    """The target network and, when its data set is known, its test split."""
     from labrss.networks.digits import load_digits_split, train_digits_mlp
 
     if args.network == "digits":
         model = train_digits_mlp(args.hidden, 0)
         return model.network, model.data.x_test, model.data.y_test
+    if args.network in ("mnist1d-cnn", "digits-cnn"):
+        from labrss.workflows.cnn_demo import cnn_data
+
+        net, _, x, y = cnn_data(args.network)
+        return net, x, y
+    if str(args.network).lower().endswith(".onnx"):
+        from labrss.networks.onnx_file import load_onnx
+
+        return load_onnx(args.network), None, None
     from labrss.networks.weights_file import load_weights
 
     network = load_weights(args.network)
@@ -116,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = PruneSettings(
         method=args.method,
-        n=args.n,
+        n=args.n if args.n is not None else DEFAULT_N[args.method],
         seed=args.seed,
         w_max=args.w_max,
         eps_rel=args.eps_rel,
@@ -146,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"labrss prune: {exc}", file=sys.stderr)
         return 2
     ticket = outcome.ticket
+    if isinstance(ticket, TicketResult):
+        return _report_ticket(args, settings, ticket, outcome, x_test, y_test)
+    assert isinstance(target, Network)
     summary = ticket_summary(ticket, x_test=x_test, y_test=y_test, target=target)
     batch = outcome.batch
     summary.update(
@@ -187,3 +214,54 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {weights_path}, {json_path}")
     return 0 if math.isfinite(worst) else 1
+
+
+def _report_ticket(  # noqa: PLR0917 - one call site, everything it reports
+    args: argparse.Namespace,
+    settings: PruneSettings,
+    ticket: TicketResult,
+    outcome: PruneOutcome,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+) -> int:
+    """Summary and files of a CNN construction (`labrss.slth.tickets`): pruned.onnx."""
+    from labrss.networks.onnx_file import save_onnx
+
+    summary = ticket.summary(x_test, y_test)
+    batch = outcome.batch
+    summary.update(
+        {
+            "target": ticket.target.name,
+            "wall_time_s": outcome.wall_time_s,
+            "engine": batch.where,
+            "chunks": len(batch.results),
+            "chunks_computed": batch.computed,
+            "chunks_reused": batch.reused,
+            "compute_time_s": batch.compute_seconds(),
+        }
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = save_onnx(ticket.network, args.out / "pruned.onnx")
+    json_path = args.out / "prune.json"
+    json_path.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"prune ({settings.method}, n = {ticket.n}, seed {settings.seed}): {ticket.target.name}, "
+        f"{ticket.target_parameters} target parameters; kept {ticket.kept} of {ticket.total} "
+        f"random parameters ({summary['overparam_kept']:.1f}x kept, "
+        f"{summary['overparam_total']:.1f}x drawn)"
+    )
+    if "pruned_accuracy" in summary:
+        print(
+            f"accuracy: target {100 * summary['target_accuracy']:.2f} %, pruned network "
+            f"{100 * summary['pruned_accuracy']:.2f} % ({summary['test_vectors']} test inputs)"
+        )
+    print(
+        "largest weight error per layer: "
+        + ", ".join(f"{r.max_error_rel:.3g}" for r in ticket.layers)
+        + f"; {outcome.wall_time_s:.1f} s on {batch.where}"
+    )
+    print(f"wrote {onnx_path}, {json_path}")
+    return 0

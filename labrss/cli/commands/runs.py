@@ -3,10 +3,19 @@
     labrss runs                      # every run, oldest first
     labrss runs --board 2 --json     # one board's runs as a JSON array
     labrss runs --db /data/lab.db    # another database (also: LABRSS_DB, --station FILE)
+    labrss runs --mark-interrupted 12          # asks you to type 12 to confirm
+    labrss runs --mark-interrupted 12 --yes    # scripts: no question
 
 The table shows id, kind, status, board (id and serial), start time (UTC), wall time (s)
-and the number of stored readings. Opening the database marks runs left running by dead
-processes as interrupted (docs/store.md). Errors are one line on stderr, exit code 2.
+and the number of stored readings; with nothing to list (an empty store, or none yet at the
+path), one line says so and names the next step (exit code 0; ``--json`` prints ``[]``).
+Opening the database marks runs left running by dead processes as interrupted
+(docs/store.md): a process that is gone, or whose pid was reused, or a run silent for longer
+than the stale time. ``--mark-interrupted RUN`` marks a ``running`` run interrupted at once,
+for when you know its process died (so that ``labrss calibrate --resume RUN`` can continue
+it); it asks for confirmation (type the run id; ``--yes`` for scripts), since marking a run
+that is in fact alive makes its process fail at its next write. Errors are one line on
+stderr, exit code 2.
 This module also holds the ``--db``/``--station`` options shared with `labrss export`.
 """
 
@@ -16,6 +25,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +33,8 @@ from labrss.station import StationError, load_station
 from labrss.store import Store, StoreError, StoreSchemaError, resolve_db_path
 
 EXIT_BAD_INPUT = 2
+FIRST_RUN_HINT = "`labrss calibrate` makes the first"
+"""The next step `labrss runs` names when there is nothing to list."""
 
 
 def add_db_options(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +77,49 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--board", metavar="ID", type=int, help="only this board's runs")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.add_argument(
+        "--mark-interrupted",
+        metavar="RUN",
+        type=int,
+        help="mark running run RUN interrupted (its process died): asks to confirm",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="with --mark-interrupted: do not ask to confirm"
+    )
     add_db_options(parser)
     parser.set_defaults(func=run)
+
+
+def _mark_interrupted(args: argparse.Namespace) -> int:
+    """``--mark-interrupted RUN``: confirm, then `Store.mark_run_interrupted`."""
+    run_id = int(args.mark_interrupted)
+    store = open_store(args, must_exist=True)
+    assert store is not None
+    with store:
+        info = store.run(run_id)
+        if info.status != "running":
+            raise StoreError(
+                f"run {run_id} is {info.status}, not running: nothing to mark"
+                + (" (it can be resumed)" if info.status in ("interrupted", "failed") else "")
+            )
+        last = info.heartbeat_at if info.heartbeat_at is not None else info.started_at
+        print(
+            f"run {run_id} ({info.kind}, started {_utc(info.started_at)} UTC by process "
+            f"{info.pid} on {info.host}, last sign of life {time.time() - last:.0f} s ago) is "
+            "recorded as running. Mark it interrupted only if that process is gone: a live "
+            "run marked interrupted fails at its next write.",
+            file=sys.stderr,
+        )
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise StoreError("not confirmed: run with --yes to mark it without a question")
+            answer = input(f"Type {run_id} to mark run {run_id} interrupted: ").strip()
+            if answer != str(run_id):
+                print("labrss runs: not confirmed; nothing changed", file=sys.stderr)
+                return EXIT_BAD_INPUT
+        marked = store.mark_run_interrupted(run_id, "labrss runs --mark-interrupted")
+    print(f"run {run_id} is now {marked.status}; resume it with its command's --resume {run_id}")
+    return 0
 
 
 def _utc(ts: float | None) -> str:
@@ -77,10 +130,19 @@ def _utc(ts: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List runs (see the module docstring)."""
+    if args.mark_interrupted is not None:
+        try:
+            return _mark_interrupted(args)
+        except (StoreError, StoreSchemaError, StationError) as exc:
+            print(f"labrss runs: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         store = open_store(args, must_exist=False)
         if store is None:
             rows: list[dict[str, Any]] = []
+            if not args.json:
+                print(f"no runs yet (no database at {db_path(args)}); {FIRST_RUN_HINT}")
+                return 0
             print(f"labrss runs: no database at {db_path(args)}", file=sys.stderr)
         else:
             with store:
@@ -97,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(rows, sys.stdout, indent=2, sort_keys=True)
         print()
+        return 0
+    if not rows:
+        which = f" for board {args.board}" if args.board is not None else ""
+        print(f"no runs yet{which}; {FIRST_RUN_HINT}")
         return 0
     header = ("id", "kind", "status", "board", "started (UTC)", "wall time s", "readings")
     table = [

@@ -49,6 +49,7 @@ from labrss.gui.plot_export import PlotData, PlotPanel, style_plot
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
+from labrss.gui.widgets.dialogs import ask_yes_no
 from labrss.gui.widgets.heatmap import CrossbarHeatMap
 from labrss.gui.workers import Job, JobContext
 from labrss.store import Calibration, RunInfo, Store
@@ -235,12 +236,21 @@ class CalibrateTab(LabTab):
         QVBoxLayout(faults_box).addWidget(self.faults)
 
         self.runs = QComboBox()
+        self.runs.currentIndexChanged.connect(lambda _: self._update_buttons())
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(self.open_selected_run)
+        self.mark_button = QPushButton("Mark interrupted…")
+        self.mark_button.setToolTip(
+            "A run recorded as running whose process is gone (crashed, killed, or its pid "
+            "reused): mark it interrupted so that it can be resumed. Asks to confirm."
+        )
+        self.mark_button.clicked.connect(self.mark_selected_interrupted)
+        self.ask: Callable[[QWidget | None, str, str], bool] = ask_yes_no  # replaced in tests
         runs_box = QGroupBox("Past runs")
         runs_layout = QHBoxLayout(runs_box)
         runs_layout.addWidget(self.runs, 1)
         runs_layout.addWidget(self.open_button)
+        runs_layout.addWidget(self.mark_button)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -427,6 +437,40 @@ class CalibrateTab(LabTab):
                 info.id,
             )
 
+    def _selected_status(self) -> str | None:
+        store, run_id = self.ctx.store.store, self.runs.currentData()
+        if store is None or run_id is None:
+            return None
+        return store.run(int(run_id)).status
+
+    def mark_selected_interrupted(self) -> None:
+        """Mark the selected ``running`` run interrupted, after a confirmation; then it can
+        be resumed (Resume). For a run whose process died without the store noticing (its
+        heartbeat is not stale yet)."""
+        store, run_id = self.ctx.store.store, self.runs.currentData()
+        if store is None or run_id is None or self.job is not None:
+            return
+        info = store.run(int(run_id))
+        if info.status != "running":
+            self.status.setText(f"Run {info.id} is {info.status}, not running: nothing to mark.")
+            return
+        question = (
+            f"Run {info.id} is recorded as running (process {info.pid} on {info.host}). Mark "
+            "it interrupted only if that process is gone: a run that is still alive fails at "
+            "its next reading. Mark it interrupted?"
+        )
+        if not self.ask(self, "Mark run interrupted", question):
+            self.status.setText(f"Run {info.id} left as it was.")
+            return
+        store.mark_run_interrupted(info.id, "marked in the GUI")
+        self.paused_run = info.id
+        self.refresh_runs()
+        for i in range(self.runs.count()):
+            if self.runs.itemData(i) == info.id:
+                self.runs.setCurrentIndex(i)
+        self.status.setText(f"Run {info.id} marked interrupted; Resume continues it.")
+        self._update_buttons()
+
     def open_selected_run(self) -> None:
         """Show the run selected in the past-runs list."""
         run_id = self.runs.currentData()
@@ -511,6 +555,9 @@ class CalibrateTab(LabTab):
             connected and not running and self.paused_run is not None and not self.ctx.busy
         )
         self.open_button.setEnabled(connected)
+        self.mark_button.setEnabled(
+            connected and not running and self._selected_status() == "running"
+        )
 
     def plots(self) -> list[PlotPanel]:
         return [self.map_panel, self.hist_panel]

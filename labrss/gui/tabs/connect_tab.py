@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from drivers.plugins import find_smu_driver, smu_drivers
+from drivers.plugins import board_drivers, find_board_driver, find_smu_driver, smu_drivers
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
@@ -39,6 +39,8 @@ from labrss.workflows.boards import register_board
 log = logging.getLogger(__name__)
 
 SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
+MATRIX_PRESETS = ("switch-matrix", "switch-matrix-worn")
+"""Presets of the simulated switch-matrix bench (the keysight34980a driver's)."""
 _SIM_TEXT = "sim (embedded simulator)"
 
 
@@ -115,22 +117,31 @@ class ConnectTab(LabTab):
         self.smu_address = QComboBox()
         self.smu_address.setEditable(True)
         self.smu_address.addItems([_SIM_TEXT, "TCPIP0::192.168.1.50::5025::SOCKET"])
+        self.board_driver = QComboBox()
+        self.board_driver.addItems(list(board_drivers()))  # every installed board driver
         self.board_address = QComboBox()
         self.board_address.setEditable(True)
         self.board_address.addItems([_SIM_TEXT, "/dev/ttyACM0"])
         self.sim_board = QComboBox()
         self.sim_board.setEditable(True)
-        self.sim_board.addItems(SIM_PRESETS)
+        self.sim_board.addItems([*SIM_PRESETS, *MATRIX_PRESETS])
         self.sim_seed = QSpinBox()
         self.sim_seed.setRange(0, 2**31 - 1)
         inst_box = QGroupBox("Instruments")
         form = QFormLayout(inst_box)
         form.addRow("SMU driver", self.smu_driver)
         form.addRow("SMU address (VISA)", self.smu_address)
-        form.addRow("Board address (serial)", self.board_address)
+        form.addRow("Board driver", self.board_driver)
+        form.addRow("Board address", self.board_address)
         form.addRow("Simulated board (preset or TOML)", self.sim_board)
         form.addRow("Simulator seed", self.sim_seed)
-        for w in (self.smu_driver, self.smu_address, self.board_address, self.sim_board):
+        for w in (
+            self.smu_driver,
+            self.smu_address,
+            self.board_driver,
+            self.board_address,
+            self.sim_board,
+        ):
             w.currentTextChanged.connect(self._update_sim_hint)
 
         self.connect_button = QPushButton("Connect")
@@ -212,6 +223,7 @@ class ConnectTab(LabTab):
 
     def _fill(self, station: Station) -> None:
         self.smu_driver.setCurrentText(station.smu.driver)
+        self.board_driver.setCurrentText(station.board.driver)
         self.smu_address.setCurrentText(_SIM_TEXT if station.smu.simulated else station.smu.address)
         self.board_address.setCurrentText(
             _SIM_TEXT if station.board.simulated else station.board.address
@@ -226,9 +238,24 @@ class ConnectTab(LabTab):
         base = load_station(path) if path else default_station()
         driver = self.smu_driver.currentText()
         smu = dataclasses.replace(base.smu, driver=driver, address=_address(self.smu_address))
+        board_driver = self.board_driver.currentText() or base.board.driver
         board = dataclasses.replace(base.board, address=_address(self.board_address))
         sim = base.simulator
         preset = self.sim_board.currentText().strip() or sim.board
+        if board_driver != base.board.driver:
+            # another driver: the simulated bench it speaks, and no other driver's options
+            board = dataclasses.replace(board, driver=board_driver, options={})
+            bench = find_board_driver(board_driver).simulator
+            bench = bench if bench in ("crossbar", "switch-matrix") else "crossbar"
+            sim = dataclasses.replace(sim, bench=bench)
+        if (
+            sim.bench == "switch-matrix"
+            and preset not in MATRIX_PRESETS
+            and not preset.endswith(".toml")
+        ):
+            preset = MATRIX_PRESETS[0]
+        elif sim.bench == "crossbar" and preset in MATRIX_PRESETS:
+            preset = SIM_PRESETS[1]
         smu_model = sim.smu_model
         if driver != base.smu.driver:
             smu_model = find_smu_driver(driver).simulator or smu_model

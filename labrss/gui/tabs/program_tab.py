@@ -70,7 +70,7 @@ from labrss.workflows.prune import PruneSettings, engine_for, prune_network
 log = logging.getLogger(__name__)
 
 DIGITS = "digits MLP (built-in)"
-WEIGHTS_FILE = "weights file (.npz)"
+WEIGHTS_FILE = "weights file (.npz or .onnx)"
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,10 @@ def load_network(
     from labrss.networks.weights_file import load_weights
 
     if not weights:
-        raise ValueError("choose a weights file (.npz)")
+        raise ValueError("choose a weights file (.npz or .onnx)")
     if not reference:
         raise ValueError(f"{weights}: a reference inputs file (.npy, (B, d_in)) is needed")
-    network = load_weights(weights)
+    network = load_onnx_mlp(weights) if weights.lower().endswith(".onnx") else load_weights(weights)
     x_ref = np.asarray(np.load(Path(reference), allow_pickle=False), dtype=np.float64)
     if x_ref.ndim != 2 or x_ref.shape[1] != network.layers[0].d_in:
         raise ValueError(
@@ -143,6 +143,26 @@ def load_network(
     return NetworkSource(network, x_ref, x_test, y_test, acc, f"{network.name} from {weights}")
 
 
+def load_onnx_mlp(path: str) -> Network:
+    """An ONNX file as the tab's dense `Network` (`labrss.networks.onnx_file.load_onnx`).
+
+    A convolutional network is refused, naming the way to program it: the tab programs
+    dense networks; CNNs run through `labrss.workflows.cnn` (``labrss demo --network``).
+    """
+    from labrss.networks.onnx_file import load_onnx
+
+    seq = load_onnx(path)
+    network = seq.to_network()
+    if network is None:
+        kinds = ", ".join(sorted({type(op).__name__ for op in seq.ops}))
+        raise ValueError(
+            f"{path}: a network of {kinds}, not a dense MLP: the Program tab programs dense "
+            "networks; program a CNN with labrss.workflows.cnn.program_cnn or "
+            "`labrss demo --network FILE-or-name` (docs/networks.md section 12)"
+        )
+    return network
+
+
 def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
     """Prune the source network (SLTH) and measure the pruned network's own accuracy.
 
@@ -153,6 +173,7 @@ def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
     target = source.network
     settings = PruneSettings(n=n, seed=seed)
     ticket = prune_network(target, settings, None, engine=engine_for(target)).ticket
+    assert isinstance(ticket, SLTHResult)  # pensia on an MLP: the SLTHResult path
     acc = float("nan")
     if source.x_test is not None and source.y_test is not None:
         acc = accuracy(ticket.network.forward(source.x_test), source.y_test)
@@ -257,7 +278,7 @@ class ProgramTab(LabTab):
         self.hidden = _spin(1, 256, 16)
         self.seed = _spin(0, 2**31 - 1, 0)
         self.weights_edit = QLineEdit()
-        self.weights_edit.setPlaceholderText("weights .npz (labrss.networks.weights_file)")
+        self.weights_edit.setPlaceholderText("weights .npz or an ONNX MLP (.onnx)")
         self.reference_edit = QLineEdit()
         self.reference_edit.setPlaceholderText("reference inputs .npy (B, d_in)")
         self.load_button = QPushButton("Load network")
