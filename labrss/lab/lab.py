@@ -171,6 +171,7 @@ class Lab:
         self._smu_measure: tuple[float, float | None, bool] | None = None
         self._routing: _Routing | None = None
         self._measured_cell: tuple[int, int] | None = None
+        self._measured_mask: int | None = None  # the mask `_measured_cell` was given
         self._row_voltages_V: npt.NDArray[np.float64] = np.zeros(0)
         self._unsettled = True
         self._wear_warned: set[str] = set()
@@ -835,9 +836,14 @@ class Lab:
                 self._sourced_branch[:2] != cell or 1 << self._sourced_branch[2] != int(mask)
             ):
                 self._sourced_branch = None
-            board.set_cell_mask(cell[0], cell[1], int(mask))
+            if self._measured_cell != cell or self._measured_mask != int(mask):
+                # a cell that already holds the mask (the previous reading's, nothing
+                # switched since) is not written again: repeated reads of one subset (range
+                # links, noise probes) do not cycle relays
+                board.set_cell_mask(cell[0], cell[1], int(mask))
+                self._unsettled = True
             self._measured_cell = cell
-            self._unsettled = True
+            self._measured_mask = int(mask)
         except BaseException:
             self._safe_after_failure()
             raise
@@ -1295,6 +1301,7 @@ class Lab:
                 self._measured_cell = None
                 board.set_cell_mask(branch[0], branch[1], 1 << branch[2])
                 self._measured_cell = branch[:2]
+                self._measured_mask = 1 << branch[2]
                 self._sourced_branch = branch  # only this branch closed on the board
             self._smu_source = None
             smu.configure_voltage_source(volts, comp)

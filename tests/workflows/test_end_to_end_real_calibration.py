@@ -35,8 +35,10 @@ def test_calibrate_program_and_run_mvms_through_a_real_calibration(tmp_path: Pat
         assert cal.status == "completed"
         assert cal.settings.nplc == lab.station.measurement.nplc == 1.0
         assert len(cal.cells) == 32 and not cal.faults
-        # One-by-one at NPLC 1 on 10-612 kohm branches: relative standard errors ~1e-5.
-        assert cal.summary["median_relative_uncertainty"] < 1e-4
+        # One-by-one at NPLC 1 on 10-612 kohm branches: relative standard errors ~1e-5;
+        # with the meter's common scale (docs/metrology.md) the combined ~1e-4.
+        assert cal.summary["median_relative_uncertainty_statistical"] < 3e-5
+        assert cal.summary["median_relative_uncertainty"] < 2e-4
         program = program_network(lab, store, net, x_ref)
         assert program.calibration_run_id == cal.run_id
         assert program.cells_missed == 0
