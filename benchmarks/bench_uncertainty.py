@@ -7,7 +7,9 @@ simulator's ground truth (docs/metrology.md).
 
 Every calibration runs through the embedded simulator exactly as a user's would (station
 defaults, range linking on, the one-by-one or weighing design), then its estimates are
-compared with `BoardModel.truth()`: element = closed minus open branch conductance. What
+compared with `BoardModel.truth()`: element = closed minus open branch conductance, each
+cell's as it was while the cell was measured (`CellTruth`: the board temperature drifts
+during a run; labrss states each cell at its own sensor temperature). What
 it measures, one row each in the table:
 
 * **coverage**: for each configuration (NPLC 0.01, 1, 10; designs single and weighing;
@@ -109,6 +111,40 @@ def _true_elements(truth: dict[str, Any], cells: Sequence[tuple[int, int]]) -> n
     return np.array([on[rc] - off[rc] for rc in cells])
 
 
+class CellTruth:
+    """Each cell's true elements while it was measured: the simulator's truth taken when a
+    run reaches a cell and when it leaves it, averaged (the board temperature drifts during
+    a run, and every estimate holds at its cell's own temperature, docs/metrology.md)."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.current: tuple[int, int] | None = None
+        self.entered: np.ndarray | None = None
+        self.done: dict[tuple[int, int], np.ndarray] = {}
+        measure = lab.measure_subset
+
+        def wrapped(r: int, c: int, mask: int, **kw: Any) -> Any:
+            if (r, c) != self.current:
+                self.leave()
+                self.current = (r, c)
+                self.entered = None if (r, c) in self.done else self._elements((r, c))
+            return measure(r, c, mask, **kw)
+
+        lab.measure_subset = wrapped
+
+    def _elements(self, cell: tuple[int, int]) -> np.ndarray:
+        with self.lab.simulator.lock:
+            truth = self.lab.simulator.model.truth()
+        out: np.ndarray = _true_elements(truth, [cell])[0]
+        return out
+
+    def leave(self) -> None:
+        """Close the current cell (its truth: the mean of entering and leaving)."""
+        if self.current is not None and self.entered is not None:
+            self.done[self.current] = 0.5 * (self.entered + self._elements(self.current))
+        self.entered = None
+
+
 def run_case(case: Case) -> Outcome:
     """Calibrate one case and compare with the truth."""
     from calibration.run import CalibrationRun
@@ -128,15 +164,15 @@ def run_case(case: Case) -> Outcome:
         Lab(_station(case)) as lab,
         Store(Path(tmp) / "lab.db") as store,
     ):
-        result = CalibrationRun(lab, store, settings).run()
         assert lab.simulator is not None
-        with lab.simulator.lock:
-            truth = lab.simulator.model.truth()
+        cell_truth = CellTruth(lab)
+        result = CalibrationRun(lab, store, settings).run()
+        cell_truth.leave()
     got = [(c.r, c.c) for c in result.cells]
     a = result.conductance_S()
     u = result.std_S()
     stat = np.array([(c.components or {})["statistical"] for c in result.cells])
-    a_true = _true_elements(truth, got)
+    a_true = np.array([cell_truth.done[rc] for rc in got])
     ok = np.isfinite(a) & np.isfinite(u) & (u > 0)
     extra: dict[str, Any] = {"anchor": result.summary.get("anchor")}
     return Outcome(

@@ -186,48 +186,69 @@ def reading_sources(
 
 @dataclass(frozen=True)
 class TemperatureSpread:
-    """The board temperature during a calibration, for the temperature component.
+    """The board temperature of each cell's readings, for the temperature component.
 
-    Every element was measured at the board temperature of its moment; its estimate is
-    stated at the run's mean temperature ``mean_C``, uncertain by ``u_K`` (the spread of
-    the sensor's samples over the run, combined with the sensor's resolution over
-    sqrt(12)). ``tcr_per_K`` (relative change of resistance per K, per cell: resistor
-    cells the board's bill-of-materials TCR, memristor cells 0, not modelled) makes the
-    component ``|tcr| a_k u_K``, fully correlated over the board (one temperature).
-    Using an estimate at another temperature adds ``tcr a_k (T - mean_C)`` (issue 17's
-    temperature-compensated subsets build on this).
+    The board's sensor is read when a run moves to a new cell (and once after the last);
+    a cell's estimates hold at ``cell_C`` (the mean of the samples before and after its
+    readings), within ``cell_u_K`` (their difference over sqrt(12): the change during the
+    cell's readings, with the sensor's resolution over sqrt(12)). ``tcr_per_K`` (relative
+    change of resistance per K, per cell: resistor cells the board's bill-of-materials TCR,
+    memristor cells 0, not modelled) makes the component ``|tcr| a_k u``, one source for the
+    board. Using an estimate at another temperature T adds ``tcr a_k (T - cell_C)``:
+    `labrss.workflows.realise` widens the component by it (issue 17's temperature-
+    compensated subsets compensate it instead).
     """
 
-    mean_C: float
-    u_K: float
+    cell_C: FloatArray
+    cell_u_K: FloatArray
     tcr_per_K: FloatArray
-    samples: int
     tcr_source: str
 
     @classmethod
     def from_samples(
         cls,
-        samples_C: Sequence[float],
+        cells: Sequence[tuple[int, int]],
+        samples: Sequence[tuple[int, int, float]],
         *,
         resolution_C: float,
         tcr_per_K: FloatArray,
         tcr_source: str,
     ) -> TemperatureSpread:
-        """From the sensor's samples (degC) over the run (NaN samples ignored)."""
-        t = np.asarray(samples_C, dtype=np.float64)
-        t = t[np.isfinite(t)]
-        mean = float(t.mean()) if t.size else float("nan")
-        spread2 = float(t.var(ddof=1)) if t.size > 1 else 0.0
-        u = float(np.sqrt(spread2 + resolution_C**2 / 12.0))
-        return cls(mean, u, np.asarray(tcr_per_K, dtype=np.float64), int(t.size), tcr_source)
+        """From the samples ``(r, c, degC)`` taken as the run reached each cell (in order;
+        ``r = c = -1`` for the one after the last cell). NaN for a cell without samples."""
+        t = np.full(len(cells), np.nan)
+        u = np.full(len(cells), np.nan)
+        index = {tuple(rc): i for i, rc in enumerate(cells)}
+        for j, (r, c, value) in enumerate(samples):
+            i = index.get((r, c))
+            if i is None or not np.isfinite(value):
+                continue
+            after = samples[j + 1][2] if j + 1 < len(samples) else value
+            after = after if np.isfinite(after) else value
+            t[i] = 0.5 * (value + after)
+            u[i] = float(np.sqrt(((after - value) ** 2 + resolution_C**2) / 12.0))
+        return cls(t, u, np.asarray(tcr_per_K, dtype=np.float64), tcr_source)
+
+    @property
+    def mean_C(self) -> float:
+        """The run's mean board temperature (degC; NaN without samples)."""
+        ok = np.isfinite(self.cell_C)
+        return float(self.cell_C[ok].mean()) if ok.any() else float("nan")
+
+    @property
+    def u_K(self) -> float:
+        """The rms of the cells' temperature uncertainties (K), the source's nominal u."""
+        ok = np.isfinite(self.cell_u_K)
+        return float(np.sqrt(np.mean(self.cell_u_K[ok] ** 2))) if ok.any() else 0.0
 
     def source(self) -> Source:
-        """The budget source (category ``temperature``)."""
+        """The budget source (category ``temperature``); each cell's contributions carry its
+        own ``cell_u_K``."""
         return Source(
             "board temperature",
             "temperature",
             self.u_K,
             "K",
-            f"spread of {self.samples} sensor samples around {self.mean_C:.2f} degC and the "
-            f"sensor resolution; TCR {self.tcr_source}",
+            f"each cell at its own sensor temperature (mean {self.mean_C:.2f} degC), within "
+            f"the change during its readings (rms {self.u_K:.3g} K); TCR {self.tcr_source}",
         )

@@ -704,14 +704,10 @@ def estimate_cells(
                 f"memristor_cells has {len(memristor_cells)} flags for {n_cells} cells"
             )
         group = np.asarray(memristor_cells, bool).astype(np.int64)
-    chi_sums = [0.0, 0.0]
-    dof_sums = [0, 0]
-    for i, (fit, pos) in fits.items():
-        if clean[i] and fit.dof[pos] > 0:
-            chi_sums[group[i]] += float(fit.chi2[pos])
-            dof_sums[group[i]] += int(fit.dof[pos])
     # repeated reads of one subset: their scatter about their mean (the noise probe, and
     # the range links' repeats given as noise_terms)
+    extra_chi = [0.0, 0.0]
+    extra_dof = [0, 0]
     if cells and settings.noise_repeats:
         r0, c0_cell = cells[0]
         probe = [
@@ -720,11 +716,45 @@ def estimate_cells(
             if (r0, c0_cell, "noise", rep, 0) in pairs
         ]
         chi, d = repeat_scatter([p.g_S for p in probe], [p.rel_sigma for p in probe])
-        chi_sums[group[0]] += chi
-        dof_sums[group[0]] += d
+        extra_chi[group[0]] += chi
+        extra_dof[group[0]] += d
     for chi, d in noise_terms:
-        chi_sums[0] += chi
-        dof_sums[0] += d
+        extra_chi[0] += chi
+        extra_dof[0] += d
+
+    def pooled() -> tuple[list[float], list[int]]:
+        chi_sums = list(extra_chi)
+        dof_sums = list(extra_dof)
+        for i, (fit, pos) in fits.items():
+            if clean[i] and fit.dof[pos] > 0:
+                chi_sums[group[i]] += float(fit.chi2[pos])
+                dof_sums[group[i]] += int(fit.dof[pos])
+        return chi_sums, dof_sums
+
+    # A series path the cell's readings cannot pin down better than series_prior_ohm (its
+    # standard error larger, or an estimate far outside it: at low NPLC on a high range the
+    # curvature that identifies r_s is buried in noise and a free r_s only adds noise and
+    # nonlinearity) is set to 0 instead, within series_prior_ohm (a shared source below).
+    chi_sums, dof_sums = pooled()
+    provisional = [
+        math.sqrt(c / d) if d else math.nan for c, d in zip(chi_sums, dof_sums, strict=True)
+    ]
+    prior = settings.series_prior_ohm
+    unidentified: list[int] = []
+    for i, (fit, pos) in list(fits.items()):
+        if not fit.series_fitted:
+            continue
+        s_i = provisional[group[i]]
+        rs_std = float(fit.series_std_ohm[pos]) * (s_i if math.isfinite(s_i) else 1.0)
+        rs_val = float(fit.series_ohm[pos])
+        if rs_std > prior or abs(rs_val) > 5.0 * max(rs_std, prior):
+            m_c = int(width[i])
+            X_c = np.tile(X_pass, (int(passes[i]), 1))
+            refit = _fit_group(X_c, y[i : i + 1, :m_c], rel[i : i + 1, :m_c], False)
+            if refit is not None:
+                fits[i] = (refit, 0)
+                unidentified.append(i)
+    chi_sums, dof_sums = pooled()
     scales = [math.sqrt(c / d) if d else math.nan for c, d in zip(chi_sums, dof_sums, strict=True)]
     cell_scale = np.array([scales[g] for g in group], dtype=np.float64)
     for i, (fit, pos) in fits.items():
@@ -798,6 +828,7 @@ def estimate_cells(
             chain=chain,
             temperature=temperature,
             n=n,
+            series_prior=(settings.series_prior_ohm, unidentified, y),
             own_tcr=(
                 {
                     (list(cells).index(reference.cell), reference.branch): (
@@ -862,6 +893,7 @@ def estimate_cells(
         "noise_dof": sum(dof_sums),
         "cells_complete": int(complete.sum()),
         "cells_fitted": len(fits),
+        "series_unidentified_cells": len(unidentified),
         "holdout_flagged": int(
             sum(
                 1
@@ -892,7 +924,7 @@ def _anchor(
     k = reference.branch
     c0 = float(budget.value_S[i, 0])
     c0 = c0 if math.isfinite(c0) and c0 > 0 else 0.0
-    t_cal = temperature.mean_C if temperature is not None else math.nan
+    t_cal = float(temperature.cell_C[i]) if temperature is not None else math.nan
     if not math.isfinite(t_cal):
         t_cal = reference.certificate_temperature_C
     expected = expected_branch_conductance(
@@ -956,6 +988,7 @@ def _cell_budget(
     chain: ChainSolution | None,
     temperature: TemperatureSpread | None,
     n: int,
+    series_prior: tuple[float, Sequence[int], FloatArray] | None = None,
     own_tcr: Mapping[tuple[int, int], float] | None = None,
 ) -> ElementBudget:
     """The budget of every cell (NaN for cells without a fit): the fit's covariance times
@@ -986,13 +1019,37 @@ def _cell_budget(
         cov[i] = c
         contrib[i] = L[:p_lin] @ np.nan_to_num(shifts[i, : L.shape[1]])
     budget = ElementBudget(tuple(sources), value, cov, contrib)
+    if series_prior is not None and series_prior[1]:
+        # r_s taken as 0 where the readings could not identify it: if it is rho, every
+        # reading is lower by ~rho y^2, and the estimates move by L (-rho y^2)
+        u_rs, cells_unfitted, y = series_prior
+        s_contrib = np.zeros((n_cells, n + 1, 1))
+        for i in cells_unfitted:
+            fit, pos = fits[i]
+            L = parameter_sensitivity(fit)[pos]
+            y_i = np.nan_to_num(y[i, : L.shape[1]])
+            s_contrib[i, :, 0] = -(L[: n + 1] @ y_i**2) * u_rs
+        budget = budget.with_sources(
+            [
+                Source(
+                    "series path (not identified)",
+                    "range",
+                    u_rs,
+                    "ohm",
+                    f"cells whose readings could not pin r_s below {u_rs:g} ohm: r_s = 0 "
+                    f"within {u_rs:g} ohm (series_prior_ohm)",
+                )
+            ],
+            s_contrib,
+        )
     if temperature is not None and temperature.u_K > 0:
         tcr = np.broadcast_to(temperature.tcr_per_K, (n_cells,))[:, None] * np.ones((1, n))
         for (i, k), alpha in (own_tcr or {}).items():
             tcr[i, k] = alpha  # an element of known TCR: the reference standard
+        u_cell = np.nan_to_num(temperature.cell_u_K, nan=temperature.u_K)
         t_contrib = np.zeros((n_cells, n + 1, 1))
         # R(T) = R (1 + tcr dT): the conductance moves by -tcr a dT
-        t_contrib[:, 1:, 0] = -tcr * np.nan_to_num(value[:, 1:]) * temperature.u_K
+        t_contrib[:, 1:, 0] = -tcr * np.nan_to_num(value[:, 1:]) * u_cell[:, None]
         budget = budget.with_sources([temperature.source()], t_contrib)
     return budget
 
@@ -1114,7 +1171,7 @@ class CalibrationRun:
         self._wait = wait_s
         self.run_id: int | None = None
         self.accuracy: SMUAccuracy | None = None
-        self._temperatures: list[tuple[float, float]] = []
+        self._temperatures: list[tuple[int, int, float, float]] = []
 
     # ---------------------------------------------------------------- checks
     def check(self) -> tuple[CalibrationSettings, list[tuple[int, int]], int]:
@@ -1303,8 +1360,8 @@ class CalibrationRun:
             for p in todo:
                 if stop_requested():
                     return interrupted()
-                if (p.r, p.c) != last_cell:
-                    self._sample_temperature()
+                if (p.r, p.c) != last_cell and p.role != "drift":
+                    self._sample_temperature(p.r, p.c)
                     last_cell = (p.r, p.c)
                 if p.role == "drift" and p.repeat != last_drift_round:
                     if p.repeat > 0:
@@ -1312,6 +1369,8 @@ class CalibrationRun:
                         self._wait_between_rounds(settings.drift_interval_s)
                     last_drift_round = p.repeat
                 take(p)
+            if todo:
+                self._sample_temperature(-1, -1)  # after the last cell
             flush()
             # Range linking: planned from the design's readings (all stored now, so a
             # resumed run plans the very same links and measures only what is missing).
@@ -1322,9 +1381,6 @@ class CalibrationRun:
             for p, rng in link_todo:
                 if stop_requested():
                     return interrupted()
-                if (p.r, p.c) != last_cell:
-                    self._sample_temperature()
-                    last_cell = (p.r, p.c)
                 take(p, rng)
             flush()
             lab.open_all()
@@ -1395,25 +1451,33 @@ class CalibrationRun:
         else:  # sleeps on hardware, advances the virtual clock on the simulator
             self.lab.wait_s(interval_s)
 
-    def _sample_temperature(self) -> None:
-        """One board temperature sample (instrument time s, degC) for the budget's
-        temperature component; a board without a sensor gives NaN."""
+    def _sample_temperature(self, r: int, c: int) -> None:
+        """One board temperature sample as the run reaches cell (r, c) (-1, -1: after the
+        last), for the temperature component; a board without a sensor gives NaN."""
         try:
             value = float(self.lab.board.temperature_C())
         except Exception as exc:  # a sensor failure must not stop a calibration
             log.warning("board temperature not available: %s", exc)
             value = math.nan
-        self._temperatures.append((self.lab.instrument_time_s, value))
+        self._temperatures.append((r, c, self.lab.instrument_time_s, value))
 
     def _temperature_spread(
-        self, run_id: int, board_info: Mapping[str, str], memristor_cells: Sequence[bool]
+        self,
+        run_id: int,
+        board_info: Mapping[str, str],
+        cells: Sequence[tuple[int, int]],
+        memristor_cells: Sequence[bool],
     ) -> TemperatureSpread:
-        """The run's temperature spread (samples of this session and of the runs it
-        resumes) and the board's resistor TCR (`DEFAULT_TCR_PPM_PER_K` if not reported)."""
-        samples = [t for _, t in self._temperatures]
-        for rid in self.store.lineage(run_id)[1:]:
+        """Each cell's board temperature (samples of this session and of the runs it
+        resumes, `TemperatureSpread.from_samples`) and the board's resistor TCR
+        (`DEFAULT_TCR_PPM_PER_K` if not reported)."""
+        samples: list[tuple[int, int, float]] = []
+        for rid in reversed(self.store.lineage(run_id)[1:]):
             if "board_temperature_C" in self.store.result_names(rid):
-                samples.extend(self.store.get_result(rid, "board_temperature_C")[:, 1].tolist())
+                arr = self.store.get_result(rid, "board_temperature_C")
+                if arr.ndim == 2 and arr.shape[1] == 4:
+                    samples += [(int(a), int(b), float(v)) for a, b, _, v in arr]
+        samples += [(r, c, v) for r, c, _, v in self._temperatures]
         if self._temperatures:
             self.store.put_result(
                 run_id, "board_temperature_C", np.asarray(self._temperatures, dtype=np.float64)
@@ -1427,6 +1491,7 @@ class CalibrationRun:
         per_cell = np.where(np.asarray(memristor_cells, dtype=bool), 0.0, tcr * 1e-6)
         resolution = _floats(board_info.get("temperature_resolution_C"))
         return TemperatureSpread.from_samples(
+            cells,
             samples,
             resolution_C=resolution[0] if resolution else DEFAULT_TEMPERATURE_RESOLUTION_C,
             tcr_per_K=per_cell,
@@ -1495,7 +1560,7 @@ class CalibrationRun:
         ]
         band = band_from_board_info(board_info, n, margin=settings.band_margin)
         mem_band = memristor_band_from_board_info(board_info, n, margin=settings.band_margin)
-        temperature = self._temperature_spread(run_id, board_info, memristor_cells)
+        temperature = self._temperature_spread(run_id, board_info, cells, memristor_cells)
         results, report, scale, diag = estimate_cells(
             plan,
             readings,
@@ -1523,6 +1588,8 @@ class CalibrationRun:
         self.store.put_estimates(run_id, [c.to_store() for c in results])
         if budget is not None:
             self.store.put_budget(run_id, cells, budget)
+            self.store.put_result(run_id, "cell_temperature_C", temperature.cell_C)
+            self.store.put_result(run_id, "cell_temperature_u_K", temperature.cell_u_K)
         self.store.put_faults(run_id, faults)
         drift = _drift_report(plan, readings, settings, cells, n)
         if drift is not None:

@@ -127,6 +127,10 @@ class CalibrationSettings:
             check; not used in the fit.
         fit_series: estimate each cell's common series path r_s (ohm) by nonlinear least
             squares (else r_s = 0 is assumed).
+        series_prior_ohm: where a cell's readings cannot identify r_s better than this
+            (ohm; at low NPLC on a fixed high range its curvature is buried in noise), r_s is
+            taken as 0 within this, a budget source of its own (docs/metrology.md): a
+            crossbar's routing, leads and wires are well below 1 ohm.
         k_sigma: fault thresholds in standard errors (`calibration.faults`).
         band_margin: relative widening of the healthy band from the board's bill of
             materials (temperature coefficient, drift).
@@ -168,6 +172,7 @@ class CalibrationSettings:
     reversal: bool = True
     holdout: int = 4
     fit_series: bool = True
+    series_prior_ohm: float = 1.0
     k_sigma: float = 5.0
     band_margin: float = 0.02
     drift_cells: int = 0
@@ -175,7 +180,7 @@ class CalibrationSettings:
     drift_interval_s: float = 600.0
     batch_size: int = 20
     seed: int = 0
-    noise_repeats: int = 12
+    noise_repeats: int = 20
     range_link: bool = True
     link_subsets: int = 4
     link_repeats: int = 16
@@ -195,6 +200,12 @@ class CalibrationSettings:
             ("repeats", self.repeats, _is_int(self.repeats) and self.repeats >= 1, ">= 1"),
             ("holdout", self.holdout, _is_int(self.holdout) and self.holdout >= 0, ">= 0"),
             ("k_sigma", self.k_sigma, _finite(self.k_sigma) and self.k_sigma > 0, "> 0"),
+            (
+                "series_prior_ohm",
+                self.series_prior_ohm,
+                _finite(self.series_prior_ohm) and self.series_prior_ohm > 0,
+                "> 0",
+            ),
             (
                 "band_margin",
                 self.band_margin,

@@ -40,13 +40,13 @@ import csv
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from labrss.lab import Lab
 from labrss.metrology.budget import BankUncertainty, ElementBudget
@@ -353,54 +353,46 @@ class RealiseResult:
 
 
 def temperature_widening(
-    budget: ElementBudget, run_temperatures: Mapping[str, tuple[float, float]], now_C: float
+    budget: ElementBudget, cell_C: ArrayLike, cell_u_K: ArrayLike, now_C: float
 ) -> ElementBudget:
-    """``budget`` with each temperature source widened by the board's temperature change
-    since its calibration run: ``u -> sqrt(u^2 + (T_now - T_run)^2)``.
+    """``budget`` (leading shape (R, C)) with each cell's temperature contributions widened
+    by the board's temperature change since that cell was calibrated:
+    ``u -> sqrt(u^2 + (T_now - T_cell)^2)``.
 
-    ``run_temperatures`` maps a temperature source's name to (T_run mean degC, u K). A
-    source not listed, or a NaN temperature, is left as it is.
+    ``cell_C``/``cell_u_K`` (R, C): the temperature each cell's estimates hold at and its
+    uncertainty (the calibration run's results ``cell_temperature_C``/``_u_K``); a NaN
+    cell, or a NaN ``now_C``, is left as it is.
     """
+    t_cell = np.asarray(cell_C, dtype=np.float64)
+    u_cell = np.asarray(cell_u_K, dtype=np.float64)
     if not math.isfinite(now_C):
         return budget
+    ok = np.isfinite(t_cell) & np.isfinite(u_cell) & (u_cell > 0)
+    factor = np.where(ok, np.hypot(u_cell, now_C - t_cell) / np.where(ok, u_cell, 1.0), 1.0)
     contrib = budget.contrib_S.copy()
-    sources = list(budget.sources)
     for i, src in enumerate(budget.sources):
-        if src.category != "temperature" or src.name not in run_temperatures:
-            continue
-        t_run, u = run_temperatures[src.name]
-        if not (math.isfinite(t_run) and u > 0):
-            continue
-        wide = math.hypot(u, now_C - t_run)
-        contrib[..., i] *= wide / u
-        sources[i] = dataclasses.replace(
-            src,
-            u=wide,
-            note=f"{src.note}; widened by the change since calibration, {now_C - t_run:+.3f} K",
-        )
-    return ElementBudget(tuple(sources), budget.value_S, budget.cov_S2, contrib)
+        if src.category == "temperature":
+            contrib[..., i] *= factor[..., None]
+    return ElementBudget(budget.sources, budget.value_S, budget.cov_S2, contrib)
 
 
-def _run_temperatures(store: Store, calibration: Calibration) -> dict[str, tuple[float, float]]:
-    """Temperature source name -> (mean degC, u K) of each contributing run."""
-    out: dict[str, tuple[float, float]] = {}
-    if calibration.budget is None:
-        return out
-    runs = sorted({int(x) for x in np.unique(calibration.cell_run_id) if x >= 0})
-    names = {s.name for s in calibration.budget.sources if s.category == "temperature"}
-    for rid in runs:
-        try:
-            summary = store.get_value(rid, "summary")
-        except Exception:  # a run without a summary has no temperature to widen
+def _cell_temperatures(store: Store, calibration: Calibration) -> tuple[FloatArray, FloatArray]:
+    """(T degC, u K), (R, C): the temperature each calibrated cell's estimates hold at, from
+    its run's results (NaN for runs stored without them)."""
+    shape = calibration.measured.shape
+    t_cell = np.full(shape, np.nan)
+    u_cell = np.full(shape, np.nan)
+    for rid in sorted({int(x) for x in np.unique(calibration.cell_run_id) if x >= 0}):
+        names = store.result_names(rid)
+        if not {"cell_temperature_C", "cell_temperature_u_K", "budget_cells"} <= set(names):
             continue
-        t = summary.get("temperature_C")
-        u = summary.get("temperature_u_K")
-        if t is None or u is None:
-            continue
-        for name in names:
-            if name in ("board temperature", f"run {rid}: board temperature"):
-                out[name] = (float(t), float(u))
-    return out
+        cells = store.get_result(rid, "budget_cells").astype(np.int64)
+        temps = store.get_result(rid, "cell_temperature_C")
+        us = store.get_result(rid, "cell_temperature_u_K")
+        for (r, c), tc, uc in zip(cells.tolist(), temps, us, strict=True):
+            if calibration.cell_run_id[r, c] == rid:
+                t_cell[r, c], u_cell[r, c] = tc, uc
+    return t_cell, u_cell
 
 
 @dataclass(frozen=True)
@@ -583,7 +575,7 @@ def realise(
             now_C = float(lab.board.temperature_C())
         except Exception:  # no sensor: the temperature component stays the calibration's
             now_C = math.nan
-        budget = temperature_widening(budget, _run_temperatures(store, calibration), now_C)
+        budget = temperature_widening(budget, *_cell_temperatures(store, calibration), now_C)
     plans = plan_targets(calibration, targets, budget)
     run_id = store.start_run(
         "realise",

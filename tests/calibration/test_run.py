@@ -115,7 +115,11 @@ def test_every_raw_reading_is_stored_with_its_key(tmp_path: Path) -> None:
         cal = store.latest_calibration(info.board_id)
         assert cal.measured[0, 0] and not cal.measured[0, 1]
         np.testing.assert_allclose(cal.conductance_S[0, 0], result.cells[0].conductance_S)
-        assert np.isfinite(cal.series_ohm[0, 0]) and np.isfinite(cal.leakage_S[0, 0])
+        assert np.isfinite(cal.leakage_S[0, 0])
+        # at NPLC 0.01 one cell's readings cannot pin its series path below 1 ohm: it is
+        # taken as 0 (NaN: not estimated) within series_prior_ohm, a source of the budget
+        unidentified = result.summary["series_unidentified_cells"]
+        assert np.isfinite(cal.series_ohm[0, 0]) == (unidentified == 0)
 
 
 def test_weighing_design_factor_from_the_design_matrices() -> None:

@@ -108,7 +108,7 @@ def test_should_stop_interrupts_and_resume_finishes(tmp_path: Path) -> None:
         assert second.status == "completed"
         own = store.readings(second.run_id, lineage=False)
         design = [k for k in own["key"] if not str(k).split(",")[4].startswith("l")]
-        # 22 design reads and 12 x 2 noise-probe reads, less the 6 of the first run; the
+        # 22 design reads and 20 x 2 noise-probe reads, less the 6 of the first run; the
         # rest are the range links' reads
-        assert len(design) == 22 + 24 - 6
+        assert len(design) == 22 + 40 - 6
         assert np.all(np.isfinite(second.conductance_S()))

@@ -18,9 +18,9 @@ def test_json_summary_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[st
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "completed"
     assert summary["elements"] == 8 and summary["faults"] == 0
-    # 22 design readings, 12 x 2 of the noise probe, then the range links: 2 links x 16
+    # 22 design readings, 20 x 2 of the noise probe, then the range links: 2 links x 16
     # repeats x 4 reads
-    assert summary["readings"] == 22 + 24 + 128
+    assert summary["readings"] == 22 + 40 + 128
     assert summary["instrument_time_s"] == pytest.approx(summary["readings"] * 0.01 / 50)
     # One-by-one at NPLC 0.01 on the small ladder's 0.16-10 uA branches: the 2450's noise
     # at 0.01 PLC leaves a statistical standard error of a few 1e-4 per element (1.8e-4

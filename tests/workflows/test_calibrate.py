@@ -24,7 +24,8 @@ def test_cancel_then_resume_through_the_workflow(tmp_path: Path) -> None:
     assert first.simulated and first.db_path == db
     # progress: monotone, with instrument time = NPLC / 50 Hz per reading
     done = [p.done for p in seen]
-    assert done == sorted(done) and seen[-1].total == 22
+    # 22 design readings and the noise probe's 20 pairs (the range links are planned later)
+    assert done == sorted(done) and seen[-1].total == 22 + 40
     assert seen[-1].instrument_time_s == pytest.approx(seen[-1].measured_now * 0.01 / 50)
     second = run_calibration(db_path=db, resume=first.result.run_id)
     assert second.result.status == "completed"
