@@ -3,8 +3,9 @@
 For each preset, ``labrss calibrate --cells 0-1,0-3 --json`` (8 cells, one-by-one, the
 default NPLC and reversal) runs in this process on the embedded simulator twice, side by
 side: with the simulator's nodal solves as low-rank updates of a cached factorisation
-(`simulator.crossbar_network.CrossbarSolverCache`, the default) and with a factorisation
-of every new network state (the reference: what the simulator did before issue 16).
+(`simulator.crossbar_network.CrossbarSolverCache`, the default: on the large board only,
+smaller ones factorise as fast as they solve) and with a factorisation of every new
+network state (the reference: what the simulator did before issue 16).
 Best of ``--repeats`` runs each, alternating; the figures are ``wall_time_per_element_s``
 and the simulated-to-real time ratio (instrument time / wall time: above 1, the
 simulation runs faster than the bench would).
@@ -96,13 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     includes="labrss calibrate --cells 0-1,0-3 in process on the embedded "
                     "simulator: drivers, sockets, emulators, nodal solves, store",
                 )
-            aims.at_least(
-                f"{preset}: low-rank speed-up over a factorisation per state",
-                best[False] / best[True],
-                1.0,
-                unit="x",
-                includes="same calibration, best of the alternating runs",
-            )
+            if preset == "large":
+                aims.at_least(
+                    "large board: low-rank speed-up over a factorisation per state",
+                    best[False] / best[True],
+                    1.5,
+                    unit="x",
+                    includes="same calibration, best of the alternating runs",
+                )
             print(
                 f"{preset:<8} {best[False] * 1e3:>16.2f} {best[True] * 1e3:>15.2f} "
                 f"{best[False] / best[True]:>8.1f}x {instrument * 1e3:>17.1f} "

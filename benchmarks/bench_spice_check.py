@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rng = np.random.default_rng(0)
             closed = rng.random(cfg.geometry.shape) < 0.3
             full = BoardModel(cfg, 0, low_rank_updates=False)
-            fast = BoardModel(cfg, 0)
+            fast = BoardModel(cfg, 0, low_rank_updates=True)
             for m in (full, fast):
                 m.set_switches(closed)
                 m.set_routing(Routing("cell", 1, 2))

@@ -123,9 +123,11 @@ class BoardModel:
         config: the board's configuration (`load_board_config`).
         seed: the board instance (>= 0); same config and seed, same board, bit for bit.
         clock: the virtual clock shared with the SMU emulator (a new one if None).
-        low_rank_updates: solve switch, routing and value changes through a cached
-            factorisation (`CrossbarSolverCache`); False factorises every new state
-            (the reference the tests and benchmarks compare with).
+        low_rank_updates: solve switch and routing changes through a cached
+            factorisation (`CrossbarSolverCache`): None (default) on networks of at
+            least `CrossbarSolverCache.min_free_nodes` free nodes (the large board;
+            smaller ones factorise as fast as they solve), True always, False never
+            (a factorisation per state: the reference of tests and benchmarks).
     """
 
     def __init__(
@@ -134,7 +136,7 @@ class BoardModel:
         seed: int,
         clock: VirtualClock | None = None,
         *,
-        low_rank_updates: bool = True,
+        low_rank_updates: bool | None = None,
     ) -> None:
         if seed < 0:
             raise ValueError(f"the board seed must be >= 0, got {seed}")
@@ -162,7 +164,8 @@ class BoardModel:
             route_col_ohm=self._inst.route_col_ohm,
             lead_ohm=wiring.lead_ohm,
             float_conductance_S=wiring.float_conductance_S,
-            max_rank=None if low_rank_updates else -1,
+            max_rank=None if low_rank_updates is not False else -1,
+            force=low_rank_updates is True,
         )
         self._mem: MemristorArray | None = None
         if self._inst.memristor_devices is not None:

@@ -260,6 +260,11 @@ class CrossbarSolverCache:
     """Most changed conductances solved as an update (-1: factorise every state, the
     reference that benchmarks compare with)."""
 
+    min_free_nodes = 2000
+    """Smallest network (free nodes) kept as a base when not forced: below it a
+    factorisation costs about one pair of triangular solves (the default 16x16 board:
+    547 nodes, ~1 ms), so updates save nothing; the large board has 8323."""
+
     def __init__(
         self,
         nodes: CrossbarNodes,
@@ -270,6 +275,7 @@ class CrossbarSolverCache:
         lead_ohm: float,
         float_conductance_S: float,
         max_rank: int | None = None,
+        force: bool = False,
     ) -> None:
         self.nodes = nodes
         self._wire_segment_ohm = wire_segment_ohm
@@ -278,6 +284,7 @@ class CrossbarSolverCache:
         self._lead_ohm = lead_ohm
         self._float_S = float_conductance_S
         self.max_rank = self.default_max_rank if max_rank is None else max_rank
+        self._force = force
         self._base: NodalSolver | None = None
         self._base_g: FloatArray | None = None
         self._base_route: dict[tuple[int, int], float] = {}
@@ -353,7 +360,8 @@ class CrossbarSolverCache:
         solver = NodalSolver(self._netlist(g_S, routing), self._float_S)
         self.factorisations += 1
         self._base = None
-        if low_rank and solver.floating_groups.size == 0:
+        large = self._force or solver.n_free >= self.min_free_nodes
+        if low_rank and large and solver.floating_groups.size == 0:
             # nothing floats, so no later state in cell or MVM routing floats either
             # (every line is routed to a source)
             self._base = solver

@@ -26,6 +26,8 @@ lock-free queue (the release runs in a finaliser, possibly during a garbage coll
 
 from __future__ import annotations
 
+import atexit
+import gc
 import queue
 import threading
 import weakref
@@ -64,6 +66,28 @@ def _superlu_loop() -> None:
         del job, future
 
 
+def _drain_at_exit() -> None:
+    """Let the SuperLU thread release what is pending before the interpreter finalises.
+
+    Without it, a factorisation released by the daemon thread while the interpreter was
+    shutting down sometimes corrupted the shutdown: the process printed "Exception ignored
+    in: <_io.TextIOWrapper name='<stdout>'> TypeError: an integer is required" and exited
+    with status 120 after long runs (a forming + endurance sequence, a benchmark) that had
+    completed. Runs at exit (atexit, before daemon threads stop), bounded to 10 s.
+    """
+    worker = _superlu_worker
+    if worker is None or not worker.is_alive():
+        return
+    for _ in range(2):  # a collection can finalise more solvers, queueing more releases
+        gc.collect()
+        done: Future[Any] = Future()
+        _superlu_jobs.put((lambda: None, done))
+        try:
+            done.result(timeout=10.0)
+        except Exception:  # never block or fail the exit
+            return
+
+
 def _superlu_thread() -> None:
     """Start the one daemon thread that creates and frees every SuperLU object."""
     global _superlu_worker  # noqa: PLW0603 - one process-wide worker, started on first use
@@ -71,6 +95,7 @@ def _superlu_thread() -> None:
         if _superlu_worker is None:
             _superlu_worker = threading.Thread(target=_superlu_loop, name="superlu", daemon=True)
             _superlu_worker.start()
+            atexit.register(_drain_at_exit)
 
 
 def _factorise(matrix: Any) -> Any:

@@ -285,7 +285,7 @@ def test_same_seed_same_board_bit_for_bit_different_seeds_differ() -> None:
 
 def test_factorisation_reused_until_routing_mode_or_update_step_changes() -> None:
     clock = VirtualClock()
-    model = BoardModel(SMALL, seed=4, clock=clock)
+    model = BoardModel(SMALL, seed=4, clock=clock, low_rank_updates=True)
     model.set_cell_mask(0, 0, 0xFF)
     model.set_routing(Routing("mvm_adc"))
     model.set_dac(0, 0.5)

@@ -91,7 +91,7 @@ def _step(rng: np.random.Generator, models: list[BoardModel]) -> None:
 @pytest.mark.parametrize("seed", [0])
 def test_low_rank_readings_agree_with_a_factorisation_per_state(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    fast = BoardModel(SMALL, seed)
+    fast = BoardModel(SMALL, seed, low_rank_updates=True)
     full = BoardModel(SMALL, seed, low_rank_updates=False)
     fast.set_routing(Routing("cell", 0, 0))
     full.set_routing(Routing("cell", 0, 0))
@@ -122,7 +122,7 @@ def test_one_by_one_sequence_on_the_default_board_needs_one_factorisation() -> N
     with the clock moving as the instrument would: one factorisation for the whole run,
     readings as accurate as a factorisation per state."""
     cfg = load_board_config("default")
-    fast = BoardModel(cfg, 3)
+    fast = BoardModel(cfg, 3, low_rank_updates=True)
     full = BoardModel(cfg, 3, low_rank_updates=False)
     for r, c in [(0, 1), (5, 2), (15, 15)]:
         for k in range(cfg.geometry.branches):
