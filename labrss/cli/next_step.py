@@ -18,3 +18,11 @@ def instrument_failure(prog: str, exc: BaseException, args: argparse.Namespace) 
         f"{prog}: instrument failure: {detail}; next: `labrss station check{where}` says "
         "which instrument fails and why (`labrss discover` lists what answers)"
     )
+
+
+def store_lookup_hint(exc: BaseException) -> str:
+    """The next step after a store lookup that found nothing ("" for other errors)."""
+    text = str(exc)
+    if "no run with id" in text or "no board with id" in text:
+        return "; `labrss runs` lists what the store holds (`labrss calibrate` makes a first run)"
+    return ""

@@ -81,6 +81,8 @@ def test_first_use_on_a_fresh_store(
     assert seen_empty
     code, out, _ = run(["runs"], capsys)
     assert "calibration" in out and "completed" in out
+    code, _, err = run(["export", "99", "--format", "csv", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "no run with id 99; `labrss runs` lists what the store holds" in err
 
 
 def test_a_missing_and_an_older_store(
