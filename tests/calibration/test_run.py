@@ -16,7 +16,13 @@ import pytest
 from scipy import stats  # type: ignore[import-untyped]
 
 from calibration.run import CalibrationRun, band_from_board_info, build_plan, design_rows
-from calibration.settings import CalibrationSettings, CellSelection, DesignName, SettingsError
+from calibration.settings import (
+    CalibrationSettings,
+    CellSelection,
+    DesignName,
+    SettingsError,
+    parse_cells,
+)
 from labrss.lab import Lab, SafetyLimitError
 from labrss.store import Store
 from simulator.smu_physics import NOISE_EXPONENT, NOISE_PPM_OF_RANGE_1PLC
@@ -112,10 +118,11 @@ def test_every_raw_reading_is_stored_with_its_key(tmp_path: Path) -> None:
         assert np.isfinite(cal.series_ohm[0, 0]) and np.isfinite(cal.leakage_S[0, 0])
 
 
-def test_weighing_design_beats_one_by_one_at_equal_readings_with_equal_noise() -> None:
-    """With the same noise on every reading (a fixed current range), the standard error
-    per reading-normalised is smaller for the weighing design: sigma sqrt(diag((A^T A)^-1))
-    x sqrt(M) (readings per pass), the designs the runs use (c0 and r_s linearised at r_s=0)."""
+def test_weighing_design_factor_from_the_design_matrices() -> None:
+    """The designs' own factor (what the measurement below should approach): with the same
+    noise on every reading, the standard error per reading-normalised is smaller for the
+    weighing design: sigma sqrt(diag((A^T A)^-1)) x sqrt(M) (readings per pass), the
+    designs the runs use (c0 and r_s linearised at r_s=0)."""
     n = 8
     factors = []
     for design in ("single", "weighing"):
@@ -129,6 +136,39 @@ def test_weighing_design_beats_one_by_one_at_equal_readings_with_equal_noise() -
     # S-matrix of order 11 padded to 8 branches, full: 13 rows): se 0.563 sigma; ratio
     # 0.563 sqrt(13) / (0.942 sqrt(11)) = 0.650.
     assert ratio == pytest.approx(0.650, abs=0.002)
+
+
+def test_weighing_design_beats_one_by_one_at_equal_readings_measured(tmp_path: Path) -> None:
+    """Measured, not computed: both designs calibrate the same 4 cells on a fixed 100 uA
+    range (the same noise on every reading, NPLC 0.01 so that noise dominates), each on a
+    fresh bench of the same seed. Per reading (x sqrt(readings per cell)), the weighing
+    design's statistical standard error and its actual error against the simulator's truth
+    are both smaller than one-by-one's."""
+    figures = {}
+    for design in ("single", "weighing"):
+        station = sim_station(measurement={"current_range_A": 1e-4})
+        settings = CalibrationSettings(cells=parse_cells("0,0-3"), design=design, nplc=NPLC)
+        with Lab(station) as lab, Store(tmp_path / f"{design}.db") as store:
+            assert lab.simulator is not None
+            result = CalibrationRun(lab, store, settings).run()
+            cells = [(c.r, c.c) for c in result.cells]
+            a_true = true_branch_conductance_S(lab.simulator.model.truth(), cells)
+        a = result.conductance_S()
+        per_cell = result.cells[0].n_readings
+        stat = np.array([c.components["statistical"] for c in result.cells if c.components])
+        assert stat.shape == a.shape
+        err = a / a_true - 1.0
+        figures[design] = (
+            float(np.median(stat / a) * np.sqrt(per_cell)),
+            float(np.sqrt(np.median(err**2)) * np.sqrt(per_cell)),
+        )
+    se_ratio = figures["weighing"][0] / figures["single"][0]
+    err_ratio = figures["weighing"][1] / figures["single"][1]
+    # The design factor is 0.65 without the series fit and 0.43-0.57 per branch with it
+    # (docs/calibration.md); 0.58 measured here. The error ratio comes from 32 elements per
+    # design: its own relative spread is ~18 % (0.42 measured), so 0.85 is > 2 spreads above.
+    assert 0.43 <= se_ratio <= 0.70
+    assert err_ratio < 0.85
 
 
 def test_band_from_the_board_bill_of_materials() -> None:
@@ -191,7 +231,10 @@ def test_every_injected_fault_is_found_and_none_invented(tmp_path: Path) -> None
     assert result.summary["remeasure_cells"] == [list(short[:2])]
 
 
-def test_drift_sample_over_virtual_time(tmp_path: Path) -> None:
+def _drift_run(tmp_path: Path, board: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A one-cell drift sample (three rounds 30 min apart, NPLC 1): the measured relative
+    drift per hour, its standard error, and the true one from the simulator's truth
+    (secant over the sampling hour: the fit's slope of a smooth aging curve)."""
     settings = CalibrationSettings(
         cells=CellSelection((5,), (5,)),
         design="single",
@@ -200,20 +243,53 @@ def test_drift_sample_over_virtual_time(tmp_path: Path) -> None:
         drift_rounds=3,
         drift_interval_s=1800.0,
     )
-    with Lab(sim_station()) as lab, Store(tmp_path / "lab.db") as store:
+    with Lab(sim_station(board)) as lab, Store(tmp_path / "lab.db") as store:
         assert lab.simulator is not None
+        model = lab.simulator.model
         t0 = lab.simulator.clock.now_s
+        g0 = true_branch_conductance_S(model.truth(), [(5, 5)])[0]
         result = CalibrationRun(lab, store, settings).run()
         # two waits of 30 min of virtual time between the three rounds
-        assert lab.simulator.clock.now_s - t0 >= 3600.0
+        hours = (lab.simulator.clock.now_s - t0) / 3600.0
+        assert hours >= 1.0
+        g1 = true_branch_conductance_S(model.truth(), [(5, 5)])[0]
         elements = store.get_result(result.run_id, "drift_elements")
         rel = store.get_result(result.run_id, "drift_relative_per_hour")
         rel_std = store.get_result(result.run_id, "drift_relative_per_hour_std")
     assert elements.tolist() == [[5, 5, k] for k in range(8)]
     assert result.drift is not None and result.drift.g_S.shape == (8, 3)
-    # The default board ages by 20 ppm per decade of (1 + t / 1 h) and follows a 0.3 K
-    # temperature walk at 100 ppm/K: over an hour, |drift| is tens of ppm per hour at
-    # most; it is reported with its own standard error.
-    assert np.all(np.abs(rel) < 2e-4)
-    assert np.all(np.isfinite(rel_std) & (rel_std > 0))
     assert result.summary["drift"]["elements"] == 8
+    assert np.all(np.isfinite(rel_std) & (rel_std > 0))
+    return rel, rel_std, (g1 - g0) / g0 / hours
+
+
+def test_drift_sample_measures_the_true_drift(tmp_path: Path) -> None:
+    # Resistors aging 5000 ppm per decade of (1 + t / 1 h), temperature held: over the
+    # sampling hour G falls by ~1e-3 per hour, 100x the meter's noise, so the measured drift
+    # must be that (sign and size), within its reported standard error: a zero or
+    # wrong-signed drift fails.
+    board = tmp_path / "aging.toml"
+    board.write_text(
+        'base = "default"\nname = "aging"\n\n[element]\naging_ppm_per_decade = 5000.0\n'
+        "aging_sigma_ppm_per_decade = 0.0\n\n[environment]\ndaily_amplitude_K = 0.0\n"
+        "walk_sigma_K = 0.0\n"
+    )
+    rel, rel_std, true = _drift_run(tmp_path, str(board))
+    assert np.all(true < -5e-4)  # the board really drifts
+    # The fit's slope over three rounds vs the secant of the true curve: the same to
+    # ~2 % of the drift (the aging curve bends little over an hour); the noise: rel_std.
+    np.testing.assert_array_less(np.abs(rel - true), 4 * rel_std + 0.02 * np.abs(true))
+
+
+def test_drift_sample_on_the_default_board_is_below_the_noise(tmp_path: Path) -> None:
+    # The default board ages 20 ppm per decade and follows a 0.3 K walk at 100 ppm/K: its
+    # true drift over the hour is < 5e-5 per hour, and what the sample reports is that plus
+    # the meter's noise (docs/calibration.md: median |drift| 7.6e-6 per hour with a standard
+    # error of 1.1e-5): within 5e-5 (4.5 standard errors) of the truth for every element,
+    # median |drift| below 3e-5. A zero-drift implementation would pass this one; the
+    # aging board above is what it fails. (Three rounds give each element's own standard
+    # error one degree of freedom: too rough to test against.)
+    rel, _, true = _drift_run(tmp_path, "default")
+    assert np.all(np.abs(true) < 5e-5)
+    np.testing.assert_array_less(np.abs(rel - true), 5e-5)
+    assert np.median(np.abs(rel)) < 3e-5

@@ -21,7 +21,14 @@ def test_json_summary_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[st
     # 22 design readings, then the range links: 2 links x 16 repeats x 4 reads
     assert summary["readings"] == 22 + 128
     assert summary["instrument_time_s"] == pytest.approx(summary["readings"] * 0.01 / 50)
-    assert 0 < summary["median_relative_uncertainty"] < 0.05
+    # One-by-one at NPLC 0.01 on the small ladder's 0.16-10 uA branches: the 2450's noise
+    # at 0.01 PLC leaves a statistical standard error of a few 1e-4 per element (1.8e-4
+    # measured on this seeded board). The combined uncertainty (issue 11's budget) adds the
+    # meter's accuracy specification, 0.020-0.025 % of reading per range: it must be above
+    # 2e-4 and above the statistical part, and below 1e-3 (4.0e-4 measured). The old bound
+    # was 0.05. If the budget changes (issue 11), adjust these to its documented figures.
+    assert 5e-5 < summary["median_relative_uncertainty_statistical"] < 5e-4
+    assert 2e-4 < summary["median_relative_uncertainty"] < 1e-3
     assert (
         summary["median_relative_uncertainty"] > summary["median_relative_uncertainty_statistical"]
     )

@@ -274,7 +274,7 @@ def test_row_voltages_beyond_the_dac_limit_are_refused_before_any_dac_is_set(
             lab.apply_rows([0.1] * 7)
         with bench.lock:
             assert not bench.model.dac_voltages_V.any()
-        with pytest.raises(LabInputError, match="'smu' or 'adc'"):
+        with pytest.raises(LabInputError, match="'smu', 'adc' or 'superposition'"):
             lab.read_columns("tia")  # type: ignore[arg-type]
 
 

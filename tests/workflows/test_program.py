@@ -137,9 +137,12 @@ def test_repair_fixes_a_cell_the_calibration_got_wrong(lab: Lab, store: Store) -
     assert check.repaired[r, c] or check.repaired[r, c ^ 1]
     # after repair the cell agrees with its (re-measured) prediction within tolerance
     assert abs(check.measured_S[r, c] - check.predicted_S[r, c]) <= check.tolerance_S[r, c]
-    # and the realised weight is as close to the target as without the bad estimate
+    # and the realised weight is as close to the target as the weights of the program made
+    # without the bad estimate (the baseline, `first`): within their 99th percentile of
+    # |W_eff - W| (RSS quantisation, ~1e-4 of the largest weight here).
     err_after = abs(result.layers[0].weight_error[li, lj])
-    assert err_after < 1e-3 * np.abs(lay.weights).max()
+    baseline = np.abs(first.layers[0].weight_error)
+    assert err_after <= np.percentile(baseline, 99)
 
 
 def test_nan_weight_is_refused_before_anything_is_switched(lab: Lab, calibrated: Store) -> None:

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from drivers.discovery import Finding
-from drivers.plugins import board_drivers, find_smu_driver, smu_drivers
+from drivers.plugins import board_drivers, find_board_driver, find_smu_driver, smu_drivers
 from labrss.gui.discovery_panel import DiscoveryPanel
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
@@ -46,6 +46,8 @@ from labrss.workflows.boards import register_board
 log = logging.getLogger(__name__)
 
 SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
+MATRIX_PRESETS = ("switch-matrix", "switch-matrix-worn")
+"""Presets of the simulated switch-matrix bench (the keysight34980a driver's)."""
 _SIM_TEXT = "sim (embedded simulator)"
 
 
@@ -129,7 +131,7 @@ class ConnectTab(LabTab):
         self.board_address.addItems([_SIM_TEXT, "/dev/ttyACM0"])
         self.sim_board = QComboBox()
         self.sim_board.setEditable(True)
-        self.sim_board.addItems(SIM_PRESETS)
+        self.sim_board.addItems([*SIM_PRESETS, *MATRIX_PRESETS])
         self.sim_seed = QSpinBox()
         self.sim_seed.setRange(0, 2**31 - 1)
         inst_box = QGroupBox("Instruments")
@@ -247,8 +249,8 @@ class ConnectTab(LabTab):
 
     def _fill(self, station: Station) -> None:
         self.smu_driver.setCurrentText(station.smu.driver)
-        self.smu_address.setCurrentText(_SIM_TEXT if station.smu.simulated else station.smu.address)
         self.board_driver.setCurrentText(station.board.driver)
+        self.smu_address.setCurrentText(_SIM_TEXT if station.smu.simulated else station.smu.address)
         self.board_address.setCurrentText(
             _SIM_TEXT if station.board.simulated else station.board.address
         )
@@ -262,13 +264,24 @@ class ConnectTab(LabTab):
         base = load_station(path) if path else default_station()
         driver = self.smu_driver.currentText()
         smu = dataclasses.replace(base.smu, driver=driver, address=_address(self.smu_address))
-        board = dataclasses.replace(
-            base.board,
-            driver=self.board_driver.currentText() or base.board.driver,
-            address=_address(self.board_address),
-        )
+        board_driver = self.board_driver.currentText() or base.board.driver
+        board = dataclasses.replace(base.board, address=_address(self.board_address))
         sim = base.simulator
         preset = self.sim_board.currentText().strip() or sim.board
+        if board_driver != base.board.driver:
+            # another driver: the simulated bench it speaks, and no other driver's options
+            board = dataclasses.replace(board, driver=board_driver, options={})
+            bench = find_board_driver(board_driver).simulator
+            bench = bench if bench in ("crossbar", "switch-matrix") else "crossbar"
+            sim = dataclasses.replace(sim, bench=bench)
+        if (
+            sim.bench == "switch-matrix"
+            and preset not in MATRIX_PRESETS
+            and not preset.endswith(".toml")
+        ):
+            preset = MATRIX_PRESETS[0]
+        elif sim.bench == "crossbar" and preset in MATRIX_PRESETS:
+            preset = SIM_PRESETS[1]
         smu_model = sim.smu_model
         if driver != base.smu.driver:
             smu_model = find_smu_driver(driver).simulator or smu_model
