@@ -55,13 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = cols = 32
     if not args.skip_board:
         from labrss.workflows.cnn_demo import CNNDemoSettings, run_cnn_demo
-        from labrss.workflows.program import ProgramSettings
 
         out = args.out or Path(tempfile.mkdtemp(prefix="bench-cnn-"))
         outcome = run_cnn_demo(
-            CNNDemoSettings(
-                out_dir=out, vectors=args.vectors, program=ProgramSettings(scale="column")
-            ),
+            CNNDemoSettings(out_dir=out, vectors=args.vectors),  # per-column scale
             db_path=args.db or out / "lab.db",
         )
         s = outcome.summary()

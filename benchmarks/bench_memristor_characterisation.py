@@ -85,9 +85,10 @@ def station(board: str, seed: int) -> Any:
 
 
 def below_switching(
-    volts: np.ndarray, cur: np.ndarray, g: np.ndarray, g0: float
+    volts: np.ndarray, sensed: np.ndarray, cur: np.ndarray, g: np.ndarray, g0: float
 ) -> tuple[list[float], list[float], list[float]]:
-    """(V, I, read before the step) of the rising positive half before the state moves."""
+    """(sensed V, I, read before the step) of the rising positive half before the state
+    moves and below the compliance."""
     out: tuple[list[float], list[float], list[float]] = ([], [], [])
     for cycle in range(g.shape[0]):
         before = np.concatenate([[g0 if cycle == 0 else g[cycle - 1, -1]], g[cycle, :-1]])
@@ -96,7 +97,9 @@ def below_switching(
         for j in range(top + 1):
             if volts[j] <= 0 or abs(before[j] / base - 1) > 0.02:
                 break
-            out[0].append(float(volts[j]))
+            if abs(cur[cycle, j]) >= 0.9 * STAIRCASE.compliance_A:
+                break
+            out[0].append(float(sensed[cycle, j]))
             out[1].append(float(cur[cycle, j]))
             out[2].append(float(before[j]))
     return out
@@ -271,12 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         pop = fit.population()
         # (a) held-out staircase currents below switching, predicted from the fitted V0
         v0 = pop["iv_v0_set_V"].centre
+        sensed = store.get_result(stair.run_id or -1, "sensed_V")
         errors = []
         for i, d in enumerate(iv_devices):
             if d not in held:
                 continue
             v, cur, g_read = below_switching(
-                stair.voltage_V, stair.current_A[i], stair.conductance_S[i], stair.initial_S[i]
+                stair.voltage_V,
+                sensed[i],
+                stair.current_A[i],
+                stair.conductance_S[i],
+                stair.initial_S[i],
             )
             g = np.array(g_read) / sinh_factor(0.1, v0)
             pred = g * np.array(v) * sinh_factor(np.array(v), v0)

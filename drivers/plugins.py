@@ -57,7 +57,7 @@ __all__ = [
 
 BOARD_GROUP: Final = "labrss.boards"
 SMU_GROUP: Final = "labrss.smus"
-SIMULATED_BENCHES: Final = ("crossbar",)
+SIMULATED_BENCHES: Final = ("crossbar", "switch-matrix")
 """The benches the embedded simulator builds (`BoardDriver.simulator`)."""
 
 Transport = Literal["visa", "serial"]

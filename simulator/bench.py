@@ -34,12 +34,16 @@ from simulator.board_model import BoardModel
 from simulator.clock import VirtualClock
 from simulator.keithley2400_emulator import Keithley2400Emulator
 from simulator.keithley2450_emulator import Keithley2450Emulator
+from simulator.keysight34980a_emulator import Keysight34980AEmulator
 from simulator.keysight_b2900_emulator import KeysightB2900Emulator
 from simulator.line_server import LineServer, LineSession
+from simulator.matrix_bench import MatrixBenchConfig, load_matrix_bench
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 from simulator.portmapper import PMAP_PORT, PortMapper
 from simulator.vxi11_server import DEVICE_CORE, VERSION, Vxi11Server
 
+BENCHES: Final = ("crossbar", "switch-matrix")
+"""The benches `SimulatedBench` builds."""
 SMU_MODELS: Final = ("2450", "B2901A", "B2902A", "2400")
 """SMU models the bench can emulate: Keithley 2450 (native SCPI), Keysight B2901A/B2902A,
 Keithley 2400."""
@@ -73,6 +77,10 @@ class SimulatedBench:
             board's SMU port and channel 2 to nothing (an open circuit).
         smu_port, board_port: TCP ports on 127.0.0.1; 0 picks a free one.
         realtime_factor: pacing of the virtual clock (0: never sleeps; 1: real time).
+        bench: ``"crossbar"`` (the labrss crossbar board on a serial socket) or
+            ``"switch-matrix"`` (a Keysight 34980A switching matrix in front of a passive
+            array, SCPI on a VISA socket; ``board`` then names a switch-matrix bench preset
+            or file, `simulator.matrix_bench`).
         board_protocol: what speaks for the board on its serial socket:
             ``board_protocol(model)`` returns a line session (`simulator.line_server.
             LineSession`); None: the labrss board protocol (`BoardProtocol`). A driver
@@ -88,7 +96,10 @@ class SimulatedBench:
         model: the board model; ground truth for tests and studies only. While hosts are
             connected, hold ``lock`` around any direct use of it.
         clock: the virtual clock shared by the board and the SMU.
-        smu: the SMU emulator; board: the board's protocol emulator (a line session).
+        smu: the SMU emulator; board: the board's protocol emulator (a line session): the
+            crossbar protocol, a plug-in's, or the 34980A emulator (switch-matrix bench).
+        matrix: the switch-matrix bench's configuration (None on a crossbar bench);
+            ``matrix.layout_path`` is the layout file of its wiring.
         lock: serialises every emulator call (SMU and board threads never race on the model).
     """
 
@@ -102,38 +113,57 @@ class SimulatedBench:
         board_port: int = 0,
         realtime_factor: float = 0.0,
         board_protocol: Callable[[BoardModel], LineSession] | None = None,
+        bench: str = "crossbar",
         vxi11: bool = False,
         portmapper_port: int | None = None,
     ) -> None:
+        if bench not in BENCHES:
+            raise ValueError(f"unknown bench {bench!r}; choose one of {BENCHES}")
         if smu_model not in SMU_MODELS:
             raise ValueError(f"unknown SMU model {smu_model!r}; choose one of {SMU_MODELS}")
         if seed < 0:
             raise ValueError(f"the bench seed must be >= 0, got {seed}")
-        config = load_board_config(board) if isinstance(board, str) else board
+        self.bench = bench
+        self.matrix: MatrixBenchConfig | None = None
+        if bench == "switch-matrix":
+            if not isinstance(board, str):
+                raise ValueError("a switch-matrix bench is named by a bench preset or file")
+            self.matrix = load_matrix_bench(board)
+            config = self.matrix.array
+        else:
+            config = load_board_config(board) if isinstance(board, str) else board
         self.seed = seed
         self.smu_model = smu_model
         self.clock = VirtualClock(realtime_factor=realtime_factor)
         self.model = BoardModel(config, seed, self.clock)
         self.lock = threading.Lock()
+        smu_port_model: Callable[[], PortModel] = self.model.smu_port
+        if self.matrix is not None:
+            matrix = Keysight34980AEmulator(self.model, self.matrix, self.clock, seed)
+            smu_port_model = matrix.port
         self.smu: Keithley2450Emulator | KeysightB2900Emulator | Keithley2400Emulator
         if smu_model == "2400":
             self.smu = Keithley2400Emulator(
-                self.model.smu_port, self.clock, seed, serial=f"{seed % 10**7:07d}"
+                smu_port_model, self.clock, seed, serial=f"{seed % 10**7:07d}"
             )
         elif smu_model == "2450":
             self.smu = Keithley2450Emulator(
-                self.model.smu_port, self.clock, seed, serial=f"{seed % 10**8:08d}"
+                smu_port_model, self.clock, seed, serial=f"{seed % 10**8:08d}"
             )
         else:
-            ports: list[Callable[[], PortModel]] = [self.model.smu_port]
+            ports: list[Callable[[], PortModel]] = [smu_port_model]
             if smu_model == "B2902A":
                 ports.append(_open_circuit)
             self.smu = KeysightB2900Emulator(
                 ports, self.clock, seed, model=smu_model, serial=f"MY{seed % 10**8:08d}"
             )
-        self.board: LineSession = (
-            BoardProtocol(self.model) if board_protocol is None else board_protocol(self.model)
-        )
+        self.board: LineSession
+        if self.matrix is not None:
+            self.board = matrix
+        elif board_protocol is None:
+            self.board = BoardProtocol(self.model)
+        else:
+            self.board = board_protocol(self.model)
         self._smu_server = LineServer(
             lambda: self.smu, name="smu", port=smu_port, lock=self.lock, busy_reply=None
         )
@@ -142,7 +172,7 @@ class SimulatedBench:
             name="board",
             port=board_port,
             lock=self.lock,
-            busy_reply=BOARD_BUSY_REPLY,
+            busy_reply=BOARD_BUSY_REPLY if self.matrix is None else None,
             internal_error_reply=board_internal_error_reply,
         )
         self._vxi11 = Vxi11Server(lambda: self.smu, name="smu", lock=self.lock) if vxi11 else None
@@ -222,6 +252,14 @@ class SimulatedBench:
     def smu_resource(self) -> str:
         """The VISA resource string of the SMU, e.g. ``TCPIP0::127.0.0.1::5025::SOCKET``."""
         return f"TCPIP0::{LOOPBACK}::{self.smu_port}::SOCKET"
+
+    @property
+    def board_address(self) -> str:
+        """The board's address as its driver opens it: `board_url` (crossbar, serial socket)
+        or a VISA resource ``TCPIP0::127.0.0.1::P::SOCKET`` (switch matrix)."""
+        if self.matrix is not None:
+            return f"TCPIP0::{LOOPBACK}::{self.board_port}::SOCKET"
+        return self.board_url
 
     @property
     def smu_instr_resource(self) -> str:

@@ -60,7 +60,7 @@ class Session:
             if lab.station.smu.simulated:
                 smu_address = lab.simulator.smu_resource
             if lab.station.board.simulated:
-                board_address = lab.simulator.board_url
+                board_address = lab.simulator.board_address
         return cls(
             station=lab.station,
             identities=dict(lab.identities),

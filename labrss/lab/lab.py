@@ -50,10 +50,12 @@ A `Lab` is not thread-safe: use it from one thread (the GUI runs it in a worker 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,16 +65,24 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from drivers.board import Board, BoardGeometry, Capability, CellKind
+from drivers.board import Board, BoardGeometry, Capability, CellKind, SwitchWear
 from drivers.errors import (
     BoardError,
     InstrumentCommandError,
+    InstrumentError,
     InstrumentIdentityError,
     InstrumentLimitError,
 )
-from drivers.plugins import BoardConnection, PluginError, UnknownDriverError, find_board_driver
+from drivers.plugins import (
+    BoardConnection,
+    PluginError,
+    UnknownDriverError,
+    board_drivers,
+    find_board_driver,
+)
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
+from labrss.lab.guarded_board import BoardDriverError, GuardedBoard
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
 from labrss.lab.safety import (
     NO_TOLERANCE_MARGIN,
@@ -82,6 +92,7 @@ from labrss.lab.safety import (
     min_element_resistance,
     read_disturb_limits,
 )
+from labrss.lab.switch_wear import RelayWearWarning, wear_warnings
 from labrss.station import Station, StationError, default_station
 from labrss.station.config import (
     DEFAULT_VISA_LIBRARY,
@@ -162,6 +173,7 @@ class Lab:
         self._measured_cell: tuple[int, int] | None = None
         self._row_voltages_V: npt.NDArray[np.float64] = np.zeros(0)
         self._unsettled = True
+        self._wear_warned: set[str] = set()
         self.instrument_time_s = 0.0
         self.readings_taken = 0
         self.pulses_applied = 0
@@ -210,7 +222,7 @@ class Lab:
             if st.smu.simulated:
                 smu_address = self.simulator.smu_resource
             if st.board.simulated:
-                board_address = self.simulator.board_url
+                board_address = self.simulator.board_address
 
         limits = SafetyLimits(
             max_voltage_V=st.limits.max_source_voltage_V,
@@ -234,6 +246,7 @@ class Lab:
             ) from exc
         self._board = self._open_board(board_address)
         self._check_geometry(board_address)
+        self._warn_wear()
         self._r_min = min_element_resistance(st.limits, self._board.info)
         if self._board.element_kind != "resistor":
             self._read_disturb = read_disturb_limits(
@@ -272,16 +285,24 @@ class Lab:
             driver = find_board_driver(st.board.driver)
         except (UnknownDriverError, PluginError) as exc:
             raise StationError(st.name, "[board] driver", st.board.driver, str(exc)) from exc
+        installed = board_drivers().get(st.board.driver)
+        label = installed.label if installed is not None else repr(st.board.driver)
+        options = dict(st.board.options)
+        matrix = self.simulator.matrix if self.simulator is not None else None
+        if st.board.simulated and matrix is not None:
+            options.setdefault("layout", str(matrix.layout_path))  # the simulated wiring
         connection = BoardConnection(
             address,
             timeout_s=st.board.timeout_s,
             retries=st.board.retries,
             max_dac_voltage_V=st.limits.max_dac_voltage_V,
             max_pulse_voltage_V=st.limits.max_pulse_voltage_V,
-            options=dict(st.board.options),
+            options=options,
         )
         try:
             board = driver.open(connection)
+        except (StationError, PluginError):
+            raise
         except InstrumentIdentityError as exc:
             raise type(exc)(
                 f"{exc.detail}; {st.name} says [board] driver = {st.board.driver!r} at "
@@ -289,12 +310,26 @@ class Lab:
                 instrument=exc.instrument,
                 command=exc.command,
             ) from exc
+        except (InstrumentError, ValueError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a plug-in's own failure, named with the driver
+            raise BoardDriverError(
+                f"failed ({type(exc).__name__}: {exc})",
+                driver=label,
+                operation=f"open({address!r})",
+                instrument=f"board driver {label} at {address}",
+            ) from exc
         if not isinstance(board, Board):
             raise PluginError(
-                f"board driver {st.board.driver!r}: open() returned a {type(board).__name__}, "
+                f"board driver {label}: open() returned a {type(board).__name__}, "
                 "not a drivers.board.Board"
             )
-        return board
+        try:
+            return GuardedBoard(board, label)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                board.close()
+            raise
 
     def _board_emulator(self) -> Callable[[Any], Any] | None:
         """A plug-in's own protocol emulator (``BoardDriver.simulator = "module:attr"``)."""
@@ -328,12 +363,37 @@ class Lab:
                 smu_model=sim.smu_model,
                 realtime_factor=sim.realtime_factor,
                 board_protocol=protocol,
+                bench=sim.bench,
             )
         except (ValueError, OSError) as exc:  # bad preset name or board file
             raise StationError(
                 self.station.name, "[simulator] board", sim.board, f"cannot build the board: {exc}"
             ) from exc
         return bench.start()
+
+    def switch_wear(self) -> SwitchWear | None:
+        """The board's per-switch operation counts (``switch-counts``), else None."""
+        board = self._require_board()
+        if Capability.SWITCH_COUNTS not in board.capabilities:
+            return None
+        return board.switch_wear()
+
+    def _warn_wear(self, stacklevel: int = 5) -> None:
+        """Warn (`RelayWearWarning`, and the log) for each switch newly near its rated life;
+        ``stacklevel`` points the warning at the caller's ``with Lab(...)`` line."""
+        try:
+            wear = self.switch_wear()
+        except Exception as exc:  # the counters are advisory: never fail a bench over them
+            log.warning("could not read the switch counts: %s", exc)
+            return
+        if wear is None:
+            return
+        for name, message in wear_warnings(wear, self._require_board().name).items():
+            key = f"{name}:{'past' if 'is PAST' in message else 'near'}"  # warn again past it
+            if key not in self._wear_warned:
+                self._wear_warned.add(key)
+                log.warning("%s", message)
+                warnings.warn(message, RelayWearWarning, stacklevel=stacklevel)
 
     def close(self, exc: BaseException | None = None) -> None:
         """Make the bench safe, then close the instruments and stop the simulator.
@@ -342,6 +402,8 @@ class Lab:
         safe state is then only logged (never masking ``exc``); with no ``exc`` it raises
         `BenchNotSafeError` (after closing everything). Idempotent.
         """
+        if exc is None and self._board is not None:
+            self._warn_wear(stacklevel=4)  # a long run may have crossed the threshold
         try:
             if self._smu is not None or self._board is not None:
                 self.safe()
@@ -403,7 +465,10 @@ class Lab:
             except Exception as exc:
                 failures.append(f"board SAFE: {exc}")
                 first = first or exc
-                if isinstance(exc, BoardError) and exc.code is None:
+                link_gone = (isinstance(exc, BoardError) and exc.code is None) or (
+                    isinstance(exc, BoardDriverError) and exc.link_lost
+                )
+                if link_gone:
                     steps = []  # the link is gone: the board goes safe on link loss by itself
                 else:
                     board = self._board
@@ -914,12 +979,27 @@ class Lab:
         Checked against ``[limits] max_dac_voltage_V``, the power per element and, on a
         board with memristors, the read-disturb limit of each row voltage's polarity, before
         any DAC is written. The DACs drive the rows only in MVM routing (`read_columns`).
+
+        On a bench without DACs (an MVM by superposition, ``board.mvm_mode``) nothing is
+        set: the voltages are kept for `read_columns` ``"superposition"``, where the SMU
+        sources each in turn; they are checked against ``[limits] max_source_voltage_V``
+        and the power per element instead, and returned as they are.
         """
         rows = self.geometry.rows
         volts = np.asarray(volts_V, dtype=np.float64)
         if volts.shape != (rows,):
             raise LabInputError(f"row voltages must have shape ({rows},), got {volts.shape}")
-        self.require(Capability.DACS, needed_by="apply_rows")
+        if Capability.DACS not in self.capabilities:
+            for row, volts_row in enumerate(volts):
+                check_source_voltage(
+                    float(volts_row), self.station.limits, self._r_min, what=f"row {row} voltage"
+                )
+                if self._read_disturb is not None:
+                    self._read_disturb.check(
+                        float(volts_row), what=f"row {row} voltage", polarities=("same",)
+                    )
+            self._row_voltages_V = volts.copy()
+            return volts.copy()
         check_row_voltages(volts, self.station.limits, self._r_min)
         if self._read_disturb is not None:
             for row, volts_row in enumerate(volts):
@@ -937,7 +1017,16 @@ class Lab:
         return quantised
 
     def read_columns(self, path: ColumnPath, *, nplc: float | None = None) -> ColumnReading:
-        """Read every column's current (A) with the rows driven by their DACs.
+        """Read every column's current (A) with the rows at the voltages of `apply_rows`.
+
+        ``"superposition"`` (any bench: what a bench without DACs or a column read-out
+        does): for each row with a non-zero voltage, the SMU sources that voltage on the
+        row through cell routing (the other rows at 0 V, the other columns guarded) and
+        each column's cell current is read, output off while the routing changes; a
+        column's current is the sum over the rows. The network is linear, so the sum of
+        the one-source responses is the all-sources response (superposition), up to what
+        the guarded routing adds (wires, guard leads). Cost: (rows driven) x C SMU
+        readings and as many routing changes.
 
         ``"adc"``: route ``MVM ADC`` and convert every column at once (NaN and
         limit_tripped where a column overflows the ADC's full scale). ``"smu"``: the SMU
@@ -971,8 +1060,12 @@ class Lab:
                 nplc=None,
                 instrument=board.identity,
             )
+        if path == "superposition":
+            return self._read_columns_superposition(nplc)
         if path != "smu":
-            raise LabInputError(f"column read path must be 'smu' or 'adc', got {path!r}")
+            raise LabInputError(
+                f"column read path must be 'smu', 'adc' or 'superposition', got {path!r}"
+            )
         self.require(Capability.DACS, Capability.MVM_SMU, needed_by="read_columns('smu')")
         nplc_ = self._nplc(nplc)
         # Autorange: column currents sum a whole column, far beyond one branch's range.
@@ -1000,6 +1093,41 @@ class Lab:
             time_s=times,
             nplc=nplc_,
             instrument=smu.identity,
+        )
+
+    def _read_columns_superposition(self, nplc: float | None) -> ColumnReading:
+        """`read_columns` ``"superposition"``: one row source at a time (see there)."""
+        g = self.geometry
+        nplc_ = self._nplc(nplc)
+        volts = self._row_voltages_V.copy()
+        if volts.shape != (g.rows,):
+            volts = np.zeros(g.rows)
+        currents = np.zeros(g.cols)
+        tripped = np.zeros(g.cols, dtype=bool)
+        ranges = np.zeros(g.cols)
+        times = np.full(g.cols, math.nan)
+        for r in np.flatnonzero(volts != 0.0):
+            # autorange: a cell's current at the row voltage, not one branch's at the read V
+            smu = self._configure_smu(float(volts[r]), nplc_, False, None)
+            for c in range(g.cols):
+                self._route(("cell", int(r), c, False))
+                self._settle()
+                with self._output_on(smu):
+                    raw = smu.measure()
+                self._account(raw)
+                currents[c] += raw.current_A
+                tripped[c] |= raw.limit_tripped
+                ranges[c] = max(ranges[c], raw.current_range_A)
+                times[c] = raw.timestamp_s
+        return ColumnReading(
+            path="superposition",
+            currents_A=currents,
+            limit_tripped=tripped,
+            row_voltages_V=volts,
+            current_range_A=ranges,
+            time_s=times,
+            nplc=nplc_,
+            instrument=self._require_smu().identity,
         )
 
     # ------------------------------------------------------------------ memristors

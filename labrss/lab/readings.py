@@ -10,7 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 ReadingKind = Literal["branch", "subset", "cell"]
-ColumnPath = Literal["smu", "adc"]
+ColumnPath = Literal["smu", "adc", "superposition"]
+"""How the columns are read: the SMU on each column with the rows on their DACs, the
+board's ADCs, or by superposition (the SMU drives one row at a time through cell routing)."""
 
 
 def _json_float(value: float) -> float | None:

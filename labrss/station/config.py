@@ -647,9 +647,9 @@ def _reference(name: str, table: Mapping[str, Any]) -> ReferenceStandard:
     return ref
 
 
-_BENCH_DRIVERS: Final = {"crossbar": "crossbar"}
+_BENCH_DRIVERS: Final = {"crossbar": "crossbar", "switch-matrix": "keysight34980a"}
 """The board driver a station uses by default for each simulated bench."""
-_BENCH_PRESETS: Final = {"crossbar": "default"}
+_BENCH_PRESETS: Final = {"crossbar": "default", "switch-matrix": "switch-matrix"}
 """The default ``[simulator] board`` preset of each simulated bench."""
 
 

@@ -16,6 +16,7 @@ from labrss.store.records import (
     ReadingRow,
     RunInfo,
     RunStatus,
+    SwitchCounts,
     reading_key,
 )
 from labrss.store.schema import SCHEMA_VERSION, StoreSchemaError
@@ -37,6 +38,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreSchemaError",
+    "SwitchCounts",
     "default_db_path",
     "reading_key",
     "resolve_db_path",

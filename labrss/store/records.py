@@ -293,3 +293,30 @@ __all__ = [
     "nan_to_none",
     "reading_key",
 ]
+
+
+@dataclass(frozen=True)
+class SwitchCounts:
+    """One recording of a board's switch (relay) operation counts.
+
+    Attributes:
+        id: the record's id; board_id: the board.
+        recorded_at: when (s since the epoch).
+        rated_operations: the switches' rated life (operations), None if unlimited.
+        counts: switch name (a matrix channel) -> operations counted by the instrument.
+        where: switch name -> what it connects.
+    """
+
+    id: int
+    board_id: int
+    recorded_at: float
+    rated_operations: int | None
+    counts: dict[str, int]
+    where: dict[str, str]
+
+    def fraction_used(self) -> dict[str, float]:
+        """Switch name -> operations / rated life (0 without a rated life)."""
+        rated = self.rated_operations
+        if rated is None or rated <= 0:
+            return dict.fromkeys(self.counts, 0.0)
+        return {name: count / rated for name, count in self.counts.items()}

@@ -23,6 +23,8 @@ History:
    uncertainty and its components get columns ``u_<component>_S`` (statistical, series,
    leakage, range, offset, scale, temperature; docs/metrology.md). Rows of older runs keep
    NULL components: their ``std_S`` was the statistical part alone.
+7. switch (relay) operation counts per board, as the instrument counts them, recorded at
+   the start of every run on a bench that counts (`Store.record_switch_counts`).
 """
 
 from __future__ import annotations
@@ -224,6 +226,18 @@ ALTER TABLE estimates ADD COLUMN u_scale_S REAL;
 ALTER TABLE estimates ADD COLUMN u_temperature_S REAL
 """
 
+_V7 = """
+CREATE TABLE switch_counts (
+    id                INTEGER PRIMARY KEY,
+    board_id          INTEGER NOT NULL REFERENCES boards(id),
+    recorded_at       REAL    NOT NULL,
+    rated_operations  INTEGER,
+    counts_json       TEXT    NOT NULL,
+    where_json        TEXT    NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX switch_counts_board ON switch_counts(board_id, recorded_at)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
@@ -231,6 +245,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "mixed boards and memristor fault kinds (table rebuilds)", _script(_V4)),
     Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
     Migration(6, "uncertainty budget components per element", _script(_V6)),
+    Migration(7, "switch (relay) operation counts per board", _script(_V7)),
 )
 
 #: The version a database has after `migrate`.

@@ -30,7 +30,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +56,7 @@ from labrss.store.records import (
     ReadingRow,
     RunInfo,
     RunStatus,
+    SwitchCounts,
     nan_to_none,
 )
 from labrss.store.schema import check_database, migrate, schema_version
@@ -346,6 +347,55 @@ class Store:
         """Every registered board, by id."""
         rows = self._conn.execute(f"SELECT {self._BOARD_COLUMNS} FROM boards ORDER BY id")
         return [self._board_from_row(row) for row in rows]
+
+    # ------------------------------------------------------------------ switch counts
+    def record_switch_counts(
+        self,
+        board_id: int,
+        counts: Mapping[str, int],
+        rated_operations: int | None,
+        where: Mapping[str, str] | None = None,
+        *,
+        recorded_at: float | None = None,
+    ) -> int:
+        """Store the board's switch operation counts (as the instrument keeps them); return
+        the record's id."""
+        self.board(board_id)  # a clear StoreError for an unknown board
+        bad = [name for name, n in counts.items() if not (isinstance(n, int) and n >= 0)]
+        if bad:
+            raise StoreError(f"switch {bad[0]!r}: count {counts[bad[0]]!r} is not an integer >= 0")
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO switch_counts (board_id, recorded_at, rated_operations, "
+                "counts_json, where_json) VALUES (?, ?, ?, ?, ?)",
+                (
+                    int(board_id),
+                    time.time() if recorded_at is None else float(recorded_at),
+                    None if rated_operations is None else int(rated_operations),
+                    json.dumps(dict(counts), sort_keys=True),
+                    json.dumps(dict(where or {}), sort_keys=True),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def switch_counts(self, board_id: int) -> list[SwitchCounts]:
+        """Every recording of the board's switch counts, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, board_id, recorded_at, rated_operations, counts_json, where_json "
+            "FROM switch_counts WHERE board_id = ? ORDER BY recorded_at, id",
+            (int(board_id),),
+        )
+        return [
+            SwitchCounts(
+                id=int(row[0]),
+                board_id=int(row[1]),
+                recorded_at=float(row[2]),
+                rated_operations=None if row[3] is None else int(row[3]),
+                counts={str(k): int(v) for k, v in json.loads(row[4]).items()},
+                where={str(k): str(v) for k, v in json.loads(row[5]).items()},
+            )
+            for row in rows
+        ]
 
     # ------------------------------------------------------------------ runs
     def start_run(

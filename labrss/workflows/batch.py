@@ -282,13 +282,16 @@ class ChunkStore:
 
 @dataclass(frozen=True)
 class ChunkStats:
-    """Where and how long one chunk ran: worker address, seconds, worker peak RSS (bytes)."""
+    """Where and how long one chunk ran: worker address, wall seconds, worker peak RSS
+    (bytes), and the CPU seconds of the worker process meanwhile (with one thread per
+    worker: the chunk's cost on a dedicated core, whatever else shares the machine)."""
 
     key: str
     worker: str
     seconds: float
     peak_rss_bytes: int
     reused: bool = False
+    cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (stored with the chunk)."""
@@ -297,6 +300,7 @@ class ChunkStats:
             "worker": self.worker,
             "seconds": self.seconds,
             "peak_rss_bytes": self.peak_rss_bytes,
+            "cpu_seconds": self.cpu_seconds,
         }
 
     @classmethod
@@ -308,6 +312,7 @@ class ChunkStats:
             float(d["seconds"]),
             int(d["peak_rss_bytes"]),
             reused=reused,
+            cpu_seconds=float(d.get("cpu_seconds", 0.0)),
         )
 
 
@@ -370,9 +375,11 @@ def run_task(
 
         worker = str(get_worker().address)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     out = func(*args)
+    cpu = time.process_time() - cpu_start
     seconds = time.perf_counter() - start
-    stats = ChunkStats(key, worker, seconds, _peak_rss_bytes())
+    stats = ChunkStats(key, worker, seconds, _peak_rss_bytes(), cpu_seconds=cpu)
     return out, stats.as_dict()
 
 

@@ -40,7 +40,9 @@ def register_board(lab: Lab, store: Store) -> int:
     """The store's id of the lab's board, registering it on first sight.
 
     A ``mixed`` board that an older labrss registered as ``resistor`` (before the store
-    accepted ``mixed``) keeps its id, so its calibrations stay visible.
+    accepted ``mixed``) keeps its id, so its calibrations stay visible. On a bench that
+    counts its switch operations (``switch-counts``: a relay matrix) the counts are
+    recorded (`Store.record_switch_counts`): every run keeps the relays' history.
 
     Raises:
         StoreError: the board was registered with another geometry or element kind.
@@ -66,7 +68,7 @@ def register_board(lab: Lab, store: Store) -> int:
                 and known.element_kind == "resistor"
             ):
                 return known.id
-    return store.register_board(
+    board_id = store.register_board(
         identity,
         board.serial,
         g.rows,
@@ -78,3 +80,7 @@ def register_board(lab: Lab, store: Store) -> int:
         sim_preset=sim_preset,
         info=info,
     )
+    wear = lab.switch_wear()
+    if wear is not None:  # a relay bench: keep its counts with every run
+        store.record_switch_counts(board_id, dict(wear.counts), wear.rated_operations, wear.where)
+    return board_id

@@ -64,7 +64,9 @@ class CNNDemoSettings:
     calibration: CalibrationSettings = field(
         default_factory=lambda: CalibrationSettings(design="single")
     )
-    program: ProgramSettings = field(default_factory=ProgramSettings)
+    #: per-output-column scale: each output channel uses its pairs' whole conductance
+    #: range (median MVM error 1.9 % vs 3.0 % per layer scale, docs/networks.md)
+    program: ProgramSettings = field(default_factory=lambda: ProgramSettings(scale="column"))
     mvm: MVMSettings = field(default_factory=MVMSettings)
 
 

@@ -48,7 +48,7 @@ from labrss.workflows.memristor_program import (
     resident_digits_task,
     resolve_program,
 )
-from labrss.workflows.mvm import MVMResult, MVMSettings, run_mvm
+from labrss.workflows.mvm import MVMResult, MVMSettings, resolve_path, run_mvm
 from labrss.workflows.program import ProgramResult, ProgramSettings, board_id_for, program_network
 
 __all__ = ["DemoOutcome", "DemoSettings", "run_demo"]
@@ -69,7 +69,9 @@ class DemoSettings:
     Attributes:
         out_dir: where the report goes.
         vectors: test vectors run through the board (None: the whole test set, 450).
-        path: column read-out of the MVMs (``"adc"``: fast; ``"smu"``: precise, slow).
+        path: column read-out of the MVMs (``"adc"``: fast; ``"smu"``: precise, slow;
+            ``"superposition"``: one row source at a time, what a bench without DACs runs;
+            ``"auto"``: ``"adc"`` where the board has ADCs, else superposition).
         hidden: hidden layer widths of the digits MLP.
         seed: training and split seed.
         max_calibration_age_s: a stored calibration older than this is not reused (s).
@@ -85,7 +87,7 @@ class DemoSettings:
 
     out_dir: Path = Path("labrss-demo")
     vectors: int | None = None
-    path: Literal["smu", "adc"] = "adc"
+    path: Literal["auto", "smu", "adc", "superposition"] = "auto"
     hidden: tuple[int, ...] = (16,)
     seed: int = 0
     max_calibration_age_s: float = 7 * 24 * 3600.0
@@ -242,8 +244,9 @@ def run_demo(
             progress=stage("program"),
             note="labrss demo",
         )
+        read_out = resolve_path(cfg.path, lab)
         mvm_cfg = MVMSettings(
-            path=cfg.path,
+            path=read_out,
             nplc=cfg.mvm.nplc,
             drift_compensation=cfg.mvm.drift_compensation,
             batch_size=cfg.mvm.batch_size,
@@ -271,7 +274,7 @@ def run_demo(
         "program run": program.run_id,
         "mvm run": mvm.run_id,
         "test vectors": n,
-        "column read-out": cfg.path,
+        "column read-out": read_out,
         "median relative L2 error vs programmed": mvm.vs_programmed.median_rel_l2,
         "median relative L2 error vs target": mvm.vs_target.median_rel_l2,
         "median SNR vs programmed (dB)": mvm.vs_programmed.snr_db_median,
@@ -348,13 +351,14 @@ def _run_memristor_demo(
     if n < 1:
         raise ValueError(f"demo setting vectors = {cfg.vectors!r}: need at least one vector")
     x_test, y_test = task.x_test[:n], task.y_test[:n]
-    mvm_cfg = MVMSettings(
-        path=cfg.path,
-        nplc=cfg.mvm.nplc,
-        drift_compensation=cfg.mvm.drift_compensation,
-        batch_size=cfg.mvm.batch_size,
-    )
     with Store(path) as store, Lab(st) as lab:
+        read_out = resolve_path(cfg.path, lab)
+        mvm_cfg = MVMSettings(
+            path=read_out,
+            nplc=cfg.mvm.nplc,
+            drift_compensation=cfg.mvm.drift_compensation,
+            batch_size=cfg.mvm.batch_size,
+        )
         instrument0 = lab.instrument_time_s + lab.pulse_time_s
         t_cal = time.perf_counter()
         cal_cb = stage("calibrate")
@@ -411,7 +415,7 @@ def _run_memristor_demo(
         "program run": program.run_id,
         "mvm run": mvm.run_id,
         "test vectors": n,
-        "column read-out": cfg.path,
+        "column read-out": read_out,
         "banks programmed": p_sum["banks"],
         "pulses": p_sum["pulses"],
         "pulses per bank": p_sum["pulses_per_bank"],

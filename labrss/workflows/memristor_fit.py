@@ -157,6 +157,9 @@ def _fit_iv(store: Store, run_id: int, fit: DeviceModelFit) -> None:
     halves = _halves(volts)
     if settings.get("mode") == "staircase":
         current = store.get_result(run_id, "current_A")
+        names = store.result_names(run_id)
+        sensed = store.get_result(run_id, "sensed_V") if "sensed_V" in names else None
+        limit = float(settings.get("compliance_A") or np.inf)
         read_v = float(settings.get("read_voltage_used_V") or 0.1)
         for i, d in enumerate(devices):
             if np.nanmedian(g[i]) < _FORMED_ABOVE_S:
@@ -175,7 +178,9 @@ def _fit_iv(store: Store, run_id: int, fit: DeviceModelFit) -> None:
                         rising = abs(volts[j]) >= abs(volts[j - 1]) if j > idx[0] else True
                         if not rising or abs(before[j] / base - 1.0) > 0.02:
                             break
-                        v_pts.append(volts[j])
+                        if abs(current[i, cycle, j]) >= 0.9 * limit:
+                            break  # the compliance holds the current: not the device's law
+                        v_pts.append(volts[j] if sensed is None else sensed[i, cycle, j])
                         i_pts.append(current[i, cycle, j])
                         g_pts.append(before[j])
                 v0, _ = fit_conduction(v_pts, i_pts, g_pts, read_v)

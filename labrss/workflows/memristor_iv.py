@@ -23,6 +23,7 @@ Every amplitude is checked against the bench's pulse limits before the first pul
 go through `Lab`'s guards. Stored (run kind ``memristor_iv``): every reading and pulse;
 ``voltage_V`` (step), ``conductance_S`` (device, cycle, step), ``current_A`` (device,
 cycle, step: the current at the step voltage, staircase only, NaN when pulsed),
+``sensed_V`` (the voltage the SMU sensed there: below the step when the compliance held),
 ``initial_S`` (device: the
 read before the first cycle), ``set_V`` and ``reset_V`` (device, cycle), the device
 coordinates.
@@ -175,6 +176,7 @@ def iv_sweep(
     n_dev, n_steps = len(devices), volts.size
     g = np.full((n_dev, s.cycles, n_steps), np.nan)
     cur = np.full((n_dev, s.cycles, n_steps), np.nan)
+    sensed = np.full((n_dev, s.cycles, n_steps), np.nan)
     g0 = np.full(n_dev, np.nan)  # each device's state before its first cycle
     result = IVResult(devices=list(devices), voltage_V=volts)
     with ModuleRun(
@@ -210,6 +212,7 @@ def iv_sweep(
                         reading = lab.source_branch(*device, float(v), compliance_A=s.compliance_A)
                         run.record(reading)
                         cur[i, cycle, j] = reading.current_A
+                        sensed[i, cycle, j] = reading.voltage_V
                     g[i, cycle, j] = run.read(
                         device, reads=s.reads, nplc=s.nplc, read_voltage_V=s.read_voltage_V
                     )
@@ -244,6 +247,7 @@ def iv_sweep(
                 "voltage_V": (volts, ["step"]),
                 "conductance_S": (g, ["device", "cycle", "step"]),
                 "current_A": (cur, ["device", "cycle", "step"]),
+                "sensed_V": (sensed, ["device", "cycle", "step"]),
                 "initial_S": (g0, ["device"]),
                 "set_V": (result.set_V, ["device", "cycle"]),
                 "reset_V": (result.reset_V, ["device", "cycle"]),

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +48,7 @@ from labrss.workflows.program import (
     board_id_for,
 )
 
-__all__ = ["MVMResult", "MVMSettings", "run_mvm"]
+__all__ = ["PATH_DESCRIPTIONS", "MVMResult", "MVMSettings", "resolve_path", "run_mvm"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -59,7 +59,36 @@ FloatArray = npt.NDArray[np.float64]
 PATH_NEEDS: dict[str, tuple[Capability, ...]] = {
     "adc": (Capability.DACS, Capability.ADCS),
     "smu": (Capability.DACS, Capability.MVM_SMU),
+    "superposition": (),
 }
+
+#: What `MVMResult.summary` says about each read-out path.
+PATH_DESCRIPTIONS: dict[str, str] = {
+    "adc": "analog: rows on their DACs, every column on its TIA and ADC",
+    "smu": "analog: rows on their DACs, each column read by the SMU at virtual ground",
+    "superposition": (
+        "by superposition: the SMU drives one row at a time through cell routing and reads "
+        "each column's cell; a column's current is the sum over the rows (the bench has no "
+        "row DACs and column read-out)"
+    ),
+}
+
+
+ReadOut = Literal["smu", "adc", "superposition"]
+
+
+def resolve_path(path: str, lab: Lab) -> ReadOut:
+    """``"auto"``: the board's ADCs where it has them and its DACs, else the SMU on each
+    column with the rows on the DACs, else superposition; any other path unchanged
+    (ValueError if unknown)."""
+    if path != "auto":
+        if path not in PATH_NEEDS:
+            raise ValueError(f"read-out path {path!r}: 'auto', 'smu', 'adc' or 'superposition'")
+        return cast(ReadOut, path)
+    if lab.board.mvm_mode == "superposition":
+        return "superposition"
+    return "adc" if Capability.ADCS in lab.capabilities else "smu"
+
 
 #: Times an overflowed column read-out is repeated (at `OVERRANGE_SCALE` of the row
 #: voltages) before its NaN is kept.
@@ -73,22 +102,24 @@ class MVMSettings:
     """How `run_mvm` reads the columns (stored with the run).
 
     Attributes:
-        path: ``"smu"`` or ``"adc"`` column read-out.
+        path: ``"smu"``, ``"adc"`` or ``"superposition"`` column read-out (`Lab.read_columns`;
+            superposition is what a bench without DACs and column read-out runs, and says
+            so in its report).
         nplc: SMU integration time for the ``"smu"`` path and the reference reads
             (None: the station's).
         drift_compensation: reference reads before each batch (see the module docstring).
         batch_size: vectors per batch (one pair of reference reads each).
     """
 
-    path: Literal["smu", "adc"] = "adc"
+    path: Literal["smu", "adc", "superposition"] = "adc"
     nplc: float | None = None
     drift_compensation: bool = True
     batch_size: int = 100
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
-        if self.path not in ("smu", "adc"):
-            raise ValueError(f"mvm setting path = {self.path!r}: 'smu' or 'adc'")
+        if self.path not in PATH_NEEDS:
+            raise ValueError(f"mvm setting path = {self.path!r}: 'smu', 'adc' or 'superposition'")
         if self.batch_size < 1:
             raise ValueError(f"mvm setting batch_size = {self.batch_size!r}: must be >= 1")
 
@@ -134,6 +165,7 @@ class MVMResult:
             "run_id": self.run_id,
             "program_run_id": self.program_run_id,
             "path": self.settings.path,
+            "mvm": PATH_DESCRIPTIONS.get(self.settings.path, self.settings.path),
             "vectors": int(self.x.shape[0]),
             "median_rel_l2_error": self.vs_programmed.median_rel_l2,
             "median_rel_l2_error_vs_target": self.vs_target.median_rel_l2,
@@ -162,7 +194,7 @@ def _tile_currents(
     """Column currents (B, n_columns) of one programmed tile for row voltages (B, n_rows)."""
     rows = lab.geometry.rows
     n_rows, n_cols = g_measured.shape
-    nplc = settings.nplc if settings.path == "smu" else None
+    nplc = settings.nplc if settings.path != "adc" else None
     out = np.empty((volts.shape[0], n_cols))
     gains: list[FloatArray] = []
 

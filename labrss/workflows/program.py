@@ -22,7 +22,12 @@ Steps (docs/demo.md gives the numbers behind each choice):
    column is read by the SMU at virtual ground (``ROUT:MVM SMU,c``). The other cells of a
    column then have 0 V across them, so ``G_rc = (I_c - I0_c) / (gain_r V_r)`` with
    ``I0`` the zero-input read. This is not fooled by the guard-lead leakage that makes a
-   guarded single-cell read of a programmed board ~4 % high (docs/simulator.md).
+   guarded single-cell read of a programmed board ~4 % high (docs/simulator.md). On a
+   bench without DACs (a switching matrix, docs/switch-matrix.md) the same reads run by
+   superposition (`verify_path`): the SMU drives row ``r`` through cell routing, one cell
+   at a time, so each verification is a guarded cell read of the programmed array (its
+   guard-lead artefact scales with the array's conductance: ~1e-4 on the simulated
+   matrix bench's 1 Mohm-class array, figures in docs/switch-matrix.md).
 4. **Repair** a miss (``|G_meas - G_pred| > tolerance``): re-measure the missed cells'
    elements one branch at a time by the same row read, update the element estimates,
    re-solve those pairs (`labrss.rss.solve_signed`, same targets) and program and verify
@@ -46,6 +51,7 @@ import numpy.typing as npt
 
 from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
+from labrss.lab.readings import ColumnPath
 from labrss.mapping.conductance import MappedLayer, map_layer
 from labrss.mapping.tiling import plan_tiles
 from labrss.metrology.budget import ElementBudget
@@ -68,6 +74,7 @@ __all__ = [
     "load_program",
     "map_network",
     "program_network",
+    "verify_path",
     "verify_tile",
 ]
 
@@ -400,9 +407,16 @@ def _board_masks(lab: Lab, tile_masks: BoolArray) -> BoolArray:
     return full
 
 
+def verify_path(lab: Lab) -> ColumnPath:
+    """How verification reads the columns: the SMU at virtual ground on each column with
+    the rows on their DACs (``"smu"``), or, on a bench without them, by superposition (the
+    SMU drives one row at a time through cell routing)."""
+    return "smu" if lab.board.mvm_mode == "analog" else "superposition"
+
+
 def _zero_read(lab: Lab, nplc: float | None) -> FloatArray:
     lab.apply_rows(np.zeros(lab.geometry.rows))
-    return np.asarray(lab.read_columns("smu", nplc=nplc).currents_A, dtype=np.float64)
+    return np.asarray(lab.read_columns(verify_path(lab), nplc=nplc).currents_A, dtype=np.float64)
 
 
 def calibrate_row_dacs(
@@ -426,8 +440,19 @@ def calibrate_row_dacs(
     zero-input read (it holds every DAC's offset times the closed cells), the gain is
     ``(I_c - I0_c) / (G_ref V_set)``. Cost: R lone reads + ceil(R / C) + 1 column reads.
     Leaves every switch open and the DACs at 0 V.
+
+    On a bench without row DACs (MVM by superposition) the SMU itself sources every row:
+    there is no DAC gain to measure, every gain is 1 (the SMU's source accuracy is part of
+    every reading, as in a cell read), and nothing is switched.
     """
     g = lab.geometry
+    if Capability.DACS not in lab.capabilities:
+        return RowDacCalibration(
+            gain=np.ones(g.rows),
+            reference_cells=np.full((g.rows, 2), -1, dtype=np.int64),
+            reference_S=np.full(g.rows, math.nan),
+            read_voltage_V=float(read_voltage_V),
+        )
     refs = np.zeros((g.rows, 2), dtype=np.int64)
     for r in range(g.rows):
         found = False
@@ -529,7 +554,7 @@ def verify_tile(
         volts = np.zeros(g.rows)
         volts[r] = dac.read_voltage_V / dac.gain[r]
         q = lab.apply_rows(volts)
-        reading = lab.read_columns("smu", nplc=nplc)
+        reading = lab.read_columns(verify_path(lab), nplc=nplc)
         cur = np.asarray(reading.currents_A, dtype=np.float64)
         raw[r] = cur
         meas[r] = (cur[:n_columns] - i0[:n_columns]) / (dac.gain[r] * q[r])
@@ -741,11 +766,11 @@ def program_network(
     """
     cfg = settings or ProgramSettings()
     cfg.validate()
-    lab.require(
-        Capability.DACS,
-        Capability.MVM_SMU,
-        needed_by="program_network (row DAC gains and MVM-style verification)",
-    )
+    if Capability.DACS in lab.capabilities:
+        lab.require(
+            Capability.MVM_SMU,
+            needed_by="program_network (MVM-style verification with the rows on their DACs)",
+        )
     lab.require_reads(needed_by="program_network")
     started = time.perf_counter()
     instrument0 = lab.instrument_time_s

@@ -110,7 +110,7 @@ DEFAULT_CONFIG = RSSStudyConfig()
 #: The README's quick run: under a minute on 2 cores.
 QUICK_CONFIG = RSSStudyConfig(n_values=(4, 6, 8, 10, 12, 14, 16, 18), instances=500)
 #: The cluster-sized study (`--large`): n up to 26, 10,000 instances per point, every
-#: model (about 60 core-hours, almost all of it at n = 26; docs/cluster.md).
+#: model (about 43 core-hours, three quarters of it at n = 26; docs/cluster.md).
 LARGE_CONFIG = RSSStudyConfig(n_values=tuple(range(4, 27, 2)), instances=10_000)
 
 

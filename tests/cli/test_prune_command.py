@@ -53,6 +53,36 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "tcp://HOST:PORT" in capsys.readouterr().err
 
 
+def test_ctrl_c_stops_with_saved_chunks_and_resume_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real SIGINT to a running `labrss prune`: exit 130, chunks kept, --resume ends it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = ["prune", "--n", "24", "--seed", "1", "--out", str(tmp_path), "--workers", "0"]
+    argv += ["--cells-per-chunk", "20", "--no-progress"]  # ~120 chunks: still running at the ^C
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labrss", *argv], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300  # generous: a busy shared machine
+    while len(list((tmp_path / "chunks").glob("*.npz"))) < 2:
+        assert proc.poll() is None, f"exited {proc.returncode}: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, "no chunk finished in 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err
+    saved = len(list((tmp_path / "chunks").glob("*.npz")))
+    assert main([*argv, "--resume", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["chunks_reused"] == saved >= 2
+    assert summary["chunks_computed"] == summary["chunks"] - saved > 0
+
+
 def test_cnn_methods_through_the_engine_equal_one_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

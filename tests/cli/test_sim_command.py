@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from labrss.cli.commands import sim as sim_command
-from simulator.bench import SMU_MODELS
+from simulator.bench import BENCHES, SMU_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0  # bounds a failing test only (imports numpy/scipy on a busy CI box)
@@ -152,6 +152,7 @@ def test_port_in_use_is_one_line_on_stderr_and_exit_2(capsys: pytest.CaptureFixt
 
 def test_smu_model_choices_match_the_bench() -> None:
     assert sim_command.SMU_MODELS == SMU_MODELS
+    assert sim_command.BENCHES == BENCHES
 
 
 def test_netlist_in_process_writes_the_requested_state(

@@ -94,3 +94,20 @@ def test_station_file_fills_the_fields(window: MainWindow, tmp_path) -> None:  #
     assert built.simulator.smu_model == "B2902A"
     assert built.simulator.board == "small" and built.simulator.seed == 7
     assert window.settings.station_file == str(station)
+
+
+def test_the_board_driver_picks_its_simulated_bench(window: MainWindow) -> None:
+    tab = connect_tab(window)
+    assert tab.board_driver.currentText() == "crossbar"
+    assert "keysight34980a" in [
+        tab.board_driver.itemText(i) for i in range(tab.board_driver.count())
+    ]
+    tab.board_driver.setCurrentText("keysight34980a")
+    built = tab.build_station()
+    assert built.board.driver == "keysight34980a" and built.board.simulated
+    assert (built.simulator.bench, built.simulator.board) == ("switch-matrix", "switch-matrix")
+    tab.sim_board.setCurrentText("switch-matrix-worn")
+    assert tab.build_station().simulator.board == "switch-matrix-worn"
+    tab.board_driver.setCurrentText("crossbar")
+    back = tab.build_station()
+    assert (back.simulator.bench, back.simulator.board) == ("crossbar", "default")

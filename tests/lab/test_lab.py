@@ -274,7 +274,7 @@ def test_row_voltages_beyond_the_dac_limit_are_refused_before_any_dac_is_set(
             lab.apply_rows([0.1] * 7)
         with bench.lock:
             assert not bench.model.dac_voltages_V.any()
-        with pytest.raises(LabInputError, match="'smu' or 'adc'"):
+        with pytest.raises(LabInputError, match="'smu', 'adc' or 'superposition'"):
             lab.read_columns("tia")  # type: ignore[arg-type]
 
 
@@ -467,6 +467,18 @@ def test_a_board_of_another_geometry_than_the_stations_is_refused() -> None:
     pinned = parse_station({"board": {"geometry": "8x8x8"}, "simulator": {"board": "small"}})
     with Lab(pinned) as lab:
         assert (lab.geometry.rows, lab.geometry.cols, lab.geometry.branches) == (8, 8, 8)
+
+
+def test_the_smu_is_opened_with_the_stations_visa_library(bench: SimulatedBench) -> None:
+    """``[smu] visa_library`` reaches pyvisa: a library that does not load is named."""
+    station = parse_station(
+        {
+            "smu": {"address": bench.smu_resource, "visa_library": "/nonexistent/libvisa.so"},
+            "board": {"address": bench.board_url},
+        }
+    )
+    with pytest.raises(InstrumentError, match=r"/nonexistent/libvisa\.so"):
+        Lab(station).open()
 
 
 def test_a_bad_simulator_board_names_the_station_key() -> None:

@@ -387,3 +387,27 @@ def test_visa_library_names_a_backend_or_a_library_file(tmp_path: Path) -> None:
     ):
         station = load_station(write(tmp_path, f'[smu]\nvisa_library = "{given_}"\n'))
         assert station.smu.visa_library == kept
+
+
+def test_the_switch_matrix_bench_and_its_driver(tmp_path: Path) -> None:
+    only_bench = parse_station({"simulator": {"bench": "switch-matrix"}})
+    assert only_bench.board.driver == "keysight34980a"
+    assert (only_bench.simulator.bench, only_bench.simulator.board) == (
+        "switch-matrix",
+        "switch-matrix",
+    )
+    only_driver = parse_station({"board": {"driver": "keysight34980a"}})
+    assert only_driver.simulator.bench == "switch-matrix"
+    file = tmp_path / "lab.toml"
+    file.write_text(
+        '[board]\ndriver = "keysight34980a"\naddress = "TCPIP0::10.0.0.7::5025::SOCKET"\n'
+        '[board.options]\nlayout = "array.toml"\n'
+    )
+    st = load_station(file)
+    assert st.board.options == {"layout": str(tmp_path / "array.toml")}
+    with pytest.raises(StationError, match=r"needs bench = 'crossbar'"):
+        parse_station({"board": {"driver": "crossbar"}, "simulator": {"bench": "switch-matrix"}})
+    with pytest.raises(StationError, match=r"its options: layout, visa_library"):
+        parse_station({"board": {"driver": "keysight34980a", "options": {"layot": "x"}}})
+    with pytest.raises(StationError, match=r"\[board.options\] layout = 3: must be a file path"):
+        parse_station({"board": {"driver": "keysight34980a", "options": {"layout": 3}}})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labrss.store import SCHEMA_VERSION, Fault, Store, StoreSchemaError
+from labrss.store import SCHEMA_VERSION, Fault, Store, StoreError, StoreSchemaError
 from labrss.store.schema import APPLICATION_ID, MIGRATIONS, migrate, schema_version
 
 
@@ -163,3 +163,28 @@ def test_version_5_calibration_opens_with_its_statistical_errors_and_no_budget(
         cal = store.latest_calibration(1)
         assert cal.components is None and cal.budget is None
         assert cal.std_S[0, 0].tolist() == [1e-9, 8e-10]
+
+
+def test_version_6_database_gains_switch_counts(tmp_path: Path) -> None:
+    # Migration 7 adds the switch_counts table; the boards of a version 6 store stay.
+    path = tmp_path / "v6.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, target=6)
+    conn.execute(
+        "INSERT INTO boards (identity, serial, rows, cols, branches, element_kind, simulated,"
+        " registered_at) VALUES ('Agilent Technologies,34980A', 'ARRAY-1', 4, 4, 8, 'resistor',"
+        " 1, 1.0)"
+    )
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 7
+        assert store.integrity_check() == "ok"
+        assert store.switch_counts(1) == []
+        store.record_switch_counts(1, {"1101": 5, "5101": 7}, 100_000_000, {"1101": "b"})
+        store.record_switch_counts(1, {"1101": 9, "5101": 8}, 100_000_000, {"1101": "b"})
+        history = store.switch_counts(1)
+        assert [h.counts["1101"] for h in history] == [5, 9]
+        assert history[-1].where == {"1101": "b"}
+        assert history[-1].fraction_used()["5101"] == pytest.approx(8e-8)
+        with pytest.raises(StoreError, match="count -1 is not an integer"):
+            store.record_switch_counts(1, {"1101": -1}, None)

@@ -43,7 +43,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--vectors", type=int, metavar="N", help="test vectors to run (default: all 450)"
     )
-    p.add_argument("--read-out", choices=("adc", "smu"), default="adc", help="column read-out path")
+    p.add_argument(
+        "--read-out",
+        choices=("auto", "adc", "smu", "superposition"),
+        default="auto",
+        help="column read-out path (auto: the ADCs where the board has them, else "
+        "superposition: one row source at a time)",
+    )
     p.add_argument(
         "--recalibrate", action="store_true", help="calibrate even if a current one exists"
     )

@@ -19,6 +19,7 @@ programmed with (`resident_digits_task`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from labrss.cli.commands.program import (
     bad_input_errors,
     load_station_arg,
 )
+from labrss.cli.next_step import store_lookup_hint
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +52,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--labels", metavar="FILE", help=".npy labels (B,)")
     p.add_argument("--vectors", type=int, metavar="N", help="use the first N inputs")
-    p.add_argument("--read-out", choices=("adc", "smu"), default="adc", help="column read-out path")
+    p.add_argument(
+        "--read-out",
+        choices=("auto", "adc", "smu", "superposition"),
+        default="auto",
+        help="column read-out path (auto: the ADCs where the board has them and its DACs, "
+        "else superposition: one row source at a time)",
+    )
     p.add_argument("--nplc", type=float, metavar="N", help="SMU integration time")
     p.add_argument("--no-drift-compensation", action="store_true", help="no reference reads")
     p.add_argument(
@@ -74,13 +82,15 @@ def run(args: argparse.Namespace) -> int:
         resident_digits_task,
         resolve_program,
     )
-    from labrss.workflows.mvm import MVMSettings, run_mvm
+    from labrss.workflows.mvm import MVMSettings, resolve_path, run_mvm
     from labrss.workflows.program import ProgramResult, load_program
 
     try:
         st = load_station_arg(args.station)
         settings = MVMSettings(
-            path=args.read_out, nplc=args.nplc, drift_compensation=not args.no_drift_compensation
+            path="adc" if args.read_out == "auto" else args.read_out,
+            nplc=args.nplc,
+            drift_compensation=not args.no_drift_compensation,
         )
         path = resolve_db_path(args.db, station_path=None if st is None else st.store.path)
         resolved_id = None
@@ -107,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
                 x = x[: args.vectors]
                 labels = None if labels is None else labels[: args.vectors]
             with Lab(st) as lab:
+                if args.read_out == "auto":
+                    settings = dataclasses.replace(settings, path=resolve_path("auto", lab))
 
                 def cb(done: int, total: int, message: str) -> None:
                     bars.update("mvm", done, total, message)
@@ -125,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                     resolved_id = program.run_id
                 result = run_mvm(lab, store, program, x, labels, settings=settings, progress=cb)
     except bad_input_errors() as exc:
-        print(f"labrss mvm: {exc}", file=sys.stderr)
+        print(f"labrss mvm: {exc}{store_lookup_hint(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:
         print(f"labrss mvm: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -35,6 +35,8 @@ from typing import Any
 SMU_MODELS = ("2450", "B2901A", "B2902A", "2400")
 """The `--smu-model` choices (the same as `simulator.bench.SMU_MODELS`, kept here so that
 `labrss --help` does not import the simulator)."""
+BENCHES = ("crossbar", "switch-matrix")
+"""The `--bench` choices (`simulator.bench.BENCHES`)."""
 
 PORTMAPPER_PORT = 111
 """Where VISA libraries ask for a VXI-11 instrument's port."""
@@ -55,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Serve a simulated Keithley 2450 (or Keysight B2900, or Keithley 2400) and "
             "crossbar board on 127.0.0.1 until SIGINT/SIGTERM. Prints 'smu: <VISA resource>' and "
-            "'board: <pyserial URL>', one per line."
+            "'board: <pyserial URL>', one per line. With --bench switch-matrix: a Keysight "
+            "34980A matrix in front of a passive array instead of the board ('board: <VISA "
+            "resource>', and 'layout: <file>' for the keysight34980a driver)."
         ),
     )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="board seed (>= 0)")
@@ -68,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--smu-port", type=_port, default=0, metavar="P", help="0: any free port")
     parser.add_argument("--board-port", type=_port, default=0, metavar="Q", help="0: any free port")
     parser.add_argument("--smu-model", choices=SMU_MODELS, default="2450")
+    parser.add_argument(
+        "--bench",
+        choices=BENCHES,
+        default="crossbar",
+        help="the simulated bench (switch-matrix: --board names a switch-matrix preset, "
+        "switch-matrix or switch-matrix-worn, or a bench file)",
+    )
     parser.add_argument(
         "--vxi11",
         action="store_true",
@@ -132,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             smu_port=args.smu_port,
             board_port=args.board_port,
             realtime_factor=args.realtime,
+            bench=args.bench,
             vxi11=args.vxi11 or args.portmapper,
             portmapper_port=PORTMAPPER_PORT if args.portmapper else None,
         )
@@ -154,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"smu: {bench.smu_resource}", flush=True)
-        print(f"board: {bench.board_url}", flush=True)
+        print(f"board: {bench.board_address}", flush=True)
+        if bench.matrix is not None:
+            print(f"layout: {bench.matrix.layout_path}", flush=True)
         if args.vxi11 or args.portmapper:
             if bench.portmapper_error is not None:
                 print(f"labrss sim: no portmapper: {bench.portmapper_error}", file=sys.stderr)

@@ -1,5 +1,7 @@
 """The Connect tab: station file, instrument addresses (the simulator as a choice),
-connect/disconnect in the worker, identities, status lights and the limits in force."""
+discovery of the connected instruments (a worker thread; pick the SMU and the board, save
+a station file), connect/disconnect in the bench worker, identities, status lights and the
+limits in force."""
 
 from __future__ import annotations
 
@@ -14,18 +16,22 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from drivers.plugins import find_smu_driver, smu_drivers
+from drivers.discovery import Finding
+from drivers.plugins import board_drivers, find_board_driver, find_smu_driver, smu_drivers
+from labrss.gui.discovery_panel import DiscoveryPanel
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
@@ -33,12 +39,15 @@ from labrss.gui.widgets.status_light import StatusLight
 from labrss.gui.workers import URGENT, JobContext
 from labrss.lab import Lab
 from labrss.station import SIM_ADDRESS, Station, StationError, default_station, load_station
+from labrss.station.discovered import SIM_ORIGIN
 from labrss.store import Store, StoreError
 from labrss.workflows.boards import register_board
 
 log = logging.getLogger(__name__)
 
 SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
+MATRIX_PRESETS = ("switch-matrix", "switch-matrix-worn")
+"""Presets of the simulated switch-matrix bench (the keysight34980a driver's)."""
 _SIM_TEXT = "sim (embedded simulator)"
 
 
@@ -115,22 +124,31 @@ class ConnectTab(LabTab):
         self.smu_address = QComboBox()
         self.smu_address.setEditable(True)
         self.smu_address.addItems([_SIM_TEXT, "TCPIP0::192.168.1.50::5025::SOCKET"])
+        self.board_driver = QComboBox()
+        self.board_driver.addItems(list(board_drivers()))  # every installed board driver
         self.board_address = QComboBox()
         self.board_address.setEditable(True)
         self.board_address.addItems([_SIM_TEXT, "/dev/ttyACM0"])
         self.sim_board = QComboBox()
         self.sim_board.setEditable(True)
-        self.sim_board.addItems(SIM_PRESETS)
+        self.sim_board.addItems([*SIM_PRESETS, *MATRIX_PRESETS])
         self.sim_seed = QSpinBox()
         self.sim_seed.setRange(0, 2**31 - 1)
         inst_box = QGroupBox("Instruments")
         form = QFormLayout(inst_box)
         form.addRow("SMU driver", self.smu_driver)
         form.addRow("SMU address (VISA)", self.smu_address)
-        form.addRow("Board address (serial)", self.board_address)
+        form.addRow("Board driver", self.board_driver)
+        form.addRow("Board address", self.board_address)
         form.addRow("Simulated board (preset or TOML)", self.sim_board)
         form.addRow("Simulator seed", self.sim_seed)
-        for w in (self.smu_driver, self.smu_address, self.board_address, self.sim_board):
+        for w in (
+            self.smu_driver,
+            self.smu_address,
+            self.board_driver,
+            self.board_address,
+            self.sim_board,
+        ):
             w.currentTextChanged.connect(self._update_sim_hint)
 
         self.connect_button = QPushButton("Connect")
@@ -173,6 +191,12 @@ class ConnectTab(LabTab):
         self.limits_form = QFormLayout(self.limits_box)
         self._show_limits(None)
 
+        # --- discovery
+        self.discovery = DiscoveryPanel()
+        self.discovery.picked.connect(self.use_discovered)
+        self.discovery.save_button.clicked.connect(self._save_discovered)
+        self.discovery.saved.connect(self.load_station_file)
+
         left = QVBoxLayout()
         left.addWidget(station_box)
         left.addWidget(inst_box)
@@ -182,9 +206,21 @@ class ConnectTab(LabTab):
         right.addWidget(status_box)
         right.addWidget(self.limits_box)
         right.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.addLayout(left, 1)
-        layout.addLayout(right, 1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        # in a scroll area: on a small screen the tab scrolls instead of squeezing its rows
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.discovery)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._update_sim_hint()
 
     # ------------------------------------------------------------------ station
@@ -207,11 +243,13 @@ class ConnectTab(LabTab):
             return False
         self.station_edit.setText(path)
         self.ctx.settings.station_file = path
+        self.discovery.station_file = path
         self._fill(station)
         return True
 
     def _fill(self, station: Station) -> None:
         self.smu_driver.setCurrentText(station.smu.driver)
+        self.board_driver.setCurrentText(station.board.driver)
         self.smu_address.setCurrentText(_SIM_TEXT if station.smu.simulated else station.smu.address)
         self.board_address.setCurrentText(
             _SIM_TEXT if station.board.simulated else station.board.address
@@ -226,9 +264,24 @@ class ConnectTab(LabTab):
         base = load_station(path) if path else default_station()
         driver = self.smu_driver.currentText()
         smu = dataclasses.replace(base.smu, driver=driver, address=_address(self.smu_address))
+        board_driver = self.board_driver.currentText() or base.board.driver
         board = dataclasses.replace(base.board, address=_address(self.board_address))
         sim = base.simulator
         preset = self.sim_board.currentText().strip() or sim.board
+        if board_driver != base.board.driver:
+            # another driver: the simulated bench it speaks, and no other driver's options
+            board = dataclasses.replace(board, driver=board_driver, options={})
+            bench = find_board_driver(board_driver).simulator
+            bench = bench if bench in ("crossbar", "switch-matrix") else "crossbar"
+            sim = dataclasses.replace(sim, bench=bench)
+        if (
+            sim.bench == "switch-matrix"
+            and preset not in MATRIX_PRESETS
+            and not preset.endswith(".toml")
+        ):
+            preset = MATRIX_PRESETS[0]
+        elif sim.bench == "crossbar" and preset in MATRIX_PRESETS:
+            preset = SIM_PRESETS[1]
         smu_model = sim.smu_model
         if driver != base.smu.driver:
             smu_model = find_smu_driver(driver).simulator or smu_model
@@ -236,6 +289,30 @@ class ConnectTab(LabTab):
             sim, board=preset, seed=int(self.sim_seed.value()), smu_model=smu_model
         )
         return dataclasses.replace(base, smu=smu, board=board, simulator=sim)
+
+    def use_discovered(self, smu: Finding | None, board: Finding | None) -> None:
+        """Fill the instrument fields with discovered instruments (None: the simulator's)."""
+        for finding, driver, address in (
+            (smu, self.smu_driver, self.smu_address),
+            (board, self.board_driver, self.board_address),
+        ):
+            if finding is None or finding.origin == SIM_ORIGIN:
+                address.setCurrentText(_SIM_TEXT)
+            else:
+                address.setCurrentText(finding.address)
+            if finding is not None and finding.driver:
+                driver.setCurrentText(finding.driver)
+
+    def _save_discovered(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save station file", "lab.toml", "Station (*.toml);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            self.discovery.save_station_file(path)
+        except (OSError, StationError, RuntimeError) as exc:
+            self.ctx.report_error(f"saving the station file {path}", exc)
 
     def _update_sim_hint(self) -> None:
         sim = SIM_ADDRESS in (_address(self.smu_address), _address(self.board_address))

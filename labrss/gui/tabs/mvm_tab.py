@@ -131,6 +131,9 @@ class MVMTab(LabTab):
         self.path = QComboBox()
         self.path.addItem("ADC (every column at once)", "adc")
         self.path.addItem("SMU (one column at a time)", "smu")
+        self.path.addItem(
+            "Superposition (one row at a time: benches without DACs)", "superposition"
+        )
         self.drift = QCheckBox("Drift compensation (reference reads per batch)")
         self.drift.setChecked(True)
         self.run_button = QPushButton("Run MVM")
@@ -218,7 +221,10 @@ class MVMTab(LabTab):
     # ------------------------------------------------------------------ actions
     def settings(self) -> MVMSettings:
         """The read-out options the widgets describe."""
-        path: Literal["smu", "adc"] = "smu" if self.path.currentData() == "smu" else "adc"
+        data = self.path.currentData()
+        path: Literal["smu", "adc", "superposition"] = (
+            data if data in ("smu", "superposition") else "adc"
+        )
         settings = MVMSettings(path=path, drift_compensation=self.drift.isChecked())
         settings.validate()
         return settings
