@@ -47,8 +47,13 @@ shows up in it when it matters (the optimum itself is ~2**-n of the range).
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ["NUMBA_NUM_THREADS"] = "1"  # one core: must precede any numba import
+if "numba" not in sys.modules:
+    # One core: must precede numba's import. When numba is already loaded (python -m
+    # benchmarks runs earlier benchmarks in the same process), changing the variable would
+    # make numba refuse (its threads are launched); main() sets one thread instead.
+    os.environ["NUMBA_NUM_THREADS"] = "1"
 
 import argparse
 import math

@@ -1199,6 +1199,9 @@ class CalibrationRun:
             r_min,
             what="calibration read voltage",
         )
+        # Memristor cells: the read-disturb limits, at +V and (reversal) -V.
+        for sign in (1.0, -1.0) if settings.reversal else (1.0,):
+            lab.check_read_voltage(sign * float(settings.read_voltage_V or 0.0), cells)
         if settings.drift_cells > len(cells):
             raise SettingsError(
                 f"calibration setting drift_cells = {settings.drift_cells}: only "

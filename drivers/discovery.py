@@ -215,6 +215,8 @@ class DiscoveryReport:
             lines.append("no VISA resource and no serial port found")
         lines.append("")
         lines.append(f"transports (VISA library {self.visa_library}):")
+        if not self.transports:
+            lines.append("  (nothing listed: only the addresses given were tried)")
         for t in self.transports:
             lines.append(f"  {t.name:<20} {'yes' if t.available else 'NO '}  {t.detail}")
         lines.extend(f"note: {n}" for n in self.notes)
@@ -320,7 +322,10 @@ def _list_pyvisa_py(lan_broadcast: bool) -> tuple[list[str], list[TransportSuppo
         if (name, klass) in (("USB", "INSTR"), ("GPIB", "INTFC")):
             label = _transport_label(name, "INSTR")
             first = issue.splitlines()[0].split(". ")[0].rstrip(".") if issue else "missing"
-            support[label] = TransportSupport(label, False, f"{first}{_HINTS.get(name, '')}")
+            hint = _HINTS.get(name, "")
+            if "is installed but" in first:  # the Python package is there, the library not
+                hint = "; install the GPIB card's driver and library (docs/hardware.md)"
+            support[label] = TransportSupport(label, False, f"{first}{hint}")
     for (interface, klass), session in Session.iter_valid_session_classes():
         name = interface.name.upper()
         if name in _SKIPPED_INTERFACES or (klass != "INSTR" and name != "TCPIP"):
@@ -363,17 +368,19 @@ _HINTS: Final = {
 def _detail(interface: str) -> str:
     if interface != "USB":
         return ""
-    try:
+    backend = None
+    with contextlib.suppress(Exception):  # depends on the machine's libusb
         from usb.backend import libusb1  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         backend = libusb1.get_backend()
-    except Exception:  # pragma: no cover - depends on the machine's libusb
-        backend = None
-    return (
-        " with pyusb and libusb"
-        if backend is not None
-        else (" with pyusb, but no libusb backend was found: install libusb-1.0 (docs/hardware.md)")
-    )
+    if backend is None:
+        with contextlib.suppress(Exception):  # the libusb that libusb-package ships
+            import libusb_package  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+            backend = libusb_package.get_libusb1_backend()
+    if backend is not None:
+        return " with pyusb and libusb"
+    return " with pyusb, but no libusb was found: install libusb-1.0 (docs/hardware.md)"
 
 
 def list_visa(

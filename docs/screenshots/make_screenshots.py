@@ -2,7 +2,8 @@
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots/make_screenshots.py [OUT_DIR]
 
-What it does, all through the GUI's own machinery on the embedded simulator: a station
+What it does, all through the GUI's own machinery on the embedded simulator: discovery
+of the simulator's instruments in the Connect tab; a station
 file (a 16 x 16 x 8 board like the default preset, seed 1, with injected faults: one
 open resistor, one stuck-open and one stuck-closed switch), Connect; a calibration run (the
 weighing design of `calibration.run.CalibrationRun`, in the GUI's bench worker, stored in
@@ -134,6 +135,11 @@ def main(out_dir: Path) -> int:
 
     tab = window.connect_tab
     assert tab.load_station_file(str(station))
+    # discovery (its own thread): the embedded simulator's instruments, found and recognised
+    tab.discovery.list_system.setChecked(False)  # the machine's own ports are not the point
+    tab.discovery.include_sim.setChecked(True)
+    tab.discovery.refresh()
+    wait(app, lambda: tab.discovery.report is not None and not tab.discovery.running)
     tab.connect_bench()
     wait(app, lambda: window.session is not None and not window.worker.busy)
 

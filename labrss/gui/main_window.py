@@ -282,6 +282,8 @@ class MainWindow(QMainWindow):
         log.info("closing: stopping the worker and leaving the bench safe")
         if not self.worker.stop(timeout_s=60.0):
             log.error("the bench worker did not stop within 60 s; check the bench by hand")
+        if not self.connect_tab.discovery.wait(timeout_s=60.0):
+            log.error("instrument discovery did not end within 60 s")
         self.recorder.finish()
         self.store.close()
         self.log_panel.uninstall()

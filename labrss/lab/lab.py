@@ -568,6 +568,24 @@ class Lab:
         self._require_board()
         return self._read_disturb
 
+    def check_read_voltage(
+        self, read_voltage_V: float, cells: list[tuple[int, int]] | None = None
+    ) -> None:
+        """Refuse, before anything is switched, a cell-read voltage that a read of any of
+        ``cells`` (default: every cell) would not be allowed: the station's voltage and
+        power limits and, on a board with memristors, the read-disturb limits
+        (`SafetyLimitError`). For runs that check their settings up front (a calibration
+        reads each cell at +V and, with reversal, -V: check both)."""
+        g = self.geometry
+        chosen = (
+            cells if cells is not None else [(r, c) for r in range(g.rows) for c in range(g.cols)]
+        )
+        kinds: dict[str, tuple[int, int]] = {}
+        for r, c in chosen:
+            kinds.setdefault(self.cell_kind(r, c) if self._read_disturb else "any", (r, c))
+        for cell in kinds.values():
+            self._read_voltage(read_voltage_V, cell)
+
     @property
     def max_row_voltage_V(self) -> float:
         """Largest |row DAC voltage| (V) `apply_rows` accepts in both polarities: the

@@ -70,11 +70,32 @@ def _comment_lines(findings: Sequence[Finding]) -> list[str]:
     return lines
 
 
-def station_toml(report: DiscoveryReport, *, when: dt.datetime | None = None) -> str:
-    """The station file (TOML text) for ``report`` (see the module docstring)."""
+def _chosen_first(groups: list[list[Finding]], chosen: Finding | None) -> list[list[Finding]]:
+    """``groups`` with the chosen finding's instrument first, the finding first in it."""
+    if chosen is None:
+        return groups
+    for i, group in enumerate(groups):
+        if chosen in group:
+            first = [chosen, *(f for f in group if f != chosen)]
+            return [first, *groups[:i], *groups[i + 1 :]]
+    return groups
+
+
+def station_toml(
+    report: DiscoveryReport,
+    *,
+    smu: Finding | None = None,
+    board: Finding | None = None,
+    when: dt.datetime | None = None,
+) -> str:
+    """The station file (TOML text) for ``report`` (see the module docstring).
+
+    ``smu`` and ``board`` choose which recognised instruments the file uses (by default the
+    first of each; the GUI lets the user pick).
+    """
     stamp = (when or dt.datetime.now(tz=dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    smus = _instruments(report.recognised("smu"))
-    boards = _instruments(report.recognised("board"))
+    smus = _chosen_first(_instruments(report.recognised("smu")), smu)
+    boards = _chosen_first(_instruments(report.recognised("board")), board)
     others = [f for f in report.findings if f.status != "recognised"]
     out = [
         f"# Station file written by `labrss discover` on {stamp} (VISA library "

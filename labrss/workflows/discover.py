@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.discovery import Candidate, DiscoveryReport, discover
+from drivers.discovery import Candidate, DiscoveryReport, Finding, discover
 from labrss.station.config import DEFAULT_VISA_LIBRARY, load_station
 from labrss.station.discovered import SIM_ORIGIN, station_toml
 
@@ -86,10 +86,18 @@ def run_discovery(options: DiscoveryOptions) -> DiscoveryReport:
     return report
 
 
-def write_station_file(report: DiscoveryReport, path: Path, *, overwrite: bool = False) -> Path:
+def write_station_file(
+    report: DiscoveryReport,
+    path: Path,
+    *,
+    overwrite: bool = False,
+    smu: Finding | None = None,
+    board: Finding | None = None,
+) -> Path:
     """Write the station file for ``report`` at ``path`` (FileExistsError unless
-    ``overwrite``); returns the path. The file is checked by loading it back."""
-    text = station_toml(report)
+    ``overwrite``), with the chosen ``smu`` and ``board`` (default: the first recognised);
+    returns the path. The file is checked by loading it back."""
+    text = station_toml(report, smu=smu, board=board)
     path = path.expanduser()
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: choose another name, or --force to replace it")

@@ -201,15 +201,17 @@ def check_station(
             steps.skip(STEPS[1:], "the embedded simulator could not start")
         else:
             _check_smu(station, addresses[0], steps, timeout_s)
-            _check_board(station, addresses[1], steps, timeout_s)
+            _check_board(station, addresses[1], addresses[2], steps, timeout_s)
     return StationCheck(name, tuple(steps.steps))
 
 
 @contextlib.contextmanager
-def _simulator(station: Station, steps: _Steps) -> Iterator[tuple[str, str] | None]:
-    """The (SMU, board) addresses to check; the embedded simulator's for ``"sim"``."""
+def _simulator(station: Station, steps: _Steps) -> Iterator[tuple[str, str, dict[str, Any]] | None]:
+    """The (SMU, board) addresses to check and the board's options; the embedded
+    simulator's for ``"sim"`` (a simulated switch matrix brings its layout file)."""
+    options = dict(station.board.options)
     if not station.uses_simulator:
-        yield station.smu.address, station.board.address
+        yield station.smu.address, station.board.address, options
         return
     try:
         bench = start_simulator(station)
@@ -219,8 +221,10 @@ def _simulator(station: Station, steps: _Steps) -> Iterator[tuple[str, str] | No
         return
     try:
         smu = bench.smu_resource if station.smu.simulated else station.smu.address
-        board = bench.board_url if station.board.simulated else station.board.address
-        yield smu, board
+        board = bench.board_address if station.board.simulated else station.board.address
+        if station.board.simulated and bench.matrix is not None:
+            options.setdefault("layout", str(bench.matrix.layout_path))  # as `Lab` does
+        yield smu, board, options
     finally:
         bench.stop()
 
@@ -335,7 +339,9 @@ def _smu_limits(station: Station, smu: SourceMeter, steps: _Steps) -> None:
     )
 
 
-def _check_board(station: Station, address: str, steps: _Steps, timeout_s: float) -> None:
+def _check_board(
+    station: Station, address: str, options: dict[str, Any], steps: _Steps, timeout_s: float
+) -> None:
     rest = STEPS[6:]
     try:
         driver = find_board_driver(station.board.driver)
@@ -346,7 +352,7 @@ def _check_board(station: Station, address: str, steps: _Steps, timeout_s: float
     serial = "serial" in driver.recognition.transports and not address.upper().endswith(
         ("::INSTR", "::SOCKET")
     )
-    visa_library = str(station.board.options.get("visa_library", DEFAULT_VISA_LIBRARY))
+    visa_library = str(options.get("visa_library", DEFAULT_VISA_LIBRARY))
     finding = discover(
         visa_library=visa_library,
         resources=[] if serial else [address],
@@ -374,7 +380,7 @@ def _check_board(station: Station, address: str, steps: _Steps, timeout_s: float
                 retries=station.board.retries,
                 max_dac_voltage_V=station.limits.max_dac_voltage_V,
                 max_pulse_voltage_V=station.limits.max_pulse_voltage_V,
-                options=dict(station.board.options),
+                options=options,
             )
         )
     except (InstrumentError, PluginError, ValueError, OSError) as exc:

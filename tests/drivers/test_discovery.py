@@ -220,3 +220,17 @@ def test_an_unloadable_visa_library_is_a_transport_line_not_a_crash() -> None:
     (visa,) = report.transports
     assert not visa.available and "cannot load the VISA library" in visa.detail
     assert report.findings == ()
+
+
+def test_the_switch_matrix_is_recognised_through_its_drivers_recognition() -> None:
+    """The Keysight 34980A (a VISA-reached board) is found like any other instrument."""
+    with SimulatedBench("switch-matrix", 0, bench="switch-matrix") as b:
+        report = discover(
+            resources=[b.board_address, b.smu_resource],
+            list_visa_resources=False,
+            list_serial_ports=False,
+            timeout_s=TIMEOUT_S,
+        )
+    matrix, smu = report.findings
+    assert (matrix.status, matrix.kind, matrix.driver) == ("recognised", "board", "keysight34980a")
+    assert (smu.kind, smu.driver) == ("smu", "keithley2450")

@@ -469,6 +469,18 @@ def test_a_board_of_another_geometry_than_the_stations_is_refused() -> None:
         assert (lab.geometry.rows, lab.geometry.cols, lab.geometry.branches) == (8, 8, 8)
 
 
+def test_the_smu_is_opened_with_the_stations_visa_library(bench: SimulatedBench) -> None:
+    """``[smu] visa_library`` reaches pyvisa: a library that does not load is named."""
+    station = parse_station(
+        {
+            "smu": {"address": bench.smu_resource, "visa_library": "/nonexistent/libvisa.so"},
+            "board": {"address": bench.board_url},
+        }
+    )
+    with pytest.raises(InstrumentError, match=r"/nonexistent/libvisa\.so"):
+        Lab(station).open()
+
+
 def test_a_bad_simulator_board_names_the_station_key() -> None:
     from labrss.station import StationError
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,22 @@ def test_old_read_settings_disturbed_devices_and_the_guarded_ones_do_not() -> No
         limit = lab.max_row_voltage_V
         guarded = _session(lab, read_V=0.99 * limit, row_V=-0.98 * limit)
     assert guarded.max() < 1e-4
+
+
+def test_a_calibration_is_refused_up_front(tmp_path: Path) -> None:
+    from calibration.run import CalibrationRun
+    from calibration.settings import CalibrationSettings, parse_cells
+    from labrss.store import Store
+
+    with memristor_lab() as lab, Store(tmp_path / "lab.db") as store:
+        # +0.2 V passes the read cell's SET limit (0.217 V), not the -0.2 V that the guard
+        # puts on the other closed cells, nor the reversal read's (RESET limit 0.15 V):
+        # refused when the run checks its settings, before any run is stored.
+        settings = CalibrationSettings(cells=parse_cells("0,0"), read_voltage_V=0.2)
+        with pytest.raises(SafetyLimitError, match=r"0\.2 V.*RESET polarity.*0\.45 V"):
+            CalibrationRun(lab, store, settings).run()
+        assert store.runs() == []
+        assert lab.simulator is not None
+        with lab.simulator.lock:
+            assert lab.simulator.model.is_safe()
+        lab.check_read_voltage(0.1, [(0, 0)])  # the station's default passes

@@ -118,3 +118,26 @@ def test_nothing_is_switched_or_sourced(tmp_path: Path, bench: SimulatedBench) -
         smu.write(":OUTP OFF")
     finally:
         smu.close()
+
+
+def test_a_visa_library_that_does_not_load_fails_its_step(tmp_path: Path) -> None:
+    result = check_station(
+        write(
+            tmp_path,
+            '[smu]\naddress = "TCPIP0::10.0.0.1::5025::SOCKET"\n'
+            'visa_library = "/nonexistent/libvisa.so"\n[simulator]\nboard = "small"\n',
+        )
+    )
+    step = next(s for s in result.steps if s.name == "VISA library")
+    assert step.status == "fail" and "/nonexistent/libvisa.so" in step.detail
+    assert step.fix is not None and '"@py"' in step.fix
+    assert statuses(result)["SMU identity"] == "skip"
+
+
+def test_a_simulated_switch_matrix_bench_passes(tmp_path: Path) -> None:
+    """The 34980A (a board reached over VISA, with its layout file) is checked like any."""
+    result = check_station(write(tmp_path, '[simulator]\nbench = "switch-matrix"\n'))
+    st = {s.name: s for s in result.steps}
+    assert result.passed, result.table()
+    assert "(keysight34980a)" in st["board identity"].detail
+    assert st["board geometry"].figures["geometry"] == "4x4x8"

@@ -121,7 +121,8 @@ def test_programming_and_an_mvm_by_superposition(
 def test_relay_counts_are_stored_with_every_run(bench: tuple[Lab, Store]) -> None:
     lab, store = bench
     register_board(lab, store)
-    lab.measure_branch(2, 1, 3, nplc=0.01)  # relays move
+    for r, c in ((0, 0), (1, 1), (2, 2), (3, 3), (0, 0), (1, 1)):  # routing changes
+        lab.measure_branch(r, c, 3, nplc=0.01)
     board_id = register_board(lab, store)
     history = store.switch_counts(board_id)
     assert len(history) >= 2  # every registration records them
@@ -130,12 +131,13 @@ def test_relay_counts_are_stored_with_every_run(bench: tuple[Lab, Store]) -> Non
     assert set(latest.counts) == {str(ch) for ch in lab.board.layout.channels}  # type: ignore[attr-defined]
     assert latest.where["5101"] == "row 0 to HI"
     # the instrument's own counts: closures only grow, and routing relays move most
-    first = history[0]
-    assert all(latest.counts[k] >= first.counts[k] for k in first.counts)
-    wear = lab.switch_wear()
-    assert wear is not None
-    busiest = max(wear.counts, key=lambda k: wear.counts[k])
-    assert wear.where[busiest].startswith(("row", "col"))
+    previous = history[-2]
+    assert all(latest.counts[k] >= previous.counts[k] for k in previous.counts)
+    moved = {k: latest.counts[k] - previous.counts[k] for k in latest.counts}
+    lines = sum(n for k, n in moved.items() if latest.where[k].startswith(("row", "col")))
+    branches = sum(n for k, n in moved.items() if latest.where[k].startswith("branch"))
+    assert lines > 2 * branches > 0, (lines, branches)  # 4 line closures per routing change
+    assert moved[str(lab.board.layout.branch_channel[(0, 0, 3)])] == 2  # type: ignore[attr-defined]
     assert max(latest.fraction_used().values()) < 1e-4  # new relays
 
 

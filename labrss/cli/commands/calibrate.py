@@ -25,6 +25,7 @@ from tqdm import tqdm
 from calibration.run import CalibrationInterruptedError, RunProgress
 from calibration.settings import CalibrationSettings, SettingsError, parse_cells
 from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.cli.next_step import instrument_failure
 from labrss.lab import LabError, LabInputError, SafetyLimitError
 from labrss.station import StationError, default_station, load_station
 from labrss.store import StoreError
@@ -185,11 +186,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except CalibrationInterruptedError as exc:
         bar.close()
-        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
     except (InstrumentError, LabError, OSError) as exc:
         bar.close()
-        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
     bar.close()
     summary = dict(outcome.result.summary)

@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from labrss.cli.commands.runs import EXIT_BAD_INPUT, add_db_options, open_store
+from labrss.cli.next_step import store_lookup_hint
 from labrss.station import StationError
 from labrss.store import StoreError, StoreSchemaError
 from labrss.store.export import EXPORT_FORMATS, export_calibration, export_run
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 files = export_calibration(store, args.latest_calibration, args.out, args.fmt)
     except (StoreError, StoreSchemaError, StationError, OSError) as exc:
-        print(f"labrss export: {exc}", file=sys.stderr)
+        print(f"labrss export: {exc}{store_lookup_hint(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in files:
         print(path)

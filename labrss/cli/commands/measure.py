@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.cli.next_step import instrument_failure
 from labrss.lab import Lab, LabError, LabInputError, Reading, SafetyLimitError
 from labrss.station import Station, StationError, default_station, load_station
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (InstrumentError, LabError, OSError) as exc:
-        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
     if args.json:
         payload = reading.to_dict()

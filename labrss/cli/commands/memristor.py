@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.cli.next_step import instrument_failure
 from labrss.lab import Lab, LabError, LabInputError, SafetyLimitError
 from labrss.memristor import WriteVerifySettings
 from labrss.station import Station, StationError, load_station, parse_station
@@ -269,7 +270,7 @@ def _run(args: argparse.Namespace, prog: str, body: Callable[[], dict[str, Any]]
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (InstrumentError, LabError, OSError) as exc:
-        print(f"{prog}: instrument failure: {exc}", file=sys.stderr)
+        print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
     if args.json:
         print(json.dumps(payload))

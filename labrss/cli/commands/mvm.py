@@ -34,6 +34,7 @@ from labrss.cli.commands.program import (
     bad_input_errors,
     load_station_arg,
 )
+from labrss.cli.next_step import store_lookup_hint
 
 
 def register(subparsers: Any) -> None:
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                     resolved_id = program.run_id
                 result = run_mvm(lab, store, program, x, labels, settings=settings, progress=cb)
     except bad_input_errors() as exc:
-        print(f"labrss mvm: {exc}", file=sys.stderr)
+        print(f"labrss mvm: {exc}{store_lookup_hint(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:
         print(f"labrss mvm: {type(exc).__name__}: {exc}", file=sys.stderr)

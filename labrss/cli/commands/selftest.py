@@ -17,6 +17,7 @@ from typing import Any
 
 from drivers.errors import InstrumentError
 from drivers.plugins import PluginError
+from labrss.cli.next_step import instrument_failure
 from labrss.lab import Lab, LabError
 from labrss.station import StationError, default_station, load_station
 from labrss.store import Store, StoreError, resolve_db_path
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"labrss selftest: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (InstrumentError, LabError, OSError) as exc:
-        print(f"labrss selftest: {exc}", file=sys.stderr)
+        print(instrument_failure("labrss selftest", exc, args), file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from drivers.errors import InstrumentError, InstrumentLimitError
+from labrss.cli.next_step import instrument_failure
 from labrss.lab import Lab, LabError, LabInputError, SafetyLimitError
 from labrss.station import Station, StationError, load_station, parse_station
 from labrss.store import Store, StoreError, resolve_db_path
@@ -90,7 +91,7 @@ def _station(args: argparse.Namespace) -> Station:
     return parse_station(data)
 
 
-def _fail(exc: Exception) -> int:
+def _fail(exc: Exception, args: argparse.Namespace) -> int:
     bad = (
         SequenceError,
         StationError,
@@ -103,7 +104,7 @@ def _fail(exc: Exception) -> int:
     if isinstance(exc, bad):
         print(f"labrss sequence: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"labrss sequence: instrument failure: {exc}", file=sys.stderr)
+    print(instrument_failure("labrss sequence", exc, args), file=sys.stderr)
     return EXIT_INSTRUMENT
 
 
@@ -114,7 +115,7 @@ def check(args: argparse.Namespace) -> int:
         with Lab(_station(args)) as lab:
             selections = check_sequence(lab, definition)
     except _ERRORS as exc:
-        return _fail(exc)
+        return _fail(exc, args)
     steps = [
         {
             "id": p.id,
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                         lab, definition, store=store, resume=args.resume, on_step=echo
                     )
     except _ERRORS as exc:
-        return _fail(exc)
+        return _fail(exc, args)
     if args.json:
         print(json.dumps(result.summary()))
     else:

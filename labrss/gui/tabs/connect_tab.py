@@ -1,5 +1,7 @@
 """The Connect tab: station file, instrument addresses (the simulator as a choice),
-connect/disconnect in the worker, identities, status lights and the limits in force."""
+discovery of the connected instruments (a worker thread; pick the SMU and the board, save
+a station file), connect/disconnect in the bench worker, identities, status lights and the
+limits in force."""
 
 from __future__ import annotations
 
@@ -14,18 +16,22 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from drivers.discovery import Finding
 from drivers.plugins import board_drivers, find_board_driver, find_smu_driver, smu_drivers
+from labrss.gui.discovery_panel import DiscoveryPanel
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
@@ -33,6 +39,7 @@ from labrss.gui.widgets.status_light import StatusLight
 from labrss.gui.workers import URGENT, JobContext
 from labrss.lab import Lab
 from labrss.station import SIM_ADDRESS, Station, StationError, default_station, load_station
+from labrss.station.discovered import SIM_ORIGIN
 from labrss.store import Store, StoreError
 from labrss.workflows.boards import register_board
 
@@ -184,6 +191,12 @@ class ConnectTab(LabTab):
         self.limits_form = QFormLayout(self.limits_box)
         self._show_limits(None)
 
+        # --- discovery
+        self.discovery = DiscoveryPanel()
+        self.discovery.picked.connect(self.use_discovered)
+        self.discovery.save_button.clicked.connect(self._save_discovered)
+        self.discovery.saved.connect(self.load_station_file)
+
         left = QVBoxLayout()
         left.addWidget(station_box)
         left.addWidget(inst_box)
@@ -193,9 +206,21 @@ class ConnectTab(LabTab):
         right.addWidget(status_box)
         right.addWidget(self.limits_box)
         right.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.addLayout(left, 1)
-        layout.addLayout(right, 1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        # in a scroll area: on a small screen the tab scrolls instead of squeezing its rows
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.discovery)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._update_sim_hint()
 
     # ------------------------------------------------------------------ station
@@ -218,6 +243,7 @@ class ConnectTab(LabTab):
             return False
         self.station_edit.setText(path)
         self.ctx.settings.station_file = path
+        self.discovery.station_file = path
         self._fill(station)
         return True
 
@@ -263,6 +289,30 @@ class ConnectTab(LabTab):
             sim, board=preset, seed=int(self.sim_seed.value()), smu_model=smu_model
         )
         return dataclasses.replace(base, smu=smu, board=board, simulator=sim)
+
+    def use_discovered(self, smu: Finding | None, board: Finding | None) -> None:
+        """Fill the instrument fields with discovered instruments (None: the simulator's)."""
+        for finding, driver, address in (
+            (smu, self.smu_driver, self.smu_address),
+            (board, self.board_driver, self.board_address),
+        ):
+            if finding is None or finding.origin == SIM_ORIGIN:
+                address.setCurrentText(_SIM_TEXT)
+            else:
+                address.setCurrentText(finding.address)
+            if finding is not None and finding.driver:
+                driver.setCurrentText(finding.driver)
+
+    def _save_discovered(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save station file", "lab.toml", "Station (*.toml);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            self.discovery.save_station_file(path)
+        except (OSError, StationError, RuntimeError) as exc:
+            self.ctx.report_error(f"saving the station file {path}", exc)
 
     def _update_sim_hint(self) -> None:
         sim = SIM_ADDRESS in (_address(self.smu_address), _address(self.board_address))
