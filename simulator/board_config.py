@@ -539,8 +539,8 @@ class ReferenceConfig:
 
     The hidden true value is drawn from the seed: ``certified_ohm`` times ``1 + d`` with
     ``d`` normal of standard deviation ``expanded_uncertainty_ohm / coverage_factor /
-    certified_ohm``, clipped at the expanded uncertainty, so the certificate is right to
-    its stated uncertainty. The element's own TCR is ``tcr_ppm_per_K`` (no aging); its
+    certified_ohm``, truncated at the expanded uncertainty (redrawn outside it): the
+    standard conforms to its certificate. The element's own TCR is ``tcr_ppm_per_K`` (no aging); its
     switch keeps the board's on-resistance and temperature coefficient. ``row = -1``: no
     reference (the default).
     """

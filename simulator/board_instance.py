@@ -221,10 +221,13 @@ def draw_board_instance(config: BoardConfig, seed: int) -> BoardInstance:
         # its own stream: every other drawn value stays what the seed gave without it
         at = (ref.row, ref.col, ref.branch)
         rel_u = ref.expanded_uncertainty_ohm / ref.coverage_factor / ref.certified_ohm
-        bound = ref.expanded_uncertainty_ohm / ref.certified_ohm
-        d = float(
-            np.clip(rel_u * child_rng(seed, _STREAM_REFERENCE).standard_normal(), -bound, bound)
-        )
+        # normal within the expanded uncertainty (a standard that conforms to its
+        # certificate): redrawn until inside +-k sigma, deterministic from the seed
+        ref_rng = child_rng(seed, _STREAM_REFERENCE)
+        z = float(ref_rng.standard_normal())
+        while abs(z) > ref.coverage_factor:
+            z = float(ref_rng.standard_normal())
+        d = rel_u * z
         resistance_ref = resistance_ref.copy()
         resistance_ref[at] = ref.certified_ohm * (1.0 + d) - r_on[at]
         tcr = tcr.copy()
