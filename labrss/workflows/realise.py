@@ -28,9 +28,9 @@ r_s: ``G = y / (1 - r_s y)``. Its uncertainty is statistical (the pairs' scatter
 meter's specification for the ranges read and the series path's. A cell meets a
 ``tolerance`` (relative) when its measured value is within it of the target.
 
-Temperature: the calibration states each element at its run's mean board temperature;
-`temperature_widening` widens the temperature component by the board's temperature change
-since (the sensor, read now). Compensating the change instead (the element's TCR) is the
+Temperature: the calibration states each cell's elements at that cell's own board
+temperature (the sensor read as the run reached it); `temperature_widening` widens the
+temperature component by the board's temperature change since (the sensor, read now). Compensating the change instead (the element's TCR) is the
 job of temperature-compensated subsets (issue 17), which plug in here.
 """
 
