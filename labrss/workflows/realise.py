@@ -30,8 +30,9 @@ meter's specification for the ranges read and the series path's. A cell meets a
 
 Temperature: the calibration states each cell's elements at that cell's own board
 temperature (the sensor read as the run reached it); `temperature_widening` widens the
-temperature component by the board's temperature change since (the sensor, read now). Compensating the change instead (the element's TCR) is the
-job of temperature-compensated subsets (issue 17), which plug in here.
+temperature component by the board's temperature change since (the sensor, read now).
+Compensating the change instead (the element's TCR) is the job of temperature-compensated
+subsets (issue 17), which plug in here.
 """
 
 from __future__ import annotations
