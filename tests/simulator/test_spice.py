@@ -14,7 +14,7 @@ lead: any solver rounds it to ~1e-13 V / 50 mohm (1e-8 of a 20 uA reading, ngspi
 dense MNA alike), so it is held to that: it checks the source's sign and wiring.
 
 ngspice is a Debian package (`.ci/run` installs it); without it these tests skip, saying
-so. The large preset: its parameters on an 8 x 8 cut of its geometry here (its full
+so. Every preset (`PRESETS`), three random states each; the large preset: its parameters on an 8 x 8 cut of its geometry here (its full
 64 x 64 x 16 netlist, ~140k resistors, takes ngspice 15-60 s: `python -m
 benchmarks.bench_spice_check` checks it, voltages and current, with the same aims).
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.board_config import Geometry, load_board_config
+from simulator.board_config import PRESETS, Geometry, load_board_config
 from simulator.board_model import BoardModel, Routing
 from simulator.spice import board_netlist, node_names, smu_current_A
 
@@ -75,17 +75,8 @@ def _states(geo: Geometry, n: int, seed: int) -> list[tuple[np.ndarray, Routing,
 
 
 @needs_ngspice
-@pytest.mark.parametrize(
-    ("preset", "n_states"),
-    [
-        ("small", 3),
-        ("default", 3),
-        ("memristor", 3),
-        ("mixed", 3),
-        ("large", 3),
-    ],
-)
-def test_nodal_solve_matches_ngspice(preset: str, n_states: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", PRESETS)
+def test_nodal_solve_matches_ngspice(preset: str, tmp_path: Path) -> None:
     cfg = load_board_config(preset)
     if preset == "large":  # its parameters, on a cut of its geometry (module docstring)
         cfg = dataclasses.replace(
@@ -95,7 +86,7 @@ def test_nodal_solve_matches_ngspice(preset: str, n_states: int, tmp_path: Path)
         )
     model = BoardModel(cfg, seed=5)
     names = node_names(model.nodes)
-    for closed, routing, dac in _states(cfg.geometry, n_states, seed=len(preset)):
+    for closed, routing, dac in _states(cfg.geometry, 3, seed=len(preset)):
         model.set_switches(closed)
         model.set_routing(routing)
         if routing.mode != "cell":
