@@ -14,9 +14,10 @@ lead: any solver rounds it to ~1e-13 V / 50 mohm (1e-8 of a 20 uA reading, ngspi
 dense MNA alike), so it is held to that: it checks the source's sign and wiring.
 
 ngspice is a Debian package (`.ci/run` installs it); without it these tests skip, saying
-so. Every preset (`PRESETS`), three random states each; the large preset: its parameters on an 8 x 8 cut of its geometry here (its full
-64 x 64 x 16 netlist, ~140k resistors, takes ngspice 15-60 s: `python -m
-benchmarks.bench_spice_check` checks it, voltages and current, with the same aims).
+so. Every preset (`PRESETS`), three random states each; the large preset as its
+parameters on an 8 x 8 cut of its geometry (its full 64 x 64 x 16 netlist, ~140k
+resistors, takes ngspice 15-60 s: `python -m benchmarks.bench_spice_check` checks it,
+voltages and current, with the same aims).
 """
 
 from __future__ import annotations
