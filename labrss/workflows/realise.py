@@ -28,17 +28,18 @@ r_s: ``G = y / (1 - r_s y)``. Its uncertainty is statistical (the pairs' scatter
 meter's specification for the ranges read and the series path's. A cell meets a
 ``tolerance`` (relative) when its measured value is within it of the target.
 
-Temperature: the calibration states each element at its run's mean board temperature;
-`temperature_widening` widens the temperature component by the board's temperature change
-since (the sensor, read now). With ``temperature_range_C`` (``labrss realise
---temperature-range 15:35``) the board's per-element TCRs (``labrss calibrate
---temperatures``) are used instead: each cell's subset is chosen to minimise its worst
-error over the span (`labrss.rss.thermal.solve_over_span`, the target following the
-board's common TCR, which no subset can cancel and every ratio does), the prediction is
-carried to the present board temperature by each element's own TCR, and the temperature
-component becomes each element's TCR uncertainty times its distance from the TCR fit's
-reference temperature (docs/temperature.md). Each cell then reports the predicted error
-over the span of the plain mask (best at the span's middle) and of the compensated one.
+Temperature: the calibration states each cell's elements at that cell's own board
+temperature (the sensor read as the run reached it); `temperature_widening` widens the
+temperature component by the board's temperature change since (the sensor, read now).
+With ``temperature_range_C`` (``labrss realise --temperature-range 15:35``) the board's
+per-element TCRs (``labrss calibrate --temperatures``) are used instead: each cell's
+subset is chosen to minimise its worst error over the span
+(`labrss.rss.thermal.solve_over_span`, the target following the board's common TCR, which
+no subset can cancel and every ratio does), the prediction is carried to the present board
+temperature by each element's own TCR, and the temperature component becomes each
+element's TCR uncertainty times its distance from the TCR fit's reference temperature
+(docs/temperature.md). Each cell then reports the predicted error over the span of the
+plain mask (best at the span's middle) and of the compensated one.
 """
 
 from __future__ import annotations
