@@ -1,7 +1,9 @@
 """Benchmarks of the RSS solver (`labrss.rss.solve`): throughput, baselines, study slopes.
 
 Run: ``python -m benchmarks.bench_rss_solver`` (a few minutes; ``--quick`` for a smoke
-run). Prints three tables:
+run). Table 2 needs OR-tools, the ``bench`` extra: ``pip install -e '.[bench]'`` (``make
+bench`` installs it); without it the run stops at once saying so, or skips CP-SAT with
+``--no-cpsat``. Prints three tables:
 
 1. Cells per second on one core (``NUMBA_NUM_THREADS=1``, set before numba loads), one
    target per cell, exact (provably optimal) solutions, for n = 8, 16, 24, 32, 40. The
@@ -56,6 +58,7 @@ if "numba" not in sys.modules:
     os.environ["NUMBA_NUM_THREADS"] = "1"
 
 import argparse
+import importlib.util
 import math
 import time
 from collections.abc import Callable
@@ -278,7 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes")
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed batch")
     parser.add_argument("--cpsat-time-limit", type=float, default=5.0, help="s per instance")
+    parser.add_argument(
+        "--no-cpsat", action="store_true", help="skip the CP-SAT baseline (no OR-tools needed)"
+    )
     args = parser.parse_args(argv)
+    use_cpsat = not args.no_cpsat
+    if use_cpsat and importlib.util.find_spec("ortools") is None:
+        print(
+            "bench_rss_solver: OR-tools is not installed (the CP-SAT baseline of table 2). "
+            "Install the bench extra: pip install -e '.[bench]' (make bench does it), "
+            "or run with --no-cpsat.",
+            file=sys.stderr,
+        )
+        return 2
     quick = args.quick
     numba.set_num_threads(1)  # also when numba was loaded earlier (python -m benchmarks)
     min_time = 0.1 if quick else args.min_time
@@ -384,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         else:
             bf_cols = f"{'-':>12} {'-':>10}"
-        if n <= 12 or not quick:
+        if use_cpsat and (n <= 12 or not quick):
             limit = 0.5 if quick else args.cpsat_time_limit
             t0 = time.perf_counter()
             cs, status = cp_sat(g, t, limit)

@@ -35,17 +35,20 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from drivers.plugins import (
     BoardDriver,
+    InstalledDriver,
     PluginError,
     Recognition,
     SMUDriver,
+    ThermalDriver,
     board_drivers,
     smu_drivers,
+    thermal_drivers,
 )
 
 __all__ = [
@@ -71,7 +74,7 @@ REPLY_LIMIT: Final = 512
 """Longest reply read from a candidate (bytes)."""
 
 Status = Literal["recognised", "unrecognised", "silent", "unreachable"]
-Kind = Literal["smu", "board"]
+Kind = Literal["smu", "board", "thermal"]
 TransportName = Literal["visa", "serial"]
 
 
@@ -233,10 +236,15 @@ def installed_recognitions() -> tuple[list[KnownDriver], list[str]]:
     """Every installed driver's recognition, and a note per plug-in that cannot load."""
     known: list[KnownDriver] = []
     notes: list[str] = []
-    for kind, entries in (("board", board_drivers()), ("smu", smu_drivers())):
+    groups: tuple[tuple[str, Mapping[str, InstalledDriver[Any]]], ...] = (
+        ("board", board_drivers()),
+        ("smu", smu_drivers()),
+        ("thermal", thermal_drivers()),
+    )
+    for kind, entries in groups:
         for name, entry in entries.items():
             try:
-                driver: BoardDriver | SMUDriver = entry.load()
+                driver: BoardDriver | SMUDriver | ThermalDriver = entry.load()
             except PluginError as exc:
                 notes.append(f"not used for recognition: {exc}")
                 continue

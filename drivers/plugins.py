@@ -37,10 +37,12 @@ from drivers.board import Board, Capability
 
 if TYPE_CHECKING:
     from drivers.smu import SafetyLimits, SourceMeter
+    from drivers.thermal import TemperatureController, ThermalLimits
 
 __all__ = [
     "BOARD_GROUP",
     "SMU_GROUP",
+    "THERMAL_GROUP",
     "BoardConnection",
     "BoardDriver",
     "InstalledDriver",
@@ -48,15 +50,20 @@ __all__ = [
     "Recognition",
     "SMUConnection",
     "SMUDriver",
+    "ThermalConnection",
+    "ThermalDriver",
     "UnknownDriverError",
     "board_drivers",
     "find_board_driver",
     "find_smu_driver",
+    "find_thermal_driver",
     "smu_drivers",
+    "thermal_drivers",
 ]
 
 BOARD_GROUP: Final = "labrss.boards"
 SMU_GROUP: Final = "labrss.smus"
+THERMAL_GROUP: Final = "labrss.thermal"
 SIMULATED_BENCHES: Final = ("crossbar", "switch-matrix")
 """The benches the embedded simulator builds (`BoardDriver.simulator`)."""
 
@@ -215,7 +222,46 @@ class SMUDriver:
     capabilities: tuple[str, ...] = ()
 
 
-DriverT = TypeVar("DriverT", BoardDriver, SMUDriver)
+@dataclass(frozen=True)
+class ThermalConnection:
+    """What a temperature controller driver's ``open`` is given (the station's ``[thermal]``).
+
+    Attributes:
+        resource: the VISA resource string.
+        limits: the set point and ramp limits every request is checked against.
+        timeout_s: per-reply timeout (s).
+        output: the controller's heater output (loop) that runs the stage (1-based).
+        sensor: the control input (``"A"``).
+        visa_library: the pyvisa backend (``"@py"``: pyvisa-py).
+    """
+
+    resource: str
+    limits: ThermalLimits
+    timeout_s: float = 5.0
+    output: int = 1
+    sensor: str = "A"
+    visa_library: str = "@py"
+
+
+@dataclass(frozen=True)
+class ThermalDriver:
+    """A temperature controller driver: what an entry point of ``labrss.thermal`` names.
+
+    Attributes:
+        open: ``open(connection) -> TemperatureController``.
+        description: one line for `labrss drivers`.
+        recognition: how discovery recognises the instrument.
+        simulator: the controller model the embedded simulator emulates for it
+            (``"336"``), or None (hardware only).
+    """
+
+    open: Callable[[ThermalConnection], TemperatureController]
+    description: str
+    recognition: Recognition
+    simulator: str | None = None
+
+
+DriverT = TypeVar("DriverT", BoardDriver, SMUDriver, ThermalDriver)
 
 
 @dataclass(frozen=True)
@@ -295,14 +341,21 @@ def smu_drivers() -> dict[str, InstalledDriver[SMUDriver]]:
     return _installed(SMU_GROUP, SMUDriver)
 
 
+def thermal_drivers() -> dict[str, InstalledDriver[ThermalDriver]]:
+    """Every installed temperature controller driver by name (nothing is imported)."""
+    return _installed(THERMAL_GROUP, ThermalDriver)
+
+
+_GROUPS: Final = {"board": BOARD_GROUP, "SMU": SMU_GROUP, "thermal": THERMAL_GROUP}
+
+
 def _find(installed: Mapping[str, InstalledDriver[DriverT]], name: str, what: str) -> DriverT:
     entry = installed.get(name)
     if entry is None:
         known = ", ".join(installed) or "none"
         raise UnknownDriverError(
             f"no {what} driver named {name!r} is installed (installed: {known}); a plug-in "
-            f"package registers one under the entry point group "
-            f"{BOARD_GROUP if what == 'board' else SMU_GROUP!r}"
+            f"package registers one under the entry point group {_GROUPS[what]!r}"
         )
     return entry.load()
 
@@ -315,3 +368,8 @@ def find_board_driver(name: str) -> BoardDriver:
 def find_smu_driver(name: str) -> SMUDriver:
     """The installed SMU driver ``name``, loaded (`UnknownDriverError`, `PluginError`)."""
     return _find(smu_drivers(), name, "SMU")
+
+
+def find_thermal_driver(name: str) -> ThermalDriver:
+    """The installed temperature controller driver ``name``, loaded."""
+    return _find(thermal_drivers(), name, "thermal")

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
+import numpy as np
+
 from simulator.board_config import BoardConfig, load_board_config
 from simulator.board_emulator import BoardProtocol
 from simulator.board_model import BoardModel
@@ -36,10 +38,12 @@ from simulator.keithley2400_emulator import Keithley2400Emulator
 from simulator.keithley2450_emulator import Keithley2450Emulator
 from simulator.keysight34980a_emulator import Keysight34980AEmulator
 from simulator.keysight_b2900_emulator import KeysightB2900Emulator
+from simulator.lakeshore336_emulator import LakeShore336Emulator
 from simulator.line_server import LineServer, LineSession
 from simulator.matrix_bench import MatrixBenchConfig, load_matrix_bench
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 from simulator.portmapper import PMAP_PORT, PortMapper
+from simulator.thermal_stage import ThermalStage, ThermalStageConfig
 from simulator.vxi11_server import DEVICE_CORE, VERSION, Vxi11Server
 
 BENCHES: Final = ("crossbar", "switch-matrix")
@@ -91,6 +95,11 @@ class SimulatedBench:
             clients that ask there: pyvisa-py, NI-VISA) registering the core channel;
             None: no portmapper. Not fatal when the port cannot be bound:
             ``portmapper_error`` says why and the resource carries the port instead.
+        thermal: a temperature-controlled stage under the board (`simulator.thermal_stage`),
+            its Lake Shore 336 controller served on ``thermal_resource``; the board's
+            temperature then follows the stage. None (the default): no stage, the board
+            sits in the room as before.
+        thermal_port: the controller's TCP port (0 picks a free one).
 
     Attributes:
         model: the board model; ground truth for tests and studies only. While hosts are
@@ -101,6 +110,8 @@ class SimulatedBench:
         matrix: the switch-matrix bench's configuration (None on a crossbar bench);
             ``matrix.layout_path`` is the layout file of its wiring.
         lock: serialises every emulator call (SMU and board threads never race on the model).
+        stage: the thermal stage (None without ``thermal``); truth for tests only.
+        thermal: the controller's emulator (None without a stage).
     """
 
     def __init__(
@@ -116,6 +127,8 @@ class SimulatedBench:
         bench: str = "crossbar",
         vxi11: bool = False,
         portmapper_port: int | None = None,
+        thermal: ThermalStageConfig | None = None,
+        thermal_port: int = 0,
     ) -> None:
         if bench not in BENCHES:
             raise ValueError(f"unknown bench {bench!r}; choose one of {BENCHES}")
@@ -176,6 +189,23 @@ class SimulatedBench:
             internal_error_reply=board_internal_error_reply,
         )
         self._vxi11 = Vxi11Server(lambda: self.smu, name="smu", lock=self.lock) if vxi11 else None
+        self.stage: ThermalStage | None = None
+        self.thermal: LakeShore336Emulator | None = None
+        self._thermal_server: LineServer | None = None
+        if thermal is not None:
+            stage = ThermalStage(
+                thermal,
+                self.model.ambient_C,
+                np.random.default_rng([seed, 0x7E41]),
+                now_s=self.clock.now_s,
+            )
+            self.stage = stage
+            self.model.follow_temperature(stage.board_C)
+            emulator = LakeShore336Emulator(stage, self.clock, serial=f"LSA{seed % 10**4:04d}")
+            self.thermal = emulator
+            self._thermal_server = LineServer(
+                lambda: emulator, name="thermal", port=thermal_port, lock=self.lock
+            )
         self._portmapper_port = portmapper_port if vxi11 else None
         self._portmapper: PortMapper | None = None
         self.portmapper_error: str | None = None
@@ -192,7 +222,11 @@ class SimulatedBench:
             self._board_server.start()
             if self._vxi11 is not None:
                 self._vxi11.start()
+            if self._thermal_server is not None:
+                self._thermal_server.start()
         except BaseException:
+            if self._vxi11 is not None:
+                self._vxi11.close()
             self._board_server.close()
             self._smu_server.close()
             raise
@@ -218,6 +252,8 @@ class SimulatedBench:
             self._portmapper = None
         if self._vxi11 is not None:
             self._vxi11.close()
+        if self._thermal_server is not None:
+            self._thermal_server.close()
         self._board_server.close()
         self._smu_server.close()
         with self.lock:
@@ -262,6 +298,14 @@ class SimulatedBench:
         return self.board_url
 
     @property
+    def thermal_resource(self) -> str:
+        """The temperature controller's VISA resource ``TCPIP0::127.0.0.1::P::SOCKET``."""
+        self._require_started()
+        if self._thermal_server is None:
+            raise RuntimeError("this bench has no thermal stage: SimulatedBench(..., thermal=...)")
+        return f"TCPIP0::{LOOPBACK}::{self._thermal_server.port}::SOCKET"
+
+    @property
     def smu_instr_resource(self) -> str:
         """The SMU's VXI-11 resource: ``TCPIP0::127.0.0.1::inst0::INSTR`` through the
         portmapper on port 111, else ``TCPIP0::127.0.0.1,P::inst0::INSTR`` (pyvisa-py)."""
@@ -293,10 +337,14 @@ class SimulatedBench:
     def wait_until_idle(self, timeout_s: float = 5.0) -> bool:
         """Wait until no host is connected to either server (disconnects fully handled)."""
         vxi11_idle = self._vxi11 is None or self._vxi11.wait_until_idle(timeout_s)
+        thermal_idle = self._thermal_server is None or self._thermal_server.wait_until_idle(
+            timeout_s
+        )
         return (
             self._smu_server.wait_until_idle(timeout_s)
             and self._board_server.wait_until_idle(timeout_s)
             and vxi11_idle
+            and thermal_idle
         )
 
     def _require_started(self) -> None:

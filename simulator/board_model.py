@@ -48,7 +48,7 @@ threshold) re-evaluates them at once, like a pulse.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,6 +148,7 @@ class BoardModel:
         self._lock = threading.RLock()
         self._inst: BoardInstance = draw_board_instance(config, seed)
         self._ambient = AmbientTemperature(config.environment, environment_rng(seed))
+        self._temperature_at: Callable[[float], float] = self._ambient.at
         self._noise = noise_rng(seed)
         self._nodes = CrossbarNodes(self.geometry.rows, self.geometry.cols)
         self._switches = np.zeros(self.geometry.shape, dtype=bool)
@@ -389,7 +390,7 @@ class BoardModel:
         now = self.clock.now_s
         vals = self._values
         if vals is None or now - vals.time_s >= self.config.environment.update_step_s:
-            t_c = self._ambient.at(now)
+            t_c = self._temperature_at(now)
             if self._mem is not None:
                 self._mem_g_S = self._mem.conductance_S(now)
             self._values = element_values(self._inst, self.config, now, t_c, self._mem_g_S)
@@ -622,15 +623,27 @@ class BoardModel:
             self._settle_stress()
             return self._cell_conductance(self._current_values())
 
+    def ambient_C(self, t_s: float) -> float:
+        """The room's temperature at ``t_s`` (degC): the board's own when nothing holds it."""
+        return self._ambient.at(t_s)
+
+    def follow_temperature(self, source: Callable[[float], float]) -> None:
+        """Let the board's temperature be ``source(t_s)`` (degC; a thermal stage under it)
+        instead of the room's. Element values are re-evaluated at the next question."""
+        with self._lock:
+            self._temperature_at = source
+            self._values = None
+            self._invalidate()
+
     def true_temperature_C(self) -> float:
         """The board's true temperature now (degC); hidden truth."""
         with self._lock:
-            return self._ambient.at(self.clock.now_s)
+            return self._temperature_at(self.clock.now_s)
 
     def temperature_C(self) -> float:
         """What the board's temperature sensor reads (degC, 0.01 degC steps)."""
         with self._lock:
-            t = self._ambient.at(self.clock.now_s) + self._inst.sensor_offset_K
+            t = self._temperature_at(self.clock.now_s) + self._inst.sensor_offset_K
             return round(round(t / TEMPERATURE_RESOLUTION_C) * TEMPERATURE_RESOLUTION_C, 2)
 
     # ------------------------------------------------------------------ memristors

@@ -50,9 +50,19 @@ _superlu_worker: threading.Thread | None = None
 _superlu_start_lock = threading.Lock()
 
 
+_superlu_stopped = threading.Event()
+"""Set at exit once the SuperLU thread has ended: later work runs on the calling thread."""
+
+
+def _stop_superlu_loop() -> None:
+    """The job that ends `_superlu_loop` (queued by `_drain_at_exit`; never called)."""
+
+
 def _superlu_loop() -> None:
     while True:
         job, future = _superlu_jobs.get()
+        if job is _stop_superlu_loop:
+            return
         try:
             result = job()
         except BaseException as exc:  # handed to the waiting caller
@@ -67,13 +77,15 @@ def _superlu_loop() -> None:
 
 
 def _drain_at_exit() -> None:
-    """Let the SuperLU thread release what is pending before the interpreter finalises.
+    """Release what is pending on the SuperLU thread, then end that thread, at exit.
 
-    Without it, a factorisation released by the daemon thread while the interpreter was
-    shutting down sometimes corrupted the shutdown: the process printed "Exception ignored
-    in: <_io.TextIOWrapper name='<stdout>'> TypeError: an integer is required" and exited
-    with status 120 after long runs (a forming + endurance sequence, a benchmark) that had
-    completed. Runs at exit (atexit, before daemon threads stop), bounded to 10 s.
+    A process whose SuperLU thread was still alive when the interpreter finalised (any
+    process that factorised: one `NodalSolver` and a print were enough) printed
+    "Exception ignored in: <_io.TextIOWrapper name='<stdout>'> TypeError: an integer is
+    required" and exited with status 120 after completing (reproduced with a bare
+    ``splu`` on a daemon thread blocked in ``SimpleQueue.get`` at exit; ending the thread
+    first gives status 0). Runs at exit (atexit, before daemon threads are frozen),
+    bounded to 10 s; later factorisations (rare: other exit handlers) run on the caller.
     """
     worker = _superlu_worker
     if worker is None or not worker.is_alive():
@@ -86,6 +98,9 @@ def _drain_at_exit() -> None:
             done.result(timeout=10.0)
         except Exception:  # never block or fail the exit
             return
+    _superlu_stopped.set()
+    _superlu_jobs.put((_stop_superlu_loop, None))
+    worker.join(timeout=10.0)
 
 
 def _superlu_thread() -> None:
@@ -106,6 +121,8 @@ def _factorise(matrix: Any) -> Any:
     faster, but rounded worse: 1e-8 V against a dense solve on networks spanning nine
     decades (`tests/simulator/test_nodal.py` holds 1e-9 V) and 8e-9 relative on board
     readings that COLAMD gets to 1e-15."""
+    if _superlu_stopped.is_set():  # exiting: the thread has ended
+        return spla.splu(matrix)
     _superlu_thread()
     future: Future[Any] = Future()
     _superlu_jobs.put((lambda: spla.splu(matrix), future))

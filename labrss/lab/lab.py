@@ -81,6 +81,7 @@ from drivers.plugins import (
     find_board_driver,
 )
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
+from drivers.thermal import TemperatureController, open_thermal
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
 from labrss.lab.guarded_board import BoardDriverError, GuardedBoard
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
@@ -160,6 +161,7 @@ class Lab:
         self.simulator: SimulatedBench | None = None
         self._smu: SourceMeter | None = None
         self._board: Board | None = None
+        self._thermal: TemperatureController | None = None
         self._r_min: tuple[float, str] = (math.nan, "")
         self._read_disturb: ReadDisturbLimits | None = None
         self.last_write_s: dict[tuple[int, int, int], float] = {}
@@ -247,6 +249,7 @@ class Lab:
             ) from exc
         self._board = self._open_board(board_address)
         self._check_geometry(board_address)
+        self._thermal = self._open_thermal()
         self._warn_wear()
         self._r_min = min_element_resistance(st.limits, self._board.info)
         if self._board.element_kind != "resistor":
@@ -352,11 +355,50 @@ class Lab:
             )
         return cast(Callable[[Any], Any], factory)
 
+    def _open_thermal(self) -> TemperatureController | None:
+        """The station's temperature controller (``[thermal]``), or None without one."""
+        th = self.station.thermal
+        if th is None:
+            return None
+        address = th.address
+        if th.simulated:
+            if self.simulator is None or self.simulator.thermal is None:
+                raise LabError(f"{self.station.name}: the simulated thermal stage is not running")
+            address = self.simulator.thermal_resource
+        controller = open_thermal(
+            th.driver,
+            address,
+            th.limits,
+            timeout_s=th.timeout_s,
+            output=th.output,
+            sensor=th.sensor,
+            visa_library=DEFAULT_VISA_LIBRARY if th.simulated else th.visa_library,
+        )
+        log.info("opened the thermal stage %s at %s", controller.identity, address)
+        return controller
+
+    @property
+    def has_thermal(self) -> bool:
+        """Whether the station has a thermal stage (``[thermal]``) and it is open."""
+        return self._thermal is not None
+
+    @property
+    def thermal(self) -> TemperatureController:
+        """The thermal stage's controller; LabError naming the station without one."""
+        if self._thermal is None:
+            raise LabError(
+                f"{self.station.name} has no thermal stage: add a [thermal] section "
+                "(docs/temperature.md)"
+            )
+        return self._thermal
+
     def _start_simulator(self) -> SimulatedBench:
         from simulator.bench import SimulatedBench
+        from simulator.thermal_stage import ThermalStageConfig
 
         sim = self.station.simulator
         protocol = self._board_emulator() if self.station.board.simulated else None
+        th = self.station.thermal
         try:
             bench = SimulatedBench(
                 sim.board,
@@ -365,6 +407,7 @@ class Lab:
                 realtime_factor=sim.realtime_factor,
                 board_protocol=protocol,
                 bench=sim.bench,
+                thermal=ThermalStageConfig() if th is not None and th.simulated else None,
             )
         except (ValueError, OSError) as exc:  # bad preset name or board file
             raise StationError(
@@ -406,6 +449,8 @@ class Lab:
         if exc is None and self._board is not None:
             self._warn_wear(stacklevel=4)  # a long run may have crossed the threshold
         try:
+            if exc is not None and self._thermal is not None:
+                self._thermal_safe()
             if self._smu is not None or self._board is not None:
                 self.safe()
         except Exception as cleanup:
@@ -415,16 +460,32 @@ class Lab:
         finally:
             self._disconnect()
 
+    def _thermal_safe(self) -> None:
+        """An interrupted block leaves the stage ramping to the station's safe set point
+        (best effort: logged, never raised over the interruption)."""
+        assert self._thermal is not None
+        try:
+            self._thermal.safe()
+            log.warning(
+                "the thermal stage is ramping to its safe set point %.2f degC",
+                self._thermal.limits.safe_C,
+            )
+        except Exception as cleanup:
+            log.error("the thermal stage could not be sent to its safe set point: %s", cleanup)
+
     def _disconnect(self) -> None:
         """Close the board, then the SMU, then stop the simulator (best effort on each)."""
         closers: list[tuple[str, Callable[[], None]]] = []
         if self._board is not None:
             closers.append(("board", self._board.close))
+        if self._thermal is not None:
+            closers.append(("thermal stage", self._thermal.close))
         if self._smu is not None:
             closers.append(("SMU", self._smu.close))
         if self.simulator is not None:
             closers.append(("simulator", self.simulator.stop))
         self._board = None
+        self._thermal = None
         self._smu = None
         for name, closer in closers:
             try:

@@ -29,7 +29,9 @@ from drivers.plugins import (
     UnknownDriverError,
     find_board_driver,
     find_smu_driver,
+    find_thermal_driver,
 )
+from drivers.thermal import ThermalLimits
 
 SIM_ADDRESS: Final = "sim"
 """Address meaning "the embedded simulator's instrument"."""
@@ -299,6 +301,43 @@ class ReferenceStandard:
 
 
 @dataclass(frozen=True)
+class ThermalSettings:
+    """A thermal stage under the board (``[thermal]``; docs/temperature.md).
+
+    Attributes:
+        driver: an installed temperature controller driver (``"lakeshore336"``).
+        address: its VISA resource, or ``"sim"``: the embedded simulator's stage.
+        timeout_s: VISA I/O timeout (s).
+        output: the controller's heater output that runs the stage; sensor: its input.
+        visa_library: the pyvisa backend (as for the SMU).
+        limits: set point range, largest ramp rate and the safe set point.
+        stability_K: stable means the stage reads within this of the set point (K) and the
+            board's own sensor moved by less than this over ``stability_window_s``.
+        stability_window_s: how long both must hold (s).
+        stability_timeout_s: how long to wait for stability before giving up with an
+            error naming the set point and the last readings (s).
+        poll_s: time between stability checks (s).
+    """
+
+    driver: str = "lakeshore336"
+    address: str = SIM_ADDRESS
+    timeout_s: float = 5.0
+    output: int = 1
+    sensor: str = "A"
+    visa_library: str = DEFAULT_VISA_LIBRARY
+    limits: ThermalLimits = field(default_factory=ThermalLimits)
+    stability_K: float = 0.05
+    stability_window_s: float = 120.0
+    stability_timeout_s: float = 7200.0
+    poll_s: float = 10.0
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the stage is the embedded simulator's."""
+        return self.address == SIM_ADDRESS
+
+
+@dataclass(frozen=True)
 class BatchSettings:
     """The batch engine (precision studies, SLTH pruning, batch solves; docs/cluster.md).
 
@@ -331,6 +370,7 @@ class Station:
     reference: ReferenceStandard | None = None
     batch: BatchSettings = field(default_factory=BatchSettings)
     source: Path | None = None
+    thermal: ThermalSettings | None = None
 
     @property
     def uses_simulator(self) -> bool:
@@ -395,6 +435,7 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
         "simulator",
         "batch",
         "reference",
+        "thermal",
     )
     for key, value in data.items():
         if key not in sections:
@@ -591,8 +632,18 @@ def parse_station(data: Mapping[str, Any], source: Path | str | None = None) -> 
     batch_t.finish()
 
     reference = _reference(name, data["reference"]) if "reference" in data else None
+    thermal = _thermal(name, data["thermal"]) if "thermal" in data else None
+    if thermal is not None and thermal.simulated and not board.simulated:
+        raise StationError(
+            name,
+            "[thermal] address",
+            thermal.address,
+            "the simulated stage heats only the simulated board: give the controller's "
+            "real address, or simulate the board too",
+        )
 
     return Station(
+        thermal=thermal,
         smu=smu,
         board=board,
         limits=limits,
@@ -645,6 +696,64 @@ def _reference(name: str, table: Mapping[str, Any]) -> ReferenceStandard:
     )
     ref_t.finish()
     return ref
+
+
+def _thermal(name: str, table: Mapping[str, Any]) -> ThermalSettings:
+    """The ``[thermal]`` section (`ThermalSettings`); every key checked."""
+    t = _Table(name, "thermal", table)
+    driver = t.text("driver", ThermalSettings.driver)
+    try:
+        found = find_thermal_driver(driver)
+    except (UnknownDriverError, PluginError) as exc:
+        raise StationError(name, "[thermal] driver", driver, str(exc)) from None
+    address = t.text("address", SIM_ADDRESS)
+    if address == SIM_ADDRESS and found.simulator is None:
+        raise StationError(
+            name, "[thermal] address", address, f"the {driver} driver has no simulator"
+        )
+    d = ThermalLimits()
+    min_c = t.number("min_C", d.min_C, low=-273.15, high=1000.0)
+    max_c = t.number("max_C", d.max_C, low=-273.15, high=1000.0)
+    if not min_c < max_c:
+        raise StationError(name, "[thermal] max_C", max_c, f"must be above min_C = {min_c!r}")
+    safe_c = t.number("safe_C", min(max(d.safe_C, min_c), max_c), low=min_c, high=max_c)
+    limits = ThermalLimits(
+        min_C=min_c,
+        max_C=max_c,
+        max_ramp_K_per_min=t.number(
+            "max_ramp_K_per_min", d.max_ramp_K_per_min, low=0.0, low_open=True, high=100.0
+        ),
+        safe_C=safe_c,
+        cutoff_margin_K=t.number("cutoff_margin_K", d.cutoff_margin_K, low=0.0, high=100.0),
+    )
+    settings = ThermalSettings(
+        driver=driver,
+        address=address,
+        timeout_s=t.number("timeout_s", ThermalSettings.timeout_s, low=0.0, low_open=True),
+        output=t.integer("output", ThermalSettings.output, low=1, high=4),
+        sensor=t.choice("sensor", ("A", "B", "C", "D"), ThermalSettings.sensor),
+        visa_library=_visa_library(t, "visa_library"),
+        limits=limits,
+        stability_K=t.number(
+            "stability_K", ThermalSettings.stability_K, low=0.0, low_open=True, high=10.0
+        ),
+        stability_window_s=t.number(
+            "stability_window_s", ThermalSettings.stability_window_s, low=0.0, low_open=True
+        ),
+        stability_timeout_s=t.number(
+            "stability_timeout_s", ThermalSettings.stability_timeout_s, low=0.0, low_open=True
+        ),
+        poll_s=t.number("poll_s", ThermalSettings.poll_s, low=0.0, low_open=True, high=3600.0),
+    )
+    if settings.poll_s > settings.stability_window_s:
+        raise StationError(
+            name,
+            "[thermal] poll_s",
+            settings.poll_s,
+            f"must not exceed stability_window_s = {settings.stability_window_s!r}",
+        )
+    t.finish()
+    return settings
 
 
 _BENCH_DRIVERS: Final = {"crossbar": "crossbar", "switch-matrix": "keysight34980a"}

@@ -46,7 +46,7 @@ import numpy.typing as npt
 from labrss.lab import Lab
 from labrss.mapping.conductance import MappedLayer, map_layer
 from labrss.metrics.mvm import MVMComparison, compare, relative_l2_error
-from labrss.networks.layers import Conv
+from labrss.networks.layers import Conv, Flatten, ReLU, Reshape
 from labrss.networks.model import Layer
 from labrss.networks.sequential import MatrixLayer, Op, SequentialNetwork
 from labrss.store import Store
@@ -63,10 +63,19 @@ from labrss.workflows.program import (
     board_id_for,
     calibrate_row_dacs,
     element_model,
+    load_mapped_program,
     program_tile,
+    save_mapped_program,
 )
 
-__all__ = ["CNNMVMResult", "CNNProgramResult", "layer_vectors", "program_cnn", "run_cnn_mvm"]
+__all__ = [
+    "CNNMVMResult",
+    "CNNProgramResult",
+    "layer_vectors",
+    "load_cnn_program",
+    "program_cnn",
+    "run_cnn_mvm",
+]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -315,20 +324,96 @@ def program_cnn(
 
 
 def _save_program(store: Store, result: CNNProgramResult) -> None:
+    """The MLP's stored layout (`save_mapped_program`) plus the network itself: every
+    op's kind and settings in the ``program`` value, weights and biases as arrays."""
     run = result.run_id
     assert run is not None
-    for c in result.checks:
-        stem = f"check.L{c.layer}T{c.tile}"
-        for name in ("predicted_S", "sigma_S", "first_measured_S", "measured_S", "tolerance_S"):
-            store.put_result(run, f"{stem}.{name}", getattr(c, name))
-        for name in ("programmed", "miss", "repaired"):
-            store.put_result(run, f"{stem}.{name}", getattr(c, name))
-    for li, lay in enumerate(result.layers):
-        store.put_result(run, f"layer{li}.mask_pos", lay.mask_pos)
-        store.put_result(run, f"layer{li}.mask_neg", lay.mask_neg)
-        store.put_result(run, f"layer{li}.value_S", lay.value_S)
-    store.put_result(run, "dac.gain", result.dac.gain)
-    store.put_value(run, "summary", result.summary())
+    ops: list[dict[str, Any]] = []
+    for i, op in enumerate(result.network.ops):
+        if isinstance(op, Conv):
+            ops.append(
+                {"op": "conv", "stride": list(op.stride), "padding": [list(p) for p in op.padding]}
+            )
+        elif isinstance(op, Layer):
+            ops.append({"op": "dense"})
+        elif isinstance(op, ReLU):
+            ops.append({"op": "relu"})
+        elif isinstance(op, Flatten):
+            ops.append({"op": "flatten"})
+        else:
+            ops.append({"op": "reshape", "shape": list(op.shape)})
+        if isinstance(op, Conv | Layer):
+            store.put_result(run, f"cnn.op{i}.weights", op.weights)
+            store.put_result(run, f"cnn.op{i}.bias", op.bias)
+    save_mapped_program(
+        store,
+        run,
+        network_name=result.network.name,
+        x_max=result.x_max,
+        layers=result.layers,
+        dac=result.dac,
+        checks=result.checks,
+        summary=result.summary(),
+        meta_extra={
+            "cnn": True,
+            "ops": ops,
+            "input_shape": list(result.network.input_shape),
+            "matrix_ops": [m.op_index for m in result.matrices],
+        },
+    )
+
+
+def load_cnn_program(store: Store, run_id: int) -> CNNProgramResult:
+    """A stored CNN program run (`program_cnn`) read back, ready for `run_cnn_mvm`.
+
+    Raises ValueError naming the store and run when it is not a completed CNN program
+    run (an MLP run: `labrss.workflows.program.load_program`; a CNN run stored before
+    the network was: program it again).
+    """
+    mapped = load_mapped_program(store, run_id)
+    meta = mapped.meta
+    if not meta.get("cnn"):
+        raise ValueError(
+            f"{store.path}: program run {run_id} holds no CNN (an MLP run, or a CNN run "
+            "stored before CNN runs kept their network: program it again)"
+        )
+    ops: list[Op] = []
+    for i, spec in enumerate(meta["ops"]):
+        kind = spec["op"]
+        if kind in ("conv", "dense"):
+            w = store.get_result(run_id, f"cnn.op{i}.weights")
+            b = store.get_result(run_id, f"cnn.op{i}.bias")
+            if kind == "conv":
+                padding = tuple((int(p0), int(p1)) for p0, p1 in spec["padding"])
+                ops.append(Conv(w, b, tuple(int(v) for v in spec["stride"]), padding))
+            else:
+                ops.append(Layer(w, b))
+        elif kind == "relu":
+            ops.append(ReLU())
+        elif kind == "flatten":
+            ops.append(Flatten())
+        elif kind == "reshape":
+            ops.append(Reshape(tuple(int(v) for v in spec["shape"])))
+        else:
+            raise ValueError(f"{store.path}: program run {run_id}: unknown op {kind!r}")
+    network = SequentialNetwork(ops, meta["input_shape"], name=str(meta["network"]))
+    matrices = network.matrix_layers()
+    if [m.op_index for m in matrices] != [int(v) for v in meta["matrix_ops"]]:
+        raise ValueError(f"{store.path}: program run {run_id}: layers and network disagree")
+    info = store.run(run_id)
+    return CNNProgramResult(
+        run_id=run_id,
+        board_id=info.board_id,
+        calibration_run_id=int(info.settings.get("calibration_run_id", -1)),
+        network=network,
+        matrices=matrices,
+        layers=mapped.layers,
+        x_max=[float(v) for v in meta["x_max"]],
+        dac=mapped.dac,
+        checks=mapped.checks,
+        wall_time_s=float(info.wall_time_s or math.nan),
+        instrument_time_s=float(info.instrument_time_s or math.nan),
+    )
 
 
 @dataclass

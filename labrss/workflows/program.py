@@ -66,6 +66,7 @@ __all__ = [
     "DAC_HEADROOM",
     "CancelledError",
     "ElementModel",
+    "MappedProgram",
     "ProgramResult",
     "ProgramSettings",
     "RowDacCalibration",
@@ -73,9 +74,13 @@ __all__ = [
     "board_id_for",
     "calibrate_row_dacs",
     "element_model",
+    "is_cnn_program",
+    "load_mapped_program",
     "load_program",
     "map_network",
     "program_network",
+    "save_mapped_program",
+    "save_program",
     "verify_path",
     "verify_tile",
 ]
@@ -983,9 +988,47 @@ def save_program(store: Store, result: ProgramResult) -> None:
     """Store a program result in its run: layers, DAC gains, per-cell checks."""
     if result.run_id is None:
         raise ValueError("the program result has no run to store it in")
+    save_mapped_program(
+        store,
+        result.run_id,
+        network_name=result.network.name,
+        x_max=result.x_max,
+        layers=result.layers,
+        dac=result.dac,
+        checks=result.checks,
+        summary=result.summary(),
+    )
     run = result.run_id
-    meta: dict[str, Any] = {"network": result.network.name, "x_max": result.x_max, "layers": []}
-    for li, lay in enumerate(result.layers):
+    if result.wiring is not None:
+        store.put_value(run, "ir_drop.wiring", result.wiring.to_json())
+        store.put_value(run, "ir_drop.compensation", result.compensation)
+        est = result.wiring_estimate
+        if est is not None:
+            store.put_value(run, "ir_drop.estimate", est.summary())
+            store.put_value(run, "ir_drop.nominal", est.nominal.to_json())
+            store.put_result(run, "ir_drop.measured_S", est.measured_S)
+            store.put_result(run, "ir_drop.isolated_S", est.isolated_S)
+            store.put_result(run, "ir_drop.std_ohm", est.fit.std_ohm)
+
+
+def save_mapped_program(
+    store: Store,
+    run: int,
+    *,
+    network_name: str,
+    x_max: list[float],
+    layers: list[MappedLayer],
+    dac: RowDacCalibration,
+    checks: list[TileCheck],
+    summary: dict[str, Any],
+    meta_extra: dict[str, Any] | None = None,
+) -> None:
+    """The arrays any programmed network (MLP or CNN) stores: its mapped layers, the DAC
+    gains and every tile's check, plus ``meta_extra`` in the ``program`` value
+    (`load_mapped_program` reads them back)."""
+    meta: dict[str, Any] = {"network": network_name, "x_max": x_max, "layers": []}
+    meta |= meta_extra or {}
+    for li, lay in enumerate(layers):
         for name in _LAYER_ARRAYS:
             store.put_result(run, f"layer{li}.{name}", np.asarray(getattr(lay, name)))
         if lay.sigma_S is not None:
@@ -1002,22 +1045,12 @@ def save_program(store: Store, result: ProgramResult) -> None:
             }
         )
     store.put_value(run, "program", meta)
-    store.put_result(run, "dac.gain", result.dac.gain)
-    store.put_result(run, "dac.reference_cells", result.dac.reference_cells)
-    store.put_result(run, "dac.reference_S", result.dac.reference_S)
-    store.put_value(run, "dac.read_voltage_V", result.dac.read_voltage_V)
-    if result.wiring is not None:
-        store.put_value(run, "ir_drop.wiring", result.wiring.to_json())
-        store.put_value(run, "ir_drop.compensation", result.compensation)
-        est = result.wiring_estimate
-        if est is not None:
-            store.put_value(run, "ir_drop.estimate", est.summary())
-            store.put_value(run, "ir_drop.nominal", est.nominal.to_json())
-            store.put_result(run, "ir_drop.measured_S", est.measured_S)
-            store.put_result(run, "ir_drop.isolated_S", est.isolated_S)
-            store.put_result(run, "ir_drop.std_ohm", est.fit.std_ohm)
+    store.put_result(run, "dac.gain", dac.gain)
+    store.put_result(run, "dac.reference_cells", dac.reference_cells)
+    store.put_result(run, "dac.reference_S", dac.reference_S)
+    store.put_value(run, "dac.read_voltage_V", dac.read_voltage_V)
     dims: dict[str, list[str]] = {}  # named dimensions for the netCDF/HDF5 export
-    for c in result.checks:
+    for c in checks:
         stem = f"check.L{c.layer}T{c.tile}"
         tile_dims = [f"L{c.layer}T{c.tile}.row", f"L{c.layer}T{c.tile}.column"]
         for name in ("predicted_S", "sigma_S", "first_measured_S", "measured_S", "tolerance_S"):
@@ -1028,11 +1061,25 @@ def save_program(store: Store, result: ProgramResult) -> None:
             dims[f"{stem}.{name}"] = tile_dims
         store.put_value(run, f"{stem}.rounds", c.rounds)
     store.put_value(run, "dims", dims)
-    store.put_value(run, "summary", result.summary())
+    store.put_value(run, "summary", summary)
 
 
-def load_program(store: Store, run_id: int) -> ProgramResult:
-    """A program run's result read back from the store (for `labrss mvm`)."""
+@dataclass(frozen=True)
+class MappedProgram:
+    """What `load_mapped_program` reads back: the ``program`` metadata, the mapped layers,
+    the DAC gains and every tile's check of a completed program run."""
+
+    meta: dict[str, Any]
+    layers: list[MappedLayer]
+    dac: RowDacCalibration
+    checks: list[TileCheck]
+
+
+def load_mapped_program(store: Store, run_id: int) -> MappedProgram:
+    """The stored arrays of a completed program run (MLP or CNN, `save_mapped_program`).
+
+    Raises ValueError naming the store and run when it is not a completed program run.
+    """
     info = store.run(run_id)
     if info.kind != "program":
         raise ValueError(f"{store.path}: run {run_id} is a {info.kind} run, not a program run")
@@ -1069,7 +1116,6 @@ def load_program(store: Store, run_id: int) -> ProgramResult:
                 **arrays,
             )
         )
-    network = Network([Layer(lay.weights, lay.bias) for lay in layers], name=str(meta["network"]))
     dac = RowDacCalibration(
         gain=store.get_result(run_id, "dac.gain"),
         reference_cells=store.get_result(run_id, "dac.reference_cells"),
@@ -1095,6 +1141,35 @@ def load_program(store: Store, run_id: int) -> ProgramResult:
                     rounds=int(store.get_value(run_id, f"{stem}.rounds")),
                 )
             )
+    return MappedProgram(meta, layers, dac, checks)
+
+
+def is_cnn_program(store: Store, run_id: int) -> bool:
+    """True when program run ``run_id`` holds a CNN (`labrss.workflows.cnn.program_cnn`):
+    load it with `labrss.workflows.cnn.load_cnn_program`, not `load_program`."""
+    names = store.result_names(run_id)
+    if "program" in names:
+        return bool(store.get_value(run_id, "program").get("cnn", False))
+    # CNN runs stored before the layers were: their settings describe the CNN
+    return "cnn" in store.run(run_id).settings
+
+
+def load_program(store: Store, run_id: int) -> ProgramResult:
+    """A program run's result read back from the store (for `labrss mvm`).
+
+    Raises ValueError for a CNN program run, naming `load_cnn_program`.
+    """
+    if store.run(run_id).kind == "program" and is_cnn_program(store, run_id):
+        raise ValueError(
+            f"{store.path}: program run {run_id} holds a CNN: read it with "
+            "labrss.workflows.cnn.load_cnn_program (labrss mvm does)"
+        )
+    mapped = load_mapped_program(store, run_id)
+    info = store.run(run_id)
+    layers = mapped.layers
+    network = Network(
+        [Layer(lay.weights, lay.bias) for lay in layers], name=str(mapped.meta["network"])
+    )
     settings = info.settings
     wiring = None
     if settings.get("ir_drop"):
@@ -1106,9 +1181,9 @@ def load_program(store: Store, run_id: int) -> ProgramResult:
         calibration_run_id=int(settings.get("calibration_run_id", -1)),
         network=network,
         layers=layers,
-        x_max=[float(v) for v in meta["x_max"]],
-        dac=dac,
-        checks=checks,
+        x_max=[float(v) for v in mapped.meta["x_max"]],
+        dac=mapped.dac,
+        checks=mapped.checks,
         wall_time_s=float(info.wall_time_s or math.nan),
         instrument_time_s=float(info.instrument_time_s or math.nan),
         wiring=wiring,

@@ -176,3 +176,44 @@ def test_demo_reuses_a_current_calibration(
         assert s[key] is not None
     assert s["median_rel_l2_error"] < 0.01
     assert Path(s["report"]) == out_dir / "report.md" and Path(s["report"]).exists()
+
+
+def test_mvm_of_a_stored_cnn_program(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CNN program run, stored by one process, runs later through `labrss mvm`."""
+    from labrss.networks.layers import Conv, Flatten, ReLU
+    from labrss.networks.model import Layer
+    from labrss.networks.sequential import SequentialNetwork
+    from labrss.workflows.cnn import program_cnn
+
+    station, db = _station(tmp_path), tmp_path / "lab.db"
+    rng = np.random.default_rng(4)
+    net = SequentialNetwork(
+        [
+            Conv(rng.normal(size=(3, 1, 3)), rng.normal(scale=0.2, size=3), (2,), ((1, 1),)),
+            ReLU(),
+            Flatten(),
+            Layer(rng.normal(size=(18, 4)), rng.normal(scale=0.2, size=4)),
+        ],
+        (1, 12),
+        name="test CNN",
+    )
+    x = rng.random((6, 12))
+    with Lab(load_station(station)) as lab, Store(db) as store:
+        store_truth_calibration(lab, store)
+        run_id = program_cnn(lab, store, net, rng.random((50, 12))).run_id
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", net.predict(x))
+    args = ["mvm", "--program-run", str(run_id), "--station", str(station), "--db", str(db)]
+    code = main([*args, "--json", "--no-progress"])  # no inputs: not a shipped CNN
+    assert code == 2
+    assert "pass its test inputs with --inputs" in capsys.readouterr().err
+    inputs = ["--inputs", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    code = main([*args, *inputs, "--json", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    mvm = json.loads(out)
+    assert mvm["vectors"] == 6 and mvm["tile_programmings"] == 4
+    assert len(mvm["layer_rel_l2_median"]) == 2
+    # the ADC floor on 8 x 8 tiles (tests/workflows/test_cnn.py): a few percent at most
+    assert mvm["median_rel_l2_error"] < 0.03
+    assert mvm["accuracy_digital"] == 1.0

@@ -49,8 +49,9 @@ def test_bank_variance_is_the_quadratic_form_of_all_sources(seed: int, k: int, m
             var_a = w @ budget.cov_S2[c] @ w
             shifts = w[:-1] @ budget.contrib_S[c]  # correlated: added before squaring
             expected = var_a + np.sum(shifts**2)
-            assert bank.u_S[c, j] ** 2 == pytest.approx(expected, rel=1e-9)
-            assert bank.value_S[c, j] == pytest.approx(w[:-1] @ budget.value_S[c])
+            # S^2 values ~1e-16: approx's default absolute floor (1e-12) would pass anything
+            assert bank.u_S[c, j] ** 2 == pytest.approx(expected, rel=1e-9, abs=0)
+            assert bank.value_S[c, j] == pytest.approx(w[:-1] @ budget.value_S[c], rel=1e-12, abs=0)
     total = sum(bank.components[name] ** 2 for name in CATEGORIES)
     np.testing.assert_allclose(total, bank.u_S**2, rtol=1e-9)
 

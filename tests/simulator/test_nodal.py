@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -120,3 +124,24 @@ def test_sparse_solve_matches_dense_mna(case: tuple[Netlist, np.ndarray]) -> Non
         sel = groups == g
         scale = max(np.abs(i_ref[sel]).max(), np.abs(net.conductance_S).max() * 1e-6)
         assert abs(i_sparse[sel].sum() - i_ref[sel].sum()) <= 1e-7 * scale
+
+
+def test_process_that_factorised_exits_with_status_0(tmp_path: Path) -> None:
+    """A process that factorised on the SuperLU thread exits cleanly: the thread still
+    waiting at interpreter finalisation made it print "Exception ignored ... TypeError"
+    and exit with status 120 after completing (`simulator.nodal._drain_at_exit`)."""
+    script = tmp_path / "factorise.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from simulator.nodal import Netlist, NodalSolver\n"
+        "net = Netlist.from_resistors(3, np.array([0, 1]), np.array([1, 2]),\n"
+        "                             np.array([1.0, 2.0]), np.array([0]))\n"
+        "solver = NodalSolver(net)\n"
+        "print(solver.solve([1.0]).potentials_V)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr
+    assert done.stdout.strip() == "[1. 1. 1.]"

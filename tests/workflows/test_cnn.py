@@ -11,7 +11,8 @@ from labrss.networks.layers import Conv, Flatten, ReLU
 from labrss.networks.model import Layer
 from labrss.networks.sequential import SequentialNetwork
 from labrss.store import Store
-from labrss.workflows.cnn import program_cnn, run_cnn_mvm
+from labrss.workflows.cnn import load_cnn_program, program_cnn, run_cnn_mvm
+from labrss.workflows.program import is_cnn_program, load_program
 
 
 def _cnn() -> tuple[SequentialNetwork, np.ndarray, np.ndarray]:
@@ -33,7 +34,23 @@ def test_cnn_runs_on_the_board_each_tile_programmed_once(
     lab: Lab, calibrated: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     net, x_ref, x = _cnn()
-    prog = program_cnn(lab, calibrated, net, x_ref)
+    programmed = program_cnn(lab, calibrated, net, x_ref)
+    # the stored run reads back as the same CNN program; the MVM below runs on the copy
+    assert programmed.run_id is not None and is_cnn_program(calibrated, programmed.run_id)
+    with pytest.raises(ValueError, match="holds a CNN: read it with"):
+        load_program(calibrated, programmed.run_id)
+    prog = load_cnn_program(calibrated, programmed.run_id)
+    np.testing.assert_array_equal(prog.network.forward(x), net.forward(x))
+    np.testing.assert_array_equal(
+        prog.network_programmed.forward(x), programmed.network_programmed.forward(x)
+    )
+    assert [m.op_index for m in prog.matrices] == [0, 3]
+    for a, b in zip(prog.layers, programmed.layers, strict=True):
+        np.testing.assert_array_equal(a.mask_pos, b.mask_pos)
+        np.testing.assert_array_equal(a.value_S, b.value_S)
+    assert [c.measured_S.tolist() for c in prog.checks] == [
+        c.measured_S.tolist() for c in programmed.checks
+    ]
     # conv: 3 + 1 rows x 3 outputs (1 tile); dense: 18 + 1 rows on 8 rows x 4 pairs (3 tiles)
     assert [lay.plan.n_tiles for lay in prog.layers] == [1, 3]
     assert prog.cells_missed == 0

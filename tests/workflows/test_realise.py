@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from labrss.workflows.realise import (
     parse_tolerance,
     realise,
 )
-from tests.calibration.test_run_helpers import sim_station
+from tests.calibration.test_run_helpers import faulty_board_toml, sim_station
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_realised_banks_are_within_their_expanded_uncertainty_of_the_truth(
     db = tmp_path / "lab.db"
     cells = CellSelection(rows=(2,), cols=(3, 4, 5))
     with Lab(sim_station(seed=4)) as lab, Store(db) as store:
-        CalibrationRun(lab, store, CalibrationSettings(cells=cells)).run()
+        cal = CalibrationRun(lab, store, CalibrationSettings(cells=cells)).run()
         targets = parse_targets(["2,3=10k", "2,4=61uS", "2,5=27k"])
         # a bad target anywhere: an error naming the cell, nothing switched
         with pytest.raises(RealiseError, match=r"cell \(2, 6\) has no calibration"):
@@ -117,27 +118,112 @@ def test_realised_banks_are_within_their_expanded_uncertainty_of_the_truth(
         assert cell.met is True
         assert 2e-5 < cell.u_S / cell.predicted_S < 5e-4
         assert set(cell.components) >= {"statistical", "range", "scale", "temperature"}
+        # the common scale is fully correlated over the closed elements: it adds linearly
+        est = next(e for e in cal.cells if (e.r, e.c) == (cell.r, cell.c))
+        closed = np.asarray(est.components["scale"])[list(cell.branches)]
+        assert cell.components["scale"] == pytest.approx(closed.sum(), rel=1e-3)
+        if closed.size > 1:  # not the root sum of squares of independent elements
+            assert cell.components["scale"] > 1.2 * np.sqrt((closed**2).sum())
+    assert max(len(c.branches) for c in result.cells) > 2
 
 
-def test_cli_json_has_a_cells_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_users_path_at_the_default_nplc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's own path, at the station's default NPLC (1): `labrss calibrate`,
+    `labrss export RUN --format csv` checked against `labrss sim --dump-truth`, then
+    `labrss realise` with targets on the command line and in a file, table and JSON."""
     db = str(tmp_path / "lab.db")
-    assert main(["calibrate", "--cells", "1,1", "--db", db, "--json", "--nplc", "0.1"]) == 0
+    assert main(["calibrate", "--cells", "1,1-2", "--db", db, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "completed"
+    # estimates.csv: conductance_S and std_S, std_S the combined uncertainty of the
+    # component columns, and it covers the truth where the statistical part alone cannot
+    out = tmp_path / "export"
+    assert (
+        main(["export", "--db", db, str(summary["run_id"]), "--format", "csv", "--out", str(out)])
+        == 0
+    )
     capsys.readouterr()
-    assert main(["realise", "1,1=20k", "--tolerance", "1%", "--db", db, "--json"]) == 0
+    with (out / "estimates.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 16
+    comps = [
+        f"u_{name}_S"
+        for name in ("statistical", "series", "leakage", "range", "offset", "scale", "temperature")
+    ]
+    g = np.array([float(r["conductance_S"]) for r in rows])
+    u = np.array([float(r["std_S"]) for r in rows])
+    parts = np.array([[float(r[c]) for c in comps] for r in rows])
+    np.testing.assert_allclose(u, np.sqrt((parts**2).sum(axis=1)), rtol=1e-12)
+    stat = parts[:, 0]
+    assert np.all(u > 2 * stat)  # at 1 PLC the meter's accuracy dominates the noise
+    truth_file = tmp_path / "truth.npz"
+    assert main(["sim", "--board", "default", "--seed", "0", "--dump-truth", str(truth_file)]) == 0
+    capsys.readouterr()
+    with np.load(truth_file) as truth:
+        on = truth["branch_on_conductance_S"]
+        off = 1.0 / (truth["resistance_ohm"] + truth["r_off_ohm"])
+    rc = [(int(r["r"]), int(r["c"]), int(r["k"])) for r in rows]
+    true = np.array([on[x] - off[x] for x in rc])
+    z = (g - true) / u
+    assert np.all(np.abs(z) < 4), z  # (errors of one instrument: correlated, not 16 draws)
+    assert np.sqrt(np.mean(((g - true) / stat) ** 2)) > 2  # where the SE alone fails
+    # realise: two targets on the command line, a tolerance, the table
+    argv = ["realise", "1,1=20k", "1,2=50uS", "--tolerance", "1%", "--db", db]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "predicted S" in table and "U (k=2) S" in table and table.count(" yes") == 2
+    # the same from a file, as JSON
+    targets = tmp_path / "targets.csv"
+    targets.write_text("r,c,target\n1,1,20k\n1,2,50uS\n")
+    assert main(["realise", "--targets", str(targets), "--db", db, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    (cell,) = payload["cells"]
-    for key in ("r", "c", "mask", "target_S", "predicted_S", "u_S", "U_S", "measured_S"):
-        assert key in cell
-    assert cell["U_S"] == pytest.approx(2 * cell["u_S"])
-    assert main(["realise", "1,1=20k", "--db", db]) == 0
-    out = capsys.readouterr().out
-    assert "predicted S" in out and "U (k=2) S" in out
-    assert main(["realise", "1,2=20k", "--db", db]) == 2
-    assert "cell (1, 2) has no calibration" in capsys.readouterr().err
+    assert [(c["r"], c["c"]) for c in payload["cells"]] == [(1, 1), (1, 2)]
+    for cell in payload["cells"]:
+        for key in ("r", "c", "mask", "target_S", "predicted_S", "u_S", "U_S", "measured_S"):
+            assert cell[key] is not None, key
+        assert cell["U_S"] == pytest.approx(2 * cell["u_S"])
+        assert abs(cell["measured_S"] / cell["target_S"] - 1) < 1e-2
+    assert payload["cells"][0]["target_S"] == pytest.approx(1 / 20e3)
+    with Store(db) as store:
+        kinds = [r.kind for r in store.runs()]
+    assert kinds.count("realise") == 2
+    # bad input: exit 2, one line naming the cell, nothing stored
+    assert main(["realise", "1,3=20k", "--db", db]) == 2
+    assert "cell (1, 3) has no calibration" in capsys.readouterr().err
+    assert main(["realise", "1,1=100", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "cell (1, 1): target 100 ohm" in err and "reachable range" in err and "ohm)" in err
     # labrss budget: the element's and the cell's budget, from the store alone
     assert main(["budget", "1,1,2", "--db", db]) == 0
-    out = capsys.readouterr().out
+    out_text = capsys.readouterr().out
     for row in ("statistical", "range", "scale", "combined u", "expanded U (k = 2)"):
-        assert row in out
-    assert main(["budget", "1,2", "--db", db]) == 2
-    assert "cell (1, 2) has no calibration" in capsys.readouterr().err
+        assert row in out_text
+    assert main(["budget", "1,3", "--db", db]) == 2
+    assert "cell (1, 3) has no calibration" in capsys.readouterr().err
+
+
+def test_a_faulty_cell_is_refused_before_anything_is_switched(tmp_path: Path) -> None:
+    """A cell whose calibration found a stuck-closed switch or a shorted element cannot be
+    realised: the error names the cell and the branch, and no switch has moved, not even
+    those of the healthy cells listed before it."""
+    board = faulty_board_toml(tmp_path / "faulty.toml")
+    # the seeded faults of this board (test-side truth): (5, 2) branch 7 stuck closed,
+    # (10, 7) branch 1 shorted
+    cells = CellSelection(rows=(5, 10), cols=(2, 7))
+    with Lab(sim_station(board=str(board), seed=0)) as lab, Store(tmp_path / "l.db") as store:
+        assert lab.simulator is not None
+        kinds = {(f["row"], f["col"]): f["kind"] for f in lab.simulator.model.truth()["faults"]}
+        assert kinds[5, 2] == "stuck_closed" and kinds[10, 7] == "shorted_resistor"
+        CalibrationRun(lab, store, CalibrationSettings(cells=cells)).run()
+        lab.open_all()
+        healthy = Target(10, 2, 2e4, "resistance")
+        for cell, why in (((5, 2), "branch 7 is stuck closed"), ((10, 7), "branch 1 is short")):
+            with pytest.raises(
+                RealiseError, match=rf"cell \({cell[0]}, {cell[1]}\) is faulty \({why}"
+            ):
+                realise(lab, store, [healthy, Target(*cell, 2e4, "resistance")])
+            assert not lab.masks().any()
+        assert [r.kind for r in store.runs()].count("realise") == 0
+        assert realise(lab, store, [healthy]).cells[0].mask != 0

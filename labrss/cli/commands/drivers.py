@@ -19,6 +19,7 @@ from drivers.plugins import (
     SMUDriver,
     board_drivers,
     smu_drivers,
+    thermal_drivers,
 )
 
 
@@ -73,13 +74,14 @@ def collect() -> list[dict[str, Any]]:
     """Every installed driver as a JSON-ready dict (boards first, then SMUs, by name)."""
     rows = [_describe(e, "board") for e in board_drivers().values()]
     rows += [_describe(e, "smu") for e in smu_drivers().values()]
+    rows += [_describe(e, "thermal") for e in thermal_drivers().values()]
     return rows
 
 
 def _capabilities_text(row: dict[str, Any]) -> str:
     if row["kind"] == "board":
         return format_capabilities(Capability(c) for c in row["capabilities"])
-    return ", ".join(row["capabilities"]) or "-"
+    return ", ".join(row.get("capabilities", ["set point, ramp, reading, heater"])) or "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 1 if broken else 0
-    for kind, title in (("board", "Board drivers"), ("smu", "SMU drivers")):
-        print(f"{title} (entry point group labrss.{'boards' if kind == 'board' else 'smus'}):")
+    groups = {"board": "boards", "smu": "smus", "thermal": "thermal"}
+    for kind, title in (
+        ("board", "Board drivers"),
+        ("smu", "SMU drivers"),
+        ("thermal", "Temperature controller drivers"),
+    ):
+        print(f"{title} (entry point group labrss.{groups[kind]}):")
         mine = [r for r in rows if r["kind"] == kind]
         if not mine:
             print("  none installed")

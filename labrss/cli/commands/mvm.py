@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_program,
     )
     from labrss.workflows.mvm import MVMSettings, resolve_path, run_mvm
-    from labrss.workflows.program import ProgramResult, load_program
+    from labrss.workflows.program import ProgramResult, is_cnn_program, load_program
 
     try:
         st = load_station_arg(args.station)
@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         path = resolve_db_path(args.db, station_path=None if st is None else st.store.path)
         resolved_id = None
         with StageBars(show=not args.no_progress) as bars, Store(path) as store:
+            if store.run(args.program_run).kind == "program" and is_cnn_program(
+                store, args.program_run
+            ):
+                return _run_cnn(args, st, settings, store, bars)
             program: ProgramResult = load_program(store, args.program_run)
             memristor = "memristor.cells" in store.result_names(args.program_run)
             if args.resolve and not memristor:
@@ -145,9 +149,49 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary()
     if resolved_id is not None:
         summary["resolved_program_run_id"] = resolved_id
+    _print(args, summary)
+    return 0
+
+
+def _print(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
+
+
+def _run_cnn(
+    args: argparse.Namespace, station: Any, settings: Any, store: Any, bars: StageBars
+) -> int:
+    """A CNN program run (`labrss.workflows.cnn.load_cnn_program`): its inputs from
+    ``--inputs`` or, for a shipped CNN, its test set; `run_cnn_mvm`; print the summary."""
+    from labrss.lab import Lab
+    from labrss.workflows.cnn import load_cnn_program, run_cnn_mvm
+    from labrss.workflows.cnn_demo import CNN_NETWORKS, cnn_data
+    from labrss.workflows.mvm import resolve_path
+
+    program = load_cnn_program(store, args.program_run)
+    if args.inputs is not None:
+        x = np.load(Path(args.inputs), allow_pickle=False)
+        labels = None if args.labels is None else np.load(Path(args.labels), allow_pickle=False)
+    elif program.network.name in CNN_NETWORKS:
+        _, _, x, labels = cnn_data(program.network.name)
+    else:
+        raise ValueError(
+            f"program run {args.program_run} holds the CNN {program.network.name!r}: "
+            "pass its test inputs with --inputs (and --labels)"
+        )
+    if args.vectors is not None:
+        x = x[: args.vectors]
+        labels = None if labels is None else labels[: args.vectors]
+    with Lab(station) as lab:
+        if args.read_out == "auto":
+            settings = dataclasses.replace(settings, path=resolve_path("auto", lab))
+
+        def cb(done: int, total: int, message: str) -> None:
+            bars.update("mvm", done, total, message)
+
+        result = run_cnn_mvm(lab, store, program, x, labels, settings=settings, progress=cb)
+    _print(args, result.summary())
     return 0

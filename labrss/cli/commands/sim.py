@@ -97,6 +97,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pace the virtual clock: 1 = real time, 10 = ten times faster, 0 = no pacing",
     )
     parser.add_argument(
+        "--thermal",
+        action="store_true",
+        help="also serve a thermal stage under the board (a Lake Shore 336 on a VISA socket); "
+        "the board's temperature then follows the stage",
+    )
+    parser.add_argument(
+        "--thermal-port", type=_port, default=0, metavar="T", help="0: any free port"
+    )
+    parser.add_argument(
         "--dump-truth",
         type=Path,
         metavar="FILE",
@@ -133,6 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the bench, then dump the truth or serve until a signal; return the exit code."""
     from simulator.bench import SimulatedBench
+    from simulator.thermal_stage import ThermalStageConfig
     from simulator.truth import dump_truth
 
     try:
@@ -146,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
             bench=args.bench,
             vxi11=args.vxi11 or args.portmapper,
             portmapper_port=PORTMAPPER_PORT if args.portmapper else None,
+            thermal=ThermalStageConfig() if args.thermal else None,
+            thermal_port=args.thermal_port,
         )
         if args.dump_truth is not None:
             dump_truth(bench.model, args.dump_truth)
@@ -169,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"board: {bench.board_address}", flush=True)
         if bench.matrix is not None:
             print(f"layout: {bench.matrix.layout_path}", flush=True)
+        if bench.stage is not None:
+            print(f"thermal: {bench.thermal_resource}", flush=True)
         if args.vxi11 or args.portmapper:
             if bench.portmapper_error is not None:
                 print(f"labrss sim: no portmapper: {bench.portmapper_error}", file=sys.stderr)

@@ -1,10 +1,13 @@
 """The MVM tab: run the programmed network on the board (`labrss.workflows.mvm.run_mvm`,
-what `labrss mvm` runs) over the digits test set and compare analog with digital.
+what `labrss mvm` runs; for a CNN `labrss.workflows.cnn.run_cnn_mvm`, each tile
+programmed once and every patch streamed through it) over the network's test set
+(digits, or MNIST-1D for its CNN) and compare analog with digital.
 
 Shows: analog vs digital (programmed network) outputs with the identity line, the histogram
 of output errors ``y_analog - y_digital``, the per-vector relative L2 error, the accuracy
-table (digital target, programmed digital, analog) and the confusion matrices. The program
-comes from the Program tab (its ``"program_done"`` event on the result stream).
+table (digital target, programmed digital, analog), for a CNN the median relative L2
+error of every layer's analog output, and the confusion matrices. The program comes from
+the Program tab (its ``"program_done"`` event on the result stream).
 
 **Weight error vs array position** (IR drop, docs/ir-drop.md): for every program received,
 the rms weight error by board row or column pair as verification measured it
@@ -29,12 +32,14 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -47,36 +52,60 @@ from labrss.gui.plot_export import PlotData, PlotPanel, style_plot
 from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
-from labrss.gui.tabs.program_tab import NetworkSource
+from labrss.gui.tabs.program_tab import AnyProgram, NetworkSource
 from labrss.gui.workers import Job, JobCancelledError, JobContext
+from labrss.networks.model import Network
 from labrss.store import Store
+from labrss.workflows.cnn import CNNMVMResult, CNNProgramResult, run_cnn_mvm
 from labrss.workflows.ir_drop import PositionProfile, position_profile
 from labrss.workflows.mvm import MVMResult, MVMSettings, run_mvm
 from labrss.workflows.program import CancelledError, ProgramResult
+
+#: Either kind of MVM result (dense network or CNN).
+AnyMVMResult = MVMResult | CNNMVMResult
 
 log = logging.getLogger(__name__)
 
 
 def mvm_job(
-    program: ProgramResult,
+    program: AnyProgram,
     source: NetworkSource,
     vectors: int,
     settings: MVMSettings,
     db_path: str,
-) -> Callable[[JobContext], MVMResult]:
-    """Worker job: `run_mvm` on the first ``vectors`` test images; Cancel between tiles."""
+) -> Callable[[JobContext], AnyMVMResult]:
+    """Worker job: `run_mvm` (MLP) or `run_cnn_mvm` (CNN) on the first ``vectors`` test
+    inputs; Cancel between tiles."""
     if source.x_test is None:
-        raise ValueError(f"{source.network.name}: no test set to run (digits-shaped networks only)")
+        raise ValueError(
+            f"{source.network.name}: no test set to run (digits- or MNIST-1D-shaped networks only)"
+        )
     x = source.x_test[:vectors]
     y = None if source.y_test is None else source.y_test[:vectors]
 
-    def run(ctx: JobContext) -> MVMResult:
+    def run(ctx: JobContext) -> AnyMVMResult:
         def progress(done: int, total: int, text: str) -> None:
             ctx.progress(done, total, f"MVM: {done}/{total} vector-tiles")
             ctx.publish("mvm_progress", (done, total, text))
 
+        result: AnyMVMResult
         with Store(db_path) as store:
             try:
+                if isinstance(program, CNNProgramResult):
+                    result = run_cnn_mvm(
+                        ctx.lab,
+                        store,
+                        program,
+                        x,
+                        y,
+                        settings=settings,
+                        progress=progress,
+                        should_stop=lambda: ctx.cancelled,
+                        note="labrss gui",
+                    )
+                    ctx.publish("mvm_done", result)
+                    return result
+                assert isinstance(source.network, Network)
                 result = run_mvm(
                     ctx.lab,
                     store,
@@ -125,7 +154,7 @@ def profile_job(program: ProgramResult) -> Callable[[JobContext], dict[str, Posi
     return run
 
 
-def accuracy_rows(result: MVMResult) -> list[tuple[str, float]]:
+def accuracy_rows(result: AnyMVMResult) -> list[tuple[str, float]]:
     """(label, accuracy in %) of the target digital, programmed digital and analog outputs."""
 
     def pct(v: float | None) -> float:
@@ -154,9 +183,9 @@ class MVMTab(LabTab):
 
     def __init__(self, ctx: TabContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        self.program: ProgramResult | None = None
+        self.program: AnyProgram | None = None
         self.source: NetworkSource | None = None
-        self.result: MVMResult | None = None
+        self.result: AnyMVMResult | None = None
         self.job: Job | None = None
         self.profiles: dict[str, PositionProfile] = {}
 
@@ -180,10 +209,12 @@ class MVMTab(LabTab):
         self.progress_bar.setValue(0)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        # the run summary wraps over up to four lines: keep room for them
+        self.status.setMinimumHeight(4 * self.status.fontMetrics().lineSpacing())
         box = QGroupBox("MVM run")
         form = QFormLayout(box)
         form.addRow(self.program_label)
-        form.addRow("Test vectors (digits)", self.vectors)
+        form.addRow("Test vectors", self.vectors)
         form.addRow("Read-out", self.path)
         form.addRow(self.drift)
         form.addRow(self.run_button)
@@ -204,12 +235,22 @@ class MVMTab(LabTab):
         conf_layout = QVBoxLayout(conf_box)
         conf_layout.addWidget(self.confusion_kind)
         conf_layout.addWidget(self.confusion, 1)
+        self.confusion.setMinimumHeight(200)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(box)
         left_layout.addWidget(self.accuracy)
+        self.layers = _table(0, 2)
+        self.layers.setHorizontalHeaderLabels(["layer", "median rel. L2 error (%)"])
+        self.layers.verticalHeader().setVisible(False)
+        self.layers.horizontalHeader().setStretchLastSection(True)
+        self.layers_box = QGroupBox("CNN: analog error of every layer")
+        layers_layout = QVBoxLayout(self.layers_box)
+        layers_layout.addWidget(self.layers)
+        self.layers_box.setVisible(False)
+        left_layout.addWidget(self.layers_box)
         left_layout.addWidget(conf_box, 1)
 
         self.scatter = pg.PlotWidget(background="w")
@@ -269,7 +310,15 @@ class MVMTab(LabTab):
         grid.setRowStretch(1, 2)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        # the run's options, tables and confusion matrix are taller than a 1280x800
+        # screen leaves them: they scroll
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(max(left.minimumSizeHint().width() + 20, 440))
+        splitter.addWidget(left_scroll)
         splitter.addWidget(plots)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
@@ -287,19 +336,22 @@ class MVMTab(LabTab):
         settings.validate()
         return settings
 
-    def set_program(self, program: ProgramResult, source: NetworkSource) -> None:
+    def set_program(self, program: AnyProgram, source: NetworkSource) -> None:
         """Use ``program`` (made for ``source``'s network) for the next runs."""
         self.program, self.source = program, source
         n_test = 0 if source.x_test is None else source.x_test.shape[0]
         if n_test:
             self.vectors.setMaximum(n_test)
-        kind = "IR-drop-aware" if program.wiring is not None else "plain"
+        kind = "CNN " if isinstance(program, CNNProgramResult) else ""
+        if isinstance(program, ProgramResult) and program.wiring is not None:
+            kind = "IR-drop-aware "
         self.program_label.setText(
-            f"Program run {program.run_id} ({kind}): {program.network.name}, "
-            f"{len(program.checks)} tiles; test set {n_test} images."
+            f"Program run {program.run_id}: {kind}{program.network.name}, "
+            f"{len(program.checks)} tiles; test set {n_test} inputs."
         )
         self._update_buttons()
-        self.ctx.run("Position profile", profile_job(program), self._profiles_done)
+        if isinstance(program, ProgramResult):
+            self.ctx.run("Position profile", profile_job(program), self._profiles_done)
 
     def _profiles_done(self, profiles: dict[str, PositionProfile]) -> None:
         if "ir_measured" in profiles:
@@ -338,12 +390,16 @@ class MVMTab(LabTab):
         )
         self._update_buttons()
 
-    def _done(self, result: MVMResult) -> None:
+    def _done(self, result: AnyMVMResult) -> None:
         self.result = result
         self._draw()
         vp = result.vs_programmed
+        extra = ""
+        if isinstance(result, CNNMVMResult):
+            extra = f" ({result.mvms} MVMs; {result.tile_programmings} tiles, each programmed once)"
         self._ended(
-            f"MVM run {result.run_id}: {result.x.shape[0]} vectors by {result.settings.path}; "
+            f"MVM run {result.run_id}: {result.x.shape[0]} inputs by {result.settings.path}"
+            f"{extra}; "
             f"median relative L2 error {vp.median_rel_l2:.3g} (SNR {vp.snr_db_median:.1f} dB), "
             f"argmax agreement {100 * vp.argmax_agreement:.1f} %; instrument time "
             f"{result.instrument_time_s:.2f} s."
@@ -371,6 +427,7 @@ class MVMTab(LabTab):
         self.progress_bar.setValue(self.progress_bar.maximum())
         for i, (_, value) in enumerate(accuracy_rows(r)):
             self.accuracy.setItem(i, 0, QTableWidgetItem(f"{value:.2f}"))
+        self._draw_layers()
         sc = self.scatter.getPlotItem()
         sc.clear()
         yd, ya = r.y_programmed.ravel(), r.y_analog.ravel()
@@ -435,6 +492,26 @@ class MVMTab(LabTab):
             if prof is not None:
                 cols[key] = prof.row_rms if by_row else prof.pair_rms
         return PlotData.from_columns(**cols)
+
+    def layer_errors(self) -> list[tuple[str, float]]:
+        """(layer, median relative L2 error in %) of a CNN run's every matrix layer."""
+        r, p = self.result, self.program
+        if not isinstance(r, CNNMVMResult) or not isinstance(p, CNNProgramResult):
+            return []
+        return [
+            (f"op {m.op_index} {m.kind} {m.d_in}x{m.d_out}", 100.0 * e)
+            for m, e in zip(p.matrices, r.layer_rel_l2_median, strict=True)
+        ]
+
+    def _draw_layers(self) -> None:
+        rows = self.layer_errors()
+        self.layers_box.setVisible(bool(rows))
+        self.layers.setRowCount(len(rows))
+        header = self.layers.horizontalHeader().sizeHint().height()
+        self.layers.setFixedHeight(header + 19 * min(len(rows), 6) + 4)
+        for i, (name, err) in enumerate(rows):
+            self.layers.setItem(i, 0, QTableWidgetItem(name))
+            self.layers.setItem(i, 1, QTableWidgetItem(f"{err:.3g}"))
 
     def confusion_matrix(self) -> NDArray[np.int64] | None:
         """The confusion matrix shown (analog or programmed digital), or None."""

@@ -1,18 +1,22 @@
-"""The Program tab: a network (the built-in digits MLP or a weights file), SLTH pruning with
-the pruned network's own accuracy, mapping options, Solve (the predicted weight error of
-every logical cell), Program and verify (live progress), predicted vs measured with the
-repaired and missed cells marked.
+"""The Program tab: a network (the built-in digits MLP, the built-in MNIST-1D and digits
+CNNs, or a weights file: .npz, ONNX MLP or ONNX CNN), SLTH pruning with the pruned
+network's own accuracy (MLPs), mapping options, Solve (the predicted weight error of
+every logical cell), Program and verify (live progress, Cancel between tiles), predicted
+vs measured with the repaired and missed cells marked.
 
 Every step is a workflow function run in the bench worker: `labrss.networks.digits.
-train_digits_mlp` / `labrss.networks.weights_file.load_weights`, `labrss.workflows.
-prune.prune_network` (the batch engine), `labrss.workflows.program.map_network` and
-`program_network` (what `labrss program` runs). The programmed result is published on
-the result stream (``"program_done"``) for the MVM tab.
+train_digits_mlp` / `labrss.networks.weights_file.load_weights` / `labrss.networks.
+onnx_file.load_onnx`, `labrss.workflows.prune.prune_network` (the batch engine),
+`labrss.workflows.program.map_network` and `program_network` (what `labrss program`
+runs) for an MLP, `labrss.workflows.cnn.map_cnn` and `program_cnn` (what `labrss demo
+--network` runs) for a CNN. The programmed result is published on the result stream
+(``"program_done"``) for the MVM tab.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +57,16 @@ from labrss.gui.workers import Job, JobCancelledError, JobContext
 from labrss.mapping.conductance import MappedLayer
 from labrss.metrics.mvm import accuracy
 from labrss.networks.model import Network
+from labrss.networks.sequential import SequentialNetwork
 from labrss.slth.pensia import SLTHResult
 from labrss.store import Store
+from labrss.workflows.cnn import CNNProgramResult, map_cnn, program_cnn
 from labrss.workflows.program import (
     DAC_HEADROOM,
     CancelledError,
     ProgramResult,
     ProgramSettings,
+    TileCheck,
     board_id_for,
     element_model,
     map_network,
@@ -70,18 +77,26 @@ from labrss.workflows.prune import PruneSettings, engine_for, prune_network
 log = logging.getLogger(__name__)
 
 DIGITS = "digits MLP (built-in)"
+MNIST1D_CNN = "MNIST-1D CNN (built-in)"
+DIGITS_CNN = "digits CNN (built-in)"
 WEIGHTS_FILE = "weights file (.npz or .onnx)"
+#: Built-in CNNs by source name: the `labrss.workflows.cnn_demo.cnn_data` names.
+BUILTIN_CNNS = {MNIST1D_CNN: "mnist1d-cnn", DIGITS_CNN: "digits-cnn"}
+#: Anything the tab programs: a dense MLP or a CNN.
+AnyNetwork = Network | SequentialNetwork
+AnyProgram = ProgramResult | CNNProgramResult
 
 
 @dataclass(frozen=True)
 class NetworkSource:
     """The network to program, its reference inputs (input ranges) and its test set.
 
-    ``x_test``/``y_test`` are None for a weights file without a matching test set;
+    ``network`` is a dense `Network` or a CNN (`SequentialNetwork`); ``x_test``/
+    ``y_test`` are None for a weights file without a matching test set;
     ``test_accuracy`` is the target network's own accuracy on it (NaN without labels).
     """
 
-    network: Network
+    network: AnyNetwork
     x_reference: NDArray[np.float64]
     x_test: NDArray[np.float64] | None
     y_test: NDArray[np.int64] | None
@@ -100,11 +115,26 @@ class SLTHOutcome:
 def load_network(
     source: str, *, hidden: int, seed: int, weights: str = "", reference: str = ""
 ) -> NetworkSource:
-    """The digits MLP 64-``hidden``-10 (seeded) or a weights file with its reference .npy.
+    """The digits MLP 64-``hidden``-10 (seeded), a built-in CNN with its training inputs as
+    reference and its test set, or a weights file with its reference .npy.
 
-    Raises ValueError / `labrss.networks.weights_file.WeightsFileError` / OSError naming the
-    file when it cannot be read.
+    Raises ValueError / `labrss.networks.weights_file.WeightsFileError` /
+    `labrss.networks.onnx_file.OnnxImportError` / OSError naming the file when it cannot
+    be read.
     """
+    if source in BUILTIN_CNNS:
+        from labrss.workflows.cnn_demo import cnn_data
+
+        net, x_train, x_cnn, y_cnn = cnn_data(BUILTIN_CNNS[source])
+        acc = net.accuracy(x_cnn, y_cnn)
+        return NetworkSource(
+            net,
+            np.asarray(x_train, dtype=np.float64),
+            np.asarray(x_cnn, dtype=np.float64),
+            np.asarray(y_cnn, dtype=np.int64),
+            acc,
+            f"{net.name} (CNN, {net.n_parameters} parameters): test accuracy {100 * acc:.2f} %",
+        )
     if source == DIGITS:
         from labrss.networks.digits import train_digits_mlp
 
@@ -124,7 +154,16 @@ def load_network(
         raise ValueError("choose a weights file (.npz or .onnx)")
     if not reference:
         raise ValueError(f"{weights}: a reference inputs file (.npy, (B, d_in)) is needed")
-    network = load_onnx_mlp(weights) if weights.lower().endswith(".onnx") else load_weights(weights)
+    if weights.lower().endswith(".onnx"):
+        from labrss.networks.onnx_file import load_onnx
+
+        seq = load_onnx(weights)
+        mlp = seq.to_network()
+        if mlp is None:
+            return _cnn_file_source(seq, weights, reference)
+        network = mlp
+    else:
+        network = load_weights(weights)
     x_ref = np.asarray(np.load(Path(reference), allow_pickle=False), dtype=np.float64)
     if x_ref.ndim != 2 or x_ref.shape[1] != network.layers[0].d_in:
         raise ValueError(
@@ -143,24 +182,28 @@ def load_network(
     return NetworkSource(network, x_ref, x_test, y_test, acc, f"{network.name} from {weights}")
 
 
-def load_onnx_mlp(path: str) -> Network:
-    """An ONNX file as the tab's dense `Network` (`labrss.networks.onnx_file.load_onnx`).
+def _cnn_file_source(net: SequentialNetwork, weights: str, reference: str) -> NetworkSource:
+    """An ONNX CNN with its reference inputs ``(B, *input_shape)`` (or flat); the test set
+    of MNIST-1D or digits when the network takes their inputs and gives 10 scores."""
+    x_ref = np.asarray(np.load(Path(reference), allow_pickle=False), dtype=np.float64)
+    try:
+        net.check_input(x_ref)
+    except ValueError as exc:
+        raise ValueError(f"{reference}: reference inputs for {weights}: {exc}") from None
+    x_test: NDArray[np.float64] | None = None
+    y_test: NDArray[np.int64] | None = None
+    acc = float("nan")
+    if net.d_out == 10 and net.d_in in (40, 64):
+        from labrss.workflows.cnn_demo import cnn_data
 
-    A convolutional network is refused, naming the way to program it: the tab programs
-    dense networks; CNNs run through `labrss.workflows.cnn` (``labrss demo --network``).
-    """
-    from labrss.networks.onnx_file import load_onnx
-
-    seq = load_onnx(path)
-    network = seq.to_network()
-    if network is None:
-        kinds = ", ".join(sorted({type(op).__name__ for op in seq.ops}))
-        raise ValueError(
-            f"{path}: a network of {kinds}, not a dense MLP: the Program tab programs dense "
-            "networks; program a CNN with labrss.workflows.cnn.program_cnn or "
-            "`labrss demo --network FILE-or-name` (docs/networks.md section 12)"
-        )
-    return network
+        _, _, xt, yt = cnn_data("mnist1d-cnn" if net.d_in == 40 else "digits-cnn")
+        x_test = np.asarray(xt, dtype=np.float64).reshape(xt.shape[0], *net.input_shape)
+        y_test = np.asarray(yt, dtype=np.int64)
+        acc = net.accuracy(x_test, y_test)
+    text = f"{net.name} (CNN, {net.n_parameters} parameters) from {weights}"
+    if math.isfinite(acc):
+        text += f": test accuracy {100 * acc:.2f} %"
+    return NetworkSource(net, x_ref, x_test, y_test, acc, text)
 
 
 def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
@@ -171,6 +214,11 @@ def prune(source: NetworkSource, n: int, seed: int) -> SLTHOutcome:
     the same ticket as `prune_to_target` either way.
     """
     target = source.network
+    if not isinstance(target, Network):
+        raise ValueError(
+            f"{target.name} is a CNN: the Program tab prunes MLPs; prune a CNN with "
+            "`labrss prune --network FILE --method da-cunha|structured|...`"
+        )
     settings = PruneSettings(n=n, seed=seed)
     ticket = prune_network(target, settings, None, engine=engine_for(target)).ticket
     assert isinstance(ticket, SLTHResult)  # pensia on an MLP: the SLTHResult path
@@ -188,8 +236,21 @@ def predicted_error_ppm(layer: MappedLayer) -> NDArray[np.float64]:
     return err
 
 
+def checked_cells(checks: list[TileCheck]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Every verified cell's predicted and measured conductance (S), flattened in the order
+    of the checks (`ProgramResult.predicted_vs_measured`; the same for a CNN's checks)."""
+    if not checks:
+        return np.zeros(0), np.zeros(0)
+    pred = np.concatenate([c.predicted_S.ravel() for c in checks])
+    meas = np.concatenate([c.measured_S.ravel() for c in checks])
+    return pred, meas
+
+
 def solve_job(
-    network: Network, x_reference: NDArray[np.float64], settings: ProgramSettings, db_path: str
+    network: AnyNetwork,
+    x_reference: NDArray[np.float64],
+    settings: ProgramSettings,
+    db_path: str,
 ) -> Callable[[JobContext], list[MappedLayer]]:
     """Worker job: map every layer on the board's latest calibration (nothing switched)."""
 
@@ -197,6 +258,20 @@ def solve_job(
         lab = ctx.lab
         with Store(db_path) as store:
             calibration = store.latest_calibration(board_id_for(lab, store))
+        if isinstance(network, SequentialNetwork):  # the v_max program_cnn uses
+            v_max_cnn = float(
+                settings.v_max_V
+                if settings.v_max_V is not None
+                else DAC_HEADROOM * lab.station.limits.max_dac_voltage_V
+            )
+            _, mapped, _ = map_cnn(
+                network,
+                element_model(calibration),
+                x_reference,
+                v_max_V=v_max_cnn,
+                settings=settings,
+            )
+            return mapped
         v_max = float(
             settings.v_max_V
             if settings.v_max_V is not None
@@ -211,27 +286,41 @@ def solve_job(
 
 
 def program_job(
-    source: NetworkSource, network: Network, settings: ProgramSettings, db_path: str
-) -> Callable[[JobContext], ProgramResult]:
-    """Worker job: `program_network` with progress; Cancel stops it between tiles."""
+    source: NetworkSource, network: AnyNetwork, settings: ProgramSettings, db_path: str
+) -> Callable[[JobContext], AnyProgram]:
+    """Worker job: `program_network` (MLP) or `program_cnn` (CNN) with progress; Cancel
+    stops it between tiles (the bench is left safe, the run marked interrupted)."""
 
-    def run(ctx: JobContext) -> ProgramResult:
+    def run(ctx: JobContext) -> AnyProgram:
         def progress(done: int, total: int, text: str) -> None:
             ctx.progress(done, total, f"program: {text}")
             ctx.publish("program_progress", (done, total, text))
 
+        result: AnyProgram
         with Store(db_path) as store:
             try:
-                result = program_network(
-                    ctx.lab,
-                    store,
-                    network,
-                    source.x_reference,
-                    settings=settings,
-                    progress=progress,
-                    should_stop=lambda: ctx.cancelled,
-                    note="labrss gui",
-                )
+                if isinstance(network, SequentialNetwork):
+                    result = program_cnn(
+                        ctx.lab,
+                        store,
+                        network,
+                        source.x_reference,
+                        settings=settings,
+                        progress=progress,
+                        should_stop=lambda: ctx.cancelled,
+                        note="labrss gui",
+                    )
+                else:
+                    result = program_network(
+                        ctx.lab,
+                        store,
+                        network,
+                        source.x_reference,
+                        settings=settings,
+                        progress=progress,
+                        should_stop=lambda: ctx.cancelled,
+                        note="labrss gui",
+                    )
             except CancelledError as exc:
                 raise JobCancelledError(str(exc)) from exc
         ctx.publish("program_done", (result, source))
@@ -269,18 +358,18 @@ class ProgramTab(LabTab):
         self.source: NetworkSource | None = None
         self.slth: SLTHOutcome | None = None
         self.layers: list[MappedLayer] = []
-        self.result: ProgramResult | None = None
+        self.result: AnyProgram | None = None
         self.job: Job | None = None
 
         # --- network
         self.source_box = QComboBox()
-        self.source_box.addItems([DIGITS, WEIGHTS_FILE])
+        self.source_box.addItems([DIGITS, MNIST1D_CNN, DIGITS_CNN, WEIGHTS_FILE])
         self.hidden = _spin(1, 256, 16)
         self.seed = _spin(0, 2**31 - 1, 0)
         self.weights_edit = QLineEdit()
-        self.weights_edit.setPlaceholderText("weights .npz or an ONNX MLP (.onnx)")
+        self.weights_edit.setPlaceholderText("weights .npz, or an ONNX MLP or CNN (.onnx)")
         self.reference_edit = QLineEdit()
-        self.reference_edit.setPlaceholderText("reference inputs .npy (B, d_in)")
+        self.reference_edit.setPlaceholderText("reference inputs .npy (B, d_in or input shape)")
         self.load_button = QPushButton("Load network")
         self.load_button.clicked.connect(self.load)
         self.network_label = QLabel("No network loaded.")
@@ -348,6 +437,9 @@ class ProgramTab(LabTab):
         self.program_button = QPushButton("Program and verify")
         self.solve_button.clicked.connect(self.solve)
         self.program_button.clicked.connect(self.program)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the tile being programmed; the bench is safe")
+        self.cancel_button.clicked.connect(self.cancel)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
@@ -356,6 +448,7 @@ class ProgramTab(LabTab):
         actions = QHBoxLayout()
         actions.addWidget(self.solve_button)
         actions.addWidget(self.program_button)
+        actions.addWidget(self.cancel_button)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -429,11 +522,11 @@ class ProgramTab(LabTab):
         settings.validate()
         return settings
 
-    def network_to_program(self) -> Network:
-        """The target network, or the weights the pruned network realises (SLTH)."""
+    def network_to_program(self) -> AnyNetwork:
+        """The target network, or the weights the pruned network realises (SLTH, MLPs)."""
         if self.source is None:
             raise ValueError("load a network first")
-        if self.use_slth.isChecked():
+        if self.use_slth.isChecked() and isinstance(self.source.network, Network):
             if self.slth is None:
                 raise ValueError("prune the network first (SLTH), or untick its option")
             effective: Network = self.slth.ticket.effective
@@ -554,20 +647,29 @@ class ProgramTab(LabTab):
         )
         self._update_buttons()
 
-    def _inputs(self) -> tuple[Network, ProgramSettings, str]:
+    def cancel(self) -> None:
+        """Cancel the running job (programming stops between tiles)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling after the current tile…")
+
+    def _inputs(self) -> tuple[AnyNetwork, ProgramSettings, str]:
         session = self.ctx.session
         if session is None or session.db_path is None:
             raise ValueError("not connected to a bench (or no store)")
         return self.network_to_program(), self.program_settings(), str(session.db_path)
 
-    def _programmed(self, result: ProgramResult) -> None:
+    def _programmed(self, result: AnyProgram) -> None:
         self.result = result
         self._solved(result.layers)
         self._draw_pvm()
-        pred, meas = result.predicted_vs_measured(programmed_only=True)
-        rel = np.abs(meas / pred - 1.0)
+        pred, meas = checked_cells(result.checks)
+        on = self.marked_cells()[0]
+        rel = np.abs(meas[on] / pred[on] - 1.0)
+        kind = "CNN, " if isinstance(result, CNNProgramResult) else ""
         self._ended(
-            f"Program run {result.run_id}: {result.cells_programmed} cells programmed, "
+            f"Program run {result.run_id} ({kind}{len(result.checks)} tiles): "
+            f"{result.cells_programmed} cells programmed, "
             f"{result.cells_repaired} repaired, {result.cells_missed} outside tolerance; "
             f"median |measured/predicted - 1| = {1e6 * float(np.median(rel)):.0f} ppm; "
             f"instrument time {result.instrument_time_s:.1f} s."
@@ -619,7 +721,7 @@ class ProgramTab(LabTab):
         plot.clear()
         if self.result is None:
             return
-        pred, meas = self.result.predicted_vs_measured()
+        pred, meas = checked_cells(self.result.checks)
         on, repaired, missed = self.marked_cells()
         ok = on & ~repaired & ~missed
         lo, hi = float(np.nanmin(pred[on])), float(np.nanmax(pred[on]))
@@ -663,7 +765,7 @@ class ProgramTab(LabTab):
     def _pvm_data(self) -> PlotData | None:
         if self.result is None:
             return None
-        pred, meas = self.result.predicted_vs_measured()
+        pred, meas = checked_cells(self.result.checks)
         on, repaired, missed = self.marked_cells()
         return PlotData.from_columns(
             predicted_S=pred,
@@ -687,8 +789,11 @@ class ProgramTab(LabTab):
         idle = self.job is None and not self.ctx.busy
         connected = self.ctx.session is not None
         loaded = self.source is not None
+        mlp = loaded and isinstance(self.source.network if self.source else None, Network)
         self.load_button.setEnabled(idle)
-        self.prune_button.setEnabled(idle and loaded)
+        self.prune_button.setEnabled(idle and mlp)
+        self.use_slth.setEnabled(mlp)
+        self.cancel_button.setEnabled(self.job is not None)
         self.solve_button.setEnabled(idle and loaded and connected)
         self.program_button.setEnabled(idle and loaded and connected)
 
@@ -705,7 +810,7 @@ class ProgramTab(LabTab):
     def restore_state(self) -> None:
         s = self.ctx.settings
         source = s.value(self.settings_key("source"), DIGITS)
-        if source in (DIGITS, WEIGHTS_FILE):
+        if source in (DIGITS, WEIGHTS_FILE, *BUILTIN_CNNS):
             self.source_box.setCurrentText(source)
         hidden = s.value(self.settings_key("hidden"), "16")
         if hidden.isdigit():
