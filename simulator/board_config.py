@@ -30,6 +30,8 @@ PRESETS = (
     "memristor",
     "mixed",
     "memristor_unformed",
+    "thinfilm",
+    "thickfilm",
 )
 """Preset names accepted by `load_board_config`."""
 

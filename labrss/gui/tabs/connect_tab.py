@@ -54,6 +54,8 @@ SIM_PRESETS = (
     "memristor_unformed",
     "small_long_wire",
     "large_long_wire",
+    "thinfilm",
+    "thickfilm",
 )
 MATRIX_PRESETS = ("switch-matrix", "switch-matrix-worn")
 """Presets of the simulated switch-matrix bench (the keysight34980a driver's)."""
