@@ -127,6 +127,9 @@ class _Bar:
             return
         if self.bar is None:
             self.bar = tqdm(total=p.total, initial=p.done, unit="rd", file=sys.stderr)
+        if p.total != self.bar.total:  # the range links are planned after the design
+            self.bar.total = p.total
+            self.bar.refresh()
         self.bar.update(p.done - self.bar.n)
         self.bar.set_postfix_str(
             f"ETA instrument {_fmt_s(p.eta_instrument_s)}, wall {_fmt_s(p.eta_wall_s)}"
