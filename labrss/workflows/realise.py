@@ -569,6 +569,10 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
         "error_at_reference_plain_S": float(errs[0][2]),
         "error_at_reference_compensated_S": float(errs[1][2]),
         "u_slope_S_per_K": float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
+        # the compensated worst error's standard uncertainty from the TCR estimates alone
+        "u_worst_compensated_S": 0.5
+        * (hi - lo)
+        * float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
         "method": comp.method,
     }
     return dataclasses.replace(model, mask=mask, plain_mask=plain_mask, info=info)

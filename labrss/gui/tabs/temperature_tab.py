@@ -207,6 +207,9 @@ class TemperatureTab(LabTab):
     def on_connected(self, session: Session) -> None:
         self.samples = []
         self._redraw()
+        if session.station.thermal is None:  # no stage: no bench job (other tabs stay idle)
+            self._got_info(None)
+            return
         self.read_stage()
 
     def on_disconnected(self) -> None:
