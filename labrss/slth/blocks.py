@@ -24,17 +24,19 @@ layer's normalisation, ``b'`` the bias in the previous layers' scale, see
   ``U`` is chosen entry by entry). A layer whose inputs may be negative (the network's
   input) uses the ``pensia`` split instead: the paper assumes inputs in [0, 1].
 ``structured`` (da Cunha, d'Amore, Natale, NeurIPS 2023; our reading of it, the full
-  paper was not available): the first random layer is *channel-blocked*: its input entries
-  are grouped (a convolution: per input channel its ``prod(kernel)`` kernel positions,
-  split into runs of at most ``block`` consecutive positions, `labrss.slth.tickets`; a
-  dense layer: one input per group, ``d = 1``) and each group ``k`` owns ``n`` random
-  filters ``U_kt`` (normal, ``d`` entries) that see that group only; the second layer is
-  a 1x1 convolution with normal weights ``V_lkt`` from every filter to every output
-  ``l``. The filters come in sign pairs ``(U, V)``, ``(-U, -V)`` (a "looks-linear" random
-  network: ``relu(z) - relu(-z) = z``, so a kept pair is linear whatever the sign of its
-  inputs). A filter is kept or removed whole (filter pruning; the filters no output uses
-  are removed, with their channels in the 1x1 layer), and each 1x1 weight is kept or
-  removed (kernel pruning of a 1x1 convolution): the kernel slice ``W[group k, l]`` is a
+  paper was not available): the first random layer is *channel-blocked*: its input
+  entries are grouped (a convolution: per input channel its ``prod(kernel)`` kernel
+  positions, split into runs of at most ``block`` consecutive positions,
+  `labrss.slth.tickets`; a dense layer after a flatten is a convolution whose kernel
+  covers its input: the same per flattened channel; a dense layer on a flat vector: one
+  input per group, ``d = 1``) and each group ``k`` owns ``n`` random filters ``U_kt``
+  (normal, ``d`` entries) that see that group only; the second layer is a 1x1
+  convolution with normal weights ``V_lkt`` from every filter to every output ``l``. The
+  filters come in sign pairs ``(U, V)``, ``(-U, -V)`` (a "looks-linear" random network:
+  ``relu(z) - relu(-z) = z``, so a kept pair is linear whatever the sign of its inputs).
+  A filter is kept or removed whole (filter pruning; the filters no output uses are
+  removed, with their channels in the 1x1 layer), and each 1x1 weight is kept or removed
+  (kernel pruning of a 1x1 convolution): the kernel slice ``W[group k, l]`` is a
   *multidimensional* subset sum of the NSN vectors ``V_lkt U_kt`` in ``R^d``, solved by
   `labrss.rss.multidim.solve_mrss` (max-norm). The filters of a group are shared by
   every output, so the instances of one group are dependent (the stochastic dependency

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from labrss.networks.layers import Conv, ReLU
+from labrss.networks.layers import Conv, Flatten, ReLU
 from labrss.networks.model import Layer
 from labrss.networks.sequential import Op, SequentialNetwork
 from labrss.slth.blocks import BLOCK_METHODS, Block, build_block, layer_scale
@@ -184,26 +184,42 @@ class TicketResult:
         return out
 
 
-def _groups(op: Conv | Layer, block: int | None = None) -> np.ndarray:
+def _groups(
+    op: Conv | Layer, block: int | None = None, channels: tuple[int, int] | None = None
+) -> np.ndarray:
     """Input groups of a layer's rows for ``structured`` ``(K, d)`` (``-1`` pads a shorter
-    group): a convolution's patch rows per input channel (its kernel positions), split
-    into ``ceil(d / block)`` runs of consecutive positions (a 3x3 kernel in rows of 3) when
-    ``block`` is smaller than the kernel; a dense layer is a 1x1 kernel over its inputs:
-    one row per group."""
-    if not isinstance(op, Conv):
+    group): a convolution's patch rows per input channel (its ``d = prod(kernel)`` kernel
+    positions), cut into ``ceil(d / block)`` runs of consecutive positions (a 3x3 kernel
+    in rows of 3) when ``block`` is smaller than ``d``. A dense layer is a convolution
+    whose kernel covers its whole input: after a flatten of ``channels = (C, L)`` (C
+    channels of L positions) the same per channel; on a flat vector, one input per group
+    (a 1x1 kernel over ``d_in`` channels)."""
+    if isinstance(op, Conv):
+        c_in, d = op.c_in, math.prod(op.kernel)
+    elif channels is not None:
+        c_in, d = channels
+    else:
         return np.arange(op.d_in)[:, None]
-    d = math.prod(op.kernel)
-    rows = np.arange(op.c_in * d).reshape(op.c_in, d)
+    rows = np.arange(c_in * d).reshape(c_in, d)
     if block is None or block >= d:
         return rows
     if block < 1:
         raise ValueError(f"structured: block = {block}: need at least one kernel position")
     parts = -(-d // block)
     size = -(-d // parts)
-    out = np.full((op.c_in * parts, size), -1, dtype=np.int64)
+    out = np.full((c_in * parts, size), -1, dtype=np.int64)
     for i, chunk in enumerate(np.array_split(np.arange(d), parts)):
         out[i::parts, : chunk.size] = rows[:, chunk]
     return out
+
+
+def _flattened_channels(target: SequentialNetwork, index: int) -> tuple[int, int] | None:
+    """``(C, L)`` when op ``index`` (dense) follows a flatten of ``(C, *positions)``."""
+    if index > 0 and isinstance(target.ops[index - 1], Flatten):
+        shape = target.shapes[index - 1]
+        if len(shape) >= 2:
+            return int(shape[0]), int(math.prod(shape[1:]))
+    return None
 
 
 def _errors(blk: Block, w: np.ndarray, b: np.ndarray, signed: bool) -> tuple[float, float, float]:
@@ -361,7 +377,7 @@ def plan_ticket(
                 seed=seed,
                 w_max=wm,
                 inputs_nonnegative=nonneg,
-                groups=_groups(op, block),
+                groups=_groups(op, block, _flattened_channels(target, index)),
                 max_exact_n=max_exact_n,
                 scale=c,
             )

@@ -106,7 +106,7 @@ def test_structured_keeps_whole_channel_blocked_filters_in_sign_pairs() -> None:
 
 
 def test_structured_groups_split_kernels_into_runs() -> None:
-    from labrss.slth.tickets import _groups
+    from labrss.slth.tickets import _flattened_channels, _groups
 
     conv2 = Conv(np.zeros((4, 2, 3, 3)), np.zeros(4), (1, 1), ((0, 0), (0, 0)))
     g = _groups(conv2, 3)  # a 3x3 kernel in rows of 3, per input channel
@@ -117,7 +117,12 @@ def test_structured_groups_split_kernels_into_runs() -> None:
     conv1 = Conv(np.zeros((4, 1, 5)), np.zeros(4), (1,), ((0, 0),))
     assert _groups(conv1, 3).tolist() == [[0, 1, 2], [3, 4, -1]]  # -1 pads
     dense = Layer(np.zeros((5, 2)), np.zeros(2))
-    assert _groups(dense, 3).tolist() == [[0], [1], [2], [3], [4]]
+    assert _groups(dense, 3).tolist() == [[0], [1], [2], [3], [4]]  # flat input: 1x1
+    # after a flatten of (2 channels, 5 positions): a kernel covering the input, per channel
+    dense10 = Layer(np.zeros((10, 2)), np.zeros(2))
+    assert _groups(dense10, 3, (2, 5)).tolist() == [[0, 1, 2], [3, 4, -1], [5, 6, 7], [8, 9, -1]]
+    assert _flattened_channels(_tiny_cnn(), 5) == (2, 6)
+    assert _flattened_channels(_tiny_cnn(), 0) is None
     # a ticket on padded groups approximates as well
     w = np.random.default_rng(3).normal(size=(5, 4))
     blk = build_block(
