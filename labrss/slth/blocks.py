@@ -31,13 +31,16 @@ layer's normalisation, ``b'`` the bias in the previous layers' scale, see
   covers its input: the same per flattened channel; a dense layer on a flat vector: one
   input per group, ``d = 1``) and each group ``k`` owns ``n`` random filters ``U_kt``
   (normal, ``d`` entries) that see that group only; the second layer is a 1x1
-  convolution with normal weights ``V_lkt`` from every filter to every output ``l``. The
-  filters come in sign pairs ``(U, V)``, ``(-U, -V)`` (a "looks-linear" random network:
-  ``relu(z) - relu(-z) = z``, so a kept pair is linear whatever the sign of its inputs).
-  A filter is kept or removed whole (filter pruning; the filters no output uses are
-  removed, with their channels in the 1x1 layer), and each 1x1 weight is kept or removed
-  (kernel pruning of a 1x1 convolution): the kernel slice ``W[group k, l]`` is a
-  *multidimensional* subset sum of the NSN vectors ``V_lkt U_kt`` in ``R^d``, solved by
+  convolution with normal weights ``V_lkt`` from every filter to every output ``l``. On
+  inputs that may be negative (the network's input) the filters are normal and come in
+  sign pairs ``(U, V)``, ``(-U, -V)`` (a "looks-linear" random network: ``relu(z) -
+  relu(-z) = z``, so a kept pair is linear); on non-negative inputs (after a ReLU) the
+  filters and unit biases are half-normal, so ``relu`` is the identity on them and no
+  pairs are needed (half the hidden channels, the same MRSS quality). A filter is kept
+  or removed whole (filter pruning; the filters no output uses are removed, with their
+  channels in the 1x1 layer), and each 1x1 weight is kept or removed (kernel pruning of
+  a 1x1 convolution): the kernel slice ``W[group k, l]`` is a *multidimensional* subset
+  sum of the NSN vectors ``V_lkt U_kt`` in ``R^d``, solved by
   `labrss.rss.multidim.solve_mrss` (max-norm). The filters of a group are shared by
   every output, so the instances of one group are dependent (the stochastic dependency
   the paper's MRSS variant admits). Bias: ``n`` units with a normal bias and no filter,
@@ -264,10 +267,13 @@ def _structured(
     w_max: float,
     groups: np.ndarray,
     max_exact_n: int,
+    inputs_nonnegative: bool,
 ) -> Block:
-    """Per input group ``n`` channel-blocked normal filters (in sign pairs) shared by
-    every output, normal 1x1 weights; per (group, output) an MRSS of the NSN vectors
-    ``V_lt U_t`` (module docstring). ``groups`` ``(K, d)``, ``-1`` pads shorter groups."""
+    """Per input group ``n`` channel-blocked random filters shared by every output,
+    normal 1x1 weights; per (group, output) an MRSS of the NSN vectors ``V_lt U_t``
+    (module docstring). ``groups`` ``(K, d)``, ``-1`` pads shorter groups. Signed
+    inputs: normal filters in sign pairs; non-negative inputs: half-normal filters and
+    biases, no pairs."""
     p, o = w.shape
     k_groups, d = groups.shape
     live = groups >= 0
@@ -275,6 +281,9 @@ def _structured(
     vw = rng.normal(size=(k_groups, n, o))  # their 1x1 weights to every output
     beta = rng.normal(size=n)  # bias units: no filter, a normal bias
     vb = rng.normal(size=(n, o))
+    if inputs_nonnegative:  # relu(U x + beta) = U x + beta for U, beta, x >= 0
+        uf, beta = np.abs(uf), np.abs(beta)
+    signs = (1.0,) if inputs_nonnegative else (1.0, -1.0)
     peak = float(max(np.abs(w).max(), np.abs(b).max()))
     c = w_max / peak if peak > 0 else 1.0
     # instance (k, l): vectors V[k, t, l] U[k, t] (n, d), target c W[group k, l]
@@ -292,24 +301,27 @@ def _structured(
     kk, tt = np.nonzero(used)
     (tb,) = np.nonzero(used_b)
     m, mb = kk.size, tb.size
-    h = 2 * (m + mb)
+    copies = len(signs)
+    h = copies * (m + mb)
     u_w = np.zeros((p, h))
     u_b = np.zeros(h)
     v_w = np.zeros((h, o))
     rows = groups[kk]  # (m, d)
-    for sign, off in ((1.0, 0), (-1.0, m)):
+    for i, sign in enumerate(signs):
+        off = i * m
         cols = np.broadcast_to((off + np.arange(m))[:, None], rows.shape)
         ok = rows >= 0
         u_w[rows[ok], cols[ok]] = sign * uf[kk, tt][ok]
         v_w[off : off + m] = sign * np.where(keep_w[kk, tt], vw[kk, tt], 0.0)
-    for sign, off in ((1.0, 2 * m), (-1.0, 2 * m + mb)):
+    for i, sign in enumerate(signs):
+        off = copies * m + i * mb
         u_b[off : off + mb] = sign * beta[tb]
         v_w[off : off + mb] = sign * np.where(keep_b[tb], vb[tb], 0.0)
     sizes = live.sum(axis=1)
-    total = 2 * (n * int(sizes.sum()) + k_groups * n * o + n + n * o)
-    kept = 2 * (int(sizes[kk].sum()) + int(keep_w.sum()) + mb + int(keep_b.sum()))
+    total = copies * (n * int(sizes.sum()) + k_groups * n * o + n + n * o)
+    kept = copies * (int(sizes[kk].sum()) + int(keep_w.sum()) + mb + int(keep_b.sum()))
     optimal = float(np.concatenate([res_w.optimal, res_b.optimal]).mean())
-    units = 2 * (k_groups * n + n)
+    units = copies * (k_groups * n + n)
     return Block(u_w, u_b, v_w, np.zeros(o), c, kept, total, h, units, "structured", optimal)
 
 
@@ -352,6 +364,9 @@ def build_block(
         if g.ndim != 2 or np.sort(g[g >= 0]).tolist() != list(range(w.shape[0])):
             msg = f"structured: groups of shape {g.shape} must partition the {w.shape[0]} rows"
             raise ValueError(msg)
-        return _structured(w, bb, n, rng, w_max=w_max, groups=g, max_exact_n=max_exact_n)
+        return _structured(
+            w, bb, n, rng, w_max=w_max, groups=g, max_exact_n=max_exact_n,
+            inputs_nonnegative=inputs_nonnegative,
+        )  # fmt: skip
     msg = f"unknown construction {method!r}; choose from {', '.join(BLOCK_METHODS)}"
     raise ValueError(msg)
