@@ -5,9 +5,12 @@ For each preset, one seeded state (30 % of the switches closed, a cell routed 2-
 `BoardModel(low_rank_updates=False)`), the same state reached by one switch change from
 a factorised one (a low-rank update), and ``ngspice -b`` on the netlist of
 `simulator.spice` (the whole process: parse, set up, operating point, write), best of
-``--repeats``. Also the largest node-voltage difference, relative.
+``--repeats``. Also the largest node-voltage difference, relative, and the SMU current's
+(ngspice: the sum of the routed row's ammeters, `simulator.spice.smu_current_A`).
 
-Aims: node voltages agree to 1e-9 relative on every preset. Needs ngspice (Debian).
+Aims: node voltages and the SMU current agree to 1e-9 relative on every preset (the
+large one is checked here only: its ngspice run takes 15-60 s; tests/simulator/
+test_spice.py covers its parameters on a cut of its geometry). Needs ngspice (Debian).
 
     python -m benchmarks.bench_spice_check [--presets small default large] [--repeats 3]
 """
@@ -28,7 +31,7 @@ import numpy as np
 from benchmarks.aims import Aims
 from simulator.board_config import load_board_config
 from simulator.board_model import BoardModel, Routing
-from simulator.spice import board_netlist, node_names
+from simulator.spice import board_netlist, node_names, smu_current_A
 
 
 def _ngspice(netlist: str, work: Path) -> tuple[dict[str, float], float]:
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return aims.finish()
     print(
         f"{'preset':<8} {'factorise+solve':>16} {'low-rank update':>16} {'ngspice':>10} "
-        f"{'max rel dV':>11}"
+        f"{'max rel dV':>11} {'rel dI_SMU':>11}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for m in (full, fast):
                     m.set_branch(1, 2, i % cfg.geometry.branches, True)
                 t0 = time.perf_counter()
-                v_full, _ = full.solved_state(1.0)
+                v_full, i_full = full.solved_state(1.0)
                 t_full = min(t_full, time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 fast.solved_state(1.0)
@@ -86,10 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t_spice = min(t_spice, dt)
             v_spice = np.array([spice[f"v({n})"] for n in node_names(full.nodes)])
             rel = float(np.max(np.abs(v_spice - v_full) / np.maximum(np.abs(v_full), 1e-6)))
+            rel_i = abs(smu_current_A(spice, "cell") - i_full) / abs(i_full)
             print(
                 f"{preset:<8} {t_full * 1e3:>13.2f} ms {t_fast * 1e3:>13.2f} ms "
-                f"{t_spice:>8.2f} s {rel:>11.1e}",
+                f"{t_spice:>8.2f} s {rel:>11.1e} {rel_i:>11.1e}",
                 flush=True,
+            )
+            aims.at_most(
+                f"{preset}: SMU current, simulator vs ngspice (relative)",
+                rel_i,
+                1e-9,
+                includes="ngspice: the sum of the routed row's ammeters",
             )
             aims.at_most(
                 f"{preset}: node voltages, simulator vs ngspice (relative)",

@@ -21,7 +21,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
+PRESETS = (
+    "small",
+    "small_long_wire",
+    "default",
+    "large",
+    "large_long_wire",
+    "memristor",
+    "mixed",
+    "memristor_unformed",
+    "thinfilm",
+    "thickfilm",
+)
 """Preset names accepted by `load_board_config`."""
 
 NominalScheme = Literal["equal", "ladder", "spread", "log_uniform", "list"]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.nodal import Netlist, NodalSolver
-from simulator.nodal_update import UpdatedNodalSolver, ZCache
+from simulator.nodal_update import DriftedBase, UpdatedNodalSolver, ZCache
 
 FloatArray = npt.NDArray[np.float64]
 RoutingMode = Literal["open", "cell", "mvm_adc", "mvm_smu"]
@@ -247,10 +247,13 @@ class CrossbarSolverCache:
     ``G`` (R, C) in S and a routing) differs from it in the cells whose conductance
     changed and in the routing switches that differ: when at most ``max_rank`` such
     conductances changed, the state is solved exactly as a low-rank update of the base
-    (`UpdatedNodalSolver`, Sherman-Morrison-Woodbury); beyond that (many switches
-    changed, or every element value moved with temperature and aging), or when the
-    node groups could differ (a zero-ohm routing switch, or open routing where parts
-    float), the state becomes the new base and is factorised. A cell routed alone is
+    (`UpdatedNodalSolver`, Sherman-Morrison-Woodbury). When the element values move
+    (temperature, aging: every cell a little, every ``update_step_s``), the base stays:
+    the cells that moved by at most ``max_drift`` since it was factorised are solved
+    through it by a convergent series (`DriftedBase`, stopped by a guaranteed bound),
+    the others count as low-rank changes. Beyond ``max_rank`` changes (many switches),
+    or when the node groups could differ (a zero-ohm routing switch, or open routing
+    where parts float), the state becomes the new base and is factorised. A cell routed alone is
     the extreme case: the whole network seen from that cell's terminals reduces to the
     ``k x k`` matrix ``W`` of the update, so each switch change of the cell costs
     ``O(n k)`` with no triangular solve.
@@ -259,6 +262,13 @@ class CrossbarSolverCache:
     default_max_rank = 48
     """Most changed conductances solved as an update (-1: factorise every state, the
     reference that benchmarks compare with)."""
+
+    max_drift = 2e-3
+    """Largest relative change of a cell's conductance since the base factorisation that
+    a value update (temperature, aging) may bring and still be solved through it
+    (`DriftedBase`: its series gains at least log10(1/max_drift) digits per pair of
+    triangular solves); cells that moved more count as low-rank changes, and the state
+    is factorised anew when too many did."""
 
     min_free_nodes = 2000
     """Smallest network (free nodes) kept as a base when not forced: below it a
@@ -287,6 +297,7 @@ class CrossbarSolverCache:
         self._force = force
         self._base: NodalSolver | None = None
         self._base_g: FloatArray | None = None
+        self._eff_g: FloatArray | None = None
         self._base_route: dict[tuple[int, int], float] = {}
         self._values_key: object = None
         self._base_routing: RoutingTopology | None = None
@@ -295,6 +306,8 @@ class CrossbarSolverCache:
         """How many base states were factorised."""
         self.updates = 0
         """How many states were solved as low-rank updates."""
+        self.drift_updates = 0
+        """How many element value updates were solved through the base (`DriftedBase`)."""
 
     def _netlist(self, g_S: FloatArray, routing: RoutingTopology) -> Netlist:
         return build_crossbar_netlist(
@@ -341,12 +354,47 @@ class CrossbarSolverCache:
             self._base is not None
             and route is not None
             and same_mode
-            and values_key is self._values_key
+            and (values_key is self._values_key or self._drift(g_S, values_key))
         ):
             updated = self._update(g_S, routing, route)
             if updated is not None:
                 return updated
         return self._rebase(g_S, routing, route, values_key)
+
+    def _drift(self, g_S: FloatArray, values_key: object) -> bool:
+        """New element values: keep the base factorisation, the moved cells solved as a
+        `DriftedBase` (the cells that moved by at most ``max_drift``; the others are
+        low-rank changes). False when a moved cell ends on a source (re-base)."""
+        assert self._base is not None and self._base_g is not None
+        base = self._base
+        ref = self._base_g.ravel()
+        g = g_S.ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(g - ref) / ref
+        moved = (g != ref) & (ref > 0) & (g > 0) & (rel <= self.max_drift)
+        cells = np.flatnonzero(moved)
+        r, c = np.divmod(cells, self.nodes.cols)
+        ga = base.group_of[self.nodes.row(r, c)]
+        gb = base.group_of[self.nodes.col(r, c)]
+        fixed = base.fixed_group_flag
+        if np.any(fixed[ga] | fixed[gb]):
+            return False
+        distinct = ga != gb
+        eff = ref.copy()
+        eff[cells] = g[cells]
+        eps = float(rel[cells].max()) if cells.size else 0.0
+        drifted = DriftedBase(
+            base,
+            base.index_in_class[ga[distinct]],
+            base.index_in_class[gb[distinct]],
+            (g - ref)[cells[distinct]],
+            eps,
+        )
+        self._cache = ZCache(drifted)
+        self._eff_g = eff.reshape(g_S.shape)
+        self._values_key = values_key
+        self.drift_updates += 1
+        return True
 
     def _rebase(
         self,
@@ -366,6 +414,7 @@ class CrossbarSolverCache:
             # (every line is routed to a source)
             self._base = solver
             self._base_g = g_S.copy()
+            self._eff_g = self._base_g
             self._base_route = route if route is not None else {}
             self._base_routing = routing
             self._values_key = values_key
@@ -377,8 +426,8 @@ class CrossbarSolverCache:
     ) -> UpdatedNodalSolver | None:
         """This state as a low-rank update of the base, or None if too many conductances
         differ."""
-        assert self._base is not None and self._base_g is not None
-        ref = self._base_g
+        assert self._base is not None and self._eff_g is not None
+        ref = self._eff_g  # the base's conductances, drifted to the current values
         cells = np.flatnonzero(g_S.ravel() != ref.ravel())
         keys = set(route) | set(self._base_route)
         r_changes = [

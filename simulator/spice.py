@@ -15,14 +15,25 @@ only if the physics does.
 Node names: ``r<R>_<C>`` (row line r at column c), ``c<R>_<C>`` (column line c at row r),
 ``re<R>`` / ``ce<C>`` (line edges), ``hic``/``loc``/``guc`` (SMU connectors), ``hit``/
 ``lot``/``gut`` (SMU terminals), ``dac<R>``, ``tia<C>``, ``b<R>_<C>_<K>`` (between a
-branch's element and its switch). The SMU current is the current of source ``VHI``
-(SPICE: into its + node from the circuit, so the current the SMU pushes is ``-i(vhi)``).
+branch's element and its switch), ``a<R>_<C>_<K>`` (between a metered branch's ammeter
+and its element).
+
+The SMU current is the current of source ``VHI`` (SPICE: into its + node from the
+circuit, so the current the SMU pushes is ``-i(vhi)``). That current is the difference
+of two potentials near the force voltage across the 50 mohm lead: any solver rounds it to
+~(1e-13 V / 50 mohm), 1e-8 relative on a 20 uA reading (ngspice and a dense MNA alike).
+So every branch of the line HI is routed to (the routed row in cell routing, the routed
+column in MVM SMU routing) carries an ammeter, a 0 V source ``VM<R>_<C>_<K>`` from the
+line into the branch: by Kirchhoff's current law the SMU current is their sum (cell
+routing: ``sum i(vm...)``; MVM SMU routing: ``-sum i(vm...)``), each the read voltage
+across an element, which keeps every digit (how `BoardModel` computes it too).
 
     labrss sim --board large --netlist board.cir    # then: ngspice -b board.cir
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,16 +83,25 @@ def _lines(model: BoardModel, force_V: float) -> Iterator[str]:
     yield f"* labrss board {model.config.name} seed {model.seed}: {model.routing.describe()}"
     yield f"* virtual time {vals.time_s!r} s, board at {vals.temperature_C!r} degC"
     yield f"* SMU force {force_V!r} V; branch = element + switch (on or off resistance)"
-    # cells, branch by branch (the simulator's cell conductance is their parallel sum)
+    # cells, branch by branch (the simulator's cell conductance is their parallel sum);
+    # the branches of the line HI is routed to get an ammeter (0 V source) in series
+    routing = model.routing
     for r in range(rows):
         for c in range(cols):
+            metered = (routing.mode == "cell" and r == routing.row) or (
+                routing.mode == "mvm_smu" and c == routing.col
+            )
             for k in range(branches):
                 r_el = float(vals.resistance_ohm[r, c, k])
                 if not np.isfinite(r_el):
                     continue  # an open element: no branch
                 sw = vals.r_on_ohm[r, c, k] if closed[r, c, k] else vals.r_off_ohm[r, c, k]
                 mid = f"b{r}_{c}_{k}"
-                yield f"RE{r}_{c}_{k} r{r}_{c} {mid} {r_el!r}"
+                start = f"r{r}_{c}"
+                if metered:
+                    start = f"a{r}_{c}_{k}"
+                    yield f"VM{r}_{c}_{k} r{r}_{c} {start} DC 0"
+                yield f"RE{r}_{c}_{k} {start} {mid} {r_el!r}"
                 yield f"RS{r}_{c}_{k} {mid} c{r}_{c} {float(sw)!r}"
     # wires, routing switches, leads: every non-cell conductance of the solved netlist
     cell_pairs = {
@@ -109,12 +129,28 @@ def _lines(model: BoardModel, force_V: float) -> Iterator[str]:
     for n in range(nodes.n_nodes):
         if int(solver.group_of[n]) in floating:
             yield f"RF{n} {names[n]} 0 {float_r!r}"
+    # ngspice's sparse LU pivots only when the diagonal falls below 1e-3 of its column's
+    # largest entry (pivrel, a sparsity trade-off): across nine decades of conductance
+    # that cost the ammeters' currents ~1e-9; partial pivoting keeps them to ~1e-13
+    yield ".options pivrel=1"
     # sources: HI, LO, GUARD, DACs, TIAs
     v = excitation[:, 0] * force_V + excitation[:, 1]
     labels = ["VHI", "VLO", "VGU"] + [f"VDAC{r}" for r in range(rows)]
     labels += [f"VTIA{c}" for c in range(cols)]
     for label, node, volts in zip(labels, netlist.fixed_nodes.tolist(), v.tolist(), strict=True):
         yield f"{label} {names[node]} 0 DC {volts!r}"
+
+
+def smu_current_A(vectors: dict[str, float], routing_mode: str) -> float:
+    """The SMU current (A, pushed into the board by HI) from ngspice's operating point
+    ``vectors`` (``{"i(vm0_1_2)": ..., ...}``) of a `board_netlist`: the sum of the
+    routed line's ammeters (module docstring). NaN unless routed in cell or MVM SMU."""
+    total = sum(v for name, v in vectors.items() if name.lower().startswith("i(vm"))
+    if routing_mode == "cell":
+        return float(total)
+    if routing_mode == "mvm_smu":
+        return float(-total)
+    return math.nan
 
 
 def board_netlist(model: BoardModel, force_V: float = 1.0) -> str:

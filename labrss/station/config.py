@@ -327,7 +327,7 @@ class ThermalSettings:
     visa_library: str = DEFAULT_VISA_LIBRARY
     limits: ThermalLimits = field(default_factory=ThermalLimits)
     stability_K: float = 0.05
-    stability_window_s: float = 120.0
+    stability_window_s: float = 300.0
     stability_timeout_s: float = 7200.0
     poll_s: float = 10.0
 

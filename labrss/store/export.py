@@ -7,6 +7,8 @@ Layouts (documented in full in docs/store.md):
   (one row per cell: series path, leakage, residual statistics), ``faults.csv``, and the
   array results as ``results/NAME.npy``. For a calibration: ``calibration.json``,
   ``estimates.csv`` (with ``excluded`` and ``run_id`` columns), ``cells.csv``, ``faults.csv``.
+  A thermal calibration run also gets ``tcr.csv`` (each element's TCR; NPZ: the arrays
+  ``tcr_ppm_per_K``, ``u_tcr_ppm_per_K``, ``tcr_conductance_S``, ``tcr_reference_C``).
   Empty fields are unknown values (SQL NULL / NaN); floats are written with full precision.
 * NPZ: one file ``out`` (``.npz`` appended if missing), no pickles (``np.load`` works with
   ``allow_pickle=False``); the array names and units are listed in `NPZ_RUN_ARRAYS` and
@@ -28,7 +30,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from labrss.store.records import UNCERTAINTY_COMPONENTS, Calibration, CellEstimate, Fault
+from labrss.store.records import (
+    UNCERTAINTY_COMPONENTS,
+    Calibration,
+    CellEstimate,
+    ElementTCR,
+    Fault,
+)
 from labrss.store.store import Store, StoreError
 
 ExportFormat = Literal["csv", "npz", "netcdf", "hdf5"]
@@ -155,6 +163,24 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
     return path
 
 
+_TCR_HEADER = (
+    "r",
+    "c",
+    "k",
+    "tcr_ppm_per_K",
+    "u_tcr_ppm_per_K",
+    "tcr_conductance_S",
+    "tcr_reference_C",
+)
+"""``tcr.csv`` (a thermal calibration run): each element's resistance TCR and its standard
+uncertainty (ppm/K), its conductance at the reference temperature (S) and that temperature
+(degC); docs/temperature.md."""
+
+
+def _tcr_arrays(tcr: ElementTCR) -> tuple[NDArray[np.float64], ...]:
+    return (tcr.tcr_ppm_per_K, tcr.u_tcr_ppm_per_K, tcr.conductance_S, tcr.reference_C)
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"export format {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
@@ -279,6 +305,18 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
             _write_csv(directory / "cells.csv", _CELL_HEADER, (_cell_row(e) for e in estimates)),
             _write_csv(directory / "faults.csv", _FAULT_HEADER, _fault_rows(faults)),
         ]
+        tcr = store.tcr(run_id)
+        if np.isfinite(tcr.tcr_ppm_per_K).any():
+            written.append(
+                _write_csv(
+                    directory / "tcr.csv",
+                    _TCR_HEADER,
+                    (
+                        (r, c, k, *(float(a[r, c, k]) for a in _tcr_arrays(tcr)))
+                        for r, c, k in zip(*np.nonzero(np.isfinite(tcr.tcr_ppm_per_K)), strict=True)
+                    ),
+                )
+            )
         if arrays_results:
             (directory / "results").mkdir(exist_ok=True)
             for name in arrays_results:
@@ -328,6 +366,10 @@ def export_run(store: Store, run_id: int, out: str | Path, fmt: ExportFormat) ->
         ):
             grids[name][e.r, e.c] = getattr(e, name)
     arrays.update(grids)
+    tcr = store.tcr(run_id)
+    if np.isfinite(tcr.tcr_ppm_per_K).any():
+        for name, value in zip(_TCR_HEADER[3:], _tcr_arrays(tcr), strict=True):
+            arrays[name] = value
     arrays.update(_fault_arrays(faults))
     for name in arrays_results:
         arrays[f"result_{name}"] = store.get_result(run_id, name)

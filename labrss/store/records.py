@@ -320,3 +320,28 @@ class SwitchCounts:
         if rated is None or rated <= 0:
             return dict.fromkeys(self.counts, 0.0)
         return {name: count / rated for name, count in self.counts.items()}
+
+
+@dataclass(frozen=True)
+class ElementTCR:
+    """A board's element temperature coefficients, merged per cell over its thermal
+    calibration runs (the latest run that estimated a cell wins; docs/temperature.md).
+
+    Arrays are (rows, cols, branches), NaN where unknown: ``tcr_ppm_per_K`` (the
+    resistance TCR alpha, ppm/K), ``u_tcr_ppm_per_K`` (its standard uncertainty),
+    ``conductance_S`` (the element at ``reference_C``), ``reference_C`` (degC).
+    ``run_id`` (rows, cols): the thermal calibration run of each cell (-1: none).
+    """
+
+    board_id: int
+    tcr_ppm_per_K: NDArray[np.float64]
+    u_tcr_ppm_per_K: NDArray[np.float64]
+    conductance_S: NDArray[np.float64]
+    reference_C: NDArray[np.float64]
+    run_id: NDArray[np.int64]
+
+    @property
+    def known(self) -> NDArray[np.bool_]:
+        """(R, C, K): a finite TCR and uncertainty."""
+        ok: NDArray[np.bool_] = np.isfinite(self.tcr_ppm_per_K) & np.isfinite(self.u_tcr_ppm_per_K)
+        return ok

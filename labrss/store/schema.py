@@ -25,6 +25,9 @@ History:
    NULL components: their ``std_S`` was the statistical part alone.
 7. switch (relay) operation counts per board, as the instrument counts them, recorded at
    the start of every run on a bench that counts (`Store.record_switch_counts`).
+8. per-element temperature coefficients (TCR, its uncertainty, the conductance at the
+   reference temperature) from calibrations at several temperatures (`Store.put_tcr`,
+   docs/temperature.md).
 """
 
 from __future__ import annotations
@@ -238,6 +241,20 @@ CREATE TABLE switch_counts (
 CREATE INDEX switch_counts_board ON switch_counts(board_id, recorded_at)
 """
 
+_V8 = """
+CREATE TABLE element_tcr (
+    run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    r                INTEGER NOT NULL,
+    c                INTEGER NOT NULL,
+    k                INTEGER NOT NULL,
+    tcr_ppm_per_K    REAL,
+    u_tcr_ppm_per_K  REAL,
+    conductance_S    REAL,
+    reference_C      REAL,
+    PRIMARY KEY (run_id, r, c, k)
+) STRICT
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "boards, runs and raw readings", _script(_V1)),
     Migration(2, "estimates, cell estimates, faults and results", _script(_V2)),
@@ -246,6 +263,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "readings indexed by cell (a cell's history)", _script(_V5)),
     Migration(6, "uncertainty budget components per element", _script(_V6)),
     Migration(7, "switch (relay) operation counts per board", _script(_V7)),
+    Migration(8, "per-element temperature coefficients", _script(_V8)),
 )
 
 #: The version a database has after `migrate`.

@@ -51,6 +51,7 @@ from labrss.store.records import (
     Calibration,
     CellEstimate,
     ElementKind,
+    ElementTCR,
     Fault,
     FaultKind,
     ReadingRow,
@@ -953,6 +954,89 @@ class Store:
         self.put_result(run_id, "budget_value_S", budget.value_S)
         self.put_result(run_id, "budget_cov_S2", budget.cov_S2)
         self.put_result(run_id, "budget_contrib_S", budget.contrib_S)
+
+    def put_tcr(
+        self,
+        run_id: int,
+        cells: Sequence[tuple[int, int]],
+        *,
+        tcr_ppm_per_K: NDArray[np.float64],
+        u_tcr_ppm_per_K: NDArray[np.float64],
+        conductance_S: NDArray[np.float64],
+        reference_C: NDArray[np.float64],
+    ) -> int:
+        """Store (or replace) a thermal calibration run's element TCRs: arrays (cells, K)
+        in the order of ``cells``; NaN is stored as NULL. Returns the number of elements."""
+        board = self.board(self.run(run_id).board_id)
+        arrays = [np.asarray(a, dtype=np.float64) for a in (tcr_ppm_per_K, u_tcr_ppm_per_K)]
+        arrays += [np.asarray(a, dtype=np.float64) for a in (conductance_S, reference_C)]
+        for a in arrays:
+            if a.shape != (len(cells), board.branches):
+                raise StoreError(
+                    f"run {run_id}: TCR array of shape {a.shape} for {len(cells)} cells of "
+                    f"{board.branches} branches"
+                )
+        rows = []
+        for i, (r, c) in enumerate(cells):
+            if not (0 <= r < board.rows and 0 <= c < board.cols):
+                raise StoreError(f"run {run_id}: TCR for cell ({r}, {c}) outside the board")
+            for k in range(board.branches):
+                values = [float(a[i, k]) for a in arrays]
+                rows.append(
+                    (
+                        int(run_id),
+                        int(r),
+                        int(c),
+                        k,
+                        *(v if math.isfinite(v) else None for v in values),
+                    )
+                )
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO element_tcr (run_id, r, c, k, tcr_ppm_per_K, "
+                "u_tcr_ppm_per_K, conductance_S, reference_C) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def tcr(self, run_id: int) -> ElementTCR:
+        """One run's element TCRs over the whole board (NaN where it has none)."""
+        return self._tcr_merge(self.run(run_id).board_id, [run_id])
+
+    def latest_tcr(self, board_id: int) -> ElementTCR | None:
+        """The board's TCRs, per cell from its latest completed thermal calibration run
+        that estimated it; None when there is none."""
+        runs = [
+            int(row[0])
+            for row in self._conn.execute(
+                "SELECT id FROM runs WHERE board_id = ? AND status = 'completed' AND EXISTS "
+                "(SELECT 1 FROM element_tcr t WHERE t.run_id = runs.id) "
+                "ORDER BY ended_at DESC, id DESC",
+                (board_id,),
+            )
+        ]
+        return self._tcr_merge(board_id, runs) if runs else None
+
+    def _tcr_merge(self, board_id: int, runs: Sequence[int]) -> ElementTCR:
+        board = self.board(board_id)
+        shape = board.shape
+        out = [np.full(shape, np.nan) for _ in range(4)]
+        run_of = np.full(shape[:2], -1, dtype=np.int64)
+        for run_id in runs:  # most recent first: a cell keeps its first run
+            taken: set[tuple[int, int]] = set()
+            for r, c, k, *values in self._conn.execute(
+                "SELECT r, c, k, tcr_ppm_per_K, u_tcr_ppm_per_K, conductance_S, reference_C "
+                "FROM element_tcr WHERE run_id = ?",
+                (run_id,),
+            ):
+                if run_of[r, c] not in (-1, run_id):
+                    continue
+                taken.add((r, c))
+                for arr, v in zip(out, values, strict=True):
+                    arr[r, c, k] = math.nan if v is None else float(v)
+            for r, c in taken:
+                run_of[r, c] = run_id
+        return ElementTCR(board_id, out[0], out[1], out[2], out[3], run_of)
 
     def budget(self, run_id: int) -> tuple[NDArray[np.int64], ElementBudget] | None:
         """(cells (N, 2), budget) stored by `put_budget`, or None for a run without one."""

@@ -283,7 +283,7 @@ def test_same_seed_same_board_bit_for_bit_different_seeds_differ() -> None:
     assert not np.array_equal(a1, a3)
 
 
-def test_factorisation_reused_until_routing_mode_or_update_step_changes() -> None:
+def test_factorisation_reused_until_routing_mode_or_values_move_far() -> None:
     clock = VirtualClock()
     model = BoardModel(SMALL, seed=4, clock=clock, low_rank_updates=True)
     model.set_cell_mask(0, 0, 0xFF)
@@ -300,7 +300,11 @@ def test_factorisation_reused_until_routing_mode_or_update_step_changes() -> Non
     model.adc_read()
     assert model.n_factorisations == n
     assert model.n_low_rank_updates == updates + 1
-    clock.advance(SMALL.environment.update_step_s)  # every value moves: refactorise
+    clock.advance(SMALL.environment.update_step_s)  # every value moves a little:
+    model.adc_read()  # solved through the same factorisation (a drifted base)
+    assert model.n_factorisations == n
+    assert model.n_drift_updates == 1
+    clock.advance(30 * 86400.0)  # a month: beyond CrossbarSolverCache.max_drift
     model.adc_read()
     assert model.n_factorisations == n + 1
 

@@ -20,9 +20,12 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla  # type: ignore[import-untyped]
 
 from simulator.board_config import load_board_config
 from simulator.board_model import BoardModel, Routing
+from simulator.nodal import Netlist, NodalSolver
+from simulator.nodal_update import DriftedBase
 from tests.simulator.mna_reference import dense_mna
 
 SMALL = load_board_config("small")
@@ -114,13 +117,15 @@ def test_low_rank_readings_agree_with_a_factorisation_per_state(seed: int) -> No
                 _agree(cf[c], cr[c], f"column {c}", lambda tia=tia: -tia())
     # the sequence really exercised the low-rank path, with few factorisations
     assert fast.n_low_rank_updates >= 8
+    assert fast.n_drift_updates >= 2  # value updates solved through the base
     assert fast.n_factorisations < full.n_factorisations
 
 
 def test_one_by_one_sequence_on_the_default_board_needs_one_factorisation() -> None:
     """A one-by-one calibration's pattern (route a cell, close each branch alone, read)
-    with the clock moving as the instrument would: one factorisation for the whole run,
-    readings as accurate as a factorisation per state."""
+    with the clock moving as the instrument would (element values move every second):
+    one factorisation for the whole run, readings as accurate as a factorisation per
+    state."""
     cfg = load_board_config("default")
     fast = BoardModel(cfg, 3, low_rank_updates=True)
     full = BoardModel(cfg, 3, low_rank_updates=False)
@@ -132,7 +137,34 @@ def test_one_by_one_sequence_on_the_default_board_needs_one_factorisation() -> N
             pf, pr = fast.smu_port(), full.smu_port()
             _agree(pf.g_S, pr.g_S, f"cell ({r},{c}) branch {k}", _dense_current(full, 0, 0))
             for m in (fast, full):
-                m.clock.advance(0.05)
+                m.clock.advance(0.1)
         for m in (fast, full):
             m.set_cell_mask(r, c, 0)
-    assert fast.n_factorisations <= 4  # the first state and each value update (1 s)
+            m.clock.advance(30.0)  # the temperature walks: drifts up to ~1e-3 (leakage)
+    # the first state, and at most one more where the drift outgrew max_drift: each
+    # value update (every 1 s) is solved through the base (a DriftedBase)
+    assert fast.n_factorisations <= 2
+    assert fast.n_drift_updates >= 2
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-3, 0.2])
+def test_drifted_base_solves_the_drifted_matrix(eps: float) -> None:
+    """`DriftedBase` (every conductance moved by up to ``eps`` of its value, solved through
+    the base's factorisation) against a factorisation of the drifted matrix itself."""
+    rng = np.random.default_rng(7)
+    n = 60
+    a = rng.integers(0, n, 240)
+    b = (a + rng.integers(1, n, 240)) % n
+    net = Netlist.from_resistors(n, a, b, 10.0 ** rng.uniform(0, 9, 240), fixed_nodes=[0, 1])
+    base = NodalSolver(net)
+    free = ~base.fixed_group_flag[base.group_of[a]] & ~base.fixed_group_flag[base.group_of[b]]
+    ia = base.index_in_class[base.group_of[a[free]]]
+    ib = base.index_in_class[base.group_of[b[free]]]
+    delta = net.conductance_S[free] * rng.uniform(-eps, eps, int(free.sum()))
+    drifted = DriftedBase(base, ia, ib, delta, eps)
+    rhs = rng.standard_normal((base.n_free, 3))
+    x = drifted.solve_free(rhs)
+    exact = spla.spsolve(drifted.a_ff, rhs)
+    np.testing.assert_allclose(x, exact, rtol=1e-10, atol=1e-12 * np.abs(exact).max())
+    # each term gains log10(1/eps) digits at least: few solves for small drifts
+    assert drifted.solves <= {1e-6: 4, 1e-3: 7, 0.2: 30}[eps]

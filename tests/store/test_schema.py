@@ -6,6 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labrss.store import SCHEMA_VERSION, Fault, Store, StoreError, StoreSchemaError
@@ -188,3 +189,35 @@ def test_version_6_database_gains_switch_counts(tmp_path: Path) -> None:
         assert history[-1].fraction_used()["5101"] == pytest.approx(8e-8)
         with pytest.raises(StoreError, match="count -1 is not an integer"):
             store.record_switch_counts(1, {"1101": -1}, None)
+
+
+def test_version_7_database_gains_element_tcr(tmp_path: Path) -> None:
+    # Migration 8 adds per-element temperature coefficients; a version 7 store opens.
+    path = tmp_path / "v7.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, target=7)
+    conn.execute(
+        "INSERT INTO boards (identity, serial, rows, cols, branches, element_kind, simulated,"
+        " registered_at) VALUES ('labrss crossbar', 'B-1', 2, 2, 2, 'resistor', 1, 1.0)"
+    )
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION >= 8
+        assert store.latest_tcr(1) is None
+        run = store.start_run("thermal_calibration", 1)
+        nan = float("nan")
+        store.put_tcr(
+            run,
+            [(1, 0)],
+            tcr_ppm_per_K=np.array([[12.0, nan]]),
+            u_tcr_ppm_per_K=np.array([[0.5, nan]]),
+            conductance_S=np.array([[1e-4, nan]]),
+            reference_C=np.array([[25.0, nan]]),
+        )
+        assert store.latest_tcr(1) is None  # the run is not completed yet
+        store.finish_run(run, "completed")
+        tcr = store.latest_tcr(1)
+        assert tcr is not None
+        assert tcr.tcr_ppm_per_K[1, 0].tolist()[0] == 12.0
+        assert np.isnan(tcr.tcr_ppm_per_K[1, 0, 1]) and np.isnan(tcr.tcr_ppm_per_K[0, 0, 0])
+        assert tcr.run_id.tolist() == [[-1, -1], [run, -1]]

@@ -3,6 +3,8 @@
     labrss calibrate                                   # whole board, embedded simulator
     labrss calibrate --cells 0-3,* --design single --nplc 0.1 --repeats 2 --json
     labrss calibrate --resume 12                       # finish interrupted run 12
+    labrss calibrate --station s.toml --temperatures 20,30,40 --cells 0,0-3
+                                                       # TCR per element (thermal stage)
 
 Shows a progress bar (tqdm, on stderr) with the ETA in instrument time and in wall time,
 then a summary table (elements, faults, median relative uncertainty, wall time,
@@ -18,8 +20,10 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from calibration.run import CalibrationInterruptedError, RunProgress
@@ -27,9 +31,15 @@ from calibration.settings import CalibrationSettings, SettingsError, parse_cells
 from drivers.errors import InstrumentError, InstrumentLimitError
 from labrss.cli.next_step import instrument_failure
 from labrss.lab import LabError, LabInputError, SafetyLimitError
-from labrss.station import StationError, default_station, load_station
-from labrss.store import StoreError
+from labrss.station import Station, StationError, default_station, load_station
+from labrss.store import Store, StoreError, resolve_db_path
 from labrss.workflows.calibrate import run_calibration
+from labrss.workflows.thermal_calibration import KIND as THERMAL_KIND
+from labrss.workflows.thermal_calibration import (
+    ThermalCalibrationSettings,
+    parse_temperatures,
+    run_thermal_calibration,
+)
 
 EXIT_INSTRUMENT = 1
 EXIT_BAD_INPUT = 2
@@ -78,7 +88,19 @@ def register(subparsers: Any) -> None:
         help="ignore the station's [reference] standard (default: measure it and anchor the "
         "absolute scale to its certificate)",
     )
-    parser.add_argument("--resume", metavar="RUN", type=int, help="finish interrupted run RUN")
+    parser.add_argument(
+        "--temperatures",
+        metavar="T1,T2,...",
+        help="calibrate at each of these stage set points (degC) in turn, waiting for "
+        "stability at each (the station's [thermal] section), and estimate every element's "
+        "temperature coefficient (docs/temperature.md)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        type=int,
+        help="finish interrupted run RUN (a calibration or a --temperatures run)",
+    )
     parser.add_argument("--db", metavar="PATH", help="database file")
     parser.add_argument("--json", action="store_true", help="print one JSON summary object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,6 +127,9 @@ class _Bar:
             return
         if self.bar is None:
             self.bar = tqdm(total=p.total, initial=p.done, unit="rd", file=sys.stderr)
+        if p.total != self.bar.total:  # the range links are planned after the design
+            self.bar.total = p.total
+            self.bar.refresh()
         self.bar.update(p.done - self.bar.n)
         self.bar.set_postfix_str(
             f"ETA instrument {_fmt_s(p.eta_instrument_s)}, wall {_fmt_s(p.eta_wall_s)}"
@@ -156,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     bar = _Bar(not args.no_progress and not args.json)
     try:
         station = load_station(args.station) if args.station else default_station()
+        if args.temperatures is not None or _is_thermal_run(args, station):
+            return _run_thermal(args, station)
         settings = CalibrationSettings(
             cells=parse_cells(args.cells),
             design=args.design,
@@ -202,6 +229,103 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_table(summary, str(outcome.db_path), outcome.station_name))
     return 0
+
+
+def _is_thermal_run(args: argparse.Namespace, station: Station) -> bool:
+    """Whether ``--resume RUN`` names a thermal calibration run."""
+    if args.resume is None:
+        return False
+    path = resolve_db_path(args.db, station_path=station.store.path)
+    if not Path(path).exists():
+        return False
+    with Store(path) as store:
+        try:
+            return store.run(args.resume).kind == THERMAL_KIND
+        except StoreError:
+            return False
+
+
+def _run_thermal(args: argparse.Namespace, station: Station) -> int:
+    """``--temperatures``: calibrate at each set point and fit the TCRs."""
+    prog = "labrss calibrate"
+    quiet = args.json or args.no_progress
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    try:
+        settings = None
+        if args.temperatures is not None:
+            settings = ThermalCalibrationSettings(
+                parse_temperatures(args.temperatures),
+                CalibrationSettings(
+                    cells=parse_cells(args.cells),
+                    design=args.design,
+                    nplc=args.nplc,
+                    read_voltage_V=args.read_voltage,
+                    repeats=args.repeats,
+                    reversal=not args.no_reversal,
+                    range_link=not args.no_range_link,
+                    anchor=not args.no_anchor,
+                ),
+            )
+        outcome = run_thermal_calibration(
+            settings, station=station, db_path=args.db, resume=args.resume, progress=progress
+        )
+    except KeyboardInterrupt:
+        print(
+            f"{prog}: interrupted; the run is stored as interrupted and the stage is going to "
+            "its safe set point; resume with --resume RUN (labrss runs lists it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (SettingsError, StationError, StoreError, LabInputError, InstrumentLimitError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (CalibrationInterruptedError, InstrumentError, LabError, OSError) as exc:
+        print(instrument_failure(prog, exc, args), file=sys.stderr)
+        return EXIT_INSTRUMENT
+    summary: dict[str, Any] = {
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "database": str(outcome.db_path),
+        "points": list(outcome.points),
+        "cells": len(outcome.cells),
+        "common_tcr": outcome.common.to_json() if outcome.common is not None else None,
+    }
+    if outcome.fit is not None:
+        summary["median_u_tcr_ppm_per_K"] = float(np.nanmedian(outcome.fit.u_tcr_ppm_per_K))
+    if args.json:
+        print(json.dumps(_finite(summary), default=_json_default, allow_nan=False))
+        return 0 if outcome.status == "completed" else EXIT_INTERRUPTED
+    rows = [("run", f"{outcome.run_id} ({outcome.status}, thermal calibration)")]
+    rows += [("database", str(outcome.db_path))]
+    for p in outcome.points:
+        rows.append(
+            (
+                f"{p['setpoint_C']:g} degC",
+                f"calibration run {p.get('calibration_run_id')} ({p['status']}), board "
+                f"{p.get('board_C', math.nan):.2f} degC after {p.get('waited_s', math.nan):.0f} s",
+            )
+        )
+    if outcome.common is not None and outcome.fit is not None:
+        c = outcome.common
+        rows += [
+            ("elements", str(c.n)),
+            (
+                "common TCR",
+                f"{c.common_ppm_per_K:+.2f} +- {c.u_common_ppm_per_K:.2f} ppm/K (cancels in "
+                "ratios; subset choice cannot)",
+            ),
+            ("TCR spread", f"{c.spread_ppm_per_K:.2f} ppm/K (what subset choice can cancel)"),
+            ("median u(TCR)", f"{summary['median_u_tcr_ppm_per_K']:.2f} ppm/K"),
+        ]
+    else:
+        rows.append(("resume", f"labrss calibrate --resume {outcome.run_id}"))
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return 0 if outcome.status == "completed" else EXIT_INTERRUPTED
 
 
 def _finite(value: Any) -> Any:

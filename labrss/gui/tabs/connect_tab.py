@@ -45,7 +45,18 @@ from labrss.workflows.boards import register_board
 
 log = logging.getLogger(__name__)
 
-SIM_PRESETS = ("small", "default", "large", "memristor", "mixed", "memristor_unformed")
+SIM_PRESETS = (
+    "small",
+    "default",
+    "large",
+    "memristor",
+    "mixed",
+    "memristor_unformed",
+    "small_long_wire",
+    "large_long_wire",
+    "thinfilm",
+    "thickfilm",
+)
 MATRIX_PRESETS = ("switch-matrix", "switch-matrix-worn")
 """Presets of the simulated switch-matrix bench (the keysight34980a driver's)."""
 _SIM_TEXT = "sim (embedded simulator)"
