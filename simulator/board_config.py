@@ -23,8 +23,10 @@ from typing import Any, Literal, get_args, get_origin
 
 PRESETS = (
     "small",
+    "small_long_wire",
     "default",
     "large",
+    "large_long_wire",
     "memristor",
     "mixed",
     "memristor_unformed",

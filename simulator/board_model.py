@@ -901,6 +901,10 @@ class BoardModel:
             # datasheet-style bound: the lowest off resistance's leakage, doubled for each
             # leakage_doubling_K up to 30 K above the reference temperature
             "switch_off_max_S": 2.0 ** (30.0 / sw.leakage_doubling_K) / sw.r_off_min_ohm,
+            # the layout's design values (trace geometry, the routing relays' datasheet
+            # typical), not the drawn per-line values: labrss refines them by measurement
+            "wire_segment_ohm": self.config.wiring.wire_segment_ohm,
+            "routing_switch_ohm": self.config.wiring.routing_switch_ohm,
         }
         if el.kind != "resistor":
             mem, lim = self.config.memristor, self.config.pulse

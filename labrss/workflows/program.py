@@ -53,12 +53,14 @@ from drivers.board import Capability
 from labrss.lab import Lab, LabInputError
 from labrss.lab.readings import ColumnPath
 from labrss.mapping.conductance import MappedLayer, map_layer
+from labrss.mapping.ir_drop import Wiring, transfer_matrix
 from labrss.mapping.tiling import plan_tiles
 from labrss.metrology.budget import ElementBudget
 from labrss.networks.model import Layer, Network
 from labrss.rss import solve_signed
 from labrss.store import Calibration, ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
+from labrss.workflows.ir_drop import WiringEstimate, compensate_tile, measure_wiring
 
 __all__ = [
     "DAC_HEADROOM",
@@ -147,6 +149,13 @@ class ProgramSettings:
             voltage, with margin.
         sigma_factor: how many predicted standard deviations (calibration) are allowed.
         max_repair_rounds: re-measure / re-solve / re-program rounds per tile.
+        ir_drop: IR-drop-aware programming (docs/ir-drop.md): measure the wiring
+            (`labrss.workflows.ir_drop.measure_wiring`), solve every tile for the predicted
+            MVM (`labrss.workflows.ir_drop.compensate_tile`) and verify against it.
+        ir_max_iterations, ir_tol: the compensation's iterations and its convergence
+            criterion (the full nodal prediction and the linearised one within ``ir_tol``
+            of the tile's largest target).
+        ir_max_row_current_A: the wiring measurement's largest row current (A).
     """
 
     v_max_V: float | None = None
@@ -159,6 +168,10 @@ class ProgramSettings:
     abs_tol_S: float = 2e-8
     sigma_factor: float = 4.0
     max_repair_rounds: int = 2
+    ir_drop: bool = False
+    ir_max_iterations: int = 6
+    ir_tol: float = 1e-5
+    ir_max_row_current_A: float = 5e-3
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -169,6 +182,9 @@ class ProgramSettings:
             ("abs_tol_S", self.abs_tol_S, self.abs_tol_S >= 0.0),
             ("sigma_factor", self.sigma_factor, self.sigma_factor >= 0.0),
             ("max_repair_rounds", self.max_repair_rounds, self.max_repair_rounds >= 0),
+            ("ir_max_iterations", self.ir_max_iterations, self.ir_max_iterations >= 0),
+            ("ir_tol", self.ir_tol, self.ir_tol > 0),
+            ("ir_max_row_current_A", self.ir_max_row_current_A, self.ir_max_row_current_A > 0),
         ]
         check_settings(self, "program setting", checks, ("v_max_V", "read_voltage_V"))
         if self.scale not in ("layer", "column"):
@@ -292,6 +308,13 @@ class ProgramResult:
     checks: list[TileCheck] = field(default_factory=list)
     wall_time_s: float = math.nan
     instrument_time_s: float = math.nan
+    wiring: Wiring | None = None
+    """IR-drop-aware runs: the measured wiring the tiles were solved with."""
+    wiring_estimate: WiringEstimate | None = None
+    """IR-drop-aware runs, in the session that measured it: the measurement and its fit."""
+    compensation: list[dict[str, Any]] = field(default_factory=list)
+    """IR-drop-aware runs: per tile, the compensation's iterations, predicted error per
+    iteration and host time."""
 
     @property
     def network_programmed(self) -> Network:
@@ -345,6 +368,13 @@ class ProgramResult:
             "max_weight_rel_error": [lay.max_rel_error for lay in self.layers],
             "wall_time_s": self.wall_time_s,
             "instrument_time_s": self.instrument_time_s,
+            "ir_drop": self.wiring is not None,
+            "ir_compensation_host_time_s": (
+                float(sum(c["host_time_s"] for c in self.compensation))
+                if self.compensation
+                else None
+            ),
+            "wiring": None if self.wiring_estimate is None else self.wiring_estimate.summary(),
         }
 
 
@@ -404,12 +434,17 @@ def board_id_for(lab: Lab, store: Store) -> int:
     return register_board(lab, store)
 
 
-def _board_masks(lab: Lab, tile_masks: BoolArray) -> BoolArray:
-    g = lab.geometry
-    full = np.zeros((g.rows, g.cols, g.branches), dtype=bool)
-    n_rows, n_cols, _ = tile_masks.shape
+def _board_cells(rows: int, cols: int, tile_masks: BoolArray) -> BoolArray:
+    """A tile's masks laid on a ``rows`` x ``cols`` board at its origin, the rest open."""
+    n_rows, n_cols, k = tile_masks.shape
+    full = np.zeros((rows, cols, k), dtype=bool)
     full[:n_rows, :n_cols] = tile_masks
     return full
+
+
+def _board_masks(lab: Lab, tile_masks: BoolArray) -> BoolArray:
+    g = lab.geometry
+    return _board_cells(g.rows, g.cols, tile_masks)
 
 
 def verify_path(lab: Lab) -> ColumnPath:
@@ -586,9 +621,14 @@ def _remeasure_elements(
     model: ElementModel,
     dac: RowDacCalibration,
     nplc: float | None,
+    factor: FloatArray | None = None,
 ) -> ElementModel:
     """Re-measure every usable branch of the tile's ``cells`` (n_rows, n_columns) one at a
-    time (row reads, the rest of the tile as programmed) and return the updated model."""
+    time (row reads, the rest of the tile as programmed) and return the updated model.
+
+    ``factor`` (n_rows, n_columns): IR-drop-aware runs divide each reading by its cell's
+    predicted ``A / G`` (a row read measures the cell's transfer, not its own conductance).
+    """
     t = layer.plan.tiles[tile]
     base = _board_masks(lab, layer.tile_masks(tile))
     k_total = lab.geometry.branches
@@ -605,9 +645,8 @@ def _remeasure_elements(
             if model.exclude[r, c, k] or not math.isfinite(meas[r, c]):
                 continue
             # the cell's other branches are open: their share of the leakage stays
-            elements[r, c, k] = meas[r, c] - (
-                model.leakage_S[r, c].sum() - model.leakage_S[r, c, k]
-            )
+            own = meas[r, c] / (1.0 if factor is None else float(factor[r, c]))
+            elements[r, c, k] = own - (model.leakage_S[r, c].sum() - model.leakage_S[r, c, k])
     return dataclasses.replace(model, elements_S=elements)
 
 
@@ -668,8 +707,14 @@ def program_tile(
     model: ElementModel,
     dac: RowDacCalibration,
     settings: ProgramSettings,
+    wiring: Wiring | None = None,
+    compensation: list[dict[str, Any]] | None = None,
 ) -> tuple[MappedLayer, ElementModel, TileCheck, list[ReadingRow]]:
     """Write one tile's masks, verify every cell, repair misses (see the module docstring).
+
+    With ``wiring`` (IR-drop-aware), the tile is first solved for the predicted MVM
+    (`labrss.workflows.ir_drop.compensate_tile`; its record is appended to
+    ``compensation``) and verified against the predicted transfer.
 
     Returns the (possibly re-solved) layer, the (possibly updated) element model, the
     check and the verification readings to store.
@@ -677,10 +722,40 @@ def program_tile(
     t = layer.plan.tiles[tile]
     shape = (t.n_rows, t.n_columns)
     readings: list[ReadingRow] = []
+    factor: FloatArray | None = None
+    if wiring is not None:
+        comp = compensate_tile(
+            layer,
+            tile,
+            model,
+            wiring,
+            max_iterations=settings.ir_max_iterations,
+            tol=settings.ir_tol,
+        )
+        layer = comp.layer
+        if compensation is not None:
+            compensation.append(
+                {
+                    "layer": layer_index,
+                    "tile": tile,
+                    "iterations": comp.iterations,
+                    "history": comp.history,
+                    "consistency": comp.consistency,
+                    "host_time_s": comp.host_time_s,
+                    "plain_predicted_S": comp.plain_predicted_S.tolist(),
+                }
+            )
 
     def predicted(lay: MappedLayer, mdl: ElementModel) -> tuple[FloatArray, FloatArray, BoolArray]:
+        nonlocal factor
         masks = _board_masks(lab, lay.tile_masks(tile))
         g, s = mdl.predicted_cells(masks)
+        if wiring is not None:
+            a = transfer_matrix(g, wiring)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f = np.where(g > 0, a / g, 1.0)
+            factor = f[: t.n_rows, : t.n_columns]
+            g, s = a, s * f
         return g[: t.n_rows, : t.n_columns], s[: t.n_rows, : t.n_columns], masks
 
     def record(
@@ -720,9 +795,20 @@ def program_tile(
         pair_cells = miss[:, 0::2] | miss[:, 1::2]
         cells = np.repeat(pair_cells, 2, axis=1)
         model = _remeasure_elements(
-            lab, layer, tile, cells, model=model, dac=dac, nplc=settings.nplc
+            lab, layer, tile, cells, model=model, dac=dac, nplc=settings.nplc, factor=factor
         )
-        layer = _resolve(layer, tile, pair_cells, model)
+        if wiring is None:
+            layer = _resolve(layer, tile, pair_cells, model)
+        else:
+            layer = compensate_tile(
+                layer,
+                tile,
+                model,
+                wiring,
+                pairs=pair_cells,
+                max_iterations=settings.ir_max_iterations,
+                tol=settings.ir_tol,
+            ).layer
         pred, sig, masks = predicted(layer, model)
         lab.set_masks(masks)
         rows = np.flatnonzero(cells.any(axis=1)).tolist()
@@ -799,6 +885,23 @@ def program_network(
         if progress:
             progress(0, total, "DAC gains")
         dac = calibrate_row_dacs(lab, model, read_voltage_V=v_read, nplc=cfg.nplc)
+        estimate: WiringEstimate | None = None
+        if cfg.ir_drop:
+            if verify_path(lab) != "smu":
+                raise LabInputError(
+                    "IR-drop-aware programming needs row DACs and the SMU on a column "
+                    "(MVM routing); this bench runs MVMs by superposition, where the "
+                    "wires carry one cell's current at a time"
+                )
+            if progress:
+                progress(0, total, "wiring (IR drop)")
+            estimate = measure_wiring(
+                lab,
+                model,
+                dac,
+                max_row_current_A=cfg.ir_max_row_current_A,
+                nplc=cfg.nplc,
+            )
         result = ProgramResult(
             run_id=run_id,
             board_id=board_id,
@@ -807,6 +910,8 @@ def program_network(
             layers=layers,
             x_max=x_max,
             dac=dac,
+            wiring=None if estimate is None else estimate.wiring,
+            wiring_estimate=estimate,
         )
         done = 1
         for li in range(len(layers)):
@@ -816,7 +921,15 @@ def program_network(
                 if progress:
                     progress(done, total, f"layer {li} tile {ti}")
                 layers[li], model, check, readings = program_tile(
-                    lab, layers[li], li, ti, model=model, dac=dac, settings=cfg
+                    lab,
+                    layers[li],
+                    li,
+                    ti,
+                    model=model,
+                    dac=dac,
+                    settings=cfg,
+                    wiring=result.wiring,
+                    compensation=result.compensation,
                 )
                 result.checks.append(check)
                 store.add_readings(run_id, readings)
@@ -885,6 +998,17 @@ def save_program(store: Store, result: ProgramResult) -> None:
         checks=result.checks,
         summary=result.summary(),
     )
+    run = result.run_id
+    if result.wiring is not None:
+        store.put_value(run, "ir_drop.wiring", result.wiring.to_json())
+        store.put_value(run, "ir_drop.compensation", result.compensation)
+        est = result.wiring_estimate
+        if est is not None:
+            store.put_value(run, "ir_drop.estimate", est.summary())
+            store.put_value(run, "ir_drop.nominal", est.nominal.to_json())
+            store.put_result(run, "ir_drop.measured_S", est.measured_S)
+            store.put_result(run, "ir_drop.isolated_S", est.isolated_S)
+            store.put_result(run, "ir_drop.std_ohm", est.fit.std_ohm)
 
 
 def save_mapped_program(
@@ -1047,6 +1171,10 @@ def load_program(store: Store, run_id: int) -> ProgramResult:
         [Layer(lay.weights, lay.bias) for lay in layers], name=str(mapped.meta["network"])
     )
     settings = info.settings
+    wiring = None
+    if settings.get("ir_drop"):
+        wiring = Wiring.from_json(store.get_value(run_id, "ir_drop.wiring"))
+    compensation = store.get_value(run_id, "ir_drop.compensation") if wiring is not None else []
     return ProgramResult(
         run_id=run_id,
         board_id=info.board_id,
@@ -1058,4 +1186,6 @@ def load_program(store: Store, run_id: int) -> ProgramResult:
         checks=mapped.checks,
         wall_time_s=float(info.wall_time_s or math.nan),
         instrument_time_s=float(info.instrument_time_s or math.nan),
+        wiring=wiring,
+        compensation=list(compensation or []),
     )

@@ -31,8 +31,15 @@ meter's specification for the ranges read and the series path's. A cell meets a
 Temperature: the calibration states each cell's elements at that cell's own board
 temperature (the sensor read as the run reached it); `temperature_widening` widens the
 temperature component by the board's temperature change since (the sensor, read now).
-Compensating the change instead (the element's TCR) is the job of temperature-compensated
-subsets (issue 17), which plug in here.
+With ``temperature_range_C`` (``labrss realise --temperature-range 15:35``) the board's
+per-element TCRs (``labrss calibrate --temperatures``) are used instead: each cell's
+subset is chosen to minimise its worst error over the span
+(`labrss.rss.thermal.solve_over_span`, the target following the board's common TCR, which
+no subset can cancel and every ratio does), the prediction is carried to the present board
+temperature by each element's own TCR, and the temperature component becomes each
+element's TCR uncertainty times its distance from the TCR fit's reference temperature
+(docs/temperature.md). Each cell then reports the predicted error over the span of the
+plain mask (best at the span's middle) and of the compensated one.
 """
 
 from __future__ import annotations
@@ -52,8 +59,10 @@ from numpy.typing import ArrayLike, NDArray
 from labrss.lab import Lab
 from labrss.metrology.budget import BankUncertainty, ElementBudget
 from labrss.metrology.smu_accuracy import AccuracyTableError, accuracy_for_model
+from labrss.metrology.tcr import split_common
 from labrss.rss import solve
-from labrss.store import Calibration, ReadingRow, Store, reading_key
+from labrss.rss.thermal import solve_over_span, span_errors
+from labrss.store import Calibration, ElementTCR, ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
 
 __all__ = [
@@ -66,6 +75,7 @@ __all__ = [
     "load_targets",
     "parse_quantity",
     "parse_targets",
+    "parse_temperature_range",
     "parse_tolerance",
     "realise",
     "temperature_widening",
@@ -220,6 +230,24 @@ def parse_tolerance(text: str) -> float:
     return value
 
 
+def parse_temperature_range(text: str) -> tuple[float, float]:
+    """``"15:35"`` -> (15.0, 35.0) degC; RealiseError naming a bad text."""
+    lo_text, sep, hi_text = text.partition(":")
+    try:
+        lo, hi = float(lo_text), float(hi_text)
+    except ValueError:
+        raise RealiseError(
+            f"temperature range {text!r}: expected LOW:HIGH in degC, e.g. 15:35"
+        ) from None
+    if not (sep and math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise RealiseError(f"temperature range {text!r}: expected LOW:HIGH with LOW < HIGH")
+    return lo, hi
+
+
+#: Temperatures (as fractions of the span) at which each cell's predicted error is reported.
+SPAN_POINTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
 @dataclass(frozen=True)
 class RealiseSettings:
     """How `realise` works (stored with the run).
@@ -231,6 +259,8 @@ class RealiseSettings:
         verify: measure every programmed cell.
         repeats: +V/-V reading pairs per verified cell.
         nplc, read_voltage_V: of the verification reads (None: the station's).
+        temperature_range_C: (low, high) degC: choose subsets that hold over this span
+            (the board's TCRs; module docstring); None: the best subset now.
     """
 
     tolerance: float | None = None
@@ -239,6 +269,7 @@ class RealiseSettings:
     repeats: int = 4
     nplc: float | None = None
     read_voltage_V: float | None = None
+    temperature_range_C: tuple[float, float] | None = None
 
     def validate(self) -> RealiseSettings:
         """Raise RealiseError naming the first bad setting; return self."""
@@ -252,6 +283,11 @@ class RealiseSettings:
             )
         if self.repeats < 2:
             raise RealiseError(f"realise setting repeats = {self.repeats!r}: must be >= 2")
+        span = self.temperature_range_C
+        if span is not None and not (
+            len(span) == 2 and all(math.isfinite(x) for x in span) and span[0] < span[1]
+        ):
+            raise RealiseError(f"realise setting temperature_range_C = {span!r}: need LOW < HIGH")
         return self
 
 
@@ -278,6 +314,10 @@ class RealisedCell:
     measured_S: float = math.nan
     u_measured_S: float = math.nan
     met: bool | None = None
+    temperature: dict[str, Any] | None = None
+    """With a temperature range: the span, the plain and compensated masks and their
+    predicted errors (S) at ``temperatures_C`` (`SPAN_POINTS`), their worst errors over the
+    span, the common TCR's drift no subset cancels, and the TCR-carried prediction."""
 
     @property
     def target_S(self) -> float:
@@ -311,6 +351,7 @@ class RealisedCell:
             "measured_S": f(self.measured_S),
             "u_measured_S": f(self.u_measured_S),
             "met": self.met,
+            "temperature": self.temperature,
         }
 
 
@@ -336,7 +377,19 @@ class RealiseResult:
         )
         rel_u = np.array([c.expanded_S / c.predicted_S for c in self.cells])
         met = [c.met for c in self.cells if c.met is not None]
+        extra: dict[str, Any] = {}
+        spans = [c.temperature for c in self.cells if c.temperature is not None]
+        if spans:
+            plain = np.array([t["worst_plain_S"] / t["target_S"] for t in spans])
+            comp = np.array([t["worst_compensated_S"] / t["target_S"] for t in spans])
+            extra = {
+                "temperature_range_C": spans[0]["range_C"],
+                "common_tcr_ppm_per_K": spans[0]["common_tcr_ppm_per_K"],
+                "median_rel_worst_error_plain": float(np.median(plain)),
+                "median_rel_worst_error_compensated": float(np.median(comp)),
+            }
         return {
+            **extra,
             "run_id": self.run_id,
             "calibration_run_id": self.calibration_run_id,
             "cells": len(self.cells),
@@ -401,6 +454,132 @@ class _Plan:
     target: Target
     mask: int
     bank: BankUncertainty
+    temperature: dict[str, Any] | None = None
+
+
+def _mask_int(mask: NDArray[np.bool_]) -> int:
+    return int(sum(1 << int(j) for j in np.flatnonzero(mask)))
+
+
+def plan_over_span(
+    calibration: Calibration,
+    tcr: ElementTCR,
+    plans: Sequence[_Plan],
+    span_C: tuple[float, float],
+    now_C: float,
+) -> list[_Plan]:
+    """Re-solve ``plans`` (already checked by `plan_targets`) for the span (module
+    docstring): masks, predictions at ``now_C`` and the temperature component from each
+    element's TCR; RealiseError for a cell without TCRs. Nothing is switched."""
+    lo, hi = span_C
+    t0 = 0.5 * (lo + hi)
+    common = split_common(tcr.tcr_ppm_per_K, tcr.u_tcr_ppm_per_K)
+    if not math.isfinite(common.common_ppm_per_K):
+        raise RealiseError("the board has no element TCRs: run `labrss calibrate --temperatures`")
+    alpha_c = common.common_ppm_per_K * 1e-6
+    k = calibration.conductance_S.shape[2]
+    out = []
+    for plan in plans:
+        r, c = plan.target.r, plan.target.c
+        usable = calibration.usable[r, c] & tcr.known[r, c]
+        if not usable.any() or not tcr.known[r, c][calibration.usable[r, c]].all():
+            raise RealiseError(
+                f"cell ({r}, {c}) has no temperature coefficients for every usable element: "
+                f"run `labrss calibrate --temperatures ... --cells {r},{c}` first"
+            )
+        alpha = np.where(usable, tcr.tcr_ppm_per_K[r, c], 0.0) * 1e-6
+        u_alpha = np.where(usable, tcr.u_tcr_ppm_per_K[r, c], 0.0) * 1e-6
+        g_ref = np.where(usable, tcr.conductance_S[r, c], 0.0)
+        t_ref = np.where(usable, tcr.reference_C[r, c], t0)
+
+        def g_at(
+            temp: float,
+            g_ref: FloatArray = g_ref,
+            alpha: FloatArray = alpha,
+            t_ref: FloatArray = t_ref,
+        ) -> FloatArray:
+            return np.asarray(g_ref / (1.0 + alpha * (temp - t_ref)), dtype=np.float64)
+
+        c0 = float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0))
+        v0 = g_at(t0) + c0 / k
+        slope = -alpha * g_at(t0)
+        target = plan.target.target_S
+        t_slope = -alpha_c * target
+        plain = solve(v0[None, :], [target], exclude=~usable[None, :])
+        plain_mask = np.asarray(plain.mask, dtype=bool)[0]
+        comp = solve_over_span(
+            v0,
+            slope,
+            [target],
+            span_K=(lo - t0, hi - t0),
+            target_slopes_S_per_K=[t_slope],
+            exclude=~usable,
+        )
+        mask = comp.mask[0]
+        temps = [lo + f * (hi - lo) for f in SPAN_POINTS]
+        offsets = [x - t0 for x in temps]
+        errs = span_errors(
+            np.stack([v0, v0]),
+            np.stack([slope, slope]),
+            np.stack([plain_mask, mask]),
+            [target, target],
+            offsets,
+            target_slopes_S_per_K=[t_slope, t_slope],
+        )
+        # the prediction now, carried by each element's own TCR
+        now = t0 if not math.isfinite(now_C) else now_C
+        value_now = float(g_at(now)[mask].sum() + c0)
+        u_temp = float(np.sqrt((((g_at(now) * u_alpha * (now - t_ref))[mask]) ** 2).sum()))
+        bank = plan.bank
+        if not np.array_equal(_bits(plan.mask, k), mask):
+            bank = _bank_for(calibration, plan, mask)
+        comps = {name: np.asarray(v) for name, v in bank.components.items()}
+        old = float(comps.get("temperature", np.asarray(0.0)))
+        comps["temperature"] = np.asarray(u_temp)
+        u_all = math.sqrt(max(float(bank.u_S) ** 2 - old**2, 0.0) + u_temp**2)
+        new_bank = BankUncertainty(np.asarray(value_now), np.asarray(u_all), comps)
+        info = {
+            "range_C": [lo, hi],
+            "reference_C": t0,
+            "target_S": target,
+            "common_tcr_ppm_per_K": common.common_ppm_per_K,
+            "tcr_spread_ppm_per_K": common.spread_ppm_per_K,
+            "common_drift_S": abs(alpha_c * target) * 0.5 * (hi - lo),
+            "temperatures_C": temps,
+            "plain_mask": _mask_int(plain_mask),
+            "compensated_mask": _mask_int(mask),
+            "errors_plain_S": errs[0].tolist(),
+            "errors_compensated_S": errs[1].tolist(),
+            "worst_plain_S": float(np.abs(errs[0]).max()),
+            "worst_compensated_S": float(comp.worst_S[0]),
+            "error_at_reference_plain_S": float(errs[0][2]),
+            "error_at_reference_compensated_S": float(errs[1][2]),
+            "u_slope_S_per_K": float(np.sqrt(((g_at(t0) * u_alpha)[mask] ** 2).sum())),
+            "predicted_now_S": value_now,
+            "board_C": now_C if math.isfinite(now_C) else None,
+            "method": comp.method,
+        }
+        out.append(_Plan(plan.target, _mask_int(mask), new_bank, info))
+    return out
+
+
+def _bits(mask: int, k: int) -> NDArray[np.bool_]:
+    return np.array([(mask >> j) & 1 for j in range(k)], dtype=bool)
+
+
+def _bank_for(calibration: Calibration, plan: _Plan, mask: NDArray[np.bool_]) -> BankUncertainty:
+    """The calibration's budget for another mask of the plan's cell."""
+    r, c = plan.target.r, plan.target.c
+    budget = calibration.budget
+    if budget is not None:
+        cell = ElementBudget(
+            budget.sources, budget.value_S[r, c], budget.cov_S2[r, c], budget.contrib_S[r, c]
+        )
+        return cell.bank(mask)
+    s = np.where(mask, np.nan_to_num(calibration.std_S[r, c]), 0.0)
+    stat = float(np.sqrt((s**2).sum() + calibration.leakage_std_S[r, c] ** 2))
+    value = float(np.nansum(np.where(mask, calibration.conductance_S[r, c], 0.0)))
+    return BankUncertainty(np.asarray(value), np.asarray(stat), {"statistical": np.asarray(stat)})
 
 
 def _faulty(calibration: Calibration, r: int, c: int) -> str | None:
@@ -578,6 +757,19 @@ def realise(
             now_C = math.nan
         budget = temperature_widening(budget, *_cell_temperatures(store, calibration), now_C)
     plans = plan_targets(calibration, targets, budget)
+    if settings.temperature_range_C is not None:
+        tcr = store.latest_tcr(board_id)
+        if tcr is None:
+            raise RealiseError(
+                "--temperature-range needs the elements' temperature coefficients: run "
+                "`labrss calibrate --temperatures 20,30,40` (a thermal stage) first"
+            )
+        if not math.isfinite(now_C):
+            try:
+                now_C = float(lab.board.temperature_C())
+            except Exception:
+                now_C = math.nan
+        plans = plan_over_span(calibration, tcr, plans, settings.temperature_range_C, now_C)
     run_id = store.start_run(
         "realise",
         board_id,
@@ -620,6 +812,7 @@ def realise(
                     measured_S=measured,
                     u_measured_S=u_measured,
                     met=met,
+                    temperature=plan.temperature,
                 )
             )
             if progress is not None:

@@ -113,6 +113,12 @@ def register(subparsers: Any) -> None:
         help="resistor banks (switches only), memristor banks (pulses, resident), or "
         "auto: from BOARD:INFO? element=",
     )
+    p.add_argument(
+        "--ir-drop",
+        action="store_true",
+        help="IR-drop-aware programming (resistor banks): measure the wiring by row reads, "
+        "solve every tile for the predicted MVM, verify against it (docs/ir-drop.md)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         program_network_memristor,
         resident_digits_task,
     )
-    from labrss.workflows.program import ProgramResult, program_network
+    from labrss.workflows.program import ProgramResult, ProgramSettings, program_network
 
     try:
         station = load_station_arg(args.station)
@@ -158,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
                 bars.update("program", done, total, message)
 
             devices = resolve_devices(args.devices, str(lab.board.info.get("element", "")))
+            if args.ir_drop and devices == "memristor":
+                raise ValueError(
+                    "--ir-drop programs resistor banks (switches only); a memristor program "
+                    "is resident and pulsed (docs/memristor.md)"
+                )
             x_ref: Any = x_given
             result: ProgramResult
             if devices == "memristor":
@@ -171,7 +182,14 @@ def run(args: argparse.Namespace) -> int:
                     model = train_digits_mlp()
                     network = model.network
                     x_ref = model.data.x_train if x_given is None else x_given
-                result = program_network(lab, store, network, x_ref, progress=cb)
+                result = program_network(
+                    lab,
+                    store,
+                    network,
+                    x_ref,
+                    settings=ProgramSettings(ir_drop=bool(args.ir_drop)),
+                    progress=cb,
+                )
     except bad_input_errors() as exc:
         print(f"labrss program: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

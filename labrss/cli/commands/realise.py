@@ -2,6 +2,7 @@
 
     labrss realise 3,4=4.7k 5,6=120uS --tolerance 0.01%
     labrss realise --targets targets.csv --json
+    labrss realise 0,0=4.7k --temperature-range 15:35 --station stage.toml
 
 A thin shell over `labrss.workflows.realise.realise`: per cell it prints the switch mask,
 the predicted bank conductance with its expanded uncertainty (k = 2), the measured value
@@ -47,6 +48,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tolerance", metavar="TOL", help="relative tolerance to meet: 0.01%%, 100ppm or 1e-4"
     )
+    parser.add_argument(
+        "--temperature-range",
+        metavar="LOW:HIGH",
+        help="choose subsets that hold over this board temperature span (degC), from the "
+        "elements' temperature coefficients (labrss calibrate --temperatures); prints the "
+        "predicted error over the span for the plain and the compensated mask",
+    )
     parser.add_argument("--no-verify", action="store_true", help="program without measuring")
     parser.add_argument("--nplc", metavar="N", type=float, help="verification NPLC")
     parser.add_argument("--station", metavar="FILE", help="station TOML file")
@@ -76,6 +84,29 @@ def _table(payload: dict[str, Any]) -> str:
     med = payload.get("median_rel_error_predicted")
     if med is not None:
         lines.append(f"median |predicted / target - 1| = {med:.3g}")
+    spans = [c for c in payload["cells"] if c.get("temperature")]
+    if spans:
+        first = spans[0]["temperature"]
+        lo, hi = first["range_C"]
+        temps = "  ".join(f"{t:>9.1f}" for t in first["temperatures_C"])
+        lines.append("")
+        lines.append(
+            f"predicted error vs temperature over {lo:g}..{hi:g} degC (ppm of the target; "
+            f"the target follows the common TCR {first['common_tcr_ppm_per_K']:+.1f} ppm/K, "
+            "which no subset can cancel and ratios do)"
+        )
+        lines.append(f"{'cell':>7}  {'mask':>10}  {temps}  {'worst':>9}")
+        for c in spans:
+            t = c["temperature"]
+            for kind in ("plain", "compensated"):
+                errs = "  ".join(f"{e / t['target_S'] * 1e6:>+9.2f}" for e in t[f"errors_{kind}_S"])
+                worst = t[f"worst_{kind}_S"] / t["target_S"] * 1e6
+                mask = f"{t[f'{kind}_mask']:X}"
+                lines.append(f"{c['r']:>3},{c['c']:<3}  {mask:>10}  {errs}  {worst:>9.2f}  {kind}")
+        lines.append(
+            f"median worst |error|: plain {payload['median_rel_worst_error_plain'] * 1e6:.2f} "
+            f"ppm, compensated {payload['median_rel_worst_error_compensated'] * 1e6:.2f} ppm"
+        )
     return "\n".join(lines)
 
 
@@ -89,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         check_unique,
         load_targets,
         parse_targets,
+        parse_temperature_range,
         parse_tolerance,
         realise,
     )
@@ -106,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
             tolerance=parse_tolerance(args.tolerance) if args.tolerance else None,
             verify=not args.no_verify,
             nplc=args.nplc,
+            temperature_range_C=(
+                parse_temperature_range(args.temperature_range) if args.temperature_range else None
+            ),
         ).validate()
         station = load_station_arg(args.station)
         path = resolve_db_path(

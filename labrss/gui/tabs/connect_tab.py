@@ -52,6 +52,8 @@ SIM_PRESETS = (
     "memristor",
     "mixed",
     "memristor_unformed",
+    "small_long_wire",
+    "large_long_wire",
     "thinfilm",
     "thickfilm",
 )

@@ -8,6 +8,13 @@ of output errors ``y_analog - y_digital``, the per-vector relative L2 error, the
 table (digital target, programmed digital, analog), for a CNN the median relative L2
 error of every layer's analog output, and the confusion matrices. The program comes from
 the Program tab (its ``"program_done"`` event on the result stream).
+
+**Weight error vs array position** (IR drop, docs/ir-drop.md): for every program received,
+the rms weight error by board row or column pair as verification measured it
+(`labrss.workflows.ir_drop.position_profile`, computed in the worker); an IR-drop-aware
+program adds the plain masks' error as its measured wiring predicts it, so one program
+shows the error with and without compensation (the latest plain program's measured
+profile stays on the plot too).
 """
 
 from __future__ import annotations
@@ -50,8 +57,9 @@ from labrss.gui.workers import Job, JobCancelledError, JobContext
 from labrss.networks.model import Network
 from labrss.store import Store
 from labrss.workflows.cnn import CNNMVMResult, CNNProgramResult, run_cnn_mvm
+from labrss.workflows.ir_drop import PositionProfile, position_profile
 from labrss.workflows.mvm import MVMResult, MVMSettings, run_mvm
-from labrss.workflows.program import CancelledError
+from labrss.workflows.program import CancelledError, ProgramResult
 
 #: Either kind of MVM result (dense network or CNN).
 AnyMVMResult = MVMResult | CNNMVMResult
@@ -118,6 +126,34 @@ def mvm_job(
     return run
 
 
+#: Curves of the position plot: key -> (legend, colour).
+PROFILE_CURVES: dict[str, tuple[str, str]] = {
+    "plain_measured": ("plain (measured)", "#d32f2f"),
+    "plain_predicted": ("plain (predicted)", "#ef9a9a"),
+    "ir_measured": ("IR-drop-aware (measured)", "#1976d2"),
+}
+
+
+def profile_job(program: ProgramResult) -> Callable[[JobContext], dict[str, PositionProfile]]:
+    """Worker job: the program's position profiles, keyed as `PROFILE_CURVES`."""
+
+    def run(ctx: JobContext) -> dict[str, PositionProfile]:
+        out: dict[str, PositionProfile] = {}
+        measured = position_profile(program)
+        if measured is None:
+            return out
+        if program.compensation:
+            out["ir_measured"] = measured
+            plain = position_profile(program, plain=True)
+            if plain is not None:
+                out["plain_predicted"] = plain
+        else:
+            out["plain_measured"] = measured
+        return out
+
+    return run
+
+
 def accuracy_rows(result: AnyMVMResult) -> list[tuple[str, float]]:
     """(label, accuracy in %) of the target digital, programmed digital and analog outputs."""
 
@@ -151,6 +187,7 @@ class MVMTab(LabTab):
         self.source: NetworkSource | None = None
         self.result: AnyMVMResult | None = None
         self.job: Job | None = None
+        self.profiles: dict[str, PositionProfile] = {}
 
         self.program_label = QLabel("No programmed network: use the Program tab first.")
         self.program_label.setWordWrap(True)
@@ -242,10 +279,31 @@ class MVMTab(LabTab):
         self.trace_panel = ctx.setup_plot(
             PlotPanel("Relative error per vector", self.trace, self._trace_data)
         )
+        self.position = pg.PlotWidget(background="w")
+        style_plot(
+            self.position.getPlotItem(),
+            left=("rms error / max |w|", ""),
+            bottom=("board row", ""),
+        )
+        self.position.getPlotItem().setLogMode(y=True)
+        self.position.addLegend(offset=(-5, -5))
+        self.position_axis = QComboBox()
+        self.position_axis.addItem("by board row", "row")
+        self.position_axis.addItem("by column pair", "pair")
+        self.position_axis.currentIndexChanged.connect(self._draw_position)
+        self.position_panel = ctx.setup_plot(
+            PlotPanel("Weight error vs array position", self.position, self._position_data)
+        )
+        position_box = QWidget()
+        position_layout = QVBoxLayout(position_box)
+        position_layout.setContentsMargins(0, 0, 0, 0)
+        position_layout.addWidget(self.position_axis)
+        position_layout.addWidget(self.position_panel, 1)
         plots = QWidget()
         grid = QGridLayout(plots)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.scatter_panel, 0, 0, 1, 2)
+        grid.addWidget(self.scatter_panel, 0, 0)
+        grid.addWidget(position_box, 0, 1)
         grid.addWidget(self.hist_panel, 1, 0)
         grid.addWidget(self.trace_panel, 1, 1)
         grid.setRowStretch(0, 3)
@@ -285,11 +343,21 @@ class MVMTab(LabTab):
         if n_test:
             self.vectors.setMaximum(n_test)
         kind = "CNN " if isinstance(program, CNNProgramResult) else ""
+        if isinstance(program, ProgramResult) and program.wiring is not None:
+            kind = "IR-drop-aware "
         self.program_label.setText(
             f"Program run {program.run_id}: {kind}{program.network.name}, "
             f"{len(program.checks)} tiles; test set {n_test} inputs."
         )
         self._update_buttons()
+        if isinstance(program, ProgramResult):
+            self.ctx.run("Position profile", profile_job(program), self._profiles_done)
+
+    def _profiles_done(self, profiles: dict[str, PositionProfile]) -> None:
+        if "ir_measured" in profiles:
+            self.profiles.pop("plain_predicted", None)  # belongs to the earlier IR program
+        self.profiles.update(profiles)
+        self._draw_position()
 
     def run_mvm(self) -> None:
         """Run the MVM in the worker."""
@@ -388,6 +456,42 @@ class MVMTab(LabTab):
             symbolPen=None,
         )
         self._draw_confusion()
+
+    def _draw_position(self) -> None:
+        item = self.position.getPlotItem()
+        item.clear()
+        by_row = self.position_axis.currentData() != "pair"
+        item.setLabel("bottom", "board row" if by_row else "column pair")
+        for key, (legend, colour) in PROFILE_CURVES.items():
+            prof = self.profiles.get(key)
+            if prof is None:
+                continue
+            y = prof.row_rms if by_row else prof.pair_rms
+            x = np.arange(y.size, dtype=float)
+            ok = np.isfinite(y) & (y > 0)
+            item.plot(
+                x[ok],
+                y[ok],
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=4,
+                symbolBrush=colour,
+                symbolPen=None,
+                name=legend,
+            )
+
+    def _position_data(self) -> PlotData | None:
+        if not self.profiles:
+            return None
+        by_row = self.position_axis.currentData() != "pair"
+        first = next(iter(self.profiles.values()))
+        n = (first.row_rms if by_row else first.pair_rms).size
+        cols: dict[str, NDArray[np.float64]] = {"position": np.arange(n, dtype=float)}
+        for key in PROFILE_CURVES:
+            prof = self.profiles.get(key)
+            if prof is not None:
+                cols[key] = prof.row_rms if by_row else prof.pair_rms
+        return PlotData.from_columns(**cols)
 
     def layer_errors(self) -> list[tuple[str, float]]:
         """(layer, median relative L2 error in %) of a CNN run's every matrix layer."""
@@ -488,7 +592,7 @@ class MVMTab(LabTab):
         )
 
     def plots(self) -> list[PlotPanel]:
-        return [self.scatter_panel, self.hist_panel, self.trace_panel]
+        return [self.scatter_panel, self.hist_panel, self.trace_panel, self.position_panel]
 
     def save_state(self) -> None:
         s = self.ctx.settings

@@ -426,6 +426,13 @@ class ProgramTab(LabTab):
         map_form.addRow("Fill of the cell range", self.fill)
         map_form.addRow("Tolerance (%)", self.rel_tol)
         map_form.addRow("Repair rounds", self.repairs)
+        self.ir_drop = QCheckBox("IR-drop-aware (measure the wiring, solve for the MVM)")
+        self.ir_drop.setToolTip(
+            "Row reads of two known arrays fit the row/column wire and routing resistances; "
+            "every tile is then solved so that the predicted MVM, wires included, realises "
+            "the weights, and verified against that prediction (docs/ir-drop.md)."
+        )
+        map_form.addRow(self.ir_drop)
         self.solve_button = QPushButton("Solve")
         self.program_button = QPushButton("Program and verify")
         self.solve_button.clicked.connect(self.solve)
@@ -510,6 +517,7 @@ class ProgramTab(LabTab):
             fill=self.fill.value(),
             rel_tol=self.rel_tol.value() / 100.0,
             max_repair_rounds=self.repairs.value(),
+            ir_drop=self.ir_drop.isChecked(),
         )
         settings.validate()
         return settings
