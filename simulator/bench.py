@@ -95,10 +95,10 @@ class SimulatedBench:
             clients that ask there: pyvisa-py, NI-VISA) registering the core channel;
             None: no portmapper. Not fatal when the port cannot be bound:
             ``portmapper_error`` says why and the resource carries the port instead.
-        thermal: a temperature-controlled stage under the board (`simulator.thermal_stage`),
-            its Lake Shore 336 controller served on ``thermal_resource``; the board's
-            temperature then follows the stage. None (the default): no stage, the board
-            sits in the room as before.
+        thermal: a temperature-controlled stage under the board (`simulator.thermal_stage`;
+            True: the default `ThermalStageConfig`), its Lake Shore 336 controller served on
+            ``thermal_resource``; the board's temperature then follows the stage. None or
+            False (the default): no stage, the board sits in the room as before.
         thermal_port: the controller's TCP port (0 picks a free one).
 
     Attributes:
@@ -127,7 +127,7 @@ class SimulatedBench:
         bench: str = "crossbar",
         vxi11: bool = False,
         portmapper_port: int | None = None,
-        thermal: ThermalStageConfig | None = None,
+        thermal: ThermalStageConfig | bool | None = None,
         thermal_port: int = 0,
     ) -> None:
         if bench not in BENCHES:
@@ -192,7 +192,9 @@ class SimulatedBench:
         self.stage: ThermalStage | None = None
         self.thermal: LakeShore336Emulator | None = None
         self._thermal_server: LineServer | None = None
-        if thermal is not None:
+        if thermal is True:
+            thermal = ThermalStageConfig()
+        if isinstance(thermal, ThermalStageConfig):
             stage = ThermalStage(
                 thermal,
                 self.model.ambient_C,

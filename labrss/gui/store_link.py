@@ -24,6 +24,7 @@ from labrss.lab import Reading
 from labrss.station import Station
 from labrss.store import (
     Calibration,
+    ElementTCR,
     NoCalibrationError,
     ReadingRow,
     Store,
@@ -93,6 +94,12 @@ class StoreLink:
             return self.store.latest_calibration(self.board_id)
         except NoCalibrationError:
             return None
+
+    def latest_tcr(self) -> ElementTCR | None:
+        """The connected board's element TCRs (``labrss calibrate --temperatures``), or None."""
+        if self.store is None or self.board_id is None:
+            return None
+        return self.store.latest_tcr(self.board_id)
 
     def cell_history(self, r: int, c: int) -> NDArray[np.void]:
         """Every stored reading of cell (r, c) of the connected board, oldest first.

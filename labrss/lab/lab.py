@@ -394,7 +394,6 @@ class Lab:
 
     def _start_simulator(self) -> SimulatedBench:
         from simulator.bench import SimulatedBench
-        from simulator.thermal_stage import ThermalStageConfig
 
         sim = self.station.simulator
         protocol = self._board_emulator() if self.station.board.simulated else None
@@ -407,7 +406,7 @@ class Lab:
                 realtime_factor=sim.realtime_factor,
                 board_protocol=protocol,
                 bench=sim.bench,
-                thermal=ThermalStageConfig() if th is not None and th.simulated else None,
+                thermal=th is not None and th.simulated,
             )
         except (ValueError, OSError) as exc:  # bad preset name or board file
             raise StationError(

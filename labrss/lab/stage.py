@@ -113,9 +113,11 @@ def go_to_temperature(
     ramp_K_per_min: float | None = None,
     progress: StageProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_sample: Callable[[StageSample], None] | None = None,
 ) -> StageSettled:
     """Send the stage to ``setpoint_C`` and wait until it and the board are stable
     (module docstring). Limits are checked by the driver before anything is sent.
+    ``on_sample`` gets every sample as it is taken (the GUI's live plot).
 
     Raises:
         LabError: the station has no thermal stage.
@@ -129,6 +131,8 @@ def go_to_temperature(
     th.set_setpoint_C(setpoint_C, ramp_K_per_min=ramp_K_per_min)
     start = lab.clock_s()
     samples: list[StageSample] = [sample_stage(lab)]
+    if on_sample is not None:
+        on_sample(samples[-1])
     needed = max(2, math.ceil(settings.stability_window_s / settings.poll_s) + 1)
     if progress is not None:
         progress(f"stage: going to {setpoint_C:g} degC (now {samples[-1].stage_C:.3f} degC)")
@@ -160,6 +164,8 @@ def go_to_temperature(
             )
         lab.wait_s(settings.poll_s)
         samples.append(sample_stage(lab))
+        if on_sample is not None:
+            on_sample(samples[-1])
         if progress is not None and len(samples) % 30 == 0:
             s = samples[-1]
             progress(

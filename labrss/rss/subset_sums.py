@@ -23,6 +23,7 @@ __all__ = [
     "build_sum_levels",
     "level_offsets_nb",
     "recover_mask",
+    "recover_mask_of_sum",
     "sorted_subset_sums",
 ]
 
@@ -392,7 +393,17 @@ def recover_mask(
     that sum (among equal sums, any of their subsets). ``O(k**2)``.
     """
     k = values.shape[0]
-    v = arena[off[k] + 1 + index]
+    return recover_mask_of_sum(values, bits, arena, off, arena[off[k] + 1 + index])
+
+
+@njit(cache=True)
+def recover_mask_of_sum(
+    values: np.ndarray, bits: np.ndarray, arena: np.ndarray, off: np.ndarray, v: float
+) -> np.uint64:
+    """`recover_mask` of a sum ``v`` of the top level ``k = len(values)`` given by value:
+    only levels ``0 .. k - 1`` of the arena are read (the top level need not be stored:
+    a subset sum of ``values`` in the order of `build_sum_levels`)."""
+    k = values.shape[0]
     mask = np.uint64(0)
     for j in range(k, 0, -1):
         lo = off[j - 1] + 1

@@ -200,8 +200,9 @@ def test_export_every_plot(qtbot: QtBot, connected: MainWindow, tmp_path: Path) 
     out.mkdir()
     panels = [p for page in connected.tab_pages.values() for p in page.plots()]
     # Board (map, history), RSS explorer (bits vs n) first; then the calibrate, program,
-    # MVM, memristor and characterise tabs' plots, exported even before they hold data.
-    assert len(panels) == 12
+    # MVM (two, with IR drop), memristor, characterise and temperature tabs' plots, exported
+    # even before they hold data.
+    assert len(panels) == 14
     for i, panel in enumerate(panels):
         written = panel.export(out / f"plot{i}")
         # The three part-1 plots hold data here (a CSV); the others may still be empty.

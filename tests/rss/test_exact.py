@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from labrss.rss import exact
 from labrss.rss.exact import (
     bits_to_bool,
     enumerate_nearest,
@@ -279,3 +280,38 @@ def test_mitm_matches_the_numpy_reference_at_n32_and_n40() -> None:
                 assert abs(min(t - f[cell, k], c[cell, k] - t) - ref) <= tol
                 for s, bits in ((f[cell, k], fm[cell, k]), (c[cell, k], cm[cell, k])):
                     assert abs(values[cell][bits_to_bool(bits, n)].sum() - s) <= tol
+
+
+# ------------------------------------------------------------ streamed top levels
+@given(kinds, st.integers(4, 16), seeds, st.booleans())
+def test_streamed_top_levels_give_the_stored_answers(
+    kind: str, n: int, seed: int, window: bool
+) -> None:
+    """The sweeps that merge the top level(s) as they read them (first half, both
+    halves) return bit for bit what the stored-table sweep returns: floor, ceiling,
+    masks, and where a tolerance window stops them (integers: many exact ties)."""
+    values = instance(kind, n, 2, seed)
+    rng = np.random.default_rng(seed + 9)
+    span = np.abs(values).sum(1, keepdims=True) + 1.0
+    targets = rng.uniform(-0.2, 1.2, (2, 2)) * span
+    if window:
+        width = 10.0 ** rng.uniform(-6, 0, (2, 2)) * span
+        lo, hi = targets - width, targets + width
+    else:
+        lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
+    stored = exact._mitm_within_stored(values, targets, lo, hi)
+    for streamed in (exact._mitm_within_streamed, exact._mitm_within_streamed2):
+        for got, want in zip(streamed(values, targets, lo, hi), stored, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_streamed_top_levels_at_the_four_chain_sizes() -> None:
+    """Halves long enough for the four-chain sweep's co-ranked starts (n = 22)."""
+    rng = np.random.default_rng(11)
+    for values in (rng.integers(0, 4, (2, 22)).astype(float), rng.uniform(0.8, 1.2, (2, 22))):
+        targets = rng.uniform(0.25, 0.75, (2, 2)) * values.sum(1, keepdims=True)
+        lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
+        stored = exact._mitm_within_stored(values, targets, lo, hi)
+        for streamed in (exact._mitm_within_streamed, exact._mitm_within_streamed2):
+            for got, want in zip(streamed(values, targets, lo, hi), stored, strict=True):
+                np.testing.assert_array_equal(got, want)

@@ -142,7 +142,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the bench, then dump the truth or serve until a signal; return the exit code."""
     from simulator.bench import SimulatedBench
-    from simulator.thermal_stage import ThermalStageConfig
     from simulator.truth import dump_truth
 
     try:
@@ -156,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             bench=args.bench,
             vxi11=args.vxi11 or args.portmapper,
             portmapper_port=PORTMAPPER_PORT if args.portmapper else None,
-            thermal=ThermalStageConfig() if args.thermal else None,
+            thermal=bool(args.thermal),
             thermal_port=args.thermal_port,
         )
         if args.dump_truth is not None:

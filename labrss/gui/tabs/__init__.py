@@ -21,6 +21,7 @@ TAB_REGISTRY: list[tuple[str, str]] = [
     ("mvm_tab", "MVMTab"),
     ("memristor_tab", "MemristorTab"),
     ("characterise_tab", "CharacteriseTab"),
+    ("temperature_tab", "TemperatureTab"),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 from labrss.gui.calibration_view import (
     QUANTITIES,
     CellMap,
-    Quantity,
     cell_map,
     describe_cell,
     nominal_conductance_S,
@@ -43,11 +42,39 @@ from labrss.gui.widgets.heatmap import CrossbarHeatMap
 from labrss.gui.workers import JobContext
 from labrss.lab import Reading
 from labrss.report.uncertainty_budget import budget_rows
-from labrss.store import Calibration
+from labrss.store import Calibration, ElementTCR
 
 log = logging.getLogger(__name__)
 
 _BRANCH_COLUMNS = ("branch", "G", "u(G)", "R", "deviation", "switch", "fault")
+
+#: Temperature-coefficient maps (``labrss calibrate --temperatures``), beside QUANTITIES.
+TCR_QUANTITIES: dict[str, tuple[str, str]] = {
+    "tcr": ("temperature coefficient (ppm/K)", ""),
+    "tcr_u": ("u(temperature coefficient) (ppm/K)", ""),
+}
+
+
+def tcr_map(tcr: ElementTCR, key: str, branch: int | None, faults: NDArray[np.bool_]) -> CellMap:
+    """The TCR map: one branch's coefficient (or its uncertainty), or the whole cell's:
+    the conductance-weighted mean of its elements' (what the bank drifts by with every
+    branch closed) and its uncertainty."""
+    label, unit = TCR_QUANTITIES[key]
+    alpha, u, g = tcr.tcr_ppm_per_K, tcr.u_tcr_ppm_per_K, tcr.conductance_S
+    with np.errstate(all="ignore"):
+        if branch is not None:
+            values = (alpha if key == "tcr" else u)[..., branch]
+        else:
+            w = np.where(tcr.known, g, 0.0)
+            total = w.sum(axis=2)
+            if key == "tcr":
+                values = np.where(total > 0, (w * np.nan_to_num(alpha)).sum(axis=2) / total, np.nan)
+            else:
+                var = (w * np.nan_to_num(u)) ** 2
+                values = np.where(total > 0, np.sqrt(var.sum(axis=2)) / total, np.nan)
+    return CellMap(np.asarray(values, dtype=np.float64), label, unit, faults)
+
+
 _BUDGET_COLUMNS = ("component", "branch", "ppm", "cell as switched", "ppm")
 
 
@@ -163,7 +190,8 @@ class BoardTab(LabTab):
         self.calibration: Calibration | None = None
         self.nominal_S: NDArray[np.float64] | None = None
         self.nominal_from = ""
-        self.maps: dict[Quantity, CellMap] = {}
+        self.maps: dict[str, CellMap] = {}
+        self.tcr: ElementTCR | None = None
         self.selected: tuple[int, int] | None = None
         self.cell_mask: int | None = None
         self.last_reading: Reading | None = None
@@ -175,7 +203,8 @@ class BoardTab(LabTab):
 
         # --- map controls
         self.quantity = QComboBox()
-        for key, (label, unit) in QUANTITIES.items():
+        listed: dict[str, tuple[str, str]] = {**dict(QUANTITIES.items()), **TCR_QUANTITIES}
+        for key, (label, unit) in listed.items():
             self.quantity.addItem(f"{label}" + (f" [{unit}]" if unit else ""), key)
         self.branch = QComboBox()
         self.branch.addItem("whole cell (all usable branches closed)", -1)
@@ -288,6 +317,7 @@ class BoardTab(LabTab):
         """Fetch the latest calibration of the connected board from the store and redraw."""
         session = self.ctx.session
         self.calibration = self.ctx.store.latest_calibration() if session else None
+        self.tcr = self.ctx.store.latest_tcr() if session else None
         if self.calibration is not None and session is not None:
             self.nominal_S, self.nominal_from = nominal_conductance_S(
                 self.calibration, session.board_info
@@ -299,6 +329,12 @@ class BoardTab(LabTab):
                 f"{int(cal.measured.sum())} of {cal.measured.size} cells measured, "
                 f"{n_faults} faulty branch{'es' if n_faults != 1 else ''} (red crosses); "
                 f"nominal = {self.nominal_from}."
+                + (
+                    f" Temperature coefficients of {int(self.tcr.known.sum())} elements "
+                    f"(thermal calibration run {int(self.tcr.run_id.max())})."
+                    if self.tcr is not None
+                    else ""
+                )
             )
         elif session is not None:
             self.nominal_S = None
@@ -310,21 +346,30 @@ class BoardTab(LabTab):
         if self.selected is not None:
             self._show_cell()
 
-    def _current(self) -> tuple[Quantity, int | None]:
-        quantity = cast(Quantity, self.quantity.currentData())
+    def _current(self) -> tuple[str, int | None]:
+        quantity = str(self.quantity.currentData())
         k = int(self.branch.currentData() if self.branch.currentData() is not None else -1)
         return quantity, (None if k < 0 else k)
 
     def _redraw(self) -> None:
         session = self.ctx.session
         quantity, k = self._current()
-        label, unit = QUANTITIES[quantity]
+        all_quantities: dict[str, tuple[str, str]] = {**dict(QUANTITIES.items()), **TCR_QUANTITIES}
+        label, unit = all_quantities[quantity]
         if self.calibration is None or self.nominal_S is None:
             shape = (session.rows, session.cols) if session else (1, 1)
             self.maps = {}
             self.heatmap.set_data(np.full(shape, np.nan), label, unit)
             return
         self.maps = {q: cell_map(self.calibration, q, k, self.nominal_S) for q in QUANTITIES}
+        if self.tcr is not None:
+            faults = self.maps["G"].faults
+            for key in TCR_QUANTITIES:
+                self.maps[key] = tcr_map(self.tcr, key, k, faults)
+        if quantity not in self.maps:  # a TCR map without TCRs: empty, with its label
+            t_label, t_unit = TCR_QUANTITIES[quantity]
+            self.heatmap.set_data(np.full(self.maps["G"].values.shape, np.nan), t_label, t_unit)
+            return
         shown = self.maps[quantity]
         self.heatmap.set_data(shown.values, shown.label, shown.unit, faults=shown.faults)
         if self.selected is not None:
@@ -339,7 +384,14 @@ class BoardTab(LabTab):
             "row": rr.ravel().astype(np.float64),
             "column": cc.ravel().astype(np.float64),
         }
-        names = {"G": "G_S", "R": "R_ohm", "deviation": "deviation_pct", "uncertainty": "u_G_ppm"}
+        names = {
+            "G": "G_S",
+            "R": "R_ohm",
+            "deviation": "deviation_pct",
+            "uncertainty": "u_G_ppm",
+            "tcr": "tcr_ppm_per_K",
+            "tcr_u": "u_tcr_ppm_per_K",
+        }
         for q, m in self.maps.items():
             columns[names[q]] = m.values.ravel()
         columns["fault"] = next(iter(self.maps.values())).faults.ravel().astype(float)
@@ -361,6 +413,11 @@ class BoardTab(LabTab):
             scale = next((row[4] for row in rows if row[0] == "scale"), float("nan"))
             if np.isfinite(scale):
                 text += f" (k = 1; of which the common scale {1e6 * scale:.3g} ppm)"
+            if "tcr" in self.maps and np.isfinite(self.maps["tcr"].values[r, c]):
+                text += (
+                    f", TCR {self.maps['tcr'].values[r, c]:+.2f} "
+                    f"+- {self.maps['tcr_u'].values[r, c]:.2f} ppm/K"
+                )
             if self.maps["G"].faults[r, c]:
                 text += "  FAULT"
         else:

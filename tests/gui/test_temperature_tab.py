@@ -1,0 +1,97 @@
+"""Temperature tab (the thermal stage) and the Board tab's TCR map, offscreen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from labrss.gui.main_window import MainWindow
+from labrss.gui.tabs.temperature_tab import TemperatureTab
+from labrss.store import Store
+from tests.gui.conftest import CONNECT_TIMEOUT_MS, board_tab, connect_tab
+
+pytestmark = pytest.mark.gui
+
+STATION = """
+[simulator]
+board = "small"
+seed = 4
+
+[thermal]
+min_C = 15
+max_C = 40
+stability_window_s = 120
+"""
+
+
+def _tab(win: MainWindow) -> TemperatureTab:
+    page = win.tab_pages[TemperatureTab.title]
+    assert isinstance(page, TemperatureTab)
+    return page
+
+
+def test_go_to_a_set_point_plots_and_settles(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    station = tmp_path / "stage.toml"
+    station.write_text(STATION)
+    ctab = connect_tab(window)
+    assert ctab.load_station_file(str(station))
+    qtbot.mouseClick(ctab.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=CONNECT_TIMEOUT_MS)
+    tab = _tab(window)
+    qtbot.waitUntil(lambda: tab.has_stage, timeout=CONNECT_TIMEOUT_MS)
+    assert tab.setpoint.minimum() == 15 and tab.setpoint.maximum() == 40
+    assert "within 0.05 K" in tab.readout["criterion"].text()
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=CONNECT_TIMEOUT_MS)
+    tab.setpoint.setValue(32.0)
+    qtbot.mouseClick(tab.go_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.info.text().startswith("Stable"), timeout=60_000)
+    assert len(tab.samples) > 10
+    last = tab.samples[-1]
+    assert abs(last.stage_C - 32.0) < 0.05
+    assert abs(last.board_C - 32.0) < 0.5  # 2 % of the 7 K to the room, and its offset
+    data = tab._plot_data()
+    assert data is not None and "board_C" in data.columns
+    window.tabs.setCurrentWidget(tab)
+    tab.grab().save(str(tmp_path / "temperature_tab.png"))
+
+
+def test_without_a_stage_the_tab_says_so(qtbot: QtBot, connected: MainWindow) -> None:
+    tab = _tab(connected)
+    qtbot.waitUntil(lambda: "no thermal stage" in tab.info.text(), timeout=CONNECT_TIMEOUT_MS)
+    assert not tab.go_button.isEnabled()
+
+
+def test_board_tab_shows_the_tcr_map(qtbot: QtBot, connected: MainWindow) -> None:
+    assert connected.store.path is not None and connected.store.board_id is not None
+    from tests.gui.conftest import store_calibration
+
+    store_calibration(connected.store.path, connected.store.board_id, (8, 8, 8), seed=1)
+    rng = np.random.default_rng(0)
+    alpha = rng.normal(40.0, 30.0, (64, 8))
+    with Store(connected.store.path) as store:
+        run = store.start_run("thermal_calibration", connected.store.board_id)
+        store.put_tcr(
+            run,
+            [(r, c) for r in range(8) for c in range(8)],
+            tcr_ppm_per_K=alpha,
+            u_tcr_ppm_per_K=np.full(alpha.shape, 0.7),
+            conductance_S=np.full(alpha.shape, 1e-4),
+            reference_C=np.full(alpha.shape, 25.0),
+        )
+        store.finish_run(run, "completed")
+    tab = board_tab(connected)
+    qtbot.mouseClick(tab.reload_button, Qt.MouseButton.LeftButton)
+    assert "Temperature coefficients of 512 elements" in tab.info.text()
+    tab.quantity.setCurrentIndex(tab.quantity.findData("tcr"))
+    # whole cell: the conductance-weighted mean (equal conductances: the plain mean)
+    np.testing.assert_allclose(tab.heatmap.values, alpha.reshape(8, 8, 8).mean(axis=2))
+    tab.branch.setCurrentIndex(tab.branch.findData(3))
+    np.testing.assert_allclose(tab.heatmap.values, alpha.reshape(8, 8, 8)[..., 3])
+    tab._on_hover(2, 5)
+    assert "TCR" in tab.hover.text() and "ppm/K" in tab.hover.text()
