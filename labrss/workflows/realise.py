@@ -59,19 +59,22 @@ from numpy.typing import ArrayLike, NDArray
 from labrss.lab import Lab
 from labrss.metrology.budget import BankUncertainty, ElementBudget
 from labrss.metrology.smu_accuracy import AccuracyTableError, accuracy_for_model
-from labrss.metrology.tcr import split_common
+from labrss.metrology.tcr import CommonTCR, split_common
 from labrss.rss import solve
 from labrss.rss.thermal import solve_over_span, span_errors
 from labrss.store import Calibration, ElementTCR, ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
 
 __all__ = [
+    "CellSpan",
     "RealiseError",
     "RealiseResult",
     "RealiseSettings",
     "RealisedCell",
     "Target",
+    "cell_span",
     "check_unique",
+    "common_tcr",
     "load_targets",
     "parse_quantity",
     "parse_targets",
@@ -461,6 +464,116 @@ def _mask_int(mask: NDArray[np.bool_]) -> int:
     return int(sum(1 << int(j) for j in np.flatnonzero(mask)))
 
 
+@dataclass(frozen=True)
+class CellSpan:
+    """One cell's subsets over a span (`cell_span`): the compensated ``mask`` and the
+    ``plain_mask`` (best at the span's middle), both as bool arrays over the branches, the
+    JSON-ready ``info`` (`RealisedCell.temperature`), and the elements' TCR model."""
+
+    mask: NDArray[np.bool_]
+    plain_mask: NDArray[np.bool_]
+    info: dict[str, Any]
+    g_ref_S: FloatArray
+    alpha_per_K: FloatArray
+    u_alpha_per_K: FloatArray
+    t_ref_C: FloatArray
+    c0_S: float
+
+    def conductance_at(self, temperature_C: float) -> FloatArray:
+        """Each element's conductance at ``temperature_C`` by its own TCR (S)."""
+        return np.asarray(
+            self.g_ref_S / (1.0 + self.alpha_per_K * (temperature_C - self.t_ref_C)),
+            dtype=np.float64,
+        )
+
+
+def common_tcr(tcr: ElementTCR) -> CommonTCR:
+    """The board's common TCR and spread; RealiseError when it has no TCRs."""
+    common = split_common(tcr.tcr_ppm_per_K, tcr.u_tcr_ppm_per_K)
+    if not math.isfinite(common.common_ppm_per_K):
+        raise RealiseError("the board has no element TCRs: run `labrss calibrate --temperatures`")
+    return common
+
+
+def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
+    calibration: Calibration,
+    tcr: ElementTCR,
+    r: int,
+    c: int,
+    target_S: float,
+    span_C: tuple[float, float],
+    common: CommonTCR | None = None,
+) -> CellSpan:
+    """Cell (r, c)'s plain and compensated subsets for ``target_S`` (the bank's own
+    value, S) over ``span_C`` (module docstring; the target follows the common TCR).
+    RealiseError for a cell without a TCR for every usable element. Pure: nothing sent."""
+    lo, hi = span_C
+    t0 = 0.5 * (lo + hi)
+    common = common if common is not None else common_tcr(tcr)
+    alpha_c = common.common_ppm_per_K * 1e-6
+    k = calibration.conductance_S.shape[2]
+    usable = calibration.usable[r, c] & tcr.known[r, c]
+    if not usable.any() or not tcr.known[r, c][calibration.usable[r, c]].all():
+        raise RealiseError(
+            f"cell ({r}, {c}) has no temperature coefficients for every usable element: "
+            f"run `labrss calibrate --temperatures ... --cells {r},{c}` first"
+        )
+    model = CellSpan(
+        np.zeros(k, dtype=bool),
+        np.zeros(k, dtype=bool),
+        {},
+        np.where(usable, tcr.conductance_S[r, c], 0.0),
+        np.where(usable, tcr.tcr_ppm_per_K[r, c], 0.0) * 1e-6,
+        np.where(usable, tcr.u_tcr_ppm_per_K[r, c], 0.0) * 1e-6,
+        np.where(usable, tcr.reference_C[r, c], t0),
+        float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0)),
+    )
+    g0 = model.conductance_at(t0)
+    v0 = g0 + model.c0_S / k
+    slope = -model.alpha_per_K * g0
+    t_slope = -alpha_c * target_S
+    plain = solve(v0[None, :], [target_S], exclude=~usable[None, :])
+    plain_mask = np.asarray(plain.mask, dtype=bool)[0]
+    comp = solve_over_span(
+        v0,
+        slope,
+        [target_S],
+        span_K=(lo - t0, hi - t0),
+        target_slopes_S_per_K=[t_slope],
+        exclude=~usable,
+    )
+    mask = comp.mask[0]
+    temps = [lo + f * (hi - lo) for f in SPAN_POINTS]
+    errs = span_errors(
+        np.stack([v0, v0]),
+        np.stack([slope, slope]),
+        np.stack([plain_mask, mask]),
+        [target_S, target_S],
+        [x - t0 for x in temps],
+        target_slopes_S_per_K=[t_slope, t_slope],
+    )
+    info = {
+        "range_C": [lo, hi],
+        "reference_C": t0,
+        "target_S": target_S,
+        "common_tcr_ppm_per_K": common.common_ppm_per_K,
+        "tcr_spread_ppm_per_K": common.spread_ppm_per_K,
+        "common_drift_S": abs(alpha_c * target_S) * 0.5 * (hi - lo),
+        "temperatures_C": temps,
+        "plain_mask": _mask_int(plain_mask),
+        "compensated_mask": _mask_int(mask),
+        "errors_plain_S": errs[0].tolist(),
+        "errors_compensated_S": errs[1].tolist(),
+        "worst_plain_S": float(np.abs(errs[0]).max()),
+        "worst_compensated_S": float(comp.worst_S[0]),
+        "error_at_reference_plain_S": float(errs[0][2]),
+        "error_at_reference_compensated_S": float(errs[1][2]),
+        "u_slope_S_per_K": float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
+        "method": comp.method,
+    }
+    return dataclasses.replace(model, mask=mask, plain_mask=plain_mask, info=info)
+
+
 def plan_over_span(
     calibration: Calibration,
     tcr: ElementTCR,
@@ -471,65 +584,20 @@ def plan_over_span(
     """Re-solve ``plans`` (already checked by `plan_targets`) for the span (module
     docstring): masks, predictions at ``now_C`` and the temperature component from each
     element's TCR; RealiseError for a cell without TCRs. Nothing is switched."""
-    lo, hi = span_C
-    t0 = 0.5 * (lo + hi)
-    common = split_common(tcr.tcr_ppm_per_K, tcr.u_tcr_ppm_per_K)
-    if not math.isfinite(common.common_ppm_per_K):
-        raise RealiseError("the board has no element TCRs: run `labrss calibrate --temperatures`")
-    alpha_c = common.common_ppm_per_K * 1e-6
+    common = common_tcr(tcr)
     k = calibration.conductance_S.shape[2]
     out = []
     for plan in plans:
         r, c = plan.target.r, plan.target.c
-        usable = calibration.usable[r, c] & tcr.known[r, c]
-        if not usable.any() or not tcr.known[r, c][calibration.usable[r, c]].all():
-            raise RealiseError(
-                f"cell ({r}, {c}) has no temperature coefficients for every usable element: "
-                f"run `labrss calibrate --temperatures ... --cells {r},{c}` first"
-            )
-        alpha = np.where(usable, tcr.tcr_ppm_per_K[r, c], 0.0) * 1e-6
-        u_alpha = np.where(usable, tcr.u_tcr_ppm_per_K[r, c], 0.0) * 1e-6
-        g_ref = np.where(usable, tcr.conductance_S[r, c], 0.0)
-        t_ref = np.where(usable, tcr.reference_C[r, c], t0)
-
-        def g_at(
-            temp: float,
-            g_ref: FloatArray = g_ref,
-            alpha: FloatArray = alpha,
-            t_ref: FloatArray = t_ref,
-        ) -> FloatArray:
-            return np.asarray(g_ref / (1.0 + alpha * (temp - t_ref)), dtype=np.float64)
-
-        c0 = float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0))
-        v0 = g_at(t0) + c0 / k
-        slope = -alpha * g_at(t0)
-        target = plan.target.target_S
-        t_slope = -alpha_c * target
-        plain = solve(v0[None, :], [target], exclude=~usable[None, :])
-        plain_mask = np.asarray(plain.mask, dtype=bool)[0]
-        comp = solve_over_span(
-            v0,
-            slope,
-            [target],
-            span_K=(lo - t0, hi - t0),
-            target_slopes_S_per_K=[t_slope],
-            exclude=~usable,
-        )
-        mask = comp.mask[0]
-        temps = [lo + f * (hi - lo) for f in SPAN_POINTS]
-        offsets = [x - t0 for x in temps]
-        errs = span_errors(
-            np.stack([v0, v0]),
-            np.stack([slope, slope]),
-            np.stack([plain_mask, mask]),
-            [target, target],
-            offsets,
-            target_slopes_S_per_K=[t_slope, t_slope],
-        )
+        span = cell_span(calibration, tcr, r, c, plan.target.target_S, span_C, common)
+        mask = span.mask
         # the prediction now, carried by each element's own TCR
-        now = t0 if not math.isfinite(now_C) else now_C
-        value_now = float(g_at(now)[mask].sum() + c0)
-        u_temp = float(np.sqrt((((g_at(now) * u_alpha * (now - t_ref))[mask]) ** 2).sum()))
+        now = 0.5 * sum(span_C) if not math.isfinite(now_C) else now_C
+        g_now = span.conductance_at(now)
+        value_now = float(g_now[mask].sum() + span.c0_S)
+        u_temp = float(
+            np.sqrt((((g_now * span.u_alpha_per_K * (now - span.t_ref_C))[mask]) ** 2).sum())
+        )
         bank = plan.bank
         if not np.array_equal(_bits(plan.mask, k), mask):
             bank = _bank_for(calibration, plan, mask)
@@ -539,25 +607,9 @@ def plan_over_span(
         u_all = math.sqrt(max(float(bank.u_S) ** 2 - old**2, 0.0) + u_temp**2)
         new_bank = BankUncertainty(np.asarray(value_now), np.asarray(u_all), comps)
         info = {
-            "range_C": [lo, hi],
-            "reference_C": t0,
-            "target_S": target,
-            "common_tcr_ppm_per_K": common.common_ppm_per_K,
-            "tcr_spread_ppm_per_K": common.spread_ppm_per_K,
-            "common_drift_S": abs(alpha_c * target) * 0.5 * (hi - lo),
-            "temperatures_C": temps,
-            "plain_mask": _mask_int(plain_mask),
-            "compensated_mask": _mask_int(mask),
-            "errors_plain_S": errs[0].tolist(),
-            "errors_compensated_S": errs[1].tolist(),
-            "worst_plain_S": float(np.abs(errs[0]).max()),
-            "worst_compensated_S": float(comp.worst_S[0]),
-            "error_at_reference_plain_S": float(errs[0][2]),
-            "error_at_reference_compensated_S": float(errs[1][2]),
-            "u_slope_S_per_K": float(np.sqrt(((g_at(t0) * u_alpha)[mask] ** 2).sum())),
+            **span.info,
             "predicted_now_S": value_now,
             "board_C": now_C if math.isfinite(now_C) else None,
-            "method": comp.method,
         }
         out.append(_Plan(plan.target, _mask_int(mask), new_bank, info))
     return out

@@ -95,3 +95,52 @@ def test_board_tab_shows_the_tcr_map(qtbot: QtBot, connected: MainWindow) -> Non
     np.testing.assert_allclose(tab.heatmap.values, alpha.reshape(8, 8, 8)[..., 3])
     tab._on_hover(2, 5)
     assert "TCR" in tab.hover.text() and "ppm/K" in tab.hover.text()
+
+
+def test_rss_explorer_holds_a_target_over_a_span(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from calibration.settings import CalibrationSettings, parse_cells
+    from labrss.station import load_station
+    from labrss.workflows.thermal_calibration import (
+        ThermalCalibrationSettings,
+        run_thermal_calibration,
+    )
+    from tests.gui.conftest import rss_tab
+
+    station = tmp_path / "stage.toml"
+    station.write_text(STATION.replace('"small"', '"thickfilm"'))
+    cal = run_thermal_calibration(
+        ThermalCalibrationSettings(
+            (15.0, 25.0, 35.0), CalibrationSettings(cells=parse_cells("0,0"))
+        ),
+        station=load_station(station),
+        db_path=tmp_path / "lab.db",
+    )
+    assert cal.fit is not None
+    ctab = connect_tab(window)
+    assert ctab.load_station_file(str(station))
+    qtbot.mouseClick(ctab.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=CONNECT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.worker.busy, timeout=CONNECT_TIMEOUT_MS)
+    tab = rss_tab(window)
+    tab.refresh_calibration()
+    assert tab.tcr is not None and tab.span_check.isEnabled()
+    tab.row.setValue(0)
+    tab.col.setValue(0)
+    tab.unit.setCurrentIndex(tab.unit.findData("conductance"))
+    total = float(np.nansum(cal.fit.conductance_S[0]))
+    tab.set_target(0.5 * total, "conductance")
+    tab.span_check.setChecked(True)
+    assert tab.span is not None
+    info = tab.span.info
+    assert info["worst_compensated_S"] <= info["worst_plain_S"]
+    assert "compensated 0x" in tab.span_label.text()
+    job = tab.program_cell()
+    assert job is not None
+    qtbot.waitUntil(lambda: tab.last_realised is not None, timeout=60_000)
+    assert tab.last_realised is not None
+    (cell,) = tab.last_realised.cells
+    assert cell.temperature is not None and cell.mask == info["compensated_mask"]
+    window.tabs.setCurrentWidget(tab)
+    tab.grab().save(str(tmp_path / "rss_explorer_span.png"))

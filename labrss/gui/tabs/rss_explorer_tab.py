@@ -1,6 +1,9 @@
 """The RSS explorer: pick a cell (calibrated, or a synthetic bank) and a target, see the
 best subset (`labrss.rss.solve`), the achieved value and error, and the bank's
-bits-vs-n precision curve (`labrss.gui.bank.bits_vs_n`)."""
+bits-vs-n precision curve (`labrss.gui.bank.bits_vs_n`). On a board with element TCRs
+(``labrss calibrate --temperatures``) a temperature span can be asked for: the
+compensated subset (`labrss.workflows.realise.cell_span`) beside the plain one, with their
+worst errors over the span, and "Program this cell" realises the compensated one."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -44,8 +48,16 @@ from labrss.gui.tabs.base import LabTab, TabContext
 from labrss.gui.workers import Job, JobContext
 from labrss.metrology.budget import ElementBudget
 from labrss.rss import RSSResult
-from labrss.store import Calibration, Store
-from labrss.workflows.realise import RealiseResult, RealiseSettings, Target, realise
+from labrss.store import Calibration, ElementTCR, Store
+from labrss.workflows.realise import (
+    CellSpan,
+    RealiseError,
+    RealiseResult,
+    RealiseSettings,
+    Target,
+    cell_span,
+    realise,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +133,7 @@ class RSSExplorerTab(LabTab):
             d.valueChanged.connect(self.rebuild_bank)
         self.use_cal.toggled.connect(self.rebuild_bank)
         self.use_cal.toggled.connect(lambda _: self._update_program_button())
+        self.use_cal.toggled.connect(lambda _: self._update_span_enabled())
 
         # --- target
         self.unit = QComboBox()
@@ -174,6 +187,36 @@ class RSSExplorerTab(LabTab):
         form.addRow(self.program_button, self.realised)
         self.job: Job | None = None
         self.last_realised: RealiseResult | None = None
+
+        # --- temperature span (a board with element TCRs)
+        self.tcr: ElementTCR | None = None
+        self.span: CellSpan | None = None
+        self.span_check = QCheckBox("hold over")
+        self.span_check.setToolTip(
+            "choose the subset whose worst error over this board-temperature span is "
+            "smallest, from the elements' TCRs (labrss calibrate --temperatures)"
+        )
+        self.span_lo = QDoubleSpinBox()
+        self.span_hi = QDoubleSpinBox()
+        for box, value in ((self.span_lo, 15.0), (self.span_hi, 35.0)):
+            box.setRange(-50.0, 150.0)
+            box.setDecimals(1)
+            box.setSuffix(" °C")
+            box.setValue(value)
+            box.valueChanged.connect(self.solve)
+        self.span_check.toggled.connect(self.solve)
+        self.span_label = QLabel("needs a calibrated cell with element TCRs")
+        self.span_label.setWordWrap(True)
+        self.span_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        span_row = QHBoxLayout()
+        span_row.addWidget(self.span_check)
+        span_row.addWidget(self.span_lo)
+        span_row.addWidget(QLabel("to"))
+        span_row.addWidget(self.span_hi)
+        span_row.addStretch(1)
+        form.addRow("Temperature span", span_row)
+        form.addRow("", self.span_label)
+        self._update_span_enabled()
 
         # --- bits vs n
         self.bits_plot = pg.PlotWidget(background="w")
@@ -392,7 +435,57 @@ class RSSExplorerTab(LabTab):
             f"{format_value(lo, self.kind)} … {format_value(hi, self.kind)}{flag}"
         )
         self.method.setText(f"{res.method}, {'exact' if bool(res.exact) else 'heuristic'}")
+        self._solve_span()
         return res
+
+    def _span_active(self) -> bool:
+        return (
+            self.span_check.isChecked()
+            and self.use_cal.isChecked()
+            and self.calibration is not None
+            and self.tcr is not None
+        )
+
+    def _update_span_enabled(self) -> None:
+        ok = self.use_cal.isChecked() and self.calibration is not None and self.tcr is not None
+        for w in (self.span_check, self.span_lo, self.span_hi):
+            w.setEnabled(ok)
+        if not ok:
+            self.span = None
+            self.span_label.setText("needs a calibrated cell with element TCRs")
+
+    def _solve_span(self) -> None:
+        """The compensated subset over the span beside the plain one (worst errors)."""
+        self.span = None
+        if not self._span_active():
+            if self.span_check.isEnabled():
+                self.span_label.setText("off: the best subset at the present temperature")
+            return
+        assert self.calibration is not None and self.tcr is not None
+        lo, hi = float(self.span_lo.value()), float(self.span_hi.value())
+        if not lo < hi:
+            self.span_label.setText("the span's low end must be below its high end")
+            return
+        try:
+            target = self.bank_target()
+            span = cell_span(
+                self.calibration, self.tcr, target.r, target.c, target.target_S, (lo, hi)
+            )
+        except (RealiseError, ValueError) as exc:
+            self.span_label.setText(f"<span style='color:#c62828'>{exc}</span>")
+            return
+        self.span = span
+        info = span.info
+        t = info["target_S"]
+        at_ref = 1e6 * info["error_at_reference_compensated_S"] / t
+        self.span_label.setText(
+            f"worst error over {lo:g}..{hi:g} °C (ratio part; the target follows the common "
+            f"TCR {info['common_tcr_ppm_per_K']:+.1f} ppm/K): plain 0x{info['plain_mask']:X} "
+            f"{1e6 * info['worst_plain_S'] / t:.2f} ppm, compensated "
+            f"0x{info['compensated_mask']:X} {1e6 * info['worst_compensated_S'] / t:.2f} ppm "
+            f"(at {info['reference_C']:g} °C: {at_ref:+.2f} ppm); Program realises the "
+            "compensated one"
+        )
 
     def _budget_sigma(self, mask: np.ndarray, value: float) -> float | None:
         """The predicted value's combined standard uncertainty from the calibration's
@@ -440,6 +533,11 @@ class RSSExplorerTab(LabTab):
             self.realised.setText(f"<span style='color:#c62828'>{exc}</span>")
             return None
         db = str(session.db_path)
+        span = (
+            (float(self.span_lo.value()), float(self.span_hi.value()))
+            if self._span_active() and self.span is not None
+            else None
+        )
 
         def run(ctx: JobContext) -> RealiseResult:
             with Store(db) as store:
@@ -447,7 +545,7 @@ class RSSExplorerTab(LabTab):
                     ctx.lab,
                     store,
                     [target],
-                    RealiseSettings(),
+                    RealiseSettings(temperature_range_C=span),
                     progress=ctx.progress,
                 )
 
@@ -502,14 +600,18 @@ class RSSExplorerTab(LabTab):
     def refresh_calibration(self) -> None:
         """Take the connected board's latest calibration from the store (if any)."""
         self.calibration = self.ctx.store.latest_calibration()
+        self.tcr = self.ctx.store.latest_tcr() if self.calibration is not None else None
         self.use_cal.setEnabled(self.calibration is not None)
         if self.calibration is not None:
             self.use_cal.setChecked(True)
+        self._update_span_enabled()
         self.rebuild_bank()
         self._update_program_button()
 
     def on_disconnected(self) -> None:
         self.calibration = None
+        self.tcr = None
+        self._update_span_enabled()
         self.use_cal.setEnabled(False)
         self.use_syn.setChecked(True)
         self._update_program_button()
