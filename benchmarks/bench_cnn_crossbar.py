@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-board", action="store_true", help="only the tile comparison")
     parser.add_argument("--da-cunha-n", type=int, default=40)
-    parser.add_argument("--structured-n", type=int, default=8)
+    parser.add_argument("--structured-n", type=int, default=24)
     args = parser.parse_args(argv)
     missed: list[str] = []
     rows = cols = 32

@@ -40,7 +40,7 @@ def _ngspice(netlist: str, work: Path) -> tuple[dict[str, float], float]:
     control = f".control\nset filetype=ascii\nop\nwrite {raw}\n.endc\n.end\n"
     deck.write_text(netlist.replace(".end\n", control), encoding="ascii")
     t0 = time.perf_counter()
-    subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, check=False, timeout=600)
+    subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, check=False, timeout=1800)
     dt = time.perf_counter() - t0
     lines = raw.read_text().splitlines()
     head, body = lines.index("Variables:"), lines.index("Values:")

@@ -26,7 +26,11 @@ So every branch of the line HI is routed to (the routed row in cell routing, the
 column in MVM SMU routing) carries an ammeter, a 0 V source ``VM<R>_<C>_<K>`` from the
 line into the branch: by Kirchhoff's current law the SMU current is their sum (cell
 routing: ``sum i(vm...)``; MVM SMU routing: ``-sum i(vm...)``), each the read voltage
-across an element, which keeps every digit (how `BoardModel` computes it too).
+across an element, which keeps every digit (how `BoardModel` computes it too). Up to
+`PARTIAL_PIVOTING_MAX_BRANCHES` branches the netlist sets ``.options pivrel=1``: ngspice's
+default threshold pivoting left the ammeters at ~2e-9, partial pivoting at ~1e-13. On
+the large board (65,536 branches) its fill-in took ngspice from 9 s of CPU to more than
+3 minutes, so that netlist keeps the default (its SMU current agreed to 8e-10 there).
 
     labrss sim --board large --netlist board.cir    # then: ngspice -b board.cir
 """
@@ -71,6 +75,10 @@ def node_names(nodes: CrossbarNodes) -> list[str]:
     ):
         names[int(getattr(nodes, attr))] = name
     return names
+
+
+PARTIAL_PIVOTING_MAX_BRANCHES = 16_384
+"""Boards up to this many branches get ``.options pivrel=1`` (module docstring)."""
 
 
 def _lines(model: BoardModel, force_V: float) -> Iterator[str]:
@@ -131,8 +139,12 @@ def _lines(model: BoardModel, force_V: float) -> Iterator[str]:
             yield f"RF{n} {names[n]} 0 {float_r!r}"
     # ngspice's sparse LU pivots only when the diagonal falls below 1e-3 of its column's
     # largest entry (pivrel, a sparsity trade-off): across nine decades of conductance
-    # that cost the ammeters' currents ~1e-9; partial pivoting keeps them to ~1e-13
-    yield ".options pivrel=1"
+    # that cost the ammeters' currents ~2e-9; partial pivoting keeps them to ~1e-13, but
+    # its fill-in on the large board (65,536 branches) took ngspice from 9 s to minutes
+    if rows * cols * branches <= PARTIAL_PIVOTING_MAX_BRANCHES:
+        yield ".options pivrel=1"
+    else:
+        yield "* ngspice's default pivoting (pivrel=1 costs minutes at this size)"
     # sources: HI, LO, GUARD, DACs, TIAs
     v = excitation[:, 0] * force_V + excitation[:, 1]
     labels = ["VHI", "VLO", "VGU"] + [f"VDAC{r}" for r in range(rows)]

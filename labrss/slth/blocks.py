@@ -23,16 +23,32 @@ layer's normalisation, ``b'`` the bias in the previous layers' scale, see
   ``V_lt U_jt`` over the units of channel ``l`` whose entry ``j`` is kept (the mask on
   ``U`` is chosen entry by entry). A layer whose inputs may be negative (the network's
   input) uses the ``pensia`` split instead: the paper assumes inputs in [0, 1].
-``structured`` (da Cunha, d'Amore, Natale, NeurIPS 2023, our construction after it):
-  the input entries are grouped (a convolution: per input channel, its ``d =
-  prod(kernel)`` kernel positions; a dense layer is a 1x1 kernel: one input per
-  group, ``d = 1``); per (input group ``k``, output ``l``) ``n d`` random units, each a normal
-  filter ``U_t`` on group ``k`` and a normal output weight ``V_lt``, in sign pairs
-  (``relu(z) - relu(-z) = z``, so a pair is linear). Whole units are kept or removed
-  (filter pruning), so the kernel slice ``W[group k, l]`` is a *multidimensional*
-  subset sum of the NSN vectors ``V_lt U_t`` in ``R^d``, solved by
-  `labrss.rss.multidim.solve_mrss` (max-norm). The kept units form dense blocks (every
-  kept filter entry is used): the pruned network collapses into smaller dense tiles.
+``structured`` (da Cunha, d'Amore, Natale, NeurIPS 2023; our reading of it, the full
+  paper was not available): the first random layer is *channel-blocked*: its input
+  entries are grouped (a convolution: per input channel its ``prod(kernel)`` kernel
+  positions, split into runs of at most ``block`` consecutive positions,
+  `labrss.slth.tickets`; a dense layer after a flatten is a convolution whose kernel
+  covers its input: the same per flattened channel; a dense layer on a flat vector: one
+  input per group, ``d = 1``) and each group ``k`` owns ``n`` random filters ``U_kt``
+  (normal, ``d`` entries) that see that group only; the second layer is a 1x1
+  convolution with normal weights ``V_lkt`` from every filter to every output ``l``. On
+  inputs that may be negative (the network's input) the filters are normal and come in
+  sign pairs ``(U, V)``, ``(-U, -V)`` (a "looks-linear" random network: ``relu(z) -
+  relu(-z) = z``, so a kept pair is linear); on non-negative inputs (after a ReLU) the
+  filters and unit biases are half-normal, so ``relu`` is the identity on them and no
+  pairs are needed (half the hidden channels, the same MRSS quality). A filter is kept
+  or removed whole (filter pruning; the filters no output uses are removed, with their
+  channels in the 1x1 layer), and each 1x1 weight is kept or removed (kernel pruning of
+  a 1x1 convolution): the kernel slice ``W[group k, l]`` is a *multidimensional* subset
+  sum of the NSN vectors ``V_lkt U_kt`` in ``R^d``, solved by
+  `labrss.rss.multidim.solve_mrss` (max-norm). The filters of a group are shared by
+  every output, so the instances of one group are dependent (the stochastic dependency
+  the paper's MRSS variant admits). Bias: ``n`` units with a normal bias and no filter,
+  the same way (``d = 1``). The pruned first layer is block-diagonal (group x its kept
+  filters): the network collapses into smaller dense blocks. Error: the optimum of ``n``
+  NSN vectors in ``R^d`` falls like ``2**(-n/d)`` times their spread, so ``d`` is kept
+  small (``block``, default 3) and ``n`` ~ 24: docs/networks.md gives the measured
+  trade-off, and the whole-channel blocks (``block=None``, ``d = 9`` for a 3x3 kernel).
 
 Parameter counts are those of the random block as drawn (``total``) and of the pruned
 block (``kept``, non-zero weights and biases).
@@ -251,48 +267,61 @@ def _structured(
     w_max: float,
     groups: np.ndarray,
     max_exact_n: int,
+    inputs_nonnegative: bool,
 ) -> Block:
-    """Per (input group, output) ``n d`` sign-paired normal units; MRSS per kernel slice
-    (``n`` units per dimension: the subsets of ``n d`` vectors resolve about ``n`` bits
-    per coordinate)."""
+    """Per input group ``n`` channel-blocked random filters shared by every output,
+    normal 1x1 weights; per (group, output) an MRSS of the NSN vectors ``V_lt U_t``
+    (module docstring). ``groups`` ``(K, d)``, ``-1`` pads shorter groups. Signed
+    inputs: normal filters in sign pairs; non-negative inputs: half-normal filters and
+    biases, no pairs."""
     p, o = w.shape
     k_groups, d = groups.shape
-    n = n * d
-    uf = rng.normal(size=(k_groups, o, n, d))  # filters on each group
-    vw = rng.normal(size=(k_groups, o, n))  # their output weights
-    beta = rng.normal(size=(o, n))  # bias units
-    vb = rng.normal(size=(o, n))
-    vectors = (vw[..., None] * uf).reshape(k_groups * o, n, d)  # NSN vectors
-    slices = w[groups]  # (K, d, o)
-    targets_w = slices.transpose(0, 2, 1).reshape(k_groups * o, d)
+    live = groups >= 0
+    uf = rng.normal(size=(k_groups, n, d)) * live[:, None, :]  # filters on each group
+    vw = rng.normal(size=(k_groups, n, o))  # their 1x1 weights to every output
+    beta = rng.normal(size=n)  # bias units: no filter, a normal bias
+    vb = rng.normal(size=(n, o))
+    if inputs_nonnegative:  # relu(U x + beta) = U x + beta for U, beta, x >= 0
+        uf, beta = np.abs(uf), np.abs(beta)
+    signs = (1.0,) if inputs_nonnegative else (1.0, -1.0)
     peak = float(max(np.abs(w).max(), np.abs(b).max()))
     c = w_max / peak if peak > 0 else 1.0
-    res_w = solve_mrss(vectors, c * targets_w, norm="max", max_exact_n=max_exact_n)
+    # instance (k, l): vectors V[k, t, l] U[k, t] (n, d), target c W[group k, l]
+    vectors = (vw.transpose(0, 2, 1)[..., None] * uf[:, None, :, :]).reshape(k_groups * o, n, d)
+    slices = np.where(live[:, :, None], w[np.maximum(groups, 0)], 0.0)  # (K, d, o)
+    targets_w = c * slices.transpose(0, 2, 1).reshape(k_groups * o, d)
+    res_w = solve_mrss(vectors, targets_w, norm="max", max_exact_n=max_exact_n)
     res_b = solve_mrss(
-        (vb * beta)[..., None], (c * b)[:, None], norm="max", max_exact_n=max_exact_n
+        (vb.T * beta)[..., None], (c * b)[:, None], norm="max", max_exact_n=max_exact_n
     )
-    keep_w = res_w.mask.reshape(k_groups, o, n)
-    keep_b = res_b.mask  # (o, n)
-    kk, ll, tt = np.nonzero(keep_w)
-    m = kk.size
-    mb = int(keep_b.sum())
-    h = 2 * (m + mb)
+    keep_w = res_w.mask.reshape(k_groups, o, n).transpose(0, 2, 1)  # (K, n, o)
+    keep_b = res_b.mask.T  # (n, o)
+    used = keep_w.any(axis=2)  # hidden channels some output uses: the others are pruned
+    used_b = keep_b.any(axis=1)
+    kk, tt = np.nonzero(used)
+    (tb,) = np.nonzero(used_b)
+    m, mb = kk.size, tb.size
+    copies = len(signs)
+    h = copies * (m + mb)
     u_w = np.zeros((p, h))
     u_b = np.zeros(h)
     v_w = np.zeros((h, o))
-    for sign, off in ((1.0, 0), (-1.0, m)):
-        cols = off + np.arange(m)
-        u_w[groups[kk].T, cols[None, :]] = sign * uf[kk, ll, tt].T
-        v_w[cols, ll] = sign * vw[kk, ll, tt]
-    lb, tb = np.nonzero(keep_b)
-    for sign, off in ((1.0, 2 * m), (-1.0, 2 * m + mb)):
-        cols = off + np.arange(mb)
-        u_b[cols] = sign * beta[lb, tb]
-        v_w[cols, lb] = sign * vb[lb, tb]
-    total = 2 * (k_groups * o * n * (d + 1) + o * n * 2)
-    kept = 2 * (m * (d + 1) + mb * 2)
+    rows = groups[kk]  # (m, d)
+    for i, sign in enumerate(signs):
+        off = i * m
+        cols = np.broadcast_to((off + np.arange(m))[:, None], rows.shape)
+        ok = rows >= 0
+        u_w[rows[ok], cols[ok]] = sign * uf[kk, tt][ok]
+        v_w[off : off + m] = sign * np.where(keep_w[kk, tt], vw[kk, tt], 0.0)
+    for i, sign in enumerate(signs):
+        off = copies * m + i * mb
+        u_b[off : off + mb] = sign * beta[tb]
+        v_w[off : off + mb] = sign * np.where(keep_b[tb], vb[tb], 0.0)
+    sizes = live.sum(axis=1)
+    total = copies * (n * int(sizes.sum()) + k_groups * n * o + n + n * o)
+    kept = copies * (int(sizes[kk].sum()) + int(keep_w.sum()) + mb + int(keep_b.sum()))
     optimal = float(np.concatenate([res_w.optimal, res_b.optimal]).mean())
-    units = 2 * (k_groups * o * n + o * n)
+    units = copies * (k_groups * n + n)
     return Block(u_w, u_b, v_w, np.zeros(o), c, kept, total, h, units, "structured", optimal)
 
 
@@ -332,9 +361,12 @@ def build_block(
         return _da_cunha(w, bb, n, rng, w_max)
     if method == "structured":
         g = np.arange(w.shape[0])[:, None] if groups is None else np.asarray(groups, dtype=np.int64)
-        if g.ndim != 2 or np.sort(g.ravel()).tolist() != list(range(w.shape[0])):
+        if g.ndim != 2 or np.sort(g[g >= 0]).tolist() != list(range(w.shape[0])):
             msg = f"structured: groups of shape {g.shape} must partition the {w.shape[0]} rows"
             raise ValueError(msg)
-        return _structured(w, bb, n, rng, w_max=w_max, groups=g, max_exact_n=max_exact_n)
+        return _structured(
+            w, bb, n, rng, w_max=w_max, groups=g, max_exact_n=max_exact_n,
+            inputs_nonnegative=inputs_nonnegative,
+        )  # fmt: skip
     msg = f"unknown construction {method!r}; choose from {', '.join(BLOCK_METHODS)}"
     raise ValueError(msg)

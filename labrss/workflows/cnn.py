@@ -252,6 +252,11 @@ def program_cnn(
     """
     cfg = settings or ProgramSettings()
     cfg.validate()
+    if cfg.ir_drop:
+        raise ValueError(
+            "program setting ir_drop = True: IR-drop-aware programming is implemented for "
+            "dense networks (program_network), not yet for CNNs (program_cnn)"
+        )
     started = time.perf_counter()
     instrument0 = lab.instrument_time_s
     board_id = board_id_for(lab, store)

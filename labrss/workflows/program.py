@@ -81,6 +81,7 @@ __all__ = [
     "program_network",
     "save_mapped_program",
     "save_program",
+    "stored_wiring",
     "verify_path",
     "verify_tile",
 ]
@@ -156,6 +157,10 @@ class ProgramSettings:
             criterion (the full nodal prediction and the linearised one within ``ir_tol``
             of the tile's largest target).
         ir_max_row_current_A: the wiring measurement's largest row current (A).
+        ir_wiring_run: with ``ir_drop``, reuse the wiring an earlier IR-drop-aware program
+            run of the same board measured (`stored_wiring`) instead of measuring it again
+            (the wiring does not change between runs; its measurement is most of the
+            extra bench time).
     """
 
     v_max_V: float | None = None
@@ -172,6 +177,7 @@ class ProgramSettings:
     ir_max_iterations: int = 6
     ir_tol: float = 1e-5
     ir_max_row_current_A: float = 5e-3
+    ir_wiring_run: int | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -187,6 +193,10 @@ class ProgramSettings:
             ("ir_max_row_current_A", self.ir_max_row_current_A, self.ir_max_row_current_A > 0),
         ]
         check_settings(self, "program setting", checks, ("v_max_V", "read_voltage_V"))
+        if self.ir_wiring_run is not None and not self.ir_drop:
+            raise ValueError(
+                f"program setting ir_wiring_run = {self.ir_wiring_run!r} needs ir_drop = True"
+            )
         if self.scale not in ("layer", "column"):
             raise ValueError(f"program setting scale = {self.scale!r}: 'layer' or 'column'")
 
@@ -868,6 +878,11 @@ def program_network(
     board_id = board_id_for(lab, store)
     calibration = store.latest_calibration(board_id)
     model = element_model(calibration)
+    reused = (
+        None
+        if cfg.ir_wiring_run is None
+        else stored_wiring(store, cfg.ir_wiring_run, board_id, lab.geometry.rows, lab.geometry.cols)
+    )
     # headroom for the DAC gain pre-compensation (V_set = V / gain, gains ~1 +- 1e-3)
     v_max = float(cfg.v_max_V if cfg.v_max_V is not None else DAC_HEADROOM * lab.max_row_voltage_V)
     layers, x_max = map_network(network, model, x_reference, v_max_V=v_max, settings=cfg)
@@ -895,13 +910,14 @@ def program_network(
                 )
             if progress:
                 progress(0, total, "wiring (IR drop)")
-            estimate = measure_wiring(
-                lab,
-                model,
-                dac,
-                max_row_current_A=cfg.ir_max_row_current_A,
-                nplc=cfg.nplc,
-            )
+            if reused is None:
+                estimate = measure_wiring(
+                    lab,
+                    model,
+                    dac,
+                    max_row_current_A=cfg.ir_max_row_current_A,
+                    nplc=cfg.nplc,
+                )
         result = ProgramResult(
             run_id=run_id,
             board_id=board_id,
@@ -910,7 +926,7 @@ def program_network(
             layers=layers,
             x_max=x_max,
             dac=dac,
-            wiring=None if estimate is None else estimate.wiring,
+            wiring=reused if estimate is None else estimate.wiring,
             wiring_estimate=estimate,
         )
         done = 1
@@ -982,6 +998,26 @@ _LAYER_ARRAYS = (
     "weights",
     "bias",
 )
+
+
+def stored_wiring(store: Store, run_id: int, board_id: int, rows: int, cols: int) -> Wiring:
+    """The wiring an IR-drop-aware program run measured (for `ProgramSettings.ir_wiring_run`).
+
+    Raises ValueError naming the run when it is not a completed IR-drop-aware program run
+    of board ``board_id`` with a ``rows`` x ``cols`` wiring.
+    """
+    info = store.run(run_id)
+    where = f"{store.path}: run {run_id}"
+    if info.kind != "program" or info.status != "completed":
+        raise ValueError(f"{where} is a {info.status} {info.kind} run, not a completed program")
+    if info.board_id != board_id:
+        raise ValueError(f"{where} programmed board {info.board_id}, not this board ({board_id})")
+    if not info.settings.get("ir_drop") or "ir_drop.wiring" not in store.result_names(run_id):
+        raise ValueError(f"{where} was not IR-drop-aware: it holds no measured wiring")
+    wiring = Wiring.from_json(store.get_value(run_id, "ir_drop.wiring"))
+    if wiring.shape != (rows, cols):
+        raise ValueError(f"{where}: its wiring is for {wiring.shape}, the board is {rows}x{cols}")
+    return wiring
 
 
 def save_program(store: Store, result: ProgramResult) -> None:

@@ -222,8 +222,9 @@ PRUNE_METHODS: dict[str, PruneMethod] = {
     ),
     "structured": PruneMethod(
         "structured",
-        "da Cunha, d'Amore, Natale 2023: whole random filters kept or removed, each kernel "
-        "slice a multidimensional subset sum; --n per kernel entry (default 6)",
+        "da Cunha, d'Amore, Natale 2023: channel-blocked random filters kept or removed "
+        "whole, each kernel slice a multidimensional subset sum; --n filters per input "
+        "group of <= 3 kernel positions (default 24)",
         _ticket_job,
     ),
     "malach": PruneMethod(

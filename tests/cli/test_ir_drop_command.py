@@ -48,3 +48,17 @@ def test_ir_drop_refuses_memristor_programs(
     )  # fmt: skip
     assert code == 2
     assert "--ir-drop programs resistor banks" in capsys.readouterr().err
+
+
+def test_wiring_from_needs_ir_drop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    station, db = _station(tmp_path), tmp_path / "lab.db"
+    net, x_ref, _ = two_layer_network()
+    save_weights(tmp_path / "net.npz", net)
+    np.save(tmp_path / "ref.npy", x_ref)
+    code = main(
+        ["program", "--weights", str(tmp_path / "net.npz"), "--reference",
+         str(tmp_path / "ref.npy"), "--wiring-from", "1", "--station", str(station),
+         "--db", str(db), "--no-progress"]
+    )  # fmt: skip
+    assert code == 2
+    assert "ir_wiring_run = 1 needs ir_drop = True" in capsys.readouterr().err

@@ -57,7 +57,12 @@ def test_board_tab_shows_the_budget_of_a_branch_and_of_the_cell(
         "combined u",
         "expanded U (k = 2)",
     ]
-    assert "Branch 2" in tab.budget_box.title() and "0x0" in tab.budget_box.title()
+    # the cell reads back open (0x0): its budget is the whole cell's, not c0's alone
+    assert tab.cell_mask == 0
+    assert "Branch 2" in tab.budget_box.title()
+    assert "the cell is open: every usable branch closed" in tab.budget_box.title()
+    cell_ppm = float(tab.budget_table.item(7, 4).text())
+    assert 20 < cell_ppm < 500  # the bank's combined u, ~91 ppm, not c0's 1e3 ppm
     # the branch column is the stored budget of branch 2: its ppm add up in quadrature
     ppm = [float(tab.budget_table.item(i, 2).text()) for i in range(9)]
     assert np.hypot.reduce(ppm[:7]) == pytest.approx(

@@ -12,7 +12,7 @@ from labrss.networks.model import Layer
 from labrss.networks.sequential import SequentialNetwork
 from labrss.store import Store
 from labrss.workflows.cnn import load_cnn_program, program_cnn, run_cnn_mvm
-from labrss.workflows.program import is_cnn_program, load_program
+from labrss.workflows.program import ProgramSettings, is_cnn_program, load_program
 
 
 def _cnn() -> tuple[SequentialNetwork, np.ndarray, np.ndarray]:
@@ -34,6 +34,9 @@ def test_cnn_runs_on_the_board_each_tile_programmed_once(
     lab: Lab, calibrated: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     net, x_ref, x = _cnn()
+    with pytest.raises(ValueError, match="ir_drop = True: IR-drop-aware programming is"):
+        program_cnn(lab, calibrated, net, x_ref, settings=ProgramSettings(ir_drop=True))
+    assert not calibrated.runs(kind="program")  # refused before anything was switched
     programmed = program_cnn(lab, calibrated, net, x_ref)
     # the stored run reads back as the same CNN program; the MVM below runs on the copy
     assert programmed.run_id is not None and is_cnn_program(calibrated, programmed.run_id)

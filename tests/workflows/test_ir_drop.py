@@ -94,7 +94,7 @@ def test_ir_drop_aware_program_cuts_the_mvm_error(long_wire_lab: Lab, store: Sto
         prog = program_network(
             lab, store, net, x_ref, settings=ProgramSettings(ir_drop=ir, max_repair_rounds=0)
         )
-        mvm = run_mvm(lab, store, prog, x_test[:12], settings=MVMSettings(path="smu"))
+        mvm = run_mvm(lab, store, prog, x_test[:8], settings=MVMSettings(path="smu"))
         errors[ir] = mvm.vs_programmed.median_rel_l2
         if not ir:
             # the wires take ~1 % of every cell: far outside the 0.3 % band
@@ -114,5 +114,26 @@ def test_ir_drop_aware_program_cuts_the_mvm_error(long_wire_lab: Lab, store: Sto
         assert again.wiring is not None
         np.testing.assert_array_equal(again.wiring.row_entry_ohm, prog.wiring.row_entry_ohm)  # type: ignore[union-attr]
         assert len(again.compensation) == len(prog.checks)
+        # a later program reuses the measured wiring: no wiring measurement, same wiring
+        reuse = program_network(
+            lab,
+            store,
+            net,
+            x_ref,
+            settings=ProgramSettings(ir_drop=True, ir_wiring_run=prog.run_id),
+        )
+        assert reuse.wiring_estimate is None and reuse.cells_missed == 0
+        assert reuse.wiring is not None
+        np.testing.assert_array_equal(reuse.wiring.parameters(), again.wiring.parameters())
+        assert reuse.instrument_time_s < prog.instrument_time_s
+        plain_run = store.runs(kind="program")[0].id
+        with pytest.raises(ValueError, match=f"run {plain_run} was not IR-drop-aware"):
+            program_network(
+                lab,
+                store,
+                net,
+                x_ref,
+                settings=ProgramSettings(ir_drop=True, ir_wiring_run=plain_run),
+            )
     # measured 2.1e-2 plain, 6e-4 compensated (SMU read-out)
     assert errors[True] < errors[False] / 5

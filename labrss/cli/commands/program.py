@@ -119,6 +119,13 @@ def register(subparsers: Any) -> None:
         help="IR-drop-aware programming (resistor banks): measure the wiring by row reads, "
         "solve every tile for the predicted MVM, verify against it (docs/ir-drop.md)",
     )
+    p.add_argument(
+        "--wiring-from",
+        type=int,
+        metavar="RUN",
+        help="with --ir-drop: reuse the wiring an earlier IR-drop-aware program run of this "
+        "board measured (no wiring measurement)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -146,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     from labrss.workflows.program import ProgramResult, ProgramSettings, program_network
 
     try:
+        settings = ProgramSettings(ir_drop=bool(args.ir_drop), ir_wiring_run=args.wiring_from)
+        settings.validate()  # before anything is opened
         station = load_station_arg(args.station)
         if args.weights is not None:
             network = load_weights(args.weights)
@@ -187,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                     store,
                     network,
                     x_ref,
-                    settings=ProgramSettings(ir_drop=bool(args.ir_drop)),
+                    settings=settings,
                     progress=cb,
                 )
     except bad_input_errors() as exc:

@@ -79,14 +79,14 @@ def register(subparsers: Any) -> None:
         type=int,
         default=None,
         help="random units per target input (pensia, malach), per output channel (da-cunha), "
-        "per kernel entry of each block (structured); default 40 (structured 6)",
+        "random filters per input group (structured); default 40 (structured 24)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random network (default 0)")
     p.add_argument(
         "--w-max",
         type=float,
         default=None,
-        help="normalised target peak (default 0.25; structured 0.5)",
+        help="normalised target peak (default 0.25; structured 1.0)",
     )
     p.add_argument(
         "--eps-rel",

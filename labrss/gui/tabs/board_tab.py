@@ -478,10 +478,15 @@ class BoardTab(LabTab):
         k_total = session.branches if session else 0
         chosen = self.budget_branch if self.budget_branch is not None else 0
         k = chosen if 0 <= chosen < k_total else None
-        rows = budget_rows(self.calibration, r, c, k, self.cell_mask)
-        mask_text = (
-            "every usable branch closed" if self.cell_mask is None else f"0x{self.cell_mask:X}"
-        )
+        # an open cell (0x0) is its off-leakage c0 alone, whose ppm say nothing: show the
+        # whole cell (every usable branch closed) instead
+        mask = self.cell_mask or None
+        rows = budget_rows(self.calibration, r, c, k, mask)
+        if mask is None:
+            where = "the cell is open: " if self.cell_mask == 0 else ""
+            mask_text = f"{where}every usable branch closed"
+        else:
+            mask_text = f"0x{mask:X}"
         self.budget_box.setTitle(
             f"Branch {k if k is not None else '-'} and the cell as switched ({mask_text})"
         )
