@@ -72,6 +72,7 @@ __all__ = [
     "RealiseSettings",
     "RealisedCell",
     "Target",
+    "carry_to_now",
     "cell_span",
     "check_unique",
     "common_tcr",
@@ -619,6 +620,40 @@ def plan_over_span(
     return out
 
 
+def carry_to_now(
+    calibration: Calibration, tcr: ElementTCR, plans: Sequence[_Plan], now_C: float
+) -> list[_Plan]:
+    """The plans' predictions carried to ``now_C`` by each element's own TCR, where every
+    usable element of the cell has one (other cells are left as they are): the value from
+    the TCR model, and the temperature component
+    ``sqrt(sum (g_i u(alpha_i) (T_now - T_ref,i))^2)`` instead of the bill-of-materials
+    widening (issue 11's budget, docs/temperature.md). Masks are unchanged."""
+    k = calibration.conductance_S.shape[2]
+    out = []
+    for plan in plans:
+        r, c = plan.target.r, plan.target.c
+        usable = calibration.usable[r, c]
+        if not (usable.any() and tcr.known[r, c][usable].all()):
+            out.append(plan)
+            continue
+        mask = _bits(plan.mask, k)
+        g_ref = np.where(usable, tcr.conductance_S[r, c], 0.0)
+        alpha = np.where(usable, tcr.tcr_ppm_per_K[r, c], 0.0) * 1e-6
+        u_alpha = np.where(usable, tcr.u_tcr_ppm_per_K[r, c], 0.0) * 1e-6
+        t_ref = np.where(usable, tcr.reference_C[r, c], now_C)
+        g_now = g_ref / (1.0 + alpha * (now_C - t_ref))
+        c0 = float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0))
+        value_now = float(g_now[mask].sum() + c0)
+        u_temp = float(np.sqrt((((g_now * u_alpha * (now_C - t_ref))[mask]) ** 2).sum()))
+        comps = {name: np.asarray(v) for name, v in plan.bank.components.items()}
+        old = float(comps.get("temperature", np.asarray(0.0)))
+        comps["temperature"] = np.asarray(u_temp)
+        u_all = math.sqrt(max(float(plan.bank.u_S) ** 2 - old**2, 0.0) + u_temp**2)
+        bank = BankUncertainty(np.asarray(value_now), np.asarray(u_all), comps)
+        out.append(_Plan(plan.target, plan.mask, bank, plan.temperature))
+    return out
+
+
 def _bits(mask: int, k: int) -> NDArray[np.bool_]:
     return np.array([(mask >> j) & 1 for j in range(k)], dtype=bool)
 
@@ -826,6 +861,10 @@ def realise(
             except Exception:
                 now_C = math.nan
         plans = plan_over_span(calibration, tcr, plans, settings.temperature_range_C, now_C)
+    elif math.isfinite(now_C):
+        tcr = store.latest_tcr(board_id)
+        if tcr is not None:
+            plans = carry_to_now(calibration, tcr, plans, now_C)
     run_id = store.start_run(
         "realise",
         board_id,

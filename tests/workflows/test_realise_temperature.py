@@ -73,3 +73,27 @@ def test_no_tcr_no_span(tmp_path: Path) -> None:
                 parse_targets(["0,0=2k"]),
                 RealiseSettings(temperature_range_C=(15.0, 35.0), verify=False),
             )
+
+
+def test_plain_realise_carries_the_prediction_by_each_elements_tcr(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    cal = run_thermal_calibration(
+        ThermalCalibrationSettings((15.0, 35.0), CalibrationSettings(cells=parse_cells("1,1"))),
+        station=STATION,
+        db_path=db,
+    )
+    assert cal.fit is not None
+    total = float(np.nansum(cal.fit.conductance_S[0]))
+    with Store(db) as store, Lab(STATION) as lab:
+        go_to_temperature(lab, 40.0)  # 10 K beyond the calibration's reference
+        assert lab.simulator is not None
+        (cell,) = realise(
+            lab, store, parse_targets([f"1,1={0.5 * total:.6g}S"]), RealiseSettings(verify=False)
+        ).cells
+        lab.set_cell_mask(1, 1, cell.mask)
+        true_S = float(lab.simulator.model.true_cell_conductance_S()[1, 1])
+    # the temperature component is the TCRs' uncertainty over ~15 K, not the BOM widening
+    assert cell.components["temperature"] < 1e-5 * cell.predicted_S
+    # carried by the thick-film TCRs (+-100 ppm/K over 15 K), the prediction stays within
+    # its expanded uncertainty of the truth (the meter's scale dominates it)
+    assert abs(cell.predicted_S - true_S) <= cell.expanded_S
