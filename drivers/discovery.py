@@ -223,9 +223,10 @@ class DiscoveryReport:
         for t in self.transports:
             lines.append(f"  {t.name:<20} {'yes' if t.available else 'NO '}  {t.detail}")
         lines.extend(f"note: {n}" for n in self.notes)
-        found = {k: len(self.recognised(k)) for k in ("smu", "board")}
+        found = {k: len(self.recognised(k)) for k in ("smu", "board", "thermal")}
+        stages = f", {found['thermal']} temperature controller(s)" if found["thermal"] else ""
         lines.append(
-            f"{found['smu']} SMU(s) and {found['board']} board(s) recognised among "
+            f"{found['smu']} SMU(s) and {found['board']} board(s){stages} recognised among "
             f"{len(self.findings)} candidate(s) in {self.elapsed_s:.1f} s"
         )
         return "\n".join(lines)

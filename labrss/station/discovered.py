@@ -22,6 +22,7 @@ from typing import Final
 
 from drivers.discovery import DiscoveryReport, Finding
 from drivers.plugins import PluginError, find_board_driver, find_smu_driver
+from drivers.thermal import ThermalLimits
 from labrss.station.config import (
     DEFAULT_VISA_LIBRARY,
     MeasurementDefaults,
@@ -105,7 +106,8 @@ def station_toml(
         "#",
         "# Found:",
     ]
-    found = [f for group in smus + boards for f in group]
+    stages = _instruments(report.recognised("thermal"))
+    found = [f for group in smus + boards + stages for f in group]
     out += _comment_lines(found) or ["#   no instrument recognised"]
     if others:
         out += ["# Not recognised, silent or unreachable:", *_comment_lines(others)]
@@ -142,6 +144,22 @@ def station_toml(
         out += ['address = "sim"  # not found: give the board\'s port (COM3, /dev/ttyACM0, ...)']
         out.append(GEOMETRY_HINT)
     out.append("")
+    if stages:
+        best = stages[0][0]
+        th = ThermalLimits()
+        out += [
+            "[thermal]  # a temperature controller was found (docs/temperature.md): review the",
+            "           # limits for your stage before using it",
+            f"driver = {_toml(best.driver or '')}",
+            f"address = {_toml(_address(best))}",
+            *_also(stages[0]),
+            *_other_instruments(stages[1:]),
+            f"min_C = {th.min_C!r}",
+            f"max_C = {th.max_C!r}",
+            f"max_ramp_K_per_min = {th.max_ramp_K_per_min!r}",
+            f"safe_C = {th.safe_C!r}",
+            "",
+        ]
     limits, meas = StationLimits(), MeasurementDefaults()
     out += [
         "[limits]  # the defaults (docs/station.md): review them for your bench before measuring",

@@ -146,3 +146,27 @@ def test_discovery_recognises_the_stage() -> None:
         )
     found = report.recognised("thermal")
     assert [(f.driver, f.address) for f in found] == [("lakeshore336", address)]
+
+
+def test_discover_writes_a_thermal_section_that_parses(tmp_path: object) -> None:
+    from drivers.discovery import discover
+    from labrss.station.config import parse_station
+    from labrss.station.discovered import station_toml
+    from simulator.bench import SimulatedBench
+
+    with SimulatedBench("small", 0, thermal=True) as bench:
+        address = bench.thermal_resource
+        report = discover(
+            resources=[address],
+            list_visa_resources=False,
+            list_serial_ports=False,
+            lan_broadcast=False,
+        )
+    text = station_toml(report)
+    assert "1 temperature controller(s)" in report.table()
+    import tomllib
+
+    station = parse_station(tomllib.loads(text))
+    assert station.thermal is not None
+    assert (station.thermal.driver, station.thermal.address) == ("lakeshore336", address)
+    assert station.thermal.limits.max_C == 45.0
