@@ -189,6 +189,13 @@ def test_the_users_path_at_the_default_nplc(
     with Store(db) as store:
         kinds = [r.kind for r in store.runs()]
     assert kinds.count("realise") == 2
+    # a tolerance no 8-element bank meets: realised, verified, stored, and exit 3 naming it
+    assert main(["realise", "1,1=20k", "--tolerance", "1ppm", "--db", db]) == 3
+    captured = capsys.readouterr()
+    assert " no" in captured.out
+    assert "1 of 1 cells missed the tolerance 1ppm: (1, 1)" in captured.err
+    with Store(db) as store:
+        assert [r.kind for r in store.runs()].count("realise") == 3
     # bad input: exit 2, one line naming the cell, nothing stored
     assert main(["realise", "1,3=20k", "--db", db]) == 2
     assert "cell (1, 3) has no calibration" in capsys.readouterr().err

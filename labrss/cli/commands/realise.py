@@ -8,7 +8,9 @@ A thin shell over `labrss.workflows.realise.realise`: per cell it prints the swi
 the predicted bank conductance with its expanded uncertainty (k = 2), the measured value
 and whether the target is met within ``--tolerance``. ``--json`` prints one object with a
 ``cells`` list (``r``, ``c``, ``mask``, ``target_S``, ``predicted_S``, ``u_S``, ``U_S``,
-``measured_S``, ...). Exit codes: 0 done, 2 bad input (nothing switched), 1 instrument failure.
+``measured_S``, ...). Exit codes: 0 done (every target met when a tolerance is given), 3 done
+but a cell missed its tolerance (everything programmed, measured and stored, so that a script
+notices), 2 bad input (nothing switched), 1 instrument failure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from labrss.cli.commands.program import (
     bad_input_errors,
     load_station_arg,
 )
+
+#: Realised, verified and stored, but at least one cell's measurement missed ``--tolerance``.
+EXIT_TOLERANCE_MISSED = 3
 
 
 def register(subparsers: Any) -> None:
@@ -159,4 +164,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
     else:
         print(_table(payload))
+    missed = [f"({c.r}, {c.c})" for c in result.cells if c.met is False]
+    if missed:
+        print(
+            f"{prog}: {len(missed)} of {len(result.cells)} cells missed the tolerance "
+            f"{args.tolerance}: {', '.join(missed)} (run {result.run_id} stored)",
+            file=sys.stderr,
+        )
+        return EXIT_TOLERANCE_MISSED
     return 0
