@@ -137,8 +137,9 @@ class DiscoveryPanel(QGroupBox):
     # ------------------------------------------------------------------ discovery
     @property
     def running(self) -> bool:
-        """Whether a discovery is under way."""
-        return self._thread is not None and self._thread.isRunning()
+        """Whether a discovery is under way: until its thread's ``finished`` reaches the GUI
+        thread, so its results (``found``, queued before ``finished``) are shown by then."""
+        return self._thread is not None
 
     def wait(self, timeout_s: float) -> bool:
         """Wait for a running discovery to end (window closing); False on timeout."""

@@ -62,8 +62,10 @@ def test_ctrl_c_stops_with_saved_chunks_and_resume_finishes(
     import sys
     import time
 
-    argv = ["prune", "--n", "24", "--seed", "1", "--out", str(tmp_path), "--workers", "0"]
-    argv += ["--cells-per-chunk", "20", "--no-progress"]  # ~120 chunks: still running at the ^C
+    # n = 30: ~120 chunks of ~40 ms on a quiet machine (n = 24 finished all of them in 0.8 s,
+    # before the ^C arrived), so the run is still going when the signal lands
+    argv = ["prune", "--n", "30", "--seed", "1", "--out", str(tmp_path), "--workers", "0"]
+    argv += ["--cells-per-chunk", "20", "--no-progress"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "labrss", *argv], stderr=subprocess.PIPE, text=True
     )
