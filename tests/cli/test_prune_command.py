@@ -62,9 +62,11 @@ def test_ctrl_c_stops_with_saved_chunks_and_resume_finishes(
     import sys
     import time
 
-    # n = 30: ~120 chunks of ~40 ms on a quiet machine (n = 24 finished all of them in 0.8 s,
-    # before the ^C arrived), so the run is still going when the signal lands
-    argv = ["prune", "--n", "30", "--seed", "1", "--out", str(tmp_path), "--workers", "0"]
+    # exact solves (--eps-rel 0) at n = 34: 83 chunks of ~0.1 s, slower than the main thread
+    # saves them, so the run is still going when the ^C lands (the default tolerance mode
+    # finished every chunk in ~1 s, and the last saves raced the signal)
+    argv = ["prune", "--n", "34", "--eps-rel", "0", "--seed", "1", "--out", str(tmp_path)]
+    argv += ["--workers", "0"]
     argv += ["--cells-per-chunk", "20", "--no-progress"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "labrss", *argv], stderr=subprocess.PIPE, text=True
