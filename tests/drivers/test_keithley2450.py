@@ -360,6 +360,132 @@ def test_malformed_reading_reply_raises(reply: str) -> None:
             smu.measure()
 
 
+CONFIGURED: Pairs = INIT + SOURCE_SETUP + MEASURE_SETUP
+ONCE = f":OUTP ON;{MEASURE};:OUTP OFF;:SYST:ERR?"
+OK_REPLY = '1.000123E-04,1.000045E-01,2.5;0;1.000000E-04;0,"No error;0;0 0"'
+
+
+def configured(smu: Keithley2450) -> None:
+    smu.configure_voltage_source(0.1, 1e-3)
+    smu.configure_measurement(nplc=1)
+
+
+def test_measure_once_is_one_line_ending_with_the_output_off_and_the_error_queue() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        (ONCE, OK_REPLY),
+        (ONCE, OK_REPLY),  # same level: not sent again
+        (f":SOUR:VOLT -0.1;{ONCE}", OK_REPLY.replace("1.000045E-01", "-1.000045E-01")),
+        (f":SOUR:VOLT 0.1;{ONCE}", OK_REPLY),
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        first = smu.measure_once()
+        assert smu.measure_once(0.1).current_A == first.current_A
+        assert smu.measure_once(-0.1).voltage_V == pytest.approx(-0.1000045)
+        assert smu.level_V == -0.1
+        reading = smu.measure_once(0.1)
+        assert not smu.output_enabled
+    assert reading.current_A == pytest.approx(1.000123e-4)
+    assert reading.current_range_A == 1e-4
+    assert reading.timestamp_s == 2.5
+    assert not reading.limit_tripped
+
+
+def test_measure_once_error_drains_the_queue_turns_the_output_off_and_forgets_the_level() -> None:
+    error = '-221,"Settings conflict;1;2023/01/01 12:00:00.0"'
+    pairs: Pairs = [
+        *CONFIGURED,
+        (f":SOUR:VOLT 0.2;{ONCE}", OK_REPLY.replace('0,"No error;0;0 0"', error)),
+        (":SYST:ERR?", '-113,"Undefined header;1;2023/01/01 12:00:00.0"'),
+        NO_ERROR,
+        (":OUTP OFF", None),
+        (f":SOUR:VOLT 0.2;{ONCE}", OK_REPLY),  # the level is sent again
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentCommandError) as info:
+            smu.measure_once(0.2)
+        assert [code for code, _ in info.value.errors] == [-221, -113]
+        assert info.value.command == f":SOUR:VOLT 0.2;{ONCE}"
+        assert smu.level_V is None
+        assert not smu.output_enabled
+        smu.measure_once(0.2)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        TIMEOUT,
+        "1.0E-04,1.0E-01,0.1;0;1E-4",
+        '1.0E-04,1.0E-01;0;1E-4;0,"No error"',
+        "x;0;1;nonsense",
+    ],
+)
+def test_measure_once_failure_turns_the_output_off_and_names_the_line(reply: Reply) -> None:
+    pairs: Pairs = [*CONFIGURED, (ONCE, reply), (":OUTP OFF", None)]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentError) as info:
+            smu.measure_once()
+    assert info.value.command == ONCE
+    assert "Keithley 2450 04512345" in str(info.value)
+
+
+def test_measure_once_refuses_before_sending() -> None:
+    adapter = ProtocolAdapter(INIT + SOURCE_SETUP)
+    smu = Keithley2450(adapter, LIMITS)
+    with pytest.raises(InstrumentError, match="compliance"):
+        smu.measure_once()
+    smu.configure_voltage_source(0.1, 1e-3)
+    with pytest.raises(InstrumentError, match="configure_measurement"):
+        smu.measure_once()
+    with pytest.raises(InstrumentLimitError, match="safety limit"):
+        smu.measure_once(1.5)
+    adapter.assert_done()
+
+
+def test_configure_measurement_sends_only_what_changed() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        (":SENS:CURR:RANG 1e-06", None),
+        NO_ERROR,
+        (":SENS:CURR:RANG:AUTO ON", None),
+        (":SENS:CURR:NPLC 2", None),
+        NO_ERROR,
+        (":SENS:CURR:RSEN ON", None),
+        NO_ERROR,
+        ("*RST", None),
+        ("*CLS", None),
+        NO_ERROR,
+        *MEASURE_SETUP,  # after a reset everything again
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        smu.configure_measurement(nplc=1)  # nothing changed: nothing sent
+        smu.configure_measurement(nplc=1, current_range_A=1e-6)
+        smu.configure_measurement(nplc=2)
+        smu.configure_measurement(nplc=2, four_wire=True)
+        assert smu.four_wire_sense
+        smu.reset()
+        smu.configure_measurement(nplc=1)
+
+
+def test_a_failed_configuration_is_sent_whole_next_time() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        (":SENS:CURR:NPLC 2", None),
+        (":SYST:ERR?", '-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
+        NO_ERROR,
+        *[p if p[0] != ":SENS:CURR:NPLC 1" else (":SENS:CURR:NPLC 2", None) for p in MEASURE_SETUP],
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentCommandError):
+            smu.configure_measurement(nplc=2)
+        smu.configure_measurement(nplc=2)
+
+
 def test_measure_many_buffered_traffic() -> None:
     fetch = ':TRAC:DATA? 1,3,"defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
     reply = "1.0E-04,0.1,0.00,1.1E-04,0.1,0.02,1.2E-04,0.1,0.04;0;1.0E-04"
