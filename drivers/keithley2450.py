@@ -54,6 +54,7 @@ from drivers.smu import (
     SMUReading,
     SourceMeter,
     open_visa_smu,
+    output_switch,
     overflow_to_nan,
 )
 
@@ -297,6 +298,20 @@ class Keithley2450(SCPISourceMeter):
         commands.append(":SENS:CURR:NPLC " + cls.current_nplc.encode(self, nplc))
         commands.append(":SENS:CURR:RSEN " + format_bool(four_wire))
         return commands
+
+    def _send_checked(self, commands: list[str]) -> None:
+        """Send ``commands`` and the error query as one line (one exchange): the 2450
+        executes a line's units in order and answers when it is done. The first queued
+        error comes back with the line; the rest of the queue is read only when it is not
+        empty. Output switches keep the separate path (the interlock watches each one)."""
+        if any(output_switch(command) is not None for command in commands):
+            super()._send_checked(commands)
+            return
+        line = ";".join([*commands, ":SYST:ERR?"])
+        code, message = self._parse_error_reply(line, self.ask(line))
+        if code != 0:
+            errors = [(code, message), *self.read_errors()]
+            raise InstrumentCommandError(errors, instrument=self.name, command=line)
 
     def changed_measurement_commands(
         self,

@@ -41,6 +41,7 @@ __all__ = [
     "SourceMeter",
     "open_smu",
     "open_visa_smu",
+    "output_switch",
     "overflow_to_nan",
 ]
 
@@ -346,7 +347,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     # ------------------------------------------------------------------ output interlock
     def write(self, command: str) -> None:
         """Send one command line, through the output interlock (class docstring)."""
-        switch = _output_switch(command)
+        switch = output_switch(command)
         if switch == "on" and self.compliance_A is None:
             raise InstrumentError(
                 "refusing to turn the output on before a current compliance is set "
@@ -521,7 +522,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
 _OUTPUT_SWITCH = re.compile(r"^\s*:?OUTP(?:UT)?\d?(?::STAT(?:E)?)?\s+(\S+)\s*$", re.IGNORECASE)
 
 
-def _output_switch(command: str) -> str | None:
+def output_switch(command: str) -> str | None:
     """What ``command`` does to the output: ``"on"``, ``"off"``, ``"reset"`` (``*RST``:
     output off, settings forgotten) or None."""
     text = command.strip()

@@ -31,20 +31,27 @@ INIT: Pairs = [
 NO_ERROR: tuple[str | None, str | None] = (":SYST:ERR?", '0,"No error;0;0 0"')
 LIMITS = SafetyLimits(max_voltage_V=1.0, max_current_A=0.01)
 MEASURE = ':READ? "defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
+NO_ERROR_REPLY = '0,"No error;0;0 0"'
+
+
+def checked(*commands: str, reply: str = NO_ERROR_REPLY) -> tuple[str, str]:
+    """A configuration as the driver sends it: the commands and the error query, one line."""
+    return (";".join([*commands, ":SYST:ERR?"]), reply)
+
+
 SOURCE_SETUP: Pairs = [
-    (":SOUR:FUNC VOLT", None),
-    (":SOUR:VOLT:ILIM 0.001", None),
-    (":SOUR:VOLT:RANG:AUTO ON", None),
-    (":SOUR:VOLT:READ:BACK ON", None),
-    (":SOUR:VOLT 0.1", None),
-    NO_ERROR,
+    checked(
+        ":SOUR:FUNC VOLT",
+        ":SOUR:VOLT:ILIM 0.001",
+        ":SOUR:VOLT:RANG:AUTO ON",
+        ":SOUR:VOLT:READ:BACK ON",
+        ":SOUR:VOLT 0.1",
+    )
 ]
 MEASURE_SETUP: Pairs = [
-    (':SENS:FUNC "CURR"', None),
-    (":SENS:CURR:RANG:AUTO ON", None),
-    (":SENS:CURR:NPLC 1", None),
-    (":SENS:CURR:RSEN OFF", None),
-    NO_ERROR,
+    checked(
+        ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", ":SENS:CURR:NPLC 1", ":SENS:CURR:RSEN OFF"
+    )
 ]
 READY: Pairs = INIT + SOURCE_SETUP + MEASURE_SETUP + [(":OUTP ON", None), NO_ERROR]
 
@@ -196,12 +203,13 @@ def test_configure_voltage_source_sets_compliance_before_level() -> None:
 
 def test_configure_voltage_source_with_fixed_range() -> None:
     pairs: Pairs = [
-        (":SOUR:FUNC VOLT", None),
-        (":SOUR:VOLT:ILIM 0.005", None),
-        (":SOUR:VOLT:RANG 2", None),
-        (":SOUR:VOLT:READ:BACK ON", None),
-        (":SOUR:VOLT -0.5", None),
-        NO_ERROR,
+        checked(
+            ":SOUR:FUNC VOLT",
+            ":SOUR:VOLT:ILIM 0.005",
+            ":SOUR:VOLT:RANG 2",
+            ":SOUR:VOLT:READ:BACK ON",
+            ":SOUR:VOLT -0.5",
+        )
     ]
     with expected_protocol(make, INIT + pairs) as smu:
         smu.configure_voltage_source(-0.5, 5e-3, source_range_V=2.0)
@@ -243,7 +251,7 @@ def test_set_voltage_limit_refused_and_nothing_sent() -> None:
 
 
 def test_set_voltage_traffic() -> None:
-    with expected_protocol(make, INIT + SOURCE_SETUP + [(":SOUR:VOLT 0.2", None), NO_ERROR]) as smu:
+    with expected_protocol(make, INIT + SOURCE_SETUP + [checked(":SOUR:VOLT 0.2")]) as smu:
         smu.configure_voltage_source(0.1, 1e-3)
         smu.set_voltage(0.2)
         assert smu.level_V == 0.2
@@ -259,11 +267,13 @@ def test_set_voltage_before_compliance_is_refused() -> None:
 
 def test_error_queue_after_configuration_raises_with_all_errors() -> None:
     pairs: Pairs = [
-        (':SENS:FUNC "CURR"', None),
-        (":SENS:CURR:RANG 0.001", None),
-        (":SENS:CURR:NPLC 2", None),
-        (":SENS:CURR:RSEN ON", None),
-        (":SYST:ERR?", '-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
+        checked(
+            ':SENS:FUNC "CURR"',
+            ":SENS:CURR:RANG 0.001",
+            ":SENS:CURR:NPLC 2",
+            ":SENS:CURR:RSEN ON",
+            reply='-222,"Data out of range;1;2023/01/01 12:00:00.0"',
+        ),
         (":SYST:ERR?", '-113,"Undefined header;1;2023/01/01 12:00:00.0"'),
         NO_ERROR,
     ]
@@ -448,13 +458,9 @@ def test_measure_once_refuses_before_sending() -> None:
 def test_configure_measurement_sends_only_what_changed() -> None:
     pairs: Pairs = [
         *CONFIGURED,
-        (":SENS:CURR:RANG 1e-06", None),
-        NO_ERROR,
-        (":SENS:CURR:RANG:AUTO ON", None),
-        (":SENS:CURR:NPLC 2", None),
-        NO_ERROR,
-        (":SENS:CURR:RSEN ON", None),
-        NO_ERROR,
+        checked(":SENS:CURR:RANG 1e-06"),
+        checked(":SENS:CURR:RANG:AUTO ON", ":SENS:CURR:NPLC 2"),
+        checked(":SENS:CURR:RSEN ON"),
         ("*RST", None),
         ("*CLS", None),
         NO_ERROR,
@@ -474,10 +480,14 @@ def test_configure_measurement_sends_only_what_changed() -> None:
 def test_a_failed_configuration_is_sent_whole_next_time() -> None:
     pairs: Pairs = [
         *CONFIGURED,
-        (":SENS:CURR:NPLC 2", None),
-        (":SYST:ERR?", '-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
+        checked(":SENS:CURR:NPLC 2", reply='-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
         NO_ERROR,
-        *[p if p[0] != ":SENS:CURR:NPLC 1" else (":SENS:CURR:NPLC 2", None) for p in MEASURE_SETUP],
+        checked(
+            ':SENS:FUNC "CURR"',
+            ":SENS:CURR:RANG:AUTO ON",
+            ":SENS:CURR:NPLC 2",
+            ":SENS:CURR:RSEN OFF",
+        ),
     ]
     with expected_protocol(make, pairs) as smu:
         configured(smu)
