@@ -324,7 +324,6 @@ def test_a_failed_reading_leaves_the_bench_safe_and_the_error_intact(
     bench: SimulatedBench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Lab(station_for(bench)) as lab:
-
         smu = lab.smu
 
         def broken(level_V: float | None = None) -> object:

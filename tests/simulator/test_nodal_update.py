@@ -187,7 +187,7 @@ def test_a_value_update_solves_what_the_next_reading_needs_in_one_batch() -> Non
         m.set_cell_mask(2, 3, 0b100)
     pf, pr = fast.smu_port(), full.smu_port()
     _agree(pf.g_S, pr.g_S, "after the value update", _dense_current(full, 0, 0))
-    cache = fast._solvers._cache  # noqa: SLF001 - the solve count is what is tested
+    cache = fast._solvers._cache  # the solve count is what is tested
     assert cache is not None
     assert fast.n_drift_updates == 1
     assert cache.solves == 1
