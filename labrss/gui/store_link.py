@@ -101,6 +101,15 @@ class StoreLink:
             return None
         return self.store.latest_tcr(self.board_id)
 
+    def cell_temperature_u_K(self, calibration: Calibration) -> NDArray[np.float64] | None:
+        """(R, C): each calibrated cell's temperature uncertainty during its calibration (K,
+        NaN where unknown), for the budget's temperature row; None without a store."""
+        if self.store is None:
+            return None
+        from labrss.workflows.realise import cell_temperatures
+
+        return cell_temperatures(self.store, calibration)[1]
+
     def cell_history(self, r: int, c: int) -> NDArray[np.void]:
         """Every stored reading of cell (r, c) of the connected board, oldest first.
 

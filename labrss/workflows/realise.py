@@ -74,6 +74,7 @@ __all__ = [
     "Target",
     "carry_to_now",
     "cell_span",
+    "cell_temperatures",
     "check_unique",
     "common_tcr",
     "load_targets",
@@ -434,7 +435,7 @@ def temperature_widening(
     return ElementBudget(budget.sources, budget.value_S, budget.cov_S2, contrib)
 
 
-def _cell_temperatures(store: Store, calibration: Calibration) -> tuple[FloatArray, FloatArray]:
+def cell_temperatures(store: Store, calibration: Calibration) -> tuple[FloatArray, FloatArray]:
     """(T degC, u K), (R, C): the temperature each calibrated cell's estimates hold at, from
     its run's results (NaN for runs stored without them)."""
     shape = calibration.measured.shape
@@ -574,9 +575,63 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
         "u_worst_compensated_S": 0.5
         * (hi - lo)
         * float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
+        "worst_plain_bound_S": _worst_bound(
+            calibration, model, r, c, plain_mask, errs[0], temps, t0
+        ),
+        "worst_compensated_bound_S": _worst_bound(
+            calibration, model, r, c, mask, errs[1], temps, t0
+        ),
         "method": comp.method,
     }
     return dataclasses.replace(model, mask=mask, plain_mask=plain_mask, info=info)
+
+
+LEAKAGE_DOUBLING_K = 10.0
+"""The switches' off-leakage doubles every this many kelvin (the CMOS junction rule of
+thumb analog-switch datasheets show): the cell's all-open c0 drifts by it over a span, which
+the linear TCR model leaves out; `_worst_bound` adds it."""
+BOUND_COVERAGE = 2.0
+"""Coverage factor of the predicted worst error's bound (k = 2)."""
+_UNCOMMON = ("statistical", "series", "leakage", "offset")
+"""Budget components that differ from cell to cell (the common scale, range gain and
+board temperature are common to every cell and cancel in ratios, like the common TCR)."""
+
+
+def _worst_bound(  # noqa: PLR0917 (the cell, a mask and its predicted errors)
+    calibration: Calibration,
+    model: CellSpan,
+    r: int,
+    c: int,
+    mask: NDArray[np.bool_],
+    errors_S: FloatArray,
+    temps_C: Sequence[float],
+    t0_C: float,
+) -> float:
+    """A bound (S) the mask's true worst error over the span stays within (k = 2), relative
+    to the target that follows the common TCR: at each reported temperature T the
+    predicted error, plus the off-leakage's drift from T0 (doubling every
+    `LEAKAGE_DOUBLING_K`), plus k times the error's standard uncertainty: the
+    calibration's cell-to-cell components at T0 (`_UNCOMMON`) and each element's TCR
+    uncertainty over ``T - T0`` (issue 17: the prediction must cover the truth)."""
+    budget = calibration.budget
+    if budget is not None:
+        cell = ElementBudget(
+            budget.sources, budget.value_S[r, c], budget.cov_S2[r, c], budget.contrib_S[r, c]
+        )
+        comps = cell.bank(mask).components
+        u_t0 = math.sqrt(sum(float(comps[n]) ** 2 for n in _UNCOMMON if n in comps))
+    else:
+        s = np.where(mask, np.nan_to_num(calibration.std_S[r, c]), 0.0)
+        u_t0 = float(np.sqrt((s**2).sum()))
+    g0 = model.conductance_at(t0_C)
+    u_slope = float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum()))
+    worst = 0.0
+    for e, t in zip(errors_S, temps_C, strict=True):
+        d = t - t0_C
+        leak = abs(model.c0_S * (2.0 ** (d / LEAKAGE_DOUBLING_K) - 1.0))
+        u = math.hypot(u_t0, d * u_slope)
+        worst = max(worst, abs(float(e)) + leak + BOUND_COVERAGE * u)
+    return worst
 
 
 def plan_over_span(
@@ -846,7 +901,7 @@ def realise(
             now_C = float(lab.board.temperature_C())
         except Exception:  # no sensor: the temperature component stays the calibration's
             now_C = math.nan
-        budget = temperature_widening(budget, *_cell_temperatures(store, calibration), now_C)
+        budget = temperature_widening(budget, *cell_temperatures(store, calibration), now_C)
     plans = plan_targets(calibration, targets, budget)
     if settings.temperature_range_C is not None:
         tcr = store.latest_tcr(board_id)

@@ -37,7 +37,8 @@ def test_every_check_passes_and_the_run_is_stored(lab: Lab, tmp_path: Path) -> N
         statuses = {c.name: c.status for c in result.checks}
         assert statuses["switch wear"] == "n/a"  # the crossbar board counts nothing
         assert set(statuses.values()) == {"pass", "n/a"}
-        assert len(result.checks) == len(CHECKS) == 11
+        assert len(result.checks) == len(CHECKS) == 12
+        assert statuses["thermal stage"] == "n/a"  # no [thermal] section
         run = store.run(result.run_id or -1)
         assert (run.kind, run.status) == ("selftest", "completed")
         stored = store.get_value(run.id, "checks")
