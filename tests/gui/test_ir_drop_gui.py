@@ -18,6 +18,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.gui.main_window import MainWindow
 from labrss.gui.tabs.mvm_tab import MVMTab
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab
@@ -26,7 +27,6 @@ from labrss.store import Store
 from labrss.workflows.program import ProgramResult
 from tests.gui.conftest import CONNECT_TIMEOUT_MS, connect_tab, run_in_worker
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
-from tests.workflows.calibrated_store import store_truth_calibration
 from tests.workflows.conftest import two_layer_network
 
 pytestmark = pytest.mark.gui
