@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pytestqt.qtbot import QtBot
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.gui.main_window import MainWindow
 from labrss.gui.tabs.mvm_tab import MVMTab, accuracy_rows
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab, load_network
@@ -24,7 +25,6 @@ from labrss.store import Store
 from labrss.workflows.cnn import CNNProgramResult, load_cnn_program
 from tests.gui.conftest import run_in_worker
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
-from tests.workflows.calibrated_store import store_truth_calibration
 
 pytestmark = pytest.mark.gui
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from calibration.run import CalibrationRun
 from calibration.settings import CalibrationSettings
 from labrss.lab import Lab
@@ -24,7 +25,6 @@ from labrss.workflows.program import (
     program_network,
     verify_tile,
 )
-from tests.workflows.calibrated_store import store_truth_calibration
 from tests.workflows.conftest import two_layer_network
 
 
