@@ -333,7 +333,7 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
             rows.append(
                 (
                     "off-leakage",
-                    f"grows {1e2 * leak['rate_per_K']:.2f} +- {1e2 * leak['u_rate_per_K']:.2f} "
+                    f"grows {1e2 * leak['rate_per_K']:.2f} +- {1e2 * leak['u_rate_per_K']:.1g} "
                     f"%/K (doubles every {doubling:.1f} K; {leak['cells']} cells)"
                     if isinstance(doubling, float)
                     else f"does not grow ({leak['cells']} cells)",
