@@ -162,7 +162,7 @@ def _floor_index(arena: np.ndarray, b0: int, nb: int, a: float, t: float) -> int
 
 
 #: Steps of the sweep between two checks of the tolerance window.
-_STOP_CHECK_STEPS = 64
+_STOP_CHECK_STEPS = 256
 
 
 @njit(cache=True)
@@ -446,11 +446,13 @@ def _note_block(  # noqa: PLR0917 (numba kernel: positional scalars)
     step that found it can be replayed (`_scan`) instead of tracked at every step."""
     if f > best[0, r]:
         best[0, r] = f
-        rec[0, r, :4] = start[r]
+        for i in range(4):  # element by element: a slice would be a refcounted view
+            rec[0, r, i] = start[r, i]
         rec[0, r, 4] = steps
     if c < best[1, r]:
         best[1, r] = c
-        rec[1, r, :4] = start[r]
+        for i in range(4):
+            rec[1, r, i] = start[r, i]
         rec[1, r, 4] = steps
 
 
@@ -590,6 +592,161 @@ def _sweep_va(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
         sa, x, sb, 0.0, False, t, (lo_s, lo_a), (hi_s, hi_a), best, rec
     )
     return lo_s, lo_a, hi_s, hi_a, stopped
+
+
+@njit(cache=True)
+def _sweep_va2(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
+    sa: np.ndarray,
+    a0: int,
+    size: int,
+    x: float,
+    sb: np.ndarray,
+    b0: int,
+    nb: int,
+    t: float,
+    w_lo: float,
+    w_hi: float,
+) -> tuple[float, float, float, float, bool]:
+    """`_sweep` whose first table is the top level ``merge(L, L + x)`` of its half, read
+    as it is merged instead of stored (``L = sa[a0 : a0 + size]``, the level below,
+    with its sentinels): the same sequence of sums, one merge step more per sweep step,
+    but the top level (half of the table memory: 8 MB per half at n = 40, past the
+    caches) is never written nor read back. Returns the best floor and ceiling sums and
+    the first-table entries ``a`` they use (``-inf`` / ``+inf`` sums: none), and whether
+    the window stopped it.
+
+    The four chains keep only their running floor and ceiling (`_keep`); which step
+    found them is recovered afterwards by replaying one block of at most
+    ``_STOP_CHECK_STEPS`` steps (`_note_block`, `_pick_chains`): ~1.3x faster than
+    tracking the winning ``a`` at every step (measured side by side), same answers."""
+    na = 2 * size
+    total = na + nb
+    run = total // 4
+    one = np.uint64(1)
+    # chain starts: positions in the merge -> positions (p in L, q in L + x)
+    i2, j2 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, run)
+    i3, j3 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, 2 * run)
+    i4, j4 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, 3 * run)
+    p2 = _corank(sa, a0, size, x, i2)
+    p3 = _corank(sa, a0, size, x, i3)
+    p4 = _corank(sa, a0, size, x, i4)
+    # the last chain first runs the remainder of total / 4, one step at a time
+    state = np.array([a0 + p4, a0 + i4 - p4, j4, j4], dtype=np.int64)
+    lo_s, lo_a, hi_s, hi_a = _scan(sa, x, sb, 0.0, False, state, total - 4 * run, t)
+    pp1 = np.uint64(a0)
+    qq1 = np.uint64(a0)
+    pp2 = np.uint64(a0 + p2)
+    qq2 = np.uint64(a0 + i2 - p2)
+    pp3 = np.uint64(a0 + p3)
+    qq3 = np.uint64(a0 + i3 - p3)
+    pp4 = np.uint64(state[0])
+    qq4 = np.uint64(state[1])
+    # b's position follows from a's: v = k - steps + pp + qq (each step moves one of them)
+    k1 = np.uint64(b0 + nb - 1) - pp1 - qq1
+    k2 = np.uint64(j2) - pp2 - qq2
+    k3 = np.uint64(j3) - pp3 - qq3
+    k4 = np.uint64(state[2]) - pp4 - qq4
+    f1 = f2 = f3 = f4 = -np.inf
+    c1 = c2 = c3 = c4 = np.inf
+    start = np.zeros((4, 4), dtype=np.int64)  # each chain's (p, q, g, h) at a block start
+    best = np.empty((2, 4), dtype=np.float64)
+    best[0] = -np.inf
+    best[1] = np.inf
+    rec = np.zeros((2, 4, 5), dtype=np.int64)  # (floor / ceiling, chain): start, steps
+    stopped = False
+    left = run
+    while left > 0:
+        block = min(left, _STOP_CHECK_STEPS)
+        left -= block
+        start[0, 0], start[0, 1], start[0, 2] = pp1, qq1, k1 + pp1 + qq1
+        start[1, 0], start[1, 1], start[1, 2] = pp2, qq2, k2 + pp2 + qq2
+        start[2, 0], start[2, 1], start[2, 2] = pp3, qq3, k3 + pp3 + qq3
+        start[3, 0], start[3, 1], start[3, 2] = pp4, qq4, k4 + pp4 + qq4
+        for _ in range(block):
+            a1, m1 = _a_next(sa, pp1, qq1, x)
+            a2, m2 = _a_next(sa, pp2, qq2, x)
+            a3, m3 = _a_next(sa, pp3, qq3, x)
+            a4, m4 = _a_next(sa, pp4, qq4, x)
+            f1, c1, t1 = _keep(a1 + sb[k1 + pp1 + qq1], t, f1, c1)
+            f2, c2, t2 = _keep(a2 + sb[k2 + pp2 + qq2], t, f2, c2)
+            f3, c3, t3 = _keep(a3 + sb[k3 + pp3 + qq3], t, f3, c3)
+            f4, c4, t4 = _keep(a4 + sb[k4 + pp4 + qq4], t, f4, c4)
+            k1 -= one
+            k2 -= one
+            k3 -= one
+            k4 -= one
+            pp1 += t1 & m1
+            qq1 += t1 & (one - m1)
+            pp2 += t2 & m2
+            qq2 += t2 & (one - m2)
+            pp3 += t3 & m3
+            qq3 += t3 & (one - m3)
+            pp4 += t4 & m4
+            qq4 += t4 & (one - m4)
+        _note_block(0, f1, c1, best, start, rec, block)
+        _note_block(1, f2, c2, best, start, rec, block)
+        _note_block(2, f3, c3, best, start, rec, block)
+        _note_block(3, f4, c4, best, start, rec, block)
+        if max(f1, f2, f3, f4) >= w_lo or min(c1, c2, c3, c4) <= w_hi:
+            stopped = True
+            break
+    lo_s, lo_a, hi_s, hi_a = _pick_chains(
+        sa, x, sb, 0.0, False, t, (lo_s, lo_a), (hi_s, hi_a), best, rec
+    )
+    return lo_s, lo_a, hi_s, hi_a, stopped
+
+
+@njit(cache=True)
+def _mitm_within_streamed_v2(
+    values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`mitm_nearest_within` with the first half's top level streamed (`_sweep_va`): the
+    same sweep over the same sequence of sums, so the same answers."""
+    n_cells, n = values.shape
+    m = targets.shape[1]
+    h = n // 2
+    floor_sum = np.empty((n_cells, m), dtype=np.float64)
+    ceil_sum = np.empty((n_cells, m), dtype=np.float64)
+    floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    stopped = np.zeros((n_cells, m), dtype=np.bool_)
+    off_a = level_offsets_nb(h - 1)  # levels 0 .. h - 1 of the first half
+    off_b = level_offsets_nb(n - h)
+    arena_a = np.empty(off_a[h], dtype=np.float64)
+    arena_b = np.empty(off_b[n - h + 1], dtype=np.float64)
+    bits_a = _bits(0, h)
+    bits_b = _bits(h, n - h)
+    a0 = off_a[h - 1] + 1
+    size_a = 1 << (h - 1)
+    b0 = off_b[n - h] + 1
+    nb = 1 << (n - h)
+    for c in range(n_cells):
+        va = values[c, :h]
+        vb = values[c, h:]
+        build_sum_levels(va[: h - 1], arena_a, off_a)
+        build_sum_levels(vb, arena_b, off_b)
+        x = va[h - 1]
+        for k in range(m):
+            t = targets[c, k]
+            lo_s, lo_a, hi_s, hi_a, stop = _sweep_va2(
+                arena_a, a0, size_a, x, arena_b, b0, nb, t, w_lo[c, k], w_hi[c, k]
+            )
+            stopped[c, k] = stop
+            floor_sum[c, k] = -np.inf
+            ceil_sum[c, k] = np.inf
+            if lo_s > -np.inf:
+                lo_j = _floor_index(arena_b, b0, nb, lo_a, t)
+                floor_sum[c, k] = lo_a + arena_b[lo_j]
+                floor_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, lo_a) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, lo_j - b0)
+                )
+            if hi_s < np.inf:
+                hi_j = _floor_index(arena_b, b0, nb, hi_a, t) + 1
+                ceil_sum[c, k] = hi_a + arena_b[hi_j]
+                ceil_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, hi_a) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, hi_j - b0)
+                )
+    return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
 
 
 @njit(cache=True)
@@ -740,6 +897,131 @@ def _sweep_vv(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
         sa, x, sb, y, True, t, (lo_s, lo_a), (hi_s, hi_a), best, rec
     )
     return lo_s, lo_a, hi_s, hi_a, stopped
+
+
+@njit(cache=True)
+def _sweep_ss(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
+    sa: np.ndarray,
+    a0: int,
+    na: int,
+    sb: np.ndarray,
+    b0: int,
+    nb: int,
+    t: float,
+    w_lo: float,
+    w_hi: float,
+) -> tuple[float, float, float, float, bool]:
+    """Lean stored-table sweep."""
+    total = na + nb
+    run = total // 4
+    one = np.uint64(1)
+    i2, j2 = _path_state(sa, a0, na, sb, b0, nb, t, run)
+    i3, j3 = _path_state(sa, a0, na, sb, b0, nb, t, 2 * run)
+    i4, j4 = _path_state(sa, a0, na, sb, b0, nb, t, 3 * run)
+    # a stored first table is the stream merge(L, L + inf) with q at its +inf sentinel
+    qinf = a0 + na
+    state = np.array([i4, qinf, j4, j4], dtype=np.int64)
+    lo_s, lo_a, hi_s, hi_a = _scan(sa, np.inf, sb, 0.0, False, state, total - 4 * run, t)
+    u1 = np.uint64(a0)
+    v1 = np.uint64(b0 + nb - 1)
+    u2 = np.uint64(i2)
+    v2 = np.uint64(j2)
+    u3 = np.uint64(i3)
+    v3 = np.uint64(j3)
+    u4 = np.uint64(state[0])
+    v4 = np.uint64(state[2])
+    f1 = f2 = f3 = f4 = -np.inf
+    c1 = c2 = c3 = c4 = np.inf
+    start = np.zeros((4, 4), dtype=np.int64)
+    start[:, 1] = qinf
+    best = np.empty((2, 4), dtype=np.float64)
+    best[0] = -np.inf
+    best[1] = np.inf
+    rec = np.zeros((2, 4, 5), dtype=np.int64)
+    stopped = False
+    left = run
+    while left > 0:
+        block = min(left, _STOP_CHECK_STEPS)
+        left -= block
+        start[0, 0], start[0, 2] = u1, v1
+        start[1, 0], start[1, 2] = u2, v2
+        start[2, 0], start[2, 2] = u3, v3
+        start[3, 0], start[3, 2] = u4, v4
+        for _ in range(block):
+            f1, c1, t1 = _keep(sa[u1] + sb[v1], t, f1, c1)
+            f2, c2, t2 = _keep(sa[u2] + sb[v2], t, f2, c2)
+            f3, c3, t3 = _keep(sa[u3] + sb[v3], t, f3, c3)
+            f4, c4, t4 = _keep(sa[u4] + sb[v4], t, f4, c4)
+            u1 += t1
+            v1 -= one - t1
+            u2 += t2
+            v2 -= one - t2
+            u3 += t3
+            v3 -= one - t3
+            u4 += t4
+            v4 -= one - t4
+        _note_block(0, f1, c1, best, start, rec, block)
+        _note_block(1, f2, c2, best, start, rec, block)
+        _note_block(2, f3, c3, best, start, rec, block)
+        _note_block(3, f4, c4, best, start, rec, block)
+        if max(f1, f2, f3, f4) >= w_lo or min(c1, c2, c3, c4) <= w_hi:
+            stopped = True
+            break
+    lo_s, lo_a, hi_s, hi_a = _pick_chains(
+        sa, np.inf, sb, 0.0, False, t, (lo_s, lo_a), (hi_s, hi_a), best, rec
+    )
+    return lo_s, lo_a, hi_s, hi_a, stopped
+
+
+@njit(cache=True)
+def _mitm_within_stored2(
+    values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """lean stored"""
+    n_cells, n = values.shape
+    m = targets.shape[1]
+    h = n // 2
+    floor_sum = np.empty((n_cells, m), dtype=np.float64)
+    ceil_sum = np.empty((n_cells, m), dtype=np.float64)
+    floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
+    stopped = np.zeros((n_cells, m), dtype=np.bool_)
+    off_a = level_offsets_nb(h)
+    off_b = level_offsets_nb(n - h)
+    arena_a = np.empty(off_a[h + 1], dtype=np.float64)
+    arena_b = np.empty(off_b[n - h + 1], dtype=np.float64)
+    bits_a = _bits(0, h)
+    bits_b = _bits(h, n - h)
+    a0 = off_a[h] + 1
+    b0 = off_b[n - h] + 1
+    na = 1 << h
+    nb = 1 << (n - h)
+    for c in range(n_cells):
+        va = values[c, :h]
+        vb = values[c, h:]
+        build_sum_levels(va, arena_a, off_a)
+        build_sum_levels(vb, arena_b, off_b)
+        for k in range(m):
+            t = targets[c, k]
+            lo_s, lo_a, hi_s, hi_a, stop = _sweep_ss(
+                arena_a, a0, na, arena_b, b0, nb, t, w_lo[c, k], w_hi[c, k]
+            )
+            stopped[c, k] = stop
+            floor_sum[c, k] = -np.inf
+            ceil_sum[c, k] = np.inf
+            if lo_s > -np.inf:
+                lo_j = _floor_index(arena_b, b0, nb, lo_a, t)
+                floor_sum[c, k] = lo_a + arena_b[lo_j]
+                floor_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, lo_a) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, lo_j - b0)
+                )
+            if hi_s < np.inf:
+                hi_j = _floor_index(arena_b, b0, nb, hi_a, t) + 1
+                ceil_sum[c, k] = hi_a + arena_b[hi_j]
+                ceil_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, hi_a) | (
+                    recover_mask(vb, bits_b, arena_b, off_b, hi_j - b0)
+                )
+    return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
 
 
 @njit(cache=True)
