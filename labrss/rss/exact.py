@@ -349,7 +349,7 @@ def _lean_sweep(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
     if c5 < gbest[1]:
         gbest[1] = c5
         grec[1, 0], grec[1, 1], grec[1, 2] = i5 - da, j5 - db, rem
-    return i, j, stopped
+    return int(i), int(j), stopped
 
 
 @njit(cache=True)

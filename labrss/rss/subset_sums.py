@@ -514,8 +514,8 @@ def merge_range(  # noqa: PLR0917 (numba kernel: positional scalars)
         q4 -= t4
         p4 -= one - t4
     # the middle of each half that the two ends left (0 to 2 entries), front chains on
-    _merge_run(src, np.int64(p1), np.int64(q1), a, dst, d0 + steps, d0 + mid - lo - steps)
-    _merge_run(src, np.int64(p3), np.int64(q3), a, dst, d0 + mid - lo + steps, d0 + count - steps)
+    _merge_run(src, int(p1), int(q1), a, dst, d0 + steps, d0 + mid - lo - steps)
+    _merge_run(src, int(p3), int(q3), a, dst, d0 + mid - lo + steps, d0 + count - steps)
 
 
 @njit(cache=True)
@@ -524,12 +524,14 @@ def _merge_run(  # noqa: PLR0917 (numba kernel: positional scalars)
 ) -> None:
     """``dst[o0 : o1]``: the merge of ``L`` (next at ``src[p]``) and ``L + a`` (next at
     ``src[q] + a``), one entry at a time (``L`` on ties)."""
+    i = np.int64(p)  # signed (the chains' positions are unsigned)
+    j = np.int64(q)
     for k in range(o0, o1):
-        u = src[p]
-        w = src[q] + a
+        u = src[i]
+        w = src[j] + a
         if u <= w:
             dst[k] = u
-            p += 1
+            i += 1
         else:
             dst[k] = w
-            q += 1
+            j += 1
