@@ -18,14 +18,12 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from benchmarks.truth_calibration import store_truth_calibration
 from labrss.gui.main_window import MainWindow
 from labrss.gui.tabs.mvm_tab import MVMTab
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab
 from labrss.networks.weights_file import save_weights
-from labrss.store import Store
 from labrss.workflows.program import ProgramResult
-from tests.gui.conftest import CONNECT_TIMEOUT_MS, connect_tab, run_in_worker
+from tests.gui.conftest import CONNECT_TIMEOUT_MS, calibrate_from_truth, connect_tab
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
 from tests.workflows.conftest import two_layer_network
 
@@ -85,15 +83,7 @@ def test_position_plot_compares_like_with_like(
     qtbot.mouseClick(tab.connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session is not None, timeout=CONNECT_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.worker.busy, timeout=CONNECT_TIMEOUT_MS)
-    session = window.session
-    assert session is not None and session.db_path is not None
-    db = session.db_path
-
-    def calibrate(ctx: object) -> int:
-        with Store(db) as store:
-            return store_truth_calibration(ctx.lab, store)  # type: ignore[attr-defined]
-
-    run_in_worker(qtbot, window, calibrate)
+    calibrate_from_truth(qtbot, window)
     net, x_ref, _ = two_layer_network()
     save_weights(tmp_path / "net.npz", net)
     np.save(tmp_path / "ref.npy", x_ref)
