@@ -19,9 +19,10 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from labrss.gui.main_window import MainWindow
-from labrss.gui.tabs.mvm_tab import MVMTab
+from labrss.gui.tabs.mvm_tab import MVMTab, ProgramKey, compared_curves
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab
 from labrss.networks.weights_file import save_weights
+from labrss.workflows.ir_drop import PositionProfile, ProfileSource
 from labrss.workflows.program import ProgramResult
 from tests.gui.conftest import CONNECT_TIMEOUT_MS, calibrate_from_truth, connect_tab
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
@@ -149,3 +150,30 @@ def test_position_plot_compares_like_with_like(
     image.save(str(tmp_path / "mvm_ir_drop.png"))
     if os.environ.get("LABRSS_SCREENSHOT"):  # docs/screenshots/mvm_ir_drop.png
         image.save(os.environ["LABRSS_SCREENSHOT"])
+
+
+def _profile(source: ProfileSource, run_id: int, level: float) -> PositionProfile:
+    rows = np.array([level, 2 * level, np.nan])
+    return PositionProfile(rows, rows[:2], source, run_id, f"run {run_id}")
+
+
+def test_curves_of_another_network_or_board_are_not_compared(window: MainWindow) -> None:
+    mvm = window.tab_pages[MVMTab.title]
+    assert isinstance(mvm, MVMTab)
+    net_a: ProgramKey = ("net A", 1, 8, 8)
+    aware = {
+        "ir_measured": _profile("measured", 2, 1e-4),
+        "ir_predicted": _profile("predicted", 2, 1e-4),
+        "plain_predicted": _profile("plain_predicted", 2, 3e-3),
+    }
+    mvm._profiles_done(net_a, aware)
+    assert compared_curves(mvm.profiles) == ("plain_predicted", "ir_predicted")
+    assert plotted(mvm)["plain, predicted"].tolist() == [3e-3, 6e-3]  # NaN rows left out
+    # a plain program of another network: its curve alone, the other network's go
+    mvm._profiles_done(("net B", 1, 8, 8), {"plain_measured": _profile("measured", 3, 2e-3)})
+    assert set(mvm.profiles) == {"plain_measured"}
+    assert mvm.position.getPlotItem().titleLabel.text == "measured by verification (run 3)"
+    # the same network on the same board: measured against measured
+    mvm._profiles_done(("net B", 1, 8, 8), aware)
+    assert compared_curves(mvm.profiles) == ("plain_measured", "ir_measured")
+    assert set(plotted(mvm)) == {"plain, measured", "IR-drop-aware, measured"}
