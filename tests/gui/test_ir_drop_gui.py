@@ -18,14 +18,13 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from benchmarks.truth_calibration import store_truth_calibration
 from labrss.gui.main_window import MainWindow
-from labrss.gui.tabs.mvm_tab import MVMTab
+from labrss.gui.tabs.mvm_tab import MVMTab, ProgramKey, compared_curves
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab
 from labrss.networks.weights_file import save_weights
-from labrss.store import Store
+from labrss.workflows.ir_drop import PositionProfile, ProfileSource
 from labrss.workflows.program import ProgramResult
-from tests.gui.conftest import CONNECT_TIMEOUT_MS, connect_tab, run_in_worker
+from tests.gui.conftest import CONNECT_TIMEOUT_MS, calibrate_from_truth, connect_tab
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
 from tests.workflows.conftest import two_layer_network
 
@@ -85,15 +84,7 @@ def test_position_plot_compares_like_with_like(
     qtbot.mouseClick(tab.connect_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.session is not None, timeout=CONNECT_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.worker.busy, timeout=CONNECT_TIMEOUT_MS)
-    session = window.session
-    assert session is not None and session.db_path is not None
-    db = session.db_path
-
-    def calibrate(ctx: object) -> int:
-        with Store(db) as store:
-            return store_truth_calibration(ctx.lab, store)  # type: ignore[attr-defined]
-
-    run_in_worker(qtbot, window, calibrate)
+    calibrate_from_truth(qtbot, window)
     net, x_ref, _ = two_layer_network()
     save_weights(tmp_path / "net.npz", net)
     np.save(tmp_path / "ref.npy", x_ref)
@@ -159,3 +150,30 @@ def test_position_plot_compares_like_with_like(
     image.save(str(tmp_path / "mvm_ir_drop.png"))
     if os.environ.get("LABRSS_SCREENSHOT"):  # docs/screenshots/mvm_ir_drop.png
         image.save(os.environ["LABRSS_SCREENSHOT"])
+
+
+def _profile(source: ProfileSource, run_id: int, level: float) -> PositionProfile:
+    rows = np.array([level, 2 * level, np.nan])
+    return PositionProfile(rows, rows[:2], source, run_id, f"run {run_id}")
+
+
+def test_curves_of_another_network_or_board_are_not_compared(window: MainWindow) -> None:
+    mvm = window.tab_pages[MVMTab.title]
+    assert isinstance(mvm, MVMTab)
+    net_a: ProgramKey = ("net A", 1, 8, 8)
+    aware = {
+        "ir_measured": _profile("measured", 2, 1e-4),
+        "ir_predicted": _profile("predicted", 2, 1e-4),
+        "plain_predicted": _profile("plain_predicted", 2, 3e-3),
+    }
+    mvm._profiles_done(net_a, aware)
+    assert compared_curves(mvm.profiles) == ("plain_predicted", "ir_predicted")
+    assert plotted(mvm)["plain, predicted"].tolist() == [3e-3, 6e-3]  # NaN rows left out
+    # a plain program of another network: its curve alone, the other network's go
+    mvm._profiles_done(("net B", 1, 8, 8), {"plain_measured": _profile("measured", 3, 2e-3)})
+    assert set(mvm.profiles) == {"plain_measured"}
+    assert mvm.position.getPlotItem().titleLabel.text == "measured by verification (run 3)"
+    # the same network on the same board: measured against measured
+    mvm._profiles_done(("net B", 1, 8, 8), aware)
+    assert compared_curves(mvm.profiles) == ("plain_measured", "ir_measured")
+    assert set(plotted(mvm)) == {"plain, measured", "IR-drop-aware, measured"}
