@@ -57,14 +57,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.aims import Aims
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.lab import Lab
 from labrss.mapping.ir_drop import Wiring, transfer_matrix
 from labrss.networks.digits import DigitsData, load_digits_split, train_digits_mlp
 from labrss.networks.model import Network
 from labrss.station import parse_station
-from labrss.store import CellEstimate, Store
+from labrss.store import Store
 from labrss.workflows.mvm import MVMSettings, run_mvm
-from labrss.workflows.program import ProgramResult, ProgramSettings, board_id_for, program_network
+from labrss.workflows.program import ProgramResult, ProgramSettings, program_network
 from simulator.crossbar_network import CrossbarNodes, RoutingTopology, build_crossbar_netlist
 from simulator.nodal import NodalSolver
 
@@ -84,38 +85,6 @@ def whole_array_network(seed: int = 0) -> tuple[Network, DigitsData, float]:
     model = train_digits_mlp((32,), seed, data=data)
     net = Network(model.network.layers, name="digits MLP 63-32-10")
     return net, data, model.test_accuracy
-
-
-def store_truth_calibration(lab: Lab, store: Store, rel_sigma: float = 1e-4) -> None:
-    """A calibration of every element from the truth with ``rel_sigma`` noise (see 1.)."""
-    assert lab.simulator is not None
-    truth = lab.simulator.model.truth()
-    g_on = np.asarray(truth["branch_on_conductance_S"], dtype=np.float64)
-    r_el = np.asarray(truth["resistance_ohm"], dtype=np.float64)
-    g_off = 1.0 / (r_el + np.asarray(truth["r_off_ohm"], dtype=np.float64))
-    a = g_on - g_off
-    est = a * (1.0 + rel_sigma * np.random.default_rng(0).standard_normal(a.shape))
-    board = board_id_for(lab, store)
-    run = store.start_run("calibration", board, {"design": "truth-for-benchmark"}, lab.describe())
-    rows, cols, _ = a.shape
-    store.put_estimates(
-        run,
-        [
-            CellEstimate(
-                r=r,
-                c=c,
-                conductance_S=est[r, c],
-                std_S=np.abs(a[r, c]) * rel_sigma,
-                series_ohm=0.0,
-                series_std_ohm=0.0,
-                leakage_S=float(g_off[r, c].sum()),
-                leakage_std_S=float(g_off[r, c].sum()) * 0.1,
-            )
-            for r in range(rows)
-            for c in range(cols)
-        ],
-    )
-    store.finish_run(run)
 
 
 def true_transfer(lab: Lab, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, Wiring]:
@@ -179,7 +148,7 @@ def run_mode(  # noqa: PLR0917
     station = parse_station({"simulator": {"board": preset, "seed": 0}})
     tag = f"{preset}-{'ir' if ir else 'plain'}"
     with Store(workdir / f"{tag}.db") as store, Lab(station) as lab:
-        store_truth_calibration(lab, store)
+        store_truth_calibration(lab, store, design="truth-for-benchmark")
         t0 = time.perf_counter()
         prog = program_network(
             lab,

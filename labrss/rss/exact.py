@@ -14,8 +14,10 @@ that is monotone in the sum on each side of ``x`` (the target transforms of
   search per target. ``O(2**n)`` time and memory per cell, ``O(n)`` per target.
 * `mitm_nearest`: Horowitz-Sahni meet-in-the-middle. Sorted tables of the sums of the
   first ``h = n // 2`` and of the last ``n - h`` elements, then, per target, one
-  two-pointer sweep (first table ascending, second descending). ``O(2**(n/2))`` time and
-  memory per cell, ``O(2**(n/2))`` per target.
+  two-pointer sweep (first table ascending, second descending; `_lean_sweep`).
+  ``O(2**(n/2))`` time and memory per cell, ``O(2**(n/2))`` per target. From n = 35 the
+  tables' top levels are produced window by window just ahead of the sweep instead of
+  stored (`_sweep_windows`): same answers, cache-sized memory traffic.
 
 Window kernels solve the secondary objective: among subsets whose sum lies in
 ``[lo, hi]``, the one with the smallest additive cost ``sum_{i in S} cost_i``
@@ -34,10 +36,12 @@ from numba import njit
 
 from labrss.rss.subset_sums import (
     _corank,
+    _corank_within,
     build_sorted_sums,
     build_sorted_sums_with_cost,
     build_sum_levels,
     level_offsets_nb,
+    merge_range,
     recover_mask,
     recover_mask_of_sum,
 )
@@ -161,15 +165,19 @@ def _floor_index(arena: np.ndarray, b0: int, nb: int, a: float, t: float) -> int
     return lo - 1
 
 
-#: Steps of the sweep between two checks of the tolerance window.
+#: Steps of each sweep chain between two checks of the tolerance window (with a
+#: window) or between two looks at its running floor and ceiling (exact: longer blocks,
+#: less bookkeeping; 256 measured 1.1x faster than 64 at n = 32).
 _STOP_CHECK_STEPS = 64
+_EXACT_BLOCK_STEPS = 256
 
 
 @njit(cache=True)
 def _path_state(  # noqa: PLR0917 (numba kernel: positional scalars)
     sa: np.ndarray, a0: int, na: int, sb: np.ndarray, b0: int, nb: int, t: float, steps: int
 ) -> tuple[int, int]:
-    """Positions ``(i, j)`` of the sweep of `_sweep` after ``steps`` steps.
+    """Positions ``(i, j)`` of the sweep of `_lean_sweep` after ``steps`` steps from
+    ``(a0, b0 + nb - 1)``.
 
     The sweep is a merge of the first table (ascending ``a``) with the second read
     downwards, ordered by the exact test ``a + b <= t`` (monotone in both, since
@@ -189,110 +197,114 @@ def _path_state(  # noqa: PLR0917 (numba kernel: positional scalars)
     return a0 + lo, top - (steps - lo)
 
 
+@njit(inline="always")
+def _keep(s: float, t: float, f: float, c: float) -> tuple[float, float, np.uint64]:
+    """One sweep step's bookkeeping: the running floor ``f`` (largest ``s <= t``) and
+    ceiling ``c`` (smallest ``s > t``) of a chain, and 1 if ``s <= t`` (``a`` advances).
+    Which step found them is not tracked here (see `_lean_sweep`)."""
+    le = s <= t
+    return max(f, s if le else -np.inf), min(c, np.inf if le else s), np.uint64(le)
+
+
+@njit(inline="always")
+def _note_block(  # noqa: PLR0917 (numba kernel: positional scalars)
+    r: int,
+    f: float,
+    c: float,
+    best: np.ndarray,
+    start: np.ndarray,
+    rec: np.ndarray,
+    steps: int,
+) -> None:
+    """At the end of a block of ``steps`` steps: where chain ``r``'s running floor ``f``
+    rose (ceiling ``c`` fell) in it, remember the block's start ``start[r]`` (global
+    ``a`` and ``b`` indices), so that the step that found it can be replayed (`_scan`)."""
+    if f > best[0, r]:
+        best[0, r] = f
+        rec[0, r, 0] = start[r, 0]  # element by element: a slice is a refcounted view
+        rec[0, r, 1] = start[r, 1]
+        rec[0, r, 2] = steps
+    if c < best[1, r]:
+        best[1, r] = c
+        rec[1, r, 0] = start[r, 0]
+        rec[1, r, 1] = start[r, 1]
+        rec[1, r, 2] = steps
+
+
 @njit(cache=True)
-def _sweep(  # noqa: PLR0917 (numba kernel: positional scalars)
+def _lean_sweep(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
     sa: np.ndarray,
-    a0: int,
+    ia: int,
     na: int,
     sb: np.ndarray,
-    b0: int,
+    jb: int,
     nb: int,
+    steps: int,
     t: float,
     w_lo: float,
     w_hi: float,
+    da: int,
+    db: int,
+    gbest: np.ndarray,
+    grec: np.ndarray,
 ) -> tuple[int, int, bool]:
-    """Floor and ceiling of ``t`` over the sums ``a + b`` of two sorted tables.
+    """``steps`` steps of the two-pointer sweep for the floor and ceiling of ``t``.
 
-    ``sa[a0 : a0 + na]`` and ``sb[b0 : b0 + nb]`` ascending, with ``-inf`` / ``+inf``
-    sentinels just outside each. Two pointers, ``a`` ascending and ``b`` descending:
-    each step finds either ``a + b > t`` (a ceiling candidate; no later ``a`` pairs
-    with this ``b`` below ``t``, so ``b`` moves down) or ``a + b <= t`` (the largest
-    such ``b`` for this ``a``: a floor candidate; ``a`` moves up). Every pair skipped is
-    dominated by a candidate, so the best candidates are the floor and the ceiling.
+    From ``a = sa[ia]`` (ascending; ``na`` entries, then ``+inf``) and ``b = sb[jb]``
+    (read downwards; ``nb`` entries, then ``-inf``): each step finds either ``a + b >
+    t`` (a ceiling candidate; no later ``a`` pairs with this ``b`` below ``t``: ``b``
+    moves down) or ``a + b <= t`` (the largest such ``b`` for this ``a``: a floor
+    candidate; ``a`` moves up). Every pair skipped is dominated by a candidate.
 
-    The ``na + nb`` steps are cut in four equal runs (`_path_state`), swept by four
-    branch-free chains in one loop: the CPU overlaps independent dependency chains,
-    while one chain waits on load, add, compare at every step (3.5x faster here than
-    one branchy sweep, measured side by side). ``O(na + nb)``.
+    The steps are cut in four runs (`_path_state`) swept by four branch-free chains in
+    one loop (the CPU overlaps their dependency chains), the remainder one at a time
+    (`_scan`). Each chain keeps only its running floor and ceiling; every
+    ``_EXACT_BLOCK_STEPS`` (``_STOP_CHECK_STEPS`` with a window) it notes the block where
+    they improved (`_note_block`), and the winning step is replayed afterwards: ~1.4x
+    fewer instructions per step than tracking the winner at every step.
 
-    Tolerance mode: with ``w_lo <= t <= w_hi`` the sweep stops (at most
-    ``_STOP_CHECK_STEPS`` steps later) once a candidate lies in the window; an empty
-    window (``w_lo > w_hi``) never stops it. Returns the positions (into ``sa``) of the
-    first-table entries of the best floor and ceiling (-1: none) and whether it stopped.
+    Updates ``gbest`` (best floor, best ceiling so far) and ``grec`` (each one's block:
+    global ``a`` index ``i - da``, global ``b`` index ``j - db``, steps), ties to the
+    first along the path (the answer does not depend on how the path is cut). Tolerance
+    mode: with ``w_lo <= t <= w_hi`` it stops after the block where a candidate lies in
+    the window. Returns the end positions and whether it stopped. ``O(steps)``.
     """
-    total = na + nb
-    run = total // 4
+    block_len = _STOP_CHECK_STEPS if w_lo <= w_hi else _EXACT_BLOCK_STEPS
+    run = steps // 4
     one = np.uint64(1)
-    i1, j1 = a0, b0 + nb - 1
-    i2, j2 = _path_state(sa, a0, na, sb, b0, nb, t, run)
-    i3, j3 = _path_state(sa, a0, na, sb, b0, nb, t, 2 * run)
-    i4, j4 = _path_state(sa, a0, na, sb, b0, nb, t, 3 * run)
-    # the last chain also takes the remainder of total / 4
-    lo_s = -np.inf
-    hi_s = np.inf
-    lo_i = -1
-    hi_i = -1
-    i5, j5 = i4, j4
-    for _ in range(total - 4 * run):
-        s = sa[i5] + sb[j5]
-        if s <= t:
-            if s > lo_s:
-                lo_s = s
-                lo_i = i5
-            i5 += 1
-        else:
-            if s < hi_s:
-                hi_s = s
-                hi_i = i5
-            j5 -= 1
-    # unsigned positions: numba skips its negative-index wraparound
-    u1 = np.uint64(i1)
-    v1 = np.uint64(j1)
+    b0 = jb - nb + 1
+    i2, j2 = _path_state(sa, ia, na, sb, b0, nb, t, run)
+    i3, j3 = _path_state(sa, ia, na, sb, b0, nb, t, 2 * run)
+    i4, j4 = _path_state(sa, ia, na, sb, b0, nb, t, 3 * run)
+    u1 = np.uint64(ia)  # unsigned positions: numba skips its negative-index wraparound
+    v1 = np.uint64(jb)
     u2 = np.uint64(i2)
     v2 = np.uint64(j2)
     u3 = np.uint64(i3)
     v3 = np.uint64(j3)
-    u4 = np.uint64(i5)
-    v4 = np.uint64(j5)
-    ninf = -np.inf
-    pinf = np.inf
-    f1 = f2 = f3 = f4 = ninf
-    c1 = c2 = c3 = c4 = pinf
-    fi1 = fi2 = fi3 = fi4 = ci1 = ci2 = ci3 = ci4 = np.uint64(0)
+    u4 = np.uint64(i4)
+    v4 = np.uint64(j4)
+    f1 = f2 = f3 = f4 = -np.inf
+    c1 = c2 = c3 = c4 = np.inf
+    start = np.empty((4, 2), dtype=np.int64)
+    best = np.empty((2, 4), dtype=np.float64)
+    best[0] = -np.inf
+    best[1] = np.inf
+    rec = np.zeros((2, 4, 3), dtype=np.int64)
     stopped = False
     left = run
     while left > 0:
-        block = min(left, _STOP_CHECK_STEPS)
+        block = min(left, block_len)
         left -= block
+        start[0, 0], start[0, 1] = np.int64(u1) - da, np.int64(v1) - db
+        start[1, 0], start[1, 1] = np.int64(u2) - da, np.int64(v2) - db
+        start[2, 0], start[2, 1] = np.int64(u3) - da, np.int64(v3) - db
+        start[3, 0], start[3, 1] = np.int64(u4) - da, np.int64(v4) - db
         for _ in range(block):
-            s1 = sa[u1] + sb[v1]
-            s2 = sa[u2] + sb[v2]
-            s3 = sa[u3] + sb[v3]
-            s4 = sa[u4] + sb[v4]
-            l1 = s1 <= t
-            l2 = s2 <= t
-            l3 = s3 <= t
-            l4 = s4 <= t
-            fi1 = u1 if l1 & (s1 > f1) else fi1
-            fi2 = u2 if l2 & (s2 > f2) else fi2
-            fi3 = u3 if l3 & (s3 > f3) else fi3
-            fi4 = u4 if l4 & (s4 > f4) else fi4
-            ci1 = u1 if (s1 > t) & (s1 < c1) else ci1
-            ci2 = u2 if (s2 > t) & (s2 < c2) else ci2
-            ci3 = u3 if (s3 > t) & (s3 < c3) else ci3
-            ci4 = u4 if (s4 > t) & (s4 < c4) else ci4
-            f1 = max(f1, s1 if l1 else ninf)
-            f2 = max(f2, s2 if l2 else ninf)
-            f3 = max(f3, s3 if l3 else ninf)
-            f4 = max(f4, s4 if l4 else ninf)
-            c1 = min(c1, pinf if l1 else s1)
-            c2 = min(c2, pinf if l2 else s2)
-            c3 = min(c3, pinf if l3 else s3)
-            c4 = min(c4, pinf if l4 else s4)
-            t1 = np.uint64(l1)
-            t2 = np.uint64(l2)
-            t3 = np.uint64(l3)
-            t4 = np.uint64(l4)
+            f1, c1, t1 = _keep(sa[u1] + sb[v1], t, f1, c1)
+            f2, c2, t2 = _keep(sa[u2] + sb[v2], t, f2, c2)
+            f3, c3, t3 = _keep(sa[u3] + sb[v3], t, f3, c3)
+            f4, c4, t4 = _keep(sa[u4] + sb[v4], t, f4, c4)
             u1 += t1
             v1 -= one - t1
             u2 += t2
@@ -301,20 +313,92 @@ def _sweep(  # noqa: PLR0917 (numba kernel: positional scalars)
             v3 -= one - t3
             u4 += t4
             v4 -= one - t4
-        best_f = max(f1, f2, f3, f4)
-        best_c = min(c1, c2, c3, c4)
-        if best_f >= w_lo or best_c <= w_hi:
+        _note_block(0, f1, c1, best, start, rec, block)
+        _note_block(1, f2, c2, best, start, rec, block)
+        _note_block(2, f3, c3, best, start, rec, block)
+        _note_block(3, f4, c4, best, start, rec, block)
+        if max(f1, f2, f3, f4) >= w_lo or min(c1, c2, c3, c4) <= w_hi:
             stopped = True
             break
-    for f, fi in ((f1, fi1), (f2, fi2), (f3, fi3), (f4, fi4)):
-        if f > lo_s:
-            lo_s = f
-            lo_i = int(np.int64(fi))
-    for c, ci in ((c1, ci1), (c2, ci2), (c3, ci3), (c4, ci4)):
-        if c < hi_s:
-            hi_s = c
-            hi_i = int(np.int64(ci))
-    return lo_i, hi_i, stopped
+    i = np.int64(u4)
+    j = np.int64(v4)
+    rem = 0 if stopped else steps - 4 * run
+    # the remainder continues the fourth chain, one step at a time
+    f5 = -np.inf
+    c5 = np.inf
+    i5, j5 = i, j
+    for _ in range(rem):
+        s = sa[i] + sb[j]
+        if s <= t:
+            f5 = max(f5, s)
+            i += 1
+        else:
+            c5 = min(c5, s)
+            j -= 1
+    # in path order (chains 1..4, then the remainder), ties to the first
+    for r in range(4):
+        if best[0, r] > gbest[0]:
+            gbest[0] = best[0, r]
+            grec[0, 0], grec[0, 1], grec[0, 2] = rec[0, r, 0], rec[0, r, 1], rec[0, r, 2]
+        if best[1, r] < gbest[1]:
+            gbest[1] = best[1, r]
+            grec[1, 0], grec[1, 1], grec[1, 2] = rec[1, r, 0], rec[1, r, 1], rec[1, r, 2]
+    if f5 > gbest[0]:
+        gbest[0] = f5
+        grec[0, 0], grec[0, 1], grec[0, 2] = i5 - da, j5 - db, rem
+    if c5 < gbest[1]:
+        gbest[1] = c5
+        grec[1, 0], grec[1, 1], grec[1, 2] = i5 - da, j5 - db, rem
+    return int(i), int(j), stopped
+
+
+@njit(cache=True)
+def _scan(  # noqa: PLR0917 (numba kernel: positional scalars)
+    sa: np.ndarray,
+    x: float,
+    sb: np.ndarray,
+    y: float,
+    streamed: bool,
+    state: np.ndarray,
+    steps: int,
+    t: float,
+) -> tuple[float, float, float, float]:
+    """Replay ``steps`` sweep steps one at a time from ``state``: the best floor and
+    ceiling sums and the ``a`` of their first occurrence (``-inf`` / ``+inf``: none).
+
+    Stored tables (``streamed`` False): ``a = sa[state[0]]``, ``b = sb[state[2]]``.
+    Streamed: the tables are the unstored top levels ``merge(L, L + x)`` (read heads
+    ``L[state[0]]``, ``L[state[1]]``) and ``merge(L', L' + y)`` read downwards (heads
+    ``L'[state[2]]``, ``L'[state[3]] + y``; `_vb_state`)."""
+    f = -np.inf
+    c = np.inf
+    fa = -np.inf
+    ca = np.inf
+    p, q, g, h = state[0], state[1], state[2], state[3]
+    for _ in range(steps):
+        u = sa[p]
+        w = sa[q] + x if streamed else np.inf
+        a = u if u <= w else w
+        bl = sb[g]
+        bm = sb[h] + y if streamed else -np.inf
+        s = a + (bm if bm >= bl else bl)
+        if s <= t:
+            if s > f:
+                f = s
+                fa = a
+            if u <= w:
+                p += 1
+            else:
+                q += 1
+        else:
+            if s < c:
+                c = s
+                ca = a
+            if bm >= bl:
+                h -= 1
+            else:
+                g -= 1
+    return f, fa, c, ca
 
 
 @njit(cache=True)
@@ -325,190 +409,6 @@ def _va_at(src: np.ndarray, s0: int, size: int, x: float, i: int) -> float:
     u = src[s0 + p]
     w = src[s0 + i - p] + x
     return float(u if u <= w else w)
-
-
-@njit(cache=True)
-def _path_state_va(  # noqa: PLR0917 (numba kernel: positional scalars)
-    sa: np.ndarray,
-    a0: int,
-    size: int,
-    x: float,
-    sb: np.ndarray,
-    b0: int,
-    nb: int,
-    t: float,
-    steps: int,
-) -> tuple[int, int]:
-    """`_path_state` with the first table the unstored ``merge(L, L + x)`` (`_va_at`):
-    how many steps advanced ``a`` (a position in the merge) and ``b``'s position."""
-    na = 2 * size
-    top = b0 + nb - 1
-    lo = max(0, steps - nb)
-    hi = min(steps, na)
-    while lo < hi:
-        p = (lo + hi) // 2
-        if _va_at(sa, a0, size, x, p) + sb[top - (steps - p) + 1] <= t:
-            lo = p + 1
-        else:
-            hi = p
-    return lo, top - (steps - lo)
-
-
-@njit(cache=True)
-def _sweep_va(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
-    sa: np.ndarray,
-    a0: int,
-    size: int,
-    x: float,
-    sb: np.ndarray,
-    b0: int,
-    nb: int,
-    t: float,
-    w_lo: float,
-    w_hi: float,
-) -> tuple[float, float, float, float, bool]:
-    """`_sweep` whose first table is the top level ``merge(L, L + x)`` of its half, read
-    as it is merged instead of stored (``L = sa[a0 : a0 + size]``, the level below,
-    with its sentinels): the same sequence of sums, one merge step more per sweep step,
-    but the top level (half of the table memory: 8 MB per half at n = 40, past the
-    caches) is never written nor read back. Returns the best floor and ceiling sums and
-    the first-table entries ``a`` they use (``-inf`` / ``+inf`` sums: none), and whether
-    the window stopped it."""
-    na = 2 * size
-    total = na + nb
-    run = total // 4
-    one = np.uint64(1)
-    # chain starts: positions in the merge -> positions (p in L, q in L + x)
-    i2, j2 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, run)
-    i3, j3 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, 2 * run)
-    i4, j4 = _path_state_va(sa, a0, size, x, sb, b0, nb, t, 3 * run)
-    p2 = _corank(sa, a0, size, x, i2)
-    p3 = _corank(sa, a0, size, x, i3)
-    p4 = _corank(sa, a0, size, x, i4)
-    lo_s = -np.inf
-    hi_s = np.inf
-    lo_a = -np.inf
-    hi_a = np.inf
-    # the last chain also takes the remainder of total / 4 (scalar)
-    p5 = a0 + p4
-    q5 = a0 + i4 - p4
-    j5 = j4
-    for _ in range(total - 4 * run):
-        u = sa[p5]
-        w = sa[q5] + x
-        a = u if u <= w else w
-        s = a + sb[j5]
-        if s <= t:
-            if s > lo_s:
-                lo_s = s
-                lo_a = a
-            if u <= w:
-                p5 += 1
-            else:
-                q5 += 1
-        else:
-            if s < hi_s:
-                hi_s = s
-                hi_a = a
-            j5 -= 1
-    pp1 = np.uint64(a0)
-    qq1 = np.uint64(a0)
-    v1 = np.uint64(b0 + nb - 1)
-    pp2 = np.uint64(a0 + p2)
-    qq2 = np.uint64(a0 + i2 - p2)
-    v2 = np.uint64(j2)
-    pp3 = np.uint64(a0 + p3)
-    qq3 = np.uint64(a0 + i3 - p3)
-    v3 = np.uint64(j3)
-    pp4 = np.uint64(p5)
-    qq4 = np.uint64(q5)
-    v4 = np.uint64(j5)
-    ninf = -np.inf
-    pinf = np.inf
-    f1 = f2 = f3 = f4 = ninf
-    c1 = c2 = c3 = c4 = pinf
-    fa1 = fa2 = fa3 = fa4 = ninf
-    ca1 = ca2 = ca3 = ca4 = pinf
-    stopped = False
-    left = run
-    while left > 0:
-        block = min(left, _STOP_CHECK_STEPS)
-        left -= block
-        for _ in range(block):
-            u1 = sa[pp1]
-            w1 = sa[qq1] + x
-            u2 = sa[pp2]
-            w2 = sa[qq2] + x
-            u3 = sa[pp3]
-            w3 = sa[qq3] + x
-            u4 = sa[pp4]
-            w4 = sa[qq4] + x
-            m1 = u1 <= w1
-            m2 = u2 <= w2
-            m3 = u3 <= w3
-            m4 = u4 <= w4
-            a1 = min(u1, w1)
-            a2 = min(u2, w2)
-            a3 = min(u3, w3)
-            a4 = min(u4, w4)
-            s1 = a1 + sb[v1]
-            s2 = a2 + sb[v2]
-            s3 = a3 + sb[v3]
-            s4 = a4 + sb[v4]
-            l1 = s1 <= t
-            l2 = s2 <= t
-            l3 = s3 <= t
-            l4 = s4 <= t
-            fa1 = a1 if l1 & (s1 > f1) else fa1
-            fa2 = a2 if l2 & (s2 > f2) else fa2
-            fa3 = a3 if l3 & (s3 > f3) else fa3
-            fa4 = a4 if l4 & (s4 > f4) else fa4
-            ca1 = a1 if (s1 > t) & (s1 < c1) else ca1
-            ca2 = a2 if (s2 > t) & (s2 < c2) else ca2
-            ca3 = a3 if (s3 > t) & (s3 < c3) else ca3
-            ca4 = a4 if (s4 > t) & (s4 < c4) else ca4
-            f1 = max(f1, s1 if l1 else ninf)
-            f2 = max(f2, s2 if l2 else ninf)
-            f3 = max(f3, s3 if l3 else ninf)
-            f4 = max(f4, s4 if l4 else ninf)
-            c1 = min(c1, pinf if l1 else s1)
-            c2 = min(c2, pinf if l2 else s2)
-            c3 = min(c3, pinf if l3 else s3)
-            c4 = min(c4, pinf if l4 else s4)
-            t1 = np.uint64(l1)
-            t2 = np.uint64(l2)
-            t3 = np.uint64(l3)
-            t4 = np.uint64(l4)
-            k1 = np.uint64(m1)
-            k2 = np.uint64(m2)
-            k3 = np.uint64(m3)
-            k4 = np.uint64(m4)
-            pp1 += t1 & k1
-            qq1 += t1 & (one - k1)
-            pp2 += t2 & k2
-            qq2 += t2 & (one - k2)
-            pp3 += t3 & k3
-            qq3 += t3 & (one - k3)
-            pp4 += t4 & k4
-            qq4 += t4 & (one - k4)
-            v1 -= one - t1
-            v2 -= one - t2
-            v3 -= one - t3
-            v4 -= one - t4
-        best_f = max(f1, f2, f3, f4)
-        best_c = min(c1, c2, c3, c4)
-        if best_f >= w_lo or best_c <= w_hi:
-            stopped = True
-            break
-    for f, fa in ((f1, fa1), (f2, fa2), (f3, fa3), (f4, fa4)):
-        if f > lo_s:
-            lo_s = f
-            lo_a = fa
-    for c, ca in ((c1, ca1), (c2, ca2), (c3, ca3), (c4, ca4)):
-        if c < hi_s:
-            hi_s = c
-            hi_a = ca
-    return lo_s, lo_a, hi_s, hi_a, stopped
 
 
 @njit(cache=True)
@@ -538,214 +438,130 @@ def _vb_floor(  # noqa: PLR0917 (numba kernel: positional scalars)
     return lo - 1
 
 
+#: Steps of the sweep per window (`_mitm_within_windows`): two windows of 2 x 16,384
+#: floats (512 kB in all) stay in the cache (8,192 to 32,768 measured alike at n = 40).
+_WINDOW_STEPS = 16384
+
+
 @njit(cache=True)
-def _sweep_vv(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
-    sa: np.ndarray,
+def _sweep_windows(  # noqa: PLR0917 (numba kernel: positional scalars)
+    la: np.ndarray,
     a0: int,
     size_a: int,
     x: float,
-    sb: np.ndarray,
+    lb: np.ndarray,
     b0: int,
     size_b: int,
     y: float,
     t: float,
     w_lo: float,
     w_hi: float,
+    wa: np.ndarray,
+    wb: np.ndarray,
 ) -> tuple[float, float, float, float, bool]:
-    """`_sweep_va` with the second table streamed too: its top level ``merge(L', L' +
-    y)`` read downwards as it is merged (``L' = sb[b0 : b0 + size_b]``). Returns the
-    best floor and ceiling sums and the first-table entries ``a`` they use."""
+    """The sweep over the top levels ``A = merge(L, L + x)`` and ``B = merge(L', L' +
+    y)`` of the two halves, never stored whole: they are produced window by window
+    (`merge_range`, four chains) into ``wa`` and ``wb`` (``2 _WINDOW_STEPS + 2``
+    floats each, reused) just ahead of the sweep (`_lean_sweep`), which reads them in
+    the cache. ``L = la[a0 : a0 + size_a]``, ``L' = lb[b0 : b0 + size_b]`` (levels below
+    the top, with sentinels). Returns the best floor and ceiling sums, the ``a`` they
+    use (``-inf`` / ``+inf`` sums: none), and whether the window stopped it."""
     na = 2 * size_a
     nb = 2 * size_b
-    total = na + nb
-    run = total // 4
-    one = np.uint64(1)
-    # _path_state over the two unstored merges: (a position, b index)
-    starts_a = np.empty(4, dtype=np.int64)
-    starts_b = np.empty(4, dtype=np.int64)
-    starts_a[0] = 0
-    starts_b[0] = nb - 1
-    for r in range(1, 4):
-        steps = r * run
-        lo = max(0, steps - nb)
-        hi = min(steps, na)
-        while lo < hi:
-            p = (lo + hi) // 2
-            av = _va_at(sa, a0, size_a, x, p)
-            bv = _va_at(sb, b0, size_b, y, nb - steps + p)
-            if av + bv <= t:
-                lo = p + 1
-            else:
-                hi = p
-        starts_a[r] = lo
-        starts_b[r] = nb - 1 - (steps - lo)
-    lo_s = -np.inf
-    hi_s = np.inf
+    cap = wa.shape[0]
+    window = (cap - 2) // 2  # steps per window
+    gbest = np.array([-np.inf, np.inf])
+    grec = np.zeros((2, 3), dtype=np.int64)
+    # window of A: global [alo, ahi) at wa[g - alo]; of B: [blo, bhi) at wb[g + db]
+    alo = 0
+    ahi = 0
+    pa_hi = 0  # co-rank of ahi in A's merge
+    blo = nb
+    db = cap - nb
+    pb_lo = size_b  # co-rank of blo in B's merge
+    ga = 0  # the sweep's global position in A (ascending) and B (descending)
+    gb = nb - 1
+    left = na + nb
+    stopped = False
+    while left > 0 and not stopped:
+        k = min(left, window)
+        # A: [ga, min(ga + k, na + 1)), where A[na] is the +inf sentinel
+        need = min(ga + k, na + 1)
+        if need > ahi:
+            if need - alo > cap:  # keep the unread part, moved to the front
+                for i in range(ahi - ga):
+                    wa[i] = wa[ga - alo + i]
+                alo = ga
+            top = min(need, na)
+            if top > ahi:
+                p_top = _corank_within(la, a0, size_a, x, top, pa_hi, pa_hi + top - ahi)
+                merge_range(la, a0, size_a, x, ahi, top, pa_hi, p_top, wa, ahi - alo)
+                pa_hi = p_top
+            if need == na + 1:
+                wa[na - alo] = np.inf
+            ahi = need
+        # B: [max(gb - k + 1, -1), gb], where B[-1] is the -inf sentinel
+        need = max(gb - k + 1, -1)
+        if need < blo:
+            if need + db < 0:  # keep the unread part, moved to the back
+                shift = cap - (gb + 1) - db
+                for i in range(gb + db, blo + db - 1, -1):
+                    wb[i + shift] = wb[i]
+                db += shift
+            bot = max(need, 0)
+            if bot < blo:
+                p_bot = _corank_within(lb, b0, size_b, y, bot, pb_lo - (blo - bot), pb_lo)
+                merge_range(lb, b0, size_b, y, bot, blo, p_bot, pb_lo, wb, bot + db)
+                pb_lo = p_bot
+            if need == -1:
+                wb[db - 1] = -np.inf
+            blo = need
+        i, j, stopped = _lean_sweep(
+            wa,
+            ga - alo,
+            min(na - ga, k),
+            wb,
+            gb + db,
+            min(gb + 1, k),
+            k,
+            t,
+            w_lo,
+            w_hi,
+            -alo,
+            db,
+            gbest,
+            grec,
+        )
+        ga = i + alo
+        gb = j - db
+        left -= k
+    state = np.empty(4, dtype=np.int64)
     lo_a = -np.inf
     hi_a = np.inf
-    # chain 4 first runs the remainder of total / 4 (scalar)
-    cp = _corank(sa, a0, size_a, x, starts_a[3])
-    p5 = a0 + cp
-    q5 = a0 + starts_a[3] - cp
-    g5, h5 = _vb_state(sb, b0, size_b, y, starts_b[3])
-    for _ in range(total - 4 * run):
-        u = sa[p5]
-        w = sa[q5] + x
-        a = u if u <= w else w
-        bl = sb[g5]
-        bm = sb[h5] + y
-        b = bm if bm >= bl else bl
-        s = a + b
-        if s <= t:
-            if s > lo_s:
-                lo_s = s
-                lo_a = a
-            if u <= w:
-                p5 += 1
+    for side in range(2):
+        if (side == 0 and gbest[0] > -np.inf) or (side == 1 and gbest[1] < np.inf):
+            p = _corank(la, a0, size_a, x, grec[side, 0])
+            state[0] = a0 + p
+            state[1] = a0 + grec[side, 0] - p
+            state[2], state[3] = _vb_state(lb, b0, size_b, y, grec[side, 1])
+            _, fa, _, ca = _scan(la, x, lb, y, True, state, grec[side, 2], t)
+            if side == 0:
+                lo_a = fa
             else:
-                q5 += 1
-        else:
-            if s < hi_s:
-                hi_s = s
-                hi_a = a
-            if bm >= bl:
-                h5 -= 1
-            else:
-                g5 -= 1
-    cp = _corank(sa, a0, size_a, x, starts_a[1])
-    pp2 = np.uint64(a0 + cp)
-    qq2 = np.uint64(a0 + starts_a[1] - cp)
-    cp = _corank(sa, a0, size_a, x, starts_a[2])
-    pp3 = np.uint64(a0 + cp)
-    qq3 = np.uint64(a0 + starts_a[2] - cp)
-    pp1 = np.uint64(a0)
-    qq1 = np.uint64(a0)
-    pp4 = np.uint64(p5)
-    qq4 = np.uint64(q5)
-    g, h = _vb_state(sb, b0, size_b, y, starts_b[0])
-    gg1 = np.uint64(g)
-    hh1 = np.uint64(h)
-    g, h = _vb_state(sb, b0, size_b, y, starts_b[1])
-    gg2 = np.uint64(g)
-    hh2 = np.uint64(h)
-    g, h = _vb_state(sb, b0, size_b, y, starts_b[2])
-    gg3 = np.uint64(g)
-    hh3 = np.uint64(h)
-    gg4 = np.uint64(g5)
-    hh4 = np.uint64(h5)
-    ninf = -np.inf
-    pinf = np.inf
-    f1 = f2 = f3 = f4 = ninf
-    c1 = c2 = c3 = c4 = pinf
-    fa1 = fa2 = fa3 = fa4 = ninf
-    ca1 = ca2 = ca3 = ca4 = pinf
-    stopped = False
-    left = run
-    while left > 0:
-        block = min(left, _STOP_CHECK_STEPS)
-        left -= block
-        for _ in range(block):
-            u1 = sa[pp1]
-            w1 = sa[qq1] + x
-            u2 = sa[pp2]
-            w2 = sa[qq2] + x
-            u3 = sa[pp3]
-            w3 = sa[qq3] + x
-            u4 = sa[pp4]
-            w4 = sa[qq4] + x
-            bl1 = sb[gg1]
-            bm1 = sb[hh1] + y
-            bl2 = sb[gg2]
-            bm2 = sb[hh2] + y
-            bl3 = sb[gg3]
-            bm3 = sb[hh3] + y
-            bl4 = sb[gg4]
-            bm4 = sb[hh4] + y
-            m1 = u1 <= w1
-            m2 = u2 <= w2
-            m3 = u3 <= w3
-            m4 = u4 <= w4
-            n1 = bm1 >= bl1
-            n2 = bm2 >= bl2
-            n3 = bm3 >= bl3
-            n4 = bm4 >= bl4
-            a1 = min(u1, w1)
-            a2 = min(u2, w2)
-            a3 = min(u3, w3)
-            a4 = min(u4, w4)
-            s1 = a1 + max(bl1, bm1)
-            s2 = a2 + max(bl2, bm2)
-            s3 = a3 + max(bl3, bm3)
-            s4 = a4 + max(bl4, bm4)
-            l1 = s1 <= t
-            l2 = s2 <= t
-            l3 = s3 <= t
-            l4 = s4 <= t
-            fa1 = a1 if l1 & (s1 > f1) else fa1
-            fa2 = a2 if l2 & (s2 > f2) else fa2
-            fa3 = a3 if l3 & (s3 > f3) else fa3
-            fa4 = a4 if l4 & (s4 > f4) else fa4
-            ca1 = a1 if (s1 > t) & (s1 < c1) else ca1
-            ca2 = a2 if (s2 > t) & (s2 < c2) else ca2
-            ca3 = a3 if (s3 > t) & (s3 < c3) else ca3
-            ca4 = a4 if (s4 > t) & (s4 < c4) else ca4
-            f1 = max(f1, s1 if l1 else ninf)
-            f2 = max(f2, s2 if l2 else ninf)
-            f3 = max(f3, s3 if l3 else ninf)
-            f4 = max(f4, s4 if l4 else ninf)
-            c1 = min(c1, pinf if l1 else s1)
-            c2 = min(c2, pinf if l2 else s2)
-            c3 = min(c3, pinf if l3 else s3)
-            c4 = min(c4, pinf if l4 else s4)
-            t1 = np.uint64(l1)
-            t2 = np.uint64(l2)
-            t3 = np.uint64(l3)
-            t4 = np.uint64(l4)
-            k1 = np.uint64(m1)
-            k2 = np.uint64(m2)
-            k3 = np.uint64(m3)
-            k4 = np.uint64(m4)
-            e1 = np.uint64(n1)
-            e2 = np.uint64(n2)
-            e3 = np.uint64(n3)
-            e4 = np.uint64(n4)
-            pp1 += t1 & k1
-            qq1 += t1 & (one - k1)
-            pp2 += t2 & k2
-            qq2 += t2 & (one - k2)
-            pp3 += t3 & k3
-            qq3 += t3 & (one - k3)
-            pp4 += t4 & k4
-            qq4 += t4 & (one - k4)
-            hh1 -= (one - t1) & e1
-            gg1 -= (one - t1) & (one - e1)
-            hh2 -= (one - t2) & e2
-            gg2 -= (one - t2) & (one - e2)
-            hh3 -= (one - t3) & e3
-            gg3 -= (one - t3) & (one - e3)
-            hh4 -= (one - t4) & e4
-            gg4 -= (one - t4) & (one - e4)
-        best_f = max(f1, f2, f3, f4)
-        best_c = min(c1, c2, c3, c4)
-        if best_f >= w_lo or best_c <= w_hi:
-            stopped = True
-            break
-    for f, fa in ((f1, fa1), (f2, fa2), (f3, fa3), (f4, fa4)):
-        if f > lo_s:
-            lo_s = f
-            lo_a = fa
-    for c, ca in ((c1, ca1), (c2, ca2), (c3, ca3), (c4, ca4)):
-        if c < hi_s:
-            hi_s = c
-            hi_a = ca
-    return lo_s, lo_a, hi_s, hi_a, stopped
+                hi_a = ca
+    return gbest[0], lo_a, gbest[1], hi_a, stopped
 
 
 @njit(cache=True)
-def _mitm_within_streamed2(
-    values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
+def _mitm_within_windows(
+    values: np.ndarray,
+    targets: np.ndarray,
+    w_lo: np.ndarray,
+    w_hi: np.ndarray,
+    window_steps: int = _WINDOW_STEPS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`mitm_nearest_within` with both halves' top levels streamed (`_sweep_vv`)."""
+    """`mitm_nearest_within` with neither half's top level stored (`_sweep_windows`,
+    ``window_steps`` sweep steps per window)."""
     n_cells, n = values.shape
     m = targets.shape[1]
     h = n // 2
@@ -759,6 +575,8 @@ def _mitm_within_streamed2(
     off_b = level_offsets_nb(hb - 1)
     arena_a = np.empty(off_a[h], dtype=np.float64)
     arena_b = np.empty(off_b[hb], dtype=np.float64)
+    wa = np.empty(2 * window_steps + 2, dtype=np.float64)  # reused by every target
+    wb = np.empty(2 * window_steps + 2, dtype=np.float64)
     bits_a = _bits(0, h)
     bits_b = _bits(h, hb)
     a0 = off_a[h - 1] + 1
@@ -774,8 +592,8 @@ def _mitm_within_streamed2(
         y = vb[hb - 1]
         for k in range(m):
             t = targets[c, k]
-            lo_s, lo_a, hi_s, hi_a, stop = _sweep_vv(
-                arena_a, a0, size_a, x, arena_b, b0, size_b, y, t, w_lo[c, k], w_hi[c, k]
+            lo_s, lo_a, hi_s, hi_a, stop = _sweep_windows(
+                arena_a, a0, size_a, x, arena_b, b0, size_b, y, t, w_lo[c, k], w_hi[c, k], wa, wb
             )
             stopped[c, k] = stop
             floor_sum[c, k] = -np.inf
@@ -797,75 +615,23 @@ def _mitm_within_streamed2(
     return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
 
 
-#: Up to this many targets per cell, `mitm_nearest_within` streams the top level of the
-#: first half (`_sweep_va`), from `_STREAM_BOTH_FROM_N` elements of both halves
-#: (`_sweep_vv`), through the sweep instead of storing it: with more targets the stored
-#: level is read by every target's sweep and costs less than a merge per step.
-#: Measured side by side (thread CPU time, same instances, answers identical): first
-#: half streamed 1.13-1.16x at n = 32-38, 1.08x at n = 40, equal at n = 22-24; both
-#: halves 1.28x at n = 40 (the 8 MB top levels are past the caches), 1.05-1.13x below.
-_STREAMED_TOP_MAX_TARGETS = 2
-_STREAM_BOTH_FROM_N = 39
-
-
-@njit(cache=True)
-def _mitm_within_streamed(
-    values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`mitm_nearest_within` with the first half's top level streamed (`_sweep_va`): the
-    same sweep over the same sequence of sums, so the same answers."""
-    n_cells, n = values.shape
-    m = targets.shape[1]
-    h = n // 2
-    floor_sum = np.empty((n_cells, m), dtype=np.float64)
-    ceil_sum = np.empty((n_cells, m), dtype=np.float64)
-    floor_mask = np.zeros((n_cells, m), dtype=np.uint64)
-    ceil_mask = np.zeros((n_cells, m), dtype=np.uint64)
-    stopped = np.zeros((n_cells, m), dtype=np.bool_)
-    off_a = level_offsets_nb(h - 1)  # levels 0 .. h - 1 of the first half
-    off_b = level_offsets_nb(n - h)
-    arena_a = np.empty(off_a[h], dtype=np.float64)
-    arena_b = np.empty(off_b[n - h + 1], dtype=np.float64)
-    bits_a = _bits(0, h)
-    bits_b = _bits(h, n - h)
-    a0 = off_a[h - 1] + 1
-    size_a = 1 << (h - 1)
-    b0 = off_b[n - h] + 1
-    nb = 1 << (n - h)
-    for c in range(n_cells):
-        va = values[c, :h]
-        vb = values[c, h:]
-        build_sum_levels(va[: h - 1], arena_a, off_a)
-        build_sum_levels(vb, arena_b, off_b)
-        x = va[h - 1]
-        for k in range(m):
-            t = targets[c, k]
-            lo_s, lo_a, hi_s, hi_a, stop = _sweep_va(
-                arena_a, a0, size_a, x, arena_b, b0, nb, t, w_lo[c, k], w_hi[c, k]
-            )
-            stopped[c, k] = stop
-            floor_sum[c, k] = -np.inf
-            ceil_sum[c, k] = np.inf
-            if lo_s > -np.inf:
-                lo_j = _floor_index(arena_b, b0, nb, lo_a, t)
-                floor_sum[c, k] = lo_a + arena_b[lo_j]
-                floor_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, lo_a) | (
-                    recover_mask(vb, bits_b, arena_b, off_b, lo_j - b0)
-                )
-            if hi_s < np.inf:
-                hi_j = _floor_index(arena_b, b0, nb, hi_a, t) + 1
-                ceil_sum[c, k] = hi_a + arena_b[hi_j]
-                ceil_mask[c, k] = recover_mask_of_sum(va, bits_a, arena_a, off_a, hi_a) | (
-                    recover_mask(vb, bits_b, arena_b, off_b, hi_j - b0)
-                )
-    return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
+#: From `_WINDOWS_FROM_N` elements and up to `_WINDOWED_MAX_TARGETS` targets per cell,
+#: `mitm_nearest_within` never stores the halves' top levels (`_mitm_within_windows`):
+#: from n = 35 a stored top level (2**17 floats, 1 MB) outgrows this machine's share of
+#: the cache, and writing it and reading it back costs more than producing it window by
+#: window (measured side by side, same answers: windows 1.3-1.4x the stored tables at
+#: n = 40, the stored tables 1.05x the windows at n = 32). With more targets, storing
+#: them once per cell costs less than producing them again for every target's sweep.
+_WINDOWS_FROM_N = 35
+_WINDOWED_MAX_TARGETS = 2
 
 
 @njit(cache=True)
 def _mitm_within_stored(
     values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`mitm_nearest_within` with both halves' top levels stored (`_sweep`)."""
+    """`mitm_nearest_within` with both halves' top levels stored, one `_lean_sweep` per
+    target over them."""
     n_cells, n = values.shape
     m = targets.shape[1]
     h = n // 2
@@ -884,6 +650,9 @@ def _mitm_within_stored(
     b0 = off_b[n - h] + 1
     na = 1 << h
     nb = 1 << (n - h)
+    gbest = np.empty(2, dtype=np.float64)
+    grec = np.zeros((2, 3), dtype=np.int64)
+    state = np.zeros(4, dtype=np.int64)
     for c in range(n_cells):
         va = values[c, :h]
         vb = values[c, h:]
@@ -891,24 +660,43 @@ def _mitm_within_stored(
         build_sum_levels(vb, arena_b, off_b)
         for k in range(m):
             t = targets[c, k]
-            lo_i, hi_i, stop = _sweep(arena_a, a0, na, arena_b, b0, nb, t, w_lo[c, k], w_hi[c, k])
+            gbest[0] = -np.inf
+            gbest[1] = np.inf
+            _, _, stop = _lean_sweep(
+                arena_a,
+                a0,
+                na,
+                arena_b,
+                b0 + nb - 1,
+                nb,
+                na + nb,
+                t,
+                w_lo[c, k],
+                w_hi[c, k],
+                a0,
+                b0,
+                gbest,
+                grec,
+            )
             stopped[c, k] = stop
-            # each winner's partner: the largest b with a + b <= t (floor), the next one
-            # (ceiling; the sweep's best ceiling for this a is that pair or an equal sum)
             floor_sum[c, k] = -np.inf
             ceil_sum[c, k] = np.inf
-            if lo_i >= 0:
-                lo_j = _floor_index(arena_b, b0, nb, arena_a[lo_i], t)
-                floor_sum[c, k] = arena_a[lo_i] + arena_b[lo_j]
-                floor_mask[c, k] = recover_mask(va, bits_a, arena_a, off_a, lo_i - a0) | (
-                    recover_mask(vb, bits_b, arena_b, off_b, lo_j - b0)
-                )
-            if hi_i >= 0:
-                hi_j = _floor_index(arena_b, b0, nb, arena_a[hi_i], t) + 1
-                ceil_sum[c, k] = arena_a[hi_i] + arena_b[hi_j]
-                ceil_mask[c, k] = recover_mask(va, bits_a, arena_a, off_a, hi_i - a0) | (
-                    recover_mask(vb, bits_b, arena_b, off_b, hi_j - b0)
-                )
+            for side in range(2):
+                if (side == 0 and gbest[0] == -np.inf) or (side == 1 and gbest[1] == np.inf):
+                    continue
+                state[0] = a0 + grec[side, 0]
+                state[2] = b0 + grec[side, 1]
+                _, fa, _, ca = _scan(arena_a, 0.0, arena_b, 0.0, False, state, grec[side, 2], t)
+                a = fa if side == 0 else ca
+                j = _floor_index(arena_b, b0, nb, a, t) + side
+                mask_a = recover_mask_of_sum(va, bits_a, arena_a, off_a, a)
+                mask_b = recover_mask(vb, bits_b, arena_b, off_b, j - b0)
+                if side == 0:
+                    floor_sum[c, k] = a + arena_b[j]
+                    floor_mask[c, k] = mask_a | mask_b
+                else:
+                    ceil_sum[c, k] = a + arena_b[j]
+                    ceil_mask[c, k] = mask_a | mask_b
     return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
 
 
@@ -924,10 +712,8 @@ def mitm_nearest_within(
     stops: the answer is then exact.
     """
     n = values.shape[1]
-    if targets.shape[1] <= _STREAMED_TOP_MAX_TARGETS and n >= 4:
-        if n >= _STREAM_BOTH_FROM_N:
-            return _mitm_within_streamed2(values, targets, w_lo, w_hi)
-        return _mitm_within_streamed(values, targets, w_lo, w_hi)
+    if targets.shape[1] <= _WINDOWED_MAX_TARGETS and n >= _WINDOWS_FROM_N:
+        return _mitm_within_windows(values, targets, w_lo, w_hi, _WINDOW_STEPS)
     return _mitm_within_stored(values, targets, w_lo, w_hi)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "build_sorted_sums_with_cost",
     "build_sum_levels",
     "level_offsets_nb",
+    "merge_range",
     "recover_mask",
     "recover_mask_of_sum",
     "sorted_subset_sums",
@@ -431,3 +432,106 @@ def recover_mask_of_sum(
         v = arena[b0]
         mask |= bits[j - 1]
     return mask
+
+
+@njit(cache=True)
+def _corank_within(  # noqa: PLR0917 (numba kernel: positional scalars)
+    src: np.ndarray, base: int, size: int, a: float, out: int, lo: int, hi: int
+) -> int:
+    """`_corank` of ``out`` known to lie in ``[lo, hi]``: ``O(log(hi - lo))`` probes, all
+    near each other (a window of the table grows by short steps, so its next co-rank
+    is close to the last one)."""
+    lo = max(lo, out - size, 0)
+    hi = min(hi, out, size)
+    while lo < hi:
+        p = (lo + hi) // 2
+        if src[base + p] <= src[base + out - p - 1] + a:
+            lo = p + 1
+        else:
+            hi = p
+    return lo
+
+
+@njit(cache=True)
+def merge_range(  # noqa: PLR0917 (numba kernel: positional scalars)
+    src: np.ndarray,
+    s0: int,
+    size: int,
+    a: float,
+    lo: int,
+    hi: int,
+    p_lo: int,
+    p_hi: int,
+    dst: np.ndarray,
+    d0: int,
+) -> None:
+    """``dst[d0 : d0 + hi - lo] = merge(L, L + a)[lo : hi]`` with ``L = src[s0 : s0 +
+    size]`` (sentinels around it), ``0 <= lo <= hi <= 2 size``; ``p_lo``, ``p_hi``: the
+    co-ranks (`_corank`) of ``lo`` and ``hi``. Four branch-free chains as in
+    `_merge_four_chains` (each half of the range from both ends), so that a table can be
+    produced piece by piece, in windows that stay in the cache, at the same speed."""
+    count = hi - lo
+    mid = lo + count // 2
+    p_mid = _corank_within(src, s0, size, a, mid, p_lo, p_hi)
+    steps = count // 4
+    one = np.uint64(1)
+    p1 = np.uint64(s0 + p_lo)  # front of [lo, mid): next L, next L + a
+    q1 = np.uint64(s0 + lo - p_lo)
+    p2 = np.uint64(s0 + p_mid - 1)  # back of [lo, mid): last L, last L + a
+    q2 = np.uint64(s0 + mid - p_mid - 1)
+    p3 = np.uint64(s0 + p_mid)  # front of [mid, hi)
+    q3 = np.uint64(s0 + mid - p_mid)
+    p4 = np.uint64(s0 + p_hi - 1)  # back of [mid, hi)
+    q4 = np.uint64(s0 + hi - p_hi - 1)
+    o1 = np.uint64(d0)
+    o2 = np.uint64(d0 + mid - lo - 1)
+    o3 = np.uint64(d0 + mid - lo)
+    o4 = np.uint64(d0 + count - 1)
+    for st in range(steps):
+        step = np.uint64(st)
+        x1 = src[p1]
+        y1 = src[q1] + a
+        x2 = src[p2]
+        y2 = src[q2] + a
+        x3 = src[p3]
+        y3 = src[q3] + a
+        x4 = src[p4]
+        y4 = src[q4] + a
+        t1 = np.uint64(x1 <= y1)
+        t2 = np.uint64(y2 >= x2)
+        t3 = np.uint64(x3 <= y3)
+        t4 = np.uint64(y4 >= x4)
+        dst[o1 + step] = min(x1, y1)
+        dst[o2 - step] = max(x2, y2)
+        dst[o3 + step] = min(x3, y3)
+        dst[o4 - step] = max(x4, y4)
+        p1 += t1
+        q1 += one - t1
+        q2 -= t2
+        p2 -= one - t2
+        p3 += t3
+        q3 += one - t3
+        q4 -= t4
+        p4 -= one - t4
+    # the middle of each half that the two ends left (0 to 2 entries), front chains on
+    _merge_run(src, int(p1), int(q1), a, dst, d0 + steps, d0 + mid - lo - steps)
+    _merge_run(src, int(p3), int(q3), a, dst, d0 + mid - lo + steps, d0 + count - steps)
+
+
+@njit(cache=True)
+def _merge_run(  # noqa: PLR0917 (numba kernel: positional scalars)
+    src: np.ndarray, p: int, q: int, a: float, dst: np.ndarray, o0: int, o1: int
+) -> None:
+    """``dst[o0 : o1]``: the merge of ``L`` (next at ``src[p]``) and ``L + a`` (next at
+    ``src[q] + a``), one entry at a time (``L`` on ties)."""
+    i = np.int64(p)  # signed (the chains' positions are unsigned)
+    j = np.int64(q)
+    for k in range(o0, o1):
+        u = src[i]
+        w = src[j] + a
+        if u <= w:
+            dst[k] = u
+            i += 1
+        else:
+            dst[k] = w
+            j += 1

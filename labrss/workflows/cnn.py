@@ -38,13 +38,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from labrss.lab import Lab
-from labrss.mapping.conductance import MappedLayer, map_layer
+from labrss.mapping.conductance import MappedLayer
 from labrss.metrics.mvm import MVMComparison, compare, relative_l2_error
 from labrss.networks.layers import Conv, Flatten, ReLU, Reshape
 from labrss.networks.model import Layer
@@ -62,8 +62,10 @@ from labrss.workflows.program import (
     TileCheck,
     board_id_for,
     calibrate_row_dacs,
+    close_run_after,
     element_model,
     load_mapped_program,
+    map_weights,
     program_tile,
     save_mapped_program,
 )
@@ -203,31 +205,15 @@ def map_cnn(
     layers: list[MappedLayer] = []
     x_max: list[float] = []
     for m in matrices:
-        vec = layer_vectors(network, m.op_index, acts[m.op_index])
-        name = f"{network.name} op {m.op_index} ({m.kind} {m.d_in}x{m.d_out})"
-        peak = float(np.abs(vec).max()) if vec.size else 0.0
-        if not math.isfinite(peak):
-            raise ValueError(f"{name}: the reference inputs give a non-finite activation")
-        xm = settings.x_margin * peak if peak > 0 else 1.0
-        mapped = map_layer(
+        mapped, xm = map_weights(
             m.weights,
             m.bias,
-            model.elements_S,
+            layer_vectors(network, m.op_index, acts[m.op_index]),
+            model,
             v_max_V=v_max_V,
-            x_max=xm,
-            sigma_S=model.sigma_S,
-            leakage_S=model.leakage_S,
-            exclude=model.exclude,
-            scale="column" if settings.scale == "column" else "layer",
-            fill=settings.fill,
-            name=name,
+            settings=settings,
+            name=f"{network.name} op {m.op_index} ({m.kind} {m.d_in}x{m.d_out})",
         )
-        if not mapped.all_reachable:
-            i, j = (int(v) for v in np.argwhere(~mapped.reachable)[0])
-            raise ValueError(
-                f"{name}: target {float(mapped.target_S[i, j]):.4g} S of logical cell "
-                f"({i}, {j}) is outside its calibrated range"
-            )
         layers.append(mapped)
         x_max.append(xm)
     return matrices, layers, x_max
@@ -315,15 +301,8 @@ def program_cnn(
         store.finish_run(run_id, instrument_time_s=result.instrument_time_s)
         return result
     except BaseException as exc:
-        status: Literal["interrupted", "failed"] = (
-            "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
-        )
-        try:
-            store.finish_run(
-                run_id, status, instrument_time_s=lab.instrument_time_s - instrument0, note=str(exc)
-            )
-        except Exception as store_exc:  # never mask the original error
-            log.error("could not close program run %d: %s", run_id, store_exc)
+        spent_s = lab.instrument_time_s - instrument0
+        close_run_after(exc, store, run_id, instrument_time_s=spent_s, what="program")
         lab.safe()
         raise
 
@@ -608,16 +587,6 @@ def run_cnn_mvm(
         return result
     except BaseException as exc:
         if store is not None and run_id is not None:
-            status: Literal["interrupted", "failed"] = (
-                "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
-            )
-            try:
-                store.finish_run(
-                    run_id,
-                    status,
-                    instrument_time_s=lab.instrument_time_s - instrument0,
-                    note=str(exc),
-                )
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not close mvm run %d: %s", run_id, store_exc)
+            spent_s = lab.instrument_time_s - instrument0
+            close_run_after(exc, store, run_id, instrument_time_s=spent_s, what="mvm")
         raise

@@ -38,7 +38,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_ROW_CURRENT_A",
     "PositionProfile",
+    "ProfileSource",
     "TileCompensation",
     "WiringEstimate",
     "compensate_tile",
@@ -370,36 +371,51 @@ def compensate_tile(
     )
 
 
+#: What a `PositionProfile` holds: the program's verification reads, its own masks as its
+#: measured wiring predicts them, or (IR-drop-aware programs) its plain solve's masks so
+#: predicted.
+ProfileSource = Literal["measured", "predicted", "plain_predicted"]
+
+
 @dataclass(frozen=True)
 class PositionProfile:
     """A program's weight error by position on the board (the GUI's MVM tab plots it).
 
     The error of cell pair ``(r, p)`` (board row ``r``, column pair ``p``) is ``(A+ - A-
     - target) / max|target|`` of its layer, ``A`` the row-read (verification) values,
-    which are the MVM's own transfer, or a model's prediction.
+    which are the MVM's own transfer, or a model's prediction of them.
 
     Attributes:
         row_rms: (R,) rms over every tile and column pair of each board row (NaN: unused).
         pair_rms: (C // 2,) rms over every tile and row of each column pair.
-        label: what the values are (measured, or predicted for the plain masks).
+        source: what the values are (`ProfileSource`).
+        run_id: the program run.
+        label: the same in words, with the program run.
     """
 
     row_rms: FloatArray
     pair_rms: FloatArray
+    source: ProfileSource
+    run_id: int | None
     label: str
 
 
-def position_profile(program: ProgramResult, *, plain: bool = False) -> PositionProfile | None:
+def position_profile(
+    program: ProgramResult, source: ProfileSource = "measured"
+) -> PositionProfile | None:
     """The weight error of ``program`` by board row and column pair.
 
-    ``plain=False``: measured by verification (row reads). ``plain=True``: for an
-    IR-drop-aware program, the plain solve's masks as the fitted wiring predicts them (what
-    the board would have done without compensation); None for other programs.
-    Cost: O(cells), no bench access.
+    ``source``: ``"measured"``, by verification (row reads, after repairs);
+    ``"predicted"``, the final masks as the fitted wiring predicts them (the transfer
+    verification compared with); ``"plain_predicted"``, the plain solve's masks as the
+    fitted wiring predicts them (what the board would have done without compensation).
+    Both predictions exist for IR-drop-aware programs only (None for others: a plain
+    program has no wiring to predict with). Compare like with like: measured with
+    measured, predicted with predicted. Cost: O(cells), no bench access.
     """
     if not program.checks:
         return None
-    if plain and not program.compensation:
+    if source != "measured" and not (program.compensation and program.wiring is not None):
         return None
     from labrss.workflows.program import _tile_cells
 
@@ -412,11 +428,13 @@ def position_profile(program: ProgramResult, *, plain: bool = False) -> Position
         li, lj = _tile_cells(lay, check.tile)
         target = lay.target_S[li, lj]
         scale = float(np.abs(lay.target_S).max()) or 1.0
-        if plain:
+        if source == "plain_predicted":
             record = plain_by_tile.get((check.layer, check.tile))
             if record is None or "plain_predicted_S" not in record:
                 continue
             values = np.asarray(record["plain_predicted_S"], dtype=np.float64)
+        elif source == "predicted":
+            values = np.asarray(check.predicted_S, dtype=np.float64)
         else:
             values = np.asarray(check.measured_S, dtype=np.float64)
         err = (values[:, 0::2] - values[:, 1::2] - target) / scale
@@ -431,9 +449,11 @@ def position_profile(program: ProgramResult, *, plain: bool = False) -> Position
         row_rms = np.where(n_r > 0, np.sqrt(sq_r / np.maximum(n_r, 1)), np.nan)
         pair_rms = np.where(n_p > 0, np.sqrt(sq_p / np.maximum(n_p, 1)), np.nan)
     kind = "IR-drop-aware" if program.compensation else "plain"
-    label = (
-        f"run {program.run_id}: plain masks, predicted with the measured wiring"
-        if plain
-        else f"run {program.run_id} ({kind}): measured by verification"
+    label = {
+        "measured": f"run {program.run_id} ({kind}): measured by verification",
+        "predicted": f"run {program.run_id} ({kind}): predicted with the measured wiring",
+        "plain_predicted": f"run {program.run_id}: plain masks, predicted with the measured wiring",
+    }[source]
+    return PositionProfile(
+        row_rms=row_rms, pair_rms=pair_rms, source=source, run_id=program.run_id, label=label
     )
-    return PositionProfile(row_rms=row_rms, pair_rms=pair_rms, label=label)

@@ -46,6 +46,7 @@ from labrss.workflows.program import (
     Progress,
     ShouldStop,
     board_id_for,
+    close_run_after,
 )
 
 __all__ = ["PATH_DESCRIPTIONS", "MVMResult", "MVMSettings", "resolve_path", "run_mvm"]
@@ -378,18 +379,8 @@ def run_mvm(
         return result
     except BaseException as exc:
         if store is not None and run_id is not None:
-            status: Literal["interrupted", "failed"] = (
-                "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
-            )
-            try:
-                store.finish_run(
-                    run_id,
-                    status,
-                    instrument_time_s=lab.instrument_time_s - instrument0,
-                    note=str(exc),
-                )
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not close mvm run %d: %s", run_id, store_exc)
+            spent_s = lab.instrument_time_s - instrument0
+            close_run_after(exc, store, run_id, instrument_time_s=spent_s, what="mvm")
         raise
 
 

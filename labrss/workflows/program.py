@@ -44,7 +44,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -73,11 +73,13 @@ __all__ = [
     "TileCheck",
     "board_id_for",
     "calibrate_row_dacs",
+    "close_run_after",
     "element_model",
     "is_cnn_program",
     "load_mapped_program",
     "load_program",
     "map_network",
+    "map_weights",
     "program_network",
     "save_mapped_program",
     "save_program",
@@ -105,6 +107,21 @@ DAC_HEADROOM = 0.98
 
 class CancelledError(RuntimeError):
     """The run was cancelled by its ``should_stop`` flag (the bench was left safe)."""
+
+
+def close_run_after(
+    exc: BaseException, store: Store, run_id: int, *, instrument_time_s: float, what: str
+) -> None:
+    """Close run ``run_id`` that ``exc`` ended: ``interrupted`` for a cancel or ^C, else
+    ``failed``, with the exception as its note. A store error here is logged, never
+    raised (it must not mask ``exc``); ``what`` names the run in that log line."""
+    status: Literal["interrupted", "failed"] = (
+        "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
+    )
+    try:
+        store.finish_run(run_id, status, instrument_time_s=instrument_time_s, note=str(exc))
+    except Exception as store_exc:  # never mask the original error
+        log.error("could not close %s run %d: %s", what, run_id, store_exc)
 
 
 def check_settings(
@@ -389,6 +406,49 @@ class ProgramResult:
 
 
 # ---------------------------------------------------------------------------- mapping
+def map_weights(
+    weights: FloatArray,
+    bias: FloatArray | None,
+    inputs: npt.ArrayLike,
+    model: ElementModel,
+    *,
+    v_max_V: float,
+    settings: ProgramSettings,
+    name: str,
+) -> tuple[MappedLayer, float]:
+    """Map one matrix layer (``weights`` (d_in, d_out), ``bias`` (d_out,)) on the
+    calibrated board; nothing is switched. Returns the mapped layer and its ``x_max``:
+    ``x_margin`` times the largest ``|input|`` of ``inputs`` (the layer's inputs over the
+    reference set; 1 when they are all 0). Raises ValueError naming ``name`` for
+    non-finite inputs or a target outside its cell's calibrated range.
+    """
+    vec = np.asarray(inputs, dtype=np.float64)
+    peak = float(np.abs(vec).max()) if vec.size else 0.0
+    if not math.isfinite(peak):
+        raise ValueError(f"{name}: the reference inputs give a non-finite activation")
+    xm = settings.x_margin * peak if peak > 0 else 1.0
+    mapped = map_layer(
+        weights,
+        bias,
+        model.elements_S,
+        v_max_V=v_max_V,
+        x_max=xm,
+        sigma_S=model.sigma_S,
+        leakage_S=model.leakage_S,
+        exclude=model.exclude,
+        scale="column" if settings.scale == "column" else "layer",
+        fill=settings.fill,
+        name=name,
+    )
+    if not mapped.all_reachable:
+        i, j = (int(v) for v in np.argwhere(~mapped.reachable)[0])
+        raise ValueError(
+            f"{name}: target {float(mapped.target_S[i, j]):.4g} S of logical cell "
+            f"({i}, {j}) is outside its calibrated range"
+        )
+    return mapped, xm
+
+
 def map_network(
     network: Network,
     model: ElementModel,
@@ -408,30 +468,15 @@ def map_network(
     layers: list[MappedLayer] = []
     x_max: list[float] = []
     for index, layer in enumerate(network.layers):
-        name = f"{network.name} layer {index} ({layer.d_in}x{layer.d_out})"
-        peak = float(np.abs(activations[index]).max()) if activations[index].size else 0.0
-        if not math.isfinite(peak):
-            raise ValueError(f"{name}: the reference inputs give a non-finite activation")
-        xm = settings.x_margin * peak if peak > 0 else 1.0
-        mapped = map_layer(
+        mapped, xm = map_weights(
             layer.weights,
             layer.bias,
-            model.elements_S,
+            activations[index],
+            model,
             v_max_V=v_max_V,
-            x_max=xm,
-            sigma_S=model.sigma_S,
-            leakage_S=model.leakage_S,
-            exclude=model.exclude,
-            scale="column" if settings.scale == "column" else "layer",
-            fill=settings.fill,
-            name=name,
+            settings=settings,
+            name=f"{network.name} layer {index} ({layer.d_in}x{layer.d_out})",
         )
-        if not mapped.all_reachable:
-            i, j = (int(v) for v in np.argwhere(~mapped.reachable)[0])
-            raise ValueError(
-                f"{name}: target {float(mapped.target_S[i, j]):.4g} S of logical cell "
-                f"({i}, {j}) is outside its calibrated range"
-            )
         layers.append(mapped)
         x_max.append(xm)
     return layers, x_max

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.cli.main import main
 from labrss.lab import Lab
 from labrss.networks.weights_file import save_weights
 from labrss.station import load_station
 from labrss.store import Store
-from tests.workflows.calibrated_store import store_truth_calibration
 from tests.workflows.conftest import two_layer_network
 
 

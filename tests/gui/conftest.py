@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.gui.app import make_application
 from labrss.gui.main_window import MainWindow
 from labrss.gui.settings import GuiSettings
@@ -89,6 +90,20 @@ def run_in_worker(qtbot: QtBot, win: MainWindow, fn: Any, timeout_ms: int = 20_0
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def calibrate_from_truth(qtbot: QtBot, win: MainWindow) -> int:
+    """Store a calibration of every element of the connected simulated board, written from
+    its truth (`benchmarks.truth_calibration`), in the bench worker; its run id."""
+    session = win.session
+    assert session is not None and session.db_path is not None
+    db = session.db_path
+
+    def calibrate(ctx: JobContext) -> int:
+        with Store(db) as store:
+            return store_truth_calibration(ctx.lab, store)
+
+    return int(run_in_worker(qtbot, win, calibrate))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from pytestqt.qtbot import QtBot
 from labrss.gui.main_window import MainWindow
 from labrss.gui.tabs.mvm_tab import MVMTab, accuracy_rows
 from labrss.gui.tabs.program_tab import WEIGHTS_FILE, ProgramTab, load_network
-from labrss.gui.workers import JobContext
 from labrss.networks.digits import load_digits_split
 from labrss.networks.layers import Conv, Flatten, ReLU
 from labrss.networks.model import Layer
@@ -22,9 +21,8 @@ from labrss.networks.onnx_file import save_onnx
 from labrss.networks.sequential import SequentialNetwork
 from labrss.store import Store
 from labrss.workflows.cnn import CNNProgramResult, load_cnn_program
-from tests.gui.conftest import run_in_worker
+from tests.gui.conftest import calibrate_from_truth
 from tests.gui.test_program_tab import TIMEOUT_MS, press, program_tab
-from tests.workflows.calibrated_store import store_truth_calibration
 
 pytestmark = pytest.mark.gui
 
@@ -84,15 +82,10 @@ def test_onnx_cnn_source_and_bad_reference(tmp_path: Path) -> None:
 def test_cnn_program_and_mvm_through_the_buttons(
     qtbot: QtBot, connected: MainWindow, tmp_path: Path
 ) -> None:
+    calibrate_from_truth(qtbot, connected)
     session = connected.session
     assert session is not None and session.db_path is not None
     db = session.db_path
-
-    def calibrate(ctx: JobContext) -> int:
-        with Store(db) as store:
-            return store_truth_calibration(ctx.lab, store)
-
-    run_in_worker(qtbot, connected, calibrate)
     onnx, ref = _digits_cnn(tmp_path)
     prog = program_tab(connected)
     _load_cnn(qtbot, prog, onnx, ref)
@@ -148,15 +141,10 @@ def test_cnn_program_and_mvm_through_the_buttons(
 
 
 def test_cancel_stops_cnn_programming(qtbot: QtBot, connected: MainWindow, tmp_path: Path) -> None:
+    calibrate_from_truth(qtbot, connected)
     session = connected.session
     assert session is not None and session.db_path is not None
     db = session.db_path
-
-    def calibrate(ctx: JobContext) -> int:
-        with Store(db) as store:
-            return store_truth_calibration(ctx.lab, store)
-
-    run_in_worker(qtbot, connected, calibrate)
     onnx, ref = _digits_cnn(tmp_path)
     prog = program_tab(connected)
     _load_cnn(qtbot, prog, onnx, ref)

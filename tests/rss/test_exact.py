@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,8 +17,10 @@ from labrss.rss.exact import (
     mitm_window_min_cost,
 )
 from labrss.rss.subset_sums import (
+    _corank,
     build_sum_levels,
     level_offsets_nb,
+    merge_range,
     recover_mask,
     sorted_subset_sums,
 )
@@ -209,10 +212,13 @@ def test_four_chain_merge_at_every_size() -> None:
 
 
 # ------------------------------------------------------------ tolerance window
+@pytest.mark.parametrize("kernel", ["dispatch", "windows"])
 @given(kinds, st.integers(0, 14), seeds)
-def test_window_stop_returns_a_sum_inside(kind: str, n: int, seed: int) -> None:
+def test_window_stop_returns_a_sum_inside(kernel: str, kind: str, n: int, seed: int) -> None:
     """Stopped: one side is in the window, both sides are real subsets on their side of
-    the target. Not stopped: the exact floor and ceiling (as without a window)."""
+    the target. Not stopped: the exact floor and ceiling (as without a window). Both
+    the stored tables (what `mitm_nearest_within` uses at these sizes) and the windowed
+    top levels (short windows: the stop falls in any of them)."""
     values = instance(kind, n, 2, seed)
     rng = np.random.default_rng(seed + 5)
     span = np.abs(values).sum(1, keepdims=True) + 1.0
@@ -220,7 +226,10 @@ def test_window_stop_returns_a_sum_inside(kind: str, n: int, seed: int) -> None:
     width = 10.0 ** rng.uniform(-6, 0, (2, 3)) * span
     lo, hi = targets - width, targets + width
     lo[:, 0], hi[:, 0] = np.inf, -np.inf  # empty window: exact
-    f, fm, c, cm, stopped = mitm_nearest_within(values, targets, lo, hi)
+    if kernel == "windows" and n >= 4:
+        f, fm, c, cm, stopped = exact._mitm_within_windows(values, targets, lo, hi, 7)
+    else:
+        f, fm, c, cm, stopped = mitm_nearest_within(values, targets, lo, hi)
     f0, _, c0, _ = mitm_nearest(values, targets)
     assert not stopped[:, 0].any()
     for cell in range(2):
@@ -282,36 +291,64 @@ def test_mitm_matches_the_numpy_reference_at_n32_and_n40() -> None:
                     assert abs(values[cell][bits_to_bool(bits, n)].sum() - s) <= tol
 
 
-# ------------------------------------------------------------ streamed top levels
-@given(kinds, st.integers(4, 16), seeds, st.booleans())
-def test_streamed_top_levels_give_the_stored_answers(
-    kind: str, n: int, seed: int, window: bool
+# ------------------------------------------------------------ windowed top levels
+@given(kinds, st.integers(4, 16), seeds, st.integers(1, 40))
+def test_windowed_top_levels_give_the_stored_answers(
+    kind: str, n: int, seed: int, window: int
 ) -> None:
-    """The sweeps that merge the top level(s) as they read them (first half, both
-    halves) return bit for bit what the stored-table sweep returns: floor, ceiling,
-    masks, and where a tolerance window stops them (integers: many exact ties)."""
+    """The sweep that produces both halves' top levels window by window (any window
+    length: shifts, sentinels, windows of one step) returns bit for bit what the sweep
+    over the stored tables returns: floor, ceiling and masks (integers: many exact
+    ties, broken the same way: first along the path)."""
     values = instance(kind, n, 2, seed)
     rng = np.random.default_rng(seed + 9)
     span = np.abs(values).sum(1, keepdims=True) + 1.0
     targets = rng.uniform(-0.2, 1.2, (2, 2)) * span
-    if window:
-        width = 10.0 ** rng.uniform(-6, 0, (2, 2)) * span
-        lo, hi = targets - width, targets + width
-    else:
-        lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
+    lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
     stored = exact._mitm_within_stored(values, targets, lo, hi)
-    for streamed in (exact._mitm_within_streamed, exact._mitm_within_streamed2):
-        for got, want in zip(streamed(values, targets, lo, hi), stored, strict=True):
-            np.testing.assert_array_equal(got, want)
+    windowed = exact._mitm_within_windows(values, targets, lo, hi, window)
+    for got, want in zip(windowed, stored, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
-def test_streamed_top_levels_at_the_four_chain_sizes() -> None:
-    """Halves long enough for the four-chain sweep's co-ranked starts (n = 22)."""
+def test_windowed_top_levels_at_the_four_chain_sizes() -> None:
+    """Halves long enough for four-chain windows and sweeps (n = 22, 23), windows that
+    end anywhere in the tables, against the stored tables and the enumeration."""
     rng = np.random.default_rng(11)
-    for values in (rng.integers(0, 4, (2, 22)).astype(float), rng.uniform(0.8, 1.2, (2, 22))):
-        targets = rng.uniform(0.25, 0.75, (2, 2)) * values.sum(1, keepdims=True)
-        lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
-        stored = exact._mitm_within_stored(values, targets, lo, hi)
-        for streamed in (exact._mitm_within_streamed, exact._mitm_within_streamed2):
-            for got, want in zip(streamed(values, targets, lo, hi), stored, strict=True):
-                np.testing.assert_array_equal(got, want)
+    for n in (22, 23):
+        for values in (
+            rng.integers(0, 4, (2, n)).astype(float),
+            rng.uniform(0.8, 1.2, (2, n)),
+        ):
+            targets = rng.uniform(0.25, 0.75, (2, 2)) * values.sum(1, keepdims=True)
+            lo, hi = np.full_like(targets, np.inf), np.full_like(targets, -np.inf)
+            stored = exact._mitm_within_stored(values, targets, lo, hi)
+            enum = enumerate_nearest(values, targets)
+            tol = ulp_tol(values)
+            assert np.all(np.abs(stored[0] - enum[0]) <= tol)
+            assert np.all(np.abs(stored[2] - enum[2]) <= tol)
+            for window in (257, 1000, 4096):
+                windowed = exact._mitm_within_windows(values, targets, lo, hi, window)
+                for got, want in zip(windowed, stored, strict=True):
+                    np.testing.assert_array_equal(got, want)
+
+
+@given(kinds, st.integers(0, 10), seeds, st.data())
+def test_merge_range_is_a_slice_of_the_merge(
+    kind: str, k: int, seed: int, data: st.DataObject
+) -> None:
+    """`merge_range` writes exactly ``merge(L, L + a)[lo:hi]`` for any range."""
+    values = instance(kind, k + 1, 1, seed)[0]
+    level = sorted_subset_sums(values[:k])[0]
+    a = float(values[k])
+    size = level.size
+    src = np.concatenate([[-np.inf], level, [np.inf]])
+    full = np.sort(np.concatenate([level, level + a]))
+    lo = data.draw(st.integers(0, 2 * size))
+    hi = data.draw(st.integers(lo, 2 * size))
+    dst = np.full(hi - lo + 2, np.nan)
+    p_lo = _corank(src, 1, size, a, lo)
+    p_hi = _corank(src, 1, size, a, hi)
+    merge_range(src, 1, size, a, lo, hi, p_lo, p_hi, dst, 1)
+    np.testing.assert_array_equal(dst[1 : hi - lo + 1], full[lo:hi])
+    assert np.isnan(dst[0]) and np.isnan(dst[-1])  # nothing written outside

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.lab import Lab
 from labrss.networks.model import Network
 from labrss.station import Station, parse_station
 from labrss.store import Store
-from tests.workflows.calibrated_store import store_truth_calibration
 
 SEED = 5
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.lab import Lab
 from labrss.networks.model import Network
 from labrss.station import parse_station
 from labrss.store import Store
 from labrss.workflows.mvm import MVMSettings, run_mvm
 from labrss.workflows.program import ProgramSettings, program_network
-from tests.workflows.calibrated_store import store_truth_calibration
 
 GAIN_SIGMA = 0.04
 

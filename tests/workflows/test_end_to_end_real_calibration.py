@@ -2,7 +2,7 @@
 run (the station's defaults: one-by-one, NPLC 1, 0.1 V with reversal), on a small board.
 
 The other program and MVM tests start from a calibration written from the simulator's truth
-(tests/workflows/calibrated_store.py) for speed; this one measures it, so an error of the
+(benchmarks/truth_calibration.py) for speed; this one measures it, so an error of the
 calibration (its estimates, its series path, its faults) reaches the program and the MVMs
 as it would for a user. Few cells keep it short: the network uses a 4 x 4 corner of the
 8 x 8 board, and only columns 0-3 are calibrated (32 cells, 256 branches: every row needs a

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from labrss.lab import Lab
 from labrss.mapping.ir_drop import Wiring, transfer_matrix
 from labrss.station import parse_station
@@ -26,7 +27,6 @@ from labrss.workflows.program import (
     load_program,
     program_network,
 )
-from tests.workflows.calibrated_store import store_truth_calibration
 from tests.workflows.conftest import two_layer_network
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.truth_calibration import store_truth_calibration
 from calibration.run import CalibrationRun
 from calibration.settings import CalibrationSettings
 from labrss.lab import Lab
@@ -16,15 +17,16 @@ from labrss.networks.model import Network
 from labrss.station import parse_station
 from labrss.store import Store
 from labrss.workflows.program import (
+    CancelledError,
     ProgramSettings,
     calibrate_row_dacs,
+    close_run_after,
     element_model,
     load_program,
     map_network,
     program_network,
     verify_tile,
 )
-from tests.workflows.calibrated_store import store_truth_calibration
 from tests.workflows.conftest import two_layer_network
 
 
@@ -231,3 +233,27 @@ def test_dac_gains_ignore_a_stuck_closed_switch_in_another_row(tmp_path: Path) -
         # Same bound as the healthy board (3e-4), plus the calibration's own uncertainty
         # of the stuck branch's conductance (~1e-5 relative to the reference).
         np.testing.assert_allclose(dac.gain, truth["dac_gain"], atol=3.5e-4)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (CancelledError("stop"), "interrupted"),
+        (KeyboardInterrupt(), "interrupted"),
+        (RuntimeError("SMU gone"), "failed"),
+    ],
+)
+def test_close_run_after_an_error(
+    tmp_path: Path, exc: BaseException, status: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Store(tmp_path / "lab.db") as store:
+        board = store.register_board("LABRSS,CROSSBAR-SIM,SIM-0001,1.0", "SIM-0001", 4, 3, 8)
+        run = store.start_run("mvm", board, {})
+        close_run_after(exc, store, run, instrument_time_s=1.5, what="mvm")
+        info = store.run(run)
+        assert (info.status, info.instrument_time_s, info.note) == (status, 1.5, str(exc))
+        # closing it again is a store error: logged, never raised over the run's own error
+        close_run_after(exc, store, run, instrument_time_s=1.5, what="mvm")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        f"could not close mvm run {run}"
+    ]

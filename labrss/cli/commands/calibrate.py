@@ -171,8 +171,42 @@ def _table(summary: dict[str, Any], db: str, station: str) -> str:
         ("wall time", _fmt_s(float(summary.get("wall_time_s", math.nan)))),
         ("instrument time", _fmt_s(float(summary.get("instrument_time_s", math.nan)))),
     ]
+    return _aligned(rows)
+
+
+def _aligned(rows: list[tuple[str, str]]) -> str:
+    """``name  value`` lines, the values aligned (the command's human-readable output)."""
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _calibration_settings(args: argparse.Namespace) -> CalibrationSettings:
+    """The settings of one calibration as the options give them (not yet validated)."""
+    return CalibrationSettings(
+        cells=parse_cells(args.cells),
+        design=args.design,
+        nplc=args.nplc,
+        read_voltage_V=args.read_voltage,
+        repeats=args.repeats,
+        reversal=not args.no_reversal,
+        range_link=not args.no_range_link,
+        anchor=not args.no_anchor,
+    )
+
+
+#: Errors in what the user asked for (options, station, store, limits): exit
+#: `EXIT_BAD_INPUT` with the message. Checked before `_INSTRUMENT_ERRORS` (the limit
+#: errors are also lab and instrument errors).
+_BAD_INPUT_ERRORS = (
+    SettingsError,
+    StationError,
+    StoreError,
+    LabInputError,
+    SafetyLimitError,
+    InstrumentLimitError,
+)
+#: The bench failed: exit `EXIT_INSTRUMENT` with what to check next.
+_INSTRUMENT_ERRORS = (CalibrationInterruptedError, InstrumentError, LabError, OSError)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,16 +217,7 @@ def run(args: argparse.Namespace) -> int:
         station = load_station(args.station) if args.station else default_station()
         if args.temperatures is not None or _is_thermal_run(args, station):
             return _run_thermal(args, station)
-        settings = CalibrationSettings(
-            cells=parse_cells(args.cells),
-            design=args.design,
-            nplc=args.nplc,
-            read_voltage_V=args.read_voltage,
-            repeats=args.repeats,
-            reversal=not args.no_reversal,
-            range_link=not args.no_range_link,
-            anchor=not args.no_anchor,
-        ).validate()
+        settings = _calibration_settings(args).validate()
         outcome = run_calibration(
             settings, station=station, db_path=args.db, resume=args.resume, progress=bar
         )
@@ -200,22 +225,11 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         print(f"{prog}: interrupted; the run is stored as interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (
-        SettingsError,
-        StationError,
-        StoreError,
-        LabInputError,
-        SafetyLimitError,
-        InstrumentLimitError,
-    ) as exc:
+    except _BAD_INPUT_ERRORS as exc:
         bar.close()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except CalibrationInterruptedError as exc:
-        bar.close()
-        print(instrument_failure(prog, exc, args), file=sys.stderr)
-        return EXIT_INSTRUMENT
-    except (InstrumentError, LabError, OSError) as exc:
+    except _INSTRUMENT_ERRORS as exc:
         bar.close()
         print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
@@ -258,17 +272,7 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
         settings = None
         if args.temperatures is not None:
             settings = ThermalCalibrationSettings(
-                parse_temperatures(args.temperatures),
-                CalibrationSettings(
-                    cells=parse_cells(args.cells),
-                    design=args.design,
-                    nplc=args.nplc,
-                    read_voltage_V=args.read_voltage,
-                    repeats=args.repeats,
-                    reversal=not args.no_reversal,
-                    range_link=not args.no_range_link,
-                    anchor=not args.no_anchor,
-                ),
+                parse_temperatures(args.temperatures), _calibration_settings(args)
             )
         outcome = run_thermal_calibration(
             settings, station=station, db_path=args.db, resume=args.resume, progress=progress
@@ -280,10 +284,10 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except (SettingsError, StationError, StoreError, LabInputError, InstrumentLimitError) as exc:
+    except _BAD_INPUT_ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (CalibrationInterruptedError, InstrumentError, LabError, OSError) as exc:
+    except _INSTRUMENT_ERRORS as exc:
         print(instrument_failure(prog, exc, args), file=sys.stderr)
         return EXIT_INSTRUMENT
     summary: dict[str, Any] = {
@@ -323,8 +327,7 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
         ]
     else:
         rows.append(("resume", f"labrss calibrate --resume {outcome.run_id}"))
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print(_aligned(rows))
     return 0 if outcome.status == "completed" else EXIT_INTERRUPTED
 
 

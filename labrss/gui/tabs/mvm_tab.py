@@ -9,12 +9,13 @@ table (digital target, programmed digital, analog), for a CNN the median relativ
 error of every layer's analog output, and the confusion matrices. The program comes from
 the Program tab (its ``"program_done"`` event on the result stream).
 
-**Weight error vs array position** (IR drop, docs/ir-drop.md): for every program received,
-the rms weight error by board row or column pair as verification measured it
-(`labrss.workflows.ir_drop.position_profile`, computed in the worker); an IR-drop-aware
-program adds the plain masks' error as its measured wiring predicts it, so one program
-shows the error with and without compensation (the latest plain program's measured
-profile stays on the plot too).
+**Weight error vs array position** (IR drop, docs/ir-drop.md): the rms weight error by
+board row or column pair (`labrss.workflows.ir_drop.position_profile`, computed in the
+worker), with and without compensation, like with like (`compared_curves`): measured
+against measured when a plain program and an IR-drop-aware one of the same network and
+board have both been verified, otherwise the IR-drop-aware program's masks against its
+plain solve's masks, both predicted with the wiring it measured. A plain program alone
+shows its measured error.
 """
 
 from __future__ import annotations
@@ -53,11 +54,12 @@ from labrss.gui.result_stream import ResultEvent
 from labrss.gui.session import Session
 from labrss.gui.tabs.base import LabTab, TabContext
 from labrss.gui.tabs.program_tab import AnyProgram, NetworkSource
+from labrss.gui.widgets.log_axis import LogAxis
 from labrss.gui.workers import Job, JobCancelledError, JobContext
 from labrss.networks.model import Network
 from labrss.store import Store
 from labrss.workflows.cnn import CNNMVMResult, CNNProgramResult, run_cnn_mvm
-from labrss.workflows.ir_drop import PositionProfile, position_profile
+from labrss.workflows.ir_drop import PositionProfile, ProfileSource, position_profile
 from labrss.workflows.mvm import MVMResult, MVMSettings, run_mvm
 from labrss.workflows.program import CancelledError, ProgramResult
 
@@ -126,32 +128,60 @@ def mvm_job(
     return run
 
 
-#: Curves of the position plot: key -> (legend, colour).
-PROFILE_CURVES: dict[str, tuple[str, str]] = {
-    "plain_measured": ("plain (measured)", "#d32f2f"),
-    "plain_predicted": ("plain (predicted)", "#ef9a9a"),
-    "ir_measured": ("IR-drop-aware (measured)", "#1976d2"),
+#: Curves of the position plot: key -> (legend, colour, dashed). Plain red, compensated
+#: blue; measured solid, predicted dashed.
+PROFILE_CURVES: dict[str, tuple[str, str, bool]] = {
+    "plain_measured": ("plain, measured", "#d32f2f", False),
+    "ir_measured": ("IR-drop-aware, measured", "#1976d2", False),
+    "plain_predicted": ("plain, predicted", "#d32f2f", True),
+    "ir_predicted": ("IR-drop-aware, predicted", "#1976d2", True),
 }
+
+#: The program a profile belongs to, for like-with-like pairing: (network name, board id,
+#: board rows, board columns).
+ProgramKey = tuple[str, int | None, int, int]
+
+
+def program_key(program: ProgramResult) -> ProgramKey:
+    """What a plain and an IR-drop-aware program must share to be compared."""
+    plan = program.layers[0].plan
+    return (program.network.name, program.board_id, plan.board_rows, plan.board_cols)
 
 
 def profile_job(program: ProgramResult) -> Callable[[JobContext], dict[str, PositionProfile]]:
-    """Worker job: the program's position profiles, keyed as `PROFILE_CURVES`."""
+    """Worker job: the program's position profiles, keyed as `PROFILE_CURVES` (a plain
+    program: ``plain_measured``; an IR-drop-aware one: ``ir_measured``, ``ir_predicted``
+    and ``plain_predicted``)."""
+    aware = bool(program.compensation) and program.wiring is not None
+    wanted: dict[str, ProfileSource] = (
+        {
+            "ir_measured": "measured",
+            "ir_predicted": "predicted",
+            "plain_predicted": "plain_predicted",
+        }
+        if aware
+        else {"plain_measured": "measured"}
+    )
 
     def run(ctx: JobContext) -> dict[str, PositionProfile]:
         out: dict[str, PositionProfile] = {}
-        measured = position_profile(program)
-        if measured is None:
-            return out
-        if program.compensation:
-            out["ir_measured"] = measured
-            plain = position_profile(program, plain=True)
-            if plain is not None:
-                out["plain_predicted"] = plain
-        else:
-            out["plain_measured"] = measured
+        for key, source in wanted.items():
+            prof = position_profile(program, source)
+            if prof is not None:
+                out[key] = prof
         return out
 
     return run
+
+
+def compared_curves(profiles: dict[str, PositionProfile]) -> tuple[str, ...]:
+    """The keys of ``profiles`` the position plot draws: plain and IR-drop-aware measured
+    when both are; else both predicted (an IR-drop-aware program's own prediction and its
+    plain solve's); else the measured profile there is."""
+    for pair in (("plain_measured", "ir_measured"), ("plain_predicted", "ir_predicted")):
+        if all(k in profiles for k in pair):
+            return pair
+    return tuple(k for k in ("plain_measured", "ir_measured") if k in profiles)
 
 
 def accuracy_rows(result: AnyMVMResult) -> list[tuple[str, float]]:
@@ -188,6 +218,7 @@ class MVMTab(LabTab):
         self.result: AnyMVMResult | None = None
         self.job: Job | None = None
         self.profiles: dict[str, PositionProfile] = {}
+        self.profile_programs: dict[str, ProgramKey] = {}
 
         self.program_label = QLabel("No programmed network: use the Program tab first.")
         self.program_label.setWordWrap(True)
@@ -265,7 +296,7 @@ class MVMTab(LabTab):
             left=("outputs", ""),
             bottom=("analog - digital", "a.u."),
         )
-        self.trace = pg.PlotWidget(background="w")
+        self.trace = pg.PlotWidget(background="w", axisItems={"left": LogAxis("left")})
         style_plot(
             self.trace.getPlotItem(),
             left=("relative L2 error", ""),
@@ -279,14 +310,17 @@ class MVMTab(LabTab):
         self.trace_panel = ctx.setup_plot(
             PlotPanel("Relative error per vector", self.trace, self._trace_data)
         )
-        self.position = pg.PlotWidget(background="w")
+        self.position = pg.PlotWidget(background="w", axisItems={"left": LogAxis("left")})
         style_plot(
             self.position.getPlotItem(),
             left=("rms error / max |w|", ""),
             bottom=("board row", ""),
         )
         self.position.getPlotItem().setLogMode(y=True)
-        self.position.addLegend(offset=(-5, -5))
+        # the legend sits below the plot, under the axis: inside it would hide points
+        position_item = self.position.getPlotItem()
+        position_item.legend = pg.LegendItem(frame=False, colCount=2, labelTextSize="8pt")
+        position_item.layout.addItem(position_item.legend, 4, 1)
         self.position_axis = QComboBox()
         self.position_axis.addItem("by board row", "row")
         self.position_axis.addItem("by column pair", "pair")
@@ -350,13 +384,30 @@ class MVMTab(LabTab):
             f"{len(program.checks)} tiles; test set {n_test} inputs."
         )
         self._update_buttons()
-        if isinstance(program, ProgramResult):
-            self.ctx.run("Position profile", profile_job(program), self._profiles_done)
+        if isinstance(program, ProgramResult) and program.checks:
+            key = program_key(program)
+            self.ctx.run(
+                "Position profile",
+                profile_job(program),
+                lambda profiles: self._profiles_done(key, profiles),
+            )
 
-    def _profiles_done(self, profiles: dict[str, PositionProfile]) -> None:
-        if "ir_measured" in profiles:
-            self.profiles.pop("plain_predicted", None)  # belongs to the earlier IR program
+    def _profiles_done(self, key: ProgramKey, profiles: dict[str, PositionProfile]) -> None:
+        """Keep the new program's profiles, and the other kind's (plain or IR-drop-aware)
+        only if they were of the same network on the same board."""
+        # an IR-drop-aware program brings three curves, a plain one one: they replace
+        # their kind's earlier curves
+        own = (
+            {"ir_measured", "ir_predicted", "plain_predicted"}
+            if "ir_measured" in profiles
+            else {"plain_measured"}
+        )
+        for old in list(self.profiles):
+            if old in own or self.profile_programs.get(old) != key:
+                self.profiles.pop(old)
+                self.profile_programs.pop(old, None)
         self.profiles.update(profiles)
+        self.profile_programs.update(dict.fromkeys(profiles, key))
         self._draw_position()
 
     def run_mvm(self) -> None:
@@ -462,35 +513,47 @@ class MVMTab(LabTab):
         item.clear()
         by_row = self.position_axis.currentData() != "pair"
         item.setLabel("bottom", "board row" if by_row else "column pair")
-        for key, (legend, colour) in PROFILE_CURVES.items():
-            prof = self.profiles.get(key)
-            if prof is None:
-                continue
-            y = prof.row_rms if by_row else prof.pair_rms
+        keys = compared_curves(self.profiles)
+        item.setTitle(self.position_title(keys), size="9pt")
+        for key in keys:
+            legend, colour, dashed = PROFILE_CURVES[key]
+            y = self._position_values(key, by_row)
             x = np.arange(y.size, dtype=float)
             ok = np.isfinite(y) & (y > 0)
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
             item.plot(
                 x[ok],
                 y[ok],
-                pen=pg.mkPen(colour, width=2),
+                pen=pg.mkPen(colour, width=2, style=style),
                 symbol="o",
-                symbolSize=4,
+                symbolSize=5,
                 symbolBrush=colour,
                 symbolPen=None,
                 name=legend,
             )
 
+    def position_title(self, keys: tuple[str, ...]) -> str:
+        """What the drawn curves ``keys`` are, with their program runs."""
+        runs = [self.profiles[k].run_id for k in keys]
+        if keys == ("plain_measured", "ir_measured"):
+            return f"both measured: plain run {runs[0]}, IR-drop-aware run {runs[1]}"
+        if keys == ("plain_predicted", "ir_predicted"):
+            return f"both predicted with run {runs[1]}'s measured wiring"
+        return f"measured by verification (run {runs[0]})" if keys else ""
+
+    def _position_values(self, key: str, by_row: bool) -> NDArray[np.float64]:
+        prof = self.profiles[key]
+        return prof.row_rms if by_row else prof.pair_rms
+
     def _position_data(self) -> PlotData | None:
-        if not self.profiles:
+        keys = compared_curves(self.profiles)
+        if not keys:
             return None
         by_row = self.position_axis.currentData() != "pair"
-        first = next(iter(self.profiles.values()))
-        n = (first.row_rms if by_row else first.pair_rms).size
+        n = self._position_values(keys[0], by_row).size
         cols: dict[str, NDArray[np.float64]] = {"position": np.arange(n, dtype=float)}
-        for key in PROFILE_CURVES:
-            prof = self.profiles.get(key)
-            if prof is not None:
-                cols[key] = prof.row_rms if by_row else prof.pair_rms
+        for key in keys:
+            cols[key] = self._position_values(key, by_row)
         return PlotData.from_columns(**cols)
 
     def layer_errors(self) -> list[tuple[str, float]]:

@@ -1,1 +1,1 @@
-"""Reusable widgets of the GUI: status lights, the crossbar heat map, dialogs."""
+"""Reusable widgets of the GUI: status lights, the crossbar heat map, dialogs, a log axis."""

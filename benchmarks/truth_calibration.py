@@ -1,11 +1,18 @@
-"""Test helper: a store holding a calibration of a simulated board's every cell.
+"""A store holding a calibration of a simulated board's every element, from its truth.
 
-The calibration workflow (labrss.workflows.calibrate) measures branches through the SMU;
-these workflow tests only need *a* calibration of known quality, so the helper writes one
-from the simulator's ground truth with Gaussian noise of ``rel_sigma`` per element (about
-what one-by-one reads at NPLC 1 give: the 2450's 1e-4 relative noise floor) and stores
-the same sigma as the standard error. ``corrupt`` lets a test make some estimates wrong
-(what verification must catch).
+    from benchmarks.truth_calibration import store_truth_calibration
+    run_id = store_truth_calibration(lab, store)   # lab: on the embedded simulator
+
+For tests and benchmarks that need *a* calibration of known quality, not the
+calibration workflow's own (labrss.workflows.calibrate measures branches through the SMU;
+a real one-by-one calibration of a large board takes hours): written from the
+simulator's ground truth with Gaussian noise of ``rel_sigma`` per element (about what
+one-by-one reads at NPLC 1 give: the 2450's 1e-4 relative noise floor), the same sigma
+stored as the standard error. It is about the elements only, never the wiring.
+``corrupt`` lets a test make some estimates wrong (what verification must catch).
+
+Reading the truth is allowed here and in tests only: nothing under labrss/ or
+calibration/ imports this module (import-linter contract in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ def store_truth_calibration(
     rel_sigma: float = 1e-4,
     seed: int = 0,
     corrupt: dict[tuple[int, int, int], float] | None = None,
+    design: str = "truth-for-tests",
 ) -> int:
     """Store a completed calibration run of every cell; return its run id.
 
-    ``corrupt`` maps (r, c, k) to a factor applied to that element's estimate.
+    ``corrupt`` maps (r, c, k) to a factor applied to that element's estimate;
+    ``design`` is the run's recorded design (settings ``"design"``).
     """
     assert lab.simulator is not None, "needs the embedded simulator"
     truth = lab.simulator.model.truth()
@@ -41,7 +50,7 @@ def store_truth_calibration(
     for (r, c, k), factor in (corrupt or {}).items():
         est[r, c, k] *= factor
     board = board_id_for(lab, store)
-    run = store.start_run("calibration", board, {"design": "truth-for-tests"}, lab.describe())
+    run = store.start_run("calibration", board, {"design": design}, lab.describe())
     rows, cols, _ = a.shape
     store.put_estimates(
         run,
