@@ -496,6 +496,7 @@ def _run(  # noqa: PLR0917 - the arguments of run_chunks, passed on
     try:
         if todo and not ctrl_c.requested:
             with contextlib.ExitStack() as stack:
+                own_cluster = client is None  # a caller's client: its workers are left alone
                 if client is None:
                     client = stack.enter_context(open_client(settings))
                 done = _submit_and_collect(
@@ -509,6 +510,7 @@ def _run(  # noqa: PLR0917 - the arguments of run_chunks, passed on
                     done=done,
                     total=total,
                     ctrl_c=ctrl_c,
+                    own_cluster=own_cluster,
                 )
     except KeyboardInterrupt:
         # raised, not recorded (not the main thread, another SIGINT handler, a second
@@ -540,10 +542,12 @@ def _submit_and_collect(
     done: float,
     total: float,
     ctrl_c: _CtrlC,
+    own_cluster: bool,
 ) -> float:
     """Submit ``todo`` and save each result as it completes; returns the work done.
 
-    Returns early, the tasks cancelled, when a Ctrl-C is recorded in ``ctrl_c``.
+    Returns early, the tasks cancelled, when a Ctrl-C is recorded in ``ctrl_c`` (and the
+    in-process workers of a cluster opened for this run closed without waiting for them).
     """
     from distributed import as_completed
 
@@ -568,7 +572,8 @@ def _submit_and_collect(
         while not pending.is_empty():  # type: ignore[no-untyped-call]
             if ctrl_c.requested:
                 client.cancel(list(futures), force=True)
-                _stop_in_process_workers(client)
+                if own_cluster:
+                    _stop_in_process_workers(client)
                 return done
             if not pending.has_ready():  # type: ignore[no-untyped-call]
                 time.sleep(_POLL_S)
