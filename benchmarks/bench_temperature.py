@@ -14,9 +14,11 @@ user would:
    mask (best at 25 degC) for the same target at equal n;
 3. the stage goes to 15, 20, 25, 30 and 35 degC (stability criterion of the station);
    at each, every cell is programmed with each of its two masks in turn and read through
-   the SMU (8 +V/-V pairs at NPLC 10, the calibration's series path removed), and the
-   simulator's true bank conductance is taken alongside (benchmarks may read the truth;
-   labrss does not).
+   the SMU (8 +V/-V pairs at NPLC 10), and the simulator's true bank conductance is taken
+   alongside (benchmarks may read the truth; labrss does not). The series path is removed
+   with r_s measured there and then (`labrss.workflows.series_path`: additivity of the
+   compensated mask, the rest of the bank and both together on one current range, 16
+   pairs at 0.5 V), and, for comparison, with the calibration's r_s.
 
 **The part subset choice can reach.** A TCR common to every element (and the meter's or
 calibration's common scale) moves every cell alike: it cancels in every ratio (network
@@ -24,12 +26,14 @@ weights, reference reads) and no subset cancels it. So errors are taken after di
 one common factor per temperature, the median of measured / target over all cells and both
 masks: ``e = G / (k(T) target) - 1``. The worst |e| over the five temperatures is each
 cell's figure. Reported (and aimed at): the median worst error of plain and compensated
-masks, measured and true, and their ratio. Aims: >= 3x against the truth (the issue's);
-through the SMU >= 2x, on the worst error and on the change from 25 degC: the reads have a
-floor of a few ppm in the ratio part that the truth does not (each cell's constant offset
-from the series path's estimate; the switches' off-leakage, doubling every 10 K, in the
-guarded reads), which the thin-film cells' few-ppm compensated drift sits on (measured
-2.9x on the change, 2.4x on the worst error; docs/temperature.md). Also: the fraction of
+masks, measured and true, and their ratio. Aims (the issue's): >= 3x against the truth
+and >= 3x through the SMU with the series path measured in situ, on the worst error and
+on the change from 25 degC. With the calibration's r_s (one value per cell, ~0.017 ohm
+standard uncertainty: ~10 ppm of a 0.6 mS bank, constant over temperature) the reads
+carry a per-cell offset that the compensated cells' few-ppm drift sits on; it is printed
+for comparison, not aimed at. The predicted worst error's k = 2 bound
+(``worst_*_bound_S``) must hold the true worst error of >= 90 % of the masks. Also: the
+fraction of
 compensated cells within the tolerance (aim: every cell within ``TOLERANCE`` of its
 preset), and the cost of compensation at 25 degC (median |e| at the reference
 temperature, plain vs compensated; aim: compensated within the tolerance there too).
@@ -53,6 +57,7 @@ from labrss.lab.stage import go_to_temperature
 from labrss.station.config import parse_station
 from labrss.store import Store
 from labrss.workflows.realise import RealiseSettings, Target, realise
+from labrss.workflows.series_path import measure_series_path
 from labrss.workflows.thermal_calibration import (
     ThermalCalibrationSettings,
     run_thermal_calibration,
@@ -68,6 +73,9 @@ PAIRS = 8
 READ_NPLC = 10.0
 """Verification reads: 8 +V/-V pairs at NPLC 10 (a ppm-level claim needs the averaging)."""
 SEED = 11
+SERIES_VOLTAGE_V = 0.5
+SERIES_PAIRS = 16
+"""In-situ series path: 16 pairs at 0.5 V on one range (~0.002 ohm, ~1 ppm of the bank)."""
 
 
 @dataclass
@@ -80,24 +88,30 @@ class PresetResult:
     worst_comp_meas: np.ndarray
     var_plain_meas: np.ndarray
     var_comp_meas: np.ndarray
+    worst_plain_cal: np.ndarray
+    worst_comp_cal: np.ndarray
     worst_plain_true: np.ndarray
     worst_comp_true: np.ndarray
     ref_plain_true: np.ndarray
     ref_comp_true: np.ndarray
+    ref_plain_meas: np.ndarray
+    ref_comp_meas: np.ndarray
     predicted_comp: np.ndarray
+    bound_comp: np.ndarray
+    bound_plain: np.ndarray
+    u_series_ohm: float
     wall_s: float
 
 
-def _read(lab: Lab, r: int, c: int, rs_ohm: float) -> float:
-    """The bank's conductance by +V/-V pairs with the series path removed (S)."""
+def _read(lab: Lab, r: int, c: int) -> float:
+    """The cell's conductance through its series path by +V/-V pairs (S)."""
     v = lab.station.measurement.read_voltage_V
     ys = []
     for _ in range(PAIRS):
         plus = lab.measure_cell(r, c, read_voltage_V=abs(v), nplc=READ_NPLC)
         minus = lab.measure_cell(r, c, read_voltage_V=-abs(v), nplc=READ_NPLC)
         ys.append((plus.current_A - minus.current_A) / (plus.voltage_V - minus.voltage_V))
-    y = float(np.mean(ys))
-    return y / (1.0 - rs_ohm * y)
+    return float(np.mean(ys))
 
 
 def _ratio_errors(g: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -131,7 +145,9 @@ def run_preset(preset: str, cells_text: str, workdir: Path) -> PresetResult:
     ]
     n_t = len(READ_TEMPS_C)
     meas = np.zeros((n_t, len(cells), 2))
+    meas_cal = np.zeros((n_t, len(cells), 2))
     true = np.zeros((n_t, len(cells), 2))
+    u_rs: list[float] = []
     with Store(db) as store, Lab(station) as lab:
         result = realise(
             lab, store, targets, RealiseSettings(temperature_range_C=SPAN_C, verify=False)
@@ -140,6 +156,8 @@ def run_preset(preset: str, cells_text: str, workdir: Path) -> PresetResult:
         assert all(info is not None for info in infos)
         masks = [(int(i["plain_mask"]), int(i["compensated_mask"])) for i in infos if i]
         predicted = np.array([i["worst_compensated_S"] / i["target_S"] for i in infos if i])
+        bound = np.array([i["worst_compensated_bound_S"] / i["target_S"] for i in infos if i])
+        bound_plain = np.array([i["worst_plain_bound_S"] / i["target_S"] for i in infos if i])
         calibration = store.latest_calibration(1)
         lab.open_all()
         assert lab.simulator is not None
@@ -147,16 +165,30 @@ def run_preset(preset: str, cells_text: str, workdir: Path) -> PresetResult:
         for ti, temp in enumerate(READ_TEMPS_C):
             go_to_temperature(lab, temp)
             for ci, (r, c) in enumerate(cells):
-                rs = float(np.nan_to_num(calibration.series_ohm[r, c]))
+                rs_cal = float(np.nan_to_num(calibration.series_ohm[r, c]))
+                usable = int(sum(1 << int(j) for j in np.flatnonzero(calibration.usable[r, c])))
+                path = measure_series_path(
+                    lab,
+                    r,
+                    c,
+                    masks[ci][1],
+                    usable,
+                    read_voltage_V=SERIES_VOLTAGE_V,
+                    pairs=SERIES_PAIRS,
+                )
+                u_rs.append(path.u_series_ohm)
                 for kind, mask in enumerate(masks[ci]):
                     lab.set_cell_mask(r, c, mask)
-                    meas[ti, ci, kind] = _read(lab, r, c, rs)
+                    y = _read(lab, r, c)
+                    meas[ti, ci, kind] = y / (1.0 - path.series_ohm * y)
+                    meas_cal[ti, ci, kind] = y / (1.0 - rs_cal * y)
                     true[ti, ci, kind] = float(model.true_cell_conductance_S()[r, c])
                 lab.set_cell_mask(r, c, 0)
     ref = READ_TEMPS_C.index(REFERENCE_C)
     signed = _ratio_errors(meas, target)
     variation = np.abs(signed - signed[ref][None]).max(axis=0)  # (cells, 2)
     e_meas = np.abs(signed)
+    e_cal = np.abs(_ratio_errors(meas_cal, target))
     e_true = np.abs(_ratio_errors(true, target))
     return PresetResult(
         preset,
@@ -167,11 +199,18 @@ def run_preset(preset: str, cells_text: str, workdir: Path) -> PresetResult:
         e_meas[..., 1].max(axis=0),
         variation[:, 0],
         variation[:, 1],
+        e_cal[..., 0].max(axis=0),
+        e_cal[..., 1].max(axis=0),
         e_true[..., 0].max(axis=0),
         e_true[..., 1].max(axis=0),
         e_true[ref, :, 0],
         e_true[ref, :, 1],
+        e_meas[ref, :, 0],
+        e_meas[ref, :, 1],
         predicted,
+        bound,
+        bound_plain,
+        float(np.sqrt(np.mean(np.square(u_rs)))),
         time.perf_counter() - t0,
     )
 
@@ -217,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for src, plain, comp, bound in (
             ("true worst error", res.worst_plain_true, res.worst_comp_true, 3.0),
-            ("measured change from 25 degC", res.var_plain_meas, res.var_comp_meas, 2.0),
-            ("measured worst error", res.worst_plain_meas, res.worst_comp_meas, 2.0),
+            ("measured change from 25 degC", res.var_plain_meas, res.var_comp_meas, 3.0),
+            ("measured worst error", res.worst_plain_meas, res.worst_comp_meas, 3.0),
         ):
             ratio = float(np.median(plain) / np.median(comp))
             aims.at_least(
@@ -235,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
             unit="%",
             includes=what,
         )
+        covered = np.concatenate(
+            [res.worst_comp_true <= res.bound_comp, res.worst_plain_true <= res.bound_plain]
+        )
+        aims.at_least(
+            f"{res.preset}: true worst error within its predicted k = 2 bound (both masks)",
+            float(np.mean(covered)),
+            0.9,
+            unit="%",
+            includes=what,
+        )
         aims.at_most(
             f"{res.preset}: cost at 25 degC, median |e| compensated (true)",
             float(np.median(res.ref_comp_true)),
@@ -243,7 +292,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{res.preset}: predicted worst (compensated, median) "
-            f"{np.median(res.predicted_comp) * 1e6:.2f} ppm"
+            f"{np.median(res.predicted_comp) * 1e6:.2f} ppm, its k = 2 bound "
+            f"{np.median(res.bound_comp) * 1e6:.2f} ppm, true "
+            f"{np.median(res.worst_comp_true) * 1e6:.2f} ppm; true within the bound: "
+            f"{np.mean(res.worst_comp_true <= res.bound_comp) * 100:.0f} %"
+        )
+        print(
+            f"{res.preset}: cost of compensation at {REFERENCE_C:g} degC, median |e| plain / "
+            f"compensated (ppm): true {np.median(res.ref_plain_true) * 1e6:.2f} / "
+            f"{np.median(res.ref_comp_true) * 1e6:.2f}, through the SMU "
+            f"{np.median(res.ref_plain_meas) * 1e6:.2f} / "
+            f"{np.median(res.ref_comp_meas) * 1e6:.2f}"
+        )
+        print(
+            f"{res.preset}: measured worst with the calibration's r_s instead of the "
+            f"in-situ one (median, ppm): plain {np.median(res.worst_plain_cal) * 1e6:.2f}, "
+            f"compensated {np.median(res.worst_comp_cal) * 1e6:.2f}; in-situ r_s rms u "
+            f"{res.u_series_ohm:.4f} ohm"
         )
     return aims.finish()
 

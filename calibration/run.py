@@ -1547,8 +1547,14 @@ class CalibrationRun:
                     rng = float(rec["current_range_A"])
                     weights[rng] = weights.get(rng, 0.0) + 1.0
             if any(math.isfinite(e.delta) for e in links):
+                # every range on a link's path, not only those the fit read on: with the
+                # one-by-one design the full subset lands two ranges above the singles and
+                # no fit reading falls on the range between, which must still chain them
+                # (without it the full reading kept its range's gain error, ~60 ppm on the
+                # thin-film board, and the series path came out ~0.05 ohm low)
+                on_links = {r for e in links if math.isfinite(e.delta) for r in (e.lo_A, e.hi_A)}
                 chain = solve_chain(
-                    sorted(weights),
+                    sorted(set(weights) | on_links),
                     links,
                     weights,
                     u_gain={row.full_scale: row.u_gain for row in self.accuracy.current}

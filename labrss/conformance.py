@@ -43,7 +43,7 @@ from drivers.errors import InstrumentError
 from drivers.plugins import find_board_driver
 from labrss.lab import Lab
 from labrss.station import Station, parse_station
-from labrss.workflows.selftest import CHECKS, run_check
+from labrss.workflows.selftest import CHECKS, THERMAL_CHECK, run_check
 
 __all__ = ["BoardConformance", "simulated_station"]
 
@@ -97,6 +97,8 @@ class BoardConformance:
         name, capability, function = next(c for c in CHECKS if c[0] == check)
         if capability is not None and capability not in lab.capabilities:
             pytest.skip(f"the board has no '{capability.value}'")
+        if name == THERMAL_CHECK and not lab.has_thermal:
+            pytest.skip("the station has no [thermal] stage")
         result = run_check(lab, name, function, None)
         assert result.status == "pass", f"{name}: {result.detail}"
 

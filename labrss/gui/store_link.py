@@ -101,6 +101,30 @@ class StoreLink:
             return None
         return self.store.latest_tcr(self.board_id)
 
+    def leakage_model(
+        self, calibration: Calibration
+    ) -> tuple[tuple[float, float, str], NDArray[np.float64]] | None:
+        """The board's off-leakage growth rate (`labrss.workflows.realise.
+        board_leakage_rate`) and each cell's calibration temperature (degC), for the span
+        solver as `labrss realise` calls it; None without a store or board."""
+        if self.store is None or self.board_id is None:
+            return None
+        from labrss.workflows.realise import board_leakage_rate, cell_temperatures
+
+        return (
+            board_leakage_rate(self.store, self.board_id),
+            cell_temperatures(self.store, calibration)[0],
+        )
+
+    def cell_temperature_u_K(self, calibration: Calibration) -> NDArray[np.float64] | None:
+        """(R, C): each calibrated cell's temperature uncertainty during its calibration (K,
+        NaN where unknown), for the budget's temperature row; None without a store."""
+        if self.store is None:
+            return None
+        from labrss.workflows.realise import cell_temperatures
+
+        return cell_temperatures(self.store, calibration)[1]
+
     def cell_history(self, r: int, c: int) -> NDArray[np.void]:
         """Every stored reading of cell (r, c) of the connected board, oldest first.
 

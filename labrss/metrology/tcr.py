@@ -30,6 +30,12 @@ reads. `split_common` separates it (the uncertainty-weighted mean over the eleme
 the element-to-element spread, whose standard deviation is corrected for the estimates'
 own uncertainty. Subset choice (`labrss.rss.thermal`) works on the spread.
 
+**Off-leakage.** A cell's all-open conductance c0 (its switches' off-leakage) is not a
+resistor: it grows roughly exponentially with temperature (junction leakage; analog-switch
+datasheets: about doubling every 10 K). `fit_leakage_rate` fits ``ln c0 = a_cell + b T``
+over the calibrations with one rate ``b`` (1/K) for the board (each cell its own level),
+so that the span solver can carry c0 to any temperature instead of leaving its drift out.
+
 Complexity: O(P x elements), vectorised. Pure (no I/O).
 """
 
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["CommonTCR", "TCRFit", "fit_tcr", "split_common"]
+__all__ = ["CommonTCR", "LeakageRate", "TCRFit", "fit_leakage_rate", "fit_tcr", "split_common"]
 
 FloatArray = NDArray[np.float64]
 
@@ -201,3 +207,62 @@ def split_common(tcr_ppm_per_K: ArrayLike, u_tcr_ppm_per_K: ArrayLike) -> Common
     w = 1.0 / (u**2 + spread**2)
     common = float((w * a).sum() / w.sum())
     return CommonTCR(common, float(math.sqrt(1.0 / w.sum())), spread, raw_sd, n)
+
+
+@dataclass(frozen=True)
+class LeakageRate:
+    """The board's off-leakage growth: ``c0(T) = c0(T_ref) exp(rate (T - T_ref))``.
+
+    Attributes:
+        rate_per_K: ``d ln c0 / dT`` (1/K); ``ln 2 / rate`` is the doubling interval.
+        u_rate_per_K: its standard uncertainty (1/K), scaled by the Birge ratio when > 1.
+        cells: how many cells the pooled fit used; points: how many (cell, T) points.
+    """
+
+    rate_per_K: float
+    u_rate_per_K: float
+    cells: int
+    points: int
+
+    @property
+    def doubling_K(self) -> float:
+        """The doubling interval (K; inf when the leakage does not grow)."""
+        return math.log(2.0) / self.rate_per_K if self.rate_per_K > 0 else math.inf
+
+    def to_json(self) -> dict[str, float | int]:
+        """JSON-ready (with the doubling interval; None for an infinite one)."""
+        d = self.doubling_K
+        return {**self.__dict__, "doubling_K": d if math.isfinite(d) else None}
+
+
+def fit_leakage_rate(
+    temperature_C: ArrayLike, leakage_S: ArrayLike, u_leakage_S: ArrayLike
+) -> LeakageRate:
+    """One growth rate of the cells' all-open conductance c0 over P calibrations.
+
+    ``temperature_C``, ``leakage_S``, ``u_leakage_S``: (P, cells). Weighted least squares of
+    ``ln c0`` (weights ``(c0 / u)^2``) with a level per cell and one common slope; cells
+    with fewer than two positive, finite points are left out. NaN when nothing is left.
+    """
+    t = np.asarray(temperature_C, dtype=np.float64)
+    c0 = np.asarray(leakage_S, dtype=np.float64)
+    u = np.asarray(u_leakage_S, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(t) & np.isfinite(c0) & (c0 > 0) & np.isfinite(u) & (u > 0)
+        ok &= ok.sum(axis=0, keepdims=True) >= 2
+        y = np.where(ok, np.log(np.where(ok, c0, 1.0)), 0.0)
+        w = np.where(ok, (np.where(ok, c0, 1.0) / np.where(ok, u, 1.0)) ** 2, 0.0)
+        sw = w.sum(axis=0)
+        used = sw > 0
+        t_mean = np.where(used, (w * np.where(ok, t, 0.0)).sum(axis=0) / np.where(used, sw, 1), 0)
+        y_mean = np.where(used, (w * y).sum(axis=0) / np.where(used, sw, 1), 0)
+        dt = np.where(ok, t - t_mean, 0.0)
+    sxx = float((w * dt**2).sum())
+    n_cells, n_points = int(used.sum()), int(ok.sum())
+    if not sxx > 0:
+        return LeakageRate(math.nan, math.nan, n_cells, n_points)
+    b = float((w * dt * (y - y_mean)).sum()) / sxx
+    resid = np.where(ok, y - y_mean - b * dt, 0.0)
+    dof = n_points - n_cells - 1
+    birge = math.sqrt(float((w * resid**2).sum()) / dof) if dof > 0 else 1.0
+    return LeakageRate(b, math.sqrt(1.0 / sxx) * max(1.0, birge), n_cells, n_points)

@@ -4,6 +4,17 @@
 (docs/metrology.md): per component, the standard uncertainty of one branch of a cell and of
 the cell's bank as switched, in S and relative, then the combined and the expanded
 uncertainty.
+
+Where the board has measured element TCRs (``labrss calibrate --temperatures``, passed as
+``tcr`` with each cell's temperature uncertainty ``cell_u_K``), the temperature component
+comes from them instead of the bill of materials' TCR: an element's is
+``|alpha_k| g_k u_T`` (its own TCR times the cell's temperature uncertainty while it was
+calibrated), the bank's ``|sum_closed alpha_k g_k| u_T`` (one temperature for every element
+of a cell: a compensated subset's coefficients cancel here too) with each TCR's own
+uncertainty ``u(alpha_k) g_k u_T`` added in quadrature. With ``at_C`` (the budget at
+another board temperature) each element is carried there by its TCR and the component is
+``sqrt(sum (g_k u(alpha_k) (T - T_ref,k))^2)`` as `labrss realise` states it
+(docs/temperature.md).
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import math
 import numpy as np
 
 from labrss.metrology.budget import ElementBudget
-from labrss.store import Calibration
+from labrss.store import Calibration, ElementTCR
 
 __all__ = ["BUDGET_ROWS", "budget_rows", "format_budget"]
 
@@ -29,14 +40,61 @@ BUDGET_ROWS = (
 )
 
 
+def _tcr_temperature(  # noqa: PLR0917 (one cell's TCRs and its temperature)
+    tcr: ElementTCR,
+    r: int,
+    c: int,
+    k: int | None,
+    closed: np.ndarray,
+    u_K: float,
+    at_C: float | None,
+) -> tuple[float, float] | None:
+    """(branch, bank) temperature components from the measured TCRs (S), or None when a
+    needed TCR is missing (module docstring)."""
+    alpha = tcr.tcr_ppm_per_K[r, c] * 1e-6
+    u_alpha = tcr.u_tcr_ppm_per_K[r, c] * 1e-6
+    g = tcr.conductance_S[r, c]
+    known = tcr.known[r, c]
+    if not known[closed].all() or (k is not None and not known[k]):
+        return None
+    if at_C is not None:
+        dt = at_C - tcr.reference_C[r, c]
+        g_at = g / (1.0 + alpha * dt)
+        each = np.abs(g_at * u_alpha * dt)
+    else:
+        if not math.isfinite(u_K):
+            return None
+        g_at = g
+        each = np.hypot(alpha * g, u_alpha * g) * u_K
+    branch = float(each[k]) if k is not None else math.nan
+    sel = closed & known
+    if at_C is not None:
+        bank = float(np.sqrt((each[sel] ** 2).sum()))
+    else:
+        common = abs(float((alpha * g_at)[sel].sum())) * u_K
+        bank = math.hypot(common, float(np.sqrt(((u_alpha * g_at * u_K)[sel] ** 2).sum())))
+    return branch, bank
+
+
 def budget_rows(
-    calibration: Calibration | None, r: int, c: int, k: int | None, mask: int | None
+    calibration: Calibration | None,
+    r: int,
+    c: int,
+    k: int | None,
+    mask: int | None,
+    *,
+    tcr: ElementTCR | None = None,
+    cell_u_K: float = math.nan,
+    at_C: float | None = None,
 ) -> list[tuple[str, float, float, float, float]]:
     """The budget of branch ``k`` of cell (r, c) and of the cell's bank as switched
     (``mask``; every usable branch when None): rows (component, branch u in S, branch u
     relative, bank u in S, bank u relative), then ``combined u`` and ``expanded U (k = 2)``.
     NaN where unknown (no calibration, or one stored without a budget: its std_S is then
-    given as ``statistical``)."""
+    given as ``statistical``). With ``tcr`` (the board's measured element TCRs) the
+    temperature row is theirs where the cell's elements have one (module docstring):
+    ``cell_u_K`` is the cell's temperature uncertainty during its calibration (K), ``at_C``
+    a board temperature to carry the elements to (None: the calibration's own)."""
     nan = math.nan
     if calibration is None or not calibration.measured[r, c]:
         return [(name, nan, nan, nan, nan) for name in (*BUDGET_ROWS, "combined u")]
@@ -61,6 +119,13 @@ def budget_rows(
         bank = cell.bank(closed)
         bank_value = float(bank.value_S)
         bank_comps = {n: float(v) for n, v in bank.components.items()}
+    if tcr is not None and tcr.tcr_ppm_per_K.shape == calibration.conductance_S.shape:
+        measured = _tcr_temperature(tcr, r, c, k, closed, cell_u_K, at_C)
+        if measured is not None:
+            if k is not None:
+                comps_k["temperature"] = measured[0]
+            if bank_comps:
+                bank_comps["temperature"] = measured[1]
     out = []
     for name in BUDGET_ROWS:
         uk = comps_k.get(name, nan)

@@ -72,8 +72,10 @@ __all__ = [
     "RealiseSettings",
     "RealisedCell",
     "Target",
+    "board_leakage_rate",
     "carry_to_now",
     "cell_span",
+    "cell_temperatures",
     "check_unique",
     "common_tcr",
     "load_targets",
@@ -434,7 +436,7 @@ def temperature_widening(
     return ElementBudget(budget.sources, budget.value_S, budget.cov_S2, contrib)
 
 
-def _cell_temperatures(store: Store, calibration: Calibration) -> tuple[FloatArray, FloatArray]:
+def cell_temperatures(store: Store, calibration: Calibration) -> tuple[FloatArray, FloatArray]:
     """(T degC, u K), (R, C): the temperature each calibrated cell's estimates hold at, from
     its run's results (NaN for runs stored without them)."""
     shape = calibration.measured.shape
@@ -479,6 +481,7 @@ class CellSpan:
     u_alpha_per_K: FloatArray
     t_ref_C: FloatArray
     c0_S: float
+    leakage: CellLeakage
 
     def conductance_at(self, temperature_C: float) -> FloatArray:
         """Each element's conductance at ``temperature_C`` by its own TCR (S)."""
@@ -486,6 +489,53 @@ class CellSpan:
             self.g_ref_S / (1.0 + self.alpha_per_K * (temperature_C - self.t_ref_C)),
             dtype=np.float64,
         )
+
+    def c0_at(self, temperature_C: float) -> float:
+        """The cell's all-open conductance (off-leakage) at ``temperature_C`` (S)."""
+        return self.leakage.c0_at(temperature_C)
+
+
+@dataclass(frozen=True)
+class CellLeakage:
+    """A cell's off-leakage model: ``c0(T) = c0_S exp(rate_per_K (T - reference_C))``
+    (S; the calibration's c0 at its cell temperature, the board's growth rate from the
+    thermal calibration or the datasheet rule `LEAKAGE_DOUBLING_K`)."""
+
+    c0_S: float
+    reference_C: float
+    rate_per_K: float
+    u_rate_per_K: float = 0.0
+    source: str = "datasheet"
+
+    def c0_at(self, temperature_C: float) -> float:
+        """c0 at ``temperature_C`` (S)."""
+        return self.c0_S * math.exp(self.rate_per_K * (temperature_C - self.reference_C))
+
+    def u_at(self, temperature_C: float) -> float:
+        """Standard uncertainty of c0 at ``temperature_C`` from the rate's (S)."""
+        return (
+            self.c0_at(temperature_C) * abs(temperature_C - self.reference_C) * (self.u_rate_per_K)
+        )
+
+
+def board_leakage_rate(store: Store, board_id: int) -> tuple[float, float, str]:
+    """The board's off-leakage growth rate (1/K), its uncertainty and where it comes from:
+    the latest completed thermal calibration that fitted it, else the datasheet rule
+    (doubling every `LEAKAGE_DOUBLING_K`, uncertainty a quarter of it)."""
+    runs = [
+        x
+        for x in store.runs(kind="thermal_calibration")
+        if x.status == "completed" and x.board_id == board_id
+    ]
+    for run in reversed(runs):
+        if "summary" not in store.result_names(run.id):
+            continue
+        leak = store.get_value(run.id, "summary").get("leakage") or {}
+        rate, u = leak.get("rate_per_K"), leak.get("u_rate_per_K")
+        if isinstance(rate, float) and isinstance(u, float) and math.isfinite(rate + u):
+            return rate, u, f"thermal calibration run {run.id}"
+    rate = math.log(2.0) / LEAKAGE_DOUBLING_K
+    return rate, 0.25 * rate, f"datasheet rule (doubling every {LEAKAGE_DOUBLING_K:g} K)"
 
 
 def common_tcr(tcr: ElementTCR) -> CommonTCR:
@@ -504,10 +554,19 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
     target_S: float,
     span_C: tuple[float, float],
     common: CommonTCR | None = None,
+    *,
+    leakage_rate: tuple[float, float, str] | None = None,
+    c0_reference_C: float = math.nan,
 ) -> CellSpan:
     """Cell (r, c)'s plain and compensated subsets for ``target_S`` (the bank's own
     value, S) over ``span_C`` (module docstring; the target follows the common TCR).
-    RealiseError for a cell without a TCR for every usable element. Pure: nothing sent."""
+
+    The bank is ``c0(T) + sum of the closed elements``: the cell's off-leakage c0 is
+    carried from ``c0_reference_C`` (the calibration's cell temperature; NaN: the span's
+    middle) by ``leakage_rate`` ((rate 1/K, its uncertainty, source), `board_leakage_rate`;
+    None: the datasheet rule), so the solver sees its drift (at the span's ends exactly;
+    its curvature between them is in the reported errors). RealiseError for a cell
+    without a TCR for every usable element. Pure: nothing sent."""
     lo, hi = span_C
     t0 = 0.5 * (lo + hi)
     common = common if common is not None else common_tcr(tcr)
@@ -528,31 +587,53 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
         np.where(usable, tcr.u_tcr_ppm_per_K[r, c], 0.0) * 1e-6,
         np.where(usable, tcr.reference_C[r, c], t0),
         float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0)),
+        CellLeakage(0.0, t0, 0.0),
+    )
+    rate, u_rate, rate_from = leakage_rate or (
+        math.log(2.0) / LEAKAGE_DOUBLING_K,
+        0.25 * math.log(2.0) / LEAKAGE_DOUBLING_K,
+        f"datasheet rule (doubling every {LEAKAGE_DOUBLING_K:g} K)",
+    )
+    c0_ref = c0_reference_C if math.isfinite(c0_reference_C) else t0
+    model = dataclasses.replace(
+        model, leakage=CellLeakage(model.c0_S, c0_ref, rate, u_rate, rate_from)
     )
     g0 = model.conductance_at(t0)
-    v0 = g0 + model.c0_S / k
     slope = -model.alpha_per_K * g0
-    t_slope = -alpha_c * target_S
-    plain = solve(v0[None, :], [target_S], exclude=~usable[None, :])
+    d_lo, d_hi = lo - t0, hi - t0
+
+    def goal(t_c: float) -> float:
+        """What the elements must sum to at ``t_c``: the target (following the common
+        TCR) less the cell's off-leakage there."""
+        return target_S * (1.0 - alpha_c * (t_c - t0)) - model.c0_at(t_c)
+
+    # the solver's goal is linear in T: the chord of goal() through the span's ends
+    g_lo, g_hi = goal(lo), goal(hi)
+    chord_slope = (g_hi - g_lo) / (d_hi - d_lo)
+    chord_t0 = g_lo - d_lo * chord_slope
+    plain = solve(g0[None, :], [goal(t0)], exclude=~usable[None, :])
     plain_mask = np.asarray(plain.mask, dtype=bool)[0]
     comp = solve_over_span(
-        v0,
+        g0,
         slope,
-        [target_S],
-        span_K=(lo - t0, hi - t0),
-        target_slopes_S_per_K=[t_slope],
+        [chord_t0],
+        span_K=(d_lo, d_hi),
+        target_slopes_S_per_K=[chord_slope],
         exclude=~usable,
     )
     mask = comp.mask[0]
     temps = [lo + f * (hi - lo) for f in SPAN_POINTS]
-    errs = span_errors(
-        np.stack([v0, v0]),
+    chord_errs = span_errors(
+        np.stack([g0, g0]),
         np.stack([slope, slope]),
         np.stack([plain_mask, mask]),
-        [target_S, target_S],
+        [chord_t0, chord_t0],
         [x - t0 for x in temps],
-        target_slopes_S_per_K=[t_slope, t_slope],
+        target_slopes_S_per_K=[chord_slope, chord_slope],
     )
+    # from the chord back to the leakage's own curve between the ends
+    bend = np.array([chord_t0 + (x - t0) * chord_slope - goal(x) for x in temps])
+    errs = chord_errs + bend[None, :]
     info = {
         "range_C": [lo, hi],
         "reference_C": t0,
@@ -566,25 +647,84 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
         "errors_plain_S": errs[0].tolist(),
         "errors_compensated_S": errs[1].tolist(),
         "worst_plain_S": float(np.abs(errs[0]).max()),
-        "worst_compensated_S": float(comp.worst_S[0]),
+        "worst_compensated_S": float(np.abs(errs[1]).max()),
         "error_at_reference_plain_S": float(errs[0][2]),
         "error_at_reference_compensated_S": float(errs[1][2]),
+        "leakage_S": [model.c0_at(x) for x in temps],
+        "leakage_rate_per_K": rate,
+        "leakage_rate_from": rate_from,
         "u_slope_S_per_K": float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
         # the compensated worst error's standard uncertainty from the TCR estimates alone
         "u_worst_compensated_S": 0.5
         * (hi - lo)
         * float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum())),
+        "worst_plain_bound_S": _worst_bound(
+            calibration, model, r, c, plain_mask, errs[0], temps, t0
+        ),
+        "worst_compensated_bound_S": _worst_bound(
+            calibration, model, r, c, mask, errs[1], temps, t0
+        ),
         "method": comp.method,
     }
     return dataclasses.replace(model, mask=mask, plain_mask=plain_mask, info=info)
 
 
-def plan_over_span(
+LEAKAGE_DOUBLING_K = 10.0
+"""The switches' off-leakage doubles every this many kelvin (the CMOS junction rule of
+thumb analog-switch datasheets show): the cell's all-open c0 drifts by it over a span. Used
+when no thermal calibration measured the board's own rate (`board_leakage_rate`)."""
+BOUND_COVERAGE = 2.0
+"""Coverage factor of the predicted worst error's bound (k = 2)."""
+_UNCOMMON = ("statistical", "series", "leakage", "offset")
+"""Budget components that differ from cell to cell (the common scale, range gain and
+board temperature are common to every cell and cancel in ratios, like the common TCR)."""
+
+
+def _worst_bound(  # noqa: PLR0917 (the cell, a mask and its predicted errors)
+    calibration: Calibration,
+    model: CellSpan,
+    r: int,
+    c: int,
+    mask: NDArray[np.bool_],
+    errors_S: FloatArray,
+    temps_C: Sequence[float],
+    t0_C: float,
+) -> float:
+    """A bound (S) the mask's true worst error over the span stays within (k = 2), relative
+    to the target that follows the common TCR: at each reported temperature T the
+    predicted error (the off-leakage's drift, ``model.leakage``, is in it) plus
+    ``model.leakage``) is in the prediction; k times the error's standard uncertainty:
+    the calibration's cell-to-cell components at T0 (`_UNCOMMON`), each element's TCR
+    uncertainty over ``T - T0`` and the leakage model's (issue 17: the prediction must
+    cover the truth)."""
+    budget = calibration.budget
+    if budget is not None:
+        cell = ElementBudget(
+            budget.sources, budget.value_S[r, c], budget.cov_S2[r, c], budget.contrib_S[r, c]
+        )
+        comps = cell.bank(mask).components
+        u_t0 = math.sqrt(sum(float(comps[n]) ** 2 for n in _UNCOMMON if n in comps))
+    else:
+        s = np.where(mask, np.nan_to_num(calibration.std_S[r, c]), 0.0)
+        u_t0 = float(np.sqrt((s**2).sum()))
+    g0 = model.conductance_at(t0_C)
+    u_slope = float(np.sqrt(((g0 * model.u_alpha_per_K)[mask] ** 2).sum()))
+    worst = 0.0
+    for e, t in zip(errors_S, temps_C, strict=True):
+        d = t - t0_C
+        u = math.sqrt(u_t0**2 + (d * u_slope) ** 2 + model.leakage.u_at(t) ** 2)
+        worst = max(worst, abs(float(e)) + BOUND_COVERAGE * u)
+    return worst
+
+
+def plan_over_span(  # noqa: PLR0917 (the plans, the span and the leakage)
     calibration: Calibration,
     tcr: ElementTCR,
     plans: Sequence[_Plan],
     span_C: tuple[float, float],
     now_C: float,
+    leakage_rate: tuple[float, float, str] | None = None,
+    cell_C: FloatArray | None = None,
 ) -> list[_Plan]:
     """Re-solve ``plans`` (already checked by `plan_targets`) for the span (module
     docstring): masks, predictions at ``now_C`` and the temperature component from each
@@ -594,12 +734,22 @@ def plan_over_span(
     out = []
     for plan in plans:
         r, c = plan.target.r, plan.target.c
-        span = cell_span(calibration, tcr, r, c, plan.target.target_S, span_C, common)
+        span = cell_span(
+            calibration,
+            tcr,
+            r,
+            c,
+            plan.target.target_S,
+            span_C,
+            common,
+            leakage_rate=leakage_rate,
+            c0_reference_C=float(cell_C[r, c]) if cell_C is not None else math.nan,
+        )
         mask = span.mask
         # the prediction now, carried by each element's own TCR
         now = 0.5 * sum(span_C) if not math.isfinite(now_C) else now_C
         g_now = span.conductance_at(now)
-        value_now = float(g_now[mask].sum() + span.c0_S)
+        value_now = float(g_now[mask].sum() + span.c0_at(now))
         u_temp = float(
             np.sqrt((((g_now * span.u_alpha_per_K * (now - span.t_ref_C))[mask]) ** 2).sum())
         )
@@ -846,7 +996,7 @@ def realise(
             now_C = float(lab.board.temperature_C())
         except Exception:  # no sensor: the temperature component stays the calibration's
             now_C = math.nan
-        budget = temperature_widening(budget, *_cell_temperatures(store, calibration), now_C)
+        budget = temperature_widening(budget, *cell_temperatures(store, calibration), now_C)
     plans = plan_targets(calibration, targets, budget)
     if settings.temperature_range_C is not None:
         tcr = store.latest_tcr(board_id)
@@ -860,7 +1010,15 @@ def realise(
                 now_C = float(lab.board.temperature_C())
             except Exception:
                 now_C = math.nan
-        plans = plan_over_span(calibration, tcr, plans, settings.temperature_range_C, now_C)
+        plans = plan_over_span(
+            calibration,
+            tcr,
+            plans,
+            settings.temperature_range_C,
+            now_C,
+            board_leakage_rate(store, board_id),
+            cell_temperatures(store, calibration)[0],
+        )
     elif math.isfinite(now_C):
         tcr = store.latest_tcr(board_id)
         if tcr is not None:

@@ -36,6 +36,11 @@ The checks (`CHECKS`):
 * **ADCs** (``adcs``): with every switch open and the DACs at 0 V, every column reads within
   `ADC_ZERO_FRACTION` of the ADC full scale.
 * **temperature** (``temperature``): the sensor answers within -20..85 degC.
+* **thermal stage** (a station with ``[thermal]``; docs/temperature.md): the controller's
+  identity; its sensor reads a finite temperature within ``min_C - 20 .. max_C +
+  cutoff_margin_K``; a set point beyond ``max_C`` is refused by the driver with nothing
+  sent (the set point read back unchanged); the stage is safe: heater off, or on with a
+  set point inside ``min_C..max_C``. Nothing is changed on the stage.
 * **switch wear** (``switch-counts``): the per-switch operation counts; fails when a switch
   is at its rated life, warns from `WEAR_WARNING_FRACTION` of it.
 * **safe after an interruption**: a cell held with the SMU output on, then an exception
@@ -375,6 +380,55 @@ def _temperature(lab: Lab) -> Outcome:
     return f"{t:.2f} degC", {"temperature_C": t}
 
 
+THERMAL_CHECK: Final = "thermal stage"
+"""The check that needs a ``[thermal]`` section (n/a without one)."""
+
+
+def _thermal(lab: Lab) -> Outcome:
+    stage = lab.thermal
+    lim = stage.limits
+    if not stage.identity:
+        raise _CheckFailedError("the temperature controller's identity is empty")
+    reading = stage.temperature_C()
+    figures: dict[str, Any] = {"identity": stage.identity, "temperature_C": reading}
+    low, high = lim.min_C - 20.0, lim.max_C + lim.cutoff_margin_K
+    if not (math.isfinite(reading) and low <= reading <= high):
+        raise _CheckFailedError(
+            f"the stage reads {reading!r} degC, outside {low:g}..{high:g} degC", figures
+        )
+    before = stage.setpoint_C()
+    try:
+        stage.set_setpoint_C(lim.max_C + 1.0)
+    except InstrumentLimitError:
+        pass
+    else:
+        stage.safe()
+        raise _CheckFailedError(
+            f"a set point of {lim.max_C + 1.0:g} degC above max_C was not refused (the stage "
+            f"was sent to safe_C = {lim.safe_C:g} degC)",
+            figures,
+        )
+    after = stage.setpoint_C()
+    heater = stage.heater_on()
+    figures.update(setpoint_C=after, heater_on=heater)
+    if after != before:
+        raise _CheckFailedError(
+            f"the refused set point changed the stage's: {before:g} -> {after:g} degC", figures
+        )
+    if heater and not lim.min_C <= after <= lim.max_C:
+        raise _CheckFailedError(
+            f"the heater is on with set point {after:g} degC, outside the station's limits "
+            f"{lim.min_C:g}..{lim.max_C:g} degC",
+            figures,
+        )
+    state = f"heater on at set point {after:g} degC" if heater else "heater off"
+    return (
+        f"{stage.identity}; reads {reading:.2f} degC; {state}; a set point above "
+        f"max_C = {lim.max_C:g} degC refused with nothing sent",
+        figures,
+    )
+
+
 def _switch_wear(lab: Lab) -> Outcome:
     wear = lab.board.switch_wear()
     used = wear.fraction_used()
@@ -427,6 +481,7 @@ CHECKS: Final[tuple[tuple[str, Capability | None, Check], ...]] = (
     ("DACs", Capability.DACS, lambda lab, nplc: _dacs(lab)),
     ("ADCs", Capability.ADCS, lambda lab, nplc: _adcs(lab)),
     ("temperature", Capability.TEMPERATURE, lambda lab, nplc: _temperature(lab)),
+    (THERMAL_CHECK, None, lambda lab, nplc: _thermal(lab)),
     ("switch wear", Capability.SWITCH_COUNTS, lambda lab, nplc: _switch_wear(lab)),
     ("safe after an interruption", None, _interruption),
 )
@@ -482,6 +537,11 @@ def run_selftest(
             if capability is not None and capability not in lab.capabilities:
                 result.checks.append(
                     CheckResult(name, "n/a", f"the bench has no '{capability.value}'", 0.0)
+                )
+                continue
+            if name == THERMAL_CHECK and not lab.has_thermal:
+                result.checks.append(
+                    CheckResult(name, "n/a", "the station has no [thermal] stage", 0.0)
                 )
                 continue
             outcome = run_check(lab, name, check, nplc)

@@ -28,6 +28,15 @@ The steps (`STEPS`):
 * **board limits**: the station's DAC and pulse limits within what the board offers; the
   smallest element resistance the power check will use, and where it comes from; on
   memristor boards the read-disturb limits.
+
+With a ``[thermal]`` section (a thermal stage, docs/temperature.md) four more
+(`THERMAL_STEPS`): **thermal identity** and **thermal driver** as for the SMU (the driver's
+connect sets the controller's own over-temperature cut-off ``cutoff_margin_K`` above
+``max_C``, a safety setting); **thermal reading**: the stage's sensor reads a finite
+temperature within ``min_C - 20 .. max_C + cutoff_margin_K`` (anything else is a sensor
+fault or the wrong input); **thermal limits**: the station's limits, and that the stage is
+safe: its heater off, or on with a set point inside ``min_C..max_C`` (a set point left
+outside them by another program fails, with the fix).
 """
 
 from __future__ import annotations
@@ -51,12 +60,13 @@ from drivers.plugins import (
     find_smu_driver,
 )
 from drivers.smu import SafetyLimits, SourceMeter
+from drivers.thermal import open_thermal
 from labrss.lab.lab import start_simulator
 from labrss.lab.safety import min_element_resistance, read_disturb_limits
 from labrss.station import Station, StationError, default_station, load_station
 from labrss.station.config import DEFAULT_VISA_LIBRARY, format_geometry
 
-__all__ = ["STEPS", "CheckStep", "StationCheck", "check_station"]
+__all__ = ["STEPS", "THERMAL_STEPS", "CheckStep", "StationCheck", "check_station"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,10 @@ STEPS: Final = (
     "board state",
     "board limits",
 )
+THERMAL_STEPS: Final = ("thermal identity", "thermal driver", "thermal reading", "thermal limits")
+"""Steps added when the station has a ``[thermal]`` section."""
+THERMAL_READING_BELOW_K = 20.0
+"""A stage reading more than this below ``min_C`` is a sensor fault (K)."""
 Status = Literal["pass", "fail", "skip"]
 
 
@@ -196,22 +210,29 @@ def check_station(
         f"{sim if station.smu.simulated else ''}, board {station.board.driver} at "
         f"{station.board.address}{sim if station.board.simulated else ''}",
     )
+    thermal_steps = THERMAL_STEPS if station.thermal is not None else ()
     with _simulator(station, steps) as addresses:
         if addresses is None:
-            steps.skip(STEPS[1:], "the embedded simulator could not start")
+            steps.skip(STEPS[1:] + thermal_steps, "the embedded simulator could not start")
         else:
             _check_smu(station, addresses[0], steps, timeout_s)
             _check_board(station, addresses[1], addresses[2], steps, timeout_s)
+            if station.thermal is not None:
+                _check_thermal(station, addresses[3], steps, timeout_s)
     return StationCheck(name, tuple(steps.steps))
 
 
 @contextlib.contextmanager
-def _simulator(station: Station, steps: _Steps) -> Iterator[tuple[str, str, dict[str, Any]] | None]:
-    """The (SMU, board) addresses to check and the board's options; the embedded
-    simulator's for ``"sim"`` (a simulated switch matrix brings its layout file)."""
+def _simulator(
+    station: Station, steps: _Steps
+) -> Iterator[tuple[str, str, dict[str, Any], str] | None]:
+    """The (SMU, board) addresses to check, the board's options and the thermal stage's
+    address (empty without ``[thermal]``); the embedded simulator's for ``"sim"`` (a
+    simulated switch matrix brings its layout file)."""
     options = dict(station.board.options)
+    thermal = station.thermal.address if station.thermal is not None else ""
     if not station.uses_simulator:
-        yield station.smu.address, station.board.address, options
+        yield station.smu.address, station.board.address, options, thermal
         return
     try:
         bench = start_simulator(station)
@@ -224,7 +245,9 @@ def _simulator(station: Station, steps: _Steps) -> Iterator[tuple[str, str, dict
         board = bench.board_address if station.board.simulated else station.board.address
         if station.board.simulated and bench.matrix is not None:
             options.setdefault("layout", str(bench.matrix.layout_path))  # as `Lab` does
-        yield smu, board, options
+        if station.thermal is not None and station.thermal.simulated:
+            thermal = bench.thermal_resource
+        yield smu, board, options, thermal
     finally:
         bench.stop()
 
@@ -271,6 +294,94 @@ def _check_smu(station: Station, address: str, steps: _Steps, timeout_s: float) 
         _smu_limits(station, smu, steps)
     finally:
         smu.close()  # leaves the output as it is
+
+
+def _check_thermal(station: Station, address: str, steps: _Steps, timeout_s: float) -> None:
+    """The thermal stage's steps (`THERMAL_STEPS`, module docstring)."""
+    th = station.thermal
+    assert th is not None
+    library = DEFAULT_VISA_LIBRARY if th.simulated else th.visa_library
+    finding = discover(
+        visa_library=library,
+        resources=[address],
+        list_visa_resources=False,
+        list_serial_ports=False,
+        timeout_s=min(timeout_s, th.timeout_s),
+    ).findings[0]
+    if not _identity_step(
+        steps,
+        "thermal identity",
+        "temperature controller",
+        finding,
+        configured=th.driver,
+        key="[thermal] driver",
+    ):
+        steps.skip(THERMAL_STEPS[1:], "the temperature controller was not identified")
+        return
+    try:
+        stage = open_thermal(
+            th.driver,
+            address,
+            th.limits,
+            timeout_s=th.timeout_s,
+            output=th.output,
+            sensor=th.sensor,
+            visa_library=library,
+        )
+    except (InstrumentError, PluginError, ValueError, OSError) as exc:
+        steps.add(
+            "thermal driver", "fail", _one_line(exc), "the message says what the driver needs"
+        )
+        steps.skip(THERMAL_STEPS[2:], "the thermal driver did not connect")
+        return
+    lim = th.limits
+    try:
+        steps.add("thermal driver", "pass", f"{stage.identity} connected at {address}")
+        try:
+            reading = stage.temperature_C()
+        except (InstrumentError, OSError, ValueError) as exc:
+            steps.add("thermal reading", "fail", _one_line(exc), "check the sensor input")
+            reading = math.nan
+        else:
+            low, high = lim.min_C - THERMAL_READING_BELOW_K, lim.max_C + lim.cutoff_margin_K
+            if math.isfinite(reading) and low <= reading <= high:
+                steps.add(
+                    "thermal reading",
+                    "pass",
+                    f"input {th.sensor} reads {reading:.2f} degC",
+                    temperature_C=reading,
+                )
+            else:
+                steps.add(
+                    "thermal reading",
+                    "fail",
+                    f"input {th.sensor} reads {reading!r} degC, outside {low:g}..{high:g}",
+                    f"check the sensor on input {th.sensor} ([thermal] sensor) and its curve",
+                    temperature_C=reading,
+                )
+        heater_on = stage.heater_on()
+        setpoint = stage.setpoint_C()
+        limits_text = (
+            f"set points {lim.min_C:g}..{lim.max_C:g} degC, ramps <= "
+            f"{lim.max_ramp_K_per_min:g} K/min, safe {lim.safe_C:g} degC, cut-off "
+            f"{lim.max_C + lim.cutoff_margin_K:g} degC"
+        )
+        figures: dict[str, Any] = {"heater_on": heater_on, "setpoint_C": setpoint}
+        if heater_on and not (math.isfinite(setpoint) and lim.min_C <= setpoint <= lim.max_C):
+            steps.add(
+                "thermal limits",
+                "fail",
+                f"the heater is on with set point {setpoint:g} degC, outside the station's "
+                f"limits ({limits_text})",
+                f"set the stage to {lim.safe_C:g} degC (safe_C) or turn its heater off at "
+                "the front panel",
+                **figures,
+            )
+        else:
+            state = f"heater on, set point {setpoint:g} degC" if heater_on else "heater off"
+            steps.add("thermal limits", "pass", f"{state}; {limits_text}", **figures)
+    finally:
+        stage.close()  # the controller keeps holding its set point
 
 
 def _visa_library_step(steps: _Steps, library: str) -> bool:

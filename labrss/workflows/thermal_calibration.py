@@ -37,7 +37,14 @@ from calibration.run import CalibrationInterruptedError, CalibrationRun, RunProg
 from calibration.settings import CalibrationSettings, SettingsError
 from labrss.lab import Lab
 from labrss.lab.stage import ThermalWaitStoppedError, go_to_temperature
-from labrss.metrology.tcr import CommonTCR, TCRFit, fit_tcr, split_common
+from labrss.metrology.tcr import (
+    CommonTCR,
+    LeakageRate,
+    TCRFit,
+    fit_leakage_rate,
+    fit_tcr,
+    split_common,
+)
 from labrss.station import Station, default_station
 from labrss.store import Store, StoreError, resolve_db_path
 from labrss.workflows.boards import register_board
@@ -142,6 +149,7 @@ class ThermalCalibrationOutcome:
         cells: the calibrated cells, in the order of the fit's first axis.
         fit: per element (cells, K) (None unless completed).
         common: the common TCR and the spread (None unless completed).
+        leakage: the cells' off-leakage growth rate (None unless completed).
         db_path: the store.
     """
 
@@ -152,6 +160,8 @@ class ThermalCalibrationOutcome:
     fit: TCRFit | None
     common: CommonTCR | None
     db_path: Path
+    leakage: LeakageRate | None = None
+    """The cells' off-leakage growth with temperature (None unless completed)."""
 
 
 def _points_from(store: Store, parent: int | None, temps: Sequence[float]) -> list[dict[str, Any]]:
@@ -200,9 +210,13 @@ def _calibrate_point(  # noqa: PLR0917 (private helper)
     point.update(calibration_run_id=result.run_id, status=result.status)
 
 
-def _fit(store: Store, points: Sequence[dict[str, Any]]) -> tuple[list[tuple[int, int]], TCRFit]:
-    """Fit every cell calibrated at every point (their lineage's estimates)."""
+def _fit(
+    store: Store, points: Sequence[dict[str, Any]]
+) -> tuple[list[tuple[int, int]], TCRFit, LeakageRate]:
+    """Fit every cell calibrated at every point (their lineage's estimates): the elements'
+    TCRs and the cells' off-leakage growth rate."""
     per_point: list[dict[tuple[int, int], tuple[np.ndarray, np.ndarray, float, float]]] = []
+    leak_point: list[dict[tuple[int, int], tuple[float, float]]] = []
     for p in points:
         rid = int(p["calibration_run_id"])
         temps: dict[tuple[int, int], tuple[float, float]] = {}
@@ -215,7 +229,9 @@ def _fit(store: Store, points: Sequence[dict[str, Any]]) -> tuple[list[tuple[int
                 temps[(r, c)] = (float(t_c), float(u_k))
         fallback = float(p.get("board_C") or math.nan)
         entry = {}
+        leak: dict[tuple[int, int], tuple[float, float]] = {}
         for est in store.estimates(rid):
+            leak[(est.r, est.c)] = (est.leakage_S, est.leakage_std_S)
             comps = est.components
             if comps is not None:
                 parts = [
@@ -227,6 +243,7 @@ def _fit(store: Store, points: Sequence[dict[str, Any]]) -> tuple[list[tuple[int
             t_cell, u_cell = temps.get((est.r, est.c), (fallback, 0.01))
             entry[(est.r, est.c)] = (est.conductance_S, u_el, t_cell, u_cell)
         per_point.append(entry)
+        leak_point.append(leak)
     cells = sorted(set.intersection(*(set(e) for e in per_point)))
     if not cells:
         raise StoreError("no cell was calibrated at every temperature of the run")
@@ -234,7 +251,9 @@ def _fit(store: Store, points: Sequence[dict[str, Any]]) -> tuple[list[tuple[int
     u = np.array([[e[rc][1] for rc in cells] for e in per_point])
     t = np.array([[e[rc][2] for rc in cells] for e in per_point])
     ut = np.array([[e[rc][3] for rc in cells] for e in per_point])
-    return cells, fit_tcr(t, g, u, ut)
+    c0 = np.array([[lp.get(rc, (np.nan, np.nan))[0] for rc in cells] for lp in leak_point])
+    u0 = np.array([[lp.get(rc, (np.nan, np.nan))[1] for rc in cells] for lp in leak_point])
+    return cells, fit_tcr(t, g, u, ut), fit_leakage_rate(t, c0, u0)
 
 
 def run_thermal_calibration(
@@ -318,7 +337,7 @@ def run_thermal_calibration(
                 store.put_value(run_id, "points", points)
                 store.finish_run(run_id, "interrupted", note=f"{type(exc).__name__}: {exc}"[:500])
                 raise  # Lab's exit sends the stage to its safe set point
-            cells, fit = _fit(store, points)
+            cells, fit, leakage = _fit(store, points)
             store.put_tcr(
                 run_id,
                 cells,
@@ -336,6 +355,7 @@ def run_thermal_calibration(
                     "cells": len(cells),
                     "common_tcr": common.to_json(),
                     "median_u_tcr_ppm_per_K": float(np.nanmedian(fit.u_tcr_ppm_per_K)),
+                    "leakage": leakage.to_json(),
                 },
             )
             store.finish_run(run_id, "completed")
@@ -347,5 +367,5 @@ def run_thermal_calibration(
                     f"ppm/K; stage back to {lab.thermal.limits.safe_C:g} degC"
                 )
             return ThermalCalibrationOutcome(
-                run_id, "completed", tuple(points), tuple(cells), fit, common, path
+                run_id, "completed", tuple(points), tuple(cells), fit, common, path, leakage
             )

@@ -37,6 +37,13 @@ def test_temperatures_json_then_a_bad_set_point(
     assert out["status"] == "completed" and out["cells"] == 1
     assert [p["setpoint_C"] for p in out["points"]] == [20.0, 35.0]
     assert abs(out["common_tcr"]["common_ppm_per_K"] - 8.8) < 8  # +5 and +3.8 of the switch
+    # the cell's off-leakage, doubling every 10 K in the simulator, from its two points
+    leak = out["leakage"]
+    assert (
+        leak["cells"] == 1
+        and abs(leak["doubling_K"] - 10.0)
+        < 3 * 10.0 * (leak["u_rate_per_K"] / leak["rate_per_K"]) + 0.5
+    )
     assert main([*args, "--temperatures", "20,45"]) == 2
     err = capsys.readouterr().err
     assert "45 degC is outside the station's [thermal] limits" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,30 @@ def test_common_and_spread_are_separated() -> None:
     assert c.raw_sd_ppm_per_K == pytest.approx(np.hypot(30.0, 5.0), abs=1.0)
     noise_only = split_common(rng.normal(10.0, 2.0, 400), np.full(400, 2.0))
     assert noise_only.spread_ppm_per_K < 0.7
+
+
+def test_leakage_rate_recovers_a_doubling_and_covers_it() -> None:
+    """ln c0 = level_cell + b T with 2 % noise on each c0: the pooled rate within its
+    stated uncertainty (k = 3) over seeds, and about as often as a normal claim says."""
+    from labrss.metrology.tcr import fit_leakage_rate
+
+    temps = np.array([15.0, 25.0, 35.0])[:, None] + np.zeros((3, 16))
+    rate = np.log(2.0) / 10.0
+    z = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        level = rng.uniform(5e-10, 3e-9, 16)
+        c0 = level * np.exp(rate * (temps - 25.0)) * (1 + 0.02 * rng.standard_normal((3, 16)))
+        fit = fit_leakage_rate(temps, c0, 0.02 * c0)
+        assert fit.cells == 16 and fit.points == 48
+        z.append((fit.rate_per_K - rate) / fit.u_rate_per_K)
+    z_a = np.abs(np.array(z))
+    assert z_a.max() < 3.5 and 0.5 < np.sqrt(np.mean(np.square(z))) < 1.5
+    assert fit.doubling_K == pytest.approx(10.0, rel=0.05)
+
+
+def test_leakage_rate_without_points_is_nan() -> None:
+    from labrss.metrology.tcr import fit_leakage_rate
+
+    fit = fit_leakage_rate([[25.0], [35.0]], [[np.nan], [1e-9]], [[1e-11], [1e-11]])
+    assert math.isnan(fit.rate_per_K) and fit.cells == 0

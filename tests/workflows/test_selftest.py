@@ -37,7 +37,8 @@ def test_every_check_passes_and_the_run_is_stored(lab: Lab, tmp_path: Path) -> N
         statuses = {c.name: c.status for c in result.checks}
         assert statuses["switch wear"] == "n/a"  # the crossbar board counts nothing
         assert set(statuses.values()) == {"pass", "n/a"}
-        assert len(result.checks) == len(CHECKS) == 11
+        assert len(result.checks) == len(CHECKS) == 12
+        assert statuses["thermal stage"] == "n/a"  # no [thermal] section
         run = store.run(result.run_id or -1)
         assert (run.kind, run.status) == ("selftest", "completed")
         stored = store.get_value(run.id, "checks")
@@ -118,7 +119,7 @@ def test_cli_table_json_and_exit_status(
     db = str(tmp_path / "lab.db")
     assert main(["selftest", "--station", str(station), "--db", db, "--nplc", "0.1"]) == 0
     out = capsys.readouterr().out
-    assert "self-test PASSED: 0 of 11 checks failed" in out and "(run 1)" in out
+    assert "self-test PASSED: 0 of 12 checks failed" in out and "(run 1)" in out
     assert main(["selftest", "--station", str(station), "--db", db, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is True and data["run_id"] == 2
@@ -128,3 +129,15 @@ def test_cli_table_json_and_exit_status(
     assert main(["selftest", "--station", str(station), "--db", db]) == 1
     assert "isolation                   FAIL" in capsys.readouterr().out
     assert main(["selftest", "--station", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_the_thermal_stage_is_checked_when_the_station_has_one(tmp_path: Path) -> None:
+    station = parse_station({**STATION, "thermal": {"min_C": 15.0, "max_C": 40.0}})
+    with Lab(station) as stage_lab:
+        result = run_selftest(stage_lab, None, nplc=0.1)
+        check = next(c for c in result.checks if c.name == "thermal stage")
+        assert check.status == "pass", check.detail
+        assert "a set point above max_C = 40 degC refused with nothing sent" in check.detail
+        assert 15.0 <= check.figures["temperature_C"] <= 35.0
+        # nothing changed on the stage: the set point is the one the stage started with
+        assert check.figures["setpoint_C"] == pytest.approx(stage_lab.thermal.setpoint_C())

@@ -141,3 +141,49 @@ def test_a_simulated_switch_matrix_bench_passes(tmp_path: Path) -> None:
     assert result.passed, result.table()
     assert "(keysight34980a)" in st["board identity"].detail
     assert st["board geometry"].figures["geometry"] == "4x4x8"
+
+
+def test_a_thermal_stage_is_checked_like_the_other_instruments(tmp_path: Path) -> None:
+    from labrss.workflows.station_check import THERMAL_STEPS
+
+    result = check_station(
+        write(tmp_path, '[simulator]\nboard = "small"\n[thermal]\nmin_C = 15\nmax_C = 40\n')
+    )
+    st = {s.name: s for s in result.steps}
+    assert result.passed, result.table()
+    assert [s.name for s in result.steps] == [*STEPS, *THERMAL_STEPS]
+    assert "LSCI" in st["thermal identity"].detail
+    reading = st["thermal reading"].figures["temperature_C"]
+    assert 15.0 <= reading <= 35.0  # the simulated stage starts at the room's temperature
+    assert "set points 15..40 degC" in st["thermal limits"].detail
+
+
+def test_a_stage_left_heating_beyond_the_limits_fails_and_is_left_alone(tmp_path: Path) -> None:
+    """Another program left the heater on at 60 degC, above the station's max_C = 45: the
+    check says so with the fix, and changes nothing (the set point reads back the same)."""
+    with SimulatedBench("small", 3, thermal=True) as stage_bench:
+        rm = pyvisa.ResourceManager("@py")
+        res = stage_bench.thermal_resource
+        ctl = rm.open_resource(res, read_termination="\n", write_termination="\n")
+        ctl.write("SETP 1,333.15")
+        ctl.write("RANGE 1,3")
+        ctl.close()
+        path = write(
+            tmp_path,
+            f'[smu]\naddress = "{stage_bench.smu_resource}"\n'
+            f'[board]\naddress = "{stage_bench.board_url}"\n'
+            f'[thermal]\naddress = "{res}"\n',
+        )
+        result = check_station(path)
+        st = {s.name: s for s in result.steps}
+        limits = st["thermal limits"]
+        assert limits.status == "fail" and "outside the station's limits" in limits.detail
+        assert limits.fix is not None and "safe_C" in limits.fix
+        assert st["thermal reading"].status == "pass" and not result.passed
+        ctl = rm.open_resource(res, read_termination="\n", write_termination="\n")
+        try:
+            assert float(ctl.query("SETP? 1")) == pytest.approx(333.15)
+            assert int(ctl.query("RANGE? 1")) == 3
+        finally:
+            ctl.write("RANGE 1,0")
+            ctl.close()

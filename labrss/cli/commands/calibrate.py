@@ -300,6 +300,8 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
     }
     if outcome.fit is not None:
         summary["median_u_tcr_ppm_per_K"] = float(np.nanmedian(outcome.fit.u_tcr_ppm_per_K))
+    if outcome.leakage is not None:
+        summary["leakage"] = outcome.leakage.to_json()
     if args.json:
         print(json.dumps(_finite(summary), default=_json_default, allow_nan=False))
         return 0 if outcome.status == "completed" else EXIT_INTERRUPTED
@@ -325,6 +327,18 @@ def _run_thermal(args: argparse.Namespace, station: Station) -> int:
             ("TCR spread", f"{c.spread_ppm_per_K:.2f} ppm/K (what subset choice can cancel)"),
             ("median u(TCR)", f"{summary['median_u_tcr_ppm_per_K']:.2f} ppm/K"),
         ]
+        leak = summary.get("leakage") or {}
+        if isinstance(leak.get("rate_per_K"), float) and math.isfinite(leak["rate_per_K"]):
+            doubling = leak.get("doubling_K")
+            rows.append(
+                (
+                    "off-leakage",
+                    f"grows {1e2 * leak['rate_per_K']:.2f} +- {1e2 * leak['u_rate_per_K']:.1g} "
+                    f"%/K (doubles every {doubling:.1f} K; {leak['cells']} cells)"
+                    if isinstance(doubling, float)
+                    else f"does not grow ({leak['cells']} cells)",
+                )
+            )
     else:
         rows.append(("resume", f"labrss calibrate --resume {outcome.run_id}"))
     print(_aligned(rows))

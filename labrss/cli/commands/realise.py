@@ -100,14 +100,23 @@ def _table(payload: dict[str, Any]) -> str:
             f"the target follows the common TCR {first['common_tcr_ppm_per_K']:+.1f} ppm/K, "
             "which no subset can cancel and ratios do)"
         )
-        lines.append(f"{'cell':>7}  {'mask':>10}  {temps}  {'worst':>9}")
+        lines.append(f"{'cell':>7}  {'mask':>10}  {temps}  {'worst':>9}  {'within':>9}")
         for c in spans:
             t = c["temperature"]
             for kind in ("plain", "compensated"):
                 errs = "  ".join(f"{e / t['target_S'] * 1e6:>+9.2f}" for e in t[f"errors_{kind}_S"])
                 worst = t[f"worst_{kind}_S"] / t["target_S"] * 1e6
+                bound = t[f"worst_{kind}_bound_S"] / t["target_S"] * 1e6
                 mask = f"{t[f'{kind}_mask']:X}"
-                lines.append(f"{c['r']:>3},{c['c']:<3}  {mask:>10}  {errs}  {worst:>9.2f}  {kind}")
+                lines.append(
+                    f"{c['r']:>3},{c['c']:<3}  {mask:>10}  {errs}  {worst:>9.2f}  {bound:>9.2f}  "
+                    f"{kind}"
+                )
+        lines.append(
+            "within: the true worst error stays inside it (k = 2: the calibration's "
+            "cell-to-cell uncertainty, the TCRs' over the span, the leakage model's; the "
+            f"off-leakage is carried by {first['leakage_rate_from']})"
+        )
         lines.append(
             f"median worst |error|: plain {payload['median_rel_worst_error_plain'] * 1e6:.2f} "
             f"ppm, compensated {payload['median_rel_worst_error_compensated'] * 1e6:.2f} ppm"

@@ -192,6 +192,7 @@ class BoardTab(LabTab):
         self.nominal_from = ""
         self.maps: dict[str, CellMap] = {}
         self.tcr: ElementTCR | None = None
+        self.cell_u_K: NDArray[np.float64] | None = None
         self.selected: tuple[int, int] | None = None
         self.cell_mask: int | None = None
         self.last_reading: Reading | None = None
@@ -318,6 +319,11 @@ class BoardTab(LabTab):
         session = self.ctx.session
         self.calibration = self.ctx.store.latest_calibration() if session else None
         self.tcr = self.ctx.store.latest_tcr() if session else None
+        self.cell_u_K = (
+            self.ctx.store.cell_temperature_u_K(self.calibration)
+            if self.calibration is not None and self.tcr is not None
+            else None
+        )
         if self.calibration is not None and session is not None:
             self.nominal_S, self.nominal_from = nominal_conductance_S(
                 self.calibration, session.board_info
@@ -481,7 +487,20 @@ class BoardTab(LabTab):
         # an open cell (0x0) is its off-leakage c0 alone, whose ppm say nothing: show the
         # whole cell (every usable branch closed) instead
         mask = self.cell_mask or None
-        rows = budget_rows(self.calibration, r, c, k, mask)
+        rows = budget_rows(
+            self.calibration,
+            r,
+            c,
+            k,
+            mask,
+            tcr=self.tcr,
+            cell_u_K=float(self.cell_u_K[r, c]) if self.cell_u_K is not None else float("nan"),
+        )
+        measured_tcr = (
+            self.tcr is not None
+            and self.calibration is not None
+            and bool(self.tcr.known[r, c][self.calibration.usable[r, c]].all())
+        )
         if mask is None:
             where = "the cell is open: " if self.cell_mask == 0 else ""
             mask_text = f"{where}every usable branch closed"
@@ -489,6 +508,7 @@ class BoardTab(LabTab):
             mask_text = f"0x{mask:X}"
         self.budget_box.setTitle(
             f"Branch {k if k is not None else '-'} and the cell as switched ({mask_text})"
+            + ("; temperature from the measured TCRs" if measured_tcr else "")
         )
         self.budget_table.setRowCount(len(rows))
         for i, (name, uk, rk, ub, rb) in enumerate(rows):

@@ -468,8 +468,16 @@ class RSSExplorerTab(LabTab):
             return
         try:
             target = self.bank_target()
+            leak = self.ctx.store.leakage_model(self.calibration)
             span = cell_span(
-                self.calibration, self.tcr, target.r, target.c, target.target_S, (lo, hi)
+                self.calibration,
+                self.tcr,
+                target.r,
+                target.c,
+                target.target_S,
+                (lo, hi),
+                leakage_rate=leak[0] if leak is not None else None,
+                c0_reference_C=float(leak[1][target.r, target.c]) if leak else float("nan"),
             )
         except (RealiseError, ValueError) as exc:
             self.span_label.setText(f"<span style='color:#c62828'>{exc}</span>")
@@ -483,7 +491,8 @@ class RSSExplorerTab(LabTab):
             f"TCR {info['common_tcr_ppm_per_K']:+.1f} ppm/K): plain 0x{info['plain_mask']:X} "
             f"{1e6 * info['worst_plain_S'] / t:.2f} ppm, compensated "
             f"0x{info['compensated_mask']:X} {1e6 * info['worst_compensated_S'] / t:.2f} ppm "
-            f"(at {info['reference_C']:g} °C: {at_ref:+.2f} ppm); Program realises the "
+            f"(within {1e6 * info['worst_compensated_bound_S'] / t:.2f} ppm, k = 2; at "
+            f"{info['reference_C']:g} °C: {at_ref:+.2f} ppm); Program realises the "
             "compensated one"
         )
 
