@@ -44,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     is reported the same way, naming the exception and how to see the traceback
     (``LABRSS_DEBUG=1``), so a user never faces a traceback; Ctrl-C is one line too.
     """
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command (numpy, scipy, ...): seconds
+    except KeyboardInterrupt:
+        print("labrss: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -75,6 +75,10 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.25) -> DigitsData:
     )
 
 
+#: The warning `MLPClassifier.fit` gives instead of raising a KeyboardInterrupt.
+_SKLEARN_INTERRUPTED = "Training interrupted by user"
+
+
 def train_digits_mlp(
     hidden: tuple[int, ...] = (16,),
     seed: int = 0,
@@ -113,7 +117,16 @@ def train_digits_mlp(
         # A fixed epoch budget is the point (seconds, reproducible); adam not having met
         # its own tolerance by then is expected and not an error.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(split.x_train, split.y_train)
+        # MLPClassifier catches a Ctrl-C in its epoch loop, warns and returns the network
+        # half trained: turned back into the KeyboardInterrupt it was, so that a Ctrl-C
+        # stops the command instead of going on with another network than the seed gives.
+        warnings.filterwarnings("error", _SKLEARN_INTERRUPTED, UserWarning)
+        try:
+            clf.fit(split.x_train, split.y_train)
+        except UserWarning as exc:
+            if _SKLEARN_INTERRUPTED not in str(exc):
+                raise
+            raise KeyboardInterrupt from None
     layers = [
         Layer(np.array(w, dtype=np.float64), np.array(b, dtype=np.float64))
         for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)

@@ -23,6 +23,14 @@ The seam (how a new kind of batch work joins):
   survived because Dask reschedules its chunk (up to ``allowed-failures`` times).
 * The caller merges the chunks in key order, so the completion order never matters.
 
+Ctrl-C: while `run_chunks` runs in the main thread with Python's default SIGINT handler,
+a SIGINT is *recorded* (not raised as ``KeyboardInterrupt`` wherever the main thread happens
+to be: inside Dask's client calls, a chunk's save, the cluster's start or close) and the
+collecting loop, which looks at it at least every `_POLL_S` seconds, cancels the cluster's
+tasks, closes the cluster and raises `BatchInterrupted`. A second Ctrl-C raises
+``KeyboardInterrupt`` at once. A SIGINT the process inherited as *ignored* (a job started
+with ``&`` by a non-interactive shell) stays ignored, as for every Unix program.
+
 Nothing here knows what a chunk computes; `labrss.workflows.prune` keeps a registry of
 pruning methods, each of which turns a target network into chunks and an assembly step.
 """
@@ -35,7 +43,9 @@ import json
 import os
 import re
 import resource
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +80,10 @@ ChunkResult = dict[str, np.ndarray]
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9._=+-]+$")
 _META_PREFIX = "__meta_"
+#: Suffix of a chunk file being written (renamed to ``KEY.npz`` once complete).
+_PARTIAL_SUFFIX = ".partial"
+#: How often (s) the collecting loop looks for finished futures and a Ctrl-C.
+_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -241,6 +255,8 @@ class ChunkStore:
             tmp = manifest.with_suffix(".tmp")
             tmp.write_text(json.dumps(plain, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             os.replace(tmp, manifest)
+        for partial in directory.glob("*" + _PARTIAL_SUFFIX):
+            partial.unlink()  # a save cut short (the process killed): never a finished chunk
         return cls(directory, plain)
 
     def path(self, key: str) -> Path:
@@ -252,12 +268,22 @@ class ChunkStore:
         return self.path(key).exists()
 
     def save(self, key: str, result: ChunkResult, stats: ChunkStats) -> None:
-        """Write one chunk's arrays (and its stats) atomically."""
+        """Write one chunk's arrays (and its stats) atomically.
+
+        The arrays go to ``.KEY.partial`` first, renamed to ``KEY.npz`` when complete: a
+        ``*.npz`` file in the directory is always a finished chunk, and a save cut short
+        leaves nothing behind (or a ``.partial`` file that `open` removes).
+        """
         arrays = {name: np.asarray(a) for name, a in result.items()}
         arrays[_META_PREFIX + "stats"] = np.array(json.dumps(stats.as_dict()))
-        tmp = self.directory / f"{key}.tmp.npz"
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, self.path(key))
+        tmp = self.directory / f".{key}{_PARTIAL_SUFFIX}"
+        try:
+            with tmp.open("wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def load(self, key: str) -> tuple[ChunkResult, ChunkStats]:
         """Read chunk ``key`` back (no pickles)."""
@@ -383,6 +409,40 @@ def run_task(
     return out, stats.as_dict()
 
 
+class _CtrlC:
+    """Ctrl-C during a run, recorded instead of raised (see the module docstring).
+
+    Active only in the main thread and only over Python's default SIGINT handler: an
+    application's own handler, or SIGINT ignored since the process started, is left alone.
+    The first SIGINT sets `requested` and puts the previous handler back, so that a second
+    one raises ``KeyboardInterrupt`` at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        # Only plain assignments here: the handler runs between two bytecodes of the main
+        # thread, which may hold any lock (an Event.set() here could deadlock).
+        self.requested = True
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._on_sigint:
+            signal.signal(signal.SIGINT, self._previous)
+        self._previous = None
+
+
 def run_chunks(
     chunks: Sequence[Chunk],
     settings: EngineSettings,
@@ -395,15 +455,28 @@ def run_chunks(
 
     ``client``: an open `distributed.Client` to reuse (else one is opened from
     ``settings`` and closed at the end). Progress is reported as each future completes,
-    in cost units (chunks already in the store count as done at the start). Ctrl-C
-    cancels every pending task on the cluster and raises `BatchInterrupted`; any other
-    error cancels them too and propagates (naming the chunk).
+    in cost units (chunks already in the store count as done at the start). Ctrl-C, at
+    any moment of the call, cancels every pending task on the cluster and raises
+    `BatchInterrupted` (the finished chunks are saved); any other error cancels them too
+    and propagates (naming the chunk).
     """
     keys = [c.key for c in chunks]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         msg = f"run_chunks: chunk key {dup!r} is not unique"
         raise ValueError(msg)
+    with _CtrlC() as ctrl_c:
+        return _run(chunks, settings, store, progress, client, ctrl_c)
+
+
+def _run(  # noqa: PLR0917 - the arguments of run_chunks, passed on
+    chunks: Sequence[Chunk],
+    settings: EngineSettings,
+    store: ChunkStore | None,
+    progress: Progress | None,
+    client: Any | None,
+    ctrl_c: _CtrlC,
+) -> BatchReport:
     start = time.perf_counter()
     total = float(sum(c.cost for c in chunks))
     results: dict[str, ChunkResult] = {}
@@ -419,21 +492,32 @@ def run_chunks(
     reused = len(chunks) - len(todo)
     if progress is not None:
         progress(done, total, f"{reused} chunk(s) from an earlier run" if reused else "starting")
-    if todo:
-        with contextlib.ExitStack() as stack:
-            if client is None:
-                client = stack.enter_context(open_client(settings))
-            done = _submit_and_collect(
-                client,
-                todo,
-                settings=settings,
-                store=store,
-                results=results,
-                stats=stats,
-                progress=progress,
-                done=done,
-                total=total,
-            )
+    directory = store.directory if store is not None else None
+    try:
+        if todo and not ctrl_c.requested:
+            with contextlib.ExitStack() as stack:
+                own_cluster = client is None  # a caller's client: its workers are left alone
+                if client is None:
+                    client = stack.enter_context(open_client(settings))
+                done = _submit_and_collect(
+                    client,
+                    todo,
+                    settings=settings,
+                    store=store,
+                    results=results,
+                    stats=stats,
+                    progress=progress,
+                    done=done,
+                    total=total,
+                    ctrl_c=ctrl_c,
+                    own_cluster=own_cluster,
+                )
+    except KeyboardInterrupt:
+        # raised, not recorded (not the main thread, another SIGINT handler, a second
+        # Ctrl-C): the tasks were cancelled on the way out
+        raise BatchInterrupted(len(results), len(chunks), directory) from None
+    if ctrl_c.requested:  # also when it came while the cluster started or closed
+        raise BatchInterrupted(len(results), len(chunks), directory)
     workers = tuple(sorted({s.worker for s in stats.values() if not s.reused}))
     return BatchReport(
         results,
@@ -457,7 +541,14 @@ def _submit_and_collect(
     progress: Progress | None,
     done: float,
     total: float,
+    ctrl_c: _CtrlC,
+    own_cluster: bool,
 ) -> float:
+    """Submit ``todo`` and save each result as it completes; returns the work done.
+
+    Returns early, the tasks cancelled, when a Ctrl-C is recorded in ``ctrl_c`` (and the
+    in-process workers of a cluster opened for this run closed without waiting for them).
+    """
     from distributed import as_completed
 
     order = sorted(todo, key=lambda c: -c.cost)  # stable: equal costs keep key order
@@ -474,30 +565,55 @@ def _submit_and_collect(
         for i, c in enumerate(order)
     }
     try:
-        for fut in as_completed(list(futures)):  # type: ignore[no-untyped-call]
-            c = futures[fut]
-            try:
-                out, meta = fut.result()
-            except Exception as exc:
-                msg = f"chunk {c.key}: {type(exc).__name__}: {exc}"
-                raise RuntimeError(msg) from exc
-            st = ChunkStats.from_dict(meta, reused=False)
-            if store is not None:
-                store.save(c.key, out, st)
-            results[c.key] = out
-            stats[c.key] = st
-            done += c.cost
-            fut.release()
-            if progress is not None:
-                progress(done, total, c.key)
-    except KeyboardInterrupt:
-        client.cancel(list(futures), force=True)
-        saved = len(results)
-        remaining = sum(1 for c in futures.values() if c.key not in results)
-        raise BatchInterrupted(
-            saved, saved + remaining, store.directory if store is not None else None
-        ) from None
+        pending = as_completed(list(futures))  # type: ignore[no-untyped-call]
+        # Polled rather than iterated: a blocking next() would not return to look at a
+        # recorded Ctrl-C until the next chunk finishes (a first chunk compiling its numba
+        # kernels with a cold cache takes tens of seconds).
+        while not pending.is_empty():  # type: ignore[no-untyped-call]
+            if ctrl_c.requested:
+                client.cancel(list(futures), force=True)
+                if own_cluster:
+                    _stop_in_process_workers(client)
+                return done
+            if not pending.has_ready():  # type: ignore[no-untyped-call]
+                time.sleep(_POLL_S)
+                continue
+            for fut in pending.next_batch(block=False):  # type: ignore[no-untyped-call]
+                c = futures[fut]
+                try:
+                    out, meta = fut.result()
+                except Exception as exc:
+                    msg = f"chunk {c.key}: {type(exc).__name__}: {exc}"
+                    raise RuntimeError(msg) from exc
+                st = ChunkStats.from_dict(meta, reused=False)
+                if store is not None:
+                    store.save(c.key, out, st)
+                results[c.key] = out
+                stats[c.key] = st
+                done += c.cost
+                fut.release()
+                if progress is not None:
+                    progress(done, total, c.key)
     except BaseException:
         client.cancel(list(futures), force=True)
         raise
     return done
+
+
+def _stop_in_process_workers(client: Any) -> None:
+    """Close this process's own workers (``--workers 0``) without waiting for their thread.
+
+    A cancelled task already running in a worker *thread* cannot be stopped; closing the
+    cluster normally would wait for it (tens of seconds for a first chunk that compiles
+    numba kernels with a cold cache). The pool's threads are daemon threads, so the
+    process can end meanwhile; worker processes and remote clusters stop their tasks
+    themselves.
+    """
+    from distributed import Worker
+
+    cluster = getattr(client, "cluster", None)
+    workers = getattr(cluster, "workers", {}) if cluster is not None else {}
+    for worker in list(workers.values()):
+        if isinstance(worker, Worker):
+            with contextlib.suppress(Exception):
+                client.sync(worker.close, executor_wait=False, reason="labrss: interrupted")

@@ -153,14 +153,15 @@ def test_rss_explorer_holds_a_target_over_a_span(
     qtbot.mouseClick(btab.reload_button, Qt.MouseButton.LeftButton)
     btab.select_cell(0, 0)
     assert btab.tcr is not None and btab.calibration is not None
-    assert "temperature from the measured TCRs" in btab.budget_box.title()
     with Store(tmp_path / "lab.db") as store:
         u_t = float(cell_temperatures(store, btab.calibration)[1][0, 0])
     k = btab.budget_branch if btab.budget_branch is not None else 0
     alpha = btab.tcr.tcr_ppm_per_K[0, 0] * 1e-6
     g = btab.tcr.conductance_S[0, 0]
     rows = {btab.budget_table.item(i, 0).text(): i for i in range(btab.budget_table.rowCount())}
-    shown_ppm = float(btab.budget_table.item(rows["temperature"], 2).text())
+    shown_ppm = float(btab.budget_table.item(rows["temperature (TCRs)"], 2).text())
     u_alpha = btab.tcr.u_tcr_ppm_per_K[0, 0, k] * 1e-6
     expected = np.hypot(alpha[k], u_alpha) * g[k] * u_t / btab.calibration.conductance_S[0, 0, k]
     assert shown_ppm == pytest.approx(1e6 * expected, rel=5e-3)  # 3 significant digits
+    window.tabs.setCurrentWidget(btab)
+    btab.grab().save(str(tmp_path / "board_budget_tcr.png"))

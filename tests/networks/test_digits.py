@@ -52,3 +52,22 @@ def test_bad_hidden() -> None:
         train_digits_mlp(hidden=())
     with pytest.raises(ValueError, match="test_fraction"):
         load_digits_split(0, 1.5)
+
+
+def test_ctrl_c_during_training_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn catches a KeyboardInterrupt in MLPClassifier's epoch loop and returns the
+    half-trained network with a warning; `train_digits_mlp` raises it again, so that a Ctrl-C
+    stops `labrss prune` instead of pruning another network than the seed gives."""
+    from sklearn.neural_network import MLPClassifier
+
+    epochs: list[int] = []
+
+    def ctrl_c_at_epoch_3(self: MLPClassifier, *args: object) -> None:
+        epochs.append(self.n_iter_)  # called once per epoch, inside sklearn's try block
+        if self.n_iter_ == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(MLPClassifier, "_update_no_improvement_count", ctrl_c_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_digits_mlp(hidden=(4,), max_iter=10)
+    assert epochs == [1, 2, 3]

@@ -201,7 +201,7 @@ def test_recovered_masks_add_up_exactly(kind: str, n: int, seed: int) -> None:
 
 
 def test_four_chain_merge_at_every_size() -> None:
-    """Levels long enough for the four-chain merge, with many exact ties (integers)."""
+    """Levels long enough for the eight-chain merge, with many exact ties (integers)."""
     rng = np.random.default_rng(7)
     for values in (rng.integers(0, 4, 14).astype(float), rng.uniform(-1, 1, 14)):
         off = level_offsets_nb(14)

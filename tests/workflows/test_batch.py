@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +34,31 @@ def square_chunk(start: int, stop: int) -> dict[str, np.ndarray]:
 def failing_chunk(start: int) -> dict[str, np.ndarray]:
     msg = f"bad value at {start}"
     raise ArithmeticError(msg)
+
+
+#: Lets `ctrl_c_then_block` return once its test is over.
+_RELEASE = threading.Event()
+
+
+def ctrl_c_then_block(start: int, stop: int) -> dict[str, np.ndarray]:
+    """A Ctrl-C while this chunk is still running and keeps running: a long call (a first
+    chunk compiling its numba kernels with a cold cache) that a cancel cannot stop."""
+    os.kill(os.getpid(), signal.SIGINT)
+    _RELEASE.wait(60.0)
+    return square_chunk(start, stop)
+
+
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Python's default SIGINT handler, as in a `labrss` process started from a terminal
+    (whatever the test runner's launcher left), put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be set in the main thread")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _chunks(count: int) -> list[Chunk]:
@@ -72,6 +102,75 @@ def test_interrupt_saves_finished_chunks_and_resume_finishes(tmp_path: Path) -> 
         ChunkStore.open(tmp_path, {"job": "test", "count": 9}, resume=True)
     ChunkStore.open(tmp_path, settings, resume=False)
     assert not list(tmp_path.glob("*.npz"))
+
+
+def test_a_real_sigint_at_any_moment_stops_the_run(tmp_path: Path, default_sigint: None) -> None:
+    """A SIGINT is recorded and acted on by the collecting loop, wherever the main thread
+    is: before the cluster starts, between saves, while a chunk runs on (not waited for);
+    the handler is Python's default again afterwards."""
+    engine = EngineSettings.in_process()
+    settings = {"job": "sigint", "count": 8}
+
+    def ctrl_c_at(call: int) -> Callable[[float, float, str], None]:
+        calls: list[str] = []
+
+        def progress(done: float, total: float, message: str) -> None:
+            calls.append(message)
+            if len(calls) == call:
+                signal.raise_signal(signal.SIGINT)  # runs the handler here and now
+
+        return progress
+
+    # at the start: nothing is submitted
+    store = ChunkStore.open(tmp_path, settings, resume=False)
+    with pytest.raises(BatchInterrupted, match="0 of 8 chunks"):
+        run_chunks(_chunks(8), engine, store=store, progress=ctrl_c_at(1))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # after the first save: what finished is saved, the rest cancelled
+    with pytest.raises(BatchInterrupted) as info:
+        run_chunks(_chunks(8), engine, store=store, progress=ctrl_c_at(2))
+    saved = sorted(p.stem for p in tmp_path.glob("*.npz"))
+    assert 1 <= info.value.saved == len(saved) < 8
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # during a chunk that runs on after the cancel: the run stops without waiting for it
+    blocking = [Chunk("block", ctrl_c_then_block, (80, 90), 100.0), *_chunks(8)]
+    store = ChunkStore.open(tmp_path, {**settings, "block": True}, resume=False)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(BatchInterrupted, match="0 of 9 chunks"):
+            run_chunks(blocking, engine, store=store)
+        waited_s = time.perf_counter() - start
+    finally:
+        _RELEASE.set()
+    assert waited_s < 15.0  # waiting for the chunk: 60 s (30 s, the worker close timeout)
+    assert not list(tmp_path.glob("*.npz"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_interrupted_save_leaves_no_chunk_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``*.npz`` in the store is always a finished chunk: a save cut short leaves nothing
+    (and a ``.partial`` left by a killed process is removed by the next open)."""
+    from labrss.workflows import batch
+
+    store = ChunkStore.open(tmp_path, {"job": "t"}, resume=False)
+    report = run_chunks(_chunks(1), EngineSettings.in_process())
+    stats = report.stats["c000"]
+
+    def savez_cut_short(file: object, **arrays: object) -> None:
+        assert hasattr(file, "write")
+        file.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch.np, "savez", savez_cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        store.save("c000", report.results["c000"], stats)
+    assert sorted(os.listdir(tmp_path)) == ["manifest.json"]
+    assert not store.has("c000")
+    (tmp_path / ".c001.partial").write_bytes(b"PK")
+    ChunkStore.open(tmp_path, {"job": "t"}, resume=True)
+    assert sorted(os.listdir(tmp_path)) == ["manifest.json"]
 
 
 def test_a_failing_chunk_is_named(tmp_path: Path) -> None:

@@ -134,8 +134,7 @@ def test_cli_table_json_and_exit_status(
 def test_the_thermal_stage_is_checked_when_the_station_has_one(tmp_path: Path) -> None:
     station = parse_station({**STATION, "thermal": {"min_C": 15.0, "max_C": 40.0}})
     with Lab(station) as stage_lab:
-        result = run_selftest(stage_lab, None, nplc=0.1)
-        check = next(c for c in result.checks if c.name == "thermal stage")
+        check = run_check(stage_lab, "thermal stage", _check("thermal stage"), 0.1)
         assert check.status == "pass", check.detail
         assert "a set point above max_C = 40 degC refused with nothing sent" in check.detail
         assert 15.0 <= check.figures["temperature_C"] <= 35.0

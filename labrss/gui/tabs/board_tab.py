@@ -508,10 +508,11 @@ class BoardTab(LabTab):
             mask_text = f"0x{mask:X}"
         self.budget_box.setTitle(
             f"Branch {k if k is not None else '-'} and the cell as switched ({mask_text})"
-            + ("; temperature from the measured TCRs" if measured_tcr else "")
         )
         self.budget_table.setRowCount(len(rows))
         for i, (name, uk, rk, ub, rb) in enumerate(rows):
+            if name == "temperature" and measured_tcr:
+                name = "temperature (TCRs)"
             texts = [
                 name,
                 format_siemens(uk) if np.isfinite(uk) else "–",
