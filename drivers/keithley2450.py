@@ -24,18 +24,25 @@ SOUR element is the measured (in 4-wire mode: sensed) voltage, not the programme
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Final
 
 from drivers.adapters import Adapter
-from drivers.errors import InstrumentError, InstrumentIdentityError, InstrumentModeError
+from drivers.errors import (
+    InstrumentCommandError,
+    InstrumentError,
+    InstrumentIdentityError,
+    InstrumentModeError,
+)
 from drivers.instrument import (
     control,
     format_bool,
     format_float,
     measurement,
     parse_bool,
+    parse_scpi_error,
     setting,
     strict_discrete_set,
     strict_range,
@@ -47,6 +54,7 @@ from drivers.smu import (
     SMUReading,
     SourceMeter,
     open_visa_smu,
+    output_switch,
     overflow_to_nan,
 )
 
@@ -291,6 +299,32 @@ class Keithley2450(SCPISourceMeter):
         commands.append(":SENS:CURR:RSEN " + format_bool(four_wire))
         return commands
 
+    def _send_checked(self, commands: list[str]) -> None:
+        """Send ``commands`` and the error query as one line (one exchange): the 2450
+        executes a line's units in order and answers when it is done. The first queued
+        error comes back with the line; the rest of the queue is read only when it is not
+        empty. Output switches keep the separate path (the interlock watches each one)."""
+        if any(output_switch(command) is not None for command in commands):
+            super()._send_checked(commands)
+            return
+        line = ";".join([*commands, ":SYST:ERR?"])
+        code, message = self._parse_error_reply(line, self.ask(line))
+        if code != 0:
+            errors = [(code, message), *self.read_errors()]
+            raise InstrumentCommandError(errors, instrument=self.name, command=line)
+
+    def changed_measurement_commands(
+        self,
+        commands: list[str],
+        known: tuple[float, float | None, bool],
+        wanted: tuple[float, float | None, bool],
+    ) -> list[str]:
+        """Only the range, NPLC and 4-wire commands whose setting changed (the function
+        stays current once set): range linking changes the range alone."""
+        (nplc0, range0, wires0), (nplc, range_A, wires) = known, wanted
+        changed = (range0 != range_A, nplc0 != nplc, wires0 != wires)  # commands[1:] order
+        return [command for command, differs in zip(commands[1:], changed, strict=True) if differs]
+
     # ------------------------------------------------------------------ readings
     def _reading(
         self, current: float, voltage: float, time_s: float, tripped: bool, range_A: float
@@ -335,6 +369,80 @@ class Keithley2450(SCPISourceMeter):
             )
         current, voltage, time_s = values
         return self._reading(current, voltage, time_s, tripped, range_A)
+
+    def measure_once(self, level_V: float | None = None) -> SMUReading:
+        """See `SourceMeter.measure_once`: one exchange, one line.
+
+        ``[:SOUR:VOLT <level>;]:OUTP ON;:READ? ...;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?;
+        :OUTP OFF;:SYST:ERR?``: the level only when it changed. The 2450 executes the units
+        of a line in order and answers once the line is done, so the reply proves the
+        output-off ran; its last part is the oldest queued error (the rest of the queue is
+        read only when it is not empty). A timeout, a reply of another shape or a queued
+        error raises (InstrumentTimeoutError, InstrumentError, InstrumentCommandError, each
+        naming the line) after a separate ``:OUTP OFF``; the level is then unknown and
+        sent again next time.
+        """
+        line = self._measure_once_line(level_V)
+        self.output_enabled = False  # the line ends with the output off
+        try:
+            reply = self.ask(line)
+            parts = reply.split(";", 3)
+            if len(parts) != 4:
+                raise InstrumentError(
+                    f"cannot interpret reading reply {reply!r}: expected 4 ';'-separated replies",
+                    instrument=self.name,
+                    command=line,
+                )
+            values, tripped, range_A = self._split_compound(line, ";".join(parts[:3]))
+            code, message = self._parse_error_reply(line, parts[3])
+            if code != 0:
+                errors = [(code, message), *self.read_errors()]
+                raise InstrumentCommandError(errors, instrument=self.name, command=line)
+            if len(values) != 3:
+                raise InstrumentError(
+                    f"expected 3 reading elements, got {len(values)}",
+                    instrument=self.name,
+                    command=line,
+                )
+        except BaseException:
+            self.level_V = None
+            with contextlib.suppress(Exception):
+                self.write(self.output_off_command)
+            raise
+        if level_V is not None:
+            self.level_V = float(level_V)
+        current, voltage, time_s = values
+        return self._reading(current, voltage, time_s, tripped, range_A)
+
+    def _measure_once_line(self, level_V: float | None) -> str:
+        """The `measure_once` line, every value validated (nothing is sent on a refusal)."""
+        if self.compliance_A is None:
+            raise InstrumentError(
+                "refusing to turn the output on before a current compliance is set "
+                "(call configure_voltage_source first)",
+                instrument=self.name,
+                command=self.output_on_command,
+            )
+        units = []
+        if level_V is not None and level_V != self.level_V:
+            self.check_voltage_limit(level_V, "measure_once")
+            units.append(self.level_command(level_V))
+        read = f":READ? {BUFFER},{READING_ELEMENTS};:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?"
+        if self.nplc is None:
+            raise InstrumentError(
+                "configure_measurement before measuring", instrument=self.name, command=read
+            )
+        return ";".join(
+            [*units, self.output_on_command, read, self.output_off_command, ":SYST:ERR?"]
+        )
+
+    def _parse_error_reply(self, command: str, reply: str) -> tuple[int, str]:
+        try:
+            return parse_scpi_error(reply)
+        except ValueError:
+            raise InstrumentError(
+                f"malformed error-queue reply {reply!r}", instrument=self.name, command=command
+            ) from None
 
     def measure_many(self, n: int) -> list[SMUReading]:
         """``n`` readings from one trigger into ``defbuffer1`` (cleared first).

@@ -41,6 +41,7 @@ __all__ = [
     "SourceMeter",
     "open_smu",
     "open_visa_smu",
+    "output_switch",
     "overflow_to_nan",
 ]
 
@@ -220,6 +221,24 @@ class SourceMeter(abc.ABC):
     def measure_many(self, n: int) -> list[SMUReading]:
         """``n`` readings from one trigger, buffered in the instrument."""
 
+    def measure_once(self, level_V: float | None = None) -> SMUReading:
+        """One reading with the output on for it alone (source and measurement configured).
+
+        The source level goes to ``level_V`` (V, checked against the limits; None keeps
+        it) while the output is off, then output on, one reading, output off. When this
+        returns, the instrument has executed the output-off and its error queue is empty
+        (any queued error raises InstrumentCommandError naming the command): the caller may
+        switch at once. On any failure the output is sent off (best effort) before the
+        exception propagates. This default takes a few exchanges; a driver may do it in one
+        line (`drivers.keithley2450.Keithley2450.measure_once`).
+        """
+        if level_V is not None:
+            self.set_voltage(level_V)
+        with self.output_on():
+            reading = self.measure()
+        self.check_errors("output off")
+        return reading
+
     def read_compliance_A(self) -> float:
         """The current compliance in force, read back from the instrument (A).
 
@@ -300,6 +319,8 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         self.four_wire_sense = False
         self.fixed_current_range_A: float | None = None
         """Fixed current measure range (A), None for autorange."""
+        self._measurement_known: tuple[float, float | None, bool] | None = None
+        """(NPLC, fixed range A or None, 4-wire) as programmed and confirmed; None: unknown."""
 
     @property
     def instrument_name(self) -> str:
@@ -326,7 +347,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     # ------------------------------------------------------------------ output interlock
     def write(self, command: str) -> None:
         """Send one command line, through the output interlock (class docstring)."""
-        switch = _output_switch(command)
+        switch = output_switch(command)
         if switch == "on" and self.compliance_A is None:
             raise InstrumentError(
                 "refusing to turn the output on before a current compliance is set "
@@ -342,6 +363,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         elif switch == "reset":
             self.output_enabled = False
             self.compliance_A = self.level_V = None
+            self._measurement_known = None
 
     @property
     def output_state(self) -> bool:
@@ -374,6 +396,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
         self.output_enabled = False
         self.compliance_A = self.level_V = self.nplc = self.fixed_current_range_A = None
         self.four_wire_sense = False
+        self._measurement_known = None
         self.check_errors("*RST")
 
     def configure_voltage_source(
@@ -401,18 +424,52 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
                 instrument=self.name,
                 command="set_voltage",
             )
+        self.level_V = None  # unknown until the instrument confirmed it
         self._send_checked([self.level_command(level_V)])
         self.level_V = level_V
 
     def configure_measurement(
         self, *, nplc: float, current_range_A: float | None = None, four_wire: bool = False
     ) -> None:
-        """See :meth:`SourceMeter.configure_measurement`."""
+        """See :meth:`SourceMeter.configure_measurement`.
+
+        Only the settings that differ from what this driver last programmed are sent
+        (`changed_measurement_commands`); everything is sent while the state is unknown
+        (after connecting, `reset`, or a failed configuration).
+        """
         commands = self.measurement_commands(nplc, current_range_A, four_wire)
+        known = self._measurement_known
+        if known is not None:
+            commands = self.changed_measurement_commands(
+                commands, known, (float(nplc), current_range_A, four_wire)
+            )
+            if not commands:
+                return
+        self._measurement_known = None  # unknown until the instrument confirmed it
         self._send_checked(commands)
         self.nplc = float(nplc)
         self.fixed_current_range_A = current_range_A
         self.four_wire_sense = four_wire
+        self._measurement_known = (float(nplc), current_range_A, four_wire)
+
+    def changed_measurement_commands(
+        self,
+        commands: list[str],
+        known: tuple[float, float | None, bool],
+        wanted: tuple[float, float | None, bool],
+    ) -> list[str]:
+        """The commands of ``commands`` (`measurement_commands` for ``wanted`` = (NPLC,
+        current range A or None for autorange, 4-wire)) that change a setting from
+        ``known``, the programmed one. This default sends them all when anything differs;
+        a model whose command list is one command per setting sends only those."""
+        return commands if known != wanted else []
+
+    def measure_once(self, level_V: float | None = None) -> SMUReading:
+        """See :meth:`SourceMeter.measure_once`; the level is sent only when it differs from
+        the one this driver programmed."""
+        if level_V is not None and level_V == self.level_V:
+            level_V = None
+        return SourceMeter.measure_once(self, level_V)
 
     def enable_output(self) -> None:
         """Output on; refused (nothing sent) while no compliance has been programmed."""
@@ -465,7 +522,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
 _OUTPUT_SWITCH = re.compile(r"^\s*:?OUTP(?:UT)?\d?(?::STAT(?:E)?)?\s+(\S+)\s*$", re.IGNORECASE)
 
 
-def _output_switch(command: str) -> str | None:
+def output_switch(command: str) -> str | None:
     """What ``command`` does to the output: ``"on"``, ``"off"``, ``"reset"`` (``*RST``:
     output off, settings forgotten) or None."""
     text = command.strip()

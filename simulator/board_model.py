@@ -157,6 +157,7 @@ class BoardModel:
         self._values: ElementValues | None = None
         self._solver: NodalSolver | UpdatedNodalSolver | None = None
         self._solution: NodalSolution | None = None
+        self._hi_cache: tuple[NodalSolution, FloatArray] | None = None
         self._cell_g: FloatArray | None = None
         self._cell_g_values: ElementValues | None = None
         wiring = config.wiring
@@ -540,7 +541,14 @@ class BoardModel:
             if routing.mode not in ("cell", "mvm_smu"):
                 return OPEN_CIRCUIT
             _, sol = self._solve()
-            currents = self._hi_current_A(sol)  # per volt of force, the board's sources
+            # per volt of force, the board's sources; computed once per solved state (a
+            # reading asks for the port two or three times: reading, trip flag, range)
+            cached = self._hi_cache
+            if cached is not None and cached[0] is sol:
+                currents = cached[1]
+            else:
+                currents = self._hi_current_A(sol)
+                self._hi_cache = (sol, currents)
             g_s, i0 = float(currents[0]), float(currents[1])
             if self._mem is not None:
                 d_g = self._read_noise_cells_S()

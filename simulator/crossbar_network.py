@@ -390,7 +390,7 @@ class CrossbarSolverCache:
             (g - ref)[cells[distinct]],
             eps,
         )
-        self._cache = ZCache(drifted)
+        self._cache = ZCache(drifted, warm=self._cache)
         self._eff_g = eff.reshape(g_S.shape)
         self._values_key = values_key
         self.drift_updates += 1

@@ -187,47 +187,86 @@ class DriftedBase:
 class ZCache:
     """``A0^{-1} u`` columns of one base factorisation, keyed by the free indices of the
     change's two ends (``-1``: a source or ground), and ``A0^{-1} b0`` per excitation.
-    Bounded: first added, first out beyond ``max_columns``."""
+    Bounded: first added, first out beyond ``max_columns``.
 
-    def __init__(self, base: NodalSolver | DriftedBase, max_columns: int = 512) -> None:
+    ``warm``: the cache this one replaces (the previous element values of the same base).
+    The columns and right-hand sides that its last solves used are solved again here, in
+    one batch with the first miss: after a value update the next state usually needs the
+    same ones (the cell being read, its routing, the excitation), and one batched drift
+    series costs about what one column's does (`DriftedBase.solve_free`)."""
+
+    def __init__(
+        self,
+        base: NodalSolver | DriftedBase,
+        max_columns: int = 512,
+        *,
+        warm: ZCache | None = None,
+    ) -> None:
         self.base = base
         self.max_columns = max_columns
         self._cols: dict[tuple[int, int], FloatArray] = {}
         self._x0: dict[bytes, FloatArray] = {}
+        self._recent_cols: list[tuple[int, int]] = []
+        self._recent_rhs: dict[bytes, FloatArray] = {}
+        self._warm_cols: list[tuple[int, int]] = list(warm._recent_cols) if warm else []
+        self._warm_rhs: dict[bytes, FloatArray] = dict(warm._recent_rhs) if warm else {}
         self.solves = 0
         """Pairs of triangular solves done (for tests and benchmarks)."""
+
+    @staticmethod
+    def _rhs_key(rhs: FloatArray) -> bytes:
+        return rhs.tobytes() + bytes(str(rhs.shape), "ascii")
+
+    def _solve_batch(
+        self, keys: list[tuple[int, int]], rhs_list: list[tuple[bytes, FloatArray]]
+    ) -> None:
+        """Solve the columns ``keys`` and the right-hand sides ``rhs_list`` in one batch
+        (plus what the warm start still holds), and cache them."""
+        keys = list(dict.fromkeys(keys + [k for k in self._warm_cols if k not in self._cols]))
+        for key, rhs in self._warm_rhs.items():
+            if key not in self._x0 and all(key != k for k, _ in rhs_list):
+                rhs_list = [*rhs_list, (key, rhs)]
+        self._warm_cols, self._warm_rhs = [], {}
+        n = self.base.n_free
+        blocks = [rhs for _, rhs in rhs_list]
+        if keys:
+            z_rhs = np.zeros((n, len(keys)))
+            ia = np.array([k[0] for k in keys], dtype=np.int64)
+            ib = np.array([k[1] for k in keys], dtype=np.int64)
+            cols = np.arange(len(keys))
+            z_rhs[ia, cols] = 1.0
+            has_b = ib >= 0
+            z_rhs[ib[has_b], cols[has_b]] = -1.0
+            blocks.append(z_rhs)
+        x = self.base.solve_free(np.concatenate(blocks, axis=1))
+        self.solves += 1
+        at = 0
+        for rhs_key, rhs in rhs_list:
+            if len(self._x0) >= 8:
+                self._x0.pop(next(iter(self._x0)))
+            self._x0[rhs_key] = x[:, at : at + rhs.shape[1]].copy()
+            at += rhs.shape[1]
+        for j, col_key in enumerate(keys):
+            self._cols[col_key] = x[:, at + j].copy()
+        while len(self._cols) > self.max_columns:
+            self._cols.pop(next(iter(self._cols)))
 
     def columns(self, ia: IntArray, ib: IntArray) -> FloatArray:
         """``Z`` (n_free, k) for changes between free indices ``ia`` and ``ib``."""
         keys = list(zip(ia.tolist(), ib.tolist(), strict=True))
-        missing = [i for i, key in enumerate(keys) if key not in self._cols]
+        missing = [key for key in keys if key not in self._cols]
         if missing:
-            n = self.base.n_free
-            rhs = np.zeros((n, len(missing)))
-            cols = np.arange(len(missing))
-            rhs[ia[missing], cols] = 1.0
-            fb = ib[missing]
-            has_b = fb >= 0
-            rhs[fb[has_b], cols[has_b]] = -1.0
-            z = self.base.solve_free(rhs)
-            self.solves += 1
-            for j, i in enumerate(missing):
-                self._cols[keys[i]] = z[:, j].copy()
-            while len(self._cols) > self.max_columns:
-                self._cols.pop(next(iter(self._cols)))
+            self._solve_batch(missing, [])
+        self._recent_cols = keys
         return np.stack([self._cols[key] for key in keys], axis=1)
 
     def x0(self, rhs: FloatArray) -> FloatArray:
         """``A0^{-1} rhs`` for the base right-hand side ``rhs`` (n_free, n_rhs), cached."""
-        key = rhs.tobytes() + bytes(str(rhs.shape), "ascii")
-        hit = self._x0.get(key)
-        if hit is None:
-            hit = self.base.solve_free(rhs)
-            self.solves += 1
-            if len(self._x0) >= 8:
-                self._x0.pop(next(iter(self._x0)))
-            self._x0[key] = hit
-        return hit
+        key = self._rhs_key(rhs)
+        if key not in self._x0:
+            self._solve_batch([], [(key, rhs)])
+        self._recent_rhs = {key: rhs}
+        return self._x0[key]
 
 
 class UpdatedNodalSolver:

@@ -522,6 +522,20 @@ class Call:
         return self.suffixes[index] if index < len(self.suffixes) else 1
 
 
+@dataclass(frozen=True)
+class _ParsedUnit:
+    """A program message unit parsed and looked up (`ScpiDevice._parse_unit`)."""
+
+    tokens: tuple[str, ...]
+    is_common: bool
+    new_path: tuple[str, ...]
+    command: Command
+    suffixes: tuple[int, ...]
+    is_query: bool
+    shown: str
+    raw: tuple[str, ...]
+
+
 SetHandler = Callable[[Call], None]
 QueryHandler = Callable[[Call], str]
 
@@ -711,6 +725,8 @@ class ScpiDevice:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._parse_cache: dict[tuple[str, tuple[str, ...]], _ParsedUnit] = {}
+        """Parsed units by (unit, path), `_execute_unit`; emptied when a command is added."""
         self.tree = CommandTree()
         self._not_emulated: dict[tuple[str, ...], tuple[str, int]] = {}
         self.errors = ErrorQueue(self.ERROR_QUEUE_CAPACITY)
@@ -732,6 +748,7 @@ class ScpiDevice:
         max_variadic: int = 0,
     ) -> None:
         """Register a command (see `Command`)."""
+        self._parse_cache.clear()
         self.tree.add(
             Command(pattern, set, query, tuple(params), tuple(query_params), variadic, max_variadic)
         )
@@ -955,7 +972,38 @@ class ScpiDevice:
                 replies.append(reply)
         return ";".join(replies) if replies else None
 
+    _PARSE_CACHE_SIZE = 256
+
     def _execute_unit(self, unit: str, path: list[str]) -> tuple[str | None, list[str]]:
+        # A host repeats the same few units (a reading line per reading): their parse (header
+        # checks, tree lookup, parameter split) is memoised per (unit, path) once it
+        # succeeded. The state-dependent header check and the parameter conversion run at
+        # every execution.
+        key = (unit, tuple(path))
+        cache = self._parse_cache
+        hit = cache.get(key)
+        if hit is None:
+            hit = self._parse_unit(unit, path)
+            if len(cache) >= self._PARSE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = hit
+        else:
+            self.check_header_allowed(list(hit.tokens), hit.is_common)
+        command, shown, raw = hit.command, hit.shown, list(hit.raw)
+        if hit.is_query:
+            assert command.query is not None
+            args = self._convert_params(shown, raw, command.query_params, command)
+            reply = command.query(Call(shown, hit.suffixes, args, raw))
+            return reply, list(hit.new_path)
+        assert command.set is not None
+        args = self._convert_params(shown, raw, command.params, command)
+        command.set(Call(shown, hit.suffixes, args, raw))
+        return None, list(hit.new_path)
+
+    def _parse_unit(self, unit: str, path: list[str]) -> _ParsedUnit:
+        """Parse one program message unit: header checks, tree lookup, parameter split.
+
+        Raises ScpiError as the unit's execution would (nothing is executed here)."""
         text = unit.strip(" \t")
         if not text:
             raise ScpiError(-102, "empty command between ';'")
@@ -1001,17 +1049,20 @@ class ScpiDevice:
             raise
         raw = split_params(params_text)
         shown = (header + ("?" if is_query else "")).upper()
-        if is_query:
-            if command.query is None:
-                raise ScpiError(-100, f"{shown}: command has no query form")
-            args = self._convert_params(shown, raw, command.query_params, command)
-            reply = command.query(Call(shown, suffixes, args, raw))
-            return reply, new_path
-        if command.set is None:
+        if is_query and command.query is None:
+            raise ScpiError(-100, f"{shown}: command has no query form")
+        if not is_query and command.set is None:
             raise ScpiError(-100, f"{shown}: query only (add '?')")
-        args = self._convert_params(shown, raw, command.params, command)
-        command.set(Call(shown, suffixes, args, raw))
-        return None, new_path
+        return _ParsedUnit(
+            tuple(tokens),
+            is_common,
+            tuple(new_path),
+            command,
+            suffixes,
+            is_query,
+            shown,
+            tuple(raw),
+        )
 
     @staticmethod
     def _convert_params(

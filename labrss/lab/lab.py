@@ -707,16 +707,26 @@ class Lab:
 
     # ------------------------------------------------------------------ SMU
     def _configure_smu(
-        self, level_V: float, nplc: float, four_wire: bool, current_range_A: float | None
+        self,
+        level_V: float,
+        nplc: float,
+        four_wire: bool,
+        current_range_A: float | None,
+        *,
+        defer_level: bool = False,
     ) -> SourceMeter:
-        """Send only what changed: compliance and level, then the measurement settings."""
+        """Send only what changed: compliance and level, then the measurement settings.
+
+        ``defer_level``: a changed level (same compliance) is left to the reading
+        (`SourceMeter.measure_once`), which sets it in the same exchange; the caller
+        records it in ``_smu_source`` once the reading succeeded."""
         smu = self._require_smu()
         source = (level_V, self.station.limits.compliance_current_A)
         if self._smu_source is None or self._smu_source[1] != source[1]:
             self._smu_source = None
             smu.configure_voltage_source(level_V, source[1])
             self._smu_source = source
-        elif self._smu_source != source:
+        elif self._smu_source != source and not defer_level:
             self._smu_source = None
             smu.set_voltage(level_V)
             self._smu_source = source
@@ -798,11 +808,21 @@ class Lab:
             self.station.measurement.current_range_A
             if current_range_A is None
             else current_range_A,
+            defer_level=True,
         )
         self._route(("cell", r, c, four_wire))
         self._settle()
-        with self._output_on(smu):
-            raw = smu.measure()
+        source = (level_V, self.station.limits.compliance_current_A)
+        new_level = None if self._smu_source == source else level_V
+        try:
+            # Output on for this reading alone; off and confirmed (error queue read) when
+            # it returns, in one exchange where the driver can: nothing is switched hot.
+            self._smu_source = None
+            raw = smu.measure_once(new_level)
+            self._smu_source = source
+        except BaseException:
+            self._safe_after_failure()
+            raise
         self._account(raw)
         return Reading(
             resistance_ohm=raw.resistance_ohm,

@@ -31,20 +31,27 @@ INIT: Pairs = [
 NO_ERROR: tuple[str | None, str | None] = (":SYST:ERR?", '0,"No error;0;0 0"')
 LIMITS = SafetyLimits(max_voltage_V=1.0, max_current_A=0.01)
 MEASURE = ':READ? "defbuffer1",READ,SOUR,REL;:SOUR:VOLT:ILIM:TRIP?;:SENS:CURR:RANG?'
+NO_ERROR_REPLY = '0,"No error;0;0 0"'
+
+
+def checked(*commands: str, reply: str = NO_ERROR_REPLY) -> tuple[str, str]:
+    """A configuration as the driver sends it: the commands and the error query, one line."""
+    return (";".join([*commands, ":SYST:ERR?"]), reply)
+
+
 SOURCE_SETUP: Pairs = [
-    (":SOUR:FUNC VOLT", None),
-    (":SOUR:VOLT:ILIM 0.001", None),
-    (":SOUR:VOLT:RANG:AUTO ON", None),
-    (":SOUR:VOLT:READ:BACK ON", None),
-    (":SOUR:VOLT 0.1", None),
-    NO_ERROR,
+    checked(
+        ":SOUR:FUNC VOLT",
+        ":SOUR:VOLT:ILIM 0.001",
+        ":SOUR:VOLT:RANG:AUTO ON",
+        ":SOUR:VOLT:READ:BACK ON",
+        ":SOUR:VOLT 0.1",
+    )
 ]
 MEASURE_SETUP: Pairs = [
-    (':SENS:FUNC "CURR"', None),
-    (":SENS:CURR:RANG:AUTO ON", None),
-    (":SENS:CURR:NPLC 1", None),
-    (":SENS:CURR:RSEN OFF", None),
-    NO_ERROR,
+    checked(
+        ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", ":SENS:CURR:NPLC 1", ":SENS:CURR:RSEN OFF"
+    )
 ]
 READY: Pairs = INIT + SOURCE_SETUP + MEASURE_SETUP + [(":OUTP ON", None), NO_ERROR]
 
@@ -196,12 +203,13 @@ def test_configure_voltage_source_sets_compliance_before_level() -> None:
 
 def test_configure_voltage_source_with_fixed_range() -> None:
     pairs: Pairs = [
-        (":SOUR:FUNC VOLT", None),
-        (":SOUR:VOLT:ILIM 0.005", None),
-        (":SOUR:VOLT:RANG 2", None),
-        (":SOUR:VOLT:READ:BACK ON", None),
-        (":SOUR:VOLT -0.5", None),
-        NO_ERROR,
+        checked(
+            ":SOUR:FUNC VOLT",
+            ":SOUR:VOLT:ILIM 0.005",
+            ":SOUR:VOLT:RANG 2",
+            ":SOUR:VOLT:READ:BACK ON",
+            ":SOUR:VOLT -0.5",
+        )
     ]
     with expected_protocol(make, INIT + pairs) as smu:
         smu.configure_voltage_source(-0.5, 5e-3, source_range_V=2.0)
@@ -243,7 +251,7 @@ def test_set_voltage_limit_refused_and_nothing_sent() -> None:
 
 
 def test_set_voltage_traffic() -> None:
-    with expected_protocol(make, INIT + SOURCE_SETUP + [(":SOUR:VOLT 0.2", None), NO_ERROR]) as smu:
+    with expected_protocol(make, INIT + SOURCE_SETUP + [checked(":SOUR:VOLT 0.2")]) as smu:
         smu.configure_voltage_source(0.1, 1e-3)
         smu.set_voltage(0.2)
         assert smu.level_V == 0.2
@@ -259,11 +267,13 @@ def test_set_voltage_before_compliance_is_refused() -> None:
 
 def test_error_queue_after_configuration_raises_with_all_errors() -> None:
     pairs: Pairs = [
-        (':SENS:FUNC "CURR"', None),
-        (":SENS:CURR:RANG 0.001", None),
-        (":SENS:CURR:NPLC 2", None),
-        (":SENS:CURR:RSEN ON", None),
-        (":SYST:ERR?", '-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
+        checked(
+            ':SENS:FUNC "CURR"',
+            ":SENS:CURR:RANG 0.001",
+            ":SENS:CURR:NPLC 2",
+            ":SENS:CURR:RSEN ON",
+            reply='-222,"Data out of range;1;2023/01/01 12:00:00.0"',
+        ),
         (":SYST:ERR?", '-113,"Undefined header;1;2023/01/01 12:00:00.0"'),
         NO_ERROR,
     ]
@@ -358,6 +368,132 @@ def test_malformed_reading_reply_raises(reply: str) -> None:
         ready(smu)
         with pytest.raises(InstrumentError, match="READ"):
             smu.measure()
+
+
+CONFIGURED: Pairs = INIT + SOURCE_SETUP + MEASURE_SETUP
+ONCE = f":OUTP ON;{MEASURE};:OUTP OFF;:SYST:ERR?"
+OK_REPLY = '1.000123E-04,1.000045E-01,2.5;0;1.000000E-04;0,"No error;0;0 0"'
+
+
+def configured(smu: Keithley2450) -> None:
+    smu.configure_voltage_source(0.1, 1e-3)
+    smu.configure_measurement(nplc=1)
+
+
+def test_measure_once_is_one_line_ending_with_the_output_off_and_the_error_queue() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        (ONCE, OK_REPLY),
+        (ONCE, OK_REPLY),  # same level: not sent again
+        (f":SOUR:VOLT -0.1;{ONCE}", OK_REPLY.replace("1.000045E-01", "-1.000045E-01")),
+        (f":SOUR:VOLT 0.1;{ONCE}", OK_REPLY),
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        first = smu.measure_once()
+        assert smu.measure_once(0.1).current_A == first.current_A
+        assert smu.measure_once(-0.1).voltage_V == pytest.approx(-0.1000045)
+        assert smu.level_V == -0.1
+        reading = smu.measure_once(0.1)
+        assert not smu.output_enabled
+    assert reading.current_A == pytest.approx(1.000123e-4)
+    assert reading.current_range_A == 1e-4
+    assert reading.timestamp_s == 2.5
+    assert not reading.limit_tripped
+
+
+def test_measure_once_error_drains_the_queue_turns_the_output_off_and_forgets_the_level() -> None:
+    error = '-221,"Settings conflict;1;2023/01/01 12:00:00.0"'
+    pairs: Pairs = [
+        *CONFIGURED,
+        (f":SOUR:VOLT 0.2;{ONCE}", OK_REPLY.replace('0,"No error;0;0 0"', error)),
+        (":SYST:ERR?", '-113,"Undefined header;1;2023/01/01 12:00:00.0"'),
+        NO_ERROR,
+        (":OUTP OFF", None),
+        (f":SOUR:VOLT 0.2;{ONCE}", OK_REPLY),  # the level is sent again
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentCommandError) as info:
+            smu.measure_once(0.2)
+        assert [code for code, _ in info.value.errors] == [-221, -113]
+        assert info.value.command == f":SOUR:VOLT 0.2;{ONCE}"
+        assert smu.level_V is None
+        assert not smu.output_enabled
+        smu.measure_once(0.2)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        TIMEOUT,
+        "1.0E-04,1.0E-01,0.1;0;1E-4",
+        '1.0E-04,1.0E-01;0;1E-4;0,"No error"',
+        "x;0;1;nonsense",
+    ],
+)
+def test_measure_once_failure_turns_the_output_off_and_names_the_line(reply: Reply) -> None:
+    pairs: Pairs = [*CONFIGURED, (ONCE, reply), (":OUTP OFF", None)]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentError) as info:
+            smu.measure_once()
+    assert info.value.command == ONCE
+    assert "Keithley 2450 04512345" in str(info.value)
+
+
+def test_measure_once_refuses_before_sending() -> None:
+    adapter = ProtocolAdapter(INIT + SOURCE_SETUP)
+    smu = Keithley2450(adapter, LIMITS)
+    with pytest.raises(InstrumentError, match="compliance"):
+        smu.measure_once()
+    smu.configure_voltage_source(0.1, 1e-3)
+    with pytest.raises(InstrumentError, match="configure_measurement"):
+        smu.measure_once()
+    with pytest.raises(InstrumentLimitError, match="safety limit"):
+        smu.measure_once(1.5)
+    adapter.assert_done()
+
+
+def test_configure_measurement_sends_only_what_changed() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        checked(":SENS:CURR:RANG 1e-06"),
+        checked(":SENS:CURR:RANG:AUTO ON", ":SENS:CURR:NPLC 2"),
+        checked(":SENS:CURR:RSEN ON"),
+        ("*RST", None),
+        ("*CLS", None),
+        NO_ERROR,
+        *MEASURE_SETUP,  # after a reset everything again
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        smu.configure_measurement(nplc=1)  # nothing changed: nothing sent
+        smu.configure_measurement(nplc=1, current_range_A=1e-6)
+        smu.configure_measurement(nplc=2)
+        smu.configure_measurement(nplc=2, four_wire=True)
+        assert smu.four_wire_sense
+        smu.reset()
+        smu.configure_measurement(nplc=1)
+
+
+def test_a_failed_configuration_is_sent_whole_next_time() -> None:
+    pairs: Pairs = [
+        *CONFIGURED,
+        checked(":SENS:CURR:NPLC 2", reply='-222,"Data out of range;1;2023/01/01 12:00:00.0"'),
+        NO_ERROR,
+        checked(
+            ':SENS:FUNC "CURR"',
+            ":SENS:CURR:RANG:AUTO ON",
+            ":SENS:CURR:NPLC 2",
+            ":SENS:CURR:RSEN OFF",
+        ),
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentCommandError):
+            smu.configure_measurement(nplc=2)
+        smu.configure_measurement(nplc=2)
 
 
 def test_measure_many_buffered_traffic() -> None:

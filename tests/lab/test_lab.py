@@ -324,12 +324,14 @@ def test_a_failed_reading_leaves_the_bench_safe_and_the_error_intact(
     bench: SimulatedBench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Lab(station_for(bench)) as lab:
+        smu = lab.smu
 
-        def broken() -> object:
-            assert bench_state(bench).smu_output_on  # the failure happens with output on
+        def broken(level_V: float | None = None) -> object:
+            smu.enable_output()  # the output went on, then the reading failed
+            assert bench_state(bench).smu_output_on
             raise InstrumentError("reading failed", instrument="fake", command=":READ?")
 
-        monkeypatch.setattr(lab.smu, "measure", broken)
+        monkeypatch.setattr(smu, "measure_once", broken)
         with pytest.raises(InstrumentError, match="reading failed"):
             lab.measure_branch(2, 2, 2)
         assert bench_state(bench).safe  # right away, while Lab is still connected

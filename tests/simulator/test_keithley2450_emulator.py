@@ -597,3 +597,18 @@ def test_fuzz_never_raises_and_stays_usable(line: str) -> None:
     reply = smu.handle_line(line)
     assert reply is None or isinstance(reply, str)
     assert smu.handle_line("*IDN?") == "KEITHLEY INSTRUMENTS,MODEL 2450,04512345,1.7.12b"
+
+
+def test_memoised_parse_still_checks_the_language_and_converts_each_time() -> None:
+    """A unit's parse is memoised (`ScpiDevice._execute_unit`): a unit that was accepted in
+    SCPI mode is still refused in TSP mode, and its parameters are converted anew."""
+    smu = _smu()
+    assert smu.handle_line(":SOUR:VOLT 0.5;:SOUR:VOLT?") == "5.000000E-01"
+    assert smu.handle_line(":SOUR:VOLT 0.5;:SOUR:VOLT?") == "5.000000E-01"  # memoised
+    assert smu.handle_line(":SOUR:VOLT 0.25;:SOUR:VOLT?") == "2.500000E-01"
+    smu.handle_line(":SOUR:VOLT 5000")
+    assert _errors(smu) == [-222]  # the value is still checked (range)
+    assert smu.handle_line(":SOUR:VOLT?") == "2.500000E-01"
+    smu.language = "TSP"  # as after *LANG TSP and a power cycle, without re-registering
+    assert smu.handle_line(":SOUR:VOLT?") is None
+    assert _errors(smu) == [-285]

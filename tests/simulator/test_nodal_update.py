@@ -168,3 +168,30 @@ def test_drifted_base_solves_the_drifted_matrix(eps: float) -> None:
     np.testing.assert_allclose(x, exact, rtol=1e-10, atol=1e-12 * np.abs(exact).max())
     # each term gains log10(1/eps) digits at least: few solves for small drifts
     assert drifted.solves <= {1e-6: 4, 1e-3: 7, 0.2: 30}[eps]
+
+
+def test_a_value_update_solves_what_the_next_reading_needs_in_one_batch() -> None:
+    """After a value update the columns and excitation the previous state used are solved
+    in one batched drift series (`ZCache` warm start): one reading of the same cell costs
+    one batch, and the same batch serves a mask change of that cell."""
+    cfg = load_board_config("default")
+    fast = BoardModel(cfg, 3, low_rank_updates=True)
+    full = BoardModel(cfg, 3, low_rank_updates=False)
+    for m in (fast, full):
+        m.set_routing(Routing("cell", 2, 3))
+        m.set_cell_mask(2, 3, 0b1)
+        m.smu_port()  # the base state
+        m.set_cell_mask(2, 3, 0b10)
+        m.smu_port()  # a low-rank update of it
+        m.clock.advance(1.5)  # element values move: a drift update
+        m.set_cell_mask(2, 3, 0b100)
+    pf, pr = fast.smu_port(), full.smu_port()
+    _agree(pf.g_S, pr.g_S, "after the value update", _dense_current(full, 0, 0))
+    cache = fast._solvers._cache  # the solve count is what is tested
+    assert cache is not None
+    assert fast.n_drift_updates == 1
+    assert cache.solves == 1
+    for m in (fast, full):
+        m.set_cell_mask(2, 3, 0b1000)
+    _agree(fast.smu_port().g_S, full.smu_port().g_S, "next mask", _dense_current(full, 0, 0))
+    assert cache.solves == 1
