@@ -75,7 +75,7 @@ from simulator.crossbar_network import (
     source_potentials,
 )
 from simulator.memristor import MemristorArray
-from simulator.nodal import Netlist, NodalSolution, NodalSolver
+from simulator.nodal import Netlist, NodalSolution, NodalSolver, single_threaded_blas
 from simulator.nodal_update import UpdatedNodalSolver
 from simulator.port_model import OPEN_CIRCUIT, PortModel
 
@@ -389,11 +389,18 @@ class BoardModel:
         self._solution = None
         self._cell_g = None
 
+    def _values_due(self) -> bool:
+        """Whether the element values must be re-evaluated (never evaluated, or the clock
+        moved by >= update_step_s since)."""
+        vals = self._values
+        return (
+            vals is None or self.clock.now_s - vals.time_s >= self.config.environment.update_step_s
+        )
+
     def _current_values(self) -> ElementValues:
         """Element values, re-evaluated when the clock moved by >= update_step_s."""
         now = self.clock.now_s
-        vals = self._values
-        if vals is None or now - vals.time_s >= self.config.environment.update_step_s:
+        if self._values_due():
             t_c = self._temperature_at(now)
             if self._mem is not None:
                 self._mem_g_S = self._mem.conductance_S(now)
@@ -473,13 +480,22 @@ class BoardModel:
         )
 
     def _solve(self) -> tuple[NodalSolver | UpdatedNodalSolver, NodalSolution]:
-        solver = self._get_solver()
-        if self._solution is None or self._solution.solver is not solver:
-            excitation = source_potentials(
-                self._nodes, self._dac_outputs_V(), self._inst.tia_offset_V
-            )
-            self._solution = solver.solve(excitation)
-        return solver, self._solution
+        solver_now, solution = self._solver, self._solution
+        if (
+            solver_now is not None
+            and solution is not None
+            and solution.solver is solver_now
+            and not self._values_due()
+        ):
+            return solver_now, solution  # nothing moved: no BLAS limit to set
+        with single_threaded_blas():
+            solver = self._get_solver()
+            if self._solution is None or self._solution.solver is not solver:
+                excitation = source_potentials(
+                    self._nodes, self._dac_outputs_V(), self._inst.tia_offset_V
+                )
+                self._solution = solver.solve(excitation)
+            return solver, self._solution
 
     def network(self) -> tuple[Netlist, FloatArray]:
         """The netlist being solved now and its source potentials (n_fixed, 2): column 0 per
