@@ -64,7 +64,7 @@ def bits_to_bool(masks: np.ndarray, n: int) -> np.ndarray:
     return ((masks[..., None] >> shifts) & np.uint64(1)).astype(bool)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def masked_sums_bits(values: np.ndarray, bits: np.ndarray, base: np.ndarray) -> np.ndarray:
     """``base[c] + sum of values[c, i]`` over the set bits of ``bits[c, k]``.
 
@@ -86,7 +86,7 @@ def masked_sums_bits(values: np.ndarray, bits: np.ndarray, base: np.ndarray) -> 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def masked_sums(values: np.ndarray, mask: np.ndarray, base: np.ndarray) -> np.ndarray:
     """As `masked_sums_bits` for bool masks ``(C, m, n)``."""
     n_cells, m, n = mask.shape
@@ -101,7 +101,7 @@ def masked_sums(values: np.ndarray, mask: np.ndarray, base: np.ndarray) -> np.nd
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bits(start: int, count: int) -> np.ndarray:
     """uint64 bits ``1 << start`` ... ``1 << (start + count - 1)``."""
     out = np.empty(count, dtype=np.uint64)
@@ -110,7 +110,7 @@ def _bits(start: int, count: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def enumerate_nearest(
     values: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -150,7 +150,7 @@ def enumerate_nearest(
     return floor_sum, floor_mask, ceil_sum, ceil_mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _floor_index(arena: np.ndarray, b0: int, nb: int, a: float, t: float) -> int:
     """Position of the largest ``b`` in ``arena[b0 : b0 + nb]`` with ``a + b <= t``
     (``b0 - 1``, the ``-inf`` sentinel, when there is none). Binary search."""
@@ -172,7 +172,7 @@ _STOP_CHECK_STEPS = 64
 _EXACT_BLOCK_STEPS = 256
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _path_state(  # noqa: PLR0917 (numba kernel: positional scalars)
     sa: np.ndarray, a0: int, na: int, sb: np.ndarray, b0: int, nb: int, t: float, steps: int
 ) -> tuple[int, int]:
@@ -231,7 +231,7 @@ def _note_block(  # noqa: PLR0917 (numba kernel: positional scalars)
         rec[1, r, 2] = steps
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lean_sweep(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
     sa: np.ndarray,
     ia: int,
@@ -352,7 +352,7 @@ def _lean_sweep(  # noqa: PLR0917 (numba kernel: positional scalars, one loop)
     return int(i), int(j), stopped
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan(  # noqa: PLR0917 (numba kernel: positional scalars)
     sa: np.ndarray,
     x: float,
@@ -401,7 +401,7 @@ def _scan(  # noqa: PLR0917 (numba kernel: positional scalars)
     return f, fa, c, ca
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _va_at(src: np.ndarray, s0: int, size: int, x: float, i: int) -> float:
     """Entry ``i`` (0 .. 2 size) of ``merge(L, L + x)``, ``L = src[s0 : s0 + size]`` (L on
     ties; ``+inf`` at ``2 size``), without storing the merge: co-ranking. ``O(log size)``."""
@@ -411,7 +411,7 @@ def _va_at(src: np.ndarray, s0: int, size: int, x: float, i: int) -> float:
     return float(u if u <= w else w)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _vb_state(src: np.ndarray, s0: int, size: int, y: float, idx: int) -> tuple[int, int]:
     """Descending-stream state at entry ``idx`` (-1 .. 2 size - 1) of ``merge(L, L + y)``
     (L first on ties, so read downwards ``L + y`` comes first): the positions in ``src``
@@ -421,7 +421,7 @@ def _vb_state(src: np.ndarray, s0: int, size: int, y: float, idx: int) -> tuple[
     return s0 + cp - 1, s0 + idx - cp
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _vb_floor(  # noqa: PLR0917 (numba kernel: positional scalars)
     src: np.ndarray, s0: int, size: int, y: float, a: float, t: float
 ) -> int:
@@ -443,7 +443,7 @@ def _vb_floor(  # noqa: PLR0917 (numba kernel: positional scalars)
 _WINDOW_STEPS = 16384
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sweep_windows(  # noqa: PLR0917 (numba kernel: positional scalars)
     la: np.ndarray,
     a0: int,
@@ -552,7 +552,7 @@ def _sweep_windows(  # noqa: PLR0917 (numba kernel: positional scalars)
     return gbest[0], lo_a, gbest[1], hi_a, stopped
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mitm_within_windows(
     values: np.ndarray,
     targets: np.ndarray,
@@ -626,7 +626,7 @@ _WINDOWS_FROM_N = 35
 _WINDOWED_MAX_TARGETS = 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mitm_within_stored(
     values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -700,7 +700,7 @@ def _mitm_within_stored(
     return floor_sum, floor_mask, ceil_sum, ceil_mask, stopped
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mitm_nearest_within(
     values: np.ndarray, targets: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -717,7 +717,7 @@ def mitm_nearest_within(
     return _mitm_within_stored(values, targets, w_lo, w_hi)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mitm_nearest_masks(
     values: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -790,7 +790,7 @@ def _mitm_nearest_masks(
 _SMALL_MITM_N = 21
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mitm_nearest(
     values: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -809,7 +809,7 @@ def mitm_nearest(
     return f_sum, f_mask, c_sum, c_mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def enumerate_window_min_cost(
     values: np.ndarray, costs: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -851,7 +851,7 @@ def enumerate_window_min_cost(
     return out_mask, found
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sparse_argmin_table(cost: np.ndarray, table: np.ndarray) -> int:
     """Fill ``table[level, j]`` = argmin of ``cost[j : j + 2**level]``; return levels."""
     nb = cost.shape[0]
@@ -868,7 +868,7 @@ def _sparse_argmin_table(cost: np.ndarray, table: np.ndarray) -> int:
     return level
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _range_argmin(cost: np.ndarray, table: np.ndarray, i0: int, i1: int) -> int:
     """Argmin of ``cost[i0 : i1 + 1]`` (inclusive, ``i0 <= i1``) from the sparse table."""
     length = i1 - i0 + 1
@@ -886,7 +886,7 @@ def _range_argmin(cost: np.ndarray, table: np.ndarray, i0: int, i1: int) -> int:
     return x if cost[x] <= cost[y] else y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mitm_window_min_cost(
     values: np.ndarray, costs: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -188,7 +188,7 @@ MODELS: dict[str, ElementModel] = {
 # ------------------------------------------------------------------------- kernels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nearest_distance(s: np.ndarray, z: float) -> float:
     """Distance from ``z`` to the nearest entry of the sorted array ``s`` (non-empty)."""
     j = np.searchsorted(s, z)
@@ -200,7 +200,7 @@ def _nearest_distance(s: np.ndarray, z: float) -> float:
     return abs(best)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _worst_case_rows(
     sums: np.ndarray, lo: np.ndarray, hi: np.ndarray, err: np.ndarray, pos: np.ndarray
 ) -> None:
@@ -236,7 +236,7 @@ def _worst_case_rows(
         pos[r] = where
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _nearest_rows(sums: np.ndarray, targets: np.ndarray, out: np.ndarray) -> None:
     """``out[r, t]`` = distance from ``targets[r, t]`` to the nearest of ``sums[r]``."""
     rows, m = targets.shape

@@ -38,7 +38,7 @@ MAX_SUBSET_SUMS_N = 30
 _BIDIRECTIONAL_FROM = 256
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_sorted_sums(  # noqa: PLR0917 (numba kernel: positional arrays)
     values: np.ndarray,
     bits: np.ndarray,
@@ -112,7 +112,7 @@ def build_sorted_sums(  # noqa: PLR0917 (numba kernel: positional arrays)
     return src[1 : size + 1], msrc[1 : size + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_sorted_sums_with_cost(  # noqa: PLR0917 (numba kernel: positional arrays)
     values: np.ndarray,
     bits: np.ndarray,
@@ -249,7 +249,7 @@ def sorted_subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _CHAINS_FROM = 512
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def level_offsets_nb(k: int) -> np.ndarray:
     """Start of each level ``j = 0..k`` in a `build_sum_levels` arena (int64, ``k + 2``).
 
@@ -263,7 +263,7 @@ def level_offsets_nb(k: int) -> np.ndarray:
     return off
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _corank(src: np.ndarray, base: int, size: int, a: float, out: int) -> int:
     """How many entries of ``L`` are among the first ``out`` of ``merge(L, L + a)``.
 
@@ -283,7 +283,7 @@ def _corank(src: np.ndarray, base: int, size: int, a: float, out: int) -> int:
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_eight_chains(  # noqa: PLR0917 (numba kernel: positional arrays)
     src: np.ndarray, s0: int, size: int, a: float, dst: np.ndarray, d0: int
 ) -> None:
@@ -362,7 +362,7 @@ def _merge_eight_chains(  # noqa: PLR0917 (numba kernel: positional arrays)
         dst[o + 4 * qt - one - s] = max(u3, w3)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_sum_levels(values: np.ndarray, arena: np.ndarray, off: np.ndarray) -> None:
     """Fill ``arena`` with the sorted subset sums of ``values[:j]`` for ``j = 0..k``.
 
@@ -398,7 +398,7 @@ def build_sum_levels(values: np.ndarray, arena: np.ndarray, off: np.ndarray) -> 
                 q += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def recover_mask(
     values: np.ndarray, bits: np.ndarray, arena: np.ndarray, off: np.ndarray, index: int
 ) -> np.uint64:
@@ -414,7 +414,7 @@ def recover_mask(
     return recover_mask_of_sum(values, bits, arena, off, arena[off[k] + 1 + index])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def recover_mask_of_sum(
     values: np.ndarray, bits: np.ndarray, arena: np.ndarray, off: np.ndarray, v: float
 ) -> np.uint64:
@@ -451,7 +451,7 @@ def recover_mask_of_sum(
     return mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _corank_within(  # noqa: PLR0917 (numba kernel: positional scalars)
     src: np.ndarray, base: int, size: int, a: float, out: int, lo: int, hi: int
 ) -> int:
@@ -469,7 +469,7 @@ def _corank_within(  # noqa: PLR0917 (numba kernel: positional scalars)
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def merge_range(  # noqa: PLR0917 (numba kernel: positional scalars)
     src: np.ndarray,
     s0: int,
@@ -563,7 +563,7 @@ def merge_range(  # noqa: PLR0917 (numba kernel: positional scalars)
         _merge_run(src, p, q, a, dst, d0 + cuts[r] - lo + steps, d0 + cuts[r + 1] - lo - steps)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_run(  # noqa: PLR0917 (numba kernel: positional scalars)
     src: np.ndarray, p: int, q: int, a: float, dst: np.ndarray, o0: int, o1: int
 ) -> None:

@@ -200,6 +200,9 @@ def open_client(settings: EngineSettings) -> Iterator[Any]:
         # The scheduler serves HTTP (health, metrics; the dashboard if asked) whatever
         # the setting: on a free loopback port, never on the fixed default 8787.
         scheduler_kwargs={"dashboard": settings.dashboard, "dashboard_address": "127.0.0.1:0"},
+        # Each worker serves HTTP too (health, metrics): on loopback, also for in-process
+        # workers (``processes=False``), whose server otherwise listens on every interface.
+        worker_dashboard_address="127.0.0.1:0",
         silence_logs=40,  # logging.ERROR: a lost worker is reported by the run, not logged
         **extra,
     )

@@ -87,6 +87,9 @@ def run_in_worker(qtbot: QtBot, win: MainWindow, fn: Any, timeout_ms: int = 20_0
     )
     win.worker.submit(job)
     qtbot.waitUntil(lambda: "result" in box or "error" in box, timeout=timeout_ms)
+    # The worker's idle signal may still be queued behind the result: wait until the GUI
+    # has seen it, so that buttons the test presses next are enabled again.
+    qtbot.waitUntil(lambda: not win.ctx.busy, timeout=timeout_ms)
     if "error" in box:
         raise box["error"]
     return box["result"]

@@ -125,7 +125,7 @@ def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWin
         lambda ev: readings.append(ev.data) if ev.kind == "reading" else None
     )
     qtbot.mouseClick(tab.branches_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(readings) == 8 and not connected.worker.busy, timeout=20_000)
+    qtbot.waitUntil(lambda: len(readings) == 8 and not connected.worker.busy, timeout=60_000)
     assert [r.mask for r in readings] == [1 << k for k in range(8)]
     r_ohm = np.array([r.resistance_ohm for r in readings])
     # the small board is a ladder: each branch ~1.8 x the previous (5 % tolerance each)
@@ -134,7 +134,7 @@ def test_measure_branches_restores_the_switches(qtbot: QtBot, connected: MainWin
     mask = run_in_worker(qtbot, connected, lambda ctx: ctx.lab.board.cell_mask(0, 1))
     assert mask == 0b1000_0001
     # the stream delivers in slices: the tab's view follows within a few turns of the loop
-    qtbot.waitUntil(lambda: tab.cell_mask == 0b1000_0001 and len(tab.history) == 8)
+    qtbot.waitUntil(lambda: tab.cell_mask == 0b1000_0001 and len(tab.history) == 8, timeout=20_000)
 
 
 def test_instrument_error_is_a_dialog_and_the_window_stays_usable(

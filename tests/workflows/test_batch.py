@@ -20,6 +20,7 @@ from labrss.workflows.batch import (
     Chunk,
     ChunkStore,
     EngineSettings,
+    open_client,
     resolve_scheduler,
     run_chunks,
 )
@@ -218,3 +219,33 @@ def test_scheduler_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     station.write_text('[batch]\nscheduler = "head:8786"\n')
     with pytest.raises(ValueError, match=r"\[batch\] scheduler = 'head:8786'"):
         engine_from_args(_args(station=str(station)))
+
+
+def _listening_addresses_of_this_process() -> set[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) of this process's listening TCP sockets."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    addresses = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.add(fields[1].split(":")[0])
+    return addresses
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
+def test_in_process_cluster_listens_on_loopback_only() -> None:
+    """``--workers 0``: the in-process worker's HTTP server too (it bound every interface)."""
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    before = _listening_addresses_of_this_process()
+    with open_client(EngineSettings(workers=1, processes=False)):
+        opened = _listening_addresses_of_this_process() - before
+    assert opened, "the cluster opened no listening socket: test checks nothing"
+    assert opened <= loopback, opened
