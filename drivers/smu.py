@@ -39,8 +39,10 @@ __all__ = [
     "SMUReading",
     "SafetyLimits",
     "SourceMeter",
+    "message_units",
     "open_smu",
     "open_visa_smu",
+    "output_effects",
     "output_switch",
     "overflow_to_nan",
 ]
@@ -347,23 +349,50 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     # ------------------------------------------------------------------ output interlock
     def write(self, command: str) -> None:
         """Send one command line, through the output interlock (class docstring)."""
-        switch = output_switch(command)
-        if switch == "on" and self.compliance_A is None:
-            raise InstrumentError(
-                "refusing to turn the output on before a current compliance is set "
-                "(call configure_voltage_source first)",
-                instrument=self.name,
-                command=command,
-            )
-        if switch == "off":
-            self.output_enabled = False  # before sending: never believe it on when unsure
+        effects = self._interlock(command)
         super().write(command)
-        if switch == "on":
-            self.output_enabled = True
-        elif switch == "reset":
+        self._apply_output_effects(effects)
+
+    def ask(self, command: str) -> str:
+        """Send a query line, through the output interlock: a compound line's units
+        (``:OUTP ON;:READ?``) switch the output as much as a plain write."""
+        effects = self._interlock(command)
+        reply = super().ask(command)
+        self._apply_output_effects(effects)
+        return reply
+
+    def _interlock(self, line: str) -> list[str]:
+        """The output effects of ``line``'s units, in order; refuses (nothing sent) a line
+        that turns the output on without a compliance, also one a ``*RST`` earlier in the
+        same line forgot. An off or reset clears ``output_enabled`` before sending: never
+        believe the output on when unsure."""
+        effects = output_effects(line)
+        compliance_known = self.compliance_A is not None
+        for effect in effects:
+            if effect == "reset":
+                compliance_known = False
+            elif effect == "on" and not compliance_known:
+                raise InstrumentError(
+                    "refusing to turn the output on before a current compliance is set "
+                    "(call configure_voltage_source first)",
+                    instrument=self.name,
+                    command=line,
+                )
+        if "off" in effects or "reset" in effects:
             self.output_enabled = False
-            self.compliance_A = self.level_V = None
-            self._measurement_known = None
+        return effects
+
+    def _apply_output_effects(self, effects: list[str]) -> None:
+        """Bring the driver in step with what a sent line did to the output, in order."""
+        for effect in effects:
+            if effect == "on":
+                self.output_enabled = True
+            elif effect == "off":
+                self.output_enabled = False
+            else:  # reset
+                self.output_enabled = False
+                self.compliance_A = self.level_V = None
+                self._measurement_known = None
 
     @property
     def output_state(self) -> bool:
@@ -537,6 +566,30 @@ def output_switch(command: str) -> str | None:
     if word in ("OFF", "0"):
         return "off"
     return None
+
+
+def message_units(line: str) -> list[str]:
+    """The ``;``-separated message units of a SCPI line (``;`` inside quotes kept)."""
+    units: list[str] = []
+    start = 0
+    quote: str | None = None
+    for index, char in enumerate(line):
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char == ";":
+            units.append(line[start:index])
+            start = index + 1
+    units.append(line[start:])
+    return units
+
+
+def output_effects(line: str) -> list[str]:
+    """What each unit of ``line`` does to the output, in order (`output_switch` per unit;
+    units that do not touch it are left out)."""
+    return [effect for unit in message_units(line) if (effect := output_switch(unit))]
 
 
 def open_visa_smu(

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.adapters import ProtocolAdapter
 from drivers.errors import InstrumentError
 from drivers.keithley2450 import Keithley2450
 from drivers.keysight_b2900 import KeysightB2900
-from drivers.smu import SafetyLimits, SCPISourceMeter, open_smu
+from drivers.smu import SafetyLimits, SCPISourceMeter, message_units, open_smu
 from drivers.testing import expected_protocol
 from simulator.bench import SimulatedBench
 from tests.drivers import test_keithley2400 as k2400
@@ -64,6 +66,10 @@ def test_every_public_path_to_the_output_is_refused_before_compliance(driver: st
         lambda: smu.write(on),
         lambda: smu.write(":outp:stat 1"),
         lambda: smu.write("OUTPUT2:STATE ON"),
+        # compound lines: an output-on unit anywhere in a written or queried line
+        lambda: smu.write(":SYST:BEEP 440,0.1;" + on),
+        lambda: smu.ask(on + ";:READ?"),
+        lambda: smu.ask(':DISP:USER1:TEXT "a;b";:outp:stat 1;*OPC?'),
     ]
     for attempt in attempts:
         with pytest.raises(InstrumentError, match="compliance"):
@@ -142,3 +148,33 @@ def test_on_the_emulator_output_state_cannot_bypass_compliance(
         finally:
             smu.shutdown()
             smu.close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_compound_lines_go_through_the_interlock(driver: str) -> None:
+    """A user's one-line sequence switches the output as its units do, in order; a ``*RST``
+    before an output-on in the same line leaves no compliance: refused, nothing sent."""
+    make, init, setup, output_on, _ = DRIVERS[driver]
+    on = output_on[0][0]
+    assert on is not None
+    off = on.replace("ON", "OFF")
+    pairs: Pairs = [*init, *setup, (f":SYST:BEEP 440,0.1;{on}", None), (f"{off};*OPC?", "1")]
+    with expected_protocol(make, pairs) as smu:
+        smu.configure_voltage_source(0.2 if driver == "keysight_b2900" else 0.1, 1e-3)
+        smu.write(f":SYST:BEEP 440,0.1;{on}")
+        assert smu.output_enabled
+        assert smu.ask(f"{off};*OPC?") == "1"
+        assert not smu.output_enabled
+        with pytest.raises(InstrumentError, match="compliance"):
+            smu.write(f"*RST;{on}")  # nothing sent (the protocol has no such pair)
+        assert smu.compliance_A is not None  # nothing was sent, nothing forgotten
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab :;\"'1")), max_size=12), max_size=5))
+def test_message_units_rejoin_to_the_line(parts: list[str]) -> None:
+    line = ";".join(parts)
+    units = message_units(line)
+    assert ";".join(units) == line
+    assert len(units) <= line.count(";") + 1
+    if '"' not in line and "'" not in line:
+        assert units == line.split(";")
