@@ -252,7 +252,11 @@ class BenchWorker(QThread):
                 cancelled_before = False
                 self._current = job
         if cancelled_before:
+            # A cancel leaves the bench safe even when it lands as the running job ends
+            # normally (its last reading taken, the cell restored and still routed) and
+            # only queued jobs are left to cancel.
             log.info("%s: cancelled before it started", job.name)
+            self._safe_after(job)
             self.job_cancelled.emit(job)
             self._emit_busy()
             return

@@ -120,3 +120,35 @@ def test_check_cancel_raises() -> None:
     job.cancel()
     with pytest.raises(JobCancelledError, match="x: cancelled"):
         ctx.check_cancel()
+
+
+class _SafeCounter:
+    """Stands in for the `Lab`: counts safe-state requests."""
+
+    def __init__(self) -> None:
+        self.safe_calls = 0
+
+    def safe(self) -> None:
+        self.safe_calls += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_cancel_that_finds_only_queued_jobs_leaves_the_bench_safe(
+    qtbot: QtBot, worker: BenchWorker
+) -> None:
+    """The running job ends normally (its cell still routed) as the cancel lands: the
+    queued jobs it cancels put the bench in the safe state all the same."""
+    lab = _SafeCounter()
+    worker.lab = lab  # type: ignore[assignment]
+    gate = threading.Event()
+    cancelled: list[str] = []
+    worker.job_cancelled.connect(lambda job: cancelled.append(job.name))
+    worker.submit(Job("finishing", lambda ctx: gate.wait(5)))
+    queued = worker.submit(Job("queued", lambda ctx: None))
+    queued.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: cancelled == ["queued"] and not worker.busy)
+    assert lab.safe_calls == 1
+    worker.lab = None
