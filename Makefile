@@ -41,8 +41,11 @@ layers: $(STAMP)
 precompile: $(STAMP)
 	$(BIN)/python -m labrss.rss.precompile
 
+# Two test workers on two cores: BLAS/OpenMP on one thread in each, or their pools
+# oversubscribe the cores (OpenBLAS's idle threads spin between calls). Dask workers the
+# tests start set their own (labrss.workflows.batch).
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
