@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export QT_QPA_PLATFORM ?= offscreen
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint typecheck layers pytest precompile bench clean venv
+.PHONY: demo test lint typecheck layers pytest bench clean venv
 
 venv: $(STAMP)
 
@@ -21,12 +21,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/labrss demo
 
-# The type check and the numba kernels' compilation (one core each) side by side: the
-# test workers and the CLI subprocesses then load the cached kernels instead of each
-# compiling them (a cold cache cost the suite ~135 s on 2 cores).
-test: lint
-	$(MAKE) --no-print-directory --output-sync=target -j2 typecheck precompile
-	$(MAKE) --no-print-directory layers pytest
+test: lint typecheck layers pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,9 +32,6 @@ typecheck: $(STAMP)
 
 layers: $(STAMP)
 	$(BIN)/lint-imports
-
-precompile: $(STAMP)
-	$(BIN)/python -m labrss.rss.precompile
 
 # Two test workers on two cores: BLAS/OpenMP on one thread in each, or their pools
 # oversubscribe the cores (OpenBLAS's idle threads spin between calls). Dask workers the

@@ -158,7 +158,11 @@ class SCPIInstrument:
     def next_error(self) -> tuple[int, str]:
         """Pop the oldest error: ``(code, message)``; ``(0, "No error")`` when empty."""
         command = ":SYST:ERR?"
-        reply = self.ask(command)
+        return self.parse_error_reply(command, self.ask(command))
+
+    def parse_error_reply(self, command: str, reply: str) -> tuple[int, str]:
+        """An error-queue reply to ``command`` as ``(code, message)``; a malformed one
+        raises InstrumentError naming the instrument and the command."""
         try:
             return parse_scpi_error(reply)
         except ValueError:

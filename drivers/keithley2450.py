@@ -42,7 +42,6 @@ from drivers.instrument import (
     format_float,
     measurement,
     parse_bool,
-    parse_scpi_error,
     setting,
     strict_discrete_set,
     strict_range,
@@ -308,7 +307,7 @@ class Keithley2450(SCPISourceMeter):
             super()._send_checked(commands)
             return
         line = ";".join([*commands, ":SYST:ERR?"])
-        code, message = self._parse_error_reply(line, self.ask(line))
+        code, message = self.parse_error_reply(line, self.ask(line))
         if code != 0:
             errors = [(code, message), *self.read_errors()]
             raise InstrumentCommandError(errors, instrument=self.name, command=line)
@@ -383,7 +382,6 @@ class Keithley2450(SCPISourceMeter):
         sent again next time.
         """
         line = self._measure_once_line(level_V)
-        self.output_enabled = False  # the line ends with the output off
         try:
             reply = self.ask(line)
             parts = reply.split(";", 3)
@@ -394,7 +392,7 @@ class Keithley2450(SCPISourceMeter):
                     command=line,
                 )
             values, tripped, range_A = self._split_compound(line, ";".join(parts[:3]))
-            code, message = self._parse_error_reply(line, parts[3])
+            code, message = self.parse_error_reply(line, parts[3])
             if code != 0:
                 errors = [(code, message), *self.read_errors()]
                 raise InstrumentCommandError(errors, instrument=self.name, command=line)
@@ -417,12 +415,7 @@ class Keithley2450(SCPISourceMeter):
     def _measure_once_line(self, level_V: float | None) -> str:
         """The `measure_once` line, every value validated (nothing is sent on a refusal)."""
         if self.compliance_A is None:
-            raise InstrumentError(
-                "refusing to turn the output on before a current compliance is set "
-                "(call configure_voltage_source first)",
-                instrument=self.name,
-                command=self.output_on_command,
-            )
+            raise self.output_on_refused(self.output_on_command)
         units = []
         if level_V is not None and level_V != self.level_V:
             self.check_voltage_limit(level_V, "measure_once")
@@ -435,14 +428,6 @@ class Keithley2450(SCPISourceMeter):
         return ";".join(
             [*units, self.output_on_command, read, self.output_off_command, ":SYST:ERR?"]
         )
-
-    def _parse_error_reply(self, command: str, reply: str) -> tuple[int, str]:
-        try:
-            return parse_scpi_error(reply)
-        except ValueError:
-            raise InstrumentError(
-                f"malformed error-queue reply {reply!r}", instrument=self.name, command=command
-            ) from None
 
     def measure_many(self, n: int) -> list[SMUReading]:
         """``n`` readings from one trigger into ``defbuffer1`` (cleared first).

@@ -372,15 +372,20 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
             if effect == "reset":
                 compliance_known = False
             elif effect == "on" and not compliance_known:
-                raise InstrumentError(
-                    "refusing to turn the output on before a current compliance is set "
-                    "(call configure_voltage_source first)",
-                    instrument=self.name,
-                    command=line,
-                )
+                raise self.output_on_refused(line)
         if "off" in effects or "reset" in effects:
             self.output_enabled = False
         return effects
+
+    def output_on_refused(self, command: str) -> InstrumentError:
+        """The error for ``command`` turning the output on without a programmed compliance
+        (raised before anything is sent)."""
+        return InstrumentError(
+            "refusing to turn the output on before a current compliance is set "
+            "(call configure_voltage_source first)",
+            instrument=self.name,
+            command=command,
+        )
 
     def _apply_output_effects(self, effects: list[str]) -> None:
         """Bring the driver in step with what a sent line did to the output, in order."""
@@ -503,12 +508,7 @@ class SCPISourceMeter(SCPIInstrument, SourceMeter):
     def enable_output(self) -> None:
         """Output on; refused (nothing sent) while no compliance has been programmed."""
         if self.compliance_A is None:
-            raise InstrumentError(
-                "refusing to turn the output on before a current compliance is set "
-                "(call configure_voltage_source first)",
-                instrument=self.name,
-                command=self.format_command(self.output_on_command),
-            )
+            raise self.output_on_refused(self.format_command(self.output_on_command))
         self._send_checked([self.format_command(self.output_on_command)])
         self.output_enabled = True
 
@@ -588,7 +588,11 @@ def message_units(line: str) -> list[str]:
 
 def output_effects(line: str) -> list[str]:
     """What each unit of ``line`` does to the output, in order (`output_switch` per unit;
-    units that do not touch it are left out)."""
+    units that do not touch it are left out). Every exchange passes here: a line naming
+    neither ``OUTP`` nor ``*RST`` is not split."""
+    upper = line.upper()
+    if "OUTP" not in upper and "*RST" not in upper:
+        return []
     return [effect for unit in message_units(line) if (effect := output_switch(unit))]
 
 

@@ -1,11 +1,10 @@
 """Compile (and cache on disk) the RSS kernels the solver and the study use, in one process.
 
 numba compiles a kernel on its first call in every process whose on-disk cache
-(``__pycache__`` next to the module, or ``NUMBA_CACHE_DIR``) does not hold it yet: ~40 s
-for the whole solver on one core. Run this once after installing (``make test`` does,
-next to the type check) or on every cluster node sharing a cache directory
-(docs/cluster.md), so that test workers, CLI processes and Dask workers load the kernels
-instead of each compiling them again. ``python -m labrss.rss.precompile``.
+(``__pycache__`` next to the module, or ``NUMBA_CACHE_DIR``) does not hold it yet: ~60 s
+for every path on one core. Run this once per node whose cache directory is local
+(docs/cluster.md), so that Dask workers started at the same moment load the kernels
+instead of each compiling them. ``python -m labrss.rss.precompile``.
 """
 
 from __future__ import annotations

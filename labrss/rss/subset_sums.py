@@ -245,7 +245,7 @@ def sorted_subset_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------- mask-free level tables
 #: Merges producing fewer sums than this use the plain branchy merge; longer ones run
-#: eight branch-free chains at once (see `_merge_eight_chains`).
+#: eight branch-free chains at once (see `merge_range`).
 _CHAINS_FROM = 512
 
 
@@ -284,85 +284,6 @@ def _corank(src: np.ndarray, base: int, size: int, a: float, out: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _merge_eight_chains(  # noqa: PLR0917 (numba kernel: positional arrays)
-    src: np.ndarray, s0: int, size: int, a: float, dst: np.ndarray, d0: int
-) -> None:
-    """``dst[d0 : d0 + 2 size] = merge(L, L + a)`` with ``L = src[s0 : s0 + size]``
-    (``size`` a multiple of 4).
-
-    The output is cut in quarters (`_corank`) and each quarter is produced from both
-    ends at once: eight independent branch-free dependency chains in one loop, which
-    the CPU overlaps (one merge is bound by the latency of load, add, compare, advance;
-    eight chains 1.13-1.17x faster than four, measured side by side, identical output).
-    Each chain holds one position: the other follows from the step count (a front
-    chain's two read heads add up to its start plus the steps taken, a back chain's to
-    its start minus them), which leaves registers for eight. Needs the ``-inf`` /
-    ``+inf`` sentinels at ``src[s0 - 1]`` and ``src[s0 + size]``. Ties: ``L`` first
-    (front chains take ``L`` on ties, back chains ``L + a``), the total order of
-    `build_sorted_sums`, so the chains meet exactly.
-    """
-    quarter = size // 2  # outputs per quarter
-    cuts = np.empty(5, dtype=np.int64)
-    for r in range(5):
-        cuts[r] = _corank(src, s0, size, a, r * quarter)
-    one = np.uint64(1)
-    # unsigned positions: numba then skips its negative-index wraparound
-    f0 = np.uint64(s0 + cuts[0])  # front chain r: next L of quarter r
-    f1 = np.uint64(s0 + cuts[1])
-    f2 = np.uint64(s0 + cuts[2])
-    f3 = np.uint64(s0 + cuts[3])
-    b0 = np.uint64(s0 + cuts[1] - 1)  # back chain r: last L of quarter r
-    b1 = np.uint64(s0 + cuts[2] - 1)
-    b2 = np.uint64(s0 + cuts[3] - 1)
-    b3 = np.uint64(s0 + cuts[4] - 1)
-    # front: p + q = 2 s0 + r quarter + step; back: p + q = 2 s0 + (r + 1) quarter - 2 - step
-    kf0 = np.uint64(2 * s0)
-    kf1 = np.uint64(2 * s0 + quarter)
-    kf2 = np.uint64(2 * s0 + 2 * quarter)
-    kf3 = np.uint64(2 * s0 + 3 * quarter)
-    kb0 = np.uint64(2 * s0 + quarter - 2)
-    kb1 = np.uint64(2 * s0 + 2 * quarter - 2)
-    kb2 = np.uint64(2 * s0 + 3 * quarter - 2)
-    kb3 = np.uint64(2 * s0 + 4 * quarter - 2)
-    o = np.uint64(d0)
-    qt = np.uint64(quarter)
-    for st in range(quarter // 2):
-        s = np.uint64(st)
-        x0 = src[f0]
-        y0 = src[kf0 + s - f0] + a
-        x1 = src[f1]
-        y1 = src[kf1 + s - f1] + a
-        x2 = src[f2]
-        y2 = src[kf2 + s - f2] + a
-        x3 = src[f3]
-        y3 = src[kf3 + s - f3] + a
-        u0 = src[b0]
-        w0 = src[kb0 - s - b0] + a
-        u1 = src[b1]
-        w1 = src[kb1 - s - b1] + a
-        u2 = src[b2]
-        w2 = src[kb2 - s - b2] + a
-        u3 = src[b3]
-        w3 = src[kb3 - s - b3] + a
-        f0 += np.uint64(x0 <= y0)
-        f1 += np.uint64(x1 <= y1)
-        f2 += np.uint64(x2 <= y2)
-        f3 += np.uint64(x3 <= y3)
-        b0 -= one - np.uint64(w0 >= u0)
-        b1 -= one - np.uint64(w1 >= u1)
-        b2 -= one - np.uint64(w2 >= u2)
-        b3 -= one - np.uint64(w3 >= u3)
-        dst[o + s] = min(x0, y0)
-        dst[o + qt + s] = min(x1, y1)
-        dst[o + 2 * qt + s] = min(x2, y2)
-        dst[o + 3 * qt + s] = min(x3, y3)
-        dst[o + qt - one - s] = max(u0, w0)
-        dst[o + 2 * qt - one - s] = max(u1, w1)
-        dst[o + 3 * qt - one - s] = max(u2, w2)
-        dst[o + 4 * qt - one - s] = max(u3, w3)
-
-
-@njit(cache=True, nogil=True)
 def build_sum_levels(values: np.ndarray, arena: np.ndarray, off: np.ndarray) -> None:
     """Fill ``arena`` with the sorted subset sums of ``values[:j]`` for ``j = 0..k``.
 
@@ -383,7 +304,7 @@ def build_sum_levels(values: np.ndarray, arena: np.ndarray, off: np.ndarray) -> 
         s0 = off[j - 1] + 1
         d0 = off[j] + 1
         if 2 * size >= _CHAINS_FROM:
-            _merge_eight_chains(arena, s0, size, a, arena, d0)
+            merge_range(arena, s0, size, a, 0, 2 * size, 0, size, arena, d0)
             continue
         p = s0
         q = s0
@@ -484,10 +405,17 @@ def merge_range(  # noqa: PLR0917 (numba kernel: positional scalars)
 ) -> None:
     """``dst[d0 : d0 + hi - lo] = merge(L, L + a)[lo : hi]`` with ``L = src[s0 : s0 +
     size]`` (sentinels around it), ``0 <= lo <= hi <= 2 size``; ``p_lo``, ``p_hi``: the
-    co-ranks (`_corank`) of ``lo`` and ``hi``. Eight branch-free chains as in
-    `_merge_eight_chains` (each quarter of the range from both ends, the few entries
-    the two ends leave in its middle one at a time), so that a table can be produced
-    piece by piece, in windows that stay in the cache, at the same speed."""
+    co-ranks (`_corank`) of ``lo`` and ``hi`` (a whole level: ``0, 2 size, 0, size``).
+
+    The range is cut in quarters and each quarter is produced from both ends at once:
+    eight independent branch-free dependency chains in one loop, which the CPU overlaps
+    (one merge is bound by the latency of load, add, compare, advance; eight chains
+    1.13-1.17x faster than four, measured side by side, identical output); the few
+    entries the two ends leave in a quarter's middle go one at a time. Each chain holds
+    one position: the other follows from the step count. Ties: ``L`` first (front
+    chains take ``L`` on ties, back chains ``L + a``), the total order of
+    `build_sorted_sums`, so the chains meet exactly. Windows of a table produced piece
+    by piece stay in the cache."""
     count = hi - lo
     cuts = np.empty(5, dtype=np.int64)  # output positions of the quarters
     ranks = np.empty(5, dtype=np.int64)  # their co-ranks

@@ -1,5 +1,5 @@
-"""`labrss.rss.precompile` reaches the solver's size-dependent paths (running it is the
-Makefile's job, next to the type check: ~60 s of compilation on one core)."""
+"""`labrss.rss.precompile` reaches the solver's size-dependent paths (running it costs ~60 s
+of compilation on one core: a cluster node's set-up, docs/cluster.md)."""
 
 from __future__ import annotations
 
