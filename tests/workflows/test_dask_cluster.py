@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,10 +192,16 @@ def test_ctrl_c_cancels_the_cluster_tasks_and_resume_recomputes_nothing(
 
 
 def test_pruning_survives_a_worker_killed_mid_run(cluster: Cluster, tmp_path: Path) -> None:
-    """Last in the module: it leaves the cluster with one worker."""
+    """Last in the module: it leaves the cluster with one worker.
+
+    A watcher thread kills (SIGKILL) the first worker the scheduler has given chunks to,
+    as soon as it holds some: its running and queued chunks are lost with it. Waiting for
+    the first chunk to come back before killing raced with the run (a fast kernel or a
+    lagging main process: everything had finished, "no worker was busy to kill")."""
     target = _target_network()
-    settings = PruneSettings(n=28, seed=2, cells_per_chunk=48)
+    settings = PruneSettings(n=34, seed=2, cells_per_chunk=24)
     killed: list[str] = []
+    stop = threading.Event()
 
     with open_client(EngineSettings(scheduler=cluster.address)) as client:
         pid_of = client.run(os.getpid)
@@ -203,20 +210,24 @@ def test_pruning_survives_a_worker_killed_mid_run(cluster: Cluster, tmp_path: Pa
             for addr, info in client.scheduler_info()["workers"].items()
         }
 
-        def kill_one_busy_worker(done: float, total: float, message: str) -> None:
-            if killed or done == 0:
-                return
-            busy = client.processing()
-            for name, (addr, pid) in pids.items():
-                if busy.get(addr):  # a chunk of ours is running or queued there
-                    os.kill(pid, signal.SIGKILL)
-                    cluster.workers[name].wait(timeout=10)
-                    killed.append(addr)
-                    return
+        def kill_the_first_busy_worker() -> None:
+            while not stop.is_set():
+                busy = client.processing()
+                for name, (addr, pid) in pids.items():
+                    if busy.get(addr):  # chunks of ours are running or queued there
+                        os.kill(pid, signal.SIGKILL)
+                        cluster.workers[name].wait(timeout=10)
+                        killed.append(addr)
+                        return
+                time.sleep(0.002)
 
-        out = prune_network(
-            target, settings, tmp_path, client=client, progress=kill_one_busy_worker
-        )
+        watcher = threading.Thread(target=kill_the_first_busy_worker, daemon=True)
+        watcher.start()
+        try:
+            out = prune_network(target, settings, tmp_path, client=client)
+        finally:
+            stop.set()
+            watcher.join(timeout=15)
     assert killed, "no worker was busy to kill"
     survivors = set(out.batch.workers_seen) - set(killed)
     assert survivors  # the other worker finished the killed one's chunks
