@@ -47,6 +47,7 @@ from typing import Final, Protocol, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 import serial
+from serial.urlhandler.protocol_socket import Serial as SocketSerial
 
 from drivers.board import (
     ELEMENT_KINDS,
@@ -244,6 +245,10 @@ class CrossbarBoard(Board):
             self._port = port_or_url
             self.port_name = str(getattr(port_or_url, "port", port_or_url))
             self.name = f"crossbar board at {self.port_name}"
+        # A ``socket://`` port (a serial-to-TCP bridge such as ser2net, or the simulator)
+        # reports only "readable" (1) as ``in_waiting``, not the byte count: read byte by
+        # byte, a reply line cost ~3 system calls per byte (a third of the demo's CPU).
+        self._count_unknown = isinstance(self._port, SocketSerial)
         try:
             self._connect(max_dac_voltage_V)
         except BaseException:
@@ -390,12 +395,23 @@ class CrossbarBoard(Board):
                     self._rx.extend(chunk)
                 return None  # the port's own read timeout equals timeout_s
             self._rx.extend(chunk)
+            if self._count_unknown and b"\n" not in chunk:
+                self._rx.extend(self._read_available())
         raw, _, rest = bytes(self._rx).partition(b"\n")
         self._rx = bytearray(rest)
         try:
             return raw.decode("ascii").rstrip("\r")
         except UnicodeDecodeError:
             return "\ufffd" + raw.decode("ascii", "replace")  # invalid for every parser
+
+    def _read_available(self) -> bytes:
+        """The bytes already received, without waiting (a port whose count is unknown)."""
+        previous = self._port.timeout
+        self._port.timeout = 0  # non-blocking: one read returns what has arrived
+        try:
+            return self._port.read(MAX_LINE_BYTES)
+        finally:
+            self._port.timeout = previous
 
     def _resync(self) -> None:
         """Discard unread input and drain bytes still in flight (late replies)."""

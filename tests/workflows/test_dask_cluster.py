@@ -110,14 +110,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             client.wait_for_workers(2, timeout=60)
         yield Cluster(address, workers)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
+        # Workers are killed: a SIGTERM'd worker closes gracefully, waiting for a task a
+        # cancelled run left running (40 s of a test worker's time in make test).
+        for p in workers.values():
+            p.kill()
+        if procs[0].poll() is None:
+            procs[0].terminate()
         for p in procs:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
         log.close()
 
 
