@@ -34,6 +34,23 @@ def _tab(win: MainWindow) -> TemperatureTab:
     return page
 
 
+def _stage_coloured_pixels(tab: TemperatureTab) -> int:
+    """Pixels of the stage curve's colour (#1f77b4) in a grab of the plot's data area,
+    the legend (which shows a stroke of every curve's colour) left out."""
+    item = tab.plot.getPlotItem()
+    image = tab.plot.grab().toImage()
+    area = tab.plot.mapFromScene(item.getViewBox().sceneBoundingRect()).boundingRect()
+    legend = tab.plot.mapFromScene(item.legend.sceneBoundingRect()).boundingRect()
+    count = 0
+    for y in range(max(area.top(), 0), min(area.bottom(), image.height())):
+        for x in range(max(area.left(), 0), min(area.right(), image.width())):
+            if legend.contains(x, y):
+                continue
+            r, g, b, _ = image.pixelColor(x, y).getRgb()
+            count += abs(r - 0x1F) <= 24 and abs(g - 0x77) <= 24 and abs(b - 0xB4) <= 24
+    return count
+
+
 def test_go_to_a_set_point_plots_and_settles(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
@@ -48,6 +65,11 @@ def test_go_to_a_set_point_plots_and_settles(
     assert tab.setpoint.minimum() == 15 and tab.setpoint.maximum() == 40
     assert "within 0.05 K" in tab.readout["criterion"].text()
     qtbot.waitUntil(lambda: not window.worker.busy, timeout=CONNECT_TIMEOUT_MS)
+    # the reading taken at connection is one point: drawn as a marker (a line alone
+    # left the plot empty until a second reading)
+    window.tabs.setCurrentWidget(tab)
+    assert len(tab.samples) == 1
+    assert _stage_coloured_pixels(tab) > 4
     tab.setpoint.setValue(32.0)
     qtbot.mouseClick(tab.go_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.info.text().startswith("Stable"), timeout=60_000)

@@ -111,8 +111,15 @@ class TemperatureTab(LabTab):
         self.plot = pg.PlotWidget(background="w")
         style_plot(self.plot.getPlotItem(), left=("temperature", "°C"), bottom=("bench clock", "s"))
         self.plot.addLegend(offset=(-5, 5))
-        self.stage_curve = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), name="stage")
-        self.board_curve = self.plot.plot([], [], pen=pg.mkPen("#d62728", width=2), name="board")
+        # markers as well as lines: a single reading (the "Read" button) draws no line
+        self.stage_curve = self.plot.plot(
+            [], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=5,
+            symbolPen=None, symbolBrush="#1f77b4", name="stage",
+        )  # fmt: skip
+        self.board_curve = self.plot.plot(
+            [], [], pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
+            symbolPen=None, symbolBrush="#d62728", name="board",
+        )  # fmt: skip
         self.setpoint_curve = self.plot.plot(
             [], [], pen=pg.mkPen("#555555", width=1, style=Qt.PenStyle.DashLine), name="set point"
         )
