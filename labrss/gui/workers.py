@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from labrss.gui.result_stream import ResultEvent, ResultStream
 from labrss.lab import Lab, LabError
+from labrss.workflows.run_close import CancelledError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,10 @@ URGENT = 0
 NORMAL = 10
 
 
-class JobCancelledError(Exception):
-    """Raised by `JobContext.check_cancel` when the job's cancel flag is set."""
+class JobCancelledError(CancelledError):
+    """Raised by `JobContext.check_cancel` when the job's cancel flag is set.
+
+    A `CancelledError`, so a workflow it stops records its run as ``interrupted``."""
 
 
 class NotConnectedError(LabError):

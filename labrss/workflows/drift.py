@@ -55,6 +55,7 @@ from labrss.workflows.memristor_rss import (
     program_bank_rss,
     resolve_bank,
 )
+from labrss.workflows.run_close import close_run_after
 from labrss.workflows.write_verify import DeviceRecorder, board_id_for
 
 __all__ = ["DEFAULT_TIMES_S", "DriftSettings", "DriftStudy", "drift_study"]
@@ -266,11 +267,7 @@ def drift_study(
         lab.open_all()
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
-                recorder.flush()
-                store.finish_run(run_id, "failed", note=str(exc))
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not mark drift run %d failed: %s", run_id, store_exc)
+            close_run_after(exc, store, run_id, what="drift", save=recorder.flush)
         raise
     study = DriftStudy(
         cells=[(int(r), int(c)) for r, c in cells],

@@ -78,6 +78,7 @@ from labrss.workflows.program import (
     save_program,
     verify_tile,
 )
+from labrss.workflows.run_close import close_run_after
 from labrss.workflows.write_verify import DeviceRecorder
 
 __all__ = [
@@ -622,17 +623,10 @@ def program_network_memristor(
             progress(total, total, "done")
         return result
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
-        try:
-            recorder.flush()
-            store.finish_run(
-                run_id,
-                status,  # type: ignore[arg-type]
-                instrument_time_s=lab.instrument_time_s - instrument0,
-                note=str(exc),
-            )
-        except Exception as store_exc:  # never mask the original error
-            log.error("could not close program run %d: %s", run_id, store_exc)
+        spent_s = lab.instrument_time_s - instrument0
+        close_run_after(
+            exc, store, run_id, what="program", instrument_time_s=spent_s, save=recorder.flush
+        )
         lab.safe()
         raise
 
@@ -707,10 +701,7 @@ def resolve_program(
         return result
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
-                store.finish_run(run_id, "failed", note=str(exc))
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not close program run %d: %s", run_id, store_exc)
+            close_run_after(exc, store, run_id, what="program")
         lab.safe()
         raise
 

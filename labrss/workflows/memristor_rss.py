@@ -54,6 +54,7 @@ from labrss.memristor import CoarsePlan, WriteVerifySettings, coarse_levels
 from labrss.rss import solve
 from labrss.station import Station
 from labrss.store import Store
+from labrss.workflows.run_close import close_run_after
 from labrss.workflows.write_verify import (
     DeviceRecorder,
     DeviceResult,
@@ -574,11 +575,7 @@ def run_method(
             recorder.flush()
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
-                recorder.flush()
-                store.finish_run(run_id, "failed", note=str(exc))
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not mark run %d failed: %s", run_id, store_exc)
+            close_run_after(exc, store, run_id, what="memristor RSS", save=recorder.flush)
         raise
     point = MethodPoint(
         method=method,

@@ -44,7 +44,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,7 @@ from labrss.rss import solve_signed
 from labrss.store import Calibration, ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
 from labrss.workflows.ir_drop import WiringEstimate, compensate_tile, measure_wiring
+from labrss.workflows.run_close import CancelledError, close_run_after, status_after
 
 __all__ = [
     "DAC_HEADROOM",
@@ -103,25 +104,6 @@ ShouldStop = Callable[[], bool]
 #: Fraction of the station's DAC limit used for inputs by default: row voltages are set to
 #: ``V / gain`` to undo each DAC's measured gain error (sigma ~1e-3), which must stay legal.
 DAC_HEADROOM = 0.98
-
-
-class CancelledError(RuntimeError):
-    """The run was cancelled by its ``should_stop`` flag (the bench was left safe)."""
-
-
-def close_run_after(
-    exc: BaseException, store: Store, run_id: int, *, instrument_time_s: float, what: str
-) -> None:
-    """Close run ``run_id`` that ``exc`` ended: ``interrupted`` for a cancel or ^C, else
-    ``failed``, with the exception as its note. A store error here is logged, never
-    raised (it must not mask ``exc``); ``what`` names the run in that log line."""
-    status: Literal["interrupted", "failed"] = (
-        "interrupted" if isinstance(exc, CancelledError | KeyboardInterrupt) else "failed"
-    )
-    try:
-        store.finish_run(run_id, status, instrument_time_s=instrument_time_s, note=str(exc))
-    except Exception as store_exc:  # never mask the original error
-        log.error("could not close %s run %d: %s", what, run_id, store_exc)
 
 
 def check_settings(
@@ -1004,25 +986,11 @@ def program_network(
         save_program(store, result)
         store.finish_run(run_id, instrument_time_s=result.instrument_time_s)
         return result
-    except CancelledError as exc:
-        store.finish_run(
-            run_id,
-            "interrupted",
-            instrument_time_s=lab.instrument_time_s - instrument0,
-            note=str(exc),
-        )
-        lab.safe()
-        raise
     except BaseException as exc:
-        try:
-            store.finish_run(
-                run_id,
-                "failed",
-                instrument_time_s=lab.instrument_time_s - instrument0,
-                note=str(exc),
-            )
-        except Exception as store_exc:  # never mask the original error
-            log.error("could not mark program run %d failed: %s", run_id, store_exc)
+        spent_s = lab.instrument_time_s - instrument0
+        close_run_after(exc, store, run_id, instrument_time_s=spent_s, what="program")
+        if status_after(exc) == "interrupted":  # a cancel or a Ctrl-C: the bench safe now
+            lab.safe()
         raise
 
 

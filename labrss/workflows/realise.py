@@ -64,6 +64,7 @@ from labrss.rss import solve
 from labrss.rss.thermal import solve_over_span, span_errors
 from labrss.store import Calibration, ElementTCR, ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
+from labrss.workflows.run_close import close_run_after
 
 __all__ = [
     "CellSpan",
@@ -1071,7 +1072,7 @@ def realise(
             if progress is not None:
                 progress(len(plans) + i + 1, 2 * len(plans), f"verified cell ({t.r}, {t.c})")
     except BaseException as exc:
-        store.finish_run(run_id, "failed", note=f"{type(exc).__name__}: {exc}"[:500])
+        close_run_after(exc, store, run_id, what="realise")
         raise
     _store_result(store, result, now_C)
     store.finish_run(run_id, "completed")

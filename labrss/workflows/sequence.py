@@ -67,6 +67,7 @@ from labrss.workflows.memristor_module import (
 )
 from labrss.workflows.memristor_retention import RetentionSettings, retention
 from labrss.workflows.memristor_seek import seek
+from labrss.workflows.run_close import close_run_after
 
 MAX_STEPS = 100_000
 """Unrolled steps a sequence may have (a loop typo should not plan a billion steps)."""
@@ -500,9 +501,5 @@ def run_sequence(
         return result
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
-                save()
-                store.finish_run(run_id, "failed", note=str(exc))
-            except Exception:  # never mask the original error
-                pass
+            close_run_after(exc, store, run_id, what="sequence", save=save)
         raise

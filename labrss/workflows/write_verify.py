@@ -43,6 +43,7 @@ from labrss.lab.lab import PulseRecord
 from labrss.memristor import Pulse, Status, WriteVerifyPolicy, WriteVerifySettings
 from labrss.store import ReadingRow, Store, reading_key
 from labrss.workflows.boards import register_board
+from labrss.workflows.run_close import close_run_after
 
 __all__ = [
     "PULSE_DTYPE",
@@ -470,14 +471,9 @@ def write_verify(
         return result
     except BaseException as exc:
         if store is not None and run_id is not None:
-            try:
-                recorder.flush()
-                store.finish_run(
-                    run_id,
-                    "failed",
-                    instrument_time_s=lab.instrument_time_s + lab.pulse_time_s - time0,
-                    note=str(exc),
-                )
-            except Exception as store_exc:  # never mask the original error
-                log.error("could not mark write-verify run %d failed: %s", run_id, store_exc)
+            spent_s = lab.instrument_time_s + lab.pulse_time_s - time0
+            close_run_after(
+                exc, store, run_id, what="write-verify", instrument_time_s=spent_s,
+                save=recorder.flush,
+            )  # fmt: skip
         raise

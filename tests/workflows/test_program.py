@@ -20,7 +20,6 @@ from labrss.workflows.program import (
     CancelledError,
     ProgramSettings,
     calibrate_row_dacs,
-    close_run_after,
     element_model,
     load_program,
     map_network,
@@ -182,21 +181,29 @@ def test_bad_settings_are_refused() -> None:
         ProgramSettings(scale="row").validate()
 
 
-def test_cancel_leaves_the_bench_safe_and_the_run_interrupted(lab: Lab, calibrated: Store) -> None:
-    from labrss.workflows.program import CancelledError
-
+@pytest.mark.parametrize("how", ["cancel", "ctrl-c"])
+def test_cancel_leaves_the_bench_safe_and_the_run_interrupted(
+    lab: Lab, calibrated: Store, how: str
+) -> None:
+    """A cancel (``should_stop``) and a Ctrl-C alike: the run interrupted (a Ctrl-C said
+    failed), the verified tiles' readings kept, every switch open."""
     net, x_ref, _ = two_layer_network()
     calls = 0
 
     def stop_after_two_tiles() -> bool:
         nonlocal calls
         calls += 1
+        if how == "ctrl-c" and calls > 2:
+            raise KeyboardInterrupt
         return calls > 2
 
-    with pytest.raises(CancelledError, match="cancelled at layer 0 tile 2"):
+    expected = CancelledError if how == "cancel" else KeyboardInterrupt
+    with pytest.raises(expected):
         program_network(lab, calibrated, net, x_ref, should_stop=stop_after_two_tiles)
     (run,) = calibrated.runs(kind="program")
     assert run.status == "interrupted"
+    if how == "cancel":
+        assert run.note is not None and "cancelled at layer 0 tile 2" in run.note
     assert run.n_readings > 0  # the two verified tiles' readings are kept
     assert not lab.masks().any()
 
@@ -233,27 +240,3 @@ def test_dac_gains_ignore_a_stuck_closed_switch_in_another_row(tmp_path: Path) -
         # Same bound as the healthy board (3e-4), plus the calibration's own uncertainty
         # of the stuck branch's conductance (~1e-5 relative to the reference).
         np.testing.assert_allclose(dac.gain, truth["dac_gain"], atol=3.5e-4)
-
-
-@pytest.mark.parametrize(
-    ("exc", "status"),
-    [
-        (CancelledError("stop"), "interrupted"),
-        (KeyboardInterrupt(), "interrupted"),
-        (RuntimeError("SMU gone"), "failed"),
-    ],
-)
-def test_close_run_after_an_error(
-    tmp_path: Path, exc: BaseException, status: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    with Store(tmp_path / "lab.db") as store:
-        board = store.register_board("LABRSS,CROSSBAR-SIM,SIM-0001,1.0", "SIM-0001", 4, 3, 8)
-        run = store.start_run("mvm", board, {})
-        close_run_after(exc, store, run, instrument_time_s=1.5, what="mvm")
-        info = store.run(run)
-        assert (info.status, info.instrument_time_s, info.note) == (status, 1.5, str(exc))
-        # closing it again is a store error: logged, never raised over the run's own error
-        close_run_after(exc, store, run, instrument_time_s=1.5, what="mvm")
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
-        f"could not close mvm run {run}"
-    ]

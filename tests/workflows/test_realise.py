@@ -100,13 +100,25 @@ def test_realised_banks_are_within_their_expanded_uncertainty_of_the_truth(
             realise(lab, store, [*targets[:2], Target(2, 5, 1.0, "resistance")])
         assert not lab.masks().any()
         result = realise(lab, store, targets, RealiseSettings(tolerance=1e-2))
-        board_masks = lab.masks()
         assert lab.simulator is not None
         with lab.simulator.lock:
             truth = lab.simulator.model.truth()
         info = store.run(result.run_id)
         assert info.kind == "realise" and info.status == "completed"
         assert store.get_result(result.run_id, "predicted_S").shape == (3,)
+        board_masks = lab.masks()
+        # a Ctrl-C mid-run leaves the run interrupted, an error failed (it said failed for
+        # both); the error goes on to the caller
+        for exc, status in ((KeyboardInterrupt(), "interrupted"), (OSError("gone"), "failed")):
+
+            def stop(done: int, total: int, message: str, exc: BaseException = exc) -> None:
+                raise exc
+
+            with pytest.raises(type(exc)):
+                realise(lab, store, targets, RealiseSettings(tolerance=1e-2), progress=stop)
+            last = store.runs()[-1]
+            assert (last.kind, last.status) == ("realise", status)
+            assert last.note == (str(exc) or type(exc).__name__)
     for cell in result.cells:
         true = float(truth["cell_conductance_S"][cell.r, cell.c])
         mask = int(sum(1 << int(k) for k in np.flatnonzero(board_masks[cell.r, cell.c])))
