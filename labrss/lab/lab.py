@@ -81,7 +81,7 @@ from drivers.plugins import (
     find_board_driver,
 )
 from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
-from drivers.thermal import TemperatureController, open_thermal
+from drivers.thermal import TemperatureController
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
 from labrss.lab.guarded_board import BoardDriverError, GuardedBoard
 from labrss.lab.readings import ColumnPath, ColumnReading, Reading, ReadingKind
@@ -94,6 +94,7 @@ from labrss.lab.safety import (
     read_disturb_limits,
 )
 from labrss.lab.switch_wear import RelayWearWarning, wear_warnings
+from labrss.lab.thermal_controller import open_station_thermal
 from labrss.station import Station, StationError, default_station
 from labrss.station.config import (
     DEFAULT_VISA_LIBRARY,
@@ -365,15 +366,7 @@ class Lab:
             if self.simulator is None or self.simulator.thermal is None:
                 raise LabError(f"{self.station.name}: the simulated thermal stage is not running")
             address = self.simulator.thermal_resource
-        controller = open_thermal(
-            th.driver,
-            address,
-            th.limits,
-            timeout_s=th.timeout_s,
-            output=th.output,
-            sensor=th.sensor,
-            visa_library=DEFAULT_VISA_LIBRARY if th.simulated else th.visa_library,
-        )
+        controller = open_station_thermal(th, address)
         log.info("opened the thermal stage %s at %s", controller.identity, address)
         return controller
 

@@ -60,9 +60,9 @@ from drivers.plugins import (
     find_smu_driver,
 )
 from drivers.smu import SafetyLimits, SourceMeter
-from drivers.thermal import open_thermal
 from labrss.lab.lab import start_simulator
 from labrss.lab.safety import min_element_resistance, read_disturb_limits
+from labrss.lab.thermal_controller import open_station_thermal, thermal_visa_library
 from labrss.station import Station, StationError, default_station, load_station
 from labrss.station.config import DEFAULT_VISA_LIBRARY, format_geometry
 
@@ -300,7 +300,7 @@ def _check_thermal(station: Station, address: str, steps: _Steps, timeout_s: flo
     """The thermal stage's steps (`THERMAL_STEPS`, module docstring)."""
     th = station.thermal
     assert th is not None
-    library = DEFAULT_VISA_LIBRARY if th.simulated else th.visa_library
+    library = thermal_visa_library(th)
     finding = discover(
         visa_library=library,
         resources=[address],
@@ -319,15 +319,7 @@ def _check_thermal(station: Station, address: str, steps: _Steps, timeout_s: flo
         steps.skip(THERMAL_STEPS[1:], "the temperature controller was not identified")
         return
     try:
-        stage = open_thermal(
-            th.driver,
-            address,
-            th.limits,
-            timeout_s=th.timeout_s,
-            output=th.output,
-            sensor=th.sensor,
-            visa_library=library,
-        )
+        stage = open_station_thermal(th, address)
     except (InstrumentError, PluginError, ValueError, OSError) as exc:
         steps.add(
             "thermal driver", "fail", _one_line(exc), "the message says what the driver needs"
