@@ -160,6 +160,14 @@ class SCPIInstrument:
         command = ":SYST:ERR?"
         return self.parse_error_reply(command, self.ask(command))
 
+    def check_error_reply(self, command: str, reply: str) -> None:
+        """The error-queue reply that ended ``command``'s line: a queued error raises
+        InstrumentCommandError naming the command, with the rest of the queue drained."""
+        code, message = self.parse_error_reply(command, reply)
+        if code != 0:
+            errors = [(code, message), *self.read_errors()]
+            raise InstrumentCommandError(errors, instrument=self.name, command=command)
+
     def parse_error_reply(self, command: str, reply: str) -> tuple[int, str]:
         """An error-queue reply to ``command`` as ``(code, message)``; a malformed one
         raises InstrumentError naming the instrument and the command."""

@@ -31,7 +31,6 @@ from typing import Final
 
 from drivers.adapters import Adapter
 from drivers.errors import (
-    InstrumentCommandError,
     InstrumentError,
     InstrumentIdentityError,
     InstrumentModeError,
@@ -307,10 +306,7 @@ class Keithley2450(SCPISourceMeter):
             super()._send_checked(commands)
             return
         line = ";".join([*commands, ":SYST:ERR?"])
-        code, message = self.parse_error_reply(line, self.ask(line))
-        if code != 0:
-            errors = [(code, message), *self.read_errors()]
-            raise InstrumentCommandError(errors, instrument=self.name, command=line)
+        self.check_error_reply(line, self.ask(line))
 
     def changed_measurement_commands(
         self,
@@ -392,10 +388,7 @@ class Keithley2450(SCPISourceMeter):
                     command=line,
                 )
             values, tripped, range_A = self._split_compound(line, ";".join(parts[:3]))
-            code, message = self.parse_error_reply(line, parts[3])
-            if code != 0:
-                errors = [(code, message), *self.read_errors()]
-                raise InstrumentCommandError(errors, instrument=self.name, command=line)
+            self.check_error_reply(line, parts[3])
             if len(values) != 3:
                 raise InstrumentError(
                     f"expected 3 reading elements, got {len(values)}",

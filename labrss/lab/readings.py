@@ -87,6 +87,16 @@ class Reading:
         }
 
 
+def reversal_conductance_S(plus: Reading, minus: Reading) -> float | None:
+    """A cell's conductance from a +V / -V pair of readings (S): (I+ - I-) / (V+ - V-),
+    in which offsets (the meter's zero, thermal EMFs) cancel. None when either reading
+    tripped its limit or the two voltages are equal: the pair says nothing."""
+    dv = plus.voltage_V - minus.voltage_V
+    if plus.limit_tripped or minus.limit_tripped or dv == 0:
+        return None
+    return (plus.current_A - minus.current_A) / dv
+
+
 @dataclass(frozen=True, eq=False)
 class ColumnReading:
     """Every column's current during an MVM read-out.

@@ -57,6 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from labrss.lab import Lab
+from labrss.lab.readings import reversal_conductance_S
 from labrss.metrology.budget import BankUncertainty, ElementBudget
 from labrss.metrology.smu_accuracy import AccuracyTableError, accuracy_for_model
 from labrss.metrology.tcr import CommonTCR, split_common
@@ -79,6 +80,7 @@ __all__ = [
     "cell_temperatures",
     "check_unique",
     "common_tcr",
+    "datasheet_leakage_rate",
     "load_targets",
     "parse_quantity",
     "parse_targets",
@@ -535,6 +537,12 @@ def board_leakage_rate(store: Store, board_id: int) -> tuple[float, float, str]:
         rate, u = leak.get("rate_per_K"), leak.get("u_rate_per_K")
         if isinstance(rate, float) and isinstance(u, float) and math.isfinite(rate + u):
             return rate, u, f"thermal calibration run {run.id}"
+    return datasheet_leakage_rate()
+
+
+def datasheet_leakage_rate() -> tuple[float, float, str]:
+    """The off-leakage growth rate of the datasheet rule (1/K: doubling every
+    `LEAKAGE_DOUBLING_K`), its uncertainty (a quarter of it) and that source."""
     rate = math.log(2.0) / LEAKAGE_DOUBLING_K
     return rate, 0.25 * rate, f"datasheet rule (doubling every {LEAKAGE_DOUBLING_K:g} K)"
 
@@ -590,11 +598,7 @@ def cell_span(  # noqa: PLR0917 (the cell, its target and the span)
         float(np.nan_to_num(calibration.leakage_S[r, c], nan=0.0)),
         CellLeakage(0.0, t0, 0.0),
     )
-    rate, u_rate, rate_from = leakage_rate or (
-        math.log(2.0) / LEAKAGE_DOUBLING_K,
-        0.25 * math.log(2.0) / LEAKAGE_DOUBLING_K,
-        f"datasheet rule (doubling every {LEAKAGE_DOUBLING_K:g} K)",
-    )
+    rate, u_rate, rate_from = leakage_rate or datasheet_leakage_rate()
     c0_ref = c0_reference_C if math.isfinite(c0_reference_C) else t0
     model = dataclasses.replace(
         model, leakage=CellLeakage(model.c0_S, c0_ref, rate, u_rate, rate_from)
@@ -693,8 +697,8 @@ def _worst_bound(  # noqa: PLR0917 (the cell, a mask and its predicted errors)
 ) -> float:
     """A bound (S) the mask's true worst error over the span stays within (k = 2), relative
     to the target that follows the common TCR: at each reported temperature T the
-    predicted error (the off-leakage's drift, ``model.leakage``, is in it) plus
-    ``model.leakage``) is in the prediction; k times the error's standard uncertainty:
+    predicted error (the off-leakage's drift, ``model.leakage``, is in it) plus k times the
+    error's standard uncertainty:
     the calibration's cell-to-cell components at T0 (`_UNCOMMON`), each element's TCR
     uncertainty over ``T - T0`` and the leakage model's (issue 17: the prediction must
     cover the truth)."""
@@ -941,10 +945,9 @@ def _verify(
                 )
                 ranges.add(float(reading.current_range_A))
                 volts.append(float(reading.voltage_V))
-            dv = plus.voltage_V - minus.voltage_V
-            if plus.limit_tripped or minus.limit_tripped or dv == 0:
-                continue
-            pairs.append((plus.current_A - minus.current_A) / dv)
+            pair_S = reversal_conductance_S(plus, minus)
+            if pair_S is not None:
+                pairs.append(pair_S)
     finally:
         for c in others:
             lab.set_cell_mask(t.r, c, int(sum(1 << int(j) for j in np.flatnonzero(row[c]))))
@@ -992,12 +995,16 @@ def realise(
     calibration = store.latest_calibration(board_id)
     budget = calibration.budget
     now_C = math.nan
-    if budget is not None:
+    cells_C: tuple[FloatArray, FloatArray] | None = None
+    if budget is not None or settings.temperature_range_C is not None:
         try:
             now_C = float(lab.board.temperature_C())
         except Exception:  # no sensor: the temperature component stays the calibration's
             now_C = math.nan
-        budget = temperature_widening(budget, *cell_temperatures(store, calibration), now_C)
+        cells_C = cell_temperatures(store, calibration)
+    if budget is not None:
+        assert cells_C is not None
+        budget = temperature_widening(budget, *cells_C, now_C)
     plans = plan_targets(calibration, targets, budget)
     if settings.temperature_range_C is not None:
         tcr = store.latest_tcr(board_id)
@@ -1006,11 +1013,7 @@ def realise(
                 "--temperature-range needs the elements' temperature coefficients: run "
                 "`labrss calibrate --temperatures 20,30,40` (a thermal stage) first"
             )
-        if not math.isfinite(now_C):
-            try:
-                now_C = float(lab.board.temperature_C())
-            except Exception:
-                now_C = math.nan
+        assert cells_C is not None
         plans = plan_over_span(
             calibration,
             tcr,
@@ -1018,7 +1021,7 @@ def realise(
             settings.temperature_range_C,
             now_C,
             board_leakage_rate(store, board_id),
-            cell_temperatures(store, calibration)[0],
+            cells_C[0],
         )
     elif math.isfinite(now_C):
         tcr = store.latest_tcr(board_id)

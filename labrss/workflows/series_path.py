@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from labrss.lab import Lab
+from labrss.lab.readings import reversal_conductance_S
 from labrss.metrology.series_path import SeriesPath, series_from_additivity
 
 __all__ = ["measure_series_path"]
@@ -49,12 +50,12 @@ def _pairs(  # noqa: PLR0917 (private helper)
             r, c, mask, read_voltage_V=-abs(v), nplc=nplc, current_range_A=current_range_A
         )
         used = float(plus.current_range_A)
-        dv = plus.voltage_V - minus.voltage_V
-        if plus.limit_tripped or minus.limit_tripped or dv == 0:
+        pair_S = reversal_conductance_S(plus, minus)
+        if pair_S is None:
             raise RuntimeError(
                 f"cell ({r}, {c}) mask 0x{mask:X}: the series-path read tripped the limit"
             )
-        ys.append((plus.current_A - minus.current_A) / dv)
+        ys.append(pair_S)
     y = np.asarray(ys, dtype=np.float64)
     u = float(y.std(ddof=1) / math.sqrt(y.size)) if y.size > 1 else math.nan
     return float(y.mean()), u, used

@@ -152,12 +152,3 @@ def test_a_cancel_that_finds_only_queued_jobs_leaves_the_bench_safe(
     qtbot.waitUntil(lambda: cancelled == ["queued"] and not worker.busy)
     assert lab.safe_calls == 1
     worker.lab = None
-
-
-def test_a_stopped_job_leaves_its_run_interrupted_not_failed() -> None:
-    """The Stop button raises JobCancelledError inside a workflow's progress callback: a
-    cancel, so the workflow's run is closed ``interrupted`` (labrss.workflows.run_close)."""
-    from labrss.workflows.run_close import CancelledError, status_after
-
-    assert issubclass(JobCancelledError, CancelledError)
-    assert status_after(JobCancelledError("stopped")) == "interrupted"

@@ -12,6 +12,7 @@ import pytest
 from calibration.run import CalibrationRun
 from calibration.settings import CalibrationSettings, CellSelection
 from labrss.cli.main import main
+from labrss.gui.workers import JobCancelledError
 from labrss.lab import Lab
 from labrss.store import Store
 from labrss.workflows.realise import (
@@ -107,9 +108,13 @@ def test_realised_banks_are_within_their_expanded_uncertainty_of_the_truth(
         assert info.kind == "realise" and info.status == "completed"
         assert store.get_result(result.run_id, "predicted_S").shape == (3,)
         board_masks = lab.masks()
-        # a Ctrl-C mid-run leaves the run interrupted, an error failed (it said failed for
-        # both); the error goes on to the caller
-        for exc, status in ((KeyboardInterrupt(), "interrupted"), (OSError("gone"), "failed")):
+        # a Ctrl-C or the GUI's Stop mid-run leaves the run interrupted, an error failed
+        # (it said failed for all three); the exception goes on to the caller
+        for exc, status in (
+            (KeyboardInterrupt(), "interrupted"),
+            (JobCancelledError("Stop pressed"), "interrupted"),
+            (OSError("gone"), "failed"),
+        ):
 
             def stop(done: int, total: int, message: str, exc: BaseException = exc) -> None:
                 raise exc
