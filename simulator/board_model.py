@@ -218,9 +218,23 @@ class BoardModel:
         self._settle_stress()
         if np.array_equal(new, self._switches):
             return
+        # The cells whose bank changed: their conductances alone are computed again
+        # (a one-cell change on the large board: 16 branches instead of 65,536).
+        cell_g, cell_vals = self._cell_g, self._cell_g_values
+        changed = np.argwhere(np.any(new != self._switches, axis=2))
         # Break-before-make: open what must open, wait, close what must close.
         self._switches = new
         self._invalidate()
+        if cell_g is not None and cell_vals is not None and len(changed) <= 64:
+            rr, cc = changed[:, 0], changed[:, 1]
+            inst = self._inst
+            closed = (new[rr, cc] | inst.stuck_closed[rr, cc]) & ~inst.stuck_open[rr, cc]
+            series = cell_vals.resistance_ohm[rr, cc] + np.where(
+                closed, cell_vals.r_on_ohm[rr, cc], cell_vals.r_off_ohm[rr, cc]
+            )
+            cell_g = cell_g.copy()
+            cell_g[rr, cc] = (1.0 / series).sum(axis=1)  # as `_cell_conductance`, bit for bit
+            self._cell_g, self._cell_g_values = cell_g, cell_vals
         self.clock.advance(self.config.bbm_delay_s)
 
     def set_branch(self, r: int, c: int, k: int, closed: bool) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.nodal import Netlist, NodalSolver
-from simulator.nodal_update import DriftedBase, UpdatedNodalSolver, ZCache
+from simulator.nodal_update import DriftedBase, LowRankChanges, UpdatedNodalSolver, ZCache
 
 FloatArray = npt.NDArray[np.float64]
 RoutingMode = Literal["open", "cell", "mvm_adc", "mvm_smu"]
@@ -251,12 +251,16 @@ class CrossbarSolverCache:
     (temperature, aging: every cell a little, every ``update_step_s``), the base stays:
     the cells that moved by at most ``max_drift`` since it was factorised are solved
     through it by a convergent series (`DriftedBase`, stopped by a guaranteed bound),
-    the others count as low-rank changes. Beyond ``max_rank`` changes (many switches),
-    or when the node groups could differ (a zero-ohm routing switch, or open routing
-    where parts float), the state becomes the new base and is factorised. A cell routed alone is
-    the extreme case: the whole network seen from that cell's terminals reduces to the
-    ``k x k`` matrix ``W`` of the update, so each switch change of the cell costs
-    ``O(n k)`` with no triangular solve.
+    and the state's own changes (switched cells, routing switches between free nodes)
+    are folded into that series' matrix through columns of the base, which stay valid
+    for its whole life: the new values' state becomes the reference that later states
+    are low-rank updates of, so a value update re-solves only the excitation and the
+    cell being read instead of every column the state needs. Beyond ``max_rank`` changes
+    (many switches), or when the node groups could differ (a zero-ohm routing switch, or
+    open routing where parts float), the state becomes the new base and is factorised. A
+    cell routed alone is the extreme case: the whole network seen from that cell's
+    terminals reduces to the ``k x k`` matrix ``W`` of the update, so each switch change
+    of the cell costs ``O(n k)`` with no triangular solve.
     """
 
     default_max_rank = 48
@@ -299,9 +303,24 @@ class CrossbarSolverCache:
         self._base_g: FloatArray | None = None
         self._eff_g: FloatArray | None = None
         self._base_route: dict[tuple[int, int], float] = {}
+        self._ref_route: dict[tuple[int, int], float] = {}
+        """The routing switches of the reference state that updates are relative to (the
+        base's, with the changes a value update folded in)."""
         self._values_key: object = None
         self._base_routing: RoutingTopology | None = None
         self._cache: ZCache | None = None
+        self._route_maps: dict[RoutingTopology, dict[tuple[int, int], float] | None] = {}
+        self._route_changes_memo: (
+            tuple[
+                dict[tuple[int, int], float],
+                dict[tuple[int, int], float],
+                list[tuple[tuple[int, int], float]],
+            ]
+            | None
+        ) = None
+        self._base_cache: ZCache | None = None
+        """Columns of the base factorisation itself (no drift): they build each value
+        update's `LowRankChanges` and stay valid until the next factorisation."""
         self.factorisations = 0
         """How many base states were factorised."""
         self.updates = 0
@@ -320,16 +339,42 @@ class CrossbarSolverCache:
         )
 
     def _route_map(self, routing: RoutingTopology) -> dict[tuple[int, int], float] | None:
-        """Routing switches as {(node_a, node_b): conductance S}; None if one is 0 ohm."""
+        """Routing switches as {(node_a, node_b): conductance S}; None if one is 0 ohm.
+
+        Memoised per topology (the routing resistances are the board's, fixed): every
+        reading's state asks, and the same map object lets `_update` reuse its routing
+        changes. The maps are shared: never modified."""
+        if routing in self._route_maps:
+            return self._route_maps[routing]
         a, b, r = routing_edges(self.nodes, routing, self._route_row_ohm, self._route_col_ohm)
-        if np.any(r == 0.0):
-            return None
-        out: dict[tuple[int, int], float] = {}
-        for na, nb, g in zip(a.tolist(), b.tolist(), (1.0 / r).tolist(), strict=True):
-            if np.isfinite(g) and g > 0:
-                key = (na, nb)
-                out[key] = out.get(key, 0.0) + g
+        out: dict[tuple[int, int], float] | None = None
+        if not np.any(r == 0.0):
+            out = {}
+            for na, nb, g in zip(a.tolist(), b.tolist(), (1.0 / r).tolist(), strict=True):
+                if np.isfinite(g) and g > 0:
+                    key = (na, nb)
+                    out[key] = out.get(key, 0.0) + g
+        if len(self._route_maps) >= 4 * (self.nodes.rows + self.nodes.cols):
+            self._route_maps.clear()
+        self._route_maps[routing] = out
         return out
+
+    def _route_changes(
+        self, route: dict[tuple[int, int], float]
+    ) -> list[tuple[tuple[int, int], float]]:
+        """The routing switches that differ from the reference state's, with the change
+        of conductance (S); the last answer is kept (consecutive states share a routing)."""
+        memo = self._route_changes_memo
+        if memo is not None and memo[0] is route and memo[1] is self._ref_route:
+            return memo[2]
+        ref = self._ref_route
+        changes = [
+            (k, route.get(k, 0.0) - ref.get(k, 0.0))
+            for k in sorted(set(route) | set(ref))
+            if route.get(k, 0.0) != ref.get(k, 0.0)
+        ]
+        self._route_changes_memo = (route, ref, changes)
+        return changes
 
     def solver(
         self, g_S: FloatArray, routing: RoutingTopology, *, values_key: object
@@ -354,18 +399,27 @@ class CrossbarSolverCache:
             self._base is not None
             and route is not None
             and same_mode
-            and (values_key is self._values_key or self._drift(g_S, values_key))
+            and (values_key is self._values_key or self._drift(g_S, routing, route, values_key))
         ):
             updated = self._update(g_S, routing, route)
             if updated is not None:
                 return updated
         return self._rebase(g_S, routing, route, values_key)
 
-    def _drift(self, g_S: FloatArray, values_key: object) -> bool:
+    def _drift(
+        self,
+        g_S: FloatArray,
+        routing: RoutingTopology,
+        route: dict[tuple[int, int], float],
+        values_key: object,
+    ) -> bool:
         """New element values: keep the base factorisation, the moved cells solved as a
-        `DriftedBase` (the cells that moved by at most ``max_drift``; the others are
-        low-rank changes). False when a moved cell ends on a source (re-base)."""
+        `DriftedBase` (the cells that moved by at most ``max_drift``), the state's other
+        changes between free nodes folded into it (`LowRankChanges`), so that this state
+        becomes the reference of the next updates. False when a moved cell ends on a
+        source (re-base)."""
         assert self._base is not None and self._base_g is not None
+        assert self._base_cache is not None
         base = self._base
         ref = self._base_g.ravel()
         g = g_S.ravel()
@@ -383,15 +437,71 @@ class CrossbarSolverCache:
         eff = ref.copy()
         eff[cells] = g[cells]
         eps = float(rel[cells].max()) if cells.size else 0.0
+        # The state's switched cells and routing switches: into the series' matrix when
+        # both ends are free (then the source rows stay the base's); the others remain
+        # changes of every later state.
+        switched = np.flatnonzero((g != ref) & ~moved)
+        if switched.size > self.max_rank:
+            return False  # too many cells moved beyond a drift: factorise this state
+        sr, sc = np.divmod(switched, self.nodes.cols)
+        pa = base.group_of[self.nodes.row(sr, sc)]
+        pb = base.group_of[self.nodes.col(sr, sc)]
+        fold = ~fixed[pa] & ~fixed[pb] & (pa != pb)
+        eff[switched[fold]] = g[switched[fold]]
+        # Routing: all of its changes or none, so that the series' matrix is the network
+        # of a real state (a route moved from a TIA to the SMU, half folded, would leave
+        # a column nearly floating there and the matrix nearly singular).
+        route_a: list[int] = []
+        route_b: list[int] = []
+        route_d: list[float] = []
+        for key in sorted(set(route) | set(self._base_route)):
+            d = route.get(key, 0.0) - self._base_route.get(key, 0.0)
+            if d == 0.0:
+                continue
+            ka, kb = base.group_of[key[0]], base.group_of[key[1]]
+            if ka == kb:
+                continue
+            route_a.append(int(ka))
+            route_b.append(int(kb))
+            route_d.append(d)
+        if np.any(fixed[np.array(route_a + route_b, dtype=np.int64)]):
+            route_a, route_b, route_d = [], [], []
+            ref_route = self._base_route
+        else:
+            ref_route = route
+        fa = np.concatenate([pa[fold], np.array(route_a, dtype=np.int64)])
+        fb = np.concatenate([pb[fold], np.array(route_b, dtype=np.int64)])
+        ia = base.index_in_class[fa]
+        ib = base.index_in_class[fb]
+        changes = (
+            LowRankChanges(
+                self._base_cache.columns(ia, ib),
+                ia,
+                ib,
+                np.concatenate([(g - ref)[switched[fold]], np.array(route_d)]),
+            )
+            if ia.size
+            else None
+        )
         drifted = DriftedBase(
             base,
             base.index_in_class[ga[distinct]],
             base.index_in_class[gb[distinct]],
             (g - ref)[cells[distinct]],
             eps,
+            changes=changes,
         )
-        self._cache = ZCache(drifted, warm=self._cache)
+        # the next states usually switch the routed cell again (a calibration reading
+        # its subsets): its column comes in the same batch as the excitation
+        warm: list[tuple[int, int]] = []
+        if routing.mode == "cell" and routing.row is not None and routing.col is not None:
+            ga_c = base.group_of[self.nodes.row(routing.row, routing.col)]
+            gb_c = base.group_of[self.nodes.col(routing.row, routing.col)]
+            if ga_c != gb_c and not (fixed[ga_c] or fixed[gb_c]):
+                warm = [(int(base.index_in_class[ga_c]), int(base.index_in_class[gb_c]))]
+        self._cache = ZCache(drifted, warm=self._cache, warm_cols=warm)
         self._eff_g = eff.reshape(g_S.shape)
+        self._ref_route = ref_route
         self._values_key = values_key
         self.drift_updates += 1
         return True
@@ -416,9 +526,11 @@ class CrossbarSolverCache:
             self._base_g = g_S.copy()
             self._eff_g = self._base_g
             self._base_route = route if route is not None else {}
+            self._ref_route = self._base_route
             self._base_routing = routing
             self._values_key = values_key
-            self._cache = ZCache(solver)
+            self._base_cache = ZCache(solver)
+            self._cache = self._base_cache
         return solver
 
     def _update(
@@ -427,14 +539,9 @@ class CrossbarSolverCache:
         """This state as a low-rank update of the base, or None if too many conductances
         differ."""
         assert self._base is not None and self._eff_g is not None
-        ref = self._eff_g  # the base's conductances, drifted to the current values
+        ref = self._eff_g  # the reference state's conductances at the current values
         cells = np.flatnonzero(g_S.ravel() != ref.ravel())
-        keys = set(route) | set(self._base_route)
-        r_changes = [
-            (k, route.get(k, 0.0) - self._base_route.get(k, 0.0))
-            for k in sorted(keys)
-            if route.get(k, 0.0) != self._base_route.get(k, 0.0)
-        ]
+        r_changes = self._route_changes(route)
         if cells.size + len(r_changes) > self.max_rank:
             return None
         r, c = np.divmod(cells, self.nodes.cols)

@@ -41,6 +41,43 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+class LowRankChanges:
+    """Conductance changes between free nodes of a factorised base, ``M = A0 + U C U^T``,
+    solved by Sherman-Morrison-Woodbury: ``M^{-1} = A0^{-1} - Z (I + C W)^{-1} C Z^T``.
+
+    Args:
+        z: ``Z = A0^{-1} U`` (n_free, k), one column per change (`ZCache.columns` of the base).
+        ia, ib: the free indices of each change's two ends.
+        delta_S: ``C``'s diagonal, the conductance changes (S).
+    """
+
+    def __init__(self, z: FloatArray, ia: IntArray, ib: IntArray, delta_S: FloatArray) -> None:
+        self.z = np.asarray(z, dtype=np.float64)
+        self.ia = np.asarray(ia, dtype=np.int64)
+        self.ib = np.asarray(ib, dtype=np.int64)
+        self.dg = np.asarray(delta_S, dtype=np.float64)
+        self.rank = int(self.dg.size)
+        w = self.z[self.ia] - self.z[self.ib]  # W = U^T Z (k x k)
+        self._m = np.eye(self.rank) + self.dg[:, None] * w
+
+    def _ut(self, x: FloatArray) -> FloatArray:
+        """``U^T x``: each change's potential difference (k, n_rhs)."""
+        return np.asarray(x[self.ia] - x[self.ib])
+
+    def apply(self, y: FloatArray) -> FloatArray:
+        """``M^{-1} r`` from ``y = A0^{-1} r`` (n_free, n_rhs)."""
+        s = np.linalg.solve(self._m, self.dg[:, None] * self._ut(y))
+        return np.asarray(y - self.z @ s)
+
+    def matrix(self, n: int) -> Any:
+        """``U C U^T`` (n x n, CSR; checks)."""
+        ia, ib, d = self.ia, self.ib, self.dg
+        return sp.coo_matrix(
+            (np.concatenate([d, d, -d, -d]), (np.r_[ia, ib, ia, ib], np.r_[ia, ib, ib, ia])),
+            shape=(n, n),
+        ).tocsr()
+
+
 class DriftedBase:
     """A factorised base network whose conductances all moved a little (element values:
     temperature, aging), solved through the base's factorisation without refactorising.
@@ -61,9 +98,18 @@ class DriftedBase:
     caller refactorises) that is 2 to 6 pairs of triangular solves, against a
     factorisation 50 times as long on the large board.
 
+    ``changes``: conductances the state changed beyond a drift (a switched cell, a routing
+    switch), each between two free nodes, folded into the series' own matrix: ``M = A0 +
+    U C U^T`` (`LowRankChanges`, solved by Sherman-Morrison-Woodbury through columns
+    ``A0^{-1} U`` that stay valid for the base's whole life), and the series runs on
+    ``A = M + E``. ``M`` is the Laplacian of a real network (every edge's conductance >= 0)
+    that holds each drifted conductance at its base value, so the bound above holds in the
+    ``M`` norm unchanged. A state's switch and routing changes then cost no columns after
+    a value update: only what differs from this state does.
+
     Duck-types the parts of `NodalSolver` that `ZCache` and `UpdatedNodalSolver` use;
-    the moved conductances must join free nodes (the caller checks), so the source rows
-    (``a_fx``, ``laplacian_fixed_rows``) are the base's.
+    the moved and changed conductances must join free nodes (the caller checks), so the
+    source rows (``a_fx``, ``laplacian_fixed_rows``) are the base's.
     """
 
     def __init__(
@@ -75,6 +121,7 @@ class DriftedBase:
         eps: float,
         *,
         tol: float = 1e-15,
+        changes: LowRankChanges | None = None,
     ) -> None:
         if not 0.0 <= eps < 0.5:
             raise ValueError(f"drift bound eps must be in [0, 0.5), got {eps}")
@@ -93,6 +140,10 @@ class DriftedBase:
             shape=(n, n),
         ).tocsr()
         """``E`` (S), CSR: parallel changes between one pair add."""
+        self.changes = changes if changes is not None and changes.rank else None
+        self._m_ff = base.a_ff if self.changes is None else base.a_ff + self.changes.matrix(n)
+        """``M`` (S), CSR: its energy norm from its own entries (a removed routing switch's
+        term, subtracted from ``A0``'s quadratic form, would cancel its digits)."""
         self.group_of = base.group_of
         self.n_groups = base.n_groups
         self.n_free = base.n_free
@@ -143,12 +194,24 @@ class DriftedBase:
 
     @property
     def a_ff(self) -> Any:
-        """The drifted free-node matrix ``A0 + E`` (S), CSC (built on demand: checks)."""
-        return (self.base.a_ff + self._e).tocsc()
+        """The free-node matrix ``A0 + U C U^T + E`` (S), CSC (built on demand: checks)."""
+        a = self.base.a_ff + self._e
+        if self.changes is not None:
+            a = a + self.changes.matrix(self.base.n_free)
+        return a.tocsc()
 
     def _energy(self, x: FloatArray) -> FloatArray:
-        """``||x_col||_A0`` per column."""
-        return np.asarray(np.sqrt(np.maximum(np.einsum("ij,ij->j", x, self.base.a_ff @ x), 0.0)))
+        """``||x_col||_M`` per column (``M = A0 + U C U^T``)."""
+        e2 = np.einsum("ij,ij->j", x, self._m_ff @ x)
+        return np.asarray(np.sqrt(np.maximum(e2, 0.0)))
+
+    def _m_solve(self, rhs: FloatArray) -> FloatArray:
+        """``M^{-1} rhs``: a pair of triangular solves of the base, then the changes."""
+        y = self.base.solve_free(rhs)
+        self.solves += 1
+        if self.changes is not None:
+            y = self.changes.apply(y)
+        return np.asarray(y)
 
     chunk = 8
     """Columns per triangular solve: SuperLU's multi-column solve costs ~0.4 ms per
@@ -165,8 +228,7 @@ class DriftedBase:
                 ],
                 axis=1,
             )
-        term = self.base.solve_free(rhs)
-        self.solves += 1
+        term = self._m_solve(rhs)
         total = term.copy()
         if self.eps == 0.0 or self._d.size == 0:
             return total
@@ -178,8 +240,7 @@ class DriftedBase:
             live, term = live[going], term[:, going]
             if not live.size:
                 return total
-            term = -self.base.solve_free(self._e @ term)
-            self.solves += 1
+            term = -self._m_solve(self._e @ term)
             total[:, live] += term
         raise RuntimeError(f"drift series did not converge (eps = {self.eps})")
 
@@ -190,10 +251,11 @@ class ZCache:
     Bounded: first added, first out beyond ``max_columns``.
 
     ``warm``: the cache this one replaces (the previous element values of the same base).
-    The columns and right-hand sides that its last solves used are solved again here, in
-    one batch with the first miss: after a value update the next state usually needs the
-    same ones (the cell being read, its routing, the excitation), and one batched drift
-    series costs about what one column's does (`DriftedBase.solve_free`)."""
+    The right-hand sides that its last solves used, and the columns ``warm_cols`` (default:
+    its last solves' columns), are solved here in one batch with the first miss: after a
+    value update the next states usually need the same ones (the excitation, the cell
+    being read), and one batched drift series costs little more than one column's
+    (`DriftedBase.solve_free`)."""
 
     def __init__(
         self,
@@ -201,17 +263,23 @@ class ZCache:
         max_columns: int = 512,
         *,
         warm: ZCache | None = None,
+        warm_cols: list[tuple[int, int]] | None = None,
     ) -> None:
         self.base = base
         self.max_columns = max_columns
         self._cols: dict[tuple[int, int], FloatArray] = {}
         self._x0: dict[bytes, FloatArray] = {}
+        self._rhs: dict[bytes, FloatArray] = {}  # the right-hand sides of ``_x0``
         self._recent_cols: list[tuple[int, int]] = []
         self._recent_rhs: dict[bytes, FloatArray] = {}
-        self._warm_cols: list[tuple[int, int]] = list(warm._recent_cols) if warm else []
+        if warm_cols is None:
+            warm_cols = list(warm._recent_cols) if warm else []
+        self._warm_cols: list[tuple[int, int]] = list(warm_cols)
         self._warm_rhs: dict[bytes, FloatArray] = dict(warm._recent_rhs) if warm else {}
         self.solves = 0
-        """Pairs of triangular solves done (for tests and benchmarks)."""
+        """Batches solved (for tests and benchmarks)."""
+        self.columns_solved = 0
+        """Right-hand-side columns solved, all batches (for tests and benchmarks)."""
 
     @staticmethod
     def _rhs_key(rhs: FloatArray) -> bytes:
@@ -238,13 +306,22 @@ class ZCache:
             has_b = ib >= 0
             z_rhs[ib[has_b], cols[has_b]] = -1.0
             blocks.append(z_rhs)
-        x = self.base.solve_free(np.concatenate(blocks, axis=1))
-        self.solves += 1
+        rhs_all = np.concatenate(blocks, axis=1)
+        # an excitation that drives nothing (the board's own sources in cell routing,
+        # where no DAC or TIA is connected) is solved by zeros, not by a series
+        live = np.flatnonzero(np.any(rhs_all != 0.0, axis=0))
+        x = np.zeros_like(rhs_all)
+        if live.size:
+            x[:, live] = self.base.solve_free(rhs_all[:, live])
+            self.solves += 1
+            self.columns_solved += int(live.size)
         at = 0
         for rhs_key, rhs in rhs_list:
             if len(self._x0) >= 8:
+                self._rhs.pop(next(iter(self._x0)))
                 self._x0.pop(next(iter(self._x0)))
             self._x0[rhs_key] = x[:, at : at + rhs.shape[1]].copy()
+            self._rhs[rhs_key] = rhs
             at += rhs.shape[1]
         for j, col_key in enumerate(keys):
             self._cols[col_key] = x[:, at + j].copy()
@@ -260,12 +337,19 @@ class ZCache:
         self._recent_cols = keys
         return np.stack([self._cols[key] for key in keys], axis=1)
 
-    def x0(self, rhs: FloatArray) -> FloatArray:
-        """``A0^{-1} rhs`` for the base right-hand side ``rhs`` (n_free, n_rhs), cached."""
-        key = self._rhs_key(rhs)
+    def x0(
+        self, rhs: FloatArray | Callable[[], FloatArray], key: bytes | None = None
+    ) -> FloatArray:
+        """``A0^{-1} rhs`` for the base right-hand side ``rhs`` (n_free, n_rhs), cached.
+
+        ``key``: what identifies ``rhs`` (default: its bytes); with a key, ``rhs`` may be
+        a function that builds it, called only when it is not cached."""
+        if key is None:
+            assert not callable(rhs)
+            key = self._rhs_key(rhs)
         if key not in self._x0:
-            self._solve_batch([], [(key, rhs)])
-        self._recent_rhs = {key: rhs}
+            self._solve_batch([], [(key, rhs() if callable(rhs) else rhs)])
+        self._recent_rhs = {key: self._rhs[key]}
         return self._x0[key]
 
 
@@ -357,9 +441,13 @@ class UpdatedNodalSolver:
         """Node potentials for source potentials ``(n_fixed,)`` or ``(n_fixed, n_rhs)``."""
         base = self.base
         v_groups, squeeze = base.fixed_group_potentials(fixed_potentials_V)
-        rhs0 = np.ascontiguousarray(-(base.a_fx @ v_groups[base.fixed_groups]))
+        v_fixed = np.ascontiguousarray(v_groups[base.fixed_groups])
         if base.n_free:
-            x0 = self._cache.x0(rhs0)
+            # keyed by the source potentials (a few), not the right-hand side they make
+            x0 = self._cache.x0(
+                lambda: np.ascontiguousarray(-(base.a_fx @ v_fixed)),
+                key=v_fixed.tobytes() + bytes(str(v_fixed.shape), "ascii"),
+            )
             if self.rank:
                 beta = np.where(self._b_fixed[:, None], self._dg[:, None] * v_groups[self._gb], 0.0)
                 x = self._apply(x0, beta)

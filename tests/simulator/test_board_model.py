@@ -367,3 +367,25 @@ def test_safe_state_and_routing_validation() -> None:
         model.set_cell_mask(0, 8, 1)
     assert model.serial == "SIM-0"
     assert model.info()["adc_range_A"] == pytest.approx(SMALL.adc.range_A)
+
+
+def test_cell_conductances_after_a_switch_change_are_those_of_a_full_evaluation() -> None:
+    """A switch change recomputes only the changed cells' conductances (`_apply_switches`):
+    bit for bit what evaluating every branch gives, stuck switches included."""
+    cfg = load_board_config("small")
+    model = BoardModel(cfg, 4)
+    rng = np.random.default_rng(2)
+    rows, cols, k = cfg.geometry.shape
+    model.set_routing(Routing("cell", 0, 0))
+    for i in range(60):
+        if i % 10 == 9:
+            model.set_row_masks(
+                int(rng.integers(rows)), [int(m) for m in rng.integers(0, 2**k, cols)]
+            )
+        else:
+            r, c = int(rng.integers(rows)), int(rng.integers(cols))
+            model.set_cell_mask(r, c, int(rng.integers(0, 2**k)))
+        values = model._current_values()  # the cache's answer is what is tested
+        cached = model._cell_conductance(values)
+        closed = model.effective_switches()
+        assert np.array_equal(cached, values.branch_conductance_S(closed).sum(axis=2)), i

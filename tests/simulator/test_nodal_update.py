@@ -25,7 +25,7 @@ import scipy.sparse.linalg as spla  # type: ignore[import-untyped]
 from simulator.board_config import load_board_config
 from simulator.board_model import BoardModel, Routing
 from simulator.nodal import Netlist, NodalSolver
-from simulator.nodal_update import DriftedBase
+from simulator.nodal_update import DriftedBase, LowRankChanges, ZCache
 from tests.simulator.mna_reference import dense_mna
 
 SMALL = load_board_config("small")
@@ -195,3 +195,86 @@ def test_a_value_update_solves_what_the_next_reading_needs_in_one_batch() -> Non
         m.set_cell_mask(2, 3, 0b1000)
     _agree(fast.smu_port().g_S, full.smu_port().g_S, "next mask", _dense_current(full, 0, 0))
     assert cache.solves == 1
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-3])
+def test_drifted_base_with_switched_conductances_solves_that_network(eps: float) -> None:
+    """`DriftedBase` with `LowRankChanges` (conductances added, raised, lowered and removed
+    between free nodes, as a switched cell or a moved routing switch) and every other
+    conductance drifted: its matrix is that of the network rebuilt from scratch with those
+    conductances, and its solves are that network's."""
+    rng = np.random.default_rng(11)
+    n = 80
+    a = rng.integers(0, n, 320)
+    b = (a + rng.integers(1, n, 320)) % n
+    g = 10.0 ** rng.uniform(-6, 2, 320)
+    net = Netlist.from_resistors(n, a, b, 1.0 / g, fixed_nodes=[0, 1])
+    base = NodalSolver(net)
+    grp = base.group_of
+    free = ~base.fixed_group_flag[grp[a]] & ~base.fixed_group_flag[grp[b]] & (grp[a] != grp[b])
+    idx = np.flatnonzero(free)
+    switched = idx[:6]  # lowered, removed, raised (x 1e3: beyond any drift)
+    new_g = g.copy()
+    new_g[switched] = g[switched] * np.array([0.5, 0.0, 1e3, 0.0, 0.1, 2.0])
+    drifted = idx[6:]
+    new_g[drifted] = g[drifted] * (1.0 + rng.uniform(-eps, eps, drifted.size))
+    added = (int(a[idx[0]]), int(b[idx[3]]), 7.0)  # a conductance the base does not have
+    ia_d = base.index_in_class[grp[a[drifted]]]
+    ib_d = base.index_in_class[grp[b[drifted]]]
+    ia_s = base.index_in_class[grp[np.r_[a[switched], added[0]]]]
+    ib_s = base.index_in_class[grp[np.r_[b[switched], added[1]]]]
+    z = ZCache(base).columns(ia_s, ib_s)
+    changes = LowRankChanges(z, ia_s, ib_s, np.r_[new_g[switched] - g[switched], added[2]])
+    solver = DriftedBase(
+        base, ia_d, ib_d, new_g[drifted] - g[drifted], eps * 1.0000001, changes=changes
+    )
+    keep = new_g > 0
+    rebuilt = NodalSolver(
+        Netlist(
+            n_nodes=n,
+            node_a=np.r_[net.node_a[keep], added[0]],
+            node_b=np.r_[net.node_b[keep], added[1]],
+            conductance_S=np.r_[new_g[keep], added[2]],
+            short_a=net.short_a,
+            short_b=net.short_b,
+            fixed_nodes=net.fixed_nodes,
+        )
+    )
+    assert np.array_equal(rebuilt.group_of, base.group_of)
+    diff = (solver.a_ff - rebuilt.a_ff).toarray()
+    assert np.abs(diff).max() <= 1e-12 * np.abs(rebuilt.a_ff.toarray()).max()
+    rhs = rng.standard_normal((base.n_free, 3))
+    x = solver.solve_free(rhs)
+    exact = rebuilt.solve_free(rhs)
+    np.testing.assert_allclose(x, exact, rtol=1e-9, atol=1e-11 * np.abs(exact).max())
+
+
+def test_a_value_update_in_a_cell_routing_re_solves_the_excitation_and_the_cell_alone() -> None:
+    """After a value update, the cell-routed state (its cell switched, its routing moved
+    from the base's) is the reference of the next states: the update solves the excitation
+    and the read cell's column only (one batch of two columns), not one per routing switch
+    and switched cell, and the next masks of that cell cost nothing more."""
+    cfg = load_board_config("default")
+    fast = BoardModel(cfg, 5, low_rank_updates=True)
+    full = BoardModel(cfg, 5, low_rank_updates=False)
+    for m in (fast, full):
+        m.set_routing(Routing("cell", 0, 1))
+        m.set_cell_mask(0, 1, 0b11)
+        m.smu_port()  # the base state
+        m.set_cell_mask(0, 1, 0)
+        m.set_routing(Routing("cell", 3, 6))  # four routing switches moved, two cells
+        m.set_cell_mask(3, 6, 0b1)
+        m.smu_port()
+        m.clock.advance(1.5)  # a value update
+    pf, pr = fast.smu_port(), full.smu_port()
+    _agree(pf.g_S, pr.g_S, "after the value update", _dense_current(full, 0, 0))
+    cache = fast._solvers._cache  # what it solved is what is tested
+    assert cache is not None
+    assert fast.n_drift_updates == 1
+    assert (cache.solves, cache.columns_solved) == (1, 2)
+    for k in range(1, cfg.geometry.branches):
+        for m in (fast, full):
+            m.set_cell_mask(3, 6, 1 << k)
+        _agree(fast.smu_port().g_S, full.smu_port().g_S, f"mask {k}", _dense_current(full, 0, 0))
+    assert (cache.solves, cache.columns_solved) == (1, 2)
+    assert fast.n_factorisations == 1
