@@ -55,7 +55,7 @@ import datetime
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -318,6 +318,35 @@ def build_plan(
                 for s in signs:
                     plan.append(PlannedReading(r, c, 1 << k, rnd, "drift", k, s))
     return plan
+
+
+SERIES_MAX_READINGS = 16
+"""Most readings taken as one series (`Lab.measure_subset_series`): a stop request or an
+interruption waits for at most this many (~0.4 s at 1 PLC)."""
+
+
+def series_groups(
+    readings: Sequence[tuple[PlannedReading, float | None]],
+) -> Iterator[list[tuple[PlannedReading, float | None]]]:
+    """Consecutive planned readings (each with its fixed current range, None: the
+    station's) grouped into series that need nothing between them: one cell and subset,
+    one role and, for drift rounds (a wait between rounds), one round; at most
+    `SERIES_MAX_READINGS` each. The order is kept."""
+    group: list[tuple[PlannedReading, float | None]] = []
+    for item in readings:
+        p = item[0]
+        if group:
+            q = group[0][0]
+            if (
+                len(group) >= SERIES_MAX_READINGS
+                or (p.r, p.c, p.mask, p.role) != (q.r, q.c, q.mask, q.role)
+                or (p.role == "drift" and p.repeat != q.repeat)
+            ):
+                yield group
+                group = []
+        group.append(item)
+    if group:
+        yield group
 
 
 def link_readings(
@@ -1323,46 +1352,50 @@ class CalibrationRun:
                 {"run_id": run_id, "status": "interrupted", "readings": measured},
             )
 
-        def take(p: PlannedReading, current_range_A: float | None = None) -> None:
+        def take(group: Sequence[tuple[PlannedReading, float | None]]) -> None:
+            """The readings of ``group`` (one cell and subset; each with its sign and
+            fixed current range, None: the station's), in one `Lab.measure_subset_series`."""
             nonlocal measured
-            reading = lab.measure_subset(
-                p.r,
-                p.c,
-                p.mask,
+            first = group[0][0]
+            readings = lab.measure_subset_series(
+                first.r,
+                first.c,
+                first.mask,
+                [(p.sign * float(settings.read_voltage_V or 0.0), rng) for p, rng in group],
                 nplc=settings.nplc,
-                read_voltage_V=p.sign * float(settings.read_voltage_V or 0.0),
-                current_range_A=current_range_A,
             )
-            buffer.append(
-                ReadingRow(
-                    key=p.key,
-                    r=p.r,
-                    c=p.c,
-                    mask=p.mask,
-                    value=reading.conductance_S
-                    if math.isfinite(reading.conductance_S)
-                    else math.nan,
-                    voltage_V=reading.voltage_V,
-                    current_A=reading.current_A,
-                    current_range_A=reading.current_range_A,
-                    nplc=reading.nplc,
-                    four_wire=reading.four_wire,
-                    limit_tripped=reading.limit_tripped,
-                    instrument_time_s=reading.time_s,
+            for (p, _), reading in zip(group, readings, strict=True):
+                buffer.append(
+                    ReadingRow(
+                        key=p.key,
+                        r=p.r,
+                        c=p.c,
+                        mask=p.mask,
+                        value=reading.conductance_S
+                        if math.isfinite(reading.conductance_S)
+                        else math.nan,
+                        voltage_V=reading.voltage_V,
+                        current_A=reading.current_A,
+                        current_range_A=reading.current_range_A,
+                        nplc=reading.nplc,
+                        four_wire=reading.four_wire,
+                        limit_tripped=reading.limit_tripped,
+                        instrument_time_s=reading.time_s,
+                    )
                 )
-            )
-            measured += 1
-            if len(buffer) >= settings.batch_size:
-                flush()
-            report((p.r, p.c))
+                measured += 1
+                if len(buffer) >= settings.batch_size:
+                    flush()
+                report((p.r, p.c))
 
         link_plan: LinkPlan | None = None
         try:
             lab.open_all()  # every other cell open: the guarded read is accurate
             report(None)
-            for p in todo:
+            for group in series_groups([(p, None) for p in todo]):
                 if stop_requested():
                     return interrupted()
+                p = group[0][0]
                 if (p.r, p.c) != last_cell and p.role != "drift":
                     self._sample_temperature(p.r, p.c)
                     last_cell = (p.r, p.c)
@@ -1371,7 +1404,7 @@ class CalibrationRun:
                         flush()
                         self._wait_between_rounds(settings.drift_interval_s)
                     last_drift_round = p.repeat
-                take(p)
+                take(group)
             if todo:
                 self._sample_temperature(-1, -1)  # after the last cell
             flush()
@@ -1381,10 +1414,10 @@ class CalibrationRun:
             link_todo = [(p, rng) for p, rng in link_list if p.key not in done_keys]
             total[0] += len(link_list)
             total[1] += len(link_list) - len(link_todo)
-            for p, rng in link_todo:
+            for link_group in series_groups(link_todo):
                 if stop_requested():
                     return interrupted()
-                take(p, rng)
+                take(link_group)
             flush()
             lab.open_all()
         except BaseException as exc:

@@ -21,7 +21,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -123,6 +123,15 @@ class SMUReading:
         if self.voltage_V == 0.0:
             return math.copysign(math.inf, self.current_A) if self.current_A else math.nan
         return self.current_A / self.voltage_V
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One reading of `SourceMeter.measure_series`: the source level (V) and the current
+    measure range (A; None: autorange)."""
+
+    level_V: float
+    current_range_A: float | None = None
 
 
 class SourceMeter(abc.ABC):
@@ -240,6 +249,29 @@ class SourceMeter(abc.ABC):
             reading = self.measure()
         self.check_errors("output off")
         return reading
+
+    def measure_series(
+        self, points: Sequence[SeriesPoint], *, nplc: float, four_wire: bool = False
+    ) -> list[SMUReading]:
+        """`measure_once` for each point in order, the range set first (nothing switched
+        between them): a subset read at +V and -V, or on two adjacent ranges.
+
+        Every level is checked against the limits before anything is sent. Each reading
+        has the output on for it alone, as `measure_once`; when this returns the output
+        is off and the error queue empty. On any failure the output is sent off (best
+        effort) and the readings of the series are not returned. This default takes the
+        exchanges of `configure_measurement` and `measure_once` per point; a driver may
+        send several readings per line (`drivers.keithley2450.Keithley2450.measure_series`).
+        """
+        for point in points:
+            self.check_voltage_limit(point.level_V, "measure_series")
+        readings = []
+        for point in points:
+            self.configure_measurement(
+                nplc=nplc, current_range_A=point.current_range_A, four_wire=four_wire
+            )
+            readings.append(self.measure_once(point.level_V))
+        return readings
 
     def read_compliance_A(self) -> float:
         """The current compliance in force, read back from the instrument (A).

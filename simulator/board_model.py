@@ -471,18 +471,24 @@ class BoardModel:
         potentials near the force voltage (it rounded to ~1e-4 relative on a cell of
         leakage only)."""
         routing = self._routing
-        v = sol.group_potentials_V[sol.solver.group_of]
+        v, group_of = sol.group_potentials_V, sol.solver.group_of  # gathered per node used
         nodes = self._nodes
         g = self._cell_conductance(self._current_values())
         if routing.mode == "cell":
             assert routing.row is not None
             cols = np.arange(self.geometry.cols)
-            d = v[nodes.row(routing.row, cols)] - v[nodes.col(routing.row, cols)]
+            d = (
+                v[group_of[nodes.row(routing.row, cols)]]
+                - v[group_of[nodes.col(routing.row, cols)]]
+            )
             return np.asarray(g[routing.row] @ d)
         if routing.mode == "mvm_smu":
             assert routing.col is not None
             rows = np.arange(self.geometry.rows)
-            d = v[nodes.col(rows, routing.col)] - v[nodes.row(rows, routing.col)]
+            d = (
+                v[group_of[nodes.col(rows, routing.col)]]
+                - v[group_of[nodes.row(rows, routing.col)]]
+            )
             return np.asarray(g[:, routing.col] @ d)
         return np.zeros(v.shape[1])
 

@@ -28,7 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.nodal import Netlist, NodalSolver
-from simulator.nodal_update import DriftedBase, LowRankChanges, UpdatedNodalSolver, ZCache
+from simulator.nodal_update import (
+    DriftedBase,
+    Incidence,
+    LowRankChanges,
+    UpdatedNodalSolver,
+    ZCache,
+)
 
 FloatArray = npt.NDArray[np.float64]
 RoutingMode = Literal["open", "cell", "mvm_adc", "mvm_smu"]
@@ -319,6 +325,10 @@ class CrossbarSolverCache:
             | None
         ) = None
         self._base_cache: ZCache | None = None
+        self._incidence: Incidence | None = None
+        """The cells that may drift, as `DriftedBase`'s ``E = U diag(d) U^T`` (per base)."""
+        self._cell_slot: npt.NDArray[np.int64] | None = None
+        """Per cell (row-major): its column in ``_incidence``, -1 when it has none."""
         """Columns of the base factorisation itself (no drift): they build each value
         update's `LowRankChanges` and stay valid until the next factorisation."""
         self.factorisations = 0
@@ -433,7 +443,10 @@ class CrossbarSolverCache:
         fixed = base.fixed_group_flag
         if np.any(fixed[ga] | fixed[gb]):
             return False
-        distinct = ga != gb
+        assert self._incidence is not None and self._cell_slot is not None
+        slots = self._cell_slot[cells]
+        drift_S = np.zeros(self._incidence.size)
+        drift_S[slots[slots >= 0]] = (g - ref)[cells[slots >= 0]]  # (shorted across: none)
         eff = ref.copy()
         eff[cells] = g[cells]
         eps = float(rel[cells].max()) if cells.size else 0.0
@@ -483,14 +496,8 @@ class CrossbarSolverCache:
             if ia.size
             else None
         )
-        drifted = DriftedBase(
-            base,
-            base.index_in_class[ga[distinct]],
-            base.index_in_class[gb[distinct]],
-            (g - ref)[cells[distinct]],
-            eps,
-            changes=changes,
-        )
+        inc = self._incidence
+        drifted = DriftedBase(base, inc.ia, inc.ib, drift_S, eps, changes=changes, incidence=inc)
         # the next states usually switch the routed cell again (a calibration reading
         # its subsets): its column comes in the same batch as the excitation
         warm: list[tuple[int, int]] = []
@@ -499,7 +506,7 @@ class CrossbarSolverCache:
             gb_c = base.group_of[self.nodes.col(routing.row, routing.col)]
             if ga_c != gb_c and not (fixed[ga_c] or fixed[gb_c]):
                 warm = [(int(base.index_in_class[ga_c]), int(base.index_in_class[gb_c]))]
-        self._cache = ZCache(drifted, warm=self._cache, warm_cols=warm)
+        self._cache = ZCache(drifted, warm=self._cache, warm_cols=warm, first=self._base_cache)
         self._eff_g = eff.reshape(g_S.shape)
         self._ref_route = ref_route
         self._values_key = values_key
@@ -531,6 +538,20 @@ class CrossbarSolverCache:
             self._values_key = values_key
             self._base_cache = ZCache(solver)
             self._cache = self._base_cache
+            # every cell that can drift between two free node groups, once per base
+            cells = np.arange(g_S.size)
+            r, c = np.divmod(cells, self.nodes.cols)
+            ga = solver.group_of[self.nodes.row(r, c)]
+            gb = solver.group_of[self.nodes.col(r, c)]
+            fixed = solver.fixed_group_flag
+            usable = ~fixed[ga] & ~fixed[gb] & (ga != gb)
+            self._cell_slot = np.full(g_S.size, -1, dtype=np.int64)
+            self._cell_slot[usable] = np.arange(int(usable.sum()))
+            self._incidence = Incidence(
+                solver.n_free,
+                solver.index_in_class[ga[usable]],
+                solver.index_in_class[gb[usable]],
+            )
         return solver
 
     def _update(

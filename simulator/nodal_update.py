@@ -41,6 +41,24 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+class Incidence:
+    """``U`` (n_free x m): column ``e`` is ``e_a - e_b`` for conductance ``e`` between the
+    free indices ``ia[e]`` and ``ib[e]``. Built once per base for every conductance that
+    may drift, so that a value update only brings the changes ``d`` of ``E = U diag(d) U^T``.
+    """
+
+    def __init__(self, n_free: int, ia: IntArray, ib: IntArray) -> None:
+        self.ia = ia = np.asarray(ia, dtype=np.int64)
+        self.ib = ib = np.asarray(ib, dtype=np.int64)
+        self.size = int(ia.size)
+        cols = np.arange(self.size)
+        self.u = sp.csr_matrix(
+            (np.r_[np.ones(self.size), -np.ones(self.size)], (np.r_[ia, ib], np.r_[cols, cols])),
+            shape=(n_free, self.size),
+        )
+        self.u_t = self.u.T.tocsr()
+
+
 class LowRankChanges:
     """Conductance changes between free nodes of a factorised base, ``M = A0 + U C U^T``,
     solved by Sherman-Morrison-Woodbury: ``M^{-1} = A0^{-1} - Z (I + C W)^{-1} C Z^T``.
@@ -68,6 +86,10 @@ class LowRankChanges:
         """``M^{-1} r`` from ``y = A0^{-1} r`` (n_free, n_rhs)."""
         s = np.linalg.solve(self._m, self.dg[:, None] * self._ut(y))
         return np.asarray(y - self.z @ s)
+
+    def energy(self, x: FloatArray) -> FloatArray:
+        """``x^T U C U^T x`` per column (the changes' part of ``x^T M x``)."""
+        return np.asarray(self.dg @ self._ut(x) ** 2)
 
     def matrix(self, n: int) -> Any:
         """``U C U^T`` (n x n, CSR; checks)."""
@@ -122,28 +144,23 @@ class DriftedBase:
         *,
         tol: float = 1e-15,
         changes: LowRankChanges | None = None,
+        incidence: Incidence | None = None,
     ) -> None:
         if not 0.0 <= eps < 0.5:
             raise ValueError(f"drift bound eps must be in [0, 0.5), got {eps}")
         self.base = base
         self.eps = float(eps)
         self.tol = float(tol)
-        self._ia = np.asarray(ia, dtype=np.int64)
-        self._ib = np.asarray(ib, dtype=np.int64)
         self._d = np.asarray(delta_S, dtype=np.float64)
-        n, ia_, ib_, d = base.n_free, self._ia, self._ib, self._d
-        self._e = sp.coo_matrix(
-            (
-                np.concatenate([d, d, -d, -d]),
-                (np.r_[ia_, ib_, ia_, ib_], np.r_[ia_, ib_, ib_, ia_]),
-            ),
-            shape=(n, n),
-        ).tocsr()
-        """``E`` (S), CSR: parallel changes between one pair add."""
+        if incidence is None:
+            incidence = Incidence(base.n_free, ia, ib)
+        elif not (np.array_equal(incidence.ia, ia) and np.array_equal(incidence.ib, ib)):
+            raise ValueError("the incidence given is not that of ia, ib")
+        if incidence.size != self._d.size:
+            raise ValueError(f"{self._d.size} changes for {incidence.size} conductances")
+        self._inc = incidence
+        """``U`` of ``E = U diag(d) U^T`` (one column per conductance that may drift)."""
         self.changes = changes if changes is not None and changes.rank else None
-        self._m_ff = base.a_ff if self.changes is None else base.a_ff + self.changes.matrix(n)
-        """``M`` (S), CSR: its energy norm from its own entries (a removed routing switch's
-        term, subtracted from ``A0``'s quadratic form, would cancel its digits)."""
         self.group_of = base.group_of
         self.n_groups = base.n_groups
         self.n_free = base.n_free
@@ -195,14 +212,24 @@ class DriftedBase:
     @property
     def a_ff(self) -> Any:
         """The free-node matrix ``A0 + U C U^T + E`` (S), CSC (built on demand: checks)."""
-        a = self.base.a_ff + self._e
+        inc = self._inc.u
+        a = self.base.a_ff + inc @ sp.diags(self._d) @ inc.T
         if self.changes is not None:
             a = a + self.changes.matrix(self.base.n_free)
         return a.tocsc()
 
+    def _e_times(self, x: FloatArray) -> FloatArray:
+        """``E x`` (A per V of ``x``): the drifted conductances' currents."""
+        return np.asarray(self._inc.u @ (self._d[:, None] * (self._inc.u_t @ x)))
+
     def _energy(self, x: FloatArray) -> FloatArray:
-        """``||x_col||_M`` per column (``M = A0 + U C U^T``)."""
-        e2 = np.einsum("ij,ij->j", x, self._m_ff @ x)
+        """``||x_col||_M`` per column (``M = A0 + U C U^T``). ``M`` is the network of a real
+        state (`CrossbarSolverCache` folds routing changes all or none), so ``x^T A0 x``
+        exceeds ``x^T M x`` by a bounded factor and the changes' negative terms (a removed
+        switch) cancel no digits that matter to the series' stopping rule."""
+        e2 = np.einsum("ij,ij->j", x, self.base.a_ff @ x)
+        if self.changes is not None:
+            e2 = e2 + self.changes.energy(x)
         return np.asarray(np.sqrt(np.maximum(e2, 0.0)))
 
     def _m_solve(self, rhs: FloatArray) -> FloatArray:
@@ -217,31 +244,45 @@ class DriftedBase:
     """Columns per triangular solve: SuperLU's multi-column solve costs ~0.4 ms per
     column of the large board up to 8 columns, 1-3 ms per column beyond (measured)."""
 
-    def solve_free(self, rhs: FloatArray) -> FloatArray:
-        """``A^{-1} rhs`` (n_free, n_rhs) by the Neumann series (class docstring)."""
+    def solve_free(self, rhs: FloatArray, *, a0_solution: FloatArray | None = None) -> FloatArray:
+        """``A^{-1} rhs`` (n_free, n_rhs) by the Neumann series (class docstring).
+
+        ``a0_solution``: ``A0^{-1} rhs`` when the caller has it (the base's cached solves):
+        the first term then costs no triangular solve."""
         rhs = np.asarray(rhs, dtype=np.float64)
         if rhs.shape[1] > self.chunk:
             return np.concatenate(
                 [
-                    self.solve_free(rhs[:, j : j + self.chunk])
+                    self.solve_free(
+                        rhs[:, j : j + self.chunk],
+                        a0_solution=None
+                        if a0_solution is None
+                        else a0_solution[:, j : j + self.chunk],
+                    )
                     for j in range(0, rhs.shape[1], self.chunk)
                 ],
                 axis=1,
             )
-        term = self._m_solve(rhs)
+        if a0_solution is None:
+            term = self._m_solve(rhs)
+        elif self.changes is not None:
+            term = self.changes.apply(np.asarray(a0_solution, dtype=np.float64))
+        else:
+            term = np.array(a0_solution, dtype=np.float64)
         total = term.copy()
         if self.eps == 0.0 or self._d.size == 0:
             return total
-        first = self._energy(term)
+        first = norm = self._energy(term)
         ratio = self.eps / (1.0 - self.eps)
         live = np.arange(rhs.shape[1])  # columns whose series goes on
         for _ in range(200):
-            going = self._energy(term) * ratio > self.tol * first[live]
+            going = norm * ratio > self.tol * first[live]
             live, term = live[going], term[:, going]
             if not live.size:
                 return total
-            term = -self._m_solve(self._e @ term)
+            term = -self._m_solve(self._e_times(term))
             total[:, live] += term
+            norm = self._energy(term)
         raise RuntimeError(f"drift series did not converge (eps = {self.eps})")
 
 
@@ -255,7 +296,12 @@ class ZCache:
     its last solves' columns), are solved here in one batch with the first miss: after a
     value update the next states usually need the same ones (the excitation, the cell
     being read), and one batched drift series costs little more than one column's
-    (`DriftedBase.solve_free`)."""
+    (`DriftedBase.solve_free`).
+
+    ``first``: for a `DriftedBase`, the cache of its base factorisation: each series starts
+    from the base's exact solution of the same right-hand side, solved there once and kept
+    for the base's life (the excitation, the columns of the cells read), so a value update
+    costs the series' later terms only."""
 
     def __init__(
         self,
@@ -264,9 +310,11 @@ class ZCache:
         *,
         warm: ZCache | None = None,
         warm_cols: list[tuple[int, int]] | None = None,
+        first: ZCache | None = None,
     ) -> None:
         self.base = base
         self.max_columns = max_columns
+        self._first = first
         self._cols: dict[tuple[int, int], FloatArray] = {}
         self._x0: dict[bytes, FloatArray] = {}
         self._rhs: dict[bytes, FloatArray] = {}  # the right-hand sides of ``_x0``
@@ -312,7 +360,16 @@ class ZCache:
         live = np.flatnonzero(np.any(rhs_all != 0.0, axis=0))
         x = np.zeros_like(rhs_all)
         if live.size:
-            x[:, live] = self.base.solve_free(rhs_all[:, live])
+            if self._first is not None and isinstance(self.base, DriftedBase):
+                # the series starts from the base's own solutions (exact, cached there for
+                # every later value update of the same base): no triangular solve here
+                parts = [self._first.x0(rhs, key=key) for key, rhs in rhs_list]
+                if keys:
+                    parts.append(self._first.columns(ia, ib))
+                first = np.concatenate(parts, axis=1)[:, live]
+                x[:, live] = self.base.solve_free(rhs_all[:, live], a0_solution=first)
+            else:
+                x[:, live] = self.base.solve_free(rhs_all[:, live])
             self.solves += 1
             self.columns_solved += int(live.size)
         at = 0

@@ -56,7 +56,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -80,7 +80,7 @@ from drivers.plugins import (
     board_drivers,
     find_board_driver,
 )
-from drivers.smu import SafetyLimits, SMUReading, SourceMeter, open_smu
+from drivers.smu import SafetyLimits, SeriesPoint, SMUReading, SourceMeter, open_smu
 from drivers.thermal import TemperatureController
 from labrss.lab.errors import BenchNotSafeError, LabError, LabInputError, SafetyLimitError
 from labrss.lab.guarded_board import BoardDriverError, GuardedBoard
@@ -132,6 +132,12 @@ class PulseRecord:
     count: int
     duration_s: float
     clock_s: float
+
+
+def _check_range(current_range_A: float | None) -> None:
+    """A fixed current range must be finite and > 0 (A); None: the station's."""
+    if current_range_A is not None and not (math.isfinite(current_range_A) and current_range_A > 0):
+        raise LabInputError(f"current range {current_range_A!r} A must be finite and > 0")
 
 
 class Lab:
@@ -707,12 +713,14 @@ class Lab:
         current_range_A: float | None,
         *,
         defer_level: bool = False,
+        measurement: bool = True,
     ) -> SourceMeter:
         """Send only what changed: compliance and level, then the measurement settings.
 
         ``defer_level``: a changed level (same compliance) is left to the reading
         (`SourceMeter.measure_once`), which sets it in the same exchange; the caller
-        records it in ``_smu_source`` once the reading succeeded."""
+        records it in ``_smu_source`` once the reading succeeded. ``measurement`` False:
+        the measurement settings too are left to the readings (`SourceMeter.measure_series`)."""
         smu = self._require_smu()
         source = (level_V, self.station.limits.compliance_current_A)
         if self._smu_source is None or self._smu_source[1] != source[1]:
@@ -724,7 +732,7 @@ class Lab:
             smu.set_voltage(level_V)
             self._smu_source = source
         measure = (nplc, current_range_A, four_wire)
-        if self._smu_measure != measure:
+        if measurement and self._smu_measure != measure:
             self._smu_measure = None
             smu.configure_measurement(
                 nplc=nplc, current_range_A=current_range_A, four_wire=four_wire
@@ -816,6 +824,12 @@ class Lab:
         except BaseException:
             self._safe_after_failure()
             raise
+        return self._reading(raw, (int(r), int(c)), int(mask), kind, level_V)
+
+    def _reading(
+        self, raw: SMUReading, cell: tuple[int, int], mask: int, kind: ReadingKind, level_V: float
+    ) -> Reading:
+        """The `Reading` of an SMU reading of ``cell`` holding ``mask`` (accounted)."""
         self._account(raw)
         return Reading(
             resistance_ohm=raw.resistance_ohm,
@@ -828,8 +842,8 @@ class Lab:
             four_wire=raw.four_wire,
             time_s=raw.timestamp_s,
             instrument=raw.instrument,
-            cell=(int(r), int(c)),
-            mask=int(mask),
+            cell=cell,
+            mask=mask,
             kind=kind,
             source_voltage_V=level_V,
         )
@@ -908,15 +922,89 @@ class Lab:
     ) -> Reading:
         self._check_cell(r, c)
         self._check_mask(mask)
-        if current_range_A is not None and not (
-            math.isfinite(current_range_A) and current_range_A > 0
-        ):
-            raise LabInputError(f"current range {current_range_A!r} A must be finite and > 0")
+        _check_range(current_range_A)
         level_V = self._read_voltage(read_voltage_V, (int(r), int(c)))
         nplc_ = self._nplc(nplc)
         wires4 = self._four_wire(four_wire)
-        board = self._require_board()
         cell = (int(r), int(c))
+        self._hold_mask(cell, int(mask))
+        return self._read_cell(
+            cell[0],
+            cell[1],
+            int(mask),
+            kind,
+            level_V=level_V,
+            nplc=nplc_,
+            four_wire=wires4,
+            current_range_A=current_range_A,
+        )
+
+    def measure_subset_series(
+        self,
+        r: int,
+        c: int,
+        mask: int,
+        points: Sequence[tuple[float | None, float | None]],
+        *,
+        nplc: float | None = None,
+        four_wire: bool | None = None,
+    ) -> list[Reading]:
+        """`measure_subset` for each point ``(read_voltage_V, current_range_A)`` of
+        ``points`` in order (None: the station's), the cell held at ``mask`` throughout:
+        a subset read at +V and -V, or on two adjacent ranges (calibration's reversal and
+        range links). Each reading has the output on for it alone, as in `measure_subset`;
+        the SMU driver may send several in one exchange (`SourceMeter.measure_series`).
+
+        Every check happens before anything is switched. On a failure the bench goes safe
+        and none of the series' readings are returned (a calibration resumed measures
+        them again).
+        """
+        self._check_cell(r, c)
+        self._check_mask(mask)
+        cell = (int(r), int(c))
+        resolved: list[tuple[float, float | None]] = []
+        for read_voltage_V, current_range_A in points:
+            _check_range(current_range_A)
+            resolved.append(
+                (
+                    self._read_voltage(read_voltage_V, cell),
+                    self.station.measurement.current_range_A
+                    if current_range_A is None
+                    else current_range_A,
+                )
+            )
+        nplc_ = self._nplc(nplc)
+        wires4 = self._four_wire(four_wire)
+        if not resolved:
+            return []
+        self._hold_mask(cell, int(mask))
+        smu = self._configure_smu(
+            resolved[0][0], nplc_, wires4, resolved[0][1], defer_level=True, measurement=False
+        )
+        self._route(("cell", cell[0], cell[1], wires4))
+        self._settle()
+        try:
+            # the level and the measurement settings are the readings' business now
+            self._smu_source = self._smu_measure = None
+            raws = smu.measure_series(
+                [SeriesPoint(level, range_A) for level, range_A in resolved],
+                nplc=nplc_,
+                four_wire=wires4,
+            )
+            self._smu_source = (resolved[-1][0], self.station.limits.compliance_current_A)
+            self._smu_measure = (nplc_, resolved[-1][1], wires4)
+        except BaseException:
+            self._safe_after_failure()
+            raise
+        return [
+            self._reading(raw, cell, int(mask), "subset", level)
+            for raw, (level, _) in zip(raws, resolved, strict=True)
+        ]
+
+    def _hold_mask(self, cell: tuple[int, int], mask: int) -> None:
+        """Cell ``cell`` holding exactly ``mask``, the previous cell measured opened first
+        (break-before-make between cells); nothing is written when it holds it already."""
+        board = self._require_board()
         try:
             self._cold()
             if self._measured_cell is not None and self._measured_cell != cell:
@@ -938,16 +1026,6 @@ class Lab:
         except BaseException:
             self._safe_after_failure()
             raise
-        return self._read_cell(
-            cell[0],
-            cell[1],
-            int(mask),
-            kind,
-            level_V=level_V,
-            nplc=nplc_,
-            four_wire=wires4,
-            current_range_A=current_range_A,
-        )
 
     def measure_cell(
         self,

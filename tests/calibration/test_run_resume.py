@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.run import CalibrationInterruptedError, CalibrationRun, RunProgress, resume_run
+from calibration.run import (
+    SERIES_MAX_READINGS,
+    CalibrationInterruptedError,
+    CalibrationRun,
+    RunProgress,
+    resume_run,
+)
 from calibration.settings import CalibrationSettings, CellSelection
 from labrss.lab import Lab
 from labrss.store import Store
@@ -53,11 +59,13 @@ def test_a_killed_run_is_interrupted_and_the_resume_matches_an_uninterrupted_run
         assert run.status == "interrupted"
         stored = store.readings(run_id)
         # Every complete batch and the batch in flight were committed before the run was
-        # marked; the readings are exactly the uninterrupted run's first ones, bit for bit
-        # (same seed, same deterministic order).
-        assert len(stored) == KILL_AFTER
-        np.testing.assert_array_equal(stored["key"], ref_readings["key"][:KILL_AFTER])
-        np.testing.assert_array_equal(stored["value"], ref_readings["value"][:KILL_AFTER])
+        # marked, with the rest of the series the killed reading came in (taken before
+        # the kill: kept); the readings are exactly the uninterrupted run's first ones, bit
+        # for bit (same seed, same deterministic order).
+        n_stored = len(stored)
+        assert KILL_AFTER <= n_stored < KILL_AFTER + SERIES_MAX_READINGS
+        np.testing.assert_array_equal(stored["key"], ref_readings["key"][:n_stored])
+        np.testing.assert_array_equal(stored["value"], ref_readings["value"][:n_stored])
         assert store.estimates(run_id) == []
 
     with Lab(sim_station()) as lab, Store(db) as store:
@@ -66,7 +74,7 @@ def test_a_killed_run_is_interrupted_and_the_resume_matches_an_uninterrupted_run
         everything = store.readings(resumed.run_id)
         assert store.run(resumed.run_id).parent_run_id == run_id
     # Nothing measured twice, nothing missing.
-    assert len(own) == len(ref_readings) - KILL_AFTER
+    assert len(own) == len(ref_readings) - n_stored
     assert sorted(everything["key"]) == sorted(ref_readings["key"])
     assert resumed.summary["resumed_from"] == [run_id]
     # The resumed readings come from a new instrument session (the simulator's noise stream
@@ -100,7 +108,8 @@ def test_should_stop_interrupts_and_resume_finishes(tmp_path: Path) -> None:
         first = CalibrationRun(lab, store, settings).run(should_stop=stop)
         assert first.status == "interrupted"
         assert store.run(first.run_id).status == "interrupted"
-        assert len(store.readings(first.run_id)) == 6
+        # asked before each series (here a subset at +V and -V): 6 series went through
+        assert len(store.readings(first.run_id)) == 12
         assert lab.simulator is not None
         with lab.simulator.lock:
             assert int(lab.simulator.model.switches.sum()) == 0
@@ -108,7 +117,26 @@ def test_should_stop_interrupts_and_resume_finishes(tmp_path: Path) -> None:
         assert second.status == "completed"
         own = store.readings(second.run_id, lineage=False)
         design = [k for k in own["key"] if not str(k).split(",")[4].startswith("l")]
-        # 22 design reads and 20 x 2 noise-probe reads, less the 6 of the first run; the
+        # 22 design reads and 20 x 2 noise-probe reads, less the 12 of the first run; the
         # rest are the range links' reads
-        assert len(design) == 22 + 40 - 6
+        assert len(design) == 22 + 40 - 12
         assert np.all(np.isfinite(second.conductance_S()))
+
+
+def test_readings_in_series_are_those_of_one_reading_per_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several readings per SMU exchange (`Lab.measure_subset_series`: reversal pairs,
+    range links) send the instrument what one reading per exchange sends, in the same
+    order: the stored readings are the same, bit for bit."""
+    settings = CalibrationSettings(cells=CellSelection((1,), (1, 2)), design="single", nplc=0.01)
+    stored = []
+    for max_readings in (1, SERIES_MAX_READINGS):
+        monkeypatch.setattr("calibration.run.SERIES_MAX_READINGS", max_readings)
+        with Lab(sim_station()) as lab, Store(tmp_path / f"{max_readings}.db") as store:
+            result = CalibrationRun(lab, store, settings).run()
+            stored.append(store.readings(result.run_id))
+    one, series = stored
+    assert any(str(k).split(",")[4].startswith("l") for k in one["key"])  # links included
+    for name in ("key", "value", "voltage_V", "current_A", "current_range_A", "limit_tripped"):
+        np.testing.assert_array_equal(one[name], series[name])

@@ -17,7 +17,7 @@ from drivers.errors import (
     InstrumentTimeoutError,
 )
 from drivers.keithley2450 import Keithley2450
-from drivers.smu import SafetyLimits
+from drivers.smu import SafetyLimits, SeriesPoint
 from drivers.testing import TIMEOUT, expected_protocol
 
 IDN = "KEITHLEY INSTRUMENTS,MODEL 2450,04512345,1.7.12b"
@@ -571,4 +571,105 @@ def test_context_manager_shuts_down_and_closes() -> None:
     with Keithley2450(adapter, LIMITS) as smu:
         ready(smu)
     assert adapter.closed
+    adapter.assert_done()
+
+
+def _read(current: str, volts: str, trip: str = "0", range_a: str = "1.000000E-06") -> str:
+    return f"{current},{volts},2.5;{trip};{range_a}"
+
+
+def test_measure_series_sends_what_configure_and_measure_once_would_in_one_line() -> None:
+    """Per point the settings that changed, the level when it changed, output on, a
+    reading, output off; one error query at the end: the readings in order, and the
+    driver knows the level and range it left."""
+    read = f":OUTP ON;{MEASURE};:OUTP OFF"
+    line = ";".join(
+        [
+            ":SENS:CURR:RANG 1e-06",
+            read,
+            ":SOUR:VOLT -0.1",
+            read,
+            ":SENS:CURR:RANG 1e-05",
+            ":SOUR:VOLT 0.1",
+            read,
+            ":SOUR:VOLT -0.1",
+            read,
+            ":SYST:ERR?",
+        ]
+    )
+    reply = ";".join(
+        [
+            _read("1.0E-07", "1.0E-01"),
+            _read("-1.0E-07", "-1.0E-01", trip="1"),
+            _read("1.1E-07", "1.0E-01", range_a="1.000000E-05"),
+            _read("-1.1E-07", "-1.0E-01", range_a="1.000000E-05"),
+            NO_ERROR_REPLY,
+        ]
+    )
+    pairs: Pairs = [*CONFIGURED, (line, reply), (f":SOUR:VOLT 0.1;{ONCE}", OK_REPLY)]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        readings = smu.measure_series(
+            [
+                SeriesPoint(0.1, 1e-6),
+                SeriesPoint(-0.1, 1e-6),
+                SeriesPoint(0.1, 1e-5),
+                SeriesPoint(-0.1, 1e-5),
+            ],
+            nplc=1,
+        )
+        assert [r.current_A for r in readings] == [1e-7, -1e-7, 1.1e-7, -1.1e-7]
+        assert [r.limit_tripped for r in readings] == [False, True, False, False]
+        assert [r.current_range_A for r in readings] == [1e-6, 1e-6, 1e-5, 1e-5]
+        assert smu.level_V == -0.1 and smu.fixed_current_range_A == 1e-5
+        assert not smu.output_enabled
+        smu.configure_measurement(nplc=1, current_range_A=1e-5)  # known: nothing sent
+        smu.measure_once(0.1)
+
+
+def test_measure_series_splits_into_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Keithley2450, "series_line_points", 2)
+    read = f":OUTP ON;{MEASURE};:OUTP OFF"
+    pairs: Pairs = [
+        *CONFIGURED,
+        (
+            f"{read};{read};:SYST:ERR?",
+            f"{_read('1E-7', '0.1')};{_read('2E-7', '0.1')};{NO_ERROR_REPLY}",
+        ),
+        (f"{read};:SYST:ERR?", f"{_read('3E-7', '0.1')};{NO_ERROR_REPLY}"),
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        readings = smu.measure_series([SeriesPoint(0.1)] * 3, nplc=1)
+    assert [r.current_A for r in readings] == [1e-7, 2e-7, 3e-7]
+
+
+def test_measure_series_failure_turns_the_output_off_and_forgets_the_settings() -> None:
+    error = '-221,"Settings conflict;1;2023/01/01 12:00:00.0"'
+    read = f":OUTP ON;{MEASURE};:OUTP OFF"
+    line = f":SENS:CURR:RANG 1e-06;{read};:SOUR:VOLT -0.1;{read};:SYST:ERR?"
+    pairs: Pairs = [
+        *CONFIGURED,
+        (line, f"{_read('1E-7', '0.1')};{_read('1E-7', '-0.1')};{error}"),
+        NO_ERROR,
+        (":OUTP OFF", None),
+        *MEASURE_SETUP,  # everything again: the settings are unknown
+    ]
+    with expected_protocol(make, pairs) as smu:
+        configured(smu)
+        with pytest.raises(InstrumentCommandError) as info:
+            smu.measure_series([SeriesPoint(0.1, 1e-6), SeriesPoint(-0.1, 1e-6)], nplc=1)
+        assert info.value.command == line
+        assert smu.level_V is None and not smu.output_enabled
+        smu.configure_measurement(nplc=1)
+
+
+def test_measure_series_refuses_before_sending() -> None:
+    adapter = ProtocolAdapter(INIT + SOURCE_SETUP + MEASURE_SETUP)
+    smu = Keithley2450(adapter, LIMITS)
+    with pytest.raises(InstrumentError, match="compliance"):
+        smu.measure_series([SeriesPoint(0.1)], nplc=1)
+    configured(smu)
+    with pytest.raises(InstrumentLimitError, match="safety limit"):
+        smu.measure_series([SeriesPoint(0.1), SeriesPoint(1.5)], nplc=1)
     adapter.assert_done()

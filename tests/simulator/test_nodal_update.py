@@ -278,3 +278,20 @@ def test_a_value_update_in_a_cell_routing_re_solves_the_excitation_and_the_cell_
         _agree(fast.smu_port().g_S, full.smu_port().g_S, f"mask {k}", _dense_current(full, 0, 0))
     assert (cache.solves, cache.columns_solved) == (1, 2)
     assert fast.n_factorisations == 1
+    # The series start from the base's own solutions of the excitation and the cell's
+    # column, solved once for the base's life: the next value update solves none of them
+    # on the base, only the series' later terms.
+    base_cache = fast._solvers._base_cache
+    assert base_cache is not None
+    base_solves = base_cache.solves
+    for m in (fast, full):
+        m.clock.advance(1.5)
+        m.set_cell_mask(3, 6, 0b101)
+    _agree(fast.smu_port().g_S, full.smu_port().g_S, "next update", _dense_current(full, 0, 0))
+    assert fast.n_drift_updates == 2
+    assert base_cache.solves == base_solves
+    drifted = fast._solvers._cache.base
+    assert isinstance(drifted, DriftedBase)
+    # one pair of triangular solves: the drift's first-order term (two with the first
+    # term solved too)
+    assert drifted.solves == 1
