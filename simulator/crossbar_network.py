@@ -411,6 +411,16 @@ class CrossbarSolverCache:
             and same_mode
             and (values_key is self._values_key or self._drift(g_S, routing, route, values_key))
         ):
+            if (
+                routing.mode == "cell"
+                and route is not self._ref_route
+                and self._cache is not None
+                and isinstance(self._cache.base, DriftedBase)
+            ):
+                # a cell routed anew under drifted values: this state becomes the
+                # reference (the excitation and the cell's column through the series)
+                # rather than its routing switches and cells as columns of the old one
+                self._drift(g_S, routing, route, values_key, value_update=False)
             updated = self._update(g_S, routing, route)
             if updated is not None:
                 return updated
@@ -422,12 +432,15 @@ class CrossbarSolverCache:
         routing: RoutingTopology,
         route: dict[tuple[int, int], float],
         values_key: object,
+        *,
+        value_update: bool = True,
     ) -> bool:
         """New element values: keep the base factorisation, the moved cells solved as a
         `DriftedBase` (the cells that moved by at most ``max_drift``), the state's other
         changes between free nodes folded into it (`LowRankChanges`), so that this state
         becomes the reference of the next updates. False when a moved cell ends on a
-        source (re-base)."""
+        source (re-base). ``value_update`` False: the same values, a new reference state
+        (not counted in ``drift_updates``)."""
         assert self._base is not None and self._base_g is not None
         assert self._base_cache is not None
         base = self._base
@@ -510,7 +523,7 @@ class CrossbarSolverCache:
         self._eff_g = eff.reshape(g_S.shape)
         self._ref_route = ref_route
         self._values_key = values_key
-        self.drift_updates += 1
+        self.drift_updates += int(value_update)
         return True
 
     def _rebase(

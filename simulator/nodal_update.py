@@ -41,6 +41,11 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+def _energy(x: FloatArray, mx: FloatArray) -> FloatArray:
+    """``||x_col||_M`` per column from ``x`` and ``M x``."""
+    return np.asarray(np.sqrt(np.maximum(np.einsum("ij,ij->j", x, mx), 0.0)))
+
+
 class Incidence:
     """``U`` (n_free x m): column ``e`` is ``e_a - e_b`` for conductance ``e`` between the
     free indices ``ia[e]`` and ``ib[e]``. Built once per base for every conductance that
@@ -86,10 +91,6 @@ class LowRankChanges:
         """``M^{-1} r`` from ``y = A0^{-1} r`` (n_free, n_rhs)."""
         s = np.linalg.solve(self._m, self.dg[:, None] * self._ut(y))
         return np.asarray(y - self.z @ s)
-
-    def energy(self, x: FloatArray) -> FloatArray:
-        """``x^T U C U^T x`` per column (the changes' part of ``x^T M x``)."""
-        return np.asarray(self.dg @ self._ut(x) ** 2)
 
     def matrix(self, n: int) -> Any:
         """``U C U^T`` (n x n, CSR; checks)."""
@@ -222,16 +223,6 @@ class DriftedBase:
         """``E x`` (A per V of ``x``): the drifted conductances' currents."""
         return np.asarray(self._inc.u @ (self._d[:, None] * (self._inc.u_t @ x)))
 
-    def _energy(self, x: FloatArray) -> FloatArray:
-        """``||x_col||_M`` per column (``M = A0 + U C U^T``). ``M`` is the network of a real
-        state (`CrossbarSolverCache` folds routing changes all or none), so ``x^T A0 x``
-        exceeds ``x^T M x`` by a bounded factor and the changes' negative terms (a removed
-        switch) cancel no digits that matter to the series' stopping rule."""
-        e2 = np.einsum("ij,ij->j", x, self.base.a_ff @ x)
-        if self.changes is not None:
-            e2 = e2 + self.changes.energy(x)
-        return np.asarray(np.sqrt(np.maximum(e2, 0.0)))
-
     def _m_solve(self, rhs: FloatArray) -> FloatArray:
         """``M^{-1} rhs``: a pair of triangular solves of the base, then the changes."""
         y = self.base.solve_free(rhs)
@@ -272,7 +263,9 @@ class DriftedBase:
         total = term.copy()
         if self.eps == 0.0 or self._d.size == 0:
             return total
-        first = norm = self._energy(term)
+        # Energy norms from what each term solved: M t0 = rhs and M t_(j+1) = -E t_j, so
+        # ||t||_M^2 is a dot product, no product with M.
+        first = norm = _energy(term, rhs)
         ratio = self.eps / (1.0 - self.eps)
         live = np.arange(rhs.shape[1])  # columns whose series goes on
         for _ in range(200):
@@ -280,9 +273,10 @@ class DriftedBase:
             live, term = live[going], term[:, going]
             if not live.size:
                 return total
-            term = -self._m_solve(self._e_times(term))
+            e_term = self._e_times(term)
+            term = -self._m_solve(e_term)
             total[:, live] += term
-            norm = self._energy(term)
+            norm = _energy(term, -e_term)
         raise RuntimeError(f"drift series did not converge (eps = {self.eps})")
 
 
